@@ -1,0 +1,73 @@
+//! Support library for ksail's integration tests (testing.md).
+//!
+//! Every test file does `mod support;` and runs the real `ksail` binary through [`TestEnv`]
+//! against what lives here: a real registry ([`Registry`]), a recording / fault-injecting proxy
+//! ([`Proxy`]), a self-signed HTTPS listener ([`TlsListener`]) and fake executables. Registry
+//! contents are checked with the hand-written client in [`http`], never with ksail's own code.
+//!
+//! Each test binary compiles all of this, and none uses all of it.
+#![allow(dead_code, unused_imports, unused_macros)]
+
+pub mod env;
+pub mod fakes;
+pub mod faults;
+pub mod http;
+pub mod output;
+pub mod proxy;
+pub mod registry;
+pub mod tls;
+pub mod wire;
+
+pub use env::TestEnv;
+pub use faults::{Action, FaultScript, RequestInfo};
+pub use output::{
+    assert_error_line, assert_no_ansi, assert_no_secret, has_timestamp_prefix, stderr_lines,
+    stderr_text, stdout_lines, stdout_text,
+};
+pub use proxy::{FaultProxy, Proxy, Recorded, RecordingProxy};
+pub use registry::{Registry, RegistryError, RegistryKind};
+pub use tls::TlsListener;
+
+/// The name of the enclosing test function, without the crate name (`module::test_fn`).
+#[macro_export]
+macro_rules! test_name {
+    () => {{
+        fn here() {}
+        fn name_of<T>(_: T) -> &'static str {
+            ::std::any::type_name::<T>()
+        }
+        $crate::support::clean_test_name(name_of(here))
+    }};
+}
+
+/// Starts a registry for this test, or returns from the test when `KSAIL_TEST_SKIP_REGISTRY=1`
+/// (printing `skipped: <test name>: KSAIL_TEST_SKIP_REGISTRY=1`). Panics with the prescribed
+/// message when `docker-registry` is missing.
+///
+/// `let registry = require_registry!();` or `require_registry!(RegistryKind::Auth { users })`.
+#[macro_export]
+macro_rules! require_registry {
+    () => {
+        $crate::require_registry!($crate::support::RegistryKind::Plain)
+    };
+    ($kind:expr) => {
+        match $crate::support::registry::start_or_skip($kind, &$crate::test_name!()) {
+            ::std::option::Option::Some(registry) => registry,
+            ::std::option::Option::None => return,
+        }
+    };
+}
+
+/// Turns `crate::module::test_fn::here` (as `type_name` spells it) into `module::test_fn`.
+pub fn clean_test_name(type_name: &str) -> String {
+    let segments: Vec<&str> = type_name
+        .split("::")
+        .filter(|s| *s != "{{closure}}")
+        .collect();
+    let without_here = match segments.split_last() {
+        Some((&"here", rest)) => rest,
+        _ => &segments[..],
+    };
+    // The first segment is the test crate's name, which libtest does not show.
+    without_here.get(1..).unwrap_or_default().join("::")
+}

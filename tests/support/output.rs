@@ -1,0 +1,81 @@
+//! Assertions on what a ksail run printed (testing.md "CLI tests": stream discipline).
+
+use std::process::Output;
+
+pub fn stdout_text(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+pub fn stderr_text(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+pub fn stderr_lines(output: &Output) -> Vec<String> {
+    stderr_text(output).lines().map(str::to_string).collect()
+}
+
+pub fn stdout_lines(output: &Output) -> Vec<String> {
+    stdout_text(output).lines().map(str::to_string).collect()
+}
+
+/// The error line is the last stderr line, starts with `error: `, contains `phrase`, and is
+/// the only `error:` line.
+pub fn assert_error_line(output: &Output, phrase: &str) {
+    let lines = stderr_lines(output);
+    let last = lines
+        .last()
+        .unwrap_or_else(|| panic!("stderr is empty; expected an error line containing {phrase:?}"));
+    assert!(
+        last.starts_with("error: "),
+        "the last stderr line is not an error line: {last:?}\nstderr:\n{}",
+        lines.join("\n")
+    );
+    assert!(
+        last.contains(phrase),
+        "the error line does not contain {phrase:?}: {last:?}"
+    );
+    let error_lines = lines.iter().filter(|l| l.starts_with("error:")).count();
+    assert_eq!(
+        error_lines,
+        1,
+        "expected exactly one error: line\nstderr:\n{}",
+        lines.join("\n")
+    );
+}
+
+/// Whether a line starts with `YYYY-MM-DDTHH:MM:SSZ ` (the non-TTY progress prefix), i.e. the
+/// regex `^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ `, matched by hand to avoid a regex dependency.
+pub fn has_timestamp_prefix(line: &str) -> bool {
+    const PATTERN: &[u8] = b"dddd-dd-ddTdd:dd:ddZ ";
+    let bytes = line.as_bytes();
+    bytes.len() >= PATTERN.len()
+        && PATTERN.iter().zip(bytes).all(|(p, b)| match p {
+            b'd' => b.is_ascii_digit(),
+            literal => literal == b,
+        })
+}
+
+/// Fails if `secret` appears anywhere on stdout or stderr.
+pub fn assert_no_secret(output: &Output, secret: &str) {
+    assert!(!secret.is_empty(), "an empty secret cannot be searched for");
+    for (stream, text) in [
+        ("stdout", stdout_text(output)),
+        ("stderr", stderr_text(output)),
+    ] {
+        assert!(
+            !text.contains(secret),
+            "the secret appears on {stream}:\n{text}"
+        );
+    }
+}
+
+/// Fails if either stream contains an ANSI escape sequence.
+pub fn assert_no_ansi(output: &Output) {
+    for (stream, bytes) in [("stdout", &output.stdout), ("stderr", &output.stderr)] {
+        assert!(
+            !bytes.contains(&0x1b),
+            "{stream} contains an ANSI escape:\n{}",
+            String::from_utf8_lossy(bytes)
+        );
+    }
+}
