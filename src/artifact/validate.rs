@@ -1,0 +1,528 @@
+//! Structural validation of the YAML files in a selection (artifact.md#validation): every file
+//! must parse, and every non-empty document of a manifest file must look like a Kubernetes object.
+//! Helm chart directories are skipped, and kustomization files plus the non-resource inputs they
+//! name are only parsed.
+
+use std::collections::BTreeSet;
+use std::fs;
+
+use super::select::{Entry, EntryKind, Selection};
+use super::{ArtifactError, display_path, io_reason};
+use crate::yaml::{self, Node, Pos, Value};
+
+/// At most this many problem lines are printed (artifact.md#reporting).
+pub const MAX_REPORTED_PROBLEMS: usize = 20;
+
+const KUSTOMIZATION_NAMES: [&str; 2] = ["kustomization.yaml", "kustomization.yml"];
+const CHART_FILE: &str = "Chart.yaml";
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Problem {
+    /// The source directory as given, then the path inside it: `k8s/apps/deploy.yaml`.
+    pub file: String,
+    /// 1-based.
+    pub line: usize,
+    /// 1-based.
+    pub column: usize,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Validation {
+    /// Sorted by file, line, column.
+    pub problems: Vec<Problem>,
+    /// Files that were parsed (manifests and parse-only files).
+    pub files_checked: usize,
+    /// The source directory as given, for the summary line.
+    pub source: String,
+}
+
+impl Validation {
+    pub fn passed(&self) -> bool {
+        self.problems.is_empty()
+    }
+
+    /// The error that ends a failed validation (print [`report_lines`] first); `None` if it passed.
+    pub fn error(&self) -> Option<ArtifactError> {
+        (!self.passed()).then(|| ArtifactError::ValidationFailed {
+            summary: report_lines(self).1,
+        })
+    }
+}
+
+/// Validate the YAML files of `selection`. Never fails: unreadable files become problems.
+pub fn validate(display_root: &str, selection: &Selection) -> Validation {
+    let chart_dirs = chart_directories(selection);
+    let candidates: Vec<&Entry> = selection
+        .entries
+        .iter()
+        .filter(|entry| entry.is_file() && is_yaml_name(&entry.name))
+        .filter(|entry| !in_chart_directory(&entry.name, &chart_dirs))
+        .collect();
+
+    let mut problems = Vec::new();
+    let mut parse_only: BTreeSet<String> = BTreeSet::new();
+    let mut parsed: Vec<(&Entry, Result<Vec<Node>, Problem>)> = Vec::new();
+    for entry in &candidates {
+        let result = parse_entry(display_root, entry);
+        if is_kustomization(&entry.name) {
+            parse_only.insert(entry.name.clone());
+            if let Ok(documents) = &result {
+                let dir = parent_dir(&entry.name);
+                for document in documents {
+                    for path in referenced_inputs(document) {
+                        if let Some(name) = join_relative(dir, &path) {
+                            parse_only.insert(name);
+                        }
+                    }
+                }
+            }
+        }
+        parsed.push((entry, result));
+    }
+
+    for (entry, result) in &parsed {
+        match result {
+            Err(problem) => problems.push(problem.clone()),
+            Ok(documents) if !parse_only.contains(&entry.name) => {
+                let file = display_path(display_root, &entry.name);
+                problems.extend(check_objects(&file, documents));
+            }
+            Ok(_) => {}
+        }
+    }
+    problems.sort();
+    Validation {
+        problems,
+        files_checked: parsed.len(),
+        source: display_root.to_string(),
+    }
+}
+
+/// The problem lines (at most [`MAX_REPORTED_PROBLEMS`], then `… and N more`) and the final error
+/// message without `error: `. Call only for a failed validation.
+pub fn report_lines(validation: &Validation) -> (Vec<String>, String) {
+    let problems = &validation.problems;
+    let mut lines: Vec<String> = problems
+        .iter()
+        .take(MAX_REPORTED_PROBLEMS)
+        .map(|p| format!("{}:{}:{}: {}", p.file, p.line, p.column, p.message))
+        .collect();
+    if problems.len() > MAX_REPORTED_PROBLEMS {
+        lines.push(format!(
+            "… and {} more",
+            problems.len() - MAX_REPORTED_PROBLEMS
+        ));
+    }
+    (lines, summary(validation))
+}
+
+fn summary(validation: &Validation) -> String {
+    let problems = validation.problems.len();
+    let files = validation
+        .problems
+        .iter()
+        .map(|p| p.file.as_str())
+        .collect::<BTreeSet<_>>()
+        .len();
+    let problems_word = if problems == 1 { "problem" } else { "problems" };
+    let files_word = if files == 1 { "file" } else { "files" };
+    format!(
+        "validation failed: {problems} {problems_word} in {files} {files_word} under {}; fix them or push with --no-validate",
+        validation.source
+    )
+}
+
+fn is_yaml_name(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    lower.ends_with(".yaml") || lower.ends_with(".yml")
+}
+
+fn base_name(name: &str) -> &str {
+    name.rsplit('/').next().unwrap_or(name)
+}
+
+/// The directory part of an entry name, with its trailing `/` (empty at the root).
+fn parent_dir(name: &str) -> &str {
+    match name.rfind('/') {
+        Some(index) => &name[..=index],
+        None => "",
+    }
+}
+
+fn is_kustomization(name: &str) -> bool {
+    KUSTOMIZATION_NAMES.contains(&base_name(name))
+}
+
+/// Directories (as `dir/` prefixes; `""` for the root) that hold a packed `Chart.yaml`.
+fn chart_directories(selection: &Selection) -> Vec<String> {
+    selection
+        .entries
+        .iter()
+        .filter(|entry| entry.is_file() && base_name(&entry.name) == CHART_FILE)
+        .map(|entry| parent_dir(&entry.name).to_string())
+        .collect()
+}
+
+fn in_chart_directory(name: &str, chart_dirs: &[String]) -> bool {
+    chart_dirs.iter().any(|dir| name.starts_with(dir.as_str()))
+}
+
+fn parse_entry(display_root: &str, entry: &Entry) -> Result<Vec<Node>, Problem> {
+    let file = display_path(display_root, &entry.name);
+    let problem_at = |pos: Pos, message: String| Problem {
+        file: file.clone(),
+        line: pos.line,
+        column: pos.column,
+        message,
+    };
+    let bytes = match &entry.kind {
+        EntryKind::File { source, .. } => fs::read(source).map_err(|error| {
+            problem_at(
+                Pos { line: 1, column: 1 },
+                format!("cannot read: {}", io_reason(&error)),
+            )
+        })?,
+        EntryKind::Inline(bytes) => bytes.clone(),
+        EntryKind::Dir => return Ok(Vec::new()),
+    };
+    let text = String::from_utf8(bytes).map_err(|error| {
+        let valid = &error.as_bytes()[..error.utf8_error().valid_up_to()];
+        problem_at(position_after(valid), "invalid UTF-8".to_string())
+    })?;
+    yaml::parse_documents(&text).map_err(|error| problem_at(error.pos, error.message))
+}
+
+/// The 1-based position just after `prefix`.
+fn position_after(prefix: &[u8]) -> Pos {
+    let text = String::from_utf8_lossy(prefix);
+    let line = text.matches('\n').count() + 1;
+    let column = text
+        .rsplit('\n')
+        .next()
+        .map_or(0, |last| last.chars().count())
+        + 1;
+    Pos { line, column }
+}
+
+/// The Kubernetes-object check for every document of a manifest file.
+fn check_objects(file: &str, documents: &[Node]) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    for (index, document) in documents.iter().enumerate() {
+        let number = index + 1;
+        let mut problem = |pos: Pos, message: String| {
+            problems.push(Problem {
+                file: file.to_string(),
+                line: pos.line,
+                column: pos.column,
+                message,
+            })
+        };
+        match &document.value {
+            Value::Null => {}
+            Value::Sequence(_) => problem(
+                document.pos,
+                format!("document {number} is a sequence, not a Kubernetes object"),
+            ),
+            Value::Scalar(_) => problem(
+                document.pos,
+                format!("document {number} is a scalar, not a Kubernetes object"),
+            ),
+            Value::Mapping(_) => {
+                for field in ["apiVersion", "kind"] {
+                    match document.get(field) {
+                        None => {
+                            problem(document.pos, format!("document {number} has no {field:?}"))
+                        }
+                        Some(value) => match &value.value {
+                            Value::Scalar(scalar) if !scalar.text.is_empty() => {
+                                if !matches!(scalar.core_value(), yaml::CoreValue::Str(_)) {
+                                    problem(
+                                        value.pos,
+                                        format!(
+                                            "document {number} has {field:?} {}, not a string",
+                                            value.describe()
+                                        ),
+                                    );
+                                }
+                            }
+                            Value::Null => {
+                                problem(document.pos, format!("document {number} has no {field:?}"))
+                            }
+                            _ => problem(
+                                value.pos,
+                                format!(
+                                    "document {number} has {field:?} {}, not a non-empty string",
+                                    value.describe()
+                                ),
+                            ),
+                        },
+                    }
+                }
+            }
+        }
+    }
+    problems
+}
+
+/// The paths a kustomization names as non-resource inputs (artifact.md#which-files), as written
+/// (relative to the kustomization's directory, the `key=` part removed).
+fn referenced_inputs(kustomization: &Node) -> Vec<String> {
+    let mut paths = Vec::new();
+    let mut push = |node: Option<&Node>| {
+        if let Some(text) = node.and_then(Node::as_str) {
+            let path = text.split_once('=').map_or(text, |(_, path)| path);
+            paths.push(path.trim().to_string());
+        }
+    };
+    let items = |node: Option<&Node>| -> Vec<Node> {
+        match node.map(|n| &n.value) {
+            Some(Value::Sequence(items)) => items.clone(),
+            _ => Vec::new(),
+        }
+    };
+
+    for generator in ["configMapGenerator", "secretGenerator"] {
+        for item in items(kustomization.get(generator)) {
+            for file in items(item.get("files")) {
+                push(Some(&file));
+            }
+            for env in items(item.get("envs")) {
+                push(Some(&env));
+            }
+            push(item.get("env"));
+        }
+    }
+    for field in ["patches", "patchesJson6902", "replacements"] {
+        for item in items(kustomization.get(field)) {
+            push(item.get("path"));
+        }
+    }
+    for chart in items(kustomization.get("helmCharts")) {
+        push(chart.get("valuesFile"));
+        for file in items(chart.get("additionalValuesFiles")) {
+            push(Some(&file));
+        }
+    }
+    for configuration in items(kustomization.get("configurations")) {
+        push(Some(&configuration));
+    }
+    push(
+        kustomization
+            .get("openapi")
+            .and_then(|openapi| openapi.get("path")),
+    );
+    paths
+}
+
+/// Resolve `path` against the entry directory `dir` (`""` or `a/b/`) lexically. `None` for
+/// absolute paths, URLs and paths that leave the root.
+fn join_relative(dir: &str, path: &str) -> Option<String> {
+    if path.is_empty() || path.starts_with('/') || path.contains("://") {
+        return None;
+    }
+    let mut parts: Vec<&str> = dir.split('/').filter(|part| !part.is_empty()).collect();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop()?;
+            }
+            part => parts.push(part),
+        }
+    }
+    Some(parts.join("/"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::artifact::select::{select, tests::write};
+
+    fn run(files: &[(&str, &str)]) -> Validation {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, content) in files {
+            write(dir.path(), name, content);
+        }
+        let selection = select("k8s", dir.path()).unwrap();
+        validate("k8s", &selection)
+    }
+
+    fn lines(validation: &Validation) -> Vec<String> {
+        report_lines(validation).0
+    }
+
+    const DEPLOY: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: x\n";
+
+    #[test]
+    fn valid_manifests_pass() {
+        let validation = run(&[
+            ("apps/deploy.yaml", DEPLOY),
+            (
+                "apps/two.YML",
+                "---\napiVersion: v1\nkind: A\n---\n---\n~\n",
+            ),
+            ("notes.txt", "not: [yaml"),
+        ]);
+        assert!(validation.passed(), "{:?}", validation.problems);
+        assert_eq!(validation.files_checked, 2);
+    }
+
+    #[test]
+    fn every_problem_kind_is_reported_with_position() {
+        let validation = run(&[
+            (
+                "apps/deploy.yaml",
+                &format!("{DEPLOY}---\napiVersion: v1\nmetadata: {{}}\n"),
+            ),
+            (
+                "apps/cm.yaml",
+                "apiVersion: v1\nkind: ConfigMap\ndata: a: b\n",
+            ),
+            ("base/list.yaml", "- a\n- b\n"),
+            (
+                "base/svc.yaml",
+                "apiVersion: v1\nkind: Service\nmetadata: {}\nmetadata: {}\n",
+            ),
+            ("base/scalar.yaml", "just text\n"),
+            ("base/nothing.yaml", "metadata: {}\n"),
+            ("base/empty-kind.yaml", "apiVersion: v1\nkind: \"\"\n"),
+            ("base/int.yaml", "apiVersion: 1\nkind: X\n"),
+        ]);
+        let lines = lines(&validation);
+        assert_eq!(
+            lines,
+            [
+                "k8s/apps/cm.yaml:3:8: mapping values are not allowed in this context",
+                "k8s/apps/deploy.yaml:6:1: document 2 has no \"kind\"",
+                "k8s/base/empty-kind.yaml:2:7: document 1 has \"kind\" string \"\", not a non-empty string",
+                "k8s/base/int.yaml:1:13: document 1 has \"apiVersion\" integer 1, not a string",
+                "k8s/base/list.yaml:1:1: document 1 is a sequence, not a Kubernetes object",
+                "k8s/base/nothing.yaml:1:1: document 1 has no \"apiVersion\"",
+                "k8s/base/nothing.yaml:1:1: document 1 has no \"kind\"",
+                "k8s/base/scalar.yaml:1:1: document 1 is a scalar, not a Kubernetes object",
+                "k8s/base/svc.yaml:4:1: duplicate key \"metadata\"",
+            ]
+        );
+    }
+
+    #[test]
+    fn kustomization_and_its_inputs_are_parse_only() {
+        let validation = run(&[
+            (
+                "overlay/kustomization.yaml",
+                "resources: [deploy.yaml]\n\
+                 configMapGenerator:\n- name: a\n  files: [key=cfg/settings.yaml, plain.yml]\n  envs: [a.env]\n  env: b.yaml\n\
+                 secretGenerator:\n- name: s\n  files: [../shared/secret.yaml]\n\
+                 patches:\n- path: patch.yaml\n\
+                 patchesJson6902:\n- target: {kind: Deployment}\n  path: json6902.yaml\n\
+                 helmCharts:\n- name: c\n  valuesFile: values.yaml\n  additionalValuesFiles: [more.yaml]\n\
+                 replacements:\n- path: repl.yaml\n\
+                 configurations: [conf.yaml]\n\
+                 openapi:\n  path: schema.yaml\n",
+            ),
+            ("overlay/deploy.yaml", DEPLOY),
+            ("overlay/cfg/settings.yaml", "log: debug\n"),
+            ("overlay/plain.yml", "x: 1\n"),
+            ("overlay/b.yaml", "x: 1\n"),
+            ("shared/secret.yaml", "password: x\n"),
+            ("overlay/patch.yaml", "- op: add\n"),
+            ("overlay/json6902.yaml", "- op: replace\n  path: /spec\n"),
+            ("overlay/values.yaml", "replicas: 2\n"),
+            ("overlay/more.yaml", "a: b\n"),
+            ("overlay/repl.yaml", "- source: {}\n"),
+            ("overlay/conf.yaml", "nameReference: []\n"),
+            ("overlay/schema.yaml", "definitions: {}\n"),
+            ("base/kustomization.yml", "resources: []\n"),
+            ("other/values.yaml", "replicas: 2\n"),
+        ]);
+        // Only the file not named by any kustomization is checked as an object.
+        assert_eq!(
+            lines(&validation),
+            [
+                "k8s/other/values.yaml:1:1: document 1 has no \"apiVersion\"",
+                "k8s/other/values.yaml:1:1: document 1 has no \"kind\"",
+            ]
+        );
+        assert_eq!(validation.files_checked, 15);
+    }
+
+    #[test]
+    fn parse_only_files_still_must_parse() {
+        let validation = run(&[
+            (
+                "kustomization.yaml",
+                "patches:\n- path: p.yaml\nresources: [a: b: c]\n",
+            ),
+            ("p.yaml", "a: [\n"),
+        ]);
+        assert_eq!(validation.problems.len(), 2, "{:?}", validation.problems);
+        let validation = run(&[
+            ("kustomization.yaml", "patches:\n- path: p.yaml\n"),
+            ("p.yaml", "a: 1\na: 2\n"),
+        ]);
+        assert_eq!(lines(&validation), ["k8s/p.yaml:2:1: duplicate key \"a\""]);
+    }
+
+    #[test]
+    fn helm_chart_directories_are_skipped() {
+        let validation = run(&[
+            ("charts/app/Chart.yaml", "apiVersion: v2\nname: app\n"),
+            ("charts/app/values.yaml", "replicas: 1\n"),
+            (
+                "charts/app/templates/deploy.yaml",
+                "{{ if .Values.x }}\nkind: [\n",
+            ),
+            ("charts/app/sub/x.yaml", "- a\n"),
+            ("charts/other.yaml", "- a\n"),
+        ]);
+        assert_eq!(
+            lines(&validation),
+            ["k8s/charts/other.yaml:1:1: document 1 is a sequence, not a Kubernetes object"]
+        );
+        assert_eq!(validation.files_checked, 1);
+    }
+
+    #[test]
+    fn report_is_capped_at_twenty_lines() {
+        let files: Vec<(String, &str)> = (0..23)
+            .map(|i| (format!("f{i:02}.yaml"), "- a\n"))
+            .collect();
+        let refs: Vec<(&str, &str)> = files.iter().map(|(n, c)| (n.as_str(), *c)).collect();
+        let validation = run(&refs);
+        let (lines, summary) = report_lines(&validation);
+        assert_eq!(lines.len(), 21);
+        assert_eq!(
+            lines[0],
+            "k8s/f00.yaml:1:1: document 1 is a sequence, not a Kubernetes object"
+        );
+        assert_eq!(lines[20], "… and 3 more");
+        assert_eq!(
+            summary,
+            "validation failed: 23 problems in 23 files under k8s; fix them or push with --no-validate"
+        );
+    }
+
+    #[test]
+    fn summary_counts_problems_and_files() {
+        let validation = run(&[
+            ("apps/a.yaml", "- a\n---\n- b\n"),
+            ("apps/b.yaml", "x: 1\n"),
+            ("base/c.yaml", "- c\n"),
+        ]);
+        let (lines, summary) = report_lines(&validation);
+        assert_eq!(lines.len(), 5);
+        assert_eq!(
+            summary,
+            "validation failed: 5 problems in 3 files under k8s; fix them or push with --no-validate"
+        );
+        let failure: crate::error::Failure = validation.error().unwrap().into();
+        assert_eq!(failure.class, crate::error::FailureClass::Usage);
+        assert_eq!(failure.message, summary);
+        let single = run(&[("a.yaml", "- a\n")]);
+        assert_eq!(
+            report_lines(&single).1,
+            "validation failed: 1 problem in 1 file under k8s; fix them or push with --no-validate"
+        );
+    }
+}
