@@ -413,6 +413,68 @@ fn recording_proxy_fail_after_drops_later_matches_without_forwarding() {
     assert_eq!(statuses, vec![404, 0, 200, 404]);
 }
 
+/// A one-connection upstream that reads one request head and then runs `respond`.
+fn fake_upstream(
+    respond: impl FnOnce(&mut TcpStream, &str) + Send + 'static,
+) -> (String, std::thread::JoinHandle<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let own = addr.clone();
+    let thread = std::thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        let mut reader = BufReader::new(stream);
+        wire::read_head(&mut reader).unwrap();
+        let mut stream = reader.into_inner();
+        respond(&mut stream, &own);
+    });
+    (addr, thread)
+}
+
+#[test]
+fn recording_proxy_relays_streamed_chunks_as_they_arrive() {
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    let (upstream, server) = fake_upstream(move |stream, _| {
+        stream
+            .write_all(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nfirst\r\n")
+            .unwrap();
+        // The second chunk is sent only once the client has seen the first one.
+        released.recv_timeout(Duration::from_secs(5)).unwrap();
+        stream.write_all(b"6\r\nsecond\r\n0\r\n\r\n").unwrap();
+    });
+    let proxy = Proxy::start(&upstream);
+    let (mut reader, head) = raw_exchange(&proxy.host_port(), "GET", "/watch");
+    assert_eq!(head.status().unwrap(), 200);
+    let mut line = String::new();
+    while !line.contains("first") {
+        std::io::BufRead::read_line(&mut reader, &mut line).unwrap();
+    }
+    release.send(()).unwrap();
+    let mut rest = String::new();
+    while !rest.ends_with("0\r\n\r\n") {
+        std::io::BufRead::read_line(&mut reader, &mut rest).unwrap();
+    }
+    assert!(rest.contains("second"));
+    server.join().unwrap();
+}
+
+#[test]
+fn recording_proxy_rewrites_locations_that_name_the_upstream() {
+    let (upstream, server) = fake_upstream(|stream, own| {
+        write!(
+            stream,
+            "HTTP/1.1 307 Temporary Redirect\r\nLocation: http://{own}/v2/next?x=1\r\nContent-Length: 0\r\n\r\n"
+        )
+        .unwrap();
+    });
+    let proxy = Proxy::start(&upstream);
+    let (_, head) = raw_exchange(&proxy.host_port(), "GET", "/v2/");
+    assert_eq!(
+        head.header("location"),
+        Some(format!("http://{}/v2/next?x=1", proxy.host_port()).as_str())
+    );
+    server.join().unwrap();
+}
+
 // ---------------------------------------------------------------- fault proxy
 
 #[test]

@@ -6,6 +6,23 @@
 //! contents are checked with the hand-written client in [`http`], never with ksail's own code.
 //!
 //! Each test binary compiles all of this, and none uses all of it.
+//!
+//! ```ignore
+//! mod support;
+//! use support::{http, Proxy, TestEnv};
+//!
+//! #[test]
+//! fn push_first_time_is_get_head_upload_head_upload_put() {
+//!     let registry = require_registry!();            // or require_registry!(RegistryKind::Auth { users: &[("u", "p")] })
+//!     let proxy = Proxy::start(&registry.host_port()); // records (method, path, status)
+//!     let env = TestEnv::new();
+//!     env.write("k8s/app.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n");
+//!     let output = env.ksail(["workload", "push", "--registry", &proxy.host_port()]).output().unwrap();
+//!     let (status, manifest, digest) = http::fetch_manifest(&registry.host_port(), "k8s", "dev");
+//!     // proxy.requests(), proxy.fail_when(|r| r.method == "PUT" && r.path.contains("/manifests/")),
+//!     // Proxy::with_script(upstream, FaultScript::new().on_requests(1..=2, Action::Status(503, None)))
+//! }
+//! ```
 #![allow(dead_code, unused_imports, unused_macros)]
 
 pub mod env;

@@ -20,9 +20,11 @@ use super::faults::{self, Action, FaultScript, RequestInfo};
 use super::wire::{self, Framing, Head};
 
 const UPSTREAM_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// Longer than any answer the registry or the fake API server takes, shorter than the 60 s test
-/// timeout, so a wedged upstream fails the test instead of hanging it.
-const UPSTREAM_READ_TIMEOUT: Duration = Duration::from_secs(45);
+/// Longer than any watch the fake API server holds open; only bounds how long a thread lingers
+/// on a wedged upstream (the ksail child has its own 60 s timeout).
+const UPSTREAM_READ_TIMEOUT: Duration = Duration::from_secs(120);
+/// Larger than the default 8 KiB so that 20 MB uploads move in fewer system calls.
+const BUFFER_BYTES: usize = 64 * 1024;
 const STALL_SLICE: Duration = Duration::from_millis(20);
 /// What an [`Action::UnexpectedEof`] response promises and what it delivers.
 const EOF_PROMISED: usize = 1024;
@@ -239,7 +241,7 @@ fn serve_connection(client: TcpStream, shared: &Shared) {
     let Ok(writer) = client.try_clone() else {
         return;
     };
-    let mut reader = BufReader::new(client);
+    let mut reader = BufReader::with_capacity(BUFFER_BYTES, client);
     loop {
         let head = match wire::read_head(&mut reader) {
             Ok(Some(head)) => head,
@@ -466,7 +468,7 @@ fn forward(
         wire::copy_body(reader, &mut up, request_framing)?;
     }
 
-    let mut up_reader = BufReader::new(&upstream);
+    let mut up_reader = BufReader::with_capacity(BUFFER_BYTES, &upstream);
     let response = loop {
         let response = wire::read_head(&mut up_reader)?.ok_or_else(|| {
             io::Error::new(

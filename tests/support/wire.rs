@@ -185,12 +185,14 @@ pub fn response_framing(request_method: &str, status: u16, head: &Head) -> io::R
 }
 
 /// Copies a body from `r` to `w` byte for byte, chunk framing included, so that a proxy
-/// forwards exactly what it received. Large bodies stream through a small buffer.
+/// forwards exactly what it received. Data is flushed as soon as it arrives, so that streamed
+/// responses (watch events) reach the client without waiting for a buffer to fill, and large
+/// bodies never sit in memory whole.
 pub fn copy_body(r: &mut impl BufRead, w: &mut impl Write, framing: Framing) -> io::Result<u64> {
     let copied = match framing {
         Framing::Empty => 0,
-        Framing::Length(n) => copy_exact(r, w, n)?,
-        Framing::UntilClose => io::copy(r, w)?,
+        Framing::Length(n) => relay(r, w, Some(n))?,
+        Framing::UntilClose => relay(r, w, None)?,
         Framing::Chunked => {
             let mut total = 0;
             loop {
@@ -208,14 +210,43 @@ pub fn copy_body(r: &mut impl BufRead, w: &mut impl Write, framing: Framing) -> 
                     }
                     break total;
                 }
-                total += copy_exact(r, w, size)?;
+                total += relay(r, w, Some(size))?;
                 let crlf = read_line(r)?;
                 w.write_all(&crlf)?;
+                w.flush()?;
             }
         }
     };
     w.flush()?;
     Ok(copied)
+}
+
+/// Moves `limit` bytes (or everything up to EOF) from `r` to `w`, flushing after every read.
+fn relay(r: &mut impl BufRead, w: &mut impl Write, limit: Option<u64>) -> io::Result<u64> {
+    let mut copied = 0u64;
+    loop {
+        let wanted = limit.map_or(u64::MAX, |n| n - copied);
+        if wanted == 0 {
+            return Ok(copied);
+        }
+        let available = r.fill_buf()?;
+        if available.is_empty() {
+            return match limit {
+                None => Ok(copied),
+                Some(n) => Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    format!("body ended after {copied} of {n} bytes"),
+                )),
+            };
+        }
+        let take = available
+            .len()
+            .min(usize::try_from(wanted).unwrap_or(usize::MAX));
+        w.write_all(&available[..take])?;
+        w.flush()?;
+        r.consume(take);
+        copied += take as u64;
+    }
 }
 
 /// Reads a body and returns its decoded bytes (chunk framing removed).
