@@ -1,1 +1,23 @@
-//! (being written)
+//! Registry IO: a thin OCI distribution client with typed errors, credential resolution
+//! (registry string, docker config, credential helpers) and the push protocol.
+//!
+//! This module owns every byte sent to a registry. It does not build artifacts
+//! (`crate::artifact`), decide names (`crate::resolve`) or retry (`crate::retry`); it reports
+//! whether a failure is worth retrying.
+
+pub mod auth;
+mod challenge;
+pub mod client;
+pub mod docker_config;
+pub mod error;
+pub mod protocol;
+
+pub use auth::{
+    CredentialError, CredentialRequest, CredentialSource, Credentials, RegistryStringCredentials,
+    ResolvedCredentials, TokenEnvVars, resolve_credentials,
+};
+pub use client::{BlobBody, FetchedManifest, RegistryClient};
+pub use error::{RegistryError, RegistryErrorKind, redact};
+pub use protocol::{
+    ArtifactUpload, ConfigBlob, LayerBlob, PushError, PushEvent, PushOutcome, push_artifact,
+};

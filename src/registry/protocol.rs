@@ -1,0 +1,299 @@
+//! One push attempt (artifact.md#push-protocol): the unchanged check, blobs config-first with
+//! `HEAD` before upload, and the manifest last, so a tag never points at a missing blob.
+//!
+//! Retrying is the caller's job (`crate::retry`); an attempt always starts again at step 1.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use bytes::Bytes;
+use serde::Deserialize;
+
+use super::client::{
+    BlobBody, DOCKER_MANIFEST_MEDIA_TYPE, OCI_MANIFEST_MEDIA_TYPE, RegistryClient, sha256_digest,
+};
+use super::error::RegistryError;
+
+/// The annotation the unchanged check compares.
+pub const REVISION_ANNOTATION: &str = "org.opencontainers.image.revision";
+
+/// The config blob, held in memory (it is tiny).
+#[derive(Debug, Clone)]
+pub struct ConfigBlob {
+    pub digest: String,
+    pub bytes: Bytes,
+}
+
+/// The layer, streamed from a temporary file.
+#[derive(Debug, Clone)]
+pub struct LayerBlob {
+    pub digest: String,
+    pub size: u64,
+    pub path: PathBuf,
+}
+
+/// Everything one push uploads.
+#[derive(Debug, Clone)]
+pub struct ArtifactUpload {
+    pub config: ConfigBlob,
+    pub layer: LayerBlob,
+    /// The canonical manifest bytes; sent as they are.
+    pub manifest_bytes: Bytes,
+    /// SHA-256 of `manifest_bytes`.
+    pub manifest_digest: String,
+    /// The `org.opencontainers.image.revision` annotation of the new manifest.
+    pub revision: String,
+}
+
+/// Progress of an attempt, for the `push:` lines (artifact.md#progress).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PushEvent {
+    ConfigExists,
+    UploadingConfig,
+    LayerExists,
+    UploadingLayer {
+        size: u64,
+    },
+    /// Cumulative bytes of the layer sent so far.
+    Uploaded(u64),
+    /// The tag now points at `digest`.
+    Tagged {
+        digest: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushOutcome {
+    /// Nothing was uploaded: the tag already holds this layer and revision.
+    pub unchanged: bool,
+    /// The manifest digest the tag points at.
+    pub digest: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PushError {
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    #[error("registry stored a different manifest digest ({stored} instead of {computed})")]
+    DigestMismatch { computed: String, stored: String },
+}
+
+impl PushError {
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            PushError::Registry(error) => error.is_retryable(),
+            PushError::DigestMismatch { .. } => false,
+        }
+    }
+
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            PushError::Registry(error) => error.retry_after(),
+            PushError::DigestMismatch { .. } => None,
+        }
+    }
+
+    /// A short reason for warnings and the final error line.
+    pub fn reason(&self) -> String {
+        match self {
+            PushError::Registry(error) => error.reason(),
+            PushError::DigestMismatch { .. } => {
+                "registry stored a different manifest digest".into()
+            }
+        }
+    }
+}
+
+/// Run one push attempt of `artifact` to `<repo>:<tag>`.
+pub async fn push_artifact(
+    client: &RegistryClient,
+    repo: &str,
+    tag: &str,
+    artifact: &ArtifactUpload,
+    events: &(dyn Fn(PushEvent) + Send + Sync),
+) -> Result<PushOutcome, PushError> {
+    // 1. Unchanged check.
+    if let Some(existing) = client.get_manifest(repo, tag).await?
+        && is_same_artifact(&existing.bytes, &artifact.layer.digest, &artifact.revision)
+    {
+        let digest = existing
+            .digest_header
+            .unwrap_or_else(|| sha256_digest(&existing.bytes));
+        return Ok(PushOutcome {
+            unchanged: true,
+            digest,
+        });
+    }
+
+    // 2. Blobs, config first.
+    if client.blob_exists(repo, &artifact.config.digest).await? {
+        events(PushEvent::ConfigExists);
+    } else {
+        events(PushEvent::UploadingConfig);
+        let body = BlobBody::Bytes(artifact.config.bytes.clone());
+        client
+            .upload_blob(repo, &artifact.config.digest, body, None)
+            .await?;
+    }
+    if client.blob_exists(repo, &artifact.layer.digest).await? {
+        events(PushEvent::LayerExists);
+    } else {
+        events(PushEvent::UploadingLayer {
+            size: artifact.layer.size,
+        });
+        let body = BlobBody::File {
+            path: artifact.layer.path.clone(),
+            size: artifact.layer.size,
+        };
+        let progress = |sent: u64| events(PushEvent::Uploaded(sent));
+        client
+            .upload_blob(repo, &artifact.layer.digest, body, Some(&progress))
+            .await?;
+    }
+
+    // 3. Manifest, last.
+    let stored = client
+        .put_manifest(
+            repo,
+            tag,
+            artifact.manifest_bytes.clone(),
+            OCI_MANIFEST_MEDIA_TYPE,
+        )
+        .await?;
+    if let Some(stored) = stored
+        && stored != artifact.manifest_digest
+    {
+        return Err(PushError::DigestMismatch {
+            computed: artifact.manifest_digest.clone(),
+            stored,
+        });
+    }
+    events(PushEvent::Tagged {
+        digest: artifact.manifest_digest.clone(),
+    });
+    Ok(PushOutcome {
+        unchanged: false,
+        digest: artifact.manifest_digest.clone(),
+    })
+}
+
+#[derive(Deserialize)]
+struct Descriptor {
+    digest: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ImageManifest {
+    schema_version: Option<u32>,
+    media_type: Option<String>,
+    config: Option<Descriptor>,
+    layers: Option<Vec<Descriptor>>,
+    #[serde(default)]
+    annotations: HashMap<String, String>,
+}
+
+/// Whether `body` is an image manifest with exactly one layer `layer_digest` and the revision
+/// annotation `revision`. Anything unparsable is simply "not the same".
+pub fn is_same_artifact(body: &[u8], layer_digest: &str, revision: &str) -> bool {
+    let Ok(manifest) = serde_json::from_slice::<ImageManifest>(body) else {
+        return false;
+    };
+    let image_type = match manifest.media_type.as_deref() {
+        None => true,
+        Some(media_type) => {
+            media_type == OCI_MANIFEST_MEDIA_TYPE || media_type == DOCKER_MANIFEST_MEDIA_TYPE
+        }
+    };
+    let one_layer =
+        matches!(manifest.layers.as_deref(), Some([only]) if only.digest == layer_digest);
+    image_type
+        && manifest.schema_version == Some(2)
+        && manifest.config.is_some()
+        && one_layer
+        && manifest
+            .annotations
+            .get(REVISION_ANNOTATION)
+            .map(String::as_str)
+            == Some(revision)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manifest(media_type: &str, layers: &[&str], revision: Option<&str>) -> Vec<u8> {
+        let layers: Vec<_> = layers
+            .iter()
+            .map(|digest| serde_json::json!({"digest": digest, "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "size": 1}))
+            .collect();
+        let mut value = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": media_type,
+            "config": {"digest": "sha256:c", "mediaType": "application/vnd.cncf.flux.config.v1+json", "size": 2},
+            "layers": layers,
+        });
+        if let Some(revision) = revision {
+            value["annotations"] = serde_json::json!({ REVISION_ANNOTATION: revision });
+        }
+        serde_json::to_vec(&value).unwrap()
+    }
+
+    #[test]
+    fn same_layer_and_revision_is_unchanged() {
+        let body = manifest(
+            OCI_MANIFEST_MEDIA_TYPE,
+            &["sha256:l"],
+            Some("main@sha1:abc"),
+        );
+        assert!(is_same_artifact(&body, "sha256:l", "main@sha1:abc"));
+    }
+
+    #[test]
+    fn anything_else_is_changed() {
+        let cases = [
+            manifest(
+                OCI_MANIFEST_MEDIA_TYPE,
+                &["sha256:other"],
+                Some("main@sha1:abc"),
+            ),
+            manifest(
+                OCI_MANIFEST_MEDIA_TYPE,
+                &["sha256:l"],
+                Some("main@sha1:def"),
+            ),
+            manifest(OCI_MANIFEST_MEDIA_TYPE, &["sha256:l"], None),
+            manifest(
+                OCI_MANIFEST_MEDIA_TYPE,
+                &["sha256:l", "sha256:l"],
+                Some("main@sha1:abc"),
+            ),
+            manifest(
+                "application/vnd.oci.image.index.v1+json",
+                &["sha256:l"],
+                Some("main@sha1:abc"),
+            ),
+            b"not json".to_vec(),
+        ];
+        for body in cases {
+            assert!(
+                !is_same_artifact(&body, "sha256:l", "main@sha1:abc"),
+                "{}",
+                String::from_utf8_lossy(&body)
+            );
+        }
+    }
+
+    #[test]
+    fn digest_mismatch_is_not_retryable() {
+        let error = PushError::DigestMismatch {
+            computed: "sha256:a".into(),
+            stored: "sha256:b".into(),
+        };
+        assert!(!error.is_retryable());
+        assert_eq!(
+            error.reason(),
+            "registry stored a different manifest digest"
+        );
+    }
+}
