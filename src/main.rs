@@ -5,11 +5,176 @@
 #![allow(dead_code)] // removed once every module is wired into a command
 
 mod artifact;
+mod cli;
+mod commands;
 mod config;
 mod duration;
+mod env_vars;
 mod error;
+mod output;
+mod process;
 mod registry;
 mod resolve;
+mod retry;
+mod settings;
 mod yaml;
 
-fn main() {}
+use clap::{CommandFactory, Parser};
+use tracing_subscriber::EnvFilter;
+
+use crate::cli::{Cli, Command, WorkloadSubcommand};
+use crate::commands::{Context, Outcome};
+use crate::error::Failure;
+use crate::output::{LogTimer, Printer, PrinterConfig, RedactingStderr};
+use crate::process::ProcessEnv;
+
+fn main() {
+    std::process::exit(run());
+}
+
+fn run() -> i32 {
+    // Two TLS providers are compiled in (ring for us and kube); pick one before any client exists.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => return report_parse_error(error),
+    };
+    let env = match ProcessEnv::capture() {
+        Ok(env) => env,
+        Err(error) => {
+            eprintln!("error: cannot read the current directory: {error}; cd into an existing directory");
+            return Failure::failed("").class.exit_code();
+        }
+    };
+    let no_color = cli.global.no_color || env.var(env_vars::NO_COLOR).is_some();
+    let printer = Printer::new(PrinterConfig {
+        stderr_is_tty: env.stderr_is_tty,
+        stdout_is_tty: env.stdout_is_tty,
+        no_color,
+        quiet: cli.global.quiet,
+        verbose: cli.global.verbose,
+    });
+    init_logging(cli.global.verbose, &env, env.stderr_is_tty && !no_color);
+
+    let Some(command) = cli.command else {
+        return print_help(&[]);
+    };
+    let ctx = Context {
+        env,
+        printer,
+        global: cli.global,
+    };
+    match command {
+        Command::Completion(args) => {
+            let mut command = Cli::command();
+            let mut script = Vec::new();
+            clap_complete::generate(args.shell, &mut command, "ksail", &mut script);
+            ctx.printer.raw_stdout(&String::from_utf8_lossy(&script));
+            0
+        }
+        Command::Workload(workload) => match workload.command {
+            None => print_help(&["workload"]),
+            Some(WorkloadSubcommand::Push(args)) => {
+                let on_interrupt = commands::push::interrupted(&args);
+                run_async(&ctx, commands::push::run(&ctx, args), on_interrupt)
+            }
+        },
+    }
+}
+
+/// Run a command on a tokio runtime, racing it against SIGINT/SIGTERM (cli.md#signals), then
+/// report its outcome.
+fn run_async(
+    ctx: &Context,
+    command: impl std::future::Future<Output = Outcome>,
+    on_interrupt: Outcome,
+) -> i32 {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            ctx.printer.error(&format!("cannot start the async runtime: {error}"));
+            return 1;
+        }
+    };
+    let outcome = runtime.block_on(commands::with_signals(command, on_interrupt));
+    // Do not wait for stray blocking tasks (e.g. a credential helper) after the outcome is known.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(100));
+    finish(&ctx.printer, outcome)
+}
+
+/// Print the JSON document (if any) and the `error:` line, and return the exit code.
+fn finish(printer: &Printer, outcome: Outcome) -> i32 {
+    let code = outcome
+        .result
+        .as_ref()
+        .err()
+        .map_or(0, |failure| failure.class.exit_code());
+    if let Some(document) = outcome.json_document() {
+        printer.result(&document);
+    }
+    if let Err(failure) = &outcome.result {
+        printer.error(&failure.message);
+    }
+    code
+}
+
+fn print_help(path: &[&str]) -> i32 {
+    let mut command = Cli::command();
+    command.build();
+    let mut target = command;
+    for name in path {
+        let Some(sub) = target.find_subcommand(name).cloned() else {
+            break;
+        };
+        target = sub;
+    }
+    print!("{}", target.render_help());
+    0
+}
+
+/// clap's own errors, reshaped to the one-line `error:` form (exit 2). Help and version requests
+/// go to stdout with exit 0.
+fn report_parse_error(error: clap::Error) -> i32 {
+    use clap::error::ErrorKind;
+    match error.kind() {
+        ErrorKind::DisplayHelp
+        | ErrorKind::DisplayVersion
+        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            let _ = error.print();
+            0
+        }
+        _ => {
+            let rendered = error.render().to_string();
+            let first = rendered
+                .lines()
+                .next()
+                .unwrap_or("invalid arguments")
+                .trim_start_matches("error: ");
+            eprintln!("error: {first}; run ksail --help for usage");
+            2
+        }
+    }
+}
+
+fn init_logging(verbose: u8, env: &ProcessEnv, ansi: bool) {
+    let directive = env.var(env_vars::KSAIL_LOG).or(match verbose {
+        0 => None,
+        1 => Some("ksail=debug".to_string()),
+        2 => Some("ksail=trace".to_string()),
+        _ => Some("trace".to_string()),
+    });
+    let Some(directive) = directive else {
+        return;
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::new(directive))
+        .with_writer(RedactingStderr)
+        .with_timer(LogTimer)
+        .with_ansi(ansi)
+        .try_init();
+}

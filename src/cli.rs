@@ -1,0 +1,142 @@
+//! The command line: clap derive types only (cli.md). Nothing here reads the environment or the
+//! config file; `settings` turns these values into typed settings per command.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use clap_complete::Shell;
+
+use crate::output::OutputFormat;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "ksail",
+    version,
+    about = "A GitOps loop on local Kubernetes clusters: package manifests as OCI artifacts, push, reconcile",
+    disable_help_subcommand = true,
+    propagate_version = true
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Flags accepted anywhere on the command line.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Use exactly this ksail.yaml [env: KSAIL_CONFIG] (default: nearest ksail.yaml upwards)
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// More logs: -v debug, -vv trace, -vvv trace from every library
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
+    pub verbose: u8,
+
+    /// Show no progress and no informational lines (warnings, errors and results still appear)
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+
+    /// No ANSI colour on any stream [env: NO_COLOR]
+    #[arg(long, global = true)]
+    pub no_color: bool,
+
+    /// Kubeconfig file(s), separated by the OS path-list separator [env: KUBECONFIG]
+    #[arg(short = 'k', long, global = true, value_name = "PATHS")]
+    pub kubeconfig: Option<String>,
+
+    /// Kubeconfig context
+    #[arg(short = 'c', long, global = true, value_name = "NAME")]
+    pub context: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Package and push workloads, and reconcile them
+    Workload(WorkloadCommand),
+    /// Print a shell completion script
+    Completion(CompletionArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct WorkloadCommand {
+    #[command(subcommand)]
+    pub command: Option<WorkloadSubcommand>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WorkloadSubcommand {
+    /// Package the source directory as an OCI artifact and push it
+    Push(PushArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PushArgs {
+    /// Where to push: oci://<host>[:<port>]/<repository>[:<tag>] (default: from ksail.yaml)
+    #[arg(value_name = "OCI_REF")]
+    pub oci_ref: Option<String>,
+
+    /// Source directory, relative to the current directory (default: spec.workload.sourceDirectory, else k8s)
+    #[arg(long, value_name = "DIR")]
+    pub path: Option<String>,
+
+    /// Registry string for this push only: [user[:pass]@]host[:port][/path][:tag] [env: KSAIL_REGISTRY]
+    #[arg(long, value_name = "REG")]
+    pub registry: Option<String>,
+
+    /// Force validation on, even if validateOnPush is false
+    #[arg(long, conflicts_with = "no_validate")]
+    pub validate: bool,
+
+    /// Skip manifest validation
+    #[arg(long)]
+    pub no_validate: bool,
+
+    /// Use plain HTTP for a non-loopback registry
+    #[arg(long)]
+    pub insecure: bool,
+
+    /// Result format
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text, value_name = "FMT")]
+    pub output: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionArgs {
+    /// bash, zsh, fish, powershell or elvish
+    #[arg(value_enum)]
+    pub shell: Shell,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_tree_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn global_flags_are_accepted_after_the_subcommand() {
+        let cli = Cli::try_parse_from(["ksail", "workload", "push", "-v", "--no-color"]).unwrap();
+        assert_eq!(cli.global.verbose, 1);
+        assert!(cli.global.no_color);
+    }
+
+    #[test]
+    fn quiet_and_verbose_conflict() {
+        assert!(Cli::try_parse_from(["ksail", "-q", "-v", "workload", "push"]).is_err());
+    }
+
+    #[test]
+    fn validate_and_no_validate_conflict() {
+        assert!(
+            Cli::try_parse_from(["ksail", "workload", "push", "--validate", "--no-validate"])
+                .is_err()
+        );
+    }
+}

@@ -1,0 +1,376 @@
+//! `ksail workload push` (artifact.md#pipeline): resolve names and credentials, select and
+//! validate files, build the artifact once, then push it under the shared retry policy.
+//! Steps before the push exit 2 on bad input and send nothing to the registry.
+
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use serde_json::{Map, Value, json};
+
+use super::{Context, Outcome};
+use crate::artifact::{self, Annotations, Layer, Selection, Validation};
+use crate::cli::PushArgs;
+use crate::error::Failure;
+use crate::output::{OutputFormat, Printer, human_bytes, register_secret, short_digest};
+use crate::registry::{
+    ArtifactUpload, ConfigBlob, LayerBlob, PushError, PushEvent, RegistryClient,
+    RegistryErrorKind, ResolvedCredentials, resolve_credentials,
+};
+use crate::retry::{self, Exhausted, Retryable};
+use crate::settings::{PushSettings, push_settings};
+
+pub const COMMAND: &str = "workload push";
+
+pub async fn run(ctx: &Context, args: PushArgs) -> Outcome {
+    let mut report = PushReport::default();
+    let result = push(ctx, &args, &mut report).await;
+    Outcome {
+        command: COMMAND,
+        result,
+        json: (args.output == OutputFormat::Json).then(|| report.to_json()),
+    }
+}
+
+/// The outcome reported when a signal stops the push.
+pub fn interrupted(args: &PushArgs) -> Outcome {
+    Outcome {
+        command: COMMAND,
+        result: Err(Failure::interrupted()),
+        json: (args.output == OutputFormat::Json).then(|| PushReport::default().to_json()),
+    }
+}
+
+/// The members of the JSON document (artifact.md#result); unknown ones stay null.
+#[derive(Debug, Default)]
+pub struct PushReport {
+    status: Option<&'static str>,
+    url: Option<String>,
+    repository: Option<String>,
+    tag: Option<String>,
+    digest: Option<String>,
+    layer_digest: Option<String>,
+    layer_size: Option<u64>,
+    files: Option<usize>,
+    annotations: Option<Annotations>,
+    sync: Option<(String, String)>,
+    validation: Vec<artifact::Problem>,
+}
+
+impl PushReport {
+    pub fn to_json(&self) -> Map<String, Value> {
+        let annotations = self.annotations.as_ref();
+        let value = json!({
+            "status": self.status,
+            "url": self.url,
+            "repository": self.repository,
+            "tag": self.tag,
+            "digest": self.digest,
+            "layerDigest": self.layer_digest,
+            "layerSize": self.layer_size,
+            "files": self.files,
+            "revision": annotations.map(|a| a.revision.clone()),
+            "created": annotations.map(|a| a.created.clone()),
+            "source": annotations.map(|a| a.source.clone()),
+            "sync": self.sync.as_ref().map(|(url, tag)| json!({"url": url, "tag": tag})),
+            "validation": self.validation.iter().map(|p| json!({
+                "file": p.file, "line": p.line, "column": p.column, "message": p.message,
+            })).collect::<Vec<_>>(),
+        });
+        match value {
+            Value::Object(map) => map,
+            _ => Map::new(),
+        }
+    }
+}
+
+async fn push(ctx: &Context, args: &PushArgs, report: &mut PushReport) -> Result<(), Failure> {
+    let printer = &ctx.printer;
+    let settings = push_settings(ctx, args)?;
+    let target = &settings.target;
+    report.url = Some(target.url.clone());
+    report.repository = Some(format!("{}/{}", target.host, target.repository));
+    report.tag = Some(target.tag.clone());
+    report.sync = settings.sync.as_ref().and_then(|sync| {
+        sync.url
+            .as_ref()
+            .map(|url| (url.clone(), sync.tag.clone()))
+    });
+
+    let credentials = credentials(ctx, &settings).await?;
+
+    let selection = artifact::select(&settings.source_display, &settings.source_path)?;
+    for warning in &selection.warnings {
+        printer.warn(warning);
+    }
+    report.files = Some(selection.file_count);
+    printer.info(&format!(
+        "push: source {}: {} files, {} → {}",
+        settings.source_display,
+        selection.file_count,
+        human_bytes(selection.total_bytes),
+        target.url
+    ));
+    if settings.validate {
+        let validation = artifact::validate(&settings.source_display, &selection);
+        check_validation(printer, &validation, report)?;
+    }
+
+    let built = build(&settings, selection).await?;
+    report.layer_digest = Some(built.layer.digest.clone());
+    report.layer_size = Some(built.layer.size);
+    report.annotations = Some(built.annotations.clone());
+    printer.info(&format!(
+        "push: layer {} ({}), revision {}",
+        short_digest(&built.layer.digest),
+        human_bytes(built.layer.size),
+        short_revision(&built.annotations.revision)
+    ));
+    if let Some(warning) = &settings.mismatch_warning {
+        printer.warn(warning);
+    }
+
+    let outcome = upload(ctx, &settings, credentials, &built).await?;
+    report.digest = Some(outcome.digest.clone());
+    let verb = if outcome.unchanged { "unchanged" } else { "pushed" };
+    report.status = Some(verb);
+    printer.result(&format!("{verb} {}@{}", target.url, outcome.digest));
+    Ok(())
+}
+
+/// Resolve credentials (a credential helper is a child process, so off the async threads) and
+/// register every secret with the printer before anything can echo it.
+async fn credentials(ctx: &Context, settings: &PushSettings) -> Result<ResolvedCredentials, Failure> {
+    let request = settings.credentials.clone();
+    let env = ctx.env.clone();
+    let resolved = tokio::task::spawn_blocking(move || {
+        resolve_credentials(&request, &env.lookup(), None)
+    })
+    .await
+    .map_err(|error| Failure::failed(format!("credential lookup stopped: {error}")))??;
+    for secret in resolved.credentials.secrets() {
+        register_secret(&secret);
+    }
+    for warning in &resolved.warnings {
+        ctx.printer.warn(warning);
+    }
+    tracing::debug!("push: using {} for {}", resolved.source, settings.target.host);
+    Ok(resolved)
+}
+
+fn check_validation(
+    printer: &Printer,
+    validation: &Validation,
+    report: &mut PushReport,
+) -> Result<(), Failure> {
+    if let Some(error) = validation.error() {
+        let (lines, _) = artifact::report_lines(validation);
+        for line in &lines {
+            printer.report(line);
+        }
+        report.validation = validation.problems.clone();
+        return Err(error.into());
+    }
+    printer.info(&format!("push: validated {} YAML files", validation.files_checked));
+    Ok(())
+}
+
+/// The artifact, built once per run so that every attempt pushes the same bytes.
+struct Built {
+    layer: Layer,
+    /// Keeps the layer's temporary file alive; dropping it (also on interrupt) deletes the file.
+    layer_file: tempfile::TempPath,
+    annotations: Annotations,
+    manifest: Vec<u8>,
+    manifest_digest: String,
+}
+
+async fn build(settings: &PushSettings, selection: Selection) -> Result<Built, Failure> {
+    let source_root = settings.source_path.clone();
+    let fallback_source = format!("oci://{}/{}", settings.target.host, settings.target.repository);
+    let source_date_epoch = settings.source_date_epoch.clone();
+    tokio::task::spawn_blocking(move || -> Result<Built, Failure> {
+        let temp = tempfile::Builder::new()
+            .prefix("ksail-layer-")
+            .tempfile()
+            .map_err(|error| {
+                Failure::failed(format!(
+                    "cannot create a temporary file for the layer: {error}; check TMPDIR and free disk space"
+                ))
+            })?;
+        let (file, layer_file) = temp.into_parts();
+        let layer = artifact::pack(&selection, file)?;
+        let annotations = artifact::annotations(
+            &source_root,
+            &layer.digest,
+            &fallback_source,
+            source_date_epoch.as_deref(),
+            SystemTime::now(),
+        )?;
+        let (manifest, manifest_digest) =
+            artifact::manifest_bytes(&layer.digest, layer.size, &annotations);
+        Ok(Built {
+            layer,
+            layer_file,
+            annotations,
+            manifest,
+            manifest_digest,
+        })
+    })
+    .await
+    .map_err(|error| Failure::failed(format!("building the artifact stopped: {error}")))?
+}
+
+impl Retryable for PushError {
+    fn is_retryable(&self) -> bool {
+        PushError::is_retryable(self)
+    }
+
+    fn retry_after(&self) -> Option<std::time::Duration> {
+        PushError::retry_after(self)
+    }
+
+    fn reason(&self) -> String {
+        PushError::reason(self)
+    }
+}
+
+async fn upload(
+    ctx: &Context,
+    settings: &PushSettings,
+    credentials: ResolvedCredentials,
+    built: &Built,
+) -> Result<crate::registry::PushOutcome, Failure> {
+    let target = &settings.target;
+    let env = ctx.env.lookup();
+    let client = RegistryClient::with_env(
+        &target.host,
+        target.plain_http,
+        credentials.credentials,
+        credentials.source,
+        &env,
+    )
+    .map_err(|error| Failure::failed(format!("push to {} failed: {}", target.url, error.reason())))?;
+    let upload = ArtifactUpload {
+        config: ConfigBlob {
+            digest: artifact::manifest::CONFIG_DIGEST.to_string(),
+            bytes: bytes::Bytes::from_static(artifact::manifest::CONFIG_BLOB),
+        },
+        layer: LayerBlob {
+            digest: built.layer.digest.clone(),
+            size: built.layer.size,
+            path: built.layer_file.to_path_buf(),
+        },
+        manifest_bytes: bytes::Bytes::from(built.manifest.clone()),
+        manifest_digest: built.manifest_digest.clone(),
+        revision: built.annotations.revision.clone(),
+    };
+    let printer = &ctx.printer;
+    let bar = Arc::new(printer.byte_bar("push: uploading layer", built.layer.size));
+    let started = Instant::now();
+    let events = {
+        let bar = Arc::clone(&bar);
+        move |event: PushEvent| match event {
+            PushEvent::ConfigExists => printer.info("push: config blob exists (skipped)"),
+            PushEvent::UploadingConfig => printer.info("push: uploading config blob"),
+            PushEvent::LayerExists => printer.info("push: layer blob exists (skipped)"),
+            PushEvent::UploadingLayer { size } => {
+                printer.info(&format!("push: uploading layer ({})", human_bytes(size)));
+            }
+            PushEvent::Uploaded(sent) => {
+                if let Some(bar) = bar.as_ref() {
+                    bar.set_position(sent);
+                }
+            }
+            PushEvent::Tagged { digest } => {
+                printer.info(&format!("push: tag {} → {}", target.tag, short_digest(&digest)));
+            }
+        }
+    };
+    let result = retry::retry(&settings.retry, printer, |_| {
+        crate::registry::push_artifact(&client, &target.repository, &target.tag, &upload, &events)
+    })
+    .await;
+    if let Some(bar) = bar.as_ref() {
+        bar.finish_and_clear();
+    }
+    tracing::debug!("push: registry exchange took {:?}", started.elapsed());
+    result.map_err(|exhausted| push_failure(&settings.target.url, &settings.target, exhausted))
+}
+
+/// The `error:` line for a failed push (artifact.md#push-failures).
+fn push_failure(
+    url: &str,
+    target: &crate::resolve::PushTarget,
+    exhausted: Exhausted<PushError>,
+) -> Failure {
+    let ran_out = exhausted.ran_out();
+    let attempts = exhausted.attempts;
+    let error = exhausted.error;
+    let reason = error.reason();
+    let PushError::Registry(registry_error) = &error else {
+        return Failure::failed(format!(
+            "push to {url} failed: {reason}; retry the push, and report the registry if it persists"
+        ));
+    };
+    match registry_error.kind() {
+        RegistryErrorKind::TlsVerification { detail } => Failure::failed(format!(
+            "TLS handshake with {} failed: {detail}; if this registry serves plain HTTP, pass --insecure",
+            target.host
+        )),
+        RegistryErrorKind::Status { code: 401 | 403, .. } => {
+            let source = registry_error
+                .credential_source()
+                .map(|source| format!(" ({source})"))
+                .unwrap_or_default();
+            Failure::failed(format!(
+                "push to {url} rejected: {reason}{source}; check that the credentials can write to {} (docker login {}, or the registry string)",
+                target.repository, target.host
+            ))
+        }
+        _ if ran_out => Failure::failed(format!(
+            "push to {url} failed after {attempts} attempts: {reason}; {}",
+            connection_hint(target)
+        )),
+        _ => Failure::failed(format!(
+            "push to {url} failed: {reason}; {}",
+            connection_hint(target)
+        )),
+    }
+}
+
+fn connection_hint(target: &crate::resolve::PushTarget) -> &'static str {
+    if target.local {
+        "start the registry with ksail cluster create or check spec.cluster.localRegistry.registry"
+    } else {
+        "check that the registry is reachable, then push again"
+    }
+}
+
+/// `main@sha1:0123456789ab`: the revision with its hash shortened for progress lines.
+fn short_revision(revision: &str) -> String {
+    match revision.rsplit_once('@') {
+        Some((branch, hash)) => format!("{branch}@{}", short_digest(hash)),
+        None => short_digest(revision),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn revisions_are_shortened_for_progress() {
+        let hash = "0123456789abcdef0123456789abcdef01234567";
+        assert_eq!(short_revision(&format!("main@sha1:{hash}")), "main@sha1:0123456789ab");
+        assert_eq!(short_revision(&format!("sha1:{hash}")), "sha1:0123456789ab");
+    }
+
+    #[test]
+    fn json_members_are_null_until_known() {
+        let json = PushReport::default().to_json();
+        for member in ["url", "digest", "layerDigest", "revision", "sync"] {
+            assert_eq!(json[member], Value::Null, "{member}");
+        }
+        assert_eq!(json["validation"], json!([]));
+    }
+}

@@ -1,0 +1,209 @@
+//! Flags + `KSAIL_*` environment + `ksail.yaml` + defaults → one typed settings value per
+//! command. Every input error that can be found without I/O is found here, before any command
+//! sends a request (cli.md#exit-codes).
+
+use std::path::PathBuf;
+
+use crate::cli::PushArgs;
+use crate::commands::Context;
+use crate::config::{self, Effective, FlagOverrides, Key};
+use crate::env_vars;
+use crate::error::Failure;
+use crate::output::OutputFormat;
+use crate::registry::auth::{CredentialRequest, RegistryStringCredentials, TokenEnvVars};
+use crate::resolve::{
+    self, PushTarget, RegistrySpec, ResolveInputs, SyncTarget, parse_oci_ref, parse_registry,
+};
+use crate::retry::RetryPolicy;
+
+/// Find, load and combine the configuration. Load warnings are printed here, once per command.
+pub fn load_effective(ctx: &Context, flags: &FlagOverrides) -> Result<Effective, Failure> {
+    let env = ctx.env.lookup();
+    let explicit = ctx
+        .global
+        .config
+        .clone()
+        .or_else(|| ctx.env.var(env_vars::KSAIL_CONFIG).map(PathBuf::from));
+    let file = match config::discover(explicit.as_deref(), &ctx.env.cwd)? {
+        Some(path) => Some(config::load_in(&path, &ctx.env.cwd, &env)?),
+        None => {
+            tracing::debug!("config: no ksail.yaml found; using defaults");
+            None
+        }
+    };
+    for warning in file.iter().flat_map(|file| &file.warnings) {
+        ctx.printer.warn(warning);
+    }
+    let effective = config::effective(file.as_ref(), &env, flags, &ctx.env.cwd)?;
+    for line in effective.provenance_lines() {
+        tracing::debug!("{line}");
+    }
+    Ok(effective)
+}
+
+/// Everything `workload push` needs, decided before any I/O beyond reading config files.
+#[derive(Debug)]
+pub struct PushSettings {
+    pub target: PushTarget,
+    pub sync: Option<SyncTarget>,
+    pub mismatch_warning: Option<String>,
+    /// The source directory as the user wrote it (`k8s`, `./clusters/dev/`), for messages.
+    pub source_display: String,
+    pub source_path: PathBuf,
+    pub validate: bool,
+    pub credentials: CredentialRequest,
+    pub source_date_epoch: Option<String>,
+    pub retry: RetryPolicy,
+    pub output: OutputFormat,
+}
+
+pub fn push_settings(ctx: &Context, args: &PushArgs) -> Result<PushSettings, Failure> {
+    let (retry, retry_notes) = RetryPolicy::from_env(&ctx.env)?;
+    for note in retry_notes {
+        tracing::debug!("{note}");
+    }
+    let flags = FlagOverrides {
+        insecure: args.insecure.then_some(true),
+        validate_on_push: match (args.validate, args.no_validate) {
+            (true, _) => Some(true),
+            (_, true) => Some(false),
+            _ => None,
+        },
+        kubeconfig: ctx.global.kubeconfig.clone(),
+        context: ctx.global.context.clone(),
+        ..FlagOverrides::default()
+    };
+    let effective = load_effective(ctx, &flags)?;
+
+    let oci_ref = args
+        .oci_ref
+        .as_deref()
+        .map(parse_oci_ref)
+        .transpose()
+        .map_err(|error| error.into_failure("OCI_REF argument"))?;
+    let (push_registry, push_origin) = match (&args.registry, ctx.env.var(env_vars::KSAIL_REGISTRY))
+    {
+        (Some(flag), _) => (parse_flag_registry(flag, "--registry")?, "--registry"),
+        (None, Some(env)) => (
+            parse_flag_registry(&env, env_vars::KSAIL_REGISTRY)?,
+            env_vars::KSAIL_REGISTRY,
+        ),
+        (None, None) => (None, ""),
+    };
+    let cfg_registry = config_registry(&effective)?;
+
+    let cluster = resolve::cluster_name(
+        None,
+        None,
+        effective.name.as_ref().map(|name| name.value.as_str()),
+        effective.distribution.value.as_str(),
+        effective
+            .distribution_config
+            .as_ref()
+            .map(|path| path.value.resolved.as_path()),
+    )?;
+    let (push_source, push_source_path) = match &args.path {
+        Some(path) => (path.clone(), ctx.env.cwd.join(path)),
+        None => (
+            effective.source_directory.value.written.clone(),
+            effective.source_directory.value.resolved.clone(),
+        ),
+    };
+    let sync_source = &effective.source_directory.value;
+    let inputs = ResolveInputs {
+        oci_ref,
+        push_registry: push_registry.clone(),
+        cfg_registry: cfg_registry.clone(),
+        workload_tag: effective.tag.as_ref().map(|tag| tag.value.clone()),
+        // The resolved path is `base.join(written)`, so its last component (or, for `.`-like
+        // paths, its canonical form) is what the written path would give against its base.
+        push_source: push_source_path.to_string_lossy().into_owned(),
+        push_source_base: ctx.env.cwd.clone(),
+        sync_source: sync_source.resolved.to_string_lossy().into_owned(),
+        sync_source_base: ctx.env.cwd.clone(),
+        cluster,
+        gitops_engine_enabled: effective.gitops_engine.value != config::GitOpsEngine::None,
+        insecure_flag: args.insecure,
+        cfg_insecure: effective.insecure.value,
+    };
+    let resolution = resolve::resolve(&inputs);
+    let target = resolution.push()?.clone();
+
+    // The registry string that may carry credentials: the push override, else the config one.
+    let registry_string = match &push_registry {
+        Some(spec) => Some(string_credentials(spec, TokenEnvVars::default(), true, push_origin)),
+        None => cfg_registry.as_ref().map(|spec| {
+            string_credentials(
+                spec,
+                TokenEnvVars {
+                    cli_token_env_var: effective
+                        .credentials
+                        .cli_token_env_var
+                        .as_ref()
+                        .map(|v| v.value.clone()),
+                    token_env_var: effective
+                        .credentials
+                        .token_env_var
+                        .as_ref()
+                        .map(|v| v.value.clone()),
+                },
+                // File values were expanded at load; an env override is expanded now.
+                !matches!(
+                    effective.registry.as_ref().map(|r| &r.source),
+                    Some(config::Source::File(_))
+                ),
+                "spec.cluster.localRegistry.registry",
+            )
+        }),
+    };
+
+    Ok(PushSettings {
+        credentials: CredentialRequest {
+            host: target.host.clone(),
+            registry_string,
+        },
+        target,
+        sync: resolution.sync.clone(),
+        mismatch_warning: resolution.mismatch_warning.clone(),
+        source_display: push_source,
+        source_path: push_source_path,
+        validate: effective.validate_on_push.value,
+        source_date_epoch: ctx.env.var(env_vars::SOURCE_DATE_EPOCH),
+        retry,
+        output: args.output,
+    })
+}
+
+/// The effective `spec.cluster.localRegistry.registry`, parsed; errors name where it came from.
+pub fn config_registry(effective: &Effective) -> Result<Option<RegistrySpec>, Failure> {
+    let Some(registry) = &effective.registry else {
+        return Ok(None);
+    };
+    parse_registry(&registry.value).map_err(|error| {
+        let text = error.to_string();
+        let (problem, fix) = text
+            .split_once("; ")
+            .unwrap_or((text.as_str(), "fix the registry string"));
+        Failure::from(effective.value_error(Key::Registry, &registry.source, problem, fix))
+    })
+}
+
+fn parse_flag_registry(text: &str, origin: &str) -> Result<Option<RegistrySpec>, Failure> {
+    parse_registry(text).map_err(|error| error.into_failure(origin))
+}
+
+fn string_credentials(
+    spec: &RegistrySpec,
+    token_env_vars: TokenEnvVars,
+    expand: bool,
+    origin: &str,
+) -> RegistryStringCredentials {
+    RegistryStringCredentials {
+        host: spec.host_port(),
+        user: spec.user.clone(),
+        password: spec.password.clone(),
+        token_env_vars,
+        expand,
+        origin: origin.to_string(),
+    }
+}
