@@ -1,0 +1,273 @@
+//! Argo CD application-controller stand-in: refresh annotation and sync operations.
+
+use std::sync::{Arc, Mutex};
+
+use serde_json::{Value, json};
+
+use super::{ARGO_GROUP, DigestResolver, Pending, Script, fixed_digest, key_of, normalize_digest};
+use crate::cluster::{Cluster, Simulator};
+use crate::store::{EventKind, WriteEvent};
+use crate::util::now_rfc3339;
+
+const REFRESH: &str = "argocd.argoproj.io/refresh";
+
+/// The application state after a refresh (automated policy) or a successful operation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AppOutcome {
+    SyncedHealthy,
+    OutOfSync,
+    /// Synced, health `Degraded` with this message.
+    Degraded(String),
+    /// Synced, health `Progressing`.
+    Progressing,
+    /// A `ComparisonError` condition with this message; sync status `Unknown`.
+    ComparisonError(String),
+}
+
+/// How a sync operation ends.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OperationOutcome {
+    Succeeded,
+    /// Phase `Failed` with this message.
+    Failed(String),
+    /// Stays `Running` forever.
+    Never,
+}
+
+struct Inner {
+    resolver: DigestResolver,
+    app: Script<AppOutcome>,
+    operation: Script<OperationOutcome>,
+    pending: Pending,
+    handled_refreshes: Vec<String>,
+    handled_operations: Vec<String>,
+}
+
+/// On the refresh annotation (after `refresh_delay_ms`): removes it, sets `status.reconciledAt`,
+/// resolves `targetRevision` into `status.sync.revision` (multi-source: `revisions`), and with an
+/// automated policy applies the scripted [`AppOutcome`]. On `.operation` (any policy): clears it,
+/// sets `operationState` `Running` with `startedAt`, then after `operation_ms` `Succeeded` (state
+/// from the [`AppOutcome`]) or `Failed`, with `finishedAt` and a `reconciledAt` not before it.
+pub struct ArgoCd {
+    refresh_delay_ms: u64,
+    operation_ms: u64,
+    inner: Mutex<Inner>,
+}
+
+impl ArgoCd {
+    pub fn new(refresh_delay_ms: u64, operation_ms: u64, digest: &str) -> Arc<Self> {
+        Arc::new(Self {
+            refresh_delay_ms,
+            operation_ms,
+            inner: Mutex::new(Inner {
+                resolver: fixed_digest(digest),
+                app: Script::new(AppOutcome::SyncedHealthy),
+                operation: Script::new(OperationOutcome::Succeeded),
+                pending: Pending::default(),
+                handled_refreshes: Vec::new(),
+                handled_operations: Vec::new(),
+            }),
+        })
+    }
+
+    fn inner(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn set_digest(&self, digest: &str) {
+        self.inner().resolver = fixed_digest(digest);
+    }
+
+    pub fn set_resolver(&self, resolver: DigestResolver) {
+        self.inner().resolver = resolver;
+    }
+
+    /// Application outcomes for `"<namespace>/<name>"`, one per refresh or operation.
+    pub fn script_app(&self, key: &str, outcomes: Vec<AppOutcome>) {
+        self.inner().app.set(key, outcomes);
+    }
+
+    pub fn script_operation(&self, key: &str, outcomes: Vec<OperationOutcome>) {
+        self.inner().operation.set(key, outcomes);
+    }
+
+    pub fn handled_refreshes(&self) -> Vec<String> {
+        self.inner().handled_refreshes.clone()
+    }
+
+    pub fn handled_operations(&self) -> Vec<String> {
+        self.inner().handled_operations.clone()
+    }
+
+    fn schedule(self: &Arc<Self>, cluster: &Cluster, key: String) {
+        if !self.inner().pending.start(&key) {
+            return;
+        }
+        let this = self.clone();
+        cluster.after_blocking(self.refresh_delay_ms, move |c| {
+            this.handle(c, &key);
+            if this.inner().pending.finish(&key) {
+                this.schedule(c, key);
+            }
+        });
+    }
+
+    fn resolve(&self, app: &Value) -> Option<String> {
+        let resolver = self.inner().resolver.clone();
+        resolver(app).map(|d| normalize_digest(&d))
+    }
+
+    fn handle(self: &Arc<Self>, cluster: &Cluster, key: &str) {
+        let (ns, name) = key.split_once('/').unwrap_or(("", key));
+        let Some(app) = cluster.get(ARGO_GROUP, "applications", ns, name) else {
+            return;
+        };
+        let digest = self.resolve(&app);
+        if has_refresh(&app) {
+            let automated = app
+                .pointer("/spec/syncPolicy/automated")
+                .is_some_and(|a| !a.is_null());
+            let outcome = automated.then(|| self.inner().app.next(key));
+            self.inner().handled_refreshes.push(key.to_string());
+            cluster.mutate(ARGO_GROUP, "applications", ns, name, |obj| {
+                if let Some(Value::Object(a)) = obj.pointer_mut("/metadata/annotations") {
+                    a.remove(REFRESH);
+                }
+                let status = crate::util::obj_mut(obj, "status");
+                status.insert("reconciledAt".into(), json!(now_rfc3339()));
+                let mut status_value = Value::Object(std::mem::take(status));
+                set_revision(&mut status_value, &app, digest.as_deref());
+                match &outcome {
+                    Some(o) => apply_outcome(&mut status_value, o),
+                    None => {
+                        let synced = status_value
+                            .pointer("/operationState/syncResult/revision")
+                            .and_then(Value::as_str);
+                        let state = if digest.is_some() && synced == digest.as_deref() {
+                            "Synced"
+                        } else {
+                            "OutOfSync"
+                        };
+                        status_value["sync"]["status"] = json!(state);
+                    }
+                }
+                obj["status"] = status_value;
+            });
+        }
+        let Some(app) = cluster.get(ARGO_GROUP, "applications", ns, name) else {
+            return;
+        };
+        let Some(operation) = app.get("operation").filter(|o| !o.is_null()).cloned() else {
+            return;
+        };
+        self.inner().handled_operations.push(key.to_string());
+        let started = now_rfc3339();
+        cluster.mutate(ARGO_GROUP, "applications", ns, name, |obj| {
+            if let Value::Object(map) = obj {
+                map.remove("operation");
+            }
+            let status = crate::util::obj_mut(obj, "status");
+            status.insert(
+                "operationState".into(),
+                json!({"operation": operation, "phase": "Running", "message": "", "startedAt": started}),
+            );
+        });
+        let this = self.clone();
+        let (ns, name, key) = (ns.to_string(), name.to_string(), key.to_string());
+        cluster.after_blocking(self.operation_ms, move |c| {
+            let outcome = this.inner().operation.next(&key);
+            if outcome == OperationOutcome::Never {
+                return;
+            }
+            let Some(app) = c.get(ARGO_GROUP, "applications", &ns, &name) else {
+                return;
+            };
+            let digest = this.resolve(&app);
+            let app_outcome = this.inner().app.next(&key);
+            c.mutate(ARGO_GROUP, "applications", &ns, &name, |obj| {
+                let mut status = obj.get("status").cloned().unwrap_or(json!({}));
+                let finished = now_rfc3339();
+                let state = &mut status["operationState"];
+                state["finishedAt"] = json!(finished);
+                match &outcome {
+                    OperationOutcome::Failed(message) => {
+                        state["phase"] = json!("Failed");
+                        state["message"] = json!(message);
+                        status["sync"]["status"] = json!("OutOfSync");
+                    }
+                    _ => {
+                        state["phase"] = json!("Succeeded");
+                        state["message"] = json!("successfully synced (all tasks run)");
+                        state["syncResult"] =
+                            json!({"revision": digest, "source": app.pointer("/spec/source")});
+                        set_revision(&mut status, &app, digest.as_deref());
+                        apply_outcome(&mut status, &app_outcome);
+                    }
+                }
+                status["reconciledAt"] = json!(finished);
+                obj["status"] = status;
+            });
+        });
+    }
+}
+
+fn has_refresh(app: &Value) -> bool {
+    app.pointer("/metadata/annotations")
+        .and_then(|a| a.get(REFRESH))
+        .is_some()
+}
+
+fn set_revision(status: &mut Value, app: &Value, digest: Option<&str>) {
+    let Some(d) = digest else { return };
+    if !status.get("sync").is_some_and(Value::is_object) {
+        status["sync"] = json!({});
+    }
+    match app.pointer("/spec/sources").and_then(Value::as_array) {
+        Some(sources) => status["sync"]["revisions"] = json!(vec![d; sources.len()]),
+        None => status["sync"]["revision"] = json!(d),
+    }
+    if let Some(src) = app.pointer("/spec/source") {
+        status["sync"]["comparedTo"] =
+            json!({"source": src, "destination": app.pointer("/spec/destination")});
+    }
+}
+
+fn apply_outcome(status: &mut Value, outcome: &AppOutcome) {
+    if !status.get("sync").is_some_and(Value::is_object) {
+        status["sync"] = json!({});
+    }
+    let (sync, health, message) = match outcome {
+        AppOutcome::SyncedHealthy => ("Synced", "Healthy", None),
+        AppOutcome::OutOfSync => ("OutOfSync", "Healthy", None),
+        AppOutcome::Degraded(m) => ("Synced", "Degraded", Some(m.clone())),
+        AppOutcome::Progressing => ("Synced", "Progressing", None),
+        AppOutcome::ComparisonError(m) => ("Unknown", "Healthy", Some(m.clone())),
+    };
+    status["sync"]["status"] = json!(sync);
+    status["health"] = match (&message, outcome) {
+        (Some(m), AppOutcome::Degraded(_)) => json!({"status": health, "message": m}),
+        _ => json!({"status": health}),
+    };
+    match outcome {
+        AppOutcome::ComparisonError(m) => {
+            status["conditions"] = json!([{"type": "ComparisonError", "message": m, "lastTransitionTime": now_rfc3339()}]);
+        }
+        _ => {
+            if let Value::Object(map) = status {
+                map.remove("conditions");
+            }
+        }
+    }
+}
+
+impl Simulator for Arc<ArgoCd> {
+    fn on_write(&self, cluster: &Cluster, ev: &WriteEvent) {
+        if !ev.is(ARGO_GROUP, "applications") || ev.kind == EventKind::Deleted {
+            return;
+        }
+        let has_operation = ev.object.get("operation").is_some_and(|o| !o.is_null());
+        if has_refresh(&ev.object) || has_operation {
+            self.schedule(cluster, key_of(&ev.object));
+        }
+    }
+}

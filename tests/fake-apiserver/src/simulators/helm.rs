@@ -1,0 +1,137 @@
+//! Flux helm-controller stand-in for HelmRelease recovery (suspend, observe, resume, ready).
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use serde_json::json;
+
+use super::{HELM_GROUP, generation, key_of, remove_condition, set_condition, suspended};
+use crate::cluster::{Cluster, Simulator};
+use crate::store::{EventKind, WriteEvent};
+
+/// One suspend or resume the simulator saw, in order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HelmAction {
+    /// `"suspend"` or `"resume"`.
+    pub action: &'static str,
+    /// `"<namespace>/<name>"`.
+    pub key: String,
+    pub at: Instant,
+}
+
+struct Inner {
+    never_observe: HashSet<String>,
+    never_ready: HashSet<String>,
+    order: Vec<HelmAction>,
+}
+
+/// On `spec.suspend: true` records `status.observedGeneration = generation` after
+/// `observe_delay_ms` (unless told never to); on the following `suspend: false` becomes
+/// `Ready=True` (`UpgradeSucceeded`, `Stalled` removed) after `ready_delay_ms`. Stuck start states
+/// come from fixtures ([`crate::fixtures::helm_release`]).
+pub struct HelmReleaseSim {
+    observe_delay_ms: u64,
+    ready_delay_ms: u64,
+    inner: Mutex<Inner>,
+}
+
+impl HelmReleaseSim {
+    pub fn new(observe_delay_ms: u64, ready_delay_ms: u64) -> Arc<Self> {
+        Arc::new(Self {
+            observe_delay_ms,
+            ready_delay_ms,
+            inner: Mutex::new(Inner {
+                never_observe: HashSet::new(),
+                never_ready: HashSet::new(),
+                order: Vec::new(),
+            }),
+        })
+    }
+
+    fn inner(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The controller never records the observed generation of this suspended release.
+    pub fn never_observe(&self, key: &str) {
+        self.inner().never_observe.insert(key.to_string());
+    }
+
+    /// The release stays stuck after its resume.
+    pub fn never_ready(&self, key: &str) {
+        self.inner().never_ready.insert(key.to_string());
+    }
+
+    /// Suspends and resumes seen so far, in order.
+    pub fn order(&self) -> Vec<HelmAction> {
+        self.inner().order.clone()
+    }
+
+    /// `["suspend ns/a", "resume ns/a", ...]`, for compact assertions.
+    pub fn order_strings(&self) -> Vec<String> {
+        self.order()
+            .iter()
+            .map(|a| format!("{} {}", a.action, a.key))
+            .collect()
+    }
+}
+
+impl Simulator for Arc<HelmReleaseSim> {
+    fn on_write(&self, cluster: &Cluster, ev: &WriteEvent) {
+        if !ev.is(HELM_GROUP, "helmreleases") || ev.kind != EventKind::Modified || ev.by_simulator {
+            return;
+        }
+        let was = ev.old.as_ref().is_some_and(suspended);
+        let now = suspended(&ev.object);
+        if was == now {
+            return;
+        }
+        let key = key_of(&ev.object);
+        let (ns, name) = key
+            .split_once('/')
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .unwrap_or_default();
+        let mut inner = self.inner();
+        inner.order.push(HelmAction {
+            action: if now { "suspend" } else { "resume" },
+            key: key.clone(),
+            at: Instant::now(),
+        });
+        if now {
+            if inner.never_observe.contains(&key) {
+                return;
+            }
+            cluster.after(self.observe_delay_ms, move |c| {
+                let Some(obj) = c.get(HELM_GROUP, "helmreleases", &ns, &name) else {
+                    return;
+                };
+                let g = generation(&obj);
+                c.update_status(HELM_GROUP, "helmreleases", &ns, &name, |s| {
+                    s["observedGeneration"] = json!(g)
+                });
+            });
+        } else {
+            if inner.never_ready.contains(&key) {
+                return;
+            }
+            cluster.after(self.ready_delay_ms, move |c| {
+                let Some(obj) = c.get(HELM_GROUP, "helmreleases", &ns, &name) else {
+                    return;
+                };
+                if suspended(&obj) {
+                    return;
+                }
+                let g = generation(&obj);
+                let message = format!("Helm upgrade succeeded for release {ns}/{name}");
+                c.update_status(HELM_GROUP, "helmreleases", &ns, &name, |s| {
+                    s["observedGeneration"] = json!(g);
+                    remove_condition(s, "Stalled");
+                    remove_condition(s, "Reconciling");
+                    set_condition(s, "Released", "True", "UpgradeSucceeded", &message);
+                    set_condition(s, "Ready", "True", "UpgradeSucceeded", &message);
+                });
+            });
+        }
+    }
+}
