@@ -6,7 +6,7 @@
 //!
 //! `${VAR}` expansion: strings from `ksail.yaml` arrive already expanded (the config loader
 //! expands them at load). Strings from a flag or an environment variable arrive raw; their
-//! `user:pass` part is expanded here with [`expand_vars`] (config.md#variable-expansion).
+//! `user:pass` part is expanded here with `config::expand` (config.md#variable-expansion).
 
 use std::fmt;
 use std::path::PathBuf;
@@ -242,19 +242,19 @@ fn from_registry_string(
         if !string.expand {
             return Ok(Some(value.clone()));
         }
-        let mut unset = Vec::new();
-        let expanded =
-            expand_vars(value, env, &mut unset).map_err(|detail| CredentialError::Expansion {
+        let expanded = crate::config::expand(value, env).map_err(|error| {
+            CredentialError::Expansion {
                 origin: string.origin.clone(),
-                detail,
-            })?;
-        for name in unset {
+                detail: error.to_string(),
+            }
+        })?;
+        for name in expanded.unset {
             warnings.push(format!(
                 "{}: environment variable {name} is not set; using an empty value",
                 string.origin
             ));
         }
-        Ok(Some(expanded))
+        Ok(Some(expanded.text))
     };
     let user = expand(&string.user, warnings)?.filter(|user| !user.is_empty());
     let embedded = expand(&string.password, warnings)?.filter(|password| !password.is_empty());
@@ -300,64 +300,6 @@ fn from_registry_string(
         }),
         (None, None) => Ok(None),
     }
-}
-
-/// Expand `${NAME}`, `${NAME:-default}` and `${NAME:=default}` (config.md#variable-expansion).
-/// `$NAME` is left as is; there is no escape syntax; defaults are not expanded again. Names of
-/// unset variables referenced by `${NAME}` are pushed to `unset` (they expand to ""). An
-/// unclosed `${` or an invalid name is an error whose text names no value.
-pub fn expand_vars(
-    input: &str,
-    env: &dyn Fn(&str) -> Option<String>,
-    unset: &mut Vec<String>,
-) -> Result<String, String> {
-    let mut output = String::with_capacity(input.len());
-    let mut rest = input;
-    while let Some(start) = rest.find("${") {
-        output.push_str(&rest[..start]);
-        let after = &rest[start + 2..];
-        let Some(end) = after.find('}') else {
-            return Err("\"${\" without a closing \"}\"".to_string());
-        };
-        let body = &after[..end];
-        let (name, default) = match body.find(':') {
-            Some(colon) => {
-                let operator = &body[colon..];
-                let default = operator
-                    .strip_prefix(":-")
-                    .or_else(|| operator.strip_prefix(":="))
-                    .ok_or_else(|| {
-                        format!("unsupported operator in \"${{{}…}}\"", &body[..colon])
-                    })?;
-                (&body[..colon], Some(default))
-            }
-            None => (body, None),
-        };
-        if !is_valid_name(name) {
-            return Err(format!("invalid variable name \"{name}\""));
-        }
-        let value = env(name);
-        match default {
-            Some(default) => match value.filter(|value| !value.is_empty()) {
-                Some(value) => output.push_str(&value),
-                None => output.push_str(default),
-            },
-            None => match value {
-                Some(value) => output.push_str(&value),
-                None => unset.push(name.to_string()),
-            },
-        }
-        rest = &after[end + 1..];
-    }
-    output.push_str(rest);
-    Ok(output)
-}
-
-/// `[A-Za-z_][A-Za-z0-9_]*`
-fn is_valid_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    matches!(chars.next(), Some(first) if first.is_ascii_alphabetic() || first == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 #[cfg(test)]
@@ -528,33 +470,6 @@ mod tests {
             resolved.warnings,
             vec!["KSAIL_REGISTRY: environment variable MISSING is not set; using an empty value"]
         );
-    }
-
-    #[test]
-    fn expansion_forms() {
-        let env = env_of(&[("A", "1"), ("EMPTY", "")]);
-        let mut unset = Vec::new();
-        let cases = [
-            ("${A}", "1"),
-            ("x${A}y", "x1y"),
-            ("${EMPTY:-d}", "d"),
-            ("${NOPE:=d}", "d"),
-            ("${A:-d}", "1"),
-            ("$A", "$A"),
-            ("${NOPE:-a{b}c", "a{bc"),
-            ("${B}", ""),
-        ];
-        for (input, expected) in cases {
-            assert_eq!(
-                expand_vars(input, &env, &mut unset).unwrap(),
-                expected,
-                "{input}"
-            );
-        }
-        assert_eq!(unset, vec!["B"]);
-        assert!(expand_vars("${A", &env, &mut unset).is_err());
-        assert!(expand_vars("${1A}", &env, &mut unset).is_err());
-        assert!(expand_vars("${A?x}", &env, &mut unset).is_err());
     }
 
     #[test]

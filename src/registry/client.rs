@@ -31,8 +31,10 @@ use super::error::{
     parse_retry_after, status_kind,
 };
 
-pub const OCI_MANIFEST_MEDIA_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";
-pub const DOCKER_MANIFEST_MEDIA_TYPE: &str = "application/vnd.docker.distribution.manifest.v2+json";
+// The media types are owned by the artifact format; the client only lists them in `Accept`.
+pub use crate::artifact::manifest::{
+    DOCKER_MANIFEST_MEDIA_TYPE, MANIFEST_MEDIA_TYPE as OCI_MANIFEST_MEDIA_TYPE, sha256_digest,
+};
 /// Distribution answers `404` for an OCI manifest unless the `Accept` header lists it.
 const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json";
 const DOCKER_CONTENT_DIGEST: &str = "docker-content-digest";
@@ -828,18 +830,6 @@ async fn read_limited(
         body.extend_from_slice(&chunk);
     }
     Ok(Bytes::from(body))
-}
-
-/// `sha256:<hex>` of `bytes`.
-pub fn sha256_digest(bytes: &[u8]) -> String {
-    use sha2::Digest as _;
-    let hash = sha2::Sha256::digest(bytes);
-    let mut text = String::with_capacity(7 + 64);
-    text.push_str("sha256:");
-    for byte in hash {
-        text.push_str(&format!("{byte:02x}"));
-    }
-    text
 }
 
 /// Proxies from `HTTPS_PROXY`/`HTTP_PROXY`/`ALL_PROXY` (upper or lower case), each excluding

@@ -3,19 +3,13 @@
 //!
 //! Retrying is the caller's job (`crate::retry`); an attempt always starts again at step 1.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 
 use bytes::Bytes;
-use serde::Deserialize;
 
-use super::client::{
-    BlobBody, DOCKER_MANIFEST_MEDIA_TYPE, OCI_MANIFEST_MEDIA_TYPE, RegistryClient, sha256_digest,
-};
+use super::client::{BlobBody, OCI_MANIFEST_MEDIA_TYPE, RegistryClient, sha256_digest};
 use super::error::RegistryError;
-
-/// The annotation the unchanged check compares.
-pub const REVISION_ANNOTATION: &str = "org.opencontainers.image.revision";
+use crate::artifact::manifest::parse_manifest_summary;
 
 /// The config blob, held in memory (it is tiny).
 #[derive(Debug, Clone)]
@@ -177,50 +171,18 @@ pub async fn push_artifact(
     })
 }
 
-#[derive(Deserialize)]
-struct Descriptor {
-    digest: String,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ImageManifest {
-    schema_version: Option<u32>,
-    media_type: Option<String>,
-    config: Option<Descriptor>,
-    layers: Option<Vec<Descriptor>>,
-    #[serde(default)]
-    annotations: HashMap<String, String>,
-}
-
 /// Whether `body` is an image manifest with exactly one layer `layer_digest` and the revision
 /// annotation `revision`. Anything unparsable is simply "not the same".
 pub fn is_same_artifact(body: &[u8], layer_digest: &str, revision: &str) -> bool {
-    let Ok(manifest) = serde_json::from_slice::<ImageManifest>(body) else {
-        return false;
-    };
-    let image_type = match manifest.media_type.as_deref() {
-        None => true,
-        Some(media_type) => {
-            media_type == OCI_MANIFEST_MEDIA_TYPE || media_type == DOCKER_MANIFEST_MEDIA_TYPE
-        }
-    };
-    let one_layer =
-        matches!(manifest.layers.as_deref(), Some([only]) if only.digest == layer_digest);
-    image_type
-        && manifest.schema_version == Some(2)
-        && manifest.config.is_some()
-        && one_layer
-        && manifest
-            .annotations
-            .get(REVISION_ANNOTATION)
-            .map(String::as_str)
-            == Some(revision)
+    parse_manifest_summary(body).is_some_and(|summary| {
+        summary.layer_digest == layer_digest && summary.revision.as_deref() == Some(revision)
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::artifact::manifest::{ANNOTATION_REVISION as REVISION_ANNOTATION, DOCKER_MANIFEST_MEDIA_TYPE};
 
     fn manifest(media_type: &str, layers: &[&str], revision: Option<&str>) -> Vec<u8> {
         let layers: Vec<_> = layers
