@@ -90,6 +90,7 @@ impl EventTimes {
 }
 
 /// A core/v1 Event about `involved_kind/involved_name` in `namespace`.
+#[allow(clippy::too_many_arguments)] // one argument per Event field a diagnostics test varies
 pub fn event(
     namespace: &str,
     name: &str,
