@@ -1,0 +1,48 @@
+//! The documentation stays true: every key of the JSON schema is described in
+//! docs/configuration.md, and the README keeps its two set-up commands.
+
+use std::path::PathBuf;
+
+fn repo_file(path: &str) -> String {
+    let full = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(path);
+    std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("read {}: {e}", full.display()))
+}
+
+fn leaf_keys(node: &serde_json::Value, path: &mut Vec<String>, out: &mut Vec<String>) {
+    match node.get("properties").and_then(|p| p.as_object()) {
+        Some(properties) => {
+            for (key, child) in properties {
+                path.push(key.clone());
+                leaf_keys(child, path, out);
+                path.pop();
+            }
+        }
+        None => out.push(path.join(".")),
+    }
+}
+
+#[test]
+fn every_schema_key_is_documented() {
+    let schema: serde_json::Value =
+        serde_json::from_str(&repo_file("schemas/ksail.schema.json")).unwrap();
+    let mut keys = Vec::new();
+    leaf_keys(&schema, &mut Vec::new(), &mut keys);
+    assert!(keys.len() > 15, "the schema lost its keys: {keys:?}");
+    let doc = repo_file("docs/configuration.md");
+    let missing: Vec<_> = keys
+        .iter()
+        .filter(|key| !doc.contains(&format!("`{key}`")))
+        .collect();
+    assert!(missing.is_empty(), "keys missing from docs/configuration.md: {missing:?}");
+}
+
+#[test]
+fn readme_names_the_two_setup_commands_and_ci_runs_the_test_one() {
+    let readme = repo_file("README.md");
+    assert!(readme.contains("`./scripts/demo`"));
+    assert!(readme.contains("`./scripts/test`"));
+    let ci = repo_file(".ci/run");
+    assert!(ci.contains("exec ./scripts/test"));
+    assert!(!ci.contains("KSAIL_TEST_SKIP_REGISTRY"));
+    assert!(repo_file("scripts/test").contains("cargo test --locked"));
+}
