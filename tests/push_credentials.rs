@@ -1,0 +1,652 @@
+//! Registry credentials through the binary (artifact.md "Credentials"): every source that can
+//! supply them, their order, the rejected and incomplete cases, and secret hygiene.
+//!
+//! Every test runs against a real htpasswd registry with the one user `ci` / `s3cr3t-pass`, so a
+//! push that arrives without the right credentials is refused by the registry itself.
+
+mod support;
+
+use std::process::Output;
+
+use base64::Engine as _;
+use serde_json::json;
+use support::{
+    Proxy, RegistryKind, TestEnv, assert_error_line, assert_no_secret, has_timestamp_prefix, http,
+    stderr_lines, stderr_text, stdout_text,
+};
+
+const USER: &str = "ci";
+const PASS: &str = "s3cr3t-pass";
+const USERS: &[(&str, &str)] = &[(USER, PASS)];
+
+fn auth_registry() -> RegistryKind<'static> {
+    RegistryKind::Auth { users: USERS }
+}
+
+/// base64 of `user:password`, the form Basic auth and docker's `auth` use.
+fn b64(user: &str, password: &str) -> String {
+    base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+}
+
+/// An environment with one valid manifest under `k8s/`.
+fn env_with_manifests() -> TestEnv {
+    let env = TestEnv::new();
+    env.write(
+        "k8s/app.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app\n",
+    );
+    env
+}
+
+/// A ksail.yaml with the given registry string and `credentials` lines (already indented by
+/// the caller's choice of keys, e.g. `tokenEnvVar: PUSH_TOKEN`).
+fn write_config(env: &TestEnv, registry: &str, credentials: &[&str]) {
+    let mut text = format!(
+        "apiVersion: ksail.io/v1alpha1\nkind: Cluster\nspec:\n  cluster:\n    gitOpsEngine: Flux\n    localRegistry:\n      registry: \"{registry}\"\n"
+    );
+    if !credentials.is_empty() {
+        text.push_str("      credentials:\n");
+        for line in credentials {
+            text.push_str(&format!("        {line}\n"));
+        }
+    }
+    env.write("ksail.yaml", text);
+}
+
+fn run(env: &TestEnv, args: &[&str], vars: &[(&str, &str)]) -> Output {
+    let mut cmd = env.ksail(args);
+    for (name, value) in vars {
+        cmd.env(name, value);
+    }
+    cmd.output().expect("run ksail")
+}
+
+/// The push exited 0, printed `pushed oci://<host>/<repo>:<tag>@sha256:…`, and the registry
+/// (read back as `ci`) holds exactly that manifest under the tag.
+fn assert_pushed(output: &Output, host: &str, repo: &str, tag: &str) {
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "push failed\nstderr:\n{}",
+        stderr_text(output)
+    );
+    let stdout = stdout_text(output);
+    let prefix = format!("pushed oci://{host}/{repo}:{tag}@");
+    let digest = stdout
+        .strip_prefix(&prefix)
+        .and_then(|rest| rest.strip_suffix('\n'))
+        .unwrap_or_else(|| panic!("stdout is not {prefix}<digest>: {stdout:?}"));
+    assert!(
+        digest.starts_with("sha256:") && digest.len() == 71,
+        "{digest}"
+    );
+    assert!(
+        http::list_tags_as(host, repo, USER, PASS).contains(&tag.to_string()),
+        "tag {tag} is not in {repo}"
+    );
+    let (status, body, header) = http::fetch_manifest_as(host, repo, tag, USER, PASS);
+    assert_eq!(status, 200);
+    assert_eq!(http::sha256_digest(&body), digest);
+    assert_eq!(header.as_deref(), Some(digest));
+}
+
+/// Secret hygiene (artifact.md "Secret hygiene"): pushes changed content to a new tag at `-vvv`
+/// with `--output json`, so that every authenticated request runs again at the highest
+/// verbosity, and checks that no secret reaches stdout (the JSON document) or stderr.
+fn assert_hygienic_push(env: &TestEnv, args: &[&str], vars: &[(&str, &str)], secrets: &[&str]) {
+    env.write(
+        "k8s/hygiene.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: hygiene\n",
+    );
+    let mut full = vec!["-vvv", "workload", "push", "--output", "json"];
+    full.extend_from_slice(args);
+    let output = run(env, &full, vars);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "the -vvv push failed\nstderr:\n{}",
+        stderr_text(&output)
+    );
+    // -vvv must really be verbose, or the check below proves nothing.
+    assert!(
+        stderr_text(&output).contains("TRACE"),
+        "-vvv printed no trace lines"
+    );
+    for secret in secrets {
+        assert_no_secret(&output, secret);
+    }
+    // The document is the last stdout line (that it is the only one is pinned in
+    // push_config.rs, so that this test stays about credentials).
+    let stdout = stdout_text(&output);
+    let last = stdout.lines().last().unwrap_or_default();
+    let document: serde_json::Value = serde_json::from_str(last)
+        .unwrap_or_else(|e| panic!("the last stdout line is not JSON ({e}): {stdout}"));
+    assert_eq!(document["status"], "pushed", "{document}");
+    assert_eq!(document["exitCode"], 0, "{document}");
+}
+
+/// Both forms of the real password.
+fn real_secrets() -> Vec<String> {
+    vec![PASS.to_string(), b64(USER, PASS)]
+}
+
+fn refs(strings: &[String]) -> Vec<&str> {
+    strings.iter().map(String::as_str).collect()
+}
+
+#[test]
+fn inline_registry_string_credentials_are_used() {
+    let registry = require_registry!(auth_registry());
+    let host = registry.host_port();
+    let env = env_with_manifests();
+    let flag = format!("{USER}:{PASS}@{host}/app");
+    let output = run(&env, &["workload", "push", "--registry", &flag], &[]);
+    assert_pushed(&output, &host, "app", "dev");
+    // The URL on stdout never carries the credentials.
+    assert_no_secret(&output, PASS);
+
+    let hygiene_ref = format!("oci://{host}/app:hygiene");
+    assert_hygienic_push(
+        &env,
+        &["--registry", &flag, &hygiene_ref],
+        &[],
+        &refs(&real_secrets()),
+    );
+}
+
+#[test]
+fn token_env_var_supplies_the_password_for_the_ksail_yaml_user() {
+    let registry = require_registry!(auth_registry());
+    let host = registry.host_port();
+    let env = env_with_manifests();
+    write_config(
+        &env,
+        &format!("{USER}@{host}/app"),
+        &["tokenEnvVar: PUSH_TOKEN"],
+    );
+    let vars = [("PUSH_TOKEN", PASS)];
+    let output = run(&env, &["workload", "push"], &vars);
+    assert_pushed(&output, &host, "app", "dev");
+
+    assert_hygienic_push(
+        &env,
+        &[&format!("oci://{host}/app:hygiene")],
+        &vars,
+        &refs(&real_secrets()),
+    );
+}
+
+/// artifact.md "Credentials": cliTokenEnvVar, then tokenEnvVar, then the embedded password.
+#[test]
+fn cli_token_env_var_beats_token_env_var_and_the_embedded_password() {
+    let registry = require_registry!(auth_registry());
+    let host = registry.host_port();
+    let env = env_with_manifests();
+    write_config(
+        &env,
+        &format!("{USER}:wrong-embedded@{host}/app"),
+        &["cliTokenEnvVar: CLI_TOKEN", "tokenEnvVar: PUSH_TOKEN"],
+    );
+    let vars = [("CLI_TOKEN", PASS), ("PUSH_TOKEN", "wrong-token")];
+    let output = run(&env, &["workload", "push"], &vars);
+    assert_pushed(&output, &host, "app", "dev");
+
+    let mut secrets = real_secrets();
+    secrets.push("wrong-embedded".into());
+    secrets.push("wrong-token".into());
+    assert_hygienic_push(
+        &env,
+        &[&format!("oci://{host}/app:hygiene")],
+        &vars,
+        &refs(&secrets),
+    );
+}
+
+/// A configured variable name takes precedence over the embedded password, as in ksail (Go).
+#[test]
+fn token_env_var_beats_the_embedded_password() {
+    let registry = require_registry!(auth_registry());
+    let host = registry.host_port();
+    let env = env_with_manifests();
+    write_config(
+        &env,
+        &format!("{USER}:wrong-embedded@{host}/app"),
+        &["tokenEnvVar: PUSH_TOKEN"],
+    );
+    let output = run(&env, &["workload", "push"], &[("PUSH_TOKEN", PASS)]);
+    assert_pushed(&output, &host, "app", "dev");
+    assert_no_secret(&output, "wrong-embedded");
+}
+
+/// config.md "Variable expansion": the whole registry string from ksail.yaml is expanded.
+#[test]
+fn registry_string_variable_in_ksail_yaml_is_expanded() {
+    let registry = require_registry!(auth_registry());
+    let host = registry.host_port();
+    let env = env_with_manifests();
+    write_config(&env, &format!("{USER}:${{REG_PASS}}@{host}/app"), &[]);
+    let vars = [("REG_PASS", PASS)];
+    let output = run(&env, &["workload", "push"], &vars);
+    assert_pushed(&output, &host, "app", "dev");
+
+    assert_hygienic_push(
+        &env,
+        &[&format!("oci://{host}/app:hygiene")],
+        &vars,
+        &refs(&real_secrets()),
+    );
+}
+
+/// config.md "Variable expansion": `--registry` credentials are expanded when credentials are
+/// resolved.
+#[test]
+fn registry_flag_credentials_are_expanded() {
+    let registry = require_registry!(auth_registry());
+    let host = registry.host_port();
+    let env = env_with_manifests();
+    let flag = format!("{USER}:${{REG_PASS}}@{host}/app");
+    let output = run(
+        &env,
+        &["workload", "push", "--registry", &flag],
+        &[("REG_PASS", PASS)],
+    );
+    assert_pushed(&output, &host, "app", "dev");
+}
+
+#[test]
+fn docker_config_auths_entry_is_used() {
+    let registry = require_registry!(auth_registry());
+    let host = registry.host_port();
+    let env = env_with_manifests();
+    env.write_docker_config(&json!({ "auths": { host.clone(): { "auth": b64(USER, PASS) } } }));
+    let reference = format!("oci://{host}/app");
+    let output = run(&env, &["workload", "push", &reference], &[]);
+    assert_pushed(&output, &host, "app", "dev");
+
+    assert_hygienic_push(
+        &env,
+        &[&format!("oci://{host}/app:hygiene")],
+        &[],
+        &refs(&real_secrets()),
+    );
+}
+
+#[test]
+fn docker_config_auths_entry_with_http_scheme_key_is_used() {
+    let registry = require_registry!(auth_registry());
+    let host = registry.host_port();
+    let env = env_with_manifests();
+    env.write_docker_config(
+        &json!({ "auths": { format!("http://{host}"): { "auth": b64(USER, PASS) } } }),
+    );
+    let reference = format!("oci://{host}/app");
+    let output = run(&env, &["workload", "push", &reference], &[]);
+    assert_pushed(&output, &host, "app", "dev");
+}
+
+#[test]
+fn credential_helper_from_cred_helpers_is_used() {
+    let registry = require_registry!(auth_registry());
+    let host = registry.host_port();
+    let env = env_with_manifests();
+    env.fake_credential_helper("test", &[(host.as_str(), Some((USER, PASS)))]);
+    env.write_docker_config(&json!({ "credHelpers": { host.clone(): "test" } }));
+    let reference = format!("oci://{host}/app");
+    let output = run(&env, &["workload", "push", &reference], &[]);
+    assert_pushed(&output, &host, "app", "dev");
+    let calls = env.calls();
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    assert_eq!(calls[0]["argv"], json!(["docker-credential-test", "get"]));
+    assert_eq!(calls[0]["stdin"], json!(host));
+
+    assert_hygienic_push(
+        &env,
+        &[&format!("oci://{host}/app:hygiene")],
+        &[],
+        &refs(&real_secrets()),
+    );
+}
+
+#[test]
+fn credential_helper_from_creds_store_is_used() {
+    let registry = require_registry!(auth_registry());
+    let host = registry.host_port();
+    let env = env_with_manifests();
+    env.fake_credential_helper("test", &[(host.as_str(), Some((USER, PASS)))]);
+    env.write_docker_config(&json!({ "credsStore": "test" }));
+    let reference = format!("oci://{host}/app");
+    let output = run(&env, &["workload", "push", &reference], &[]);
+    assert_pushed(&output, &host, "app", "dev");
+    assert_eq!(env.calls().len(), 1);
+
+    assert_hygienic_push(
+        &env,
+        &[&format!("oci://{host}/app:hygiene")],
+        &[],
+        &refs(&real_secrets()),
+    );
+}
+
+/// The registry string comes first: a helper is not even asked when the string has credentials
+/// for the same host.
+#[test]
+fn registry_string_credentials_win_over_docker_config() {
+    let registry = require_registry!(auth_registry());
+    let host = registry.host_port();
+    let env = env_with_manifests();
+    env.fake_credential_helper("test", &[(host.as_str(), Some((USER, "wrong-helper")))]);
+    env.write_docker_config(&json!({
+        "credsStore": "test",
+        "auths": { host.clone(): { "auth": b64(USER, "wrong-auths") } },
+    }));
+    let flag = format!("{USER}:{PASS}@{host}/app");
+    let output = run(&env, &["workload", "push", "--registry", &flag], &[]);
+    assert_pushed(&output, &host, "app", "dev");
+    assert!(
+        env.calls().is_empty(),
+        "the helper was asked: {:?}",
+        env.calls()
+    );
+}
+
+#[test]
+fn helper_without_credentials_continues_anonymously_and_is_rejected() {
+    let registry = require_registry!(auth_registry());
+    let host = registry.host_port();
+    let env = env_with_manifests();
+    // The helper knows another host only, so it answers "credentials not found".
+    env.fake_credential_helper("test", &[("other.example:5000", Some((USER, PASS)))]);
+    env.write_docker_config(&json!({ "credHelpers": { host.clone(): "test" } }));
+    let reference = format!("oci://{host}/app");
+    let output = run(&env, &["workload", "push", &reference], &[]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr_text(&output));
+    assert_eq!(env.calls().len(), 1, "the helper was asked once");
+    assert_error_line(&output, "rejected");
+    assert_error_line(&output, "anonymous");
+    // "credentials not found" is not worth a warning (artifact.md: continues silently).
+    assert!(
+        !stderr_lines(&output).iter().any(|l| l.contains("warning:")),
+        "{}",
+        stderr_text(&output)
+    );
+    assert!(output.stdout.is_empty());
+    assert!(http::list_tags_as(&host, "app", USER, PASS).is_empty());
+}
+
+#[test]
+fn missing_helper_executable_warns_and_continues_with_the_next_source() {
+    let registry = require_registry!(auth_registry());
+    let host = registry.host_port();
+    let env = env_with_manifests();
+    env.write_docker_config(&json!({
+        "credHelpers": { host.clone(): "absent" },
+        "auths": { host.clone(): { "auth": b64(USER, PASS) } },
+    }));
+    let reference = format!("oci://{host}/app");
+    let output = run(&env, &["workload", "push", &reference], &[]);
+    assert_pushed(&output, &host, "app", "dev");
+    let warnings: Vec<String> = stderr_lines(&output)
+        .into_iter()
+        .filter(|l| l.contains("warning:"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    let line = &warnings[0];
+    assert!(has_timestamp_prefix(line), "{line}");
+    let text = &line[21..];
+    assert!(text.starts_with("warning: "), "{line}");
+    assert!(text.contains("\"absent\""), "{line}");
+    assert!(text.contains("docker-credential-absent"), "{line}");
+}
+
+#[test]
+fn missing_helper_executable_with_no_other_source_is_rejected_as_anonymous() {
+    let registry = require_registry!(auth_registry());
+    let host = registry.host_port();
+    let env = env_with_manifests();
+    env.write_docker_config(&json!({ "credsStore": "absent" }));
+    let reference = format!("oci://{host}/app");
+    let output = run(&env, &["workload", "push", &reference], &[]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr_lines(&output)
+            .iter()
+            .any(|l| l.contains("warning:") && l.contains("docker-credential-absent")),
+        "{}",
+        stderr_text(&output)
+    );
+    assert_error_line(&output, "anonymous");
+}
+
+#[test]
+fn anonymous_push_is_rejected_after_one_attempt() {
+    let registry = require_registry!(auth_registry());
+    let proxy = Proxy::start(&registry.host_port());
+    let env = env_with_manifests();
+    let reference = format!("oci://{}/app", proxy.host_port());
+    let output = run(&env, &["workload", "push", &reference], &[]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr_text(&output));
+    assert_error_line(&output, "rejected");
+    assert_error_line(&output, "anonymous");
+    assert!(output.stdout.is_empty());
+    // A 401 is not retryable: one attempt is one request (the unchanged check).
+    let requests = proxy.request_lines();
+    assert_eq!(
+        requests,
+        vec!["GET /v2/app/manifests/dev 401".to_string()],
+        "expected exactly one attempt"
+    );
+    assert!(
+        !stderr_text(&output).contains("attempt"),
+        "no retry may be announced:\n{}",
+        stderr_text(&output)
+    );
+}
+
+/// Wrong credentials from each source: exit 1; the error names the source, never the value.
+#[test]
+fn wrong_password_error_names_the_source_never_the_value() {
+    const WRONG: &str = "wr0ng-pa55word";
+    let registry = require_registry!(auth_registry());
+    let host = registry.host_port();
+    let reference = format!("oci://{host}/app");
+    let inline = format!("{USER}:{WRONG}@{host}/app");
+
+    struct Case<'a> {
+        name: &'a str,
+        args: Vec<&'a str>,
+        vars: Vec<(&'a str, &'a str)>,
+        config: Option<(String, Vec<&'a str>)>,
+        docker: Option<serde_json::Value>,
+        helper: bool,
+        source: String,
+    }
+    let cases = vec![
+        Case {
+            name: "--registry",
+            args: vec!["--registry", &inline],
+            vars: vec![],
+            config: None,
+            docker: None,
+            helper: false,
+            source: "credentials from the registry string".into(),
+        },
+        Case {
+            name: "ksail.yaml embedded",
+            args: vec![],
+            vars: vec![],
+            config: Some((format!("{USER}:{WRONG}@{host}/app"), vec![])),
+            docker: None,
+            helper: false,
+            source: "credentials from the registry string".into(),
+        },
+        Case {
+            name: "tokenEnvVar",
+            args: vec![],
+            vars: vec![("PUSH_TOKEN", WRONG)],
+            config: Some((
+                format!("{USER}@{host}/app"),
+                vec!["tokenEnvVar: PUSH_TOKEN"],
+            )),
+            docker: None,
+            helper: false,
+            source: "credentials from environment variable PUSH_TOKEN".into(),
+        },
+        Case {
+            name: "docker config auths",
+            args: vec![&reference],
+            vars: vec![],
+            config: None,
+            docker: Some(json!({ "auths": { host.clone(): { "auth": b64(USER, WRONG) } } })),
+            helper: false,
+            source: "credentials from docker config.json".into(),
+        },
+        Case {
+            name: "credential helper",
+            args: vec![&reference],
+            vars: vec![],
+            config: None,
+            docker: Some(json!({ "credHelpers": { host.clone(): "test" } })),
+            helper: true,
+            source: "credentials from docker credential helper \"test\"".into(),
+        },
+    ];
+    for case in cases {
+        let env = env_with_manifests();
+        if let Some((registry_string, credentials)) = &case.config {
+            write_config(&env, registry_string, credentials);
+        }
+        if let Some(docker) = &case.docker {
+            env.write_docker_config(docker);
+        }
+        if case.helper {
+            env.fake_credential_helper("test", &[(host.as_str(), Some((USER, WRONG)))]);
+        }
+        let mut args = vec!["-vvv", "workload", "push"];
+        args.extend(case.args.iter().copied());
+        let output = run(&env, &args, &case.vars);
+        assert_eq!(
+            output.status.code(),
+            Some(1),
+            "{}: {}",
+            case.name,
+            stderr_text(&output)
+        );
+        assert_error_line(&output, "rejected");
+        assert_error_line(&output, &case.source);
+        assert_no_secret(&output, WRONG);
+        assert_no_secret(&output, &b64(USER, WRONG));
+        assert!(http::list_tags_as(&host, "app", USER, PASS).is_empty());
+    }
+}
+
+/// Incomplete credential configuration (artifact.md table, testing.md B12): exit 2 with the
+/// exact text, no request to the registry, no file changed.
+#[test]
+fn b12_incomplete_credential_configuration_exits_2_before_any_request() {
+    let registry = require_registry!(auth_registry());
+    let proxy = Proxy::start(&registry.host_port());
+    let host = proxy.host_port();
+
+    struct Case<'a> {
+        name: &'a str,
+        registry: String,
+        credentials: Vec<&'a str>,
+        args: Vec<String>,
+        vars: Vec<(&'a str, &'a str)>,
+        error: &'a str,
+    }
+    let cli_unset = "error: spec.cluster.localRegistry.credentials.cliTokenEnvVar names GHCR_PUSH_TOKEN, which is not set; export it or remove the setting";
+    let token_unset = "error: spec.cluster.localRegistry.credentials.tokenEnvVar names PUSH_TOKEN, which is not set; export it or remove the setting";
+    let no_password = "error: registry user \"ci\" has no password; add it to the registry string or set credentials.tokenEnvVar";
+    let no_user = "error: credentials.tokenEnvVar is set but the registry string has no user; write it as user@host";
+    let cases = vec![
+        Case {
+            name: "cliTokenEnvVar unset",
+            registry: format!("ci@{host}/app"),
+            credentials: vec!["cliTokenEnvVar: GHCR_PUSH_TOKEN"],
+            args: vec![],
+            vars: vec![],
+            error: cli_unset,
+        },
+        Case {
+            name: "cliTokenEnvVar empty",
+            registry: format!("ci@{host}/app"),
+            credentials: vec!["cliTokenEnvVar: GHCR_PUSH_TOKEN"],
+            args: vec![],
+            vars: vec![("GHCR_PUSH_TOKEN", "")],
+            error: cli_unset,
+        },
+        Case {
+            name: "cliTokenEnvVar unset, even with an embedded password",
+            registry: format!("ci:{PASS}@{host}/app"),
+            credentials: vec!["cliTokenEnvVar: GHCR_PUSH_TOKEN"],
+            args: vec![],
+            vars: vec![],
+            error: cli_unset,
+        },
+        Case {
+            name: "tokenEnvVar unset",
+            registry: format!("ci@{host}/app"),
+            credentials: vec!["tokenEnvVar: PUSH_TOKEN"],
+            args: vec![],
+            vars: vec![],
+            error: token_unset,
+        },
+        Case {
+            name: "user without password in ksail.yaml",
+            registry: format!("ci@{host}/app"),
+            credentials: vec![],
+            args: vec![],
+            vars: vec![],
+            error: no_password,
+        },
+        Case {
+            name: "user without password in --registry",
+            registry: format!("{host}/other"),
+            credentials: vec![],
+            args: vec!["--registry".into(), format!("ci@{host}/app")],
+            vars: vec![],
+            error: no_password,
+        },
+        Case {
+            name: "tokenEnvVar without a user",
+            registry: format!("{host}/app"),
+            credentials: vec!["tokenEnvVar: PUSH_TOKEN"],
+            args: vec![],
+            vars: vec![("PUSH_TOKEN", PASS)],
+            error: no_user,
+        },
+    ];
+    for case in cases {
+        let env = env_with_manifests();
+        write_config(&env, &case.registry, &case.credentials);
+        let before = env.tree_hash();
+        let mut args = vec!["workload", "push"];
+        args.extend(case.args.iter().map(String::as_str));
+        let output = run(&env, &args, &case.vars);
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{}: {}",
+            case.name,
+            stderr_text(&output)
+        );
+        let lines = stderr_lines(&output);
+        assert_eq!(
+            lines.last().map(String::as_str),
+            Some(case.error),
+            "{}",
+            case.name
+        );
+        assert_error_line(&output, "");
+        assert!(output.stdout.is_empty(), "{}", case.name);
+        assert_no_secret(&output, PASS);
+        assert!(
+            proxy.requests().is_empty(),
+            "{}: the registry got {:?}",
+            case.name,
+            proxy.request_lines()
+        );
+        assert_eq!(env.tree_hash(), before, "{}", case.name);
+    }
+}
