@@ -80,7 +80,19 @@ impl TestEnv {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
-        let mut cmd = assert_cmd::Command::new(assert_cmd::cargo::cargo_bin!("ksail"));
+        let mut cmd = assert_cmd::Command::from_std(self.ksail_process(args));
+        cmd.timeout(KSAIL_TIMEOUT);
+        cmd
+    }
+
+    /// The same child as [`TestEnv::ksail`], as a plain `std::process::Command`, for tests that
+    /// must act on the running process (signals). The caller bounds its lifetime.
+    pub fn ksail_process<I, S>(&self, args: I) -> std::process::Command
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin!("ksail"));
         cmd.args(args)
             .env_clear()
             .env("HOME", self.home())
@@ -91,8 +103,7 @@ impl TestEnv {
             .env("PATH", format!("{}:{SYSTEM_PATH}", self.bin().display()))
             .env("KSAIL_TEST_RETRY_BASE_MS", "10")
             .env("KSAIL_TEST_RETRY_CAP_MS", "50")
-            .current_dir(self.work())
-            .timeout(KSAIL_TIMEOUT);
+            .current_dir(self.work());
         cmd
     }
 

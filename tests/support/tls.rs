@@ -219,7 +219,7 @@ fn accept_loop(listener: TcpListener, config: Arc<rustls::ServerConfig>, shared:
 }
 
 fn serve(
-    mut stream: TcpStream,
+    stream: TcpStream,
     config: Arc<rustls::ServerConfig>,
     shared: &Shared,
 ) -> io::Result<()> {

@@ -1,0 +1,212 @@
+//! Push benchmarks (testing.md#benchmarks): `cargo bench --bench push`.
+//!
+//! Reports figures and asserts nothing. Each run prints one line per figure in a stable
+//! `name: value` form so that runs can be compared between commits:
+//!
+//! - `push_2000_files`: a deterministic 2,000-file / 20 MB tree pushed to a fresh repository of a
+//!   local `docker-registry`, against `tar --sort=name … | gzip -6 | sha256sum` of the same tree
+//!   (medians of 3); limit 1.3×.
+//! - `push_noop`: the same tree pushed again; registry requests counted through a recording
+//!   proxy (expected 1); limit 0.3× a full push.
+//! - `startup`: `ksail --version`, median of 50; target 5 ms.
+//! - `push_200mb_rss`: peak resident memory of pushing a 4,000-file / 200 MB tree; limit 64 MB.
+
+#[path = "../tests/support/mod.rs"]
+#[allow(dead_code)]
+mod support;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use support::{Proxy, Registry, RegistryKind};
+
+const KSAIL: &str = env!("CARGO_BIN_EXE_ksail");
+
+fn main() {
+    let work = tempfile::tempdir().expect("temporary directory");
+    let registry = Registry::start(RegistryKind::Plain).unwrap_or_else(|error| {
+        eprintln!("push bench needs docker-registry: {error}");
+        std::process::exit(1)
+    });
+    println!("machine: {}", machine());
+
+    let small = work.path().join("tree-20mb");
+    let bytes = generate_tree(&small, 2_000, 20 * 1024 * 1024, 0x5eed);
+    let baseline = median(3, || time(|| baseline_pipeline(&small)));
+    let mut repo = 0;
+    let full = median(3, || {
+        repo += 1;
+        time(|| push(&small, &format!("{}/bench-{repo}:v1", registry.host_port())))
+    });
+    let ratio = full.as_secs_f64() / baseline.as_secs_f64();
+    let mb_per_s = bytes as f64 / 1e6 / full.as_secs_f64();
+    println!(
+        "push_2000_files: baseline {:.3}s, ksail {:.3}s, ratio {ratio:.2} (limit 1.30), {mb_per_s:.1} MB/s",
+        baseline.as_secs_f64(),
+        full.as_secs_f64()
+    );
+
+    let proxy = Proxy::start(&registry.host_port());
+    let target = format!("{}/bench-noop:v1", proxy.host_port());
+    push(&small, &target);
+    let noop = median(3, || {
+        proxy.clear();
+        time(|| push(&small, &target))
+    });
+    let requests = proxy.requests().len();
+    let uploads = proxy
+        .requests()
+        .iter()
+        .filter(|r| r.method == "PUT" || r.method == "POST")
+        .count();
+    println!(
+        "push_noop: {:.3}s, ratio {:.2} of a full push (limit 0.30), {requests} registry requests, {uploads} uploads",
+        noop.as_secs_f64(),
+        noop.as_secs_f64() / full.as_secs_f64()
+    );
+
+    let startup = median(50, || {
+        time(|| {
+            let status = Command::new(KSAIL)
+                .arg("--version")
+                .stdout(Stdio::null())
+                .status()
+                .expect("run ksail --version");
+            assert!(status.success());
+        })
+    });
+    println!(
+        "startup: ksail --version median {:.2} ms (target 5 ms)",
+        startup.as_secs_f64() * 1e3
+    );
+
+    let large = work.path().join("tree-200mb");
+    generate_tree(&large, 4_000, 200 * 1024 * 1024, 0xb16);
+    drop(std::fs::remove_dir_all(&small));
+    let rss = push_peak_rss(&large, &format!("{}/bench-large:v1", registry.host_port()));
+    println!(
+        "push_200mb_rss: peak resident memory {:.1} MB (limit 64 MB)",
+        rss as f64 / 1024.0 / 1024.0
+    );
+}
+
+/// A deterministic tree: `files` files totalling about `total` bytes, nested up to depth 4, half
+/// valid YAML objects and half opaque data files. Returns the bytes written.
+fn generate_tree(root: &Path, files: usize, total: usize, seed: u64) -> usize {
+    let mut rng = XorShift(seed);
+    let per_file = total / files;
+    let mut written = 0;
+    for index in 0..files {
+        let depth = (rng.next() % 4) as usize;
+        let mut dir = root.to_path_buf();
+        for level in 0..depth {
+            dir.push(format!("d{level}-{}", rng.next() % 6));
+        }
+        std::fs::create_dir_all(&dir).expect("create bench directory");
+        let size = per_file / 2 + (rng.next() as usize % per_file);
+        let (name, content) = if index % 2 == 0 {
+            (format!("cm-{index}.yaml"), config_map(index, size, &mut rng))
+        } else {
+            let mut data = vec![0u8; size];
+            for chunk in data.chunks_mut(8) {
+                let value = rng.next().to_le_bytes();
+                chunk.copy_from_slice(&value[..chunk.len()]);
+            }
+            (format!("blob-{index}.dat"), data)
+        };
+        written += content.len();
+        std::fs::write(dir.join(name), content).expect("write bench file");
+    }
+    written
+}
+
+fn config_map(index: usize, size: usize, rng: &mut XorShift) -> Vec<u8> {
+    let mut text = format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm-{index}\n  namespace: bench\ndata:\n"
+    );
+    let mut key = 0;
+    while text.len() < size {
+        text.push_str(&format!("  key{key}: \"value-{:016x}\"\n", rng.next()));
+        key += 1;
+    }
+    text.into_bytes()
+}
+
+struct XorShift(u64);
+
+impl XorShift {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+fn baseline_pipeline(dir: &Path) {
+    let script = format!(
+        "tar --sort=name --mtime=@0 --owner=0 --group=0 -cf - -C '{}' . | gzip -6 | sha256sum >/dev/null",
+        dir.display()
+    );
+    let status = Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .status()
+        .expect("run the baseline");
+    assert!(status.success(), "baseline pipeline failed");
+}
+
+fn ksail_push(dir: &Path, target: &str) -> Command {
+    let mut command = Command::new(KSAIL);
+    command
+        .args(["workload", "push", &format!("oci://{target}"), "--path"])
+        .arg(dir)
+        .env("XDG_CACHE_HOME", dir.parent().unwrap_or(dir).join("cache"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    command
+}
+
+fn push(dir: &Path, target: &str) {
+    let status = ksail_push(dir, target).status().expect("run ksail");
+    assert!(status.success(), "ksail workload push {target} failed");
+}
+
+/// Peak RSS of the push child, from `getrusage(RUSAGE_CHILDREN)` after it exits (the only child
+/// this process has waited for at that point besides earlier short-lived ones, which are smaller).
+fn push_peak_rss(dir: &Path, target: &str) -> u64 {
+    push(dir, target);
+    // SAFETY: getrusage only writes into the struct we pass.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let rc = unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) };
+    assert_eq!(rc, 0, "getrusage failed");
+    usage.ru_maxrss as u64 * 1024
+}
+
+fn time(f: impl FnOnce()) -> Duration {
+    let start = Instant::now();
+    f();
+    start.elapsed()
+}
+
+fn median(runs: usize, mut f: impl FnMut() -> Duration) -> Duration {
+    let mut samples: Vec<Duration> = (0..runs).map(|_| f()).collect();
+    samples.sort();
+    samples[runs / 2]
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find(|line| line.starts_with("model name"))
+                .and_then(|line| line.split(':').nth(1))
+                .map(|name| name.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    format!("{cpu}, {cores} cores, {}", std::env::consts::OS)
+}
+
