@@ -11,6 +11,8 @@ mod config;
 mod duration;
 mod env_vars;
 mod error;
+mod gitops;
+mod k8s;
 mod output;
 mod process;
 mod registry;

@@ -1,0 +1,36 @@
+//! GitOps engines: selecting Flux or Argo CD, asking them to reconcile, and judging from their
+//! objects' status whether the cluster serves what is in the registry.
+//!
+//! Pure evaluation (`readiness`) is separate from the IO that feeds it (`flux`, `argocd`,
+//! `helm_recovery`, `diagnostics`).
+
+pub mod argocd;
+pub mod diagnostics;
+pub mod engine;
+pub mod flux;
+pub mod helm_recovery;
+pub mod readiness;
+
+/// The GitOps engine a reconcile run talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    Flux,
+    ArgoCd,
+}
+
+impl Engine {
+    /// The JSON `engine` member and the `Diagnostics (<engine>)` heading use these names.
+    pub fn json_name(self) -> &'static str {
+        match self {
+            Engine::Flux => "Flux",
+            Engine::ArgoCd => "ArgoCD",
+        }
+    }
+
+    pub fn display_name(self) -> &'static str {
+        match self {
+            Engine::Flux => "Flux",
+            Engine::ArgoCd => "Argo CD",
+        }
+    }
+}
