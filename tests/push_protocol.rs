@@ -1,0 +1,537 @@
+//! The push protocol as the registry sees it (artifact.md "Push protocol", "Progress"; testing.md
+//! "Push protocol" and "Interrupted push"). A recording proxy sits in front of the real registry;
+//! ksail pushes to `oci://<proxy>/k8s:dev`, which is loopback and therefore plain HTTP.
+
+mod support;
+
+use std::process::{Command, Output};
+
+use support::{
+    Proxy, Recorded, TestEnv, assert_error_line, has_timestamp_prefix, http, stderr_lines,
+    stdout_lines,
+};
+
+/// Reports a skipped case on the real stderr: libtest captures `eprintln!` of passing tests, and
+/// a skip must be visible (testing.md: never skip silently).
+fn skip(test: &str, why: &str) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr().lock(), "skipped: {test}: {why}");
+}
+
+const REPO: &str = "k8s";
+const TAG: &str = "dev";
+const APP_V1: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app\ndata:\n  v: \"1\"\n";
+const APP_V2: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app\ndata:\n  v: \"2\"\n";
+
+fn env_with_app(content: &str) -> TestEnv {
+    let env = TestEnv::new();
+    env.write("k8s/app.yaml", content);
+    env
+}
+
+fn target(host_port: &str) -> String {
+    format!("oci://{host_port}/{REPO}:{TAG}")
+}
+
+fn push(env: &TestEnv, host_port: &str, extra_env: &[(&str, &str)]) -> Output {
+    let mut cmd = env.ksail(["workload", "push", &target(host_port)]);
+    for (name, value) in extra_env {
+        cmd.env(name, value);
+    }
+    cmd.output().expect("run ksail")
+}
+
+fn describe(output: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+fn assert_exit(output: &Output, code: i32) {
+    assert_eq!(output.status.code(), Some(code), "{}", describe(output));
+}
+
+/// The digest in `pushed|unchanged oci://…@sha256:…`, after checking the verb and the URL.
+fn result_digest(output: &Output, verb: &str, host_port: &str) -> String {
+    let lines = stdout_lines(output);
+    assert_eq!(
+        lines.len(),
+        1,
+        "one result line expected\n{}",
+        describe(output)
+    );
+    let prefix = format!("{verb} {}@", target(host_port));
+    let digest = lines[0]
+        .strip_prefix(&prefix)
+        .unwrap_or_else(|| panic!("stdout {:?} does not start with {prefix:?}", lines[0]));
+    assert!(
+        digest.starts_with("sha256:") && digest.len() == 71,
+        "full digest expected: {digest:?}"
+    );
+    digest.to_string()
+}
+
+/// Percent-decodes the few characters a digest query value can carry encoded.
+fn decode_query_value(value: &str) -> String {
+    value.replace("%3A", ":").replace("%3a", ":")
+}
+
+/// `METHOD path STATUS`, with the opaque upload session replaced by `<session>` and, for the
+/// upload `PUT`, the `digest` query parameter kept (it says which blob was uploaded).
+fn normalise(r: &Recorded) -> String {
+    let uploads = format!("/v2/{REPO}/blobs/uploads/");
+    let path = r.path_only();
+    let shown = if path.starts_with(&uploads) && path != uploads {
+        let digest = r
+            .path
+            .split_once('?')
+            .map(|(_, query)| query)
+            .unwrap_or_default()
+            .split('&')
+            .find_map(|pair| pair.strip_prefix("digest="))
+            .map(decode_query_value);
+        match digest {
+            Some(digest) => format!("{uploads}<session>?digest={digest}"),
+            None => format!("{uploads}<session>"),
+        }
+    } else {
+        path.to_string()
+    };
+    format!("{} {shown} {}", r.method, r.status)
+}
+
+fn log(proxy: &Proxy) -> Vec<String> {
+    proxy.requests().iter().map(normalise).collect()
+}
+
+/// `(config digest, layer digest)` of the manifest the tag points at, read from the registry.
+fn stored_digests(registry_host: &str) -> (String, String, String) {
+    let (status, body, header_digest) = http::fetch_manifest(registry_host, REPO, TAG);
+    assert_eq!(
+        status,
+        200,
+        "the tag must exist: {}",
+        String::from_utf8_lossy(&body)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&body).expect("manifest is JSON");
+    let config = json["config"]["digest"]
+        .as_str()
+        .expect("config digest")
+        .to_string();
+    let layers = http::manifest_layers(&body);
+    assert_eq!(layers.len(), 1, "exactly one layer");
+    let manifest_digest = http::sha256_digest(&body);
+    if let Some(header) = header_digest {
+        assert_eq!(
+            header, manifest_digest,
+            "Docker-Content-Digest = sha256(body)"
+        );
+    }
+    (config, layers[0].0.clone(), manifest_digest)
+}
+
+fn first_push_sequence(config: &str, layer: &str) -> Vec<String> {
+    let m = format!("/v2/{REPO}/manifests/{TAG}");
+    let u = format!("/v2/{REPO}/blobs/uploads/");
+    vec![
+        format!("GET {m} 404"),
+        format!("HEAD /v2/{REPO}/blobs/{config} 404"),
+        format!("POST {u} 202"),
+        format!("PUT {u}<session>?digest={config} 201"),
+        format!("HEAD /v2/{REPO}/blobs/{layer} 404"),
+        format!("POST {u} 202"),
+        format!("PUT {u}<session>?digest={layer} 201"),
+        format!("PUT {m} 201"),
+    ]
+}
+
+/// Progress lines without their timestamp prefix; every stderr line must carry one (non-TTY).
+fn progress(output: &Output) -> Vec<String> {
+    stderr_lines(output)
+        .iter()
+        .filter(|line| !line.starts_with("error: "))
+        .map(|line| {
+            assert!(has_timestamp_prefix(line), "no timestamp prefix: {line:?}");
+            line[21..].to_string()
+        })
+        .collect()
+}
+
+#[test]
+fn push_first_time_is_get_head_upload_head_upload_put_manifest_last() {
+    let registry = require_registry!();
+    let proxy = Proxy::start(&registry.host_port());
+    let env = env_with_app(APP_V1);
+
+    let output = push(&env, &proxy.host_port(), &[]);
+    assert_exit(&output, 0);
+    let digest = result_digest(&output, "pushed", &proxy.host_port());
+
+    let (config, layer, stored) = stored_digests(&registry.host_port());
+    assert_eq!(stored, digest, "stdout names the digest the tag points at");
+    assert_ne!(config, layer);
+    assert_eq!(
+        log(&proxy),
+        first_push_sequence(&config, &layer),
+        "raw: {:#?}",
+        proxy.request_lines()
+    );
+    let last = proxy
+        .requests()
+        .last()
+        .cloned()
+        .expect("requests were made");
+    assert_eq!(
+        (last.method.as_str(), last.path_only()),
+        ("PUT", format!("/v2/{REPO}/manifests/{TAG}").as_str()),
+        "the manifest PUT is the last request"
+    );
+}
+
+#[test]
+fn push_unchanged_content_sends_exactly_one_get_and_uploads_nothing() {
+    let registry = require_registry!();
+    let proxy = Proxy::start(&registry.host_port());
+    let env = env_with_app(APP_V1);
+    let first = push(&env, &proxy.host_port(), &[]);
+    assert_exit(&first, 0);
+    let first_digest = result_digest(&first, "pushed", &proxy.host_port());
+
+    proxy.clear();
+    let again = push(&env, &proxy.host_port(), &[]);
+    assert_exit(&again, 0);
+    assert_eq!(
+        log(&proxy),
+        vec![format!("GET /v2/{REPO}/manifests/{TAG} 200")],
+        "a no-op re-push is one GET"
+    );
+    let digest = result_digest(&again, "unchanged", &proxy.host_port());
+    assert_eq!(
+        digest, first_digest,
+        "unchanged reports the digest of the first push"
+    );
+    let lines = progress(&again);
+    assert!(
+        !lines
+            .iter()
+            .any(|l| l.starts_with("push: uploading") || l.starts_with("push: tag")),
+        "an unchanged push uploads and tags nothing: {lines:#?}"
+    );
+}
+
+#[test]
+fn push_content_change_skips_the_existing_config_blob() {
+    let registry = require_registry!();
+    let proxy = Proxy::start(&registry.host_port());
+    let env = env_with_app(APP_V1);
+    assert_exit(&push(&env, &proxy.host_port(), &[]), 0);
+    let (config_v1, layer_v1, digest_v1) = stored_digests(&registry.host_port());
+
+    env.write("k8s/app.yaml", APP_V2);
+    proxy.clear();
+    let output = push(&env, &proxy.host_port(), &[]);
+    assert_exit(&output, 0);
+    let digest = result_digest(&output, "pushed", &proxy.host_port());
+    let (config, layer, stored) = stored_digests(&registry.host_port());
+    assert_eq!(stored, digest);
+    assert_ne!(digest, digest_v1, "new content, new manifest");
+    assert_ne!(layer, layer_v1, "new content, new layer");
+    assert_eq!(config, config_v1, "the config blob is constant");
+
+    let m = format!("/v2/{REPO}/manifests/{TAG}");
+    let u = format!("/v2/{REPO}/blobs/uploads/");
+    assert_eq!(
+        log(&proxy),
+        vec![
+            format!("GET {m} 200"),
+            format!("HEAD /v2/{REPO}/blobs/{config} 200"),
+            format!("HEAD /v2/{REPO}/blobs/{layer} 404"),
+            format!("POST {u} 202"),
+            format!("PUT {u}<session>?digest={layer} 201"),
+            format!("PUT {m} 201"),
+        ]
+    );
+    let lines = progress(&output);
+    assert!(
+        lines
+            .iter()
+            .any(|l| l == "push: config blob exists (skipped)"),
+        "{lines:#?}"
+    );
+}
+
+fn git(env: &TestEnv, args: &[&str]) {
+    let status = Command::new("git")
+        .args([
+            "-c",
+            "user.name=ksail test",
+            "-c",
+            "user.email=test@example.invalid",
+        ])
+        .args([
+            "-c",
+            "commit.gpgsign=false",
+            "-c",
+            "init.defaultBranch=main",
+        ])
+        .args(args)
+        .current_dir(env.work())
+        .env_clear()
+        .env("HOME", env.home())
+        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .status()
+        .expect("run git");
+    assert!(status.success(), "git {args:?} failed");
+}
+
+fn git_available() -> bool {
+    Command::new("git")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+#[test]
+fn push_revision_change_with_same_content_uploads_no_blob_but_retags() {
+    if !git_available() {
+        skip(
+            "push_revision_change_with_same_content_uploads_no_blob_but_retags",
+            "no git executable",
+        );
+        return;
+    }
+    let registry = require_registry!();
+    let proxy = Proxy::start(&registry.host_port());
+    let env = env_with_app(APP_V1);
+    git(&env, &["init", "-q"]);
+    git(&env, &["add", "k8s"]);
+    git(&env, &["commit", "-q", "-m", "one"]);
+    assert_exit(&push(&env, &proxy.host_port(), &[]), 0);
+    let (config, layer, digest_v1) = stored_digests(&registry.host_port());
+
+    git(&env, &["commit", "-q", "--allow-empty", "-m", "two"]);
+    proxy.clear();
+    let output = push(&env, &proxy.host_port(), &[]);
+    assert_exit(&output, 0);
+    let digest = result_digest(&output, "pushed", &proxy.host_port());
+    let (config_after, layer_after, stored) = stored_digests(&registry.host_port());
+    assert_eq!(stored, digest);
+    assert_ne!(
+        digest, digest_v1,
+        "a new revision annotation, a new manifest"
+    );
+    assert_eq!(
+        (config_after.as_str(), layer_after.as_str()),
+        (config.as_str(), layer.as_str())
+    );
+    let m = format!("/v2/{REPO}/manifests/{TAG}");
+    assert_eq!(
+        log(&proxy),
+        vec![
+            format!("GET {m} 200"),
+            format!("HEAD /v2/{REPO}/blobs/{config} 200"),
+            format!("HEAD /v2/{REPO}/blobs/{layer} 200"),
+            format!("PUT {m} 201"),
+        ]
+    );
+}
+
+fn manifest_put(r: &support::RequestInfo) -> bool {
+    r.method == "PUT" && r.path.contains("/manifests/")
+}
+
+#[test]
+fn push_interrupted_before_the_manifest_leaves_a_new_tag_absent_and_resumes_without_reupload() {
+    let registry = require_registry!();
+    let proxy = Proxy::start(&registry.host_port());
+    let env = env_with_app(APP_V1);
+    proxy.fail_when(manifest_put);
+
+    let failed = push(
+        &env,
+        &proxy.host_port(),
+        &[("KSAIL_TEST_RETRY_ATTEMPTS", "1")],
+    );
+    assert_exit(&failed, 1);
+    assert_error_line(&failed, "connection reset");
+    assert!(
+        stdout_lines(&failed).is_empty(),
+        "no result line on failure"
+    );
+    let (status, _, _) = http::fetch_manifest(&registry.host_port(), REPO, TAG);
+    assert_eq!(status, 404, "the tag was never written");
+    let requests = proxy.requests();
+    let last = requests.last().expect("requests were made");
+    assert_eq!(
+        (last.method.as_str(), last.status),
+        ("PUT", 0),
+        "{:#?}",
+        proxy.request_lines()
+    );
+    assert_eq!(
+        requests.iter().filter(|r| r.method == "POST").count(),
+        2,
+        "both blobs uploaded"
+    );
+
+    proxy.stop_failing();
+    proxy.clear();
+    let resumed = push(&env, &proxy.host_port(), &[]);
+    assert_exit(&resumed, 0);
+    let digest = result_digest(&resumed, "pushed", &proxy.host_port());
+    let (config, layer, stored) = stored_digests(&registry.host_port());
+    assert_eq!(stored, digest);
+    let m = format!("/v2/{REPO}/manifests/{TAG}");
+    assert_eq!(
+        log(&proxy),
+        vec![
+            format!("GET {m} 404"),
+            format!("HEAD /v2/{REPO}/blobs/{config} 200"),
+            format!("HEAD /v2/{REPO}/blobs/{layer} 200"),
+            format!("PUT {m} 201"),
+        ],
+        "blobs from the failed push are found by HEAD and not sent again"
+    );
+}
+
+#[test]
+fn push_interrupted_before_the_manifest_keeps_an_existing_tag_on_the_old_digest() {
+    let registry = require_registry!();
+    let proxy = Proxy::start(&registry.host_port());
+    let env = env_with_app(APP_V1);
+    assert_exit(&push(&env, &proxy.host_port(), &[]), 0);
+    let (_, layer_v1, digest_v1) = stored_digests(&registry.host_port());
+
+    env.write("k8s/app.yaml", APP_V2);
+    proxy.fail_when(manifest_put);
+    let failed = push(
+        &env,
+        &proxy.host_port(),
+        &[("KSAIL_TEST_RETRY_ATTEMPTS", "1")],
+    );
+    assert_exit(&failed, 1);
+    assert_error_line(&failed, "connection reset");
+    let (_, layer_still, digest_still) = stored_digests(&registry.host_port());
+    assert_eq!(
+        digest_still, digest_v1,
+        "the tag still points at the old manifest"
+    );
+    assert_eq!(layer_still, layer_v1);
+
+    proxy.stop_failing();
+    proxy.clear();
+    let resumed = push(&env, &proxy.host_port(), &[]);
+    assert_exit(&resumed, 0);
+    let digest = result_digest(&resumed, "pushed", &proxy.host_port());
+    let (config, layer, stored) = stored_digests(&registry.host_port());
+    assert_eq!(stored, digest);
+    assert_ne!(layer, layer_v1);
+    let m = format!("/v2/{REPO}/manifests/{TAG}");
+    assert_eq!(
+        log(&proxy),
+        vec![
+            format!("GET {m} 200"),
+            format!("HEAD /v2/{REPO}/blobs/{config} 200"),
+            format!("HEAD /v2/{REPO}/blobs/{layer} 200"),
+            format!("PUT {m} 201"),
+        ]
+    );
+}
+
+#[test]
+fn push_retries_start_again_at_the_get_and_find_uploaded_blobs_by_head() {
+    let registry = require_registry!();
+    let proxy = Proxy::start(&registry.host_port());
+    let env = env_with_app(APP_V1);
+    proxy.fail_when(manifest_put);
+
+    let failed = push(&env, &proxy.host_port(), &[]);
+    assert_exit(&failed, 1);
+    assert_error_line(&failed, "failed after 3 attempts: connection reset");
+    let (status, _, _) = http::fetch_manifest(&registry.host_port(), REPO, TAG);
+    assert_eq!(status, 404);
+
+    let lines = log(&proxy);
+    let m = format!("/v2/{REPO}/manifests/{TAG}");
+    let gets: Vec<usize> = lines
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| l.starts_with(&format!("GET {m} ")))
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(
+        gets.len(),
+        3,
+        "each attempt starts with the GET: {lines:#?}"
+    );
+    assert_eq!(gets[0], 0);
+    assert_eq!(
+        lines.iter().filter(|l| l.starts_with("POST ")).count(),
+        2,
+        "{lines:#?}"
+    );
+    // Attempts 2 and 3: GET, HEAD config 200, HEAD layer 200, the (reset) manifest PUT.
+    for &start in &gets[1..] {
+        let attempt = &lines[start..start + 4];
+        assert!(
+            attempt[1].starts_with("HEAD ") && attempt[1].ends_with(" 200"),
+            "{attempt:#?}"
+        );
+        assert!(
+            attempt[2].starts_with("HEAD ") && attempt[2].ends_with(" 200"),
+            "{attempt:#?}"
+        );
+        assert_eq!(attempt[3], format!("PUT {m} 0"));
+    }
+    assert_eq!(lines.len(), 8 + 4 + 4, "{lines:#?}");
+}
+
+#[test]
+fn push_progress_lines_of_a_first_push_appear_in_order() {
+    let registry = require_registry!();
+    let proxy = Proxy::start(&registry.host_port());
+    let env = env_with_app(APP_V1);
+    let output = push(&env, &proxy.host_port(), &[]);
+    assert_exit(&output, 0);
+    let digest = result_digest(&output, "pushed", &proxy.host_port());
+    let (_, layer, _) = stored_digests(&registry.host_port());
+
+    let lines = progress(&output);
+    let expected_prefixes = [
+        "push: source k8s: 1 files, ".to_string(),
+        "push: validated 1 YAML files".to_string(),
+        format!("push: layer {} (", &layer[..19]),
+        "push: uploading config blob".to_string(),
+        "push: uploading layer (".to_string(),
+        format!("push: tag {TAG} → {}", &digest[..19]),
+    ];
+    let mut position = 0;
+    for prefix in &expected_prefixes {
+        let found = lines[position..]
+            .iter()
+            .position(|l| l.starts_with(prefix.as_str()))
+            .unwrap_or_else(|| panic!("no {prefix:?} after line {position}: {lines:#?}"));
+        position += found + 1;
+    }
+    let source = lines
+        .iter()
+        .find(|l| l.starts_with("push: source "))
+        .expect("source line");
+    assert!(
+        source.ends_with(&format!(" → {}", target(&proxy.host_port()))),
+        "{source:?}"
+    );
+    let tag_line = lines
+        .iter()
+        .find(|l| l.starts_with("push: tag "))
+        .expect("tag line");
+    assert_eq!(
+        tag_line,
+        &format!("push: tag {TAG} → {}", &digest[..19]),
+        "12 hex digits"
+    );
+}

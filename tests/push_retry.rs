@@ -1,0 +1,340 @@
+//! The shared retry policy as `workload push` applies it (reconcile.md "Retry": policy,
+//! classification, test overrides; artifact.md "Push failures"; testing.md "Retry" and B23).
+//! A fault-script proxy in front of the real registry decides what each request gets.
+//! The test environment shortens the back-off: KSAIL_TEST_RETRY_BASE_MS=10, CAP_MS=50.
+
+mod support;
+
+use std::net::TcpListener;
+use std::process::Output;
+use std::time::{Duration, Instant};
+
+use support::{
+    Action, FaultScript, Proxy, TestEnv, assert_error_line, has_timestamp_prefix, http,
+    stderr_lines, stdout_lines,
+};
+
+const REPO: &str = "k8s";
+const TAG: &str = "dev";
+/// The `<what to do>` of a failed push to a loopback (local) registry.
+const LOCAL_HINT: &str =
+    "start the registry with ksail cluster create or check spec.cluster.localRegistry.registry";
+
+fn env_with_app() -> TestEnv {
+    let env = TestEnv::new();
+    env.write(
+        "k8s/app.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app\n",
+    );
+    env
+}
+
+fn target(host_port: &str) -> String {
+    format!("oci://{host_port}/{REPO}:{TAG}")
+}
+
+fn push(env: &TestEnv, host_port: &str, extra_env: &[(&str, &str)]) -> Output {
+    let mut cmd = env.ksail(["workload", "push", &target(host_port)]);
+    for (name, value) in extra_env {
+        cmd.env(name, value);
+    }
+    cmd.output().expect("run ksail")
+}
+
+fn describe(output: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+fn assert_exit(output: &Output, code: i32) {
+    assert_eq!(output.status.code(), Some(code), "{}", describe(output));
+}
+
+/// The retry warnings, without their timestamp prefix (each must have one: stderr is no TTY).
+fn retry_warnings(output: &Output) -> Vec<String> {
+    stderr_lines(output)
+        .iter()
+        .filter(|line| line.contains("warning: attempt "))
+        .map(|line| {
+            assert!(has_timestamp_prefix(line), "no timestamp prefix: {line:?}");
+            line[21..].to_string()
+        })
+        .collect()
+}
+
+fn assert_pushed(output: &Output, proxy: &Proxy, registry_host: &str) {
+    assert_exit(output, 0);
+    let lines = stdout_lines(output);
+    assert_eq!(lines.len(), 1, "{}", describe(output));
+    let prefix = format!("pushed {}@", target(&proxy.host_port()));
+    let digest = lines[0]
+        .strip_prefix(&prefix)
+        .unwrap_or_else(|| panic!("{:?} does not start with {prefix:?}", lines[0]));
+    let (status, body, _) = http::fetch_manifest(registry_host, REPO, TAG);
+    assert_eq!(status, 200, "the tag was written");
+    assert_eq!(http::sha256_digest(&body), digest);
+}
+
+fn manifest_gets(proxy: &Proxy) -> Vec<u16> {
+    let path = format!("/v2/{REPO}/manifests/{TAG}");
+    proxy
+        .requests()
+        .iter()
+        .filter(|r| r.method == "GET" && r.path_only() == path)
+        .map(|r| r.status)
+        .collect()
+}
+
+#[test]
+fn push_retry_503_twice_then_success_prints_two_warnings_and_exits_0() {
+    let registry = require_registry!();
+    let proxy = Proxy::with_script(
+        &registry.host_port(),
+        FaultScript::new().on_requests(1..=2, Action::Status(503, None)),
+    );
+    let env = env_with_app();
+    let output = push(&env, &proxy.host_port(), &[]);
+    assert_pushed(&output, &proxy, &registry.host_port());
+    assert_eq!(
+        retry_warnings(&output),
+        vec![
+            "warning: attempt 1/3 failed, retrying in 10ms: 503 unavailable".to_string(),
+            "warning: attempt 2/3 failed, retrying in 20ms: 503 unavailable".to_string(),
+        ]
+    );
+    assert_eq!(
+        manifest_gets(&proxy),
+        vec![503, 503, 404],
+        "{:#?}",
+        proxy.request_lines()
+    );
+}
+
+#[test]
+fn push_retry_401_anonymous_is_rejected_after_one_attempt() {
+    let registry = require_registry!();
+    let proxy = Proxy::with_script(
+        &registry.host_port(),
+        FaultScript::new().on_requests(1.., Action::Status(401, None)),
+    );
+    let env = env_with_app();
+    let output = push(&env, &proxy.host_port(), &[]);
+    assert_exit(&output, 1);
+    assert_error_line(
+        &output,
+        &format!(
+            "push to {} rejected: 401 unauthorized",
+            target(&proxy.host_port())
+        ),
+    );
+    assert!(retry_warnings(&output).is_empty(), "{}", describe(&output));
+    assert_eq!(
+        proxy.request_lines(),
+        vec![format!("GET /v2/{REPO}/manifests/{TAG} 401")],
+        "one attempt, and no credentials to retry the challenge with"
+    );
+}
+
+#[test]
+fn push_retry_connection_reset_is_retried() {
+    let registry = require_registry!();
+    let proxy = Proxy::with_script(
+        &registry.host_port(),
+        FaultScript::new().on_request(1, Action::Reset),
+    );
+    let env = env_with_app();
+    let output = push(&env, &proxy.host_port(), &[]);
+    assert_pushed(&output, &proxy, &registry.host_port());
+    assert_eq!(
+        retry_warnings(&output),
+        vec!["warning: attempt 1/3 failed, retrying in 10ms: connection reset".to_string()]
+    );
+    assert_eq!(manifest_gets(&proxy), vec![0, 404]);
+}
+
+#[test]
+fn push_retry_unexpected_eof_is_retried() {
+    let registry = require_registry!();
+    let proxy = Proxy::with_script(
+        &registry.host_port(),
+        FaultScript::new().on_request(1, Action::UnexpectedEof),
+    );
+    let env = env_with_app();
+    let output = push(&env, &proxy.host_port(), &[]);
+    assert_pushed(&output, &proxy, &registry.host_port());
+    assert_eq!(
+        retry_warnings(&output),
+        vec!["warning: attempt 1/3 failed, retrying in 10ms: unexpected EOF".to_string()]
+    );
+    assert_eq!(manifest_gets(&proxy), vec![200, 404]);
+}
+
+#[test]
+fn push_retry_503_on_every_request_fails_after_3_attempts_with_the_local_hint() {
+    let registry = require_registry!();
+    let proxy = Proxy::with_script(
+        &registry.host_port(),
+        FaultScript::new().on_requests(1.., Action::Status(503, None)),
+    );
+    let env = env_with_app();
+    let output = push(&env, &proxy.host_port(), &[]);
+    assert_exit(&output, 1);
+    assert_error_line(&output, "failed after 3 attempts");
+    let last = stderr_lines(&output).pop().expect("an error line");
+    assert_eq!(
+        last,
+        format!(
+            "error: push to {} failed after 3 attempts: 503 unavailable; {LOCAL_HINT}",
+            target(&proxy.host_port())
+        )
+    );
+    assert_eq!(retry_warnings(&output).len(), 2);
+    assert_eq!(manifest_gets(&proxy), vec![503, 503, 503]);
+    assert_eq!(proxy.requests().len(), 3, "{:#?}", proxy.request_lines());
+    assert!(stdout_lines(&output).is_empty());
+}
+
+#[test]
+fn push_retry_after_on_a_429_raises_the_delay() {
+    let registry = require_registry!();
+    let proxy = Proxy::with_script(
+        &registry.host_port(),
+        FaultScript::new().on_request(1, Action::Status(429, Some(1))),
+    );
+    let env = env_with_app();
+    let started = Instant::now();
+    let output = push(
+        &env,
+        &proxy.host_port(),
+        &[("KSAIL_TEST_RETRY_CAP_MS", "2000")],
+    );
+    let elapsed = started.elapsed();
+    assert_pushed(&output, &proxy, &registry.host_port());
+    assert_eq!(
+        retry_warnings(&output),
+        vec!["warning: attempt 1/3 failed, retrying in 1s: 429 toomanyrequests".to_string()]
+    );
+    assert!(
+        elapsed >= Duration::from_secs(1),
+        "ksail waited the Retry-After: {elapsed:?}"
+    );
+}
+
+#[test]
+fn push_retry_redirect_loop_is_the_retryable_redirect_limit() {
+    let registry = require_registry!();
+    let proxy = Proxy::with_script(
+        &registry.host_port(),
+        FaultScript::new().on_requests(1.., Action::RedirectLoop),
+    );
+    let env = env_with_app();
+    let output = push(
+        &env,
+        &proxy.host_port(),
+        &[("KSAIL_TEST_RETRY_ATTEMPTS", "2")],
+    );
+    assert_exit(&output, 1);
+    let last = stderr_lines(&output).pop().expect("an error line");
+    assert_eq!(
+        last,
+        format!(
+            "error: push to {} failed after 2 attempts: stopped after 10 redirects; {LOCAL_HINT}",
+            target(&proxy.host_port())
+        )
+    );
+    assert_eq!(
+        retry_warnings(&output),
+        vec![
+            "warning: attempt 1/2 failed, retrying in 10ms: stopped after 10 redirects".to_string()
+        ]
+    );
+    let requests = proxy.requests();
+    let first_hops = requests
+        .iter()
+        .filter(|r| !r.path.contains(support::faults::REDIRECT_HOP_PARAM))
+        .count();
+    assert_eq!(
+        first_hops,
+        2,
+        "one un-redirected request per attempt: {:#?}",
+        proxy.request_lines()
+    );
+    // 10 hops are followed per attempt, the 11th redirect is refused.
+    assert_eq!(requests.len(), 2 * 11, "{:#?}", proxy.request_lines());
+}
+
+#[test]
+fn push_retry_404_on_blob_upload_is_not_retried() {
+    let registry = require_registry!();
+    let proxy = Proxy::with_script(
+        &registry.host_port(),
+        FaultScript::new().when(|r| r.method == "POST", 1.., Action::Status(404, None)),
+    );
+    let env = env_with_app();
+    let output = push(&env, &proxy.host_port(), &[]);
+    assert_exit(&output, 1);
+    assert_error_line(
+        &output,
+        &format!("push to {} failed: 404", target(&proxy.host_port())),
+    );
+    assert!(retry_warnings(&output).is_empty(), "{}", describe(&output));
+    let posts = proxy
+        .requests()
+        .iter()
+        .filter(|r| r.method == "POST")
+        .count();
+    assert_eq!(posts, 1, "{:#?}", proxy.request_lines());
+    assert_eq!(manifest_gets(&proxy), vec![404], "one attempt");
+    let (status, _, _) = http::fetch_manifest(&registry.host_port(), REPO, TAG);
+    assert_eq!(status, 404, "no tag written");
+}
+
+#[test]
+fn b23_retry_attempts_0_exits_2_naming_the_variable_and_sends_nothing() {
+    let registry = require_registry!();
+    let proxy = Proxy::start(&registry.host_port());
+    let env = env_with_app();
+    let before = env.tree_hash();
+    let output = push(
+        &env,
+        &proxy.host_port(),
+        &[("KSAIL_TEST_RETRY_ATTEMPTS", "0")],
+    );
+    assert_exit(&output, 2);
+    assert_error_line(&output, "KSAIL_TEST_RETRY_ATTEMPTS");
+    assert!(proxy.requests().is_empty(), "{:#?}", proxy.request_lines());
+    assert_eq!(env.tree_hash(), before, "the run changed files");
+    assert!(stdout_lines(&output).is_empty());
+}
+
+#[test]
+fn push_retry_connection_refused_is_retried_and_fails_after_3_attempts() {
+    // A port that was free a moment ago and has nothing listening now.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let host_port = format!("127.0.0.1:{port}");
+    let env = env_with_app();
+    let output = push(&env, &host_port, &[]);
+    assert_exit(&output, 1);
+    let last = stderr_lines(&output).pop().expect("an error line");
+    assert_eq!(
+        last,
+        format!(
+            "error: push to {} failed after 3 attempts: connection refused; {LOCAL_HINT}",
+            target(&host_port)
+        )
+    );
+    assert_eq!(
+        retry_warnings(&output),
+        vec![
+            "warning: attempt 1/3 failed, retrying in 10ms: connection refused".to_string(),
+            "warning: attempt 2/3 failed, retrying in 20ms: connection refused".to_string(),
+        ]
+    );
+}

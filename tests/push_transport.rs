@@ -1,0 +1,272 @@
+//! HTTP or HTTPS, and never a fallback between them (artifact.md "Transport"; testing.md
+//! "Transport").
+//!
+//! A non-loopback host is reached through the machine's own hostname, which ksail must treat as
+//! remote while it resolves to 127.0.0.1 (see tests/support/tls.rs). Without such a name the
+//! cases that need it print a skip line and return.
+
+mod support;
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::process::Output;
+use std::time::{Duration, Instant};
+
+use support::tls::{TlsStats, non_loopback_looking_name};
+use support::{Proxy, TestEnv, TlsListener, assert_error_line, http, stderr_lines, stdout_lines};
+
+/// Reports a skipped case on the real stderr: libtest captures `eprintln!` of passing tests, and
+/// a skip must be visible (testing.md: never skip silently).
+fn skip(test: &str, why: &str) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr().lock(), "skipped: {test}: {why}");
+}
+
+const REPO: &str = "k8s";
+const TAG: &str = "dev";
+const TLS_HINT: &str = "; if this registry serves plain HTTP, pass --insecure";
+
+fn env_with_app() -> TestEnv {
+    let env = TestEnv::new();
+    env.write(
+        "k8s/app.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app\n",
+    );
+    env
+}
+
+fn target(host_port: &str) -> String {
+    format!("oci://{host_port}/{REPO}:{TAG}")
+}
+
+fn push(env: &TestEnv, host_port: &str, flags: &[&str]) -> Output {
+    let reference = target(host_port);
+    let mut args = vec!["workload", "push", reference.as_str()];
+    args.extend_from_slice(flags);
+    env.ksail(&args).output().expect("run ksail")
+}
+
+fn describe(output: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+fn assert_exit(output: &Output, code: i32) {
+    assert_eq!(output.status.code(), Some(code), "{}", describe(output));
+}
+
+/// Checks `pushed <url>@<digest>` and that the registry (read directly) holds that manifest.
+fn assert_pushed(output: &Output, pushed_to: &str, registry_host: &str) {
+    assert_exit(output, 0);
+    let lines = stdout_lines(output);
+    assert_eq!(lines.len(), 1, "{}", describe(output));
+    let prefix = format!("pushed {}@", target(pushed_to));
+    let digest = lines[0]
+        .strip_prefix(&prefix)
+        .unwrap_or_else(|| panic!("{:?} does not start with {prefix:?}", lines[0]));
+    let (status, body, _) = http::fetch_manifest(registry_host, REPO, TAG);
+    assert_eq!(status, 200, "the tag was written");
+    assert_eq!(http::sha256_digest(&body), digest);
+}
+
+fn no_retry(output: &Output) {
+    assert!(
+        !stderr_lines(output)
+            .iter()
+            .any(|l| l.contains("warning: attempt ")),
+        "a TLS failure is not retried\n{}",
+        describe(output)
+    );
+}
+
+/// The machine's hostname when it resolves to 127.0.0.1 only, where the registry listens.
+fn hostname_for_registry(test: &str) -> Option<String> {
+    match non_loopback_looking_name() {
+        Some((name, ips)) if ips == [IpAddr::V4(Ipv4Addr::LOCALHOST)] => Some(name),
+        _ => {
+            skip(
+                test,
+                "no hostname that looks remote and resolves to 127.0.0.1",
+            );
+            None
+        }
+    }
+}
+
+/// The listener's counters once every connection it accepted has been dealt with.
+fn settled_stats(listener: &TlsListener) -> TlsStats {
+    let deadline = Instant::now() + Duration::from_secs(3);
+    loop {
+        let stats = listener.stats();
+        let done = stats.plaintext_requests + stats.handshakes_failed + stats.handshakes_completed;
+        if (stats.connections > 0 && done >= stats.connections) || Instant::now() >= deadline {
+            return stats;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn push_transport_loopback_registry_is_spoken_to_over_plain_http() {
+    let registry = require_registry!();
+    // The proxy speaks only HTTP/1.1 and records what it could parse: every request of the push
+    // arriving there proves plain HTTP.
+    let proxy = Proxy::start(&registry.host_port());
+    let env = env_with_app();
+    // Same content through two loopback names: the second push finds it unchanged.
+    let names = [proxy.host_port(), format!("localhost:{}", proxy.port())];
+    for (host_port, verb) in names.iter().zip(["pushed", "unchanged"]) {
+        proxy.clear();
+        let output = push(&env, host_port, &[]);
+        assert_exit(&output, 0);
+        let line = stdout_lines(&output).pop().unwrap_or_default();
+        assert!(
+            line.starts_with(&format!("{verb} {}@sha256:", target(host_port))),
+            "{}",
+            describe(&output)
+        );
+        let first = proxy
+            .requests()
+            .first()
+            .cloned()
+            .expect("the proxy saw requests");
+        assert_eq!(first.method, "GET", "{:#?}", proxy.request_lines());
+        assert_eq!(first.path_only(), format!("/v2/{REPO}/manifests/{TAG}"));
+    }
+    let (status, _, _) = http::fetch_manifest(&registry.host_port(), REPO, TAG);
+    assert_eq!(status, 200);
+
+    // And straight at docker-registry, which serves only HTTP.
+    let env = env_with_app();
+    env.write(
+        "k8s/other.yaml",
+        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: x\n",
+    );
+    assert_pushed(
+        &push(&env, &registry.host_port(), &[]),
+        &registry.host_port(),
+        &registry.host_port(),
+    );
+}
+
+#[test]
+fn push_transport_remote_host_uses_verified_https_without_fallback() {
+    let listener = TlsListener::start();
+    let Some(host_port) = listener.external_host_port() else {
+        skip(
+            "push_transport_remote_host_uses_verified_https_without_fallback",
+            "no hostname that looks remote and resolves to loopback",
+        );
+        return;
+    };
+    let env = env_with_app();
+    let output = push(&env, &host_port, &[]);
+    assert_exit(&output, 1);
+    assert_error_line(&output, "TLS handshake with");
+    let last = stderr_lines(&output).pop().expect("an error line");
+    assert_eq!(
+        last,
+        format!(
+            "error: TLS handshake with {host_port} failed: invalid peer certificate: UnknownIssuer{TLS_HINT}"
+        )
+    );
+    no_retry(&output);
+    assert!(stdout_lines(&output).is_empty());
+
+    let stats = settled_stats(&listener);
+    assert_eq!(stats.connections, 1, "exactly one attempt: {stats:?}");
+    assert_eq!(
+        stats.plaintext_requests, 0,
+        "no plain-HTTP fallback: {stats:?}"
+    );
+    assert_eq!(
+        stats.handshakes_completed, 0,
+        "the self-signed certificate is refused: {stats:?}"
+    );
+    assert_eq!(stats.handshakes_failed, 1, "{stats:?}");
+    assert!(stats.requests.is_empty(), "{stats:?}");
+}
+
+#[test]
+fn push_transport_insecure_flag_uses_plain_http_for_a_remote_host() {
+    let Some(name) =
+        hostname_for_registry("push_transport_insecure_flag_uses_plain_http_for_a_remote_host")
+    else {
+        return;
+    };
+    let registry = require_registry!();
+    let host_port = format!("{name}:{}", registry.port());
+    let env = env_with_app();
+    let output = push(&env, &host_port, &["--insecure"]);
+    assert_pushed(&output, &host_port, &registry.host_port());
+}
+
+fn write_config(env: &TestEnv, registry: &str, insecure: bool) {
+    env.write(
+        "ksail.yaml",
+        format!(
+            "apiVersion: ksail.io/v1alpha1\nkind: Cluster\nspec:\n  cluster:\n    localRegistry:\n      registry: {registry}\n      insecure: {insecure}\n"
+        ),
+    );
+}
+
+#[test]
+fn push_transport_config_insecure_uses_plain_http_for_its_own_registry() {
+    let Some(name) = hostname_for_registry(
+        "push_transport_config_insecure_uses_plain_http_for_its_own_registry",
+    ) else {
+        return;
+    };
+    let registry = require_registry!();
+    let host_port = format!("{name}:{}", registry.port());
+    let env = env_with_app();
+    write_config(&env, &host_port, true);
+    let output = push(&env, &host_port, &[]);
+    assert_pushed(&output, &host_port, &registry.host_port());
+}
+
+#[test]
+fn push_transport_config_insecure_for_another_registry_does_not_apply() {
+    let Some(name) =
+        hostname_for_registry("push_transport_config_insecure_for_another_registry_does_not_apply")
+    else {
+        return;
+    };
+    let registry = require_registry!();
+    let host_port = format!("{name}:{}", registry.port());
+    // Another port on the same host, and the same port on another host.
+    let others = [
+        format!("{name}:{}", registry.port().wrapping_add(1).max(1)),
+        format!("localhost:{}", registry.port()),
+    ];
+    let mut lines = Vec::new();
+    for other in others {
+        let env = env_with_app();
+        write_config(&env, &other, true);
+        let output = push(&env, &host_port, &[]);
+        assert_exit(&output, 1);
+        no_retry(&output);
+        assert!(
+            stdout_lines(&output).is_empty(),
+            "{other}: {}",
+            describe(&output)
+        );
+        let (status, _, _) = http::fetch_manifest(&registry.host_port(), REPO, TAG);
+        assert_eq!(
+            status, 404,
+            "insecure for {other}: nothing may be pushed over HTTP"
+        );
+        lines.push((other, stderr_lines(&output).pop().expect("an error line")));
+    }
+    // The transport held; now the wording: a TLS failure carries the --insecure hint.
+    for (other, last) in lines {
+        assert!(
+            last.starts_with(&format!("error: TLS handshake with {host_port} failed: "))
+                && last.ends_with(TLS_HINT),
+            "insecure for {other} must not apply to {host_port}; expected the TLS error line, got {last:?}"
+        );
+    }
+}
