@@ -313,10 +313,12 @@ fn push_failure(
         ));
     };
     match registry_error.kind() {
-        RegistryErrorKind::TlsVerification { detail } => Failure::failed(format!(
-            "TLS handshake with {} failed: {detail}; if this registry serves plain HTTP, pass --insecure",
-            target.host
-        )),
+        RegistryErrorKind::TlsVerification { detail } | RegistryErrorKind::TlsOther { detail } => {
+            Failure::failed(format!(
+                "TLS handshake with {} failed: {detail}; if this registry serves plain HTTP, pass --insecure",
+                target.host
+            ))
+        }
         RegistryErrorKind::Status { code: 401 | 403, .. } => {
             let source = registry_error
                 .credential_source()

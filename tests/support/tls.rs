@@ -218,11 +218,7 @@ fn accept_loop(listener: TcpListener, config: Arc<rustls::ServerConfig>, shared:
     }
 }
 
-fn serve(
-    stream: TcpStream,
-    config: Arc<rustls::ServerConfig>,
-    shared: &Shared,
-) -> io::Result<()> {
+fn serve(stream: TcpStream, config: Arc<rustls::ServerConfig>, shared: &Shared) -> io::Result<()> {
     stream.set_read_timeout(Some(IO_TIMEOUT))?;
     stream.set_write_timeout(Some(IO_TIMEOUT))?;
     shared.stats().connections += 1;
