@@ -1,0 +1,539 @@
+//! Bad input through `ksail workload push` (testing.md "Bad-input tests"). Every case exits 2,
+//! prints exactly one `error:` line (the last stderr line), and changes nothing: a recording
+//! proxy in front of a real registry sees no request, the fake credential helper logs no call,
+//! and every file of the test directory hashes the same before and after.
+//!
+//! Wherever a case can name a registry, it names the proxy, so that a push that should have been
+//! refused would show up in the proxy's log. B01, B14, B15 and B21 are in tests/cli.rs.
+
+mod support;
+
+use std::process::Output;
+
+use serde_json::json;
+use support::{Proxy, Registry, TestEnv, assert_error_line, stderr_lines, stderr_text};
+
+const MANIFEST: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app\n";
+
+/// One bad-input case: files to write, arguments after `workload push`, extra variables, and
+/// the expected error line (exactly, or a phrase it must contain).
+struct Case<'a> {
+    id: &'a str,
+    files: Vec<(&'a str, String)>,
+    args: Vec<String>,
+    vars: Vec<(&'a str, &'a str)>,
+    expected: Expected,
+}
+
+enum Expected {
+    /// The whole error line.
+    Line(String),
+    /// Phrases the error line contains.
+    Phrases(Vec<String>),
+}
+
+fn exact(line: impl Into<String>) -> Expected {
+    Expected::Line(line.into())
+}
+
+fn phrases(items: &[&str]) -> Expected {
+    Expected::Phrases(items.iter().map(|s| s.to_string()).collect())
+}
+
+/// A proxy in front of a real registry; `None` when registry tests are skipped.
+struct Upstream {
+    proxy: Proxy,
+    _registry: Registry,
+}
+
+impl Upstream {
+    fn host(&self) -> String {
+        self.proxy.host_port()
+    }
+}
+
+/// A test environment with a valid source directory and a docker config whose credential store
+/// is a fake helper that would answer for the proxy, so that any lookup is logged.
+fn prepared_env(upstream: &Upstream) -> TestEnv {
+    let env = TestEnv::new();
+    env.write("k8s/app.yaml", MANIFEST);
+    let host = upstream.host();
+    env.fake_credential_helper("test", &[(host.as_str(), Some(("ci", "pw")))]);
+    env.write_docker_config(&json!({ "credsStore": "test" }));
+    env
+}
+
+fn check(upstream: &Upstream, case: &Case<'_>) {
+    let env = prepared_env(upstream);
+    for (path, content) in &case.files {
+        env.write(path, content);
+    }
+    let before = env.tree_hash();
+    let mut cmd = env.ksail(["workload", "push"]);
+    cmd.args(&case.args);
+    for (name, value) in &case.vars {
+        cmd.env(name, value);
+    }
+    let output: Output = cmd.output().expect("run ksail");
+    let id = case.id;
+    assert_eq!(
+        output.status.code(),
+        Some(2),
+        "{id}: exit code\nstderr:\n{}",
+        stderr_text(&output)
+    );
+    assert_error_line(&output, "");
+    let last = stderr_lines(&output).pop().unwrap_or_default();
+    match &case.expected {
+        Expected::Line(line) => assert_eq!(&last, line, "{id}"),
+        Expected::Phrases(items) => {
+            for phrase in items {
+                assert!(
+                    last.contains(phrase.as_str()),
+                    "{id}: {last:?} lacks {phrase:?}"
+                );
+            }
+        }
+    }
+    assert!(
+        output.stdout.is_empty(),
+        "{id}: stdout: {}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    assert!(
+        upstream.proxy.requests().is_empty(),
+        "{id}: the registry got {:?}",
+        upstream.proxy.request_lines()
+    );
+    assert!(
+        env.calls().is_empty(),
+        "{id}: a fake executable was run: {:?}",
+        env.calls()
+    );
+    assert_eq!(env.tree_hash(), before, "{id}: files changed");
+}
+
+fn upstream() -> Option<Upstream> {
+    // Started by hand rather than with require_registry! so that the table helpers can share it.
+    if support::registry::skip_requested() {
+        eprintln!("skipped: bad_input: KSAIL_TEST_SKIP_REGISTRY=1");
+        return None;
+    }
+    let registry = Registry::start(support::RegistryKind::Plain).unwrap_or_else(|e| panic!("{e}"));
+    let proxy = Proxy::start(&registry.host_port());
+    Some(Upstream {
+        proxy,
+        _registry: registry,
+    })
+}
+
+fn config_with(body: &str) -> String {
+    format!("apiVersion: ksail.io/v1alpha1\nkind: Cluster\n{body}")
+}
+
+fn run_table(cases: Vec<Case<'_>>, upstream: &Upstream) {
+    for case in &cases {
+        check(upstream, case);
+    }
+}
+
+#[test]
+fn b02_extra_positional_argument() {
+    let Some(up) = upstream() else { return };
+    let reference = format!("oci://{}/k8s", up.host());
+    check(
+        &up,
+        &Case {
+            id: "B02",
+            files: vec![],
+            args: vec![reference, "extra".into()],
+            vars: vec![],
+            expected: phrases(&["extra"]),
+        },
+    );
+    // Nothing but the error line, not even a progress line.
+    let env = prepared_env(&up);
+    let output = env
+        .ksail(["workload", "push", "oci://127.0.0.1:1/k8s", "extra"])
+        .output()
+        .unwrap();
+    assert_eq!(stderr_lines(&output).len(), 1, "{}", stderr_text(&output));
+}
+
+#[test]
+fn b03_config_flag_naming_a_missing_file_or_a_directory() {
+    let Some(up) = upstream() else { return };
+    let reference = format!("oci://{}/k8s", up.host());
+    // A valid ksail.yaml in the current directory must not be used instead.
+    let fallback = (
+        "ksail.yaml",
+        config_with("spec:\n  cluster:\n    gitOpsEngine: Flux\n"),
+    );
+    run_table(
+        vec![
+            Case {
+                id: "B03 --config missing",
+                files: vec![fallback.clone()],
+                args: vec!["--config".into(), "missing.yaml".into(), reference.clone()],
+                vars: vec![],
+                expected: phrases(&["missing.yaml", "does not exist"]),
+            },
+            Case {
+                id: "B03 --config directory",
+                files: vec![fallback.clone(), ("conf/keep", String::new())],
+                args: vec!["--config".into(), "conf".into(), reference.clone()],
+                vars: vec![],
+                expected: phrases(&["conf", "directory"]),
+            },
+            Case {
+                id: "B03 KSAIL_CONFIG missing",
+                files: vec![fallback.clone()],
+                args: vec![reference.clone()],
+                vars: vec![("KSAIL_CONFIG", "missing.yaml")],
+                expected: phrases(&["missing.yaml", "does not exist"]),
+            },
+            Case {
+                id: "B03 KSAIL_CONFIG directory",
+                files: vec![fallback, ("conf/keep", String::new())],
+                args: vec![reference],
+                vars: vec![("KSAIL_CONFIG", "conf")],
+                expected: phrases(&["conf", "directory"]),
+            },
+        ],
+        &up,
+    );
+}
+
+#[test]
+fn b04_yaml_syntax_error_names_file_line_and_column() {
+    let Some(up) = upstream() else { return };
+    let reference = format!("oci://{}/k8s", up.host());
+    check(
+        &up,
+        &Case {
+            id: "B04",
+            files: vec![(
+                "ksail.yaml",
+                config_with("spec:\n  workload:\n    tag: a: b\n"),
+            )],
+            args: vec![reference],
+            vars: vec![],
+            expected: exact(
+                "error: ksail.yaml:5:11: mapping values are not allowed here; fix the YAML syntax",
+            ),
+        },
+    );
+}
+
+#[test]
+fn b05_wrong_type() {
+    let Some(up) = upstream() else { return };
+    let reference = format!("oci://{}/k8s", up.host());
+    check(
+        &up,
+        &Case {
+            id: "B05",
+            files: vec![(
+                "ksail.yaml",
+                config_with("spec:\n  workload:\n    validateOnPush: \"yes\"\n"),
+            )],
+            args: vec![reference],
+            vars: vec![],
+            expected: exact(
+                "error: ksail.yaml:5:21: spec.workload.validateOnPush: expected a boolean, found string \"yes\"; use true or false",
+            ),
+        },
+    );
+}
+
+#[test]
+fn b06_bad_enum() {
+    let Some(up) = upstream() else { return };
+    let reference = format!("oci://{}/k8s", up.host());
+    check(
+        &up,
+        &Case {
+            id: "B06",
+            files: vec![(
+                "ksail.yaml",
+                config_with("spec:\n  cluster:\n    gitOpsEngine: Fluxx\n"),
+            )],
+            args: vec![reference],
+            vars: vec![],
+            expected: exact(
+                "error: ksail.yaml:5:19: spec.cluster.gitOpsEngine: unknown value \"Fluxx\" (expected None, Flux or ArgoCD); fix the value",
+            ),
+        },
+    );
+}
+
+#[test]
+fn b07_wrong_api_version_and_empty_file() {
+    let Some(up) = upstream() else { return };
+    let reference = format!("oci://{}/k8s", up.host());
+    run_table(
+        vec![
+            Case {
+                id: "B07 apiVersion",
+                files: vec![(
+                    "ksail.yaml",
+                    "apiVersion: ksail.io/v1alpha2\nkind: Cluster\n".into(),
+                )],
+                args: vec![reference.clone()],
+                vars: vec![],
+                expected: phrases(&["ksail.yaml:1:13: apiVersion", "\"ksail.io/v1alpha2\""]),
+            },
+            Case {
+                id: "B07 kind",
+                files: vec![(
+                    "ksail.yaml",
+                    "apiVersion: ksail.io/v1alpha1\nkind: Clusters\n".into(),
+                )],
+                args: vec![reference.clone()],
+                vars: vec![],
+                expected: phrases(&["ksail.yaml:2:7: kind", "\"Clusters\""]),
+            },
+            Case {
+                id: "B07 empty",
+                files: vec![("ksail.yaml", String::new())],
+                args: vec![reference],
+                vars: vec![],
+                expected: exact(
+                    "error: ksail.yaml: file is empty; it needs at least apiVersion and kind",
+                ),
+            },
+        ],
+        &up,
+    );
+}
+
+/// resolution.md "Golden error cases" X01–X09: each registry string once as `--registry` and
+/// once in ksail.yaml (where the error names the file position instead of the flag).
+#[test]
+fn b08_x01_to_x09_bad_registry_strings() {
+    let Some(up) = upstream() else { return };
+    let host = up.host();
+    let digest = format!("sha256:{}", "0123456789abcdef".repeat(4));
+    let table: Vec<(&str, String, &str)> = vec![
+        ("X01", "localhost:0".into(), "invalid port \"0\""),
+        ("X02", "localhost:70000".into(), "invalid port \"70000\""),
+        ("X03", "localhost:abc".into(), "invalid port \"abc\""),
+        (
+            "X04",
+            format!("{host}/Team/App"),
+            "invalid repository \"Team/App\"",
+        ),
+        ("X05", format!("{host}//app"), "invalid repository"),
+        (
+            "X06",
+            format!("http://{host}"),
+            "a registry string has no scheme",
+        ),
+        (
+            "X07",
+            format!("{host}/acme/app@{digest}"),
+            "digest references are not supported",
+        ),
+        (
+            "X08",
+            "::1:5050".into(),
+            "IPv6 addresses must be in brackets",
+        ),
+        ("X09", format!(":tok@{host}/x"), "password without a user"),
+    ];
+    let mut cases = Vec::new();
+    for (id, registry, phrase) in &table {
+        cases.push(Case {
+            id,
+            files: vec![],
+            args: vec!["--registry".into(), registry.clone()],
+            vars: vec![],
+            expected: phrases(&["--registry", phrase]),
+        });
+        cases.push(Case {
+            id,
+            files: vec![],
+            args: vec![],
+            vars: vec![("KSAIL_REGISTRY", registry.as_str())],
+            expected: phrases(&["KSAIL_REGISTRY", phrase]),
+        });
+        cases.push(Case {
+            id,
+            files: vec![(
+                "ksail.yaml",
+                config_with(&format!(
+                    "spec:\n  cluster:\n    gitOpsEngine: Flux\n    localRegistry:\n      registry: \"{registry}\"\n"
+                )),
+            )],
+            args: vec![],
+            vars: vec![],
+            expected: phrases(&["ksail.yaml:7:17: spec.cluster.localRegistry.registry", phrase]),
+        });
+    }
+    for case in &cases {
+        check(&up, case);
+    }
+    // X09: the password is redacted in the message.
+    let env = prepared_env(&up);
+    let output = env
+        .ksail(["workload", "push", "--registry", &format!(":tok@{host}/x")])
+        .output()
+        .unwrap();
+    assert!(
+        !stderr_text(&output).contains("tok@"),
+        "{}",
+        stderr_text(&output)
+    );
+}
+
+/// X10: a bad tag, from ksail.yaml and from the environment.
+#[test]
+fn b08_x10_bad_tag() {
+    let Some(up) = upstream() else { return };
+    let host = up.host();
+    let reference = format!("oci://{host}/k8s");
+    let config = config_with(&format!(
+        "spec:\n  cluster:\n    gitOpsEngine: Flux\n    localRegistry:\n      registry: \"{host}\"\n  workload:\n    tag: -bad\n"
+    ));
+    run_table(
+        vec![
+            Case {
+                id: "X10 ksail.yaml",
+                files: vec![("ksail.yaml", config.clone())],
+                args: vec![],
+                vars: vec![],
+                expected: phrases(&["ksail.yaml:9:10: spec.workload.tag", "invalid tag \"-bad\""]),
+            },
+            Case {
+                id: "X10 ksail.yaml with a ref that has its own tag",
+                files: vec![("ksail.yaml", config)],
+                args: vec![format!("{reference}:ok")],
+                vars: vec![],
+                expected: phrases(&["invalid tag \"-bad\""]),
+            },
+            Case {
+                id: "X10 env",
+                files: vec![],
+                args: vec![reference],
+                vars: vec![("KSAIL_SPEC_WORKLOAD_TAG", "-bad")],
+                expected: phrases(&["KSAIL_SPEC_WORKLOAD_TAG", "invalid tag \"-bad\""]),
+            },
+        ],
+        &up,
+    );
+}
+
+/// X11–X15: bad OCI references as the push argument.
+#[test]
+fn b08_x11_to_x15_bad_oci_references() {
+    let Some(up) = upstream() else { return };
+    let host = up.host();
+    let table: Vec<(&str, String, &str)> = vec![
+        ("X11", format!("oci://{host}"), "missing repository"),
+        (
+            "X12",
+            format!("docker://{host}/k8s"),
+            "must start with oci://",
+        ),
+        ("X13", format!("{host}/k8s:dev"), "must start with oci://"),
+        (
+            "X14",
+            format!("oci://user:pw@{host}/acme/app"),
+            "credentials are not accepted in an OCI reference",
+        ),
+        ("X15", format!("oci://{host}/k8s:"), "empty tag"),
+    ];
+    let cases: Vec<Case<'_>> = table
+        .iter()
+        .map(|(id, reference, phrase)| Case {
+            id,
+            files: vec![],
+            args: vec![reference.clone()],
+            vars: vec![],
+            expected: phrases(&[phrase]),
+        })
+        .collect();
+    run_table(cases, &up);
+
+    // X14: the message must not contain the password.
+    let env = prepared_env(&up);
+    let output = env
+        .ksail([
+            "workload",
+            "push",
+            &format!("oci://user:pw@{host}/acme/app"),
+        ])
+        .output()
+        .unwrap();
+    let last = stderr_lines(&output).pop().unwrap_or_default();
+    assert!(!last.contains("pw"), "{last}");
+}
+
+/// X16: engine None, no registry, no ref. X17: an invalid cluster name from the environment
+/// (with push, which uses the name for the sync URL).
+#[test]
+fn b08_x16_no_registry_and_x17_bad_metadata_name() {
+    let Some(up) = upstream() else { return };
+    let host = up.host();
+    run_table(
+        vec![
+            Case {
+                id: "X16 no file",
+                files: vec![],
+                args: vec![],
+                vars: vec![],
+                expected: phrases(&["no registry configured"]),
+            },
+            Case {
+                id: "X16 engine None",
+                files: vec![(
+                    "ksail.yaml",
+                    config_with("spec:\n  cluster:\n    gitOpsEngine: None\n"),
+                )],
+                args: vec![],
+                vars: vec![],
+                expected: phrases(&["no registry configured"]),
+            },
+            Case {
+                id: "X17",
+                files: vec![(
+                    "ksail.yaml",
+                    config_with(&format!(
+                        "spec:\n  cluster:\n    gitOpsEngine: Flux\n    localRegistry:\n      registry: \"{host}\"\n"
+                    )),
+                )],
+                args: vec![],
+                vars: vec![("KSAIL_METADATA_NAME", "Bad_Name")],
+                expected: phrases(&["invalid metadata.name \"Bad_Name\""]),
+            },
+            Case {
+                id: "X17 with a ref",
+                files: vec![],
+                args: vec![format!("oci://{host}/k8s")],
+                vars: vec![("KSAIL_METADATA_NAME", "Bad_Name")],
+                expected: phrases(&["invalid metadata.name \"Bad_Name\""]),
+            },
+        ],
+        &up,
+    );
+}
+
+/// B20: SOURCE_DATE_EPOCH must be a non-negative integer (artifact.md "Annotations").
+#[test]
+fn b20_source_date_epoch_that_is_not_a_number() {
+    let Some(up) = upstream() else { return };
+    let reference = format!("oci://{}/k8s", up.host());
+    run_table(
+        ["abc", "-5", "1.5"]
+            .into_iter()
+            .map(|value| Case {
+                id: "B20",
+                files: vec![],
+                args: vec![reference.clone()],
+                vars: vec![("SOURCE_DATE_EPOCH", value)],
+                expected: phrases(&["SOURCE_DATE_EPOCH"]),
+            })
+            .collect(),
+        &up,
+    );
+}

@@ -1,0 +1,652 @@
+//! ksail.yaml through `ksail workload push` (config.md; resolution.md golden rows): the golden
+//! rows against a real registry, discovery, key warnings and precedence.
+//!
+//! The golden rows use `localhost:5050` for the default registry; here the real registry's
+//! `127.0.0.1:<port>` stands in for it (and a recording proxy for a second port where a row
+//! needs one), so that every row really pushes and the written tag can be read back.
+
+mod support;
+
+use std::process::Output;
+
+use support::{
+    Proxy, RegistryKind, TestEnv, assert_error_line, assert_no_secret, has_timestamp_prefix, http,
+    stderr_lines, stderr_text, stdout_text,
+};
+
+const MANIFEST: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app\n";
+/// Length of the `YYYY-MM-DDTHH:MM:SSZ ` prefix of non-TTY progress lines.
+const STAMP: usize = 21;
+
+fn env_with_manifests() -> TestEnv {
+    let env = TestEnv::new();
+    env.write("k8s/app.yaml", MANIFEST);
+    env
+}
+
+/// `ksail.yaml` with `gitOpsEngine: Flux`, the given registry string (if any) and the given
+/// `spec.workload` lines.
+fn flux_config(registry: Option<&str>, workload: &[&str]) -> String {
+    let mut text = String::from(
+        "apiVersion: ksail.io/v1alpha1\nkind: Cluster\nspec:\n  cluster:\n    gitOpsEngine: Flux\n",
+    );
+    if let Some(registry) = registry {
+        text.push_str(&format!(
+            "    localRegistry:\n      registry: \"{registry}\"\n"
+        ));
+    }
+    if !workload.is_empty() {
+        text.push_str("  workload:\n");
+        for line in workload {
+            text.push_str(&format!("    {line}\n"));
+        }
+    }
+    text
+}
+
+fn run(env: &TestEnv, args: &[&str], vars: &[(&str, &str)]) -> Output {
+    let mut cmd = env.ksail(args);
+    for (name, value) in vars {
+        cmd.env(name, value);
+    }
+    cmd.output().expect("run ksail")
+}
+
+/// Exit 0 and the one stdout line `pushed <url>@sha256:…`; returns the digest.
+fn assert_pushed_line(output: &Output, url: &str) -> String {
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "push failed\nstderr:\n{}",
+        stderr_text(output)
+    );
+    let stdout = stdout_text(output);
+    let prefix = format!("pushed {url}@");
+    let digest = stdout
+        .strip_prefix(&prefix)
+        .and_then(|rest| rest.strip_suffix('\n'))
+        .unwrap_or_else(|| panic!("stdout is not `{prefix}<digest>`: {stdout:?}"));
+    assert!(
+        digest.starts_with("sha256:") && digest.len() == 71,
+        "{digest}"
+    );
+    digest.to_string()
+}
+
+/// The registry holds exactly `tags` in `repo`, and `tag` points at the manifest `digest`.
+fn assert_registry_has(host: &str, repo: &str, tags: &[&str], tag: &str, digest: &str) {
+    assert_eq!(http::list_tags(host, repo), tags, "tags of {repo}");
+    let (status, body, _) = http::fetch_manifest(host, repo, tag);
+    assert_eq!(status, 200, "manifest {repo}:{tag}");
+    assert_eq!(http::sha256_digest(&body), digest, "manifest {repo}:{tag}");
+}
+
+/// The `warning:` lines, with their timestamp prefix checked and removed.
+fn warnings(output: &Output) -> Vec<String> {
+    stderr_lines(output)
+        .into_iter()
+        .filter(|line| line.contains("warning:"))
+        .map(|line| {
+            assert!(has_timestamp_prefix(&line), "no timestamp prefix: {line}");
+            line[STAMP..].to_string()
+        })
+        .collect()
+}
+
+fn mismatch_warning(pushing: &str, follows: &str) -> String {
+    format!(
+        "warning: pushing {pushing}, but the cluster follows {follows}; the GitOps engine will not pick up this push"
+    )
+}
+
+/// The JSON document of a second, unchanged run: the `sync` member carries the sync target.
+fn json_document(output: &Output) -> serde_json::Value {
+    let stdout = stdout_text(output);
+    let last = stdout.lines().last().unwrap_or_default();
+    serde_json::from_str(last).unwrap_or_else(|e| panic!("no JSON document ({e}): {stdout}"))
+}
+
+/// One golden row of resolution.md run through the binary.
+struct Row<'a> {
+    id: &'a str,
+    host: String,
+    repository: &'a str,
+    tag: &'a str,
+    sync_url: &'a str,
+    sync_tag: &'a str,
+    /// The `sync.host_ref` named by the mismatch warning, when the row has W.
+    warning_follows: Option<String>,
+}
+
+/// Runs `args` (a push) and then the same push again with `--output json`, and checks what the
+/// row expects: the stdout URL, the written tag, the warning (or its absence), and the sync
+/// target in the JSON document. `verify_host` is where the registry can be read directly.
+fn check_row(
+    env: &TestEnv,
+    row: &Row<'_>,
+    args: &[&str],
+    vars: &[(&str, &str)],
+    verify_host: &str,
+) {
+    let url = format!("oci://{}/{}:{}", row.host, row.repository, row.tag);
+    let output = run(env, args, vars);
+    let digest = assert_pushed_line(&output, &url);
+    assert_registry_has(verify_host, row.repository, &[row.tag], row.tag, &digest);
+    let expected_warnings: Vec<String> = row
+        .warning_follows
+        .iter()
+        .map(|follows| mismatch_warning(&url, follows))
+        .collect();
+    assert_eq!(warnings(&output), expected_warnings, "{}", row.id);
+
+    let mut json_args = args.to_vec();
+    json_args.extend(["--output", "json"]);
+    let again = run(env, &json_args, vars);
+    assert_eq!(
+        again.status.code(),
+        Some(0),
+        "{}: {}",
+        row.id,
+        stderr_text(&again)
+    );
+    let document = json_document(&again);
+    assert_eq!(document["status"], "unchanged", "{}: {document}", row.id);
+    assert_eq!(document["url"], url.as_str(), "{}", row.id);
+    assert_eq!(document["tag"], row.tag, "{}", row.id);
+    assert_eq!(document["digest"], digest.as_str(), "{}", row.id);
+    assert_eq!(
+        document["repository"],
+        format!("{}/{}", row.host, row.repository),
+        "{}",
+        row.id
+    );
+    assert_eq!(
+        document["sync"]["url"], row.sync_url,
+        "{}: {document}",
+        row.id
+    );
+    assert_eq!(
+        document["sync"]["tag"], row.sync_tag,
+        "{}: {document}",
+        row.id
+    );
+}
+
+#[test]
+fn r01_default_registry_pushes_k8s_dev() {
+    let registry = require_registry!();
+    let host = registry.host_port();
+    let env = env_with_manifests();
+    env.write("ksail.yaml", flux_config(Some(&host), &[]));
+    let row = Row {
+        id: "R01",
+        host: host.clone(),
+        repository: "k8s",
+        tag: "dev",
+        sync_url: "oci://kind-local-registry:5000/k8s",
+        sync_tag: "dev",
+        warning_follows: None,
+    };
+    check_row(&env, &row, &["workload", "push"], &[], &host);
+}
+
+#[test]
+fn r08_embedded_tag_of_the_registry_is_pushed() {
+    let registry = require_registry!();
+    let host = registry.host_port();
+    let env = env_with_manifests();
+    env.write(
+        "ksail.yaml",
+        flux_config(Some(&format!("{host}/k8s:v2")), &[]),
+    );
+    let row = Row {
+        id: "R08",
+        host: host.clone(),
+        repository: "k8s",
+        tag: "v2",
+        sync_url: "oci://kind-local-registry:5000/k8s",
+        sync_tag: "v2",
+        warning_follows: None,
+    };
+    check_row(&env, &row, &["workload", "push"], &[], &host);
+}
+
+#[test]
+fn r11_ref_tag_beats_workload_tag_and_warns() {
+    let registry = require_registry!();
+    let host = registry.host_port();
+    let env = env_with_manifests();
+    env.write("ksail.yaml", flux_config(Some(&host), &["tag: v1"]));
+    let reference = format!("oci://{host}/k8s:pr-7");
+    let row = Row {
+        id: "R11",
+        host: host.clone(),
+        repository: "k8s",
+        tag: "pr-7",
+        sync_url: "oci://kind-local-registry:5000/k8s",
+        sync_tag: "v1",
+        warning_follows: Some(format!("oci://{host}/k8s:v1")),
+    };
+    check_row(&env, &row, &["workload", "push", &reference], &[], &host);
+}
+
+#[test]
+fn r13_ref_without_tag_takes_the_workload_tag() {
+    let registry = require_registry!();
+    let host = registry.host_port();
+    let env = env_with_manifests();
+    env.write("ksail.yaml", flux_config(Some(&host), &["tag: v1"]));
+    let reference = format!("oci://{host}/k8s");
+    let row = Row {
+        id: "R13",
+        host: host.clone(),
+        repository: "k8s",
+        tag: "v1",
+        sync_url: "oci://kind-local-registry:5000/k8s",
+        sync_tag: "v1",
+        warning_follows: None,
+    };
+    check_row(&env, &row, &["workload", "push", &reference], &[], &host);
+}
+
+/// R18: credentials from an expanded variable; `s3cr3t` appears in no output at any verbosity.
+#[test]
+fn r18_expanded_credentials_push_and_never_appear() {
+    let registry = require_registry!(RegistryKind::Auth {
+        users: &[("ci", "s3cr3t")]
+    });
+    let host = registry.host_port();
+    let env = env_with_manifests();
+    env.write(
+        "ksail.yaml",
+        flux_config(
+            Some(&format!("ci:${{GHCR_TOKEN}}@{host}/acme/manifests")),
+            &[],
+        ),
+    );
+    let vars = [("GHCR_TOKEN", "s3cr3t")];
+    let url = format!("oci://{host}/acme/manifests:dev");
+
+    // First the plain push, checked against the registry.
+    let output = run(&env, &["workload", "push"], &vars);
+    assert_no_secret(&output, "s3cr3t");
+    let digest = assert_pushed_line(&output, &url);
+    assert_eq!(
+        http::list_tags_as(&host, "acme/manifests", "ci", "s3cr3t"),
+        ["dev"]
+    );
+    let (status, body, _) = http::fetch_manifest_as(&host, "acme/manifests", "dev", "ci", "s3cr3t");
+    assert_eq!(status, 200);
+    assert_eq!(http::sha256_digest(&body), digest);
+    assert!(warnings(&output).is_empty(), "{}", stderr_text(&output));
+
+    // Then every verbosity, each to a fresh tag so that it goes through the whole upload.
+    for (flag, tag) in [("-v", "v1"), ("-vv", "v2"), ("-vvv", "v3")] {
+        let output = run(
+            &env,
+            &[flag, "workload", "push"],
+            &[vars[0], ("KSAIL_SPEC_WORKLOAD_TAG", tag)],
+        );
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{flag}: {}",
+            stderr_text(&output)
+        );
+        assert_no_secret(&output, "s3cr3t");
+    }
+    // JSON at the highest verbosity, too.
+    let output = run(
+        &env,
+        &["-vvv", "workload", "push", "--output", "json"],
+        &vars,
+    );
+    assert_no_secret(&output, "s3cr3t");
+    let document = json_document(&output);
+    assert_eq!(document["status"], "unchanged", "{document}");
+    assert_eq!(document["url"], url.as_str());
+    // 127.0.0.1 is a local registry, so the in-cluster URL is the registry container's (the
+    // golden row's ghcr.io would keep its own host).
+    assert_eq!(
+        document["sync"]["url"],
+        "oci://kind-local-registry:5000/acme/manifests"
+    );
+    assert_eq!(document["sync"]["tag"], "dev");
+}
+
+#[test]
+fn r21_path_flag_names_the_repository_and_warns() {
+    let registry = require_registry!();
+    let host = registry.host_port();
+    let env = env_with_manifests();
+    env.write("clusters/dev/app.yaml", MANIFEST);
+    env.write("ksail.yaml", flux_config(Some(&host), &[]));
+    let row = Row {
+        id: "R21",
+        host: host.clone(),
+        repository: "dev",
+        tag: "dev",
+        sync_url: "oci://kind-local-registry:5000/k8s",
+        sync_tag: "dev",
+        warning_follows: Some(format!("oci://{host}/k8s:dev")),
+    };
+    check_row(
+        &env,
+        &row,
+        &["workload", "push", "--path", "./clusters/dev/"],
+        &[],
+        &host,
+    );
+    assert!(http::list_tags(&host, "k8s").is_empty(), "k8s was pushed");
+}
+
+/// R28: `--registry` on another port (a proxy in front of the same registry) overrides the
+/// ksail.yaml registry for the push only.
+#[test]
+fn r28_registry_flag_overrides_the_config_registry_and_warns() {
+    let registry = require_registry!();
+    let host = registry.host_port();
+    let proxy = Proxy::start(&host);
+    let other = proxy.host_port();
+    let env = env_with_manifests();
+    env.write("ksail.yaml", flux_config(Some(&host), &[]));
+    let flag = format!("{other}/x");
+    let row = Row {
+        id: "R28",
+        host: other.clone(),
+        repository: "x",
+        tag: "dev",
+        sync_url: "oci://kind-local-registry:5000/k8s",
+        sync_tag: "dev",
+        warning_follows: Some(format!("oci://{host}/k8s:dev")),
+    };
+    check_row(
+        &env,
+        &row,
+        &["workload", "push", "--registry", &flag],
+        &[],
+        &host,
+    );
+    assert!(
+        proxy.requests().iter().any(|r| r.method == "PUT"),
+        "the push did not go through --registry's port"
+    );
+    assert!(http::list_tags(&host, "k8s").is_empty(), "k8s was pushed");
+}
+
+/// cli.md "JSON output": exactly one JSON document (an object and a trailing newline) on stdout.
+#[test]
+fn json_output_is_the_only_thing_on_stdout() {
+    let registry = require_registry!();
+    let host = registry.host_port();
+    let env = env_with_manifests();
+    let reference = format!("oci://{host}/k8s");
+    for expected in ["pushed", "unchanged"] {
+        let output = run(
+            &env,
+            &["workload", "push", &reference, "--output", "json"],
+            &[],
+        );
+        assert_eq!(output.status.code(), Some(0), "{}", stderr_text(&output));
+        let stdout = stdout_text(&output);
+        assert!(stdout.ends_with("}\n"), "{stdout:?}");
+        let document: serde_json::Value = serde_json::from_str(&stdout)
+            .unwrap_or_else(|e| panic!("stdout is not exactly one JSON document ({e}): {stdout}"));
+        assert_eq!(document["status"], expected);
+        assert_eq!(document["command"], "workload push");
+        assert_eq!(document["exitCode"], 0);
+        assert_eq!(document["error"], serde_json::Value::Null);
+    }
+}
+
+// ---- Discovery (config.md "Discovery") ----
+
+#[test]
+fn nearest_ancestor_ksail_yaml_wins() {
+    let registry = require_registry!();
+    let host = registry.host_port();
+    let env = TestEnv::new();
+    env.write("ksail.yaml", flux_config(Some(&host), &["tag: outer"]));
+    env.write("k8s/app.yaml", MANIFEST);
+    env.write(
+        "project/ksail.yaml",
+        flux_config(Some(&host), &["tag: inner"]),
+    );
+    // The default source `k8s` is relative to the directory of the ksail.yaml that was found.
+    env.write("project/k8s/app.yaml", MANIFEST);
+    let deeper = env.mkdir("project/src/deeper");
+    let output = env
+        .ksail(["workload", "push"])
+        .current_dir(&deeper)
+        .output()
+        .unwrap();
+    let digest = assert_pushed_line(&output, &format!("oci://{host}/k8s:inner"));
+    assert_registry_has(&host, "k8s", &["inner"], "inner", &digest);
+}
+
+#[test]
+fn config_flag_and_ksail_config_name_the_file_exactly() {
+    let registry = require_registry!();
+    let host = registry.host_port();
+    let env = env_with_manifests();
+    env.write("ksail.yaml", flux_config(Some(&host), &["tag: from-cwd"]));
+    env.write(
+        "configs/flag.yaml",
+        flux_config(Some(&host), &["tag: from-flag"]),
+    );
+    env.write(
+        "configs/env.yaml",
+        flux_config(Some(&host), &["tag: from-env"]),
+    );
+    env.write("configs/k8s/app.yaml", MANIFEST);
+
+    let output = run(
+        &env,
+        &["workload", "push", "--config", "configs/flag.yaml"],
+        &[],
+    );
+    assert_pushed_line(&output, &format!("oci://{host}/k8s:from-flag"));
+
+    let output = run(
+        &env,
+        &["workload", "push"],
+        &[("KSAIL_CONFIG", "configs/env.yaml")],
+    );
+    assert_pushed_line(&output, &format!("oci://{host}/k8s:from-env"));
+
+    // The flag beats the variable.
+    let output = run(
+        &env,
+        &["workload", "push", "--config", "configs/flag.yaml"],
+        &[("KSAIL_CONFIG", "configs/env.yaml")],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr_text(&output));
+    assert!(
+        stdout_text(&output).starts_with(&format!("unchanged oci://{host}/k8s:from-flag@")),
+        "{}",
+        stdout_text(&output)
+    );
+
+    assert_eq!(
+        http::list_tags(&host, "k8s"),
+        ["from-env", "from-flag"],
+        "the ksail.yaml of the current directory was read"
+    );
+}
+
+/// config.md "Discovery": no per-user or system-wide file is consulted; differs from ksail (Go),
+/// where `~/.ksail/ksail.yaml` could shadow the project file.
+#[test]
+fn per_user_config_files_are_never_read() {
+    let registry = require_registry!();
+    let host = registry.host_port();
+    let env = env_with_manifests();
+    let broken = "apiVersion: [broken\n";
+    for dir in [env.home().join(".ksail"), env.xdg_config().join("ksail")] {
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("ksail.yaml"), broken).unwrap();
+    }
+    let reference = format!("oci://{host}/k8s");
+    let output = run(&env, &["workload", "push", &reference], &[]);
+    assert_pushed_line(&output, &format!("oci://{host}/k8s:dev"));
+    assert!(warnings(&output).is_empty(), "{}", stderr_text(&output));
+}
+
+#[test]
+fn no_ksail_yaml_means_defaults() {
+    let registry = require_registry!();
+    let host = registry.host_port();
+    let env = env_with_manifests();
+    let reference = format!("oci://{host}/apps");
+    let output = run(&env, &["-v", "workload", "push", &reference], &[]);
+    let digest = assert_pushed_line(&output, &format!("oci://{host}/apps:dev"));
+    assert_registry_has(&host, "apps", &["dev"], "dev", &digest);
+    assert!(
+        stderr_text(&output).contains("config: no ksail.yaml found; using defaults"),
+        "{}",
+        stderr_text(&output)
+    );
+    // Defaults: engine None, so no sync target and no mismatch warning.
+    assert!(warnings(&output).is_empty(), "{}", stderr_text(&output));
+    let again = run(
+        &env,
+        &["workload", "push", &reference, "--output", "json"],
+        &[],
+    );
+    assert_eq!(json_document(&again)["sync"], serde_json::Value::Null);
+}
+
+// ---- Key warnings (config.md "Unknown keys", "Keys that load but are not used") ----
+
+#[test]
+fn unknown_key_warns_with_its_position_and_the_push_still_works() {
+    let registry = require_registry!();
+    let host = registry.host_port();
+    let env = env_with_manifests();
+    env.write(
+        "ksail.yaml",
+        format!(
+            "apiVersion: ksail.io/v1alpha1\nkind: Cluster\nspec:\n  cluster:\n    gitOpsEngine: Flux\n    fooBar: 1\n    localRegistry:\n      registry: \"{host}\"\n  workload:\n    barBaz: x\n"
+        ),
+    );
+    let output = run(&env, &["workload", "push"], &[]);
+    let digest = assert_pushed_line(&output, &format!("oci://{host}/k8s:dev"));
+    assert_registry_has(&host, "k8s", &["dev"], "dev", &digest);
+    // One warning per key; their order is not specified.
+    let mut lines = warnings(&output);
+    lines.sort();
+    assert_eq!(
+        lines,
+        [
+            "warning: ksail.yaml:10:5: unknown key spec.workload.barBaz (ignored)",
+            "warning: ksail.yaml:6:5: unknown key spec.cluster.fooBar (ignored)",
+        ]
+    );
+}
+
+#[test]
+fn ignored_ksail_go_keys_give_one_sorted_warning_and_the_push_still_works() {
+    let registry = require_registry!();
+    let host = registry.host_port();
+    let env = env_with_manifests();
+    env.write(
+        "ksail.yaml",
+        format!(
+            "apiVersion: ksail.io/v1alpha1\nkind: Cluster\nspec:\n  editor: vim\n  cluster:\n    csi: Default\n    gitOpsEngine: Flux\n    cni: Cilium\n    localRegistry:\n      registry: \"{host}\"\n  workload:\n    watch: true\n"
+        ),
+    );
+    let output = run(&env, &["workload", "push"], &[]);
+    let digest = assert_pushed_line(&output, &format!("oci://{host}/k8s:dev"));
+    assert_registry_has(&host, "k8s", &["dev"], "dev", &digest);
+    assert_eq!(
+        warnings(&output),
+        [
+            "warning: ksail.yaml: ignoring keys that ksail does not support: spec.cluster.cni, spec.cluster.csi, spec.editor, spec.workload.watch"
+        ]
+    );
+}
+
+// ---- Precedence (config.md "Golden precedence cases") ----
+
+#[test]
+fn p2_env_tag_beats_file_tag() {
+    let registry = require_registry!();
+    let host = registry.host_port();
+    let env = env_with_manifests();
+    env.write("ksail.yaml", flux_config(Some(&host), &["tag: v1"]));
+    let output = run(
+        &env,
+        &["-v", "workload", "push"],
+        &[("KSAIL_SPEC_WORKLOAD_TAG", "v2")],
+    );
+    let digest = assert_pushed_line(&output, &format!("oci://{host}/k8s:v2"));
+    assert_registry_has(&host, "k8s", &["v2"], "v2", &digest);
+    assert!(
+        stderr_text(&output)
+            .contains("config: spec.workload.tag = \"v2\" (from env KSAIL_SPEC_WORKLOAD_TAG)"),
+        "{}",
+        stderr_text(&output)
+    );
+    // Push and sync agree (both follow the env tag), so there is no mismatch warning.
+    assert!(warnings(&output).is_empty(), "{}", stderr_text(&output));
+}
+
+#[test]
+fn p10_no_validate_flag_beats_env_true() {
+    let registry = require_registry!();
+    let host = registry.host_port();
+    let env = TestEnv::new();
+    let invalid = "apiVersion: v1\nmetadata:\n  name: no-kind\n";
+    env.write("k8s/broken.yaml", invalid);
+    let reference = format!("oci://{host}/k8s");
+    let vars = [("KSAIL_SPEC_WORKLOAD_VALIDATEONPUSH", "true")];
+
+    // Control: with the variable alone, validation runs and stops the push.
+    let refused = run(&env, &["workload", "push", &reference], &vars);
+    assert_eq!(refused.status.code(), Some(2), "{}", stderr_text(&refused));
+    assert_error_line(&refused, "validation failed");
+    assert!(http::list_tags(&host, "k8s").is_empty());
+
+    let output = run(
+        &env,
+        &["workload", "push", &reference, "--no-validate"],
+        &vars,
+    );
+    let digest = assert_pushed_line(&output, &format!("oci://{host}/k8s:dev"));
+    assert_registry_has(&host, "k8s", &["dev"], "dev", &digest);
+    let (_, manifest, _) = http::fetch_manifest(&host, "k8s", "dev");
+    let layers = http::manifest_layers(&manifest);
+    let (status, layer) = http::fetch_blob(&host, "k8s", &layers[0].0);
+    assert_eq!(status, 200);
+    let entries = http::read_tar_gz(&layer);
+    let broken = entries
+        .iter()
+        .find(|e| e.name == "broken.yaml")
+        .expect("the invalid manifest is in the artifact");
+    assert_eq!(broken.data, invalid.as_bytes());
+}
+
+#[test]
+fn p11_b22_unparsable_validate_on_push_variable_exits_2_naming_it() {
+    let registry = require_registry!();
+    let proxy = Proxy::start(&registry.host_port());
+    let env = env_with_manifests();
+    let before = env.tree_hash();
+    let reference = format!("oci://{}/k8s", proxy.host_port());
+    let output = run(
+        &env,
+        &["workload", "push", &reference],
+        &[("KSAIL_SPEC_WORKLOAD_VALIDATEONPUSH", "maybe")],
+    );
+    assert_eq!(output.status.code(), Some(2), "{}", stderr_text(&output));
+    assert_error_line(&output, "KSAIL_SPEC_WORKLOAD_VALIDATEONPUSH");
+    assert_eq!(
+        stderr_lines(&output).last().map(String::as_str),
+        Some(
+            "error: environment variable KSAIL_SPEC_WORKLOAD_VALIDATEONPUSH: invalid boolean \"maybe\"; use true or false"
+        )
+    );
+    assert!(output.stdout.is_empty());
+    assert!(proxy.requests().is_empty(), "{:?}", proxy.request_lines());
+    assert_eq!(env.tree_hash(), before);
+}
