@@ -74,6 +74,12 @@ pub fn push_settings(ctx: &Context, args: &PushArgs) -> Result<PushSettings, Fai
         ..FlagOverrides::default()
     };
     let effective = load_effective(ctx, &flags)?;
+    // Checked here, with the other input, so that a bad value stops the run before a credential
+    // helper is started (cli.md#exit-codes).
+    let source_date_epoch = ctx.env.var(env_vars::SOURCE_DATE_EPOCH);
+    if let Some(value) = &source_date_epoch {
+        crate::artifact::git::parse_source_date_epoch(value)?;
+    }
 
     let oci_ref = args
         .oci_ref
@@ -168,7 +174,7 @@ pub fn push_settings(ctx: &Context, args: &PushArgs) -> Result<PushSettings, Fai
         source_display: push_source,
         source_path: push_source_path,
         validate: effective.validate_on_push.value,
-        source_date_epoch: ctx.env.var(env_vars::SOURCE_DATE_EPOCH),
+        source_date_epoch,
         retry,
         output: args.output,
     })

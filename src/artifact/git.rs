@@ -89,7 +89,7 @@ pub fn annotations_without_git(
     })
 }
 
-fn parse_source_date_epoch(value: &str) -> Result<u64, ArtifactError> {
+pub fn parse_source_date_epoch(value: &str) -> Result<u64, ArtifactError> {
     let bad = || ArtifactError::BadSourceDateEpoch {
         value: value.to_string(),
     };

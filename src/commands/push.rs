@@ -133,7 +133,9 @@ async fn push(ctx: &Context, args: &PushArgs, report: &mut PushReport) -> Result
     report.digest = Some(outcome.digest.clone());
     let verb = if outcome.unchanged { "unchanged" } else { "pushed" };
     report.status = Some(verb);
-    printer.result(&format!("{verb} {}@{}", target.url, outcome.digest));
+    if settings.output == OutputFormat::Text {
+        printer.result(&format!("{verb} {}@{}", target.url, outcome.digest));
+    }
     Ok(())
 }
 

@@ -10,6 +10,7 @@ pub mod engine;
 pub mod flux;
 pub mod helm_recovery;
 pub mod readiness;
+pub mod watch;
 
 /// The GitOps engine a reconcile run talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
