@@ -1,0 +1,767 @@
+//! The source directory through `ksail workload push` (artifact.md "Source directory", "File
+//! selection", "Ignore rules", "Symlinks", "Validation"; bad inputs B09, B10, B11; precedence
+//! case P12). Every exit-2 case checks the exact error text, that the registry (behind a
+//! recording proxy) got no request, and that no file changed.
+
+mod support;
+
+use std::fs;
+use std::process::Output;
+
+use support::{
+    Proxy, Registry, TestEnv, has_timestamp_prefix, http, stderr_lines, stderr_text, stdout_text,
+};
+
+const CM: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n";
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+
+fn push(env: &TestEnv, registry: &str, extra: &[&str]) -> Output {
+    let mut args = vec!["workload", "push", "--registry", registry];
+    args.extend_from_slice(extra);
+    env.ksail(args).output().expect("run ksail")
+}
+
+fn run_ok(output: &Output) {
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "ksail failed\nstdout:\n{}\nstderr:\n{}",
+        stdout_text(output),
+        stderr_text(output)
+    );
+}
+
+/// The JSON document (the last stdout line) of a `--output json` run.
+fn json_of(output: &Output) -> serde_json::Value {
+    let text = stdout_text(output);
+    let last = text.lines().last().unwrap_or_default();
+    serde_json::from_str(last)
+        .unwrap_or_else(|e| panic!("the last stdout line is not JSON ({e}): {text:?}"))
+}
+
+/// Runs a push through a recording proxy in front of `registry`; it must exit 2 with one error
+/// line as the last stderr line, print nothing on stdout, send no request and change no file.
+fn rejected(env: &TestEnv, registry: &Registry, extra: &[&str]) -> Output {
+    let proxy = Proxy::start(&registry.host_port());
+    let before = env.tree_hash();
+    let output = push(env, &proxy.host_port(), extra);
+    assert_eq!(
+        output.status.code(),
+        Some(2),
+        "expected exit 2\nstderr:\n{}",
+        stderr_text(&output)
+    );
+    let lines = stderr_lines(&output);
+    assert_eq!(
+        lines.iter().filter(|l| l.starts_with("error:")).count(),
+        1,
+        "one error line\nstderr:\n{}",
+        lines.join("\n")
+    );
+    assert!(
+        lines.last().is_some_and(|l| l.starts_with("error: ")),
+        "the error line is last\nstderr:\n{}",
+        lines.join("\n")
+    );
+    assert!(
+        stdout_text(&output).is_empty(),
+        "stdout: {}",
+        stdout_text(&output)
+    );
+    assert!(
+        proxy.requests().is_empty(),
+        "the registry got requests: {:?}",
+        proxy.request_lines()
+    );
+    assert_eq!(env.tree_hash(), before, "a rejected push changed files");
+    output
+}
+
+/// [`rejected`], with exactly `error_line` as the last stderr line.
+fn assert_rejected(env: &TestEnv, registry: &Registry, extra: &[&str], error_line: &str) -> Output {
+    let output = rejected(env, registry, extra);
+    assert_eq!(
+        stderr_lines(&output).last().map(String::as_str),
+        Some(error_line)
+    );
+    output
+}
+
+fn error_line(output: &Output) -> String {
+    stderr_lines(output).last().cloned().unwrap_or_default()
+}
+
+/// Validation problem lines: stderr lines without the timestamp, before the error line.
+fn problem_lines(output: &Output) -> Vec<String> {
+    stderr_lines(output)
+        .into_iter()
+        .filter(|l| !has_timestamp_prefix(l) && !l.starts_with("error: "))
+        .collect()
+}
+
+/// Pushes (exit 0) and returns the layer's tar entries as `(name, data)` in archive order.
+fn push_and_list(env: &TestEnv, host: &str, extra: &[&str]) -> Vec<(String, Vec<u8>)> {
+    let output = push(env, host, extra);
+    run_ok(&output);
+    let repo = "k8s";
+    let (status, body, _) = http::fetch_manifest(host, repo, "dev");
+    assert_eq!(status, 200);
+    let layers = http::manifest_layers(&body);
+    assert_eq!(layers.len(), 1);
+    let (status, layer) = http::fetch_blob(host, repo, &layers[0].0);
+    assert_eq!(status, 200);
+    http::read_tar_gz(&layer)
+        .into_iter()
+        .map(|e| (e.name, e.data))
+        .collect()
+}
+
+fn names(entries: &[(String, Vec<u8>)]) -> Vec<&str> {
+    entries.iter().map(|(n, _)| n.as_str()).collect()
+}
+
+fn entry<'a>(entries: &'a [(String, Vec<u8>)], name: &str) -> &'a [u8] {
+    entries
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, d)| d.as_slice())
+        .unwrap_or_else(|| panic!("no entry {name} in {:?}", names(entries)))
+}
+
+/// Timestamped stderr lines with the prefix removed.
+fn progress_texts(output: &Output) -> Vec<String> {
+    stderr_lines(output)
+        .into_iter()
+        .filter(|l| has_timestamp_prefix(l))
+        .map(|l| l[21..].to_string())
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Source directory
+
+#[test]
+fn b09_missing_source_directory_exits_2_without_a_request() {
+    let registry = require_registry!();
+    let env = TestEnv::new();
+    env.write("other/cm.yaml", CM);
+    assert_rejected(
+        &env,
+        &registry,
+        &[],
+        "error: source directory k8s does not exist; create it, or set spec.workload.sourceDirectory or --path",
+    );
+}
+
+#[test]
+fn source_path_that_is_a_file_exits_2_without_a_request() {
+    let registry = require_registry!();
+    let env = TestEnv::new();
+    env.write("k8s", CM);
+    let output = rejected(&env, &registry, &[]);
+    // The spec fixes the text up to the hint.
+    let line = error_line(&output);
+    assert!(
+        line.starts_with("error: source path k8s is not a directory; "),
+        "{line}"
+    );
+}
+
+#[test]
+fn source_with_no_files_after_ignore_rules_exits_2_without_a_request() {
+    let registry = require_registry!();
+    let env = TestEnv::new();
+    env.write("k8s/logo.png", [0x89, b'P', b'N', b'G']);
+    env.write("k8s/.gitignore", "*.tmp\n");
+    env.write("k8s/drafts/a.yaml", CM);
+    env.write("k8s/.sourceignore", "drafts/\n.sourceignore\n");
+    env.mkdir("k8s/empty");
+    assert_rejected(
+        &env,
+        &registry,
+        &[],
+        "error: source directory k8s contains no files to push; add manifests or check .sourceignore",
+    );
+
+    let empty = TestEnv::new();
+    empty.mkdir("k8s");
+    assert_rejected(
+        &empty,
+        &registry,
+        &[],
+        "error: source directory k8s contains no files to push; add manifests or check .sourceignore",
+    );
+}
+
+#[test]
+fn source_directory_is_named_as_given_with_path() {
+    let registry = require_registry!();
+    let env = TestEnv::new();
+    assert_rejected(
+        &env,
+        &registry,
+        &["--path", "deploy/prod"],
+        "error: source directory deploy/prod does not exist; create it, or set spec.workload.sourceDirectory or --path",
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Ignore rules
+
+#[test]
+fn every_flux_default_exclusion_is_left_out() {
+    let registry = require_registry!();
+    let host = registry.host_port();
+    let env = TestEnv::new();
+    env.write("k8s/keep.yaml", CM);
+    env.write("k8s/.git/HEAD", "ref: refs/heads/main\n");
+    env.write("k8s/.git/objects/x", "object");
+    env.write("k8s/sub/.git/config", "[core]\n");
+    for name in [
+        ".gitignore",
+        ".gitmodules",
+        ".gitattributes",
+        "a.jpg",
+        "a.jpeg",
+        "a.gif",
+        "a.png",
+        "a.wmv",
+        "a.flv",
+        "a.tar.gz",
+        "a.zip",
+    ] {
+        env.write(&format!("k8s/{name}"), "x");
+        env.write(&format!("k8s/sub/{name}"), "x");
+    }
+    // Matching is case-sensitive, and only the listed patterns are defaults.
+    env.write("k8s/sub/A.PNG", "x");
+    env.write("k8s/sub/b.tar", "x");
+    env.write("k8s/sub/.hidden", "x");
+    env.write("k8s/sub/git.yaml.orig", "x");
+
+    let entries = push_and_list(&env, &host, &[]);
+    assert_eq!(
+        names(&entries),
+        [
+            "keep.yaml",
+            "sub/",
+            "sub/.hidden",
+            "sub/A.PNG",
+            "sub/b.tar",
+            "sub/git.yaml.orig",
+        ]
+    );
+}
+
+#[test]
+fn sourceignore_negation_dir_only_anchors_and_unwalked_ignored_dirs() {
+    let registry = require_registry!();
+    let host = registry.host_port();
+    let env = TestEnv::new();
+    env.write(
+        "k8s/.sourceignore",
+        "# local files\n\
+         \n\
+         !logo.png\n\
+         build/\n\
+         /anchored.yaml\n\
+         *.secret\n\
+         !keep.secret\n\
+         out/\n\
+         !out/inside.yaml\n\
+         Case.yaml\n",
+    );
+    env.write("k8s/logo.png", "png");
+    env.write("k8s/deep/logo.png", "png");
+    env.write("k8s/other.png", "png");
+    env.write("k8s/build/a.yaml", CM);
+    env.write("k8s/deep/build/b.yaml", CM);
+    env.write("k8s/notdir/build", "a file named like the dir-only pattern");
+    env.write("k8s/anchored.yaml", CM);
+    env.write("k8s/deep/anchored.yaml", CM);
+    env.write("k8s/a.secret", "s");
+    env.write("k8s/keep.secret", "s");
+    env.write("k8s/out/inside.yaml", CM);
+    env.write("k8s/case.yaml", CM);
+    env.write("k8s/Case.yaml", CM);
+    // If the ignored directory were walked, these would fail the push.
+    env.symlink("/etc/hostname", "k8s/out/escape.yaml");
+    env.symlink("missing.yaml", "k8s/build/dangling.yaml");
+    // A nested .sourceignore is packed but never read.
+    env.write("k8s/deep/.sourceignore", "*.yaml\n*\n");
+    env.write("k8s/deep/kept.yaml", CM);
+
+    let entries = push_and_list(&env, &host, &[]);
+    assert_eq!(
+        names(&entries),
+        [
+            ".sourceignore",
+            "case.yaml",
+            "deep/",
+            "deep/.sourceignore",
+            "deep/anchored.yaml",
+            "deep/kept.yaml",
+            "deep/logo.png",
+            "keep.secret",
+            "logo.png",
+            "notdir/",
+            "notdir/build",
+        ]
+    );
+    assert_eq!(entry(&entries, "deep/.sourceignore"), b"*.yaml\n*\n");
+}
+
+#[test]
+fn root_sourceignore_can_exclude_itself() {
+    let registry = require_registry!();
+    let host = registry.host_port();
+    let env = TestEnv::new();
+    env.write("k8s/.sourceignore", ".sourceignore\n");
+    env.write("k8s/cm.yaml", CM);
+    let entries = push_and_list(&env, &host, &[]);
+    assert_eq!(names(&entries), ["cm.yaml"]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Symlinks
+
+#[test]
+fn internal_file_and_directory_links_are_packed_at_the_link_path() {
+    let registry = require_registry!();
+    let host = registry.host_port();
+    let env = TestEnv::new();
+    env.write("k8s/base/cm.yaml", CM);
+    env.write("k8s/base/nested/svc.yaml", CM.replace("name: a", "name: b"));
+    env.symlink("base/cm.yaml", "k8s/link.yaml");
+    env.symlink("base", "k8s/linkdir");
+    env.symlink("../../k8s/base/cm.yaml", "k8s/overlay/roundabout.yaml");
+    // A link whose path is ignored is not followed (the rules match the link's path).
+    env.write("k8s/.sourceignore", "ignored-link.yaml\n");
+    env.symlink("/etc/hostname", "k8s/ignored-link.yaml");
+
+    let output = push(&env, &host, &["--output", "json"]);
+    run_ok(&output);
+    let entries = push_and_list(&env, &host, &[]);
+    assert_eq!(
+        names(&entries),
+        [
+            ".sourceignore",
+            "base/",
+            "base/cm.yaml",
+            "base/nested/",
+            "base/nested/svc.yaml",
+            "link.yaml",
+            "linkdir/",
+            "linkdir/cm.yaml",
+            "linkdir/nested/",
+            "linkdir/nested/svc.yaml",
+            "overlay/",
+            "overlay/roundabout.yaml",
+        ]
+    );
+    assert_eq!(entry(&entries, "link.yaml"), CM.as_bytes());
+    assert_eq!(entry(&entries, "linkdir/cm.yaml"), CM.as_bytes());
+    assert_eq!(entry(&entries, "overlay/roundabout.yaml"), CM.as_bytes());
+    assert_eq!(json_of(&output)["files"], 7);
+}
+
+#[test]
+fn b11_escaping_symlink_exits_2_naming_the_link_and_its_target() {
+    let registry = require_registry!();
+    let env = TestEnv::new();
+    env.write("k8s/cm.yaml", CM);
+    fs::create_dir_all(env.root().join("secrets")).unwrap();
+    fs::write(env.root().join("secrets/prod.yaml"), CM).unwrap();
+    env.symlink("../../secrets/prod.yaml", "k8s/secret.yaml");
+    assert!(
+        env.work().join("k8s/secret.yaml").exists(),
+        "the link resolves"
+    );
+    assert_rejected(
+        &env,
+        &registry,
+        &[],
+        "error: symlink k8s/secret.yaml points outside the source directory (to ../../secrets/prod.yaml); copy the file into the source directory or remove the link",
+    );
+}
+
+#[test]
+fn escaping_absolute_and_directory_links_exit_2() {
+    let registry = require_registry!();
+    let env = TestEnv::new();
+    env.write("k8s/cm.yaml", CM);
+    env.write("outside/x.yaml", CM);
+    env.symlink("../../outside", "k8s/apps/ext");
+    assert_rejected(
+        &env,
+        &registry,
+        &[],
+        "error: symlink k8s/apps/ext points outside the source directory (to ../../outside); copy the file into the source directory or remove the link",
+    );
+
+    let absolute = TestEnv::new();
+    absolute.write("k8s/cm.yaml", CM);
+    let target = absolute.write("elsewhere.yaml", CM);
+    absolute.symlink(&target, "k8s/abs.yaml");
+    assert_rejected(
+        &absolute,
+        &registry,
+        &[],
+        &format!(
+            "error: symlink k8s/abs.yaml points outside the source directory (to {}); copy the file into the source directory or remove the link",
+            target.display()
+        ),
+    );
+}
+
+#[test]
+fn dangling_symlink_exits_2() {
+    let registry = require_registry!();
+    let env = TestEnv::new();
+    env.write("k8s/cm.yaml", CM);
+    env.symlink("gone.yaml", "k8s/app.yaml");
+    assert_rejected(
+        &env,
+        &registry,
+        &[],
+        "error: symlink k8s/app.yaml points to a missing file; fix or remove the link",
+    );
+}
+
+#[test]
+fn symlink_loops_exit_2() {
+    let registry = require_registry!();
+    let env = TestEnv::new();
+    env.write("k8s/cm.yaml", CM);
+    env.symlink(".", "k8s/loop");
+    assert_rejected(
+        &env,
+        &registry,
+        &[],
+        "error: symlink loop at k8s/loop; remove the link",
+    );
+
+    let nested = TestEnv::new();
+    nested.write("k8s/apps/cm.yaml", CM);
+    nested.symlink("..", "k8s/apps/up");
+    assert_rejected(
+        &nested,
+        &registry,
+        &[],
+        "error: symlink loop at k8s/apps/up; remove the link",
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Other file types
+
+#[test]
+fn sockets_and_fifos_are_skipped_with_a_warning() {
+    let registry = require_registry!();
+    let host = registry.host_port();
+    let env = TestEnv::new();
+    env.write("k8s/cm.yaml", CM);
+    let _socket = std::os::unix::net::UnixListener::bind(env.work().join("k8s/x.sock"))
+        .expect("bind a unix socket in the tree");
+    env.mkdir("k8s/sub");
+    let fifo = std::process::Command::new("mkfifo")
+        .arg(env.work().join("k8s/sub/y.fifo"))
+        .status();
+    assert!(
+        fifo.is_ok_and(|s| s.success()),
+        "mkfifo is needed for this test"
+    );
+
+    let output = push(&env, &host, &[]);
+    run_ok(&output);
+    let texts = progress_texts(&output);
+    let warnings: Vec<&String> = texts
+        .iter()
+        .filter(|t| t.starts_with("warning: "))
+        .collect();
+    assert_eq!(
+        warnings,
+        [
+            "warning: skipping k8s/sub/y.fifo: not a regular file or directory",
+            "warning: skipping k8s/x.sock: not a regular file or directory",
+        ]
+    );
+    let entries = push_and_list(&env, &host, &[]);
+    assert_eq!(names(&entries), ["cm.yaml", "sub/"]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Validation
+
+/// Four problems in three files, written in an order unrelated to the report order.
+fn invalid_tree(env: &TestEnv) {
+    env.write("k8s/base/list.yaml", "- a\n- b\n");
+    env.write(
+        "k8s/apps/deploy.yaml",
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n\
+         ---\n\
+         apiVersion: v1\nmetadata:\n  name: no-kind\n\
+         ---\n\
+         # comment\n  kind: Service\n  metadata: {}\n",
+    );
+    env.write(
+        "k8s/apps/cm.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a: b\n",
+    );
+    env.write("k8s/ok.yaml", CM);
+    env.write("k8s/empty.yaml", "");
+    env.write("k8s/nulls.yaml", "---\n---\n~\n");
+}
+
+const INVALID_TREE_PROBLEMS: [&str; 4] = [
+    "k8s/apps/cm.yaml:4:10: mapping values are not allowed in this context",
+    "k8s/apps/deploy.yaml:6:1: document 2 has no \"kind\"",
+    "k8s/apps/deploy.yaml:11:3: document 3 has no \"apiVersion\"",
+    "k8s/base/list.yaml:1:1: document 1 is a sequence, not a Kubernetes object",
+];
+
+#[test]
+fn b10_validation_reports_every_problem_sorted_then_the_summary() {
+    let registry = require_registry!();
+    let env = TestEnv::new();
+    invalid_tree(&env);
+    let output = assert_rejected(
+        &env,
+        &registry,
+        &[],
+        "error: validation failed: 4 problems in 3 files under k8s; fix them or push with --no-validate",
+    );
+    let problems = problem_lines(&output);
+    assert_eq!(problems, INVALID_TREE_PROBLEMS);
+}
+
+#[test]
+fn validation_reports_scalars_and_duplicate_keys() {
+    let registry = require_registry!();
+    let env = TestEnv::new();
+    env.write("k8s/scalar.yaml", "just text\n");
+    env.write(
+        "k8s/svc.YML",
+        "apiVersion: v1\nkind: Service\nmetadata:\n  name: a\n  name: b\n",
+    );
+    let output = assert_rejected(
+        &env,
+        &registry,
+        &[],
+        "error: validation failed: 2 problems in 2 files under k8s; fix them or push with --no-validate",
+    );
+    let problems = problem_lines(&output);
+    assert_eq!(
+        problems,
+        [
+            "k8s/scalar.yaml:1:1: document 1 is a scalar, not a Kubernetes object",
+            "k8s/svc.YML:5:3: duplicate key \"name\"",
+        ]
+    );
+}
+
+#[test]
+fn b10_at_most_20_problem_lines_then_and_n_more() {
+    let registry = require_registry!();
+    let env = TestEnv::new();
+    for i in (0..23).rev() {
+        env.write(&format!("k8s/f{i:02}.yaml"), "- a\n");
+    }
+    let output = assert_rejected(
+        &env,
+        &registry,
+        &[],
+        "error: validation failed: 23 problems in 23 files under k8s; fix them or push with --no-validate",
+    );
+    let problems = problem_lines(&output);
+    let mut expected: Vec<String> = (0..20)
+        .map(|i| format!("k8s/f{i:02}.yaml:1:1: document 1 is a sequence, not a Kubernetes object"))
+        .collect();
+    expected.push("… and 3 more".to_string());
+    assert_eq!(problems, expected);
+}
+
+#[test]
+fn no_validate_flag_and_validate_on_push_false_push_the_same_tree() {
+    let registry = require_registry!();
+    let host = registry.host_port();
+
+    let flag = TestEnv::new();
+    invalid_tree(&flag);
+    let output = push(&flag, &host, &["--no-validate", "--output", "json"]);
+    run_ok(&output);
+    assert!(
+        !progress_texts(&output)
+            .iter()
+            .any(|t| t.starts_with("push: validated")),
+        "validation ran despite --no-validate"
+    );
+    let by_flag = json_of(&output);
+
+    let config = TestEnv::new();
+    invalid_tree(&config);
+    config.write(
+        "ksail.yaml",
+        "apiVersion: ksail.io/v1alpha1\nkind: Cluster\nspec:\n  workload:\n    validateOnPush: false\n",
+    );
+    let output = push(&config, &host, &["--output", "json"]);
+    run_ok(&output);
+    let by_config = json_of(&output);
+
+    assert_eq!(by_flag["status"], "pushed");
+    assert_eq!(
+        by_config["status"], "unchanged",
+        "the same layer was already pushed"
+    );
+    assert_eq!(by_flag["layerDigest"], by_config["layerDigest"]);
+    assert_eq!(by_flag["files"], 6);
+
+    // KSAIL_SPEC_WORKLOAD_VALIDATEONPUSH=true loses to --no-validate (P10).
+    let output = flag
+        .ksail(["workload", "push", "--registry", &host, "--no-validate"])
+        .env("KSAIL_SPEC_WORKLOAD_VALIDATEONPUSH", "true")
+        .output()
+        .unwrap();
+    run_ok(&output);
+}
+
+#[test]
+fn p12_validate_flag_beats_validate_on_push_false() {
+    let registry = require_registry!();
+    let env = TestEnv::new();
+    invalid_tree(&env);
+    env.write(
+        "ksail.yaml",
+        "apiVersion: ksail.io/v1alpha1\nkind: Cluster\nspec:\n  workload:\n    validateOnPush: false\n",
+    );
+    assert_rejected(
+        &env,
+        &registry,
+        &["--validate"],
+        "error: validation failed: 4 problems in 3 files under k8s; fix them or push with --no-validate",
+    );
+}
+
+#[test]
+fn validation_exemptions_pass() {
+    let registry = require_registry!();
+    let host = registry.host_port();
+    let env = TestEnv::new();
+    // A kustomization may omit apiVersion and kind.
+    env.write(
+        "k8s/kustomization.yaml",
+        "resources:\n  - cm.yaml\n\
+         configMapGenerator:\n  - name: app\n    envs:\n      - config/app.env\n    files:\n      - settings.yaml=config/settings.yaml\n      - config/raw.yaml\n\
+         patches:\n  - path: patches/replicas.yaml\n    target:\n      kind: Deployment\n\
+         helmCharts:\n  - name: x\n    valuesFile: values/x.yaml\n",
+    );
+    env.write("k8s/cm.yaml", CM);
+    env.write("k8s/config/app.env", "A=1\nB: not yaml either\n");
+    env.write("k8s/config/settings.yaml", "logLevel: debug\n");
+    env.write("k8s/config/raw.yaml", "- just\n- a list\n");
+    // A JSON 6902 patch is a sequence, not an object.
+    env.write(
+        "k8s/patches/replicas.yaml",
+        "- op: replace\n  path: /spec/replicas\n  value: 2\n",
+    );
+    env.write("k8s/values/x.yaml", "replicas: 3\n");
+    // A kustomization in a subdirectory names inputs relative to itself.
+    env.write(
+        "k8s/overlay/kustomization.yml",
+        "secretGenerator:\n  - name: s\n    files:\n      - creds.yaml\n",
+    );
+    env.write("k8s/overlay/creds.yaml", "user: me\n");
+    // Nothing in a Helm chart directory is checked.
+    env.write(
+        "k8s/charts/web/Chart.yaml",
+        "apiVersion: v2\nname: web\nversion: 0.1.0\n",
+    );
+    env.write("k8s/charts/web/values.yaml", "image: nginx\n");
+    env.write(
+        "k8s/charts/web/templates/deploy.yaml",
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {{ .Values.name }}\n{{- if .Values.x }}\n  labels: {{ toYaml . | nindent 4 }}\n{{- end }}\n",
+    );
+    env.write("k8s/charts/web/templates/list.yaml", "- a\n");
+
+    let output = push(&env, &host, &[]);
+    run_ok(&output);
+    let texts = progress_texts(&output);
+    assert!(
+        texts.iter().any(|t| t == "push: validated 8 YAML files"),
+        "8 = cm, 2 kustomizations, settings, raw, patch, values, creds; the chart is skipped: {texts:?}"
+    );
+}
+
+#[test]
+fn parse_only_files_are_still_parsed() {
+    let registry = require_registry!();
+    let env = TestEnv::new();
+    // A kustomization skips the object check, not the parse.
+    env.write(
+        "k8s/kustomization.yaml",
+        "resources:\n  - cm.yaml\nresources: []\n",
+    );
+    env.write("k8s/cm.yaml", CM);
+    let output = assert_rejected(
+        &env,
+        &registry,
+        &[],
+        "error: validation failed: 1 problem in 1 file under k8s; fix them or push with --no-validate",
+    );
+    assert_eq!(
+        problem_lines(&output),
+        ["k8s/kustomization.yaml:3:1: duplicate key \"resources\""]
+    );
+
+    // So does a patch file a kustomization names: a syntax error is still reported.
+    env.write(
+        "k8s/kustomization.yaml",
+        "resources:\n  - cm.yaml\npatches:\n  - path: patch.yaml\n",
+    );
+    env.write(
+        "k8s/patch.yaml",
+        "- op: replace\n  path: /a\n  value: [1, 2\n",
+    );
+    let output = assert_rejected(
+        &env,
+        &registry,
+        &[],
+        "error: validation failed: 1 problem in 1 file under k8s; fix them or push with --no-validate",
+    );
+    let problems = problem_lines(&output);
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(problems[0].starts_with("k8s/patch.yaml:"), "{problems:?}");
+    assert!(!problems[0].contains("Kubernetes object"), "{problems:?}");
+}
+
+#[test]
+fn non_yaml_files_are_packed_but_not_validated() {
+    let registry = require_registry!();
+    let host = registry.host_port();
+    let env = TestEnv::new();
+    env.write("k8s/cm.yaml", CM);
+    env.write("k8s/data.json", "{\"not\": \"an object with kind\"}");
+    env.write("k8s/run.sh", "#!/bin/sh\n");
+    env.write("k8s/notes.txt", "- a\n");
+    let entries = push_and_list(&env, &host, &[]);
+    assert_eq!(
+        names(&entries),
+        ["cm.yaml", "data.json", "notes.txt", "run.sh"]
+    );
+}
+
+#[test]
+fn non_utf8_file_name_exits_2_naming_the_entry() {
+    use std::os::unix::ffi::OsStrExt as _;
+    let registry = require_registry!();
+    let env = TestEnv::new();
+    env.write("k8s/cm.yaml", CM);
+    let name = std::ffi::OsStr::from_bytes(b"bad\xff.yaml");
+    fs::write(env.work().join("k8s").join(name), CM).expect("write a non-UTF-8 name");
+    let output = rejected(&env, &registry, &[]);
+    let line = error_line(&output);
+    assert!(line.starts_with("error: file name k8s/bad"), "{line}");
+    assert!(line.contains("is not valid UTF-8"), "{line}");
+}
