@@ -1,0 +1,255 @@
+//! Argo CD Application rules (reconcile.md "Argo CD": revision gating, "Completion", "Failures").
+//!
+//! Only an operation that belongs to this run can fail it: a `Failed` operation left over from an
+//! earlier sync is history, and `ComparisonError`/`SyncError` conditions can be transient while
+//! the repo-server warms up, so both only show as waiting status.
+
+use serde_json::Value;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use super::flux::Verdict;
+use super::revision::{digests_equal, short_revision};
+use super::text::reason_and_message;
+use super::view::str_at;
+
+/// Set by ksail to ask for a refresh; the controller removes it once handled.
+pub const REFRESH_ANNOTATION: &str = "argocd.argoproj.io/refresh";
+
+/// Conditions shown as waiting status rather than failing the run.
+const ERROR_CONDITIONS: &[&str] = &["ComparisonError", "SyncError"];
+
+/// What the caller knows about one Application in this run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApplicationContext<'a> {
+    /// `status.operationState.startedAt` as read before the trigger (`None` when absent).
+    pub recorded_started_at: Option<String>,
+    /// `D`, when the registry lookup found it.
+    pub expected_digest: Option<&'a str>,
+    /// The result of [`is_gated`] for this Application.
+    pub gated: bool,
+}
+
+/// An Application is revision-gated when `spec.source.repoURL` or any `spec.sources[].repoURL`
+/// is the sync URL.
+pub fn is_gated(application: &Value, sync_url: &str) -> bool {
+    let single = str_at(application, "/spec/source/repoURL");
+    let multiple = application
+        .pointer("/spec/sources")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|source| source.get("repoURL").and_then(Value::as_str));
+    single
+        .into_iter()
+        .chain(multiple)
+        .any(|url| urls_match(url, sync_url))
+}
+
+/// URL equality ignoring the case of scheme and host and a trailing `/`. The path keeps its
+/// case: registries treat repository names as case-sensitive.
+pub fn urls_match(left: &str, right: &str) -> bool {
+    normalize_url(left) == normalize_url(right)
+}
+
+fn normalize_url(url: &str) -> String {
+    let url = url.trim().trim_end_matches('/');
+    let (scheme, rest) = match url.split_once("://") {
+        Some((scheme, rest)) => (format!("{}://", scheme.to_ascii_lowercase()), rest),
+        None => (String::new(), url),
+    };
+    let (host, path) = match rest.find('/') {
+        Some(slash) => rest.split_at(slash),
+        None => (rest, ""),
+    };
+    format!("{scheme}{}{path}", host.to_ascii_lowercase())
+}
+
+/// Completion rule 6: `status.sync.revision` is `D`, or for a multi-source Application
+/// `status.sync.revisions` contains it.
+pub fn expected_revision_matches(application: &Value, expected_digest: &str) -> bool {
+    if is_multi_source(application) {
+        return application
+            .pointer("/status/sync/revisions")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .any(|revision| digests_equal(revision, expected_digest));
+    }
+    str_at(application, "/status/sync/revision")
+        .is_some_and(|revision| digests_equal(revision, expected_digest))
+}
+
+/// Evaluate one Application (completion rules 1–6 and the terminal rule).
+pub fn application_verdict(application: &Value, context: &ApplicationContext) -> Verdict {
+    let operation = OperationState::read(application);
+    if let Some(operation) = &operation
+        && operation.has_failed()
+        && operation.belongs_to_run(context.recorded_started_at.as_deref())
+    {
+        let message = if operation.message.is_empty() {
+            format!("sync operation {}", operation.phase)
+        } else {
+            operation.message.clone()
+        };
+        return Verdict::Failed {
+            reason: format!("OperationState/{}", operation.phase),
+            message,
+        };
+    }
+    if has_refresh_annotation(application) {
+        return waiting("waiting for the controller to handle the refresh".into());
+    }
+    if application.get("operation").is_some_and(|op| !op.is_null()) {
+        return waiting("waiting for the controller to start the sync operation".into());
+    }
+    if let Some(status) = error_condition(application) {
+        return waiting(status);
+    }
+    // `<sync>/<health>` first: it is what users know from the Argo CD UI and what the timeout
+    // message quotes; the operation phase only explains a Synced+Healthy app that is not done.
+    let sync = str_at(application, "/status/sync/status").unwrap_or("Unknown");
+    let health = str_at(application, "/status/health/status").unwrap_or("Unknown");
+    if sync != "Synced" || health != "Healthy" {
+        return waiting(format!("{sync}/{health}"));
+    }
+    if let Some(operation) = &operation
+        && !operation.phase_is("Succeeded")
+    {
+        return waiting(operation.waiting_status());
+    }
+    if let Some(operation) = &operation
+        && !operation.compared_after_finish(str_at(application, "/status/reconciledAt"))
+    {
+        return waiting("waiting for the controller to compare the synced state".into());
+    }
+    if context.gated
+        && let Some(expected) = context.expected_digest
+    {
+        if !expected_revision_matches(application, expected) {
+            return waiting(format!(
+                "waiting for revision {} to be synced",
+                short_revision(expected)
+            ));
+        }
+        return Verdict::Complete {
+            revision: Some(expected.to_string()),
+        };
+    }
+    Verdict::Complete {
+        revision: str_at(application, "/status/sync/revision").map(str::to_string),
+    }
+}
+
+fn waiting(status: String) -> Verdict {
+    Verdict::Waiting { status }
+}
+
+fn has_refresh_annotation(application: &Value) -> bool {
+    application
+        .pointer("/metadata/annotations")
+        .and_then(|annotations| annotations.get(REFRESH_ANNOTATION))
+        .is_some_and(|value| !value.is_null())
+}
+
+fn is_multi_source(application: &Value) -> bool {
+    application
+        .pointer("/spec/sources")
+        .and_then(Value::as_array)
+        .is_some_and(|sources| !sources.is_empty())
+}
+
+/// The first `ComparisonError` or `SyncError` condition as `Type: message`.
+fn error_condition(application: &Value) -> Option<String> {
+    application
+        .pointer("/status/conditions")
+        .and_then(Value::as_array)?
+        .iter()
+        .find_map(|condition| {
+            let condition_type = condition.get("type").and_then(Value::as_str)?;
+            ERROR_CONDITIONS.contains(&condition_type).then(|| {
+                let message = condition
+                    .get("message")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                reason_and_message(condition_type, message)
+            })
+        })
+}
+
+/// `status.operationState`, present once any operation ran.
+struct OperationState {
+    phase: String,
+    started_at: Option<String>,
+    finished_at: Option<String>,
+    message: String,
+}
+
+impl OperationState {
+    fn read(application: &Value) -> Option<OperationState> {
+        let state = application
+            .pointer("/status/operationState")
+            .filter(|state| !state.is_null())?;
+        let text = |field: &str| state.get(field).and_then(Value::as_str).map(str::to_string);
+        Some(OperationState {
+            phase: text("phase").unwrap_or_default(),
+            started_at: text("startedAt"),
+            finished_at: text("finishedAt").filter(|at| !at.is_empty()),
+            message: text("message").unwrap_or_default(),
+        })
+    }
+
+    fn phase_is(&self, phase: &str) -> bool {
+        self.phase == phase
+    }
+
+    fn has_failed(&self) -> bool {
+        self.phase_is("Failed") || self.phase_is("Error")
+    }
+
+    /// The operation started after ksail recorded the state, or nothing was recorded.
+    fn belongs_to_run(&self, recorded_started_at: Option<&str>) -> bool {
+        match recorded_started_at {
+            None => true,
+            Some(recorded) => self.started_at.as_deref() != Some(recorded),
+        }
+    }
+
+    /// Completion rule 3 for a `Succeeded` operation: the controller compared the live state
+    /// after the operation finished.
+    fn compared_after_finish(&self, reconciled_at: Option<&str>) -> bool {
+        let (Some(finished), Some(reconciled)) = (self.finished_at.as_deref(), reconciled_at)
+        else {
+            return false;
+        };
+        match (parse_time(reconciled), parse_time(finished)) {
+            (Some(reconciled), Some(finished)) => reconciled >= finished,
+            // Both are RFC 3339 UTC in practice; the text order is then the time order.
+            _ => reconciled >= finished,
+        }
+    }
+
+    fn waiting_status(&self) -> String {
+        let phase = if self.phase.is_empty() {
+            "Unknown"
+        } else {
+            &self.phase
+        };
+        let text = reason_and_message(&format!("OperationState/{phase}"), &self.message);
+        if self.has_failed() {
+            // Only a stale failure reaches this point; the run waits for its own operation.
+            format!("{text} (earlier operation)")
+        } else {
+            text
+        }
+    }
+}
+
+fn parse_time(text: &str) -> Option<OffsetDateTime> {
+    OffsetDateTime::parse(text, &Rfc3339).ok()
+}
+
+#[cfg(test)]
+#[path = "argocd_tests.rs"]
+mod tests;

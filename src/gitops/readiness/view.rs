@@ -1,0 +1,419 @@
+//! Typed views of the Flux objects ksail reads: the few `metadata`, `spec` and `status` fields the
+//! readiness rules need, parsed once per watch event. Missing fields become `None` or empty, because
+//! a freshly created object has no status yet and that is a normal waiting state, not an error.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde_json::Value;
+
+use super::ReadinessError;
+
+/// The Flux kinds that the reconcile rules know. Sources of other kinds (for example
+/// `HelmChart` or `ExternalArtifact`) skip the revision gate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum FluxKind {
+    Kustomization,
+    OciRepository,
+    GitRepository,
+    Bucket,
+}
+
+impl FluxKind {
+    /// The kind as the API spells it (`OCIRepository`), matched exactly like the API does.
+    pub fn from_api_kind(kind: &str) -> Option<FluxKind> {
+        match kind {
+            "Kustomization" => Some(FluxKind::Kustomization),
+            "OCIRepository" => Some(FluxKind::OciRepository),
+            "GitRepository" => Some(FluxKind::GitRepository),
+            "Bucket" => Some(FluxKind::Bucket),
+            _ => None,
+        }
+    }
+
+    pub fn api_kind(self) -> &'static str {
+        match self {
+            FluxKind::Kustomization => "Kustomization",
+            FluxKind::OciRepository => "OCIRepository",
+            FluxKind::GitRepository => "GitRepository",
+            FluxKind::Bucket => "Bucket",
+        }
+    }
+
+    /// Lower-case, as in progress lines (`ocirepository flux-system/flux-system: ready`).
+    pub fn display_name(self) -> &'static str {
+        match self {
+            FluxKind::Kustomization => "kustomization",
+            FluxKind::OciRepository => "ocirepository",
+            FluxKind::GitRepository => "gitrepository",
+            FluxKind::Bucket => "bucket",
+        }
+    }
+
+    pub fn is_source(self) -> bool {
+        !matches!(self, FluxKind::Kustomization)
+    }
+}
+
+impl fmt::Display for FluxKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.display_name())
+    }
+}
+
+/// Identifies one Flux object across list results, watch events and dependency edges.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ObjectKey {
+    pub kind: FluxKind,
+    pub namespace: String,
+    pub name: String,
+}
+
+impl ObjectKey {
+    pub fn new(kind: FluxKind, namespace: impl Into<String>, name: impl Into<String>) -> Self {
+        ObjectKey {
+            kind,
+            namespace: namespace.into(),
+            name: name.into(),
+        }
+    }
+
+    pub fn kustomization(namespace: impl Into<String>, name: impl Into<String>) -> Self {
+        ObjectKey::new(FluxKind::Kustomization, namespace, name)
+    }
+
+    /// `namespace/name`, as in diagnostics rows and the summary line.
+    pub fn namespaced_name(&self) -> String {
+        format!("{}/{}", self.namespace, self.name)
+    }
+
+    /// How a blocker is named after `blocked by `: a Kustomization as `infra/cert-manager`, a
+    /// source with its kind (`ocirepository flux-system/flux-system`), as in reconcile.md.
+    pub fn blocker_label(&self) -> String {
+        match self.kind {
+            FluxKind::Kustomization => self.namespaced_name(),
+            _ => self.to_string(),
+        }
+    }
+}
+
+/// `kustomization apps/podinfo`, the prefix of every progress line.
+impl fmt::Display for ObjectKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}/{}", self.kind, self.namespace, self.name)
+    }
+}
+
+/// One entry of `status.conditions`. Absent strings are empty.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Condition {
+    pub condition_type: String,
+    pub status: String,
+    pub reason: String,
+    pub message: String,
+}
+
+impl Condition {
+    pub fn is_true(&self) -> bool {
+        self.status == "True"
+    }
+}
+
+/// `spec.sourceRef`, with the namespace already defaulted to the Kustomization's own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceRef {
+    /// As written in the spec; it may name a kind ksail does not know.
+    pub kind: String,
+    pub name: String,
+    pub namespace: String,
+}
+
+impl SourceRef {
+    /// The source's key, or `None` for a kind without a revision gate.
+    pub fn key(&self) -> Option<ObjectKey> {
+        let kind = FluxKind::from_api_kind(&self.kind).filter(|kind| kind.is_source())?;
+        Some(ObjectKey::new(kind, &self.namespace, &self.name))
+    }
+}
+
+/// The fields of a Kustomization, OCIRepository, GitRepository or Bucket that the rules read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FluxObject {
+    pub key: ObjectKey,
+    pub generation: Option<i64>,
+    pub observed_generation: Option<i64>,
+    pub last_handled_reconcile_at: Option<String>,
+    pub conditions: Vec<Condition>,
+    pub last_applied_revision: Option<String>,
+    pub last_attempted_revision: Option<String>,
+    /// `status.artifact.revision` (sources).
+    pub artifact_revision: Option<String>,
+    pub suspend: bool,
+    /// `spec.dependsOn`, namespaces defaulted to the object's own.
+    pub depends_on: Vec<ObjectKey>,
+    pub source_ref: Option<SourceRef>,
+    pub annotations: BTreeMap<String, String>,
+}
+
+impl FluxObject {
+    /// Parse an object whose JSON carries its `kind`, as list items and watch events do.
+    pub fn parse(object: &Value) -> Result<FluxObject, ReadinessError> {
+        let kind_text = str_at(object, "/kind").unwrap_or_default();
+        let kind =
+            FluxKind::from_api_kind(kind_text).ok_or_else(|| ReadinessError::UnknownKind {
+                kind: kind_text.to_string(),
+            })?;
+        FluxObject::parse_as(kind, object)
+    }
+
+    /// Parse an object whose kind the caller knows (the `kind` member is ignored).
+    pub fn parse_as(kind: FluxKind, object: &Value) -> Result<FluxObject, ReadinessError> {
+        let name = str_at(object, "/metadata/name")
+            .filter(|name| !name.is_empty())
+            .ok_or_else(|| ReadinessError::MissingName {
+                kind: kind.api_kind().to_string(),
+            })?;
+        let namespace = str_at(object, "/metadata/namespace").unwrap_or_default();
+        let owned = |pointer: &str| str_at(object, pointer).map(str::to_string);
+        Ok(FluxObject {
+            key: ObjectKey::new(kind, namespace, name),
+            generation: object
+                .pointer("/metadata/generation")
+                .and_then(Value::as_i64),
+            observed_generation: object
+                .pointer("/status/observedGeneration")
+                .and_then(Value::as_i64),
+            last_handled_reconcile_at: owned("/status/lastHandledReconcileAt"),
+            conditions: parse_conditions(object),
+            last_applied_revision: owned("/status/lastAppliedRevision"),
+            last_attempted_revision: owned("/status/lastAttemptedRevision"),
+            artifact_revision: owned("/status/artifact/revision"),
+            suspend: object.pointer("/spec/suspend").and_then(Value::as_bool) == Some(true),
+            depends_on: parse_depends_on(object, namespace),
+            source_ref: parse_source_ref(object, namespace),
+            annotations: parse_annotations(object),
+        })
+    }
+
+    pub fn condition(&self, condition_type: &str) -> Option<&Condition> {
+        self.conditions
+            .iter()
+            .find(|condition| condition.condition_type == condition_type)
+    }
+
+    /// The condition exists and is `True`.
+    pub fn condition_is_true(&self, condition_type: &str) -> bool {
+        self.condition(condition_type)
+            .is_some_and(Condition::is_true)
+    }
+
+    /// Completion condition 1: the controller has seen the current spec.
+    pub fn generation_observed(&self) -> bool {
+        self.observed_generation.is_some() && self.observed_generation == self.generation
+    }
+
+    /// Completion condition 2: the controller handled the request carrying `token`.
+    pub fn handled_request(&self, token: &str) -> bool {
+        self.last_handled_reconcile_at.as_deref() == Some(token)
+    }
+}
+
+pub(super) fn str_at<'a>(object: &'a Value, pointer: &str) -> Option<&'a str> {
+    object.pointer(pointer).and_then(Value::as_str)
+}
+
+fn parse_conditions(object: &Value) -> Vec<Condition> {
+    let Some(items) = object
+        .pointer("/status/conditions")
+        .and_then(Value::as_array)
+    else {
+        return Vec::new();
+    };
+    items
+        .iter()
+        .filter_map(|item| {
+            let text = |field: &str| {
+                item.get(field)
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string()
+            };
+            let condition_type = text("type");
+            (!condition_type.is_empty()).then(|| Condition {
+                condition_type,
+                status: text("status"),
+                reason: text("reason"),
+                message: text("message"),
+            })
+        })
+        .collect()
+}
+
+fn parse_depends_on(object: &Value, own_namespace: &str) -> Vec<ObjectKey> {
+    let Some(entries) = object.pointer("/spec/dependsOn").and_then(Value::as_array) else {
+        return Vec::new();
+    };
+    entries
+        .iter()
+        .filter_map(|entry| {
+            let name = entry.get("name").and_then(Value::as_str)?;
+            let namespace = entry
+                .get("namespace")
+                .and_then(Value::as_str)
+                .filter(|namespace| !namespace.is_empty())
+                .unwrap_or(own_namespace);
+            Some(ObjectKey::kustomization(namespace, name))
+        })
+        .collect()
+}
+
+fn parse_source_ref(object: &Value, own_namespace: &str) -> Option<SourceRef> {
+    let source = object.pointer("/spec/sourceRef")?;
+    let namespace = source
+        .get("namespace")
+        .and_then(Value::as_str)
+        .filter(|namespace| !namespace.is_empty())
+        .unwrap_or(own_namespace);
+    Some(SourceRef {
+        kind: source.get("kind").and_then(Value::as_str)?.to_string(),
+        name: source.get("name").and_then(Value::as_str)?.to_string(),
+        namespace: namespace.to_string(),
+    })
+}
+
+fn parse_annotations(object: &Value) -> BTreeMap<String, String> {
+    let Some(Value::Object(map)) = object.pointer("/metadata/annotations") else {
+        return BTreeMap::new();
+    };
+    map.iter()
+        .filter_map(|(key, value)| Some((key.clone(), value.as_str()?.to_string())))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn parses_every_field_of_a_kustomization() {
+        let object = json!({
+            "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
+            "kind": "Kustomization",
+            "metadata": {"name": "podinfo", "namespace": "apps", "generation": 3,
+                "annotations": {"reconcile.fluxcd.io/requestedAt": "t1"}},
+            "spec": {"suspend": true,
+                "sourceRef": {"kind": "OCIRepository", "name": "flux-system", "namespace": "flux-system"},
+                "dependsOn": [{"name": "cert-manager", "namespace": "infra"}, {"name": "crds"}]},
+            "status": {"observedGeneration": 2, "lastHandledReconcileAt": "t0",
+                "lastAppliedRevision": "dev@sha256:aa", "lastAttemptedRevision": "dev@sha256:bb",
+                "conditions": [{"type": "Ready", "status": "False", "reason": "BuildFailed", "message": "boom"}]}
+        });
+        let view = FluxObject::parse(&object).expect("valid");
+        assert_eq!(view.key, ObjectKey::kustomization("apps", "podinfo"));
+        assert_eq!(view.generation, Some(3));
+        assert_eq!(view.observed_generation, Some(2));
+        assert_eq!(view.last_handled_reconcile_at.as_deref(), Some("t0"));
+        assert_eq!(view.last_applied_revision.as_deref(), Some("dev@sha256:aa"));
+        assert_eq!(
+            view.last_attempted_revision.as_deref(),
+            Some("dev@sha256:bb")
+        );
+        assert!(view.suspend);
+        assert_eq!(
+            view.depends_on,
+            vec![
+                ObjectKey::kustomization("infra", "cert-manager"),
+                ObjectKey::kustomization("apps", "crds"),
+            ]
+        );
+        let source = view.source_ref.clone().expect("sourceRef");
+        assert_eq!(
+            source.key(),
+            Some(ObjectKey::new(
+                FluxKind::OciRepository,
+                "flux-system",
+                "flux-system"
+            ))
+        );
+        assert_eq!(
+            view.annotations
+                .get("reconcile.fluxcd.io/requestedAt")
+                .map(String::as_str),
+            Some("t1")
+        );
+        let ready = view.condition("Ready").expect("Ready");
+        assert_eq!(
+            (ready.status.as_str(), ready.reason.as_str()),
+            ("False", "BuildFailed")
+        );
+        assert!(!view.generation_observed());
+        assert!(!view.handled_request("t1"));
+    }
+
+    #[test]
+    fn parses_a_source_and_defaults_missing_fields() {
+        let object = json!({
+            "kind": "OCIRepository",
+            "metadata": {"name": "flux-system", "namespace": "flux-system", "generation": 1},
+            "status": {"artifact": {"revision": "dev@sha256:cc"}}
+        });
+        let view = FluxObject::parse(&object).expect("valid");
+        assert_eq!(
+            view.key.to_string(),
+            "ocirepository flux-system/flux-system"
+        );
+        assert_eq!(view.artifact_revision.as_deref(), Some("dev@sha256:cc"));
+        assert!(view.conditions.is_empty());
+        assert!(!view.suspend);
+        assert!(view.source_ref.is_none());
+    }
+
+    #[test]
+    fn source_ref_namespace_defaults_and_unknown_kinds_have_no_key() {
+        let object = json!({
+            "kind": "Kustomization",
+            "metadata": {"name": "a", "namespace": "apps"},
+            "spec": {"sourceRef": {"kind": "ExternalArtifact", "name": "x"}}
+        });
+        let source = FluxObject::parse(&object)
+            .expect("valid")
+            .source_ref
+            .expect("sourceRef");
+        assert_eq!(source.namespace, "apps");
+        assert_eq!(source.key(), None);
+    }
+
+    #[test]
+    fn rejects_unknown_kinds_and_missing_names() {
+        assert_eq!(
+            FluxObject::parse(&json!({"kind": "HelmRelease", "metadata": {"name": "x"}})),
+            Err(ReadinessError::UnknownKind {
+                kind: "HelmRelease".into()
+            })
+        );
+        assert!(matches!(
+            FluxObject::parse(&json!({"kind": "Kustomization", "metadata": {}})),
+            Err(ReadinessError::MissingName { .. })
+        ));
+        let view = FluxObject::parse_as(FluxKind::Bucket, &json!({"metadata": {"name": "b"}}));
+        assert_eq!(view.expect("kind given").key.kind, FluxKind::Bucket);
+    }
+
+    #[test]
+    fn keys_display_like_progress_lines() {
+        let key = ObjectKey::kustomization("apps", "podinfo");
+        assert_eq!(key.to_string(), "kustomization apps/podinfo");
+        assert_eq!(key.blocker_label(), "apps/podinfo");
+        let source = ObjectKey::new(FluxKind::OciRepository, "flux-system", "flux-system");
+        assert_eq!(source.to_string(), "ocirepository flux-system/flux-system");
+        assert_eq!(
+            source.blocker_label(),
+            "ocirepository flux-system/flux-system"
+        );
+        assert_eq!(
+            ObjectKey::new(FluxKind::GitRepository, "a", "b").to_string(),
+            "gitrepository a/b"
+        );
+    }
+}
