@@ -1,1 +1,622 @@
-//! (being written)
+//! Which GitOps engine a reconcile talks to, and which API versions of its objects it uses
+//! (reconcile.md#engine-selection). Both are decided from one discovery request, `GET /apis`;
+//! everything after that request is pure.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::APIGroupList;
+use kube::api::ApiResource;
+
+use crate::config::GitOpsEngine;
+use crate::error::Failure;
+use crate::gitops::Engine;
+use crate::k8s::{K8sError, with_timeout};
+
+pub const KUSTOMIZE_GROUP: &str = "kustomize.toolkit.fluxcd.io";
+pub const SOURCE_GROUP: &str = "source.toolkit.fluxcd.io";
+pub const HELM_GROUP: &str = "helm.toolkit.fluxcd.io";
+pub const FLUX_OPERATOR_GROUP: &str = "fluxcd.controlplane.io";
+pub const ARGOCD_GROUP: &str = "argoproj.io";
+
+/// Flux counts as installed when this version of [`KUSTOMIZE_GROUP`] is served.
+pub const FLUX_DETECTION_VERSION: &str = "v1";
+/// Argo CD counts as installed when this version of [`ARGOCD_GROUP`] is served.
+pub const ARGOCD_DETECTION_VERSION: &str = "v1alpha1";
+
+/// One API group the server serves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServedGroup {
+    pub name: String,
+    /// Served versions, in the server's order.
+    pub versions: Vec<String>,
+    pub preferred: Option<String>,
+}
+
+/// The `APIGroupList` of `GET /apis`, reduced to what selection needs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ApiGroups {
+    pub groups: Vec<ServedGroup>,
+}
+
+impl ApiGroups {
+    pub fn from_list(list: APIGroupList) -> Self {
+        let groups = list
+            .groups
+            .into_iter()
+            .map(|group| ServedGroup {
+                name: group.name,
+                versions: group
+                    .versions
+                    .into_iter()
+                    .map(|version| version.version)
+                    .collect(),
+                preferred: group.preferred_version.map(|preferred| preferred.version),
+            })
+            .collect();
+        ApiGroups { groups }
+    }
+
+    pub fn group(&self, name: &str) -> Option<&ServedGroup> {
+        self.groups.iter().find(|group| group.name == name)
+    }
+
+    pub fn serves(&self, group: &str, version: &str) -> bool {
+        self.group(group)
+            .is_some_and(|group| group.versions.iter().any(|served| served == version))
+    }
+
+    /// The server's preferred version when it is one of `allowed`, else the first of `allowed`
+    /// (in the order given) that is served.
+    pub fn choose_version(&self, group: &str, allowed: &[&str]) -> Option<String> {
+        let served = self.group(group)?;
+        let is_served = |version: &str| served.versions.iter().any(|v| v == version);
+        if let Some(preferred) = &served.preferred
+            && allowed.contains(&preferred.as_str())
+            && is_served(preferred)
+        {
+            return Some(preferred.clone());
+        }
+        allowed
+            .iter()
+            .find(|version| is_served(version))
+            .map(|version| (*version).to_string())
+    }
+
+    pub fn flux_served(&self) -> bool {
+        self.serves(KUSTOMIZE_GROUP, FLUX_DETECTION_VERSION)
+    }
+
+    pub fn argocd_served(&self) -> bool {
+        self.serves(ARGOCD_GROUP, ARGOCD_DETECTION_VERSION)
+    }
+}
+
+/// Read the served API groups: exactly one request, `GET /apis` (no per-group documents).
+pub async fn discover_apis(client: &kube::Client) -> Result<ApiGroups, K8sError> {
+    let list = with_timeout(client.list_api_groups()).await?;
+    Ok(ApiGroups::from_list(list))
+}
+
+/// The engine to use, and whether it was detected (then the caller prints
+/// [`Selection::detected_line`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Selection {
+    pub engine: Engine,
+    pub detected: bool,
+}
+
+impl Selection {
+    /// `reconcile: detected Flux`, only for a detected engine.
+    pub fn detected_line(&self) -> Option<String> {
+        self.detected
+            .then(|| format!("reconcile: detected {}", self.engine.display_name()))
+    }
+}
+
+/// The Engine selection table. "Not installed" errors exit 1 and are not retryable; both
+/// engines detected without a configured one is a configuration error (exit 2).
+pub fn select_engine(configured: GitOpsEngine, apis: &ApiGroups) -> Result<Selection, Failure> {
+    let (flux, argocd) = (apis.flux_served(), apis.argocd_served());
+    let chosen = |engine, detected| Ok(Selection { engine, detected });
+    match configured {
+        GitOpsEngine::Flux if flux => chosen(Engine::Flux, false),
+        GitOpsEngine::Flux => Err(Failure::failed(format!(
+            "Flux is not installed in this cluster: the {KUSTOMIZE_GROUP} API is not served; run ksail cluster create, or install Flux"
+        ))),
+        GitOpsEngine::ArgoCD if argocd => chosen(Engine::ArgoCd, false),
+        GitOpsEngine::ArgoCD => Err(Failure::failed(format!(
+            "Argo CD is not installed in this cluster: the {ARGOCD_GROUP} Application API is not served; run ksail cluster create, or install Argo CD"
+        ))),
+        GitOpsEngine::None => match (flux, argocd) {
+            (true, false) => chosen(Engine::Flux, true),
+            (false, true) => chosen(Engine::ArgoCd, true),
+            (true, true) => Err(Failure::usage(
+                "both Flux and Argo CD are installed; set spec.cluster.gitOpsEngine to choose one",
+            )),
+            (false, false) => Err(Failure::failed(
+                "no GitOps engine is installed in this cluster; run ksail cluster create --gitops-engine Flux, or install Flux or Argo CD",
+            )),
+        },
+    }
+}
+
+/// The API versions in use, chosen from the same list. `None`: no allowed version is served.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ApiVersions {
+    pub kustomization: Option<ApiResource>,
+    pub oci_repository: Option<ApiResource>,
+    pub git_repository: Option<ApiResource>,
+    pub bucket: Option<ApiResource>,
+    pub helm_release: Option<ApiResource>,
+    pub flux_instance: Option<ApiResource>,
+    pub application: Option<ApiResource>,
+}
+
+/// One row of the "API versions are chosen from the same list" table.
+struct ApiChoice {
+    group: &'static str,
+    /// In order of preference when the server's preferred version is not among them.
+    allowed: &'static [&'static str],
+    kind: &'static str,
+    plural: &'static str,
+}
+
+const SOURCE_VERSIONS: &[&str] = &["v1", "v1beta2"];
+
+const KUSTOMIZATION: ApiChoice = ApiChoice {
+    group: KUSTOMIZE_GROUP,
+    allowed: &["v1"],
+    kind: "Kustomization",
+    plural: "kustomizations",
+};
+const OCI_REPOSITORY: ApiChoice = ApiChoice {
+    group: SOURCE_GROUP,
+    allowed: SOURCE_VERSIONS,
+    kind: "OCIRepository",
+    plural: "ocirepositories",
+};
+const GIT_REPOSITORY: ApiChoice = ApiChoice {
+    group: SOURCE_GROUP,
+    allowed: SOURCE_VERSIONS,
+    kind: "GitRepository",
+    plural: "gitrepositories",
+};
+const BUCKET: ApiChoice = ApiChoice {
+    group: SOURCE_GROUP,
+    allowed: SOURCE_VERSIONS,
+    kind: "Bucket",
+    plural: "buckets",
+};
+const HELM_RELEASE: ApiChoice = ApiChoice {
+    group: HELM_GROUP,
+    allowed: &["v2"],
+    kind: "HelmRelease",
+    plural: "helmreleases",
+};
+const FLUX_INSTANCE: ApiChoice = ApiChoice {
+    group: FLUX_OPERATOR_GROUP,
+    allowed: &["v1"],
+    kind: "FluxInstance",
+    plural: "fluxinstances",
+};
+const APPLICATION: ApiChoice = ApiChoice {
+    group: ARGOCD_GROUP,
+    allowed: &["v1alpha1"],
+    kind: "Application",
+    plural: "applications",
+};
+
+pub fn choose_api_versions(apis: &ApiGroups) -> ApiVersions {
+    let pick = |choice: &ApiChoice| {
+        apis.choose_version(choice.group, choice.allowed)
+            .map(|version| ApiResource {
+                api_version: format!("{}/{version}", choice.group),
+                group: choice.group.to_string(),
+                version,
+                kind: choice.kind.to_string(),
+                plural: choice.plural.to_string(),
+            })
+    };
+    ApiVersions {
+        kustomization: pick(&KUSTOMIZATION),
+        oci_repository: pick(&OCI_REPOSITORY),
+        git_repository: pick(&GIT_REPOSITORY),
+        bucket: pick(&BUCKET),
+        helm_release: pick(&HELM_RELEASE),
+        flux_instance: pick(&FLUX_INSTANCE),
+        application: pick(&APPLICATION),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::FailureClass;
+
+    /// A group whose preferred version is the first one listed.
+    fn group(name: &str, versions: &[&str]) -> ServedGroup {
+        ServedGroup {
+            name: name.to_string(),
+            versions: versions.iter().map(|v| (*v).to_string()).collect(),
+            preferred: versions.first().map(|v| (*v).to_string()),
+        }
+    }
+
+    fn apis(flux: bool, argocd: bool) -> ApiGroups {
+        let mut groups = vec![group("apps", &["v1"])];
+        if flux {
+            groups.push(group(KUSTOMIZE_GROUP, &["v1"]));
+        }
+        if argocd {
+            groups.push(group(ARGOCD_GROUP, &["v1alpha1"]));
+        }
+        ApiGroups { groups }
+    }
+
+    fn selected(engine: Engine, detected: bool) -> Result<Selection, Failure> {
+        Ok(Selection { engine, detected })
+    }
+
+    // The Engine selection table, one test per row.
+
+    #[test]
+    fn configured_flux_and_flux_served_uses_flux() {
+        assert_eq!(
+            select_engine(GitOpsEngine::Flux, &apis(true, false)),
+            selected(Engine::Flux, false)
+        );
+        assert_eq!(
+            select_engine(GitOpsEngine::Flux, &apis(true, true)),
+            selected(Engine::Flux, false)
+        );
+    }
+
+    #[test]
+    fn configured_flux_and_flux_not_served_fails_not_installed() {
+        for argocd in [false, true] {
+            let failure =
+                select_engine(GitOpsEngine::Flux, &apis(false, argocd)).expect_err("not installed");
+            assert_eq!(failure.class, FailureClass::Failed);
+            assert_eq!(
+                failure.message,
+                "Flux is not installed in this cluster: the kustomize.toolkit.fluxcd.io API is not served; run ksail cluster create, or install Flux"
+            );
+        }
+    }
+
+    #[test]
+    fn configured_argocd_and_argocd_served_uses_argocd() {
+        assert_eq!(
+            select_engine(GitOpsEngine::ArgoCD, &apis(false, true)),
+            selected(Engine::ArgoCd, false)
+        );
+        assert_eq!(
+            select_engine(GitOpsEngine::ArgoCD, &apis(true, true)),
+            selected(Engine::ArgoCd, false)
+        );
+    }
+
+    #[test]
+    fn configured_argocd_and_argocd_not_served_fails_not_installed() {
+        for flux in [false, true] {
+            let failure =
+                select_engine(GitOpsEngine::ArgoCD, &apis(flux, false)).expect_err("not installed");
+            assert_eq!(failure.class, FailureClass::Failed);
+            assert_eq!(
+                failure.message,
+                "Argo CD is not installed in this cluster: the argoproj.io Application API is not served; run ksail cluster create, or install Argo CD"
+            );
+        }
+    }
+
+    #[test]
+    fn none_configured_and_only_flux_served_detects_flux() {
+        let selection = select_engine(GitOpsEngine::None, &apis(true, false)).expect("flux");
+        assert_eq!(
+            selection,
+            Selection {
+                engine: Engine::Flux,
+                detected: true
+            }
+        );
+        assert_eq!(
+            selection.detected_line().as_deref(),
+            Some("reconcile: detected Flux")
+        );
+    }
+
+    #[test]
+    fn none_configured_and_only_argocd_served_detects_argocd() {
+        let selection = select_engine(GitOpsEngine::None, &apis(false, true)).expect("argocd");
+        assert_eq!(
+            selection,
+            Selection {
+                engine: Engine::ArgoCd,
+                detected: true
+            }
+        );
+        assert_eq!(
+            selection.detected_line().as_deref(),
+            Some("reconcile: detected Argo CD")
+        );
+    }
+
+    #[test]
+    fn none_configured_and_both_served_is_a_usage_error() {
+        let failure = select_engine(GitOpsEngine::None, &apis(true, true)).expect_err("both");
+        assert_eq!(failure.class, FailureClass::Usage);
+        assert_eq!(
+            failure.message,
+            "both Flux and Argo CD are installed; set spec.cluster.gitOpsEngine to choose one"
+        );
+    }
+
+    #[test]
+    fn none_configured_and_neither_served_fails() {
+        let failure = select_engine(GitOpsEngine::None, &apis(false, false)).expect_err("neither");
+        assert_eq!(failure.class, FailureClass::Failed);
+        assert_eq!(
+            failure.message,
+            "no GitOps engine is installed in this cluster; run ksail cluster create --gitops-engine Flux, or install Flux or Argo CD"
+        );
+    }
+
+    #[test]
+    fn a_configured_engine_prints_no_detected_line() {
+        let selection = select_engine(GitOpsEngine::Flux, &apis(true, false)).expect("flux");
+        assert_eq!(selection.detected_line(), None);
+    }
+
+    #[test]
+    fn detection_needs_the_exact_version() {
+        // An old Flux (kustomize v1beta2 only) and an Argo CD group without v1alpha1 do not count.
+        let old = ApiGroups {
+            groups: vec![
+                group(KUSTOMIZE_GROUP, &["v1beta2"]),
+                group(ARGOCD_GROUP, &["v1beta1"]),
+            ],
+        };
+        assert!(!old.flux_served());
+        assert!(!old.argocd_served());
+        assert!(select_engine(GitOpsEngine::None, &old).is_err());
+    }
+
+    // The "API versions are chosen from the same list" table, one test per row.
+
+    fn version_of(resource: &Option<ApiResource>) -> Option<&str> {
+        resource
+            .as_ref()
+            .map(|resource| resource.api_version.as_str())
+    }
+
+    #[test]
+    fn kustomization_uses_kustomize_v1_only() {
+        let served = ApiGroups {
+            groups: vec![group(KUSTOMIZE_GROUP, &["v1", "v1beta2"])],
+        };
+        let versions = choose_api_versions(&served);
+        assert_eq!(
+            version_of(&versions.kustomization),
+            Some("kustomize.toolkit.fluxcd.io/v1")
+        );
+        let kustomization = versions.kustomization.expect("served");
+        assert_eq!(
+            (
+                kustomization.group.as_str(),
+                kustomization.version.as_str(),
+                kustomization.kind.as_str(),
+                kustomization.plural.as_str()
+            ),
+            (
+                "kustomize.toolkit.fluxcd.io",
+                "v1",
+                "Kustomization",
+                "kustomizations"
+            )
+        );
+
+        let old = ApiGroups {
+            groups: vec![group(KUSTOMIZE_GROUP, &["v1beta2"])],
+        };
+        assert_eq!(choose_api_versions(&old).kustomization, None);
+    }
+
+    #[test]
+    fn sources_use_source_v1_else_v1beta2() {
+        let v1 = choose_api_versions(&ApiGroups {
+            groups: vec![group(SOURCE_GROUP, &["v1", "v1beta2"])],
+        });
+        assert_eq!(
+            version_of(&v1.oci_repository),
+            Some("source.toolkit.fluxcd.io/v1")
+        );
+        assert_eq!(
+            version_of(&v1.git_repository),
+            Some("source.toolkit.fluxcd.io/v1")
+        );
+        assert_eq!(version_of(&v1.bucket), Some("source.toolkit.fluxcd.io/v1"));
+        assert_eq!(
+            v1.oci_repository.as_ref().map(|r| r.plural.as_str()),
+            Some("ocirepositories")
+        );
+        assert_eq!(
+            v1.git_repository.as_ref().map(|r| r.kind.as_str()),
+            Some("GitRepository")
+        );
+        assert_eq!(
+            v1.bucket.as_ref().map(|r| r.plural.as_str()),
+            Some("buckets")
+        );
+
+        let beta = choose_api_versions(&ApiGroups {
+            groups: vec![group(SOURCE_GROUP, &["v1beta2", "v1beta1"])],
+        });
+        assert_eq!(
+            version_of(&beta.oci_repository),
+            Some("source.toolkit.fluxcd.io/v1beta2")
+        );
+
+        let neither = choose_api_versions(&ApiGroups {
+            groups: vec![group(SOURCE_GROUP, &["v1beta1"])],
+        });
+        assert_eq!(neither.oci_repository, None);
+    }
+
+    #[test]
+    fn the_servers_preferred_version_wins_among_the_allowed_ones() {
+        let mut source = group(SOURCE_GROUP, &["v1", "v1beta2"]);
+        source.preferred = Some("v1beta2".to_string());
+        let versions = choose_api_versions(&ApiGroups {
+            groups: vec![source],
+        });
+        assert_eq!(
+            version_of(&versions.oci_repository),
+            Some("source.toolkit.fluxcd.io/v1beta2")
+        );
+
+        // A preferred version outside the allowed list falls back to the allowed order.
+        let mut source = group(SOURCE_GROUP, &["v1beta1", "v1beta2", "v1"]);
+        source.preferred = Some("v1beta1".to_string());
+        let versions = choose_api_versions(&ApiGroups {
+            groups: vec![source],
+        });
+        assert_eq!(
+            version_of(&versions.oci_repository),
+            Some("source.toolkit.fluxcd.io/v1")
+        );
+    }
+
+    #[test]
+    fn helm_release_uses_helm_v2_only() {
+        let v2 = choose_api_versions(&ApiGroups {
+            groups: vec![group(HELM_GROUP, &["v2", "v2beta2"])],
+        });
+        assert_eq!(
+            version_of(&v2.helm_release),
+            Some("helm.toolkit.fluxcd.io/v2")
+        );
+        let old = choose_api_versions(&ApiGroups {
+            groups: vec![group(HELM_GROUP, &["v2beta2"])],
+        });
+        assert_eq!(old.helm_release, None);
+    }
+
+    #[test]
+    fn flux_instance_uses_flux_operator_v1_only() {
+        let v1 = choose_api_versions(&ApiGroups {
+            groups: vec![group(FLUX_OPERATOR_GROUP, &["v1"])],
+        });
+        assert_eq!(
+            version_of(&v1.flux_instance),
+            Some("fluxcd.controlplane.io/v1")
+        );
+        assert_eq!(
+            v1.flux_instance.as_ref().map(|r| r.plural.as_str()),
+            Some("fluxinstances")
+        );
+        let none = choose_api_versions(&ApiGroups::default());
+        assert_eq!(none.flux_instance, None);
+    }
+
+    #[test]
+    fn application_uses_argoproj_v1alpha1_only() {
+        let served = choose_api_versions(&apis(false, true));
+        assert_eq!(
+            version_of(&served.application),
+            Some("argoproj.io/v1alpha1")
+        );
+        assert_eq!(
+            served.application.as_ref().map(|r| r.plural.as_str()),
+            Some("applications")
+        );
+        let other = choose_api_versions(&ApiGroups {
+            groups: vec![group(ARGOCD_GROUP, &["v1beta1"])],
+        });
+        assert_eq!(other.application, None);
+    }
+
+    // Discovery against the fake API server.
+
+    async fn cluster_for(
+        server: &fake_apiserver::FakeApiServer,
+        dir: &std::path::Path,
+    ) -> crate::k8s::Cluster {
+        let path = dir.join("config");
+        server
+            .write_kubeconfig(&path, &["kind-kind"], None)
+            .expect("kubeconfig");
+        crate::k8s::connect(&crate::k8s::KubeTarget {
+            kubeconfig: vec![path],
+            kubeconfig_source: "--kubeconfig".to_string(),
+            context: None,
+            derived_context: None,
+        })
+        .await
+        .expect("connect")
+    }
+
+    #[tokio::test]
+    async fn discovery_is_exactly_one_get_apis() {
+        let server = fake_apiserver::FakeApiServer::start(fake_apiserver::ServerOptions::flux());
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cluster = cluster_for(&server, dir.path()).await;
+        server.clear_requests();
+
+        let apis = discover_apis(&cluster.client).await.expect("discovery");
+
+        let requests: Vec<_> = server
+            .requests()
+            .into_iter()
+            .map(|request| format!("{} {}", request.method, request.path))
+            .collect();
+        assert_eq!(requests, ["GET /apis"]);
+        assert!(apis.flux_served());
+        assert!(!apis.argocd_served());
+        assert_eq!(
+            select_engine(GitOpsEngine::None, &apis),
+            selected(Engine::Flux, true)
+        );
+        let versions = choose_api_versions(&apis);
+        assert_eq!(
+            version_of(&versions.oci_repository),
+            Some("source.toolkit.fluxcd.io/v1")
+        );
+        assert_eq!(
+            version_of(&versions.helm_release),
+            Some("helm.toolkit.fluxcd.io/v2")
+        );
+        assert_eq!(
+            version_of(&versions.flux_instance),
+            Some("fluxcd.controlplane.io/v1")
+        );
+    }
+
+    #[tokio::test]
+    async fn argocd_is_detected_from_the_served_groups() {
+        let server = fake_apiserver::FakeApiServer::start(fake_apiserver::ServerOptions::argocd());
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cluster = cluster_for(&server, dir.path()).await;
+
+        let apis = discover_apis(&cluster.client).await.expect("discovery");
+
+        assert_eq!(
+            select_engine(GitOpsEngine::None, &apis),
+            selected(Engine::ArgoCd, true)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_discovery_transport_error_is_a_connection_failure_not_not_installed() {
+        let server = fake_apiserver::FakeApiServer::start(fake_apiserver::ServerOptions::flux());
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cluster = cluster_for(&server, dir.path()).await;
+        server.drop_connection(
+            fake_apiserver::Route::Any,
+            fake_apiserver::Verb::Discovery,
+            1,
+        );
+
+        let error = discover_apis(&cluster.client).await.expect_err("dropped");
+
+        assert!(error.is_unreachable());
+        assert!(error.is_retryable());
+    }
+}
