@@ -1,1 +1,1167 @@
-//! (being written)
+//! One Argo CD attempt of `workload reconcile` (reconcile.md#argo-cd): list every Application in
+//! `argocd`, record each one's last operation start, refresh every one and start a sync operation
+//! where none is set, then follow watch events until each Application is complete or failed, or
+//! the attempt's deadline passes.
+//!
+//! The rules live in `readiness` (pure); this module only moves Applications from the watch into
+//! those rules and acts on the verdicts. Argo CD has no dependencies between Applications, so
+//! nothing is ever blocked here.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt as _;
+use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams};
+use serde_json::{Map, Value, json};
+use tokio::sync::mpsc;
+
+use super::expected::Expected;
+use super::flux::{kube_error, seconds};
+use super::readiness::{
+    ApplicationContext, REFRESH_ANNOTATION, Verdict, application_verdict, is_gated, short_revision,
+    timeout_message,
+};
+use super::report::{AttemptError, ObjectReport, ObjectState, RootFailure};
+use super::watch::{self, Update};
+use crate::k8s::{K8sError, with_timeout};
+use crate::output::Printer;
+
+/// The only namespace whose Applications are considered.
+pub const NAMESPACE: &str = "argocd";
+/// The kind in object reports.
+const KIND: &str = "Application";
+/// What a normal refresh asks for: re-resolve the source (an OCI tag) and compare again.
+const REFRESH_KIND: &str = "normal";
+/// `operation.initiatedBy.username` of the syncs ksail starts.
+const SYNC_USER: &str = "ksail";
+/// At most this many Applications are being patched at once.
+const PATCH_CONCURRENCY: usize = 16;
+/// Conflicts tolerated on one Application's sync patch. Each one means a writer (normally the
+/// controller handling the refresh) changed it meanwhile; re-reading settles that quickly, so a
+/// longer streak means something keeps rewriting it and the attempt reports the conflict.
+const MAX_SYNC_CONFLICTS: usize = 5;
+/// Status shown for an Application whose trigger has not been answered yet.
+const NOT_REQUESTED: &str = "refresh not requested yet";
+
+/// Everything one attempt needs.
+pub struct ArgoAttempt<'a> {
+    pub client: &'a kube::Client,
+    /// `argoproj.io/v1alpha1` applications.
+    pub application: &'a ApiResource,
+    /// `D`, or no revision gate.
+    pub expected: Expected,
+    /// `sync.url`: Applications with this repoURL are revision-gated. `None` gates nothing.
+    pub sync_url: Option<&'a str>,
+    pub printer: &'a Printer,
+    pub deadline: tokio::time::Instant,
+    pub timeout: Duration,
+}
+
+/// What the attempt saw, whatever its outcome (for the summary line and the JSON document).
+#[derive(Debug, Default)]
+pub struct ArgoSummary {
+    /// Applications tracked at the end (deleted ones are no longer counted).
+    pub applications: usize,
+    /// `D`, when it is known and every revision-gated Application completed at it.
+    pub revision: Option<String>,
+    pub objects: Vec<ObjectReport>,
+}
+
+/// One tracked Application's progress within the attempt.
+#[derive(Debug, Clone)]
+struct Tracked {
+    /// The newest accepted state.
+    object: Value,
+    /// `status.operationState.startedAt` before the trigger: an operation that still has it is
+    /// not this run's.
+    recorded_started_at: Option<String>,
+    /// The resourceVersion ksail's last patch produced; older states are not evaluated.
+    patched_rv: Option<String>,
+    /// The trigger for this Application has been answered.
+    requested: bool,
+    last_status: Option<String>,
+    done: Option<Done>,
+}
+
+#[derive(Debug, Clone)]
+struct Done {
+    state: ObjectState,
+    reason: Option<String>,
+    message: Option<String>,
+    revision: Option<String>,
+    gated: bool,
+    after: Duration,
+}
+
+/// The attempt's view of the Applications, fed by the watch.
+struct State {
+    started: Instant,
+    apps: BTreeMap<String, Tracked>,
+}
+
+pub async fn reconcile(attempt: ArgoAttempt<'_>) -> (ArgoSummary, Result<(), AttemptError>) {
+    let mut state = State {
+        started: Instant::now(),
+        apps: BTreeMap::new(),
+    };
+    let result = run(&attempt, &mut state).await;
+    (summary(&state, attempt.expected.digest()), result)
+}
+
+async fn run(attempt: &ArgoAttempt<'_>, state: &mut State) -> Result<(), AttemptError> {
+    let printer = attempt.printer;
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let _watch = AbortOnDrop(watch::spawn_namespaced(
+        attempt.client.clone(),
+        attempt.application.clone(),
+        NAMESPACE,
+        tx,
+    ));
+
+    let snapshot = loop {
+        let received = tokio::select! {
+            received = rx.recv() => received,
+            () = tokio::time::sleep_until(attempt.deadline) => {
+                return Err(AttemptError::TimedOut {
+                    message: format!(
+                        "{} before the Applications in {NAMESPACE} could be listed",
+                        timeout_message(attempt.timeout, &[], 0)
+                    ),
+                    unfinished: Vec::new(),
+                    total: 0,
+                });
+            }
+        };
+        match received {
+            Some((_, Update::Snapshot(objects))) => break objects,
+            Some((_, Update::ListFailed(error))) => {
+                return Err(kube_error(K8sError::from(error)));
+            }
+            // Nothing but a snapshot can come first; anything else is not worth acting on.
+            Some(_) => {}
+            None => return Err(watch_ended()),
+        }
+    };
+
+    state.started = Instant::now();
+    for object in snapshot.into_iter().filter(in_namespace) {
+        let Some(name) = name_of(&object) else {
+            continue;
+        };
+        state.apps.insert(
+            name,
+            Tracked {
+                recorded_started_at: str_at(&object, "/status/operationState/startedAt")
+                    .map(str::to_string),
+                object,
+                patched_rv: None,
+                requested: false,
+                last_status: None,
+                done: None,
+            },
+        );
+    }
+    printer.info(&header_line(state.apps.len()));
+    if state.apps.is_empty() {
+        return Ok(());
+    }
+
+    trigger(attempt, state).await?;
+
+    loop {
+        evaluate(attempt, state);
+        if state.apps.values().all(|app| app.done.is_some()) {
+            break;
+        }
+        let received = tokio::select! {
+            received = rx.recv() => received,
+            () = tokio::time::sleep_until(attempt.deadline) => {
+                return Err(timed_out(attempt, state));
+            }
+        };
+        match received {
+            Some((_, update)) => apply_update(state, update, printer),
+            None => return Err(watch_ended()),
+        }
+    }
+    outcome(state)
+}
+
+/// The watch task only ends when it panicked; the next attempt starts a new one.
+fn watch_ended() -> AttemptError {
+    AttemptError::Kube {
+        retryable: true,
+        retry_after: None,
+        reason: "the watch of Applications ended unexpectedly".to_string(),
+        unreachable: false,
+    }
+}
+
+/// `reconcile: Argo CD; tracking 3 Applications`.
+pub fn header_line(applications: usize) -> String {
+    format!("reconcile: Argo CD; tracking {applications} Applications")
+}
+
+/// The merge patch that asks the controller for a normal refresh.
+pub fn refresh_patch() -> Value {
+    json!({"metadata": {"annotations": {REFRESH_ANNOTATION: REFRESH_KIND}}})
+}
+
+/// The merge patch that starts a sync operation, conditional on `resource_version` (the state
+/// ksail read). `syncOptions` is left out when there are none.
+pub fn sync_patch(resource_version: &str, sync_options: &[String]) -> Value {
+    let mut sync = Map::new();
+    if !sync_options.is_empty() {
+        sync.insert("syncOptions".to_string(), json!(sync_options));
+    }
+    json!({
+        "metadata": {"resourceVersion": resource_version},
+        "operation": {"initiatedBy": {"username": SYNC_USER}, "sync": sync},
+    })
+}
+
+/// `spec.syncPolicy.syncOptions`, so ksail's sync behaves like the Application's own.
+fn sync_options(application: &Value) -> Vec<String> {
+    application
+        .pointer("/spec/syncPolicy/syncOptions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(str::to_string)
+        .collect()
+}
+
+/// What triggering one Application produced.
+struct Requested {
+    /// The newest state read or written on the way.
+    latest: Value,
+    /// The resourceVersion of ksail's last successful patch.
+    patched_rv: Option<String>,
+}
+
+/// Refresh every Application, then start a sync on those without an operation (at most 16 in
+/// flight). A 404 drops the Application; the deadline ends the attempt as a timeout.
+async fn trigger(attempt: &ArgoAttempt<'_>, state: &mut State) -> Result<(), AttemptError> {
+    let api: Api<DynamicObject> =
+        Api::namespaced_with(attempt.client.clone(), NAMESPACE, attempt.application);
+    let names: Vec<String> = state.apps.keys().cloned().collect();
+    let api = &api;
+    let mut results = std::pin::pin!(
+        futures_util::stream::iter(names)
+            .map(|name| async move {
+                let result = request(api, &name).await;
+                (name, result)
+            })
+            .buffer_unordered(PATCH_CONCURRENCY)
+    );
+    loop {
+        let next = tokio::select! {
+            next = results.next() => next,
+            () = tokio::time::sleep_until(attempt.deadline) => {
+                return Err(timed_out(attempt, state));
+            }
+        };
+        let Some((name, result)) = next else {
+            return Ok(());
+        };
+        match result {
+            Ok(requested) => {
+                if let Some(app) = state.apps.get_mut(&name) {
+                    app.requested = true;
+                    app.patched_rv = requested.patched_rv;
+                    accept(app, requested.latest);
+                }
+            }
+            Err(error) if error.is_not_found() => drop_deleted(state, &name, attempt.printer),
+            Err(error) => return Err(kube_error(error)),
+        }
+    }
+}
+
+/// Refresh one Application; then, unless an operation is set, start a sync on exactly the
+/// state read. A `409` means it changed meanwhile: read it again and decide again.
+async fn request(api: &Api<DynamicObject>, name: &str) -> Result<Requested, K8sError> {
+    let mut current = patch(api, name, refresh_patch()).await?;
+    let mut patched_rv = resource_version(&current);
+    let mut conflicts = 0;
+    loop {
+        if has_operation(&current) {
+            // Someone else's operation (or the controller's auto-sync): wait for it instead.
+            return Ok(Requested {
+                latest: current,
+                patched_rv,
+            });
+        }
+        // A served object always has a resourceVersion; an empty one would make the patch
+        // unconditional, which is still a sync on a state at least as new as the one read.
+        let rv = resource_version(&current).unwrap_or_default();
+        match patch(api, name, sync_patch(&rv, &sync_options(&current))).await {
+            Ok(synced) => {
+                patched_rv = resource_version(&synced);
+                return Ok(Requested {
+                    latest: synced,
+                    patched_rv,
+                });
+            }
+            Err(error) if error.is_conflict() && conflicts < MAX_SYNC_CONFLICTS => {
+                conflicts += 1;
+                tracing::debug!("application {NAMESPACE}/{name}: changed meanwhile; reading again");
+                current = with_timeout(api.get(name)).await.map(|o| to_value(&o))?;
+            }
+            Err(error) => return Err(error),
+        }
+    }
+}
+
+async fn patch(api: &Api<DynamicObject>, name: &str, body: Value) -> Result<Value, K8sError> {
+    with_timeout(api.patch(name, &PatchParams::default(), &Patch::Merge(body)))
+        .await
+        .map(|object| to_value(&object))
+}
+
+/// Take a newer state: never one older than ksail's last patch (it would not show the refresh
+/// or sync ksail asked for) nor one older than the state already held.
+fn accept(app: &mut Tracked, object: Value) {
+    let rv = resource_version(&object);
+    if is_older(rv.as_deref(), app.patched_rv.as_deref())
+        || is_older(rv.as_deref(), resource_version(&app.object).as_deref())
+    {
+        return;
+    }
+    app.object = object;
+}
+
+/// `candidate < floor` as resourceVersions. They are numeric strings on real servers, but
+/// clients must treat them as opaque, so anything unparseable is accepted rather than ignored
+/// forever.
+pub fn is_older(candidate: Option<&str>, floor: Option<&str>) -> bool {
+    match (
+        candidate.and_then(|rv| rv.parse::<u64>().ok()),
+        floor.and_then(|rv| rv.parse::<u64>().ok()),
+    ) {
+        (Some(candidate), Some(floor)) => candidate < floor,
+        _ => false,
+    }
+}
+
+fn apply_update(state: &mut State, update: Update, printer: &Printer) {
+    match update {
+        Update::Snapshot(objects) => {
+            let present: BTreeSet<String> = objects
+                .iter()
+                .filter(|object| in_namespace(object))
+                .filter_map(name_of)
+                .collect();
+            for object in objects {
+                upsert(state, object);
+            }
+            let gone: Vec<String> = state
+                .apps
+                .iter()
+                .filter(|(name, app)| app.done.is_none() && !present.contains(*name))
+                .map(|(name, _)| name.clone())
+                .collect();
+            for name in gone {
+                drop_deleted(state, &name, printer);
+            }
+        }
+        Update::Upsert(object) => upsert(state, object),
+        Update::Deleted(object) => {
+            if in_namespace(&object)
+                && let Some(name) = name_of(&object)
+                && state.apps.get(&name).is_some_and(|app| app.done.is_none())
+            {
+                drop_deleted(state, &name, printer);
+            }
+        }
+        Update::ListFailed(error) => tracing::debug!("relist of Applications failed: {error}"),
+    }
+}
+
+/// A state of a tracked Application. Applications created after the initial list are not
+/// tracked: the attempt tracks what it listed at its start.
+fn upsert(state: &mut State, object: Value) {
+    if !in_namespace(&object) {
+        return;
+    }
+    let Some(app) = name_of(&object).and_then(|name| state.apps.get_mut(&name)) else {
+        return;
+    };
+    if app.done.is_none() {
+        accept(app, object);
+    }
+}
+
+fn drop_deleted(state: &mut State, name: &str, printer: &Printer) {
+    if state.apps.remove(name).is_some() {
+        printer.info(&format!("{}: deleted, no longer tracked", label(name)));
+    }
+}
+
+/// Evaluate every unfinished, requested Application against its latest accepted state.
+fn evaluate(attempt: &ArgoAttempt<'_>, state: &mut State) {
+    let after = state.started.elapsed();
+    for (name, app) in state.apps.iter_mut() {
+        if app.done.is_some() || !app.requested {
+            continue;
+        }
+        let gated = attempt
+            .sync_url
+            .is_some_and(|url| is_gated(&app.object, url));
+        let context = ApplicationContext {
+            recorded_started_at: app.recorded_started_at.clone(),
+            expected_digest: attempt.expected.digest(),
+            gated,
+        };
+        let verdict = application_verdict(&app.object, &context);
+        settle(attempt.printer, name, app, verdict, gated, after);
+    }
+}
+
+/// Record a verdict: final lines for complete and failed Applications, `-v` lines for status
+/// changes.
+fn settle(
+    printer: &Printer,
+    name: &str,
+    app: &mut Tracked,
+    verdict: Verdict,
+    gated: bool,
+    after: Duration,
+) {
+    match verdict {
+        Verdict::Complete { revision } => {
+            printer.info(&complete_line(name, revision.as_deref(), after));
+            app.done = Some(Done {
+                state: ObjectState::Ready,
+                reason: None,
+                message: None,
+                revision,
+                gated,
+                after,
+            });
+        }
+        Verdict::Failed { reason, message } => {
+            let message = collapse(&message);
+            printer.info(&failed_line(name, &reason, &message, after));
+            app.done = Some(Done {
+                state: ObjectState::Failed,
+                reason: Some(reason),
+                message: Some(message),
+                revision: None,
+                gated,
+                after,
+            });
+        }
+        Verdict::Waiting { status } => {
+            if app.last_status.as_deref() != Some(status.as_str()) {
+                printer.verbose(&format!("{}: waiting: {status}", label(name)));
+                app.last_status = Some(status);
+            }
+        }
+    }
+}
+
+/// `application argocd/web: synced and healthy, sha256:1a2b3c4d5e6f (2.1s)`.
+pub fn complete_line(name: &str, revision: Option<&str>, after: Duration) -> String {
+    let shown = revision
+        .map(short_revision)
+        .unwrap_or_else(|| "no revision".to_string());
+    format!(
+        "{}: synced and healthy, {shown} ({})",
+        label(name),
+        seconds(after)
+    )
+}
+
+/// `application argocd/web: failed: OperationState/Failed: <message> (4.2s)`.
+pub fn failed_line(name: &str, reason: &str, message: &str, after: Duration) -> String {
+    format!(
+        "{}: failed: {reason}: {message} ({})",
+        label(name),
+        seconds(after)
+    )
+}
+
+/// `application argocd/<name>`, how progress lines and the timeout message name it.
+fn label(name: &str) -> String {
+    format!("application {NAMESPACE}/{name}")
+}
+
+fn summary(state: &State, expected_digest: Option<&str>) -> ArgoSummary {
+    let finished: Option<Vec<&Done>> = state.apps.values().map(|app| app.done.as_ref()).collect();
+    // `D` is reported only when the gate actually applied and held everywhere it applied.
+    let gate_held = finished.is_some_and(|done| {
+        let gated: Vec<&&Done> = done.iter().filter(|d| d.gated).collect();
+        !gated.is_empty() && gated.iter().all(|d| d.state == ObjectState::Ready)
+    });
+    ArgoSummary {
+        applications: state.apps.len(),
+        revision: expected_digest.filter(|_| gate_held).map(str::to_string),
+        objects: state
+            .apps
+            .iter()
+            .map(|(name, app)| report(name, app))
+            .collect(),
+    }
+}
+
+fn report(name: &str, app: &Tracked) -> ObjectReport {
+    let done = app.done.as_ref();
+    ObjectReport {
+        kind: KIND.to_string(),
+        namespace: NAMESPACE.to_string(),
+        name: name.to_string(),
+        state: done.map_or(ObjectState::TimedOut, |d| d.state),
+        reason: done.and_then(|d| d.reason.clone()),
+        message: done
+            .and_then(|d| d.message.clone())
+            .or_else(|| app.last_status.clone()),
+        revision: done.and_then(|d| d.revision.clone()),
+        duration: done.map(|d| d.after),
+    }
+}
+
+/// Success, or the Applications whose own operation failed.
+fn outcome(state: &State) -> Result<(), AttemptError> {
+    match failure(state, false) {
+        Some(error) => Err(error),
+        None => Ok(()),
+    }
+}
+
+fn failure(state: &State, also_timed_out: bool) -> Option<AttemptError> {
+    let roots: Vec<RootFailure> = state
+        .apps
+        .iter()
+        .filter_map(|(name, app)| {
+            let done = app.done.as_ref()?;
+            (done.state == ObjectState::Failed).then(|| RootFailure {
+                name: format!("{NAMESPACE}/{name}"),
+                reason: done.reason.clone().unwrap_or_default(),
+                message: done.message.clone().unwrap_or_default(),
+            })
+        })
+        .collect();
+    (!roots.is_empty()).then_some(AttemptError::Failed {
+        roots,
+        blocked: 0,
+        also_timed_out,
+    })
+}
+
+/// The deadline passed: a terminal failure seen meanwhile decides (not retryable); otherwise the
+/// attempt timed out, naming up to five unfinished Applications with their last status.
+fn timed_out(attempt: &ArgoAttempt<'_>, state: &State) -> AttemptError {
+    if let Some(failure) = failure(state, true) {
+        return failure;
+    }
+    let unfinished: Vec<(&String, &Tracked)> = state
+        .apps
+        .iter()
+        .filter(|(_, app)| app.done.is_none())
+        .collect();
+    let named: Vec<(String, String)> = unfinished
+        .iter()
+        .map(|(name, app)| (label(name), status_of(app)))
+        .collect();
+    AttemptError::TimedOut {
+        message: timeout_message(attempt.timeout, &named, state.apps.len()),
+        unfinished: unfinished
+            .iter()
+            .map(|(name, _)| format!("{NAMESPACE}/{name}"))
+            .collect(),
+        total: state.apps.len(),
+    }
+}
+
+fn status_of(app: &Tracked) -> String {
+    match (&app.last_status, app.requested) {
+        (Some(status), _) => status.clone(),
+        (None, true) => "waiting for the controller to handle the refresh".to_string(),
+        (None, false) => NOT_REQUESTED.to_string(),
+    }
+}
+
+fn has_operation(application: &Value) -> bool {
+    application
+        .get("operation")
+        .is_some_and(|operation| !operation.is_null())
+}
+
+fn in_namespace(object: &Value) -> bool {
+    str_at(object, "/metadata/namespace") == Some(NAMESPACE)
+}
+
+fn name_of(object: &Value) -> Option<String> {
+    str_at(object, "/metadata/name").map(str::to_string)
+}
+
+fn resource_version(object: &Value) -> Option<String> {
+    str_at(object, "/metadata/resourceVersion").map(str::to_string)
+}
+
+fn str_at<'a>(object: &'a Value, pointer: &str) -> Option<&'a str> {
+    object.pointer(pointer).and_then(Value::as_str)
+}
+
+/// A DynamicObject as the JSON the rules read. Serializing one cannot fail (it is JSON already).
+fn to_value(object: &DynamicObject) -> Value {
+    serde_json::to_value(object).unwrap_or(Value::Null)
+}
+
+fn collapse(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Aborts the watch task when the attempt ends, however it ends.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use fake_apiserver::simulators::{AppOutcome, ArgoCd, OperationOutcome};
+    use fake_apiserver::{
+        Cluster, EventKind, FakeApiServer, Route, ServerOptions, Simulator, Verb, WriteEvent,
+    };
+
+    use super::*;
+    use crate::output::PrinterConfig;
+
+    const SYNC_URL: &str = "oci://registry.local:5000/app";
+    const APP_PATH: &str = "/apis/argoproj.io/v1alpha1/namespaces/argocd/applications/";
+
+    #[test]
+    fn the_refresh_patch_is_the_documented_merge_patch() {
+        assert_eq!(
+            serde_json::to_string(&refresh_patch()).unwrap(),
+            r#"{"metadata":{"annotations":{"argocd.argoproj.io/refresh":"normal"}}}"#
+        );
+    }
+
+    #[test]
+    fn the_sync_patch_carries_the_read_version_and_copies_sync_options() {
+        assert_eq!(
+            serde_json::to_string(&sync_patch(
+                "42",
+                &[
+                    "CreateNamespace=true".to_string(),
+                    "PruneLast=true".to_string()
+                ]
+            ))
+            .unwrap(),
+            r#"{"metadata":{"resourceVersion":"42"},"operation":{"initiatedBy":{"username":"ksail"},"sync":{"syncOptions":["CreateNamespace=true","PruneLast=true"]}}}"#
+        );
+        assert_eq!(
+            serde_json::to_string(&sync_patch("7", &[])).unwrap(),
+            r#"{"metadata":{"resourceVersion":"7"},"operation":{"initiatedBy":{"username":"ksail"},"sync":{}}}"#
+        );
+    }
+
+    #[test]
+    fn sync_options_come_from_the_sync_policy() {
+        let app = json!({"spec": {"syncPolicy": {"syncOptions": ["A=true", 3, "B=false"]}}});
+        assert_eq!(sync_options(&app), ["A=true", "B=false"]);
+        assert!(sync_options(&json!({"spec": {}})).is_empty());
+    }
+
+    #[test]
+    fn resource_versions_compare_numerically_when_both_parse() {
+        assert!(is_older(Some("9"), Some("10")));
+        assert!(!is_older(Some("10"), Some("10")));
+        assert!(!is_older(Some("11"), Some("10")));
+        assert!(!is_older(Some("abc"), Some("10")));
+        assert!(!is_older(Some("9"), None));
+        assert!(!is_older(None, Some("10")));
+    }
+
+    #[test]
+    fn progress_lines() {
+        assert_eq!(
+            header_line(3),
+            "reconcile: Argo CD; tracking 3 Applications"
+        );
+        let digest = format!("sha256:1a2b3c4d5e6f{}", "0".repeat(52));
+        assert_eq!(
+            complete_line("web", Some(&digest), Duration::from_millis(2100)),
+            "application argocd/web: synced and healthy, sha256:1a2b3c4d5e6f (2.1s)"
+        );
+        assert_eq!(
+            complete_line("web", None, Duration::from_millis(50)),
+            "application argocd/web: synced and healthy, no revision (0.1s)"
+        );
+        assert_eq!(
+            failed_line(
+                "web",
+                "OperationState/Failed",
+                "one or more objects failed to apply",
+                Duration::from_millis(4200)
+            ),
+            "application argocd/web: failed: OperationState/Failed: one or more objects failed to apply (4.2s)"
+        );
+    }
+
+    fn digest(hex: char) -> String {
+        format!("sha256:{}", hex.to_string().repeat(64))
+    }
+
+    fn application(name: &str, repo_url: &str, automated: bool, options: &[&str]) -> Value {
+        let mut sync_policy = json!({});
+        if automated {
+            sync_policy["automated"] = json!({"prune": true, "selfHeal": true});
+        }
+        if !options.is_empty() {
+            sync_policy["syncOptions"] = json!(options);
+        }
+        json!({
+            "apiVersion": "argoproj.io/v1alpha1",
+            "kind": "Application",
+            "metadata": {"name": name, "namespace": NAMESPACE},
+            "spec": {
+                "project": "default",
+                "source": {"repoURL": repo_url, "targetRevision": "dev", "path": "."},
+                "destination": {"server": "https://kubernetes.default.svc", "namespace": "default"},
+                "syncPolicy": sync_policy,
+            },
+        })
+    }
+
+    fn application_resource() -> ApiResource {
+        ApiResource {
+            group: "argoproj.io".into(),
+            version: "v1alpha1".into(),
+            api_version: "argoproj.io/v1alpha1".into(),
+            kind: "Application".into(),
+            plural: "applications".into(),
+        }
+    }
+
+    async fn client_for(server: &FakeApiServer) -> kube::Client {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kubeconfig");
+        server.write_kubeconfig(&path, &["test"], None).unwrap();
+        let kubeconfig = kube::config::Kubeconfig::read_from(&path).unwrap();
+        let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+            .await
+            .unwrap();
+        kube::Client::try_from(config).unwrap()
+    }
+
+    fn expected(digest: &str) -> Expected {
+        Expected::Digest {
+            host_ref: "registry.local:5000/app:dev".into(),
+            digest: digest.into(),
+        }
+    }
+
+    async fn attempt(
+        server: &FakeApiServer,
+        expected: Expected,
+        timeout: Duration,
+    ) -> (ArgoSummary, Result<(), AttemptError>) {
+        let client = client_for(server).await;
+        let resource = application_resource();
+        let printer = Printer::new(PrinterConfig {
+            quiet: true,
+            ..PrinterConfig::default()
+        });
+        reconcile(ArgoAttempt {
+            client: &client,
+            application: &resource,
+            expected,
+            sync_url: Some(SYNC_URL),
+            printer: &printer,
+            deadline: tokio::time::Instant::now() + timeout,
+            timeout,
+        })
+        .await
+    }
+
+    /// PATCH bodies sent to one Application, in order.
+    fn patches(server: &FakeApiServer, name: &str) -> Vec<Value> {
+        server
+            .requests()
+            .iter()
+            .filter(|r| r.method == "PATCH" && r.path == format!("{APP_PATH}{name}"))
+            .map(|r| {
+                assert_eq!(
+                    r.content_type.as_deref(),
+                    Some("application/merge-patch+json")
+                );
+                r.body_json().unwrap()
+            })
+            .collect()
+    }
+
+    /// Methods of the requests for one Application (not lists or watches).
+    fn methods(server: &FakeApiServer, name: &str) -> Vec<String> {
+        server
+            .requests()
+            .iter()
+            .filter(|r| r.path == format!("{APP_PATH}{name}"))
+            .map(|r| r.method.clone())
+            .collect()
+    }
+
+    /// The operation patch minus its resourceVersion (checked to be a number).
+    fn operation_of(patch: &Value) -> Value {
+        let rv = patch["metadata"]["resourceVersion"].as_str().unwrap();
+        assert!(rv.parse::<u64>().is_ok(), "resourceVersion {rv:?}");
+        assert_eq!(patch["metadata"].as_object().unwrap().len(), 1);
+        patch["operation"].clone()
+    }
+
+    fn state_of<'s>(summary: &'s ArgoSummary, name: &str) -> &'s ObjectReport {
+        summary
+            .objects
+            .iter()
+            .find(|o| o.name == name)
+            .unwrap_or_else(|| panic!("no report for {name}: {:?}", summary.objects))
+    }
+
+    #[tokio::test]
+    async fn every_application_is_refreshed_and_synced_unless_an_operation_runs() {
+        let server = FakeApiServer::start(ServerOptions::argocd());
+        let d = digest('d');
+        let sim = ArgoCd::new(500, 50, &d);
+        server.add_simulator(sim.clone());
+        server.put_object(application(
+            "web",
+            SYNC_URL,
+            true,
+            &["CreateNamespace=true", "ServerSideApply=true"],
+        ));
+        server.put_object(application("api", SYNC_URL, false, &[]));
+        let mut busy = application("busy", "oci://elsewhere.example/x", false, &[]);
+        busy["operation"] = json!({"initiatedBy": {"username": "someone"}, "sync": {}});
+        busy["status"] = json!({"operationState": {"phase": "Running", "message": "", "startedAt": "2020-01-01T00:00:00Z"}});
+        server.put_object(busy);
+        let mut elsewhere = application("web", SYNC_URL, true, &[]);
+        elsewhere["metadata"]["namespace"] = json!("default");
+        server.put_object(elsewhere);
+
+        let (summary, result) = attempt(&server, expected(&d), Duration::from_secs(20)).await;
+
+        result.unwrap();
+        assert_eq!(summary.applications, 3);
+        assert_eq!(summary.revision.as_deref(), Some(d.as_str()));
+        for name in ["api", "busy", "web"] {
+            let report = state_of(&summary, name);
+            assert_eq!(report.state, ObjectState::Ready, "{report:?}");
+            assert_eq!(report.kind, "Application");
+            assert_eq!(report.namespace, "argocd");
+        }
+        assert_eq!(
+            state_of(&summary, "web").revision.as_deref(),
+            Some(d.as_str())
+        );
+
+        let web = patches(&server, "web");
+        assert_eq!(web.len(), 2, "{web:?}");
+        assert_eq!(web[0], refresh_patch());
+        assert_eq!(
+            operation_of(&web[1]),
+            json!({"initiatedBy": {"username": "ksail"}, "sync": {"syncOptions": ["CreateNamespace=true", "ServerSideApply=true"]}})
+        );
+        let api = patches(&server, "api");
+        assert_eq!(api.len(), 2, "{api:?}");
+        assert_eq!(api[0], refresh_patch());
+        assert_eq!(
+            operation_of(&api[1]),
+            json!({"initiatedBy": {"username": "ksail"}, "sync": {}})
+        );
+        assert_eq!(patches(&server, "busy"), [refresh_patch()]);
+        assert!(
+            !server
+                .requests()
+                .iter()
+                .any(|r| r.path.contains("/namespaces/default/")),
+            "Applications outside argocd are not touched"
+        );
+        let mut handled = sim.handled_operations();
+        handled.sort();
+        assert_eq!(handled, ["argocd/api", "argocd/busy", "argocd/web"]);
+    }
+
+    #[tokio::test]
+    async fn no_applications_is_success_with_none_tracked() {
+        let server = FakeApiServer::start(ServerOptions::argocd());
+        let (summary, result) =
+            attempt(&server, expected(&digest('d')), Duration::from_secs(5)).await;
+        result.unwrap();
+        assert_eq!(summary.applications, 0);
+        assert!(summary.objects.is_empty());
+        assert_eq!(summary.revision, None);
+        assert!(!server.requests().iter().any(|r| r.is_write()));
+    }
+
+    /// Changes an Application right after ksail's refresh patch is written, before the answer
+    /// reaches ksail, so the operation patch carries a stale resourceVersion.
+    struct ChangeAfterRefresh {
+        fired: AtomicBool,
+        set_operation: bool,
+    }
+
+    impl Simulator for ChangeAfterRefresh {
+        fn on_write(&self, cluster: &Cluster, event: &WriteEvent) {
+            if event.by_simulator
+                || event.kind == EventKind::Deleted
+                || !event.is("argoproj.io", "applications")
+                || event.object["metadata"]["annotations"][REFRESH_ANNOTATION].is_null()
+                || self.fired.swap(true, Ordering::SeqCst)
+            {
+                return;
+            }
+            let name = event.object["metadata"]["name"]
+                .as_str()
+                .unwrap()
+                .to_string();
+            let set_operation = self.set_operation;
+            cluster.mutate("argoproj.io", "applications", NAMESPACE, &name, |app| {
+                app["metadata"]["labels"] = json!({"changed": "meanwhile"});
+                if set_operation {
+                    app["operation"] =
+                        json!({"initiatedBy": {"automated": true}, "sync": {"revision": "x"}});
+                }
+            });
+        }
+    }
+
+    #[tokio::test]
+    async fn a_conflict_on_the_sync_patch_reads_again_and_retries() {
+        let server = FakeApiServer::start(ServerOptions::argocd());
+        let d = digest('d');
+        server.add_simulator(ChangeAfterRefresh {
+            fired: AtomicBool::new(false),
+            set_operation: false,
+        });
+        let sim = ArgoCd::new(500, 50, &d);
+        server.add_simulator(sim.clone());
+        server.put_object(application("web", SYNC_URL, true, &[]));
+
+        let (summary, result) = attempt(&server, expected(&d), Duration::from_secs(20)).await;
+
+        result.unwrap();
+        assert_eq!(summary.revision.as_deref(), Some(d.as_str()));
+        assert_eq!(methods(&server, "web"), ["PATCH", "PATCH", "GET", "PATCH"]);
+        let sent = patches(&server, "web");
+        let rv = |patch: &Value| {
+            patch["metadata"]["resourceVersion"]
+                .as_str()
+                .unwrap()
+                .parse::<u64>()
+                .unwrap()
+        };
+        assert_eq!(operation_of(&sent[1]), operation_of(&sent[2]));
+        assert!(
+            rv(&sent[2]) > rv(&sent[1]),
+            "the retry uses the re-read version"
+        );
+        assert_eq!(sim.handled_operations(), ["argocd/web"]);
+    }
+
+    #[tokio::test]
+    async fn after_a_conflict_an_operation_set_meanwhile_is_waited_for() {
+        let server = FakeApiServer::start(ServerOptions::argocd());
+        let d = digest('d');
+        server.add_simulator(ChangeAfterRefresh {
+            fired: AtomicBool::new(false),
+            set_operation: true,
+        });
+        let sim = ArgoCd::new(500, 50, &d);
+        server.add_simulator(sim.clone());
+        server.put_object(application("web", SYNC_URL, true, &[]));
+
+        let (_, result) = attempt(&server, expected(&d), Duration::from_secs(20)).await;
+
+        result.unwrap();
+        assert_eq!(methods(&server, "web"), ["PATCH", "PATCH", "GET"]);
+        assert_eq!(sim.handled_operations(), ["argocd/web"]);
+    }
+
+    #[tokio::test]
+    async fn the_revision_gate_applies_to_the_matching_application_only() {
+        let server = FakeApiServer::start(ServerOptions::argocd());
+        let (old, d) = (digest('a'), digest('d'));
+        let sim = ArgoCd::new(20, 30, &old);
+        server.add_simulator(sim.clone());
+        // Host case and a trailing `/` do not matter for the gate.
+        server.put_object(application(
+            "web",
+            "oci://Registry.Local:5000/app/",
+            true,
+            &[],
+        ));
+        server.put_object(application("other", "oci://other.example/app", true, &[]));
+
+        let (summary, result) = attempt(&server, expected(&d), Duration::from_secs(2)).await;
+
+        match result {
+            Err(AttemptError::TimedOut {
+                message,
+                unfinished,
+                total,
+            }) => {
+                assert_eq!(
+                    message,
+                    "timed out after 2s waiting for 1 of 2 objects: application argocd/web (waiting for revision sha256:dddddddddddd to be synced)"
+                );
+                assert_eq!(unfinished, ["argocd/web"]);
+                assert_eq!(total, 2);
+            }
+            other => panic!("expected a timeout, got {other:?}"),
+        }
+        let other = state_of(&summary, "other");
+        assert_eq!(other.state, ObjectState::Ready);
+        assert_eq!(other.revision.as_deref(), Some(old.as_str()));
+        assert_eq!(state_of(&summary, "web").state, ObjectState::TimedOut);
+        assert_eq!(summary.revision, None);
+
+        // Once the tag resolves to D, the gated Application completes at it.
+        sim.set_digest(&d);
+        let (summary, result) = attempt(&server, expected(&d), Duration::from_secs(20)).await;
+        result.unwrap();
+        assert_eq!(summary.revision.as_deref(), Some(d.as_str()));
+        assert_eq!(
+            state_of(&summary, "web").revision.as_deref(),
+            Some(d.as_str())
+        );
+    }
+
+    #[tokio::test]
+    async fn a_stale_failed_operation_is_ignored_and_this_runs_failure_fails_fast() {
+        let server = FakeApiServer::start(ServerOptions::argocd());
+        let d = digest('d');
+        let sim = ArgoCd::new(20, 50, &d);
+        sim.script_operation(
+            "argocd/new",
+            vec![OperationOutcome::Failed(
+                "one or more objects failed to apply".into(),
+            )],
+        );
+        server.add_simulator(sim.clone());
+        let mut old = application("old", SYNC_URL, false, &[]);
+        old["status"] = json!({
+            "operationState": {"phase": "Failed", "message": "stale failure", "startedAt": "2020-01-01T00:00:00Z", "finishedAt": "2020-01-01T00:00:05Z"},
+            "sync": {"status": "OutOfSync"},
+            "health": {"status": "Healthy"},
+        });
+        server.put_object(old);
+        server.put_object(application("new", SYNC_URL, false, &[]));
+
+        let started = Instant::now();
+        let (summary, result) = attempt(&server, expected(&d), Duration::from_secs(30)).await;
+
+        assert!(started.elapsed() < Duration::from_secs(10), "fails fast");
+        match result {
+            Err(AttemptError::Failed {
+                roots,
+                blocked,
+                also_timed_out,
+            }) => {
+                assert_eq!(
+                    roots,
+                    [RootFailure {
+                        name: "argocd/new".into(),
+                        reason: "OperationState/Failed".into(),
+                        message: "one or more objects failed to apply".into(),
+                    }]
+                );
+                assert_eq!(blocked, 0);
+                assert!(!also_timed_out);
+            }
+            other => panic!("expected a terminal failure, got {other:?}"),
+        }
+        assert_eq!(state_of(&summary, "old").state, ObjectState::Ready);
+        assert_eq!(state_of(&summary, "new").state, ObjectState::Failed);
+        assert_eq!(summary.revision, None);
+    }
+
+    #[tokio::test]
+    async fn a_comparison_error_is_not_terminal() {
+        let server = FakeApiServer::start(ServerOptions::argocd());
+        let d = digest('d');
+        let sim = ArgoCd::new(20, 30, &d);
+        sim.script_app(
+            "argocd/web",
+            vec![AppOutcome::ComparisonError(
+                "rpc error: repository not accessible".into(),
+            )],
+        );
+        server.add_simulator(sim.clone());
+        server.put_object(application("web", SYNC_URL, false, &[]));
+
+        let (summary, result) = attempt(&server, expected(&d), Duration::from_secs(2)).await;
+
+        match result {
+            Err(AttemptError::TimedOut { message, .. }) => assert_eq!(
+                message,
+                "timed out after 2s waiting for 1 of 1 objects: application argocd/web (ComparisonError: rpc error: repository not accessible)"
+            ),
+            other => panic!("expected a timeout, got {other:?}"),
+        }
+        let web = state_of(&summary, "web");
+        assert_eq!(web.state, ObjectState::TimedOut);
+        assert_eq!(
+            web.message.as_deref(),
+            Some("ComparisonError: rpc error: repository not accessible")
+        );
+    }
+
+    #[tokio::test]
+    async fn the_deadline_during_the_trigger_is_a_timeout_naming_the_applications() {
+        let server = FakeApiServer::start(ServerOptions::argocd());
+        server.put_object(application("web", SYNC_URL, true, &[]));
+        server.delay(Route::resource("applications"), Verb::Patch, 3_000);
+
+        let (summary, result) =
+            attempt(&server, expected(&digest('d')), Duration::from_secs(1)).await;
+
+        match result {
+            Err(AttemptError::TimedOut {
+                message,
+                unfinished,
+                total,
+            }) => {
+                assert_eq!(
+                    message,
+                    "timed out after 1s waiting for 1 of 1 objects: application argocd/web (refresh not requested yet)"
+                );
+                assert_eq!(unfinished, ["argocd/web"]);
+                assert_eq!(total, 1);
+            }
+            other => panic!("expected a timeout, got {other:?}"),
+        }
+        assert_eq!(state_of(&summary, "web").state, ObjectState::TimedOut);
+    }
+
+    #[tokio::test]
+    async fn a_deleted_application_is_no_longer_tracked() {
+        let server = FakeApiServer::start(ServerOptions::argocd());
+        let d = digest('d');
+        let sim = ArgoCd::new(20, 30, &d);
+        sim.script_operation("argocd/gone", vec![OperationOutcome::Never]);
+        server.add_simulator(sim.clone());
+        server.put_object(application("web", SYNC_URL, false, &[]));
+        server.put_object(application("gone", SYNC_URL, false, &[]));
+        let cluster = server.cluster().clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            cluster.delete("argoproj.io", "applications", NAMESPACE, "gone");
+        });
+
+        let (summary, result) = attempt(&server, expected(&d), Duration::from_secs(20)).await;
+
+        result.unwrap();
+        assert_eq!(summary.applications, 1);
+        assert_eq!(summary.objects.len(), 1);
+        assert_eq!(summary.objects[0].name, "web");
+    }
+}

@@ -51,6 +51,21 @@ pub fn spawn(
     })
 }
 
+/// Like [`spawn`], but only in `namespace` (Argo CD considers Applications in `argocd` only, so
+/// the others are never listed or watched).
+pub fn spawn_namespaced(
+    client: kube::Client,
+    resource: ApiResource,
+    namespace: &str,
+    tx: mpsc::UnboundedSender<(String, Update)>,
+) -> tokio::task::JoinHandle<()> {
+    let namespace = namespace.to_string();
+    tokio::spawn(async move {
+        let api: Api<DynamicObject> = Api::namespaced_with(client, &namespace, &resource);
+        run(api, resource.kind.clone(), tx).await;
+    })
+}
+
 async fn run(api: Api<DynamicObject>, kind: String, tx: mpsc::UnboundedSender<(String, Update)>) {
     let send = |update: Update| tx.send((kind.clone(), update)).is_ok();
     let mut polling = false;
