@@ -70,6 +70,8 @@ pub struct WorkloadCommand {
 pub enum WorkloadSubcommand {
     /// Package the source directory as an OCI artifact and push it
     Push(PushArgs),
+    /// Trigger GitOps reconciliation and wait until it completes
+    Reconcile(ReconcileArgs),
 }
 
 #[derive(Debug, Args)]
@@ -95,6 +97,25 @@ pub struct PushArgs {
     pub no_validate: bool,
 
     /// Use plain HTTP for a non-loopback registry
+    #[arg(long)]
+    pub insecure: bool,
+
+    /// Result format
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text, value_name = "FMT")]
+    pub output: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct ReconcileArgs {
+    /// Bound on each attempt, as a Go duration (default: spec.cluster.connection.timeout, else 5m)
+    #[arg(long, value_name = "DUR", allow_hyphen_values = true)]
+    pub timeout: Option<String>,
+
+    /// Flux Kustomizations not to trigger or wait for: name or namespace/name (repeatable, comma-separated)
+    #[arg(long, value_name = "NAMES")]
+    pub exclude: Vec<String>,
+
+    /// Use plain HTTP for the registry lookup of a non-loopback registry
     #[arg(long)]
     pub insecure: bool,
 

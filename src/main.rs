@@ -66,6 +66,7 @@ fn run() -> i32 {
         env,
         printer,
         global: cli.global,
+        cancel: tokio_util::sync::CancellationToken::new(),
     };
     match command {
         Command::Completion(args) => {
@@ -80,6 +81,10 @@ fn run() -> i32 {
             Some(WorkloadSubcommand::Push(args)) => {
                 let on_interrupt = commands::push::interrupted(&args);
                 run_async(&ctx, commands::push::run(&ctx, args), on_interrupt)
+            }
+            Some(WorkloadSubcommand::Reconcile(args)) => {
+                let on_interrupt = commands::reconcile::interrupted(&args);
+                run_async(&ctx, commands::reconcile::run(&ctx, args), on_interrupt)
             }
         },
     }
@@ -103,7 +108,7 @@ fn run_async(
             return 1;
         }
     };
-    let outcome = runtime.block_on(commands::with_signals(command, on_interrupt));
+    let outcome = runtime.block_on(commands::with_signals(command, on_interrupt, ctx.cancel.clone()));
     // Do not wait for stray blocking tasks (e.g. a credential helper) after the outcome is known.
     runtime.shutdown_timeout(std::time::Duration::from_millis(100));
     finish(&ctx.printer, outcome)

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable as _};
+use tokio_util::sync::CancellationToken;
 
 use crate::duration::format_go;
 use crate::env_vars::test_only;
@@ -104,10 +105,12 @@ impl<E: Retryable> Exhausted<E> {
 
 /// Run `attempt` (called with the 1-based attempt number) until it succeeds, fails with a
 /// non-retryable error, or the policy's attempts are used up. Prints one warning per retry:
-/// `attempt 1/3 failed, retrying in 5s: <reason>`.
+/// `attempt 1/3 failed, retrying in 5s: <reason>`. A cancelled `cancel` cuts a back-off short;
+/// the next attempt is then expected to notice the cancellation and return at once.
 pub async fn retry<T, E, F, Fut>(
     policy: &RetryPolicy,
     printer: &Printer,
+    cancel: Option<&CancellationToken>,
     mut attempt: F,
 ) -> Result<T, Exhausted<E>>
 where
@@ -117,6 +120,7 @@ where
 {
     let started = AtomicU32::new(0);
     let total = policy.attempts.max(1);
+    let cancel = cancel.cloned();
     let backoff = ExponentialBuilder::default()
         .with_min_delay(policy.base)
         .with_factor(2.0)
@@ -127,7 +131,20 @@ where
         attempt(n)
     })
     .retry(backoff)
-    .sleep(tokio::time::sleep)
+    .sleep(move |delay| {
+        let cancel = cancel.clone();
+        async move {
+            match cancel {
+                Some(cancel) => {
+                    tokio::select! {
+                        () = tokio::time::sleep(delay) => {}
+                        () = cancel.cancelled() => {}
+                    }
+                }
+                None => tokio::time::sleep(delay).await,
+            }
+        }
+    })
     .when(|error: &E| error.is_retryable())
     .adjust(|error: &E, delay| {
         let n = started.load(Ordering::SeqCst);
@@ -191,7 +208,7 @@ mod tests {
     #[tokio::test]
     async fn transient_errors_are_retried_until_success() {
         let printer = Printer::new(PrinterConfig::default());
-        let result = retry(&fast(), &printer, |n| async move {
+        let result = retry(&fast(), &printer, None, |n| async move {
             if n < 3 { Err(Flaky { retryable: true }) } else { Ok(n) }
         })
         .await;
@@ -202,7 +219,7 @@ mod tests {
     async fn permanent_errors_stop_after_one_attempt() {
         let printer = Printer::new(PrinterConfig::default());
         let result: Result<(), _> =
-            retry(&fast(), &printer, |_| async { Err(Flaky { retryable: false }) }).await;
+            retry(&fast(), &printer, None, |_| async { Err(Flaky { retryable: false }) }).await;
         let exhausted = result.unwrap_err();
         assert_eq!(exhausted.attempts, 1);
         assert!(!exhausted.ran_out());
@@ -212,7 +229,7 @@ mod tests {
     async fn attempts_are_bounded() {
         let printer = Printer::new(PrinterConfig::default());
         let result: Result<(), _> =
-            retry(&fast(), &printer, |_| async { Err(Flaky { retryable: true }) }).await;
+            retry(&fast(), &printer, None, |_| async { Err(Flaky { retryable: true }) }).await;
         let exhausted = result.unwrap_err();
         assert_eq!(exhausted.attempts, 3);
         assert!(exhausted.ran_out());

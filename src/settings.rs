@@ -3,10 +3,15 @@
 //! sends a request (cli.md#exit-codes).
 
 use std::path::PathBuf;
+use std::time::Duration;
 
-use crate::cli::PushArgs;
+use crate::cli::{PushArgs, ReconcileArgs};
 use crate::commands::Context;
-use crate::config::{self, Effective, FlagOverrides, Key};
+use crate::config::{self, Effective, FlagOverrides, GitOpsEngine, Key};
+use crate::gitops::diagnostics;
+use crate::gitops::helm_recovery::RecoveryBounds;
+use crate::gitops::readiness::Excludes;
+use crate::k8s::KubeTarget;
 use crate::env_vars;
 use crate::error::Failure;
 use crate::output::OutputFormat;
@@ -138,29 +143,9 @@ pub fn push_settings(ctx: &Context, args: &PushArgs) -> Result<PushSettings, Fai
     // The registry string that may carry credentials: the push override, else the config one.
     let registry_string = match &push_registry {
         Some(spec) => Some(string_credentials(spec, TokenEnvVars::default(), true, push_origin)),
-        None => cfg_registry.as_ref().map(|spec| {
-            string_credentials(
-                spec,
-                TokenEnvVars {
-                    cli_token_env_var: effective
-                        .credentials
-                        .cli_token_env_var
-                        .as_ref()
-                        .map(|v| v.value.clone()),
-                    token_env_var: effective
-                        .credentials
-                        .token_env_var
-                        .as_ref()
-                        .map(|v| v.value.clone()),
-                },
-                // File values were expanded at load; an env override is expanded now.
-                !matches!(
-                    effective.registry.as_ref().map(|r| &r.source),
-                    Some(config::Source::File(_))
-                ),
-                "spec.cluster.localRegistry.registry",
-            )
-        }),
+        None => cfg_registry
+            .as_ref()
+            .map(|spec| config_string_credentials(&effective, spec)),
     };
 
     Ok(PushSettings {
@@ -194,6 +179,25 @@ pub fn config_registry(effective: &Effective) -> Result<Option<RegistrySpec>, Fa
     })
 }
 
+/// The credentials a `ksail.yaml` (or `KSAIL_SPEC_…`) registry string carries, with the token
+/// variables that may override its password.
+fn config_string_credentials(effective: &Effective, spec: &RegistrySpec) -> RegistryStringCredentials {
+    let name = |var: &Option<config::Sourced<String>>| var.as_ref().map(|v| v.value.clone());
+    string_credentials(
+        spec,
+        TokenEnvVars {
+            cli_token_env_var: name(&effective.credentials.cli_token_env_var),
+            token_env_var: name(&effective.credentials.token_env_var),
+        },
+        // File values were expanded at load; an env override is expanded now.
+        !matches!(
+            effective.registry.as_ref().map(|r| &r.source),
+            Some(config::Source::File(_))
+        ),
+        "spec.cluster.localRegistry.registry",
+    )
+}
+
 fn parse_flag_registry(text: &str, origin: &str) -> Result<Option<RegistrySpec>, Failure> {
     parse_registry(text).map_err(|error| error.into_failure(origin))
 }
@@ -211,5 +215,116 @@ fn string_credentials(
         token_env_vars,
         expand,
         origin: origin.to_string(),
+    }
+}
+
+/// The default per-attempt bound of `workload reconcile`.
+pub const RECONCILE_TIMEOUT: Duration = Duration::from_secs(5 * 60);
+
+/// Everything `workload reconcile` needs, decided before any request is sent.
+#[derive(Debug)]
+pub struct ReconcileSettings {
+    pub configured_engine: GitOpsEngine,
+    /// KWOK simulates the controllers: reconciliation is skipped.
+    pub kwok: bool,
+    pub kube: KubeTarget,
+    pub timeout: Duration,
+    pub excludes: Excludes,
+    pub exclude_given: bool,
+    pub sync: Option<SyncTarget>,
+    pub credentials: Option<CredentialRequest>,
+    pub retry: RetryPolicy,
+    pub recovery: RecoveryBounds,
+    pub diagnostics_budget: Duration,
+    pub output: OutputFormat,
+}
+
+pub fn reconcile_settings(ctx: &Context, args: &ReconcileArgs) -> Result<ReconcileSettings, Failure> {
+    let (retry, notes) = RetryPolicy::from_env(&ctx.env)?;
+    for note in notes {
+        tracing::debug!("{note}");
+    }
+    let recovery = RecoveryBounds::from_env(&ctx.env)?;
+    let diagnostics_budget = diagnostics::budget_from_env(&ctx.env)?;
+    let excludes = Excludes::parse(&args.exclude)?;
+    let flags = FlagOverrides {
+        insecure: args.insecure.then_some(true),
+        timeout: args.timeout.clone(),
+        kubeconfig: ctx.global.kubeconfig.clone(),
+        context: ctx.global.context.clone(),
+        ..FlagOverrides::default()
+    };
+    let effective = load_effective(ctx, &flags)?;
+    let cfg_registry = config_registry(&effective)?;
+    let cluster = resolve::cluster_name(
+        None,
+        None,
+        effective.name.as_ref().map(|name| name.value.as_str()),
+        effective.distribution.value.as_str(),
+        effective
+            .distribution_config
+            .as_ref()
+            .map(|path| path.value.resolved.as_path()),
+    )?;
+    let sync_source = &effective.source_directory.value;
+    let resolution = resolve::resolve(&ResolveInputs {
+        cfg_registry: cfg_registry.clone(),
+        workload_tag: effective.tag.as_ref().map(|tag| tag.value.clone()),
+        push_source: sync_source.resolved.to_string_lossy().into_owned(),
+        push_source_base: ctx.env.cwd.clone(),
+        sync_source: sync_source.resolved.to_string_lossy().into_owned(),
+        sync_source_base: ctx.env.cwd.clone(),
+        cluster,
+        gitops_engine_enabled: effective.gitops_engine.value != GitOpsEngine::None,
+        insecure_flag: args.insecure,
+        cfg_insecure: effective.insecure.value,
+        ..ResolveInputs::default()
+    });
+    let credentials = match (&resolution.sync, &cfg_registry) {
+        (Some(sync), Some(spec)) => Some(CredentialRequest {
+            host: sync.host.clone(),
+            registry_string: Some(config_string_credentials(&effective, spec)),
+        }),
+        _ => None,
+    };
+    Ok(ReconcileSettings {
+        configured_engine: effective.gitops_engine.value,
+        kwok: effective.distribution.value == config::Distribution::KWOK,
+        kube: kube_target(&effective, None),
+        timeout: effective
+            .timeout
+            .as_ref()
+            .map_or(RECONCILE_TIMEOUT, |timeout| timeout.value),
+        exclude_given: !args.exclude.is_empty(),
+        excludes,
+        sync: resolution.sync,
+        credentials,
+        retry,
+        recovery,
+        diagnostics_budget,
+        output: args.output,
+    })
+}
+
+/// The kubeconfig files and context, as kubectl would pick them (cli.md#global-flags).
+pub fn kube_target(effective: &Effective, derived_context: Option<String>) -> KubeTarget {
+    let kubeconfig = &effective.kubeconfig;
+    KubeTarget {
+        kubeconfig: kubeconfig
+            .value
+            .iter()
+            .map(|path| path.resolved.clone())
+            .collect(),
+        kubeconfig_source: match &kubeconfig.source {
+            config::Source::Flag(flag) => (*flag).to_string(),
+            config::Source::Env(name) => name.clone(),
+            config::Source::File(pos) => format!(
+                "{}:{pos}",
+                effective.file_display.as_deref().unwrap_or(config::FILE_NAME)
+            ),
+            config::Source::Default => config::DEFAULT_KUBECONFIG.to_string(),
+        },
+        context: effective.context.as_ref().map(|c| c.value.clone()),
+        derived_context,
     }
 }

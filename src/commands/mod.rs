@@ -2,8 +2,11 @@
 //! [`Outcome`]. They never exit the process; `main` does.
 
 pub mod push;
+pub mod reconcile;
 
 use serde_json::{Map, Value};
+
+use tokio_util::sync::CancellationToken;
 
 use crate::cli::GlobalArgs;
 use crate::error::Failure;
@@ -15,6 +18,9 @@ pub struct Context {
     pub env: ProcessEnv,
     pub printer: Printer,
     pub global: GlobalArgs,
+    /// Cancelled on the first SIGINT or SIGTERM. Commands with cleanup duties watch it, finish
+    /// them and return an interrupted outcome (cli.md#signals).
+    pub cancel: CancellationToken,
 }
 
 /// How a command ended, plus its JSON members when `--output json` was requested.
@@ -62,19 +68,31 @@ impl Outcome {
     }
 }
 
-/// Race a command against SIGINT/SIGTERM. The command future is dropped on the first signal,
-/// which removes its temporary files (they are `tempfile` handles); the outcome is then
-/// "interrupted" (exit 130). Commands with cleanup duties that must run to completion (HelmRelease
-/// resume) handle the signal themselves before this fires.
-///
-/// `on_interrupt` is the outcome to report then: the command name and, with `--output json`, the
-/// members as far as they are known (cli.md: one JSON document whatever the exit code).
+/// How long a command may take to finish its cleanup after the first signal.
+const CLEANUP_BUDGET: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Run a command under SIGINT/SIGTERM handling (cli.md#signals): the first signal cancels
+/// `cancel`, and the command gets up to 30 s to finish its cleanup (resume HelmReleases, remove
+/// temporary files) and return; its outcome is then reported as interrupted (exit 130). A second
+/// signal, or the end of the budget, stops waiting and reports `on_interrupt`.
 pub async fn with_signals(
     command: impl std::future::Future<Output = Outcome>,
     on_interrupt: Outcome,
+    cancel: CancellationToken,
 ) -> Outcome {
+    let mut command = std::pin::pin!(command);
     tokio::select! {
-        outcome = command => outcome,
+        outcome = &mut command => return outcome,
+        () = shutdown_signal() => cancel.cancel(),
+    }
+    tokio::select! {
+        finished = tokio::time::timeout(CLEANUP_BUDGET, &mut command) => match finished {
+            Ok(mut outcome) => {
+                outcome.result = Err(Failure::interrupted());
+                outcome
+            }
+            Err(_) => on_interrupt,
+        },
         () = shutdown_signal() => on_interrupt,
     }
 }

@@ -23,7 +23,12 @@ pub const COMMAND: &str = "workload push";
 
 pub async fn run(ctx: &Context, args: PushArgs) -> Outcome {
     let mut report = PushReport::default();
-    let result = push(ctx, &args, &mut report).await;
+    // Dropping the push on a signal removes the layer's temporary file; the manifest is written
+    // last, so the tag is never left pointing at missing blobs.
+    let result = tokio::select! {
+        result = push(ctx, &args, &mut report) => result,
+        () = ctx.cancel.cancelled() => Err(Failure::interrupted()),
+    };
     Outcome {
         command: COMMAND,
         result,
@@ -288,7 +293,7 @@ async fn upload(
             }
         }
     };
-    let result = retry::retry(&settings.retry, printer, |_| {
+    let result = retry::retry(&settings.retry, printer, None, |_| {
         crate::registry::push_artifact(&client, &target.repository, &target.tag, &upload, &events)
     })
     .await;

@@ -1,1 +1,856 @@
-//! (being written)
+//! One Flux attempt of `workload reconcile` (reconcile.md#flux): find the sync source, classify
+//! every Kustomization in all namespaces, annotate the tracked ones with this run's token, then
+//! follow watch events until each tracked object is complete, failed or blocked, or the attempt's
+//! deadline passes.
+//!
+//! The rules live in `readiness` (pure); this module only moves objects from the watches into
+//! those rules and acts on the verdicts.
+
+use std::collections::{BTreeMap, HashSet};
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt as _;
+use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams};
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+use super::expected::{Expected, Lookup};
+use super::readiness::{
+    Classification, Excludes, FluxKind, FluxObject, KustomizationContext, ObjectKey, SourceState,
+    SourceVerdict, Verdict, blocked_by, classify, dependency_edges, digest_mismatch_failure,
+    kustomization_verdict, short_revision, source_verdict, timeout_message,
+    unmatched_exclude_warning,
+};
+use super::report::{AttemptError, ObjectReport, ObjectState, RootFailure};
+use super::watch::{self, Update};
+use crate::k8s::{K8sError, with_timeout};
+use crate::output::Printer;
+
+/// The annotation that asks a Flux controller to reconcile now.
+pub const REQUESTED_AT_ANNOTATION: &str = "reconcile.fluxcd.io/requestedAt";
+/// Namespace and name of the operator's FluxInstance.
+const FLUX_INSTANCE: (&str, &str) = ("flux-system", "flux");
+/// The sync source's conventional namespace and name without a FluxInstance.
+const DEFAULT_SYNC_SOURCE: (&str, &str) = ("flux-system", "flux-system");
+/// At most this many trigger patches are in flight at once.
+const PATCH_CONCURRENCY: usize = 16;
+
+/// The Flux APIs this attempt uses, at the versions the server prefers.
+#[derive(Debug, Clone)]
+pub struct FluxApis {
+    pub kustomization: ApiResource,
+    /// Served source kinds among OCIRepository, GitRepository and Bucket.
+    pub sources: Vec<ApiResource>,
+    pub flux_instance: Option<ApiResource>,
+}
+
+/// Everything one attempt needs.
+pub struct FluxAttempt<'a> {
+    pub client: &'a kube::Client,
+    pub apis: &'a FluxApis,
+    pub token: &'a str,
+    pub expected: Expected,
+    /// For the one re-lookup of `D` when the source serves another digest.
+    pub lookup: Option<&'a Lookup>,
+    pub excludes: &'a Excludes,
+    pub printer: &'a Printer,
+    pub deadline: tokio::time::Instant,
+    pub timeout: Duration,
+}
+
+/// What the attempt saw, whatever its outcome (for the summary line and the JSON document).
+#[derive(Debug, Default)]
+pub struct FluxSummary {
+    pub tracked: usize,
+    pub excluded: usize,
+    pub suspended: usize,
+    /// The revision the sync source serves once complete.
+    pub revision: Option<String>,
+    pub objects: Vec<ObjectReport>,
+    /// `ns/name` → `blocked by …`, for the diagnostics report.
+    pub blocked: BTreeMap<String, String>,
+    /// Namespace of the GitOps controllers (`flux-system`, or the FluxInstance's).
+    pub gitops_namespace: String,
+}
+
+/// A tracked object's progress within the attempt.
+#[derive(Debug, Clone)]
+struct Tracked {
+    /// Created during the attempt: the token rule does not apply.
+    created: bool,
+    last_status: Option<String>,
+    done: Option<Done>,
+}
+
+#[derive(Debug, Clone)]
+struct Done {
+    state: ObjectState,
+    reason: Option<String>,
+    message: Option<String>,
+    revision: Option<String>,
+    after: Duration,
+}
+
+/// The attempt's view of the cluster, fed by the watches.
+struct State {
+    started: Instant,
+    kustomizations: BTreeMap<ObjectKey, FluxObject>,
+    sources: BTreeMap<ObjectKey, FluxObject>,
+    tracked: BTreeMap<ObjectKey, Tracked>,
+    skipped: BTreeMap<ObjectKey, ObjectState>,
+    sync_source: Option<ObjectKey>,
+    source_progress: Tracked,
+    relooked: bool,
+}
+
+pub async fn reconcile(attempt: FluxAttempt<'_>) -> (FluxSummary, Result<(), AttemptError>) {
+    let mut summary = FluxSummary {
+        gitops_namespace: FLUX_INSTANCE.0.to_string(),
+        ..FluxSummary::default()
+    };
+    let result = run(attempt, &mut summary).await;
+    (summary, result)
+}
+
+async fn run(mut attempt: FluxAttempt<'_>, summary: &mut FluxSummary) -> Result<(), AttemptError> {
+    let printer = attempt.printer;
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let mut kinds: Vec<&ApiResource> = vec![&attempt.apis.kustomization];
+    kinds.extend(attempt.apis.sources.iter());
+    let _watches = AbortOnDrop(
+        kinds
+            .iter()
+            .map(|resource| watch::spawn(attempt.client.clone(), (*resource).clone(), tx.clone()))
+            .collect(),
+    );
+    drop(tx);
+
+    let instance_sync = until_deadline(attempt.deadline, sync_from_instance(&attempt)).await??;
+    if let Some((namespace, _)) = &instance_sync {
+        summary.gitops_namespace = namespace.clone();
+    }
+
+    let mut state = State {
+        started: Instant::now(),
+        kustomizations: BTreeMap::new(),
+        sources: BTreeMap::new(),
+        tracked: BTreeMap::new(),
+        skipped: BTreeMap::new(),
+        sync_source: None,
+        source_progress: Tracked {
+            created: false,
+            last_status: None,
+            done: None,
+        },
+        relooked: false,
+    };
+
+    // Initial snapshots of every watched kind.
+    let mut pending: HashSet<String> = kinds.iter().map(|r| r.kind.clone()).collect();
+    while !pending.is_empty() {
+        let received = tokio::select! {
+            received = rx.recv() => received,
+            () = tokio::time::sleep_until(attempt.deadline) => {
+                return Err(timed_out(&attempt, &state, summary));
+            }
+        };
+        let Some((kind, update)) = received else {
+            break;
+        };
+        match update {
+            Update::ListFailed(error) => return Err(kube_error(K8sError::from(error))),
+            Update::Snapshot(objects) => {
+                pending.remove(&kind);
+                replace_kind(&mut state, &kind, &objects);
+            }
+            other => apply_event(&mut state, &kind, other),
+        }
+    }
+
+    state.sync_source = choose_sync_source(instance_sync, &attempt.apis.sources, &state);
+    classify_initial(&mut state, attempt.excludes, printer);
+    summary.tracked = state.tracked.len();
+    summary.excluded = count(&state, ObjectState::Excluded);
+    summary.suspended = count(&state, ObjectState::Suspended);
+    printer.info(&header_line(&state, summary));
+
+    until_deadline(attempt.deadline, trigger(&attempt, &mut state)).await??;
+
+    loop {
+        evaluate(&mut attempt, &mut state).await;
+        if all_done(&state) {
+            break;
+        }
+        let received = tokio::select! {
+            received = rx.recv() => received,
+            () = tokio::time::sleep_until(attempt.deadline) => {
+                return Err(timed_out(&attempt, &state, summary));
+            }
+        };
+        let Some((kind, update)) = received else {
+            break;
+        };
+        match update {
+            Update::Snapshot(objects) => {
+                replace_kind(&mut state, &kind, &objects);
+                track_new_and_drop_deleted(&mut state, attempt.excludes, printer);
+            }
+            Update::ListFailed(error) => tracing::debug!("relist of {kind} failed: {error}"),
+            other => {
+                apply_event(&mut state, &kind, other);
+                track_new_and_drop_deleted(&mut state, attempt.excludes, printer);
+            }
+        }
+    }
+    fill_summary(&state, summary);
+    outcome(&state)
+}
+
+/// `spec.sync` of the FluxInstance `flux-system/flux`: the sync source's namespace and
+/// (kind, name), or `None` when there is no FluxInstance.
+async fn sync_from_instance(
+    attempt: &FluxAttempt<'_>,
+) -> Result<Option<(String, ObjectKey)>, AttemptError> {
+    let Some(resource) = &attempt.apis.flux_instance else {
+        return Ok(None);
+    };
+    let (namespace, name) = FLUX_INSTANCE;
+    let api: Api<DynamicObject> = Api::namespaced_with(attempt.client.clone(), namespace, resource);
+    let instance = match with_timeout(api.get(name)).await {
+        Ok(instance) => instance,
+        Err(error) if error.is_not_found() => return Ok(None),
+        Err(error) => return Err(kube_error(error)),
+    };
+    let sync = &instance.data["spec"]["sync"];
+    let kind = sync["kind"]
+        .as_str()
+        .and_then(FluxKind::from_api_kind)
+        .unwrap_or(FluxKind::OciRepository);
+    let source_name = sync["name"].as_str().unwrap_or(namespace).to_string();
+    Ok(Some((
+        namespace.to_string(),
+        ObjectKey::new(kind, namespace, &source_name),
+    )))
+}
+
+fn choose_sync_source(
+    instance_sync: Option<(String, ObjectKey)>,
+    served: &[ApiResource],
+    state: &State,
+) -> Option<ObjectKey> {
+    if let Some((_, key)) = instance_sync {
+        return Some(key);
+    }
+    let (namespace, name) = DEFAULT_SYNC_SOURCE;
+    [FluxKind::OciRepository, FluxKind::GitRepository]
+        .into_iter()
+        .filter(|kind| served.iter().any(|r| r.kind == kind.api_kind()))
+        .map(|kind| ObjectKey::new(kind, namespace, name))
+        .find(|key| state.sources.contains_key(key))
+}
+
+fn classify_initial(state: &mut State, excludes: &Excludes, printer: &Printer) {
+    if state.sync_source.is_none() {
+        printer.warn(&format!(
+            "no Flux sync source found ({}/{}); waiting for Kustomizations only",
+            DEFAULT_SYNC_SOURCE.0, DEFAULT_SYNC_SOURCE.1
+        ));
+    }
+    let keys: Vec<ObjectKey> = state.kustomizations.keys().cloned().collect();
+    for key in &keys {
+        admit(state, key, excludes, false);
+    }
+    for entry in excludes.unmatched(keys.iter()) {
+        printer.warn(&unmatched_exclude_warning(&entry));
+    }
+}
+
+/// Classify one Kustomization and start tracking it when it qualifies.
+fn admit(state: &mut State, key: &ObjectKey, excludes: &Excludes, created: bool) {
+    let Some(object) = state.kustomizations.get(key) else {
+        return;
+    };
+    match classify(object, excludes) {
+        Classification::Tracked => {
+            state.tracked.insert(
+                key.clone(),
+                Tracked {
+                    created,
+                    last_status: None,
+                    done: None,
+                },
+            );
+        }
+        Classification::Excluded => {
+            state.skipped.insert(key.clone(), ObjectState::Excluded);
+        }
+        Classification::Suspended => {
+            state.skipped.insert(key.clone(), ObjectState::Suspended);
+        }
+    }
+}
+
+/// After the initial list: Kustomizations that appeared are classified and tracked without the
+/// token rule; tracked ones that disappeared are dropped.
+fn track_new_and_drop_deleted(state: &mut State, excludes: &Excludes, printer: &Printer) {
+    let new: Vec<ObjectKey> = state
+        .kustomizations
+        .keys()
+        .filter(|key| !state.tracked.contains_key(*key) && !state.skipped.contains_key(*key))
+        .cloned()
+        .collect();
+    for key in new {
+        admit(state, &key, excludes, true);
+        tracing::debug!("{key}: created during the attempt");
+    }
+    let gone: Vec<ObjectKey> = state
+        .tracked
+        .iter()
+        .filter(|(key, tracked)| tracked.done.is_none() && !state.kustomizations.contains_key(*key))
+        .map(|(key, _)| key.clone())
+        .collect();
+    for key in gone {
+        state.tracked.remove(&key);
+        printer.info(&format!("{key}: deleted, no longer tracked"));
+    }
+}
+
+fn replace_kind(state: &mut State, kind: &str, objects: &[Value]) {
+    let Some(flux_kind) = FluxKind::from_api_kind(kind) else {
+        return;
+    };
+    let parsed = objects
+        .iter()
+        .filter_map(|object| FluxObject::parse_as(flux_kind, object).ok())
+        .map(|object| (object.key.clone(), object));
+    if flux_kind == FluxKind::Kustomization {
+        state.kustomizations = parsed.collect();
+    } else {
+        state.sources.retain(|key, _| key.kind != flux_kind);
+        state.sources.extend(parsed);
+    }
+}
+
+fn apply_event(state: &mut State, kind: &str, update: Update) {
+    let Some(flux_kind) = FluxKind::from_api_kind(kind) else {
+        return;
+    };
+    let map = if flux_kind == FluxKind::Kustomization {
+        &mut state.kustomizations
+    } else {
+        &mut state.sources
+    };
+    match update {
+        Update::Upsert(object) => {
+            if let Ok(object) = FluxObject::parse_as(flux_kind, &object) {
+                map.insert(object.key.clone(), object);
+            }
+        }
+        Update::Deleted(object) => {
+            if let Ok(object) = FluxObject::parse_as(flux_kind, &object) {
+                map.remove(&object.key);
+            }
+        }
+        Update::Snapshot(_) | Update::ListFailed(_) => {}
+    }
+}
+
+/// Annotate the sync source, then every tracked Kustomization, with the token (at most 16 in
+/// flight). Objects that already carry it are left alone; a 404 drops the object.
+async fn trigger(attempt: &FluxAttempt<'_>, state: &mut State) -> Result<(), AttemptError> {
+    if let Some(key) = state.sync_source.clone()
+        && let Some(source) = state.sources.get(&key)
+        && !carries_token(source, attempt.token)
+    {
+        let resource = attempt
+            .apis
+            .sources
+            .iter()
+            .find(|r| r.kind == key.kind.api_kind());
+        if let Some(resource) = resource {
+            match request(attempt, resource, &key).await {
+                Ok(()) => {}
+                Err(error) if error.is_not_found() => state.sync_source = None,
+                Err(error) => return Err(kube_error(error)),
+            }
+        }
+    }
+    let targets: Vec<ObjectKey> = state
+        .tracked
+        .keys()
+        .filter(|key| {
+            state
+                .kustomizations
+                .get(*key)
+                .is_some_and(|k| !carries_token(k, attempt.token))
+        })
+        .cloned()
+        .collect();
+    let results: Vec<(ObjectKey, Result<(), K8sError>)> = futures_util::stream::iter(targets)
+        .map(|key| async move {
+            let result = request(attempt, &attempt.apis.kustomization, &key).await;
+            (key, result)
+        })
+        .buffer_unordered(PATCH_CONCURRENCY)
+        .collect()
+        .await;
+    for (key, result) in results {
+        match result {
+            Ok(()) => {}
+            Err(error) if error.is_not_found() => {
+                state.tracked.remove(&key);
+                state.kustomizations.remove(&key);
+            }
+            Err(error) => return Err(kube_error(error)),
+        }
+    }
+    Ok(())
+}
+
+fn carries_token(object: &FluxObject, token: &str) -> bool {
+    object
+        .annotations
+        .get(REQUESTED_AT_ANNOTATION)
+        .is_some_and(|value| value == token)
+}
+
+/// The merge patch `{"metadata":{"annotations":{"reconcile.fluxcd.io/requestedAt":"<token>"}}}`.
+pub fn request_patch(token: &str) -> Value {
+    json!({"metadata": {"annotations": {REQUESTED_AT_ANNOTATION: token}}})
+}
+
+async fn request(
+    attempt: &FluxAttempt<'_>,
+    resource: &ApiResource,
+    key: &ObjectKey,
+) -> Result<(), K8sError> {
+    let api: Api<DynamicObject> =
+        Api::namespaced_with(attempt.client.clone(), &key.namespace, resource);
+    with_timeout(api.patch(
+        &key.name,
+        &PatchParams::default(),
+        &Patch::Merge(request_patch(attempt.token)),
+    ))
+    .await
+    .map(|_| ())
+}
+
+/// Evaluate every unfinished object against its latest state and print final lines.
+async fn evaluate(attempt: &mut FluxAttempt<'_>, state: &mut State) {
+    let printer = attempt.printer;
+    evaluate_source(attempt, state).await;
+    let source_complete = matches!(
+        state.source_progress.done.as_ref().map(|d| d.state),
+        Some(ObjectState::Ready)
+    );
+    let keys: Vec<ObjectKey> = state
+        .tracked
+        .iter()
+        .filter(|(_, t)| t.done.is_none())
+        .map(|(key, _)| key.clone())
+        .collect();
+    for key in keys {
+        let Some(object) = state.kustomizations.get(&key) else {
+            continue;
+        };
+        let source = object
+            .source_ref
+            .as_ref()
+            .and_then(|source_ref| source_ref.key())
+            .and_then(|source_key| {
+                let is_sync = state.sync_source.as_ref() == Some(&source_key);
+                state
+                    .sources
+                    .get(&source_key)
+                    .map(|source| SourceState::of(source, is_sync, source_complete))
+            });
+        let Some(tracked) = state.tracked.get(&key) else {
+            continue;
+        };
+        let context = KustomizationContext {
+            token: attempt.token,
+            created_during_attempt: tracked.created,
+            source,
+        };
+        let verdict = kustomization_verdict(object, &context);
+        let after = state.started.elapsed();
+        if let Some(tracked) = state.tracked.get_mut(&key) {
+            settle(printer, &key, tracked, verdict, after);
+        }
+    }
+    mark_blocked(state, printer);
+}
+
+async fn evaluate_source(attempt: &mut FluxAttempt<'_>, state: &mut State) {
+    let Some(key) = state.sync_source.clone() else {
+        return;
+    };
+    if state.source_progress.done.is_some() {
+        return;
+    }
+    let Some(source) = state.sources.get(&key) else {
+        return;
+    };
+    let mut verdict = source_verdict(source, attempt.token, attempt.expected.digest());
+    if let SourceVerdict::DigestMismatch { .. } = &verdict
+        && !state.relooked
+        && let Some(lookup) = attempt.lookup
+    {
+        // A push may have happened meanwhile: look D up once more before failing.
+        state.relooked = true;
+        if let Ok(expected) = lookup.lookup(attempt.printer).await {
+            attempt.expected = expected;
+            verdict = source_verdict(source, attempt.token, attempt.expected.digest());
+        }
+    }
+    let verdict = match verdict {
+        SourceVerdict::DigestMismatch {
+            served_revision, ..
+        } => match &attempt.expected {
+            Expected::Digest { host_ref, digest } => {
+                digest_mismatch_failure(&served_revision, host_ref, digest)
+            }
+            Expected::Unchecked => Verdict::Waiting {
+                status: format!("serves {served_revision}"),
+            },
+        },
+        other => other.into_verdict().unwrap_or(Verdict::Waiting {
+            status: "waiting for the source".to_string(),
+        }),
+    };
+    let after = state.started.elapsed();
+    settle(attempt.printer, &key, &mut state.source_progress, verdict, after);
+}
+
+/// Record a verdict: final lines for complete and failed objects, `-v` lines for status changes.
+fn settle(printer: &Printer, key: &ObjectKey, tracked: &mut Tracked, verdict: Verdict, after: Duration) {
+    match verdict {
+        Verdict::Complete { revision } => {
+            let shown = revision
+                .as_deref()
+                .map(short_revision)
+                .unwrap_or_else(|| "no revision".to_string());
+            printer.info(&format!("{key}: ready, {shown} ({})", seconds(after)));
+            tracked.done = Some(Done {
+                state: ObjectState::Ready,
+                reason: None,
+                message: None,
+                revision,
+                after,
+            });
+        }
+        Verdict::Failed { reason, message } => {
+            let message = collapse(&message);
+            printer.info(&format!(
+                "{key}: failed: {reason}: {message} ({})",
+                seconds(after)
+            ));
+            tracked.done = Some(Done {
+                state: ObjectState::Failed,
+                reason: Some(reason),
+                message: Some(message),
+                revision: None,
+                after,
+            });
+        }
+        Verdict::Waiting { status } => {
+            if tracked.last_status.as_deref() != Some(status.as_str()) {
+                printer.verbose(&format!("{key}: waiting: {status}"));
+                tracked.last_status = Some(status);
+            }
+        }
+    }
+}
+
+/// Dependents of failed objects (directly, transitively, or through the failed sync source)
+/// stop waiting and count as failures.
+fn mark_blocked(state: &mut State, printer: &Printer) {
+    let mut failed: Vec<ObjectKey> = state
+        .tracked
+        .iter()
+        .filter(|(_, t)| t.done.as_ref().is_some_and(|d| d.state == ObjectState::Failed))
+        .map(|(key, _)| key.clone())
+        .collect();
+    let source_failed = state
+        .source_progress
+        .done
+        .as_ref()
+        .is_some_and(|d| d.state == ObjectState::Failed);
+    if source_failed && let Some(key) = &state.sync_source {
+        failed.push(key.clone());
+    }
+    if failed.is_empty() {
+        return;
+    }
+    let all: Vec<FluxObject> = state.kustomizations.values().cloned().collect();
+    let edges = dependency_edges(&all, state.sync_source.as_ref());
+    let unfinished: HashSet<ObjectKey> = state
+        .tracked
+        .iter()
+        .filter(|(_, t)| t.done.is_none())
+        .map(|(key, _)| key.clone())
+        .collect();
+    let after = state.started.elapsed();
+    for (key, blocker) in blocked_by(&failed, &edges, &unfinished) {
+        let Some(tracked) = state.tracked.get_mut(&key) else {
+            continue;
+        };
+        if tracked.done.is_some() {
+            continue;
+        }
+        let label = blocker.blocker_label();
+        printer.info(&format!("{key}: blocked by {label}"));
+        tracked.done = Some(Done {
+            state: ObjectState::Blocked,
+            reason: None,
+            message: Some(format!("blocked by {label}")),
+            revision: None,
+            after,
+        });
+    }
+}
+
+fn all_done(state: &State) -> bool {
+    let source_done = state.sync_source.is_none() || state.source_progress.done.is_some();
+    source_done && state.tracked.values().all(|t| t.done.is_some())
+}
+
+fn count(state: &State, wanted: ObjectState) -> usize {
+    state.skipped.values().filter(|s| **s == wanted).count()
+}
+
+fn header_line(state: &State, summary: &FluxSummary) -> String {
+    let source = match &state.sync_source {
+        Some(key) => format!(
+            "source {} {}",
+            key.kind.api_kind(),
+            key.namespaced_name()
+        ),
+        None => "no sync source".to_string(),
+    };
+    format!(
+        "reconcile: Flux; {source}; tracking {} Kustomizations{}",
+        summary.tracked,
+        skipped_note(summary)
+    )
+}
+
+/// ` (1 excluded, 1 suspended)`, or nothing when none were skipped.
+pub fn skipped_note(summary: &FluxSummary) -> String {
+    let mut parts = Vec::new();
+    if summary.excluded > 0 {
+        parts.push(format!("{} excluded", summary.excluded));
+    }
+    if summary.suspended > 0 {
+        parts.push(format!("{} suspended", summary.suspended));
+    }
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", parts.join(", "))
+    }
+}
+
+fn fill_summary(state: &State, summary: &mut FluxSummary) {
+    summary.tracked = state.tracked.len();
+    summary.revision = state
+        .source_progress
+        .done
+        .as_ref()
+        .and_then(|done| done.revision.clone());
+    let mut objects = Vec::new();
+    if let Some(key) = &state.sync_source {
+        objects.push(report(key, &state.source_progress));
+    }
+    for (key, tracked) in &state.tracked {
+        objects.push(report(key, tracked));
+        if let Some(done) = &tracked.done
+            && done.state == ObjectState::Blocked
+        {
+            summary.blocked.insert(
+                key.namespaced_name(),
+                done.message
+                    .clone()
+                    .unwrap_or_default()
+                    .trim_start_matches("blocked by ")
+                    .to_string(),
+            );
+        }
+    }
+    for (key, skipped) in &state.skipped {
+        objects.push(ObjectReport {
+            kind: key.kind.api_kind().to_string(),
+            namespace: key.namespace.clone(),
+            name: key.name.clone(),
+            state: *skipped,
+            reason: None,
+            message: None,
+            revision: None,
+            duration: None,
+        });
+    }
+    summary.objects = objects;
+}
+
+fn report(key: &ObjectKey, tracked: &Tracked) -> ObjectReport {
+    let done = tracked.done.as_ref();
+    ObjectReport {
+        kind: key.kind.api_kind().to_string(),
+        namespace: key.namespace.clone(),
+        name: key.name.clone(),
+        state: done.map_or(ObjectState::TimedOut, |d| d.state),
+        reason: done.and_then(|d| d.reason.clone()),
+        message: done
+            .and_then(|d| d.message.clone())
+            .or_else(|| tracked.last_status.clone()),
+        revision: done.and_then(|d| d.revision.clone()),
+        duration: done.map(|d| d.after),
+    }
+}
+
+/// Success, or the failures: roots are the objects that failed themselves; blocked ones count.
+fn outcome(state: &State) -> Result<(), AttemptError> {
+    let failure = failure(state, false);
+    match failure {
+        Some(error) => Err(error),
+        None => Ok(()),
+    }
+}
+
+fn failure(state: &State, also_timed_out: bool) -> Option<AttemptError> {
+    let mut roots = Vec::new();
+    let mut blocked = 0;
+    let mut push_root = |key: &ObjectKey, done: &Done| {
+        roots.push(RootFailure {
+            name: key.namespaced_name(),
+            reason: done.reason.clone().unwrap_or_default(),
+            message: done.message.clone().unwrap_or_default(),
+        })
+    };
+    if let (Some(key), Some(done)) = (&state.sync_source, &state.source_progress.done)
+        && done.state == ObjectState::Failed
+    {
+        push_root(key, done);
+    }
+    for (key, tracked) in &state.tracked {
+        match tracked.done.as_ref() {
+            Some(done) if done.state == ObjectState::Failed => push_root(key, done),
+            Some(done) if done.state == ObjectState::Blocked => blocked += 1,
+            _ => {}
+        }
+    }
+    (!roots.is_empty() || blocked > 0).then_some(AttemptError::Failed {
+        roots,
+        blocked,
+        also_timed_out,
+    })
+}
+
+/// The deadline passed: a terminal failure seen meanwhile decides (not retryable); otherwise the
+/// attempt timed out, naming up to five unfinished objects.
+fn timed_out(attempt: &FluxAttempt<'_>, state: &State, summary: &mut FluxSummary) -> AttemptError {
+    fill_summary(state, summary);
+    if let Some(failure) = failure(state, true) {
+        return failure;
+    }
+    let mut unfinished: Vec<(String, String)> = Vec::new();
+    let mut names = Vec::new();
+    if let Some(key) = &state.sync_source
+        && state.source_progress.done.is_none()
+    {
+        unfinished.push((key.to_string(), status_of(&state.source_progress)));
+        names.push(key.namespaced_name());
+    }
+    for (key, tracked) in &state.tracked {
+        if tracked.done.is_none() {
+            unfinished.push((key.to_string(), status_of(tracked)));
+            names.push(key.namespaced_name());
+        }
+    }
+    let total = state.tracked.len() + usize::from(state.sync_source.is_some());
+    AttemptError::TimedOut {
+        message: timeout_message(attempt.timeout, &unfinished, total),
+        unfinished: names,
+        total,
+    }
+}
+
+fn status_of(tracked: &Tracked) -> String {
+    tracked
+        .last_status
+        .clone()
+        .unwrap_or_else(|| "waiting for the controller to handle the request".to_string())
+}
+
+pub fn kube_error(error: K8sError) -> AttemptError {
+    AttemptError::Kube {
+        retryable: error.is_retryable(),
+        retry_after: match error.kind() {
+            crate::k8s::ErrorKind::Status { retry_after, .. } => retry_after,
+            _ => None,
+        },
+        unreachable: error.is_unreachable(),
+        reason: error.reason(),
+    }
+}
+
+/// Run `future` unless the attempt deadline passes first.
+async fn until_deadline<T>(
+    deadline: tokio::time::Instant,
+    future: impl std::future::Future<Output = T>,
+) -> Result<T, AttemptError> {
+    tokio::time::timeout_at(deadline, future)
+        .await
+        .map_err(|_| AttemptError::TimedOut {
+            message: "timed out before the reconciliation could be requested".to_string(),
+            unfinished: Vec::new(),
+            total: 0,
+        })
+}
+
+/// `1.2s`: the duration shown in final progress lines.
+pub fn seconds(duration: Duration) -> String {
+    format!("{:.1}s", duration.as_secs_f64())
+}
+
+fn collapse(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Aborts the watch tasks when the attempt ends, however it ends.
+struct AbortOnDrop(Vec<tokio::task::JoinHandle<()>>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        for handle in &self.0 {
+            handle.abort();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_request_patch_is_the_documented_merge_patch() {
+        assert_eq!(
+            serde_json::to_string(&request_patch("2026-05-01T10:00:00.123456789Z")).unwrap(),
+            r#"{"metadata":{"annotations":{"reconcile.fluxcd.io/requestedAt":"2026-05-01T10:00:00.123456789Z"}}}"#
+        );
+    }
+
+    #[test]
+    fn skipped_counts_are_shown_only_when_present() {
+        let mut summary = FluxSummary::default();
+        assert_eq!(skipped_note(&summary), "");
+        summary.excluded = 1;
+        summary.suspended = 2;
+        assert_eq!(skipped_note(&summary), " (1 excluded, 2 suspended)");
+    }
+
+    #[test]
+    fn durations_have_one_decimal() {
+        assert_eq!(seconds(Duration::from_millis(1234)), "1.2s");
+    }
+}

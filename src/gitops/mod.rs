@@ -7,9 +7,11 @@
 pub mod argocd;
 pub mod diagnostics;
 pub mod engine;
+pub mod expected;
 pub mod flux;
 pub mod helm_recovery;
 pub mod readiness;
+pub mod report;
 pub mod watch;
 
 /// The GitOps engine a reconcile run talks to.

@@ -1,0 +1,563 @@
+//! `ksail workload reconcile` (reconcile.md): make the GitOps engine sync now, wait until the
+//! cluster serves what is in the registry, and explain failures.
+//!
+//! A run creates one token, then makes up to 3 attempts under the shared retry policy, each
+//! under its own deadline: connect and select the engine, look up the expected revision, recover
+//! stuck HelmReleases (Flux), request reconciliation, and watch until every tracked object is
+//! complete, failed or blocked. After a final failure with a known engine it prints the
+//! diagnostics report, then one error line.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use serde_json::{Map, Value, json};
+use time::OffsetDateTime;
+use time::macros::format_description;
+
+use super::{Context, Outcome};
+use crate::cli::ReconcileArgs;
+use crate::error::{Failure, FailureClass};
+use crate::gitops::argocd::{self, ArgoAttempt};
+use crate::gitops::diagnostics::{self, Summary, Target};
+use crate::gitops::engine::{ApiVersions, choose_api_versions, discover_apis, select_engine};
+use crate::gitops::expected::{Expected, Lookup};
+use crate::gitops::flux::{self, FluxApis, FluxAttempt, kube_error, seconds, skipped_note};
+use crate::gitops::helm_recovery::{self, HelmReleaseReset};
+use crate::gitops::readiness::short_revision;
+use crate::gitops::report::{AttemptError, ObjectReport};
+use crate::gitops::Engine;
+use crate::k8s::{self, Cluster};
+use crate::output::OutputFormat;
+use crate::retry::{self, Exhausted, Retryable as _};
+use crate::settings::{ReconcileSettings, reconcile_settings};
+
+pub const COMMAND: &str = "workload reconcile";
+
+pub async fn run(ctx: &Context, args: ReconcileArgs) -> Outcome {
+    let started = Instant::now();
+    let run = RunState::default();
+    let result = reconcile(ctx, &args, &run, started).await;
+    let json = (args.output == OutputFormat::Json).then(|| run.to_json(started));
+    Outcome {
+        command: COMMAND,
+        result,
+        json,
+    }
+}
+
+/// The outcome reported when a second signal (or the cleanup budget) cuts the run short.
+pub fn interrupted(args: &ReconcileArgs) -> Outcome {
+    Outcome {
+        command: COMMAND,
+        result: Err(Failure::interrupted()),
+        json: (args.output == OutputFormat::Json)
+            .then(|| RunState::default().to_json(Instant::now())),
+    }
+}
+
+/// What the run has learned so far; filled in by attempts, read for the JSON document.
+#[derive(Default)]
+struct RunState {
+    inner: Mutex<RunFacts>,
+}
+
+#[derive(Default)]
+struct RunFacts {
+    status: Option<&'static str>,
+    engine: Option<Engine>,
+    attempts: u32,
+    expected: Option<(String, String)>,
+    objects: Vec<ObjectReport>,
+    resets: Vec<HelmReleaseReset>,
+    diagnostics: Option<Value>,
+    /// Flux: the GitOps namespace and the blocked map, for the diagnostics target.
+    gitops_namespace: Option<String>,
+    blocked: std::collections::BTreeMap<String, String>,
+    versions: Option<ApiVersions>,
+}
+
+impl RunState {
+    fn with<R>(&self, f: impl FnOnce(&mut RunFacts) -> R) -> R {
+        let mut facts = self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        f(&mut facts)
+    }
+
+    fn to_json(&self, started: Instant) -> Map<String, Value> {
+        self.with(|facts| {
+            let value = json!({
+                "status": facts.status,
+                "engine": facts.engine.map(Engine::json_name),
+                "attempts": facts.attempts,
+                "durationMs": started.elapsed().as_millis() as u64,
+                "expected": facts.expected.as_ref().map(|(url, digest)| json!({"url": url, "digest": digest})),
+                "objects": facts.objects.iter().map(ObjectReport::to_json).collect::<Vec<_>>(),
+                "helmReleaseResets": facts.resets.iter().map(HelmReleaseReset::to_json).collect::<Vec<_>>(),
+                "diagnostics": facts.diagnostics,
+            });
+            match value {
+                Value::Object(map) => map,
+                _ => Map::new(),
+            }
+        })
+    }
+}
+
+/// What a successful attempt reports for the summary line.
+struct Success {
+    engine: Engine,
+    /// Kustomizations or Applications that completed.
+    count: usize,
+    skipped_note: String,
+    expected: Expected,
+}
+
+async fn reconcile(
+    ctx: &Context,
+    args: &ReconcileArgs,
+    run: &RunState,
+    started: Instant,
+) -> Result<(), Failure> {
+    let printer = &ctx.printer;
+    let settings = reconcile_settings(ctx, args)?;
+    if settings.kwok {
+        printer.warn("KWOK simulates GitOps controllers; reconciliation skipped");
+        run.with(|facts| facts.status = Some("succeeded"));
+        return Ok(());
+    }
+    let cluster = k8s::connect(&settings.kube).await?;
+    let token = new_token(OffsetDateTime::now_utc());
+    let env = ctx.env.lookup();
+    let lookup = Lookup::new(
+        settings.sync.as_ref(),
+        settings.credentials.as_ref(),
+        &env,
+        printer,
+    );
+    let inputs = AttemptInputs {
+        ctx,
+        settings: &settings,
+        cluster: &cluster,
+        token: &token,
+        lookup: lookup.as_ref(),
+        run,
+    };
+    let result = retry::retry(&settings.retry, printer, Some(&ctx.cancel), |n| {
+        attempt(&inputs, n)
+    })
+    .await;
+    match result {
+        Ok(success) => {
+            run.with(|facts| facts.status = Some("succeeded"));
+            if settings.output == OutputFormat::Text {
+                printer.result(&success_line(&success, &settings, started.elapsed()));
+            }
+            Ok(())
+        }
+        Err(exhausted) => Err(failure(&inputs, exhausted).await),
+    }
+}
+
+struct AttemptInputs<'a> {
+    ctx: &'a Context,
+    settings: &'a ReconcileSettings,
+    cluster: &'a Cluster,
+    token: &'a str,
+    lookup: Option<&'a Lookup>,
+    run: &'a RunState,
+}
+
+async fn attempt(inputs: &AttemptInputs<'_>, n: u32) -> Result<Success, AttemptError> {
+    let ctx = inputs.ctx;
+    let printer = &ctx.printer;
+    let settings = inputs.settings;
+    inputs.run.with(|facts| facts.attempts = n);
+    if ctx.cancel.is_cancelled() {
+        return Err(AttemptError::Interrupted);
+    }
+    let deadline = tokio::time::Instant::now() + settings.timeout;
+    let cancel = ctx.cancel.clone();
+    let interrupted = async move { cancel.cancelled().await };
+    let work = attempt_steps(inputs, n, deadline);
+    tokio::select! {
+        result = work => result,
+        () = interrupted => Err(AttemptError::Interrupted),
+        () = tokio::time::sleep_until(deadline + Duration::from_millis(50)) => {
+            printer.verbose("reconcile: attempt deadline passed");
+            Err(AttemptError::TimedOut {
+                message: format!("timed out after {}", crate::duration::format_go(settings.timeout)),
+                unfinished: Vec::new(),
+                total: 0,
+            })
+        }
+    }
+}
+
+async fn attempt_steps(
+    inputs: &AttemptInputs<'_>,
+    n: u32,
+    deadline: tokio::time::Instant,
+) -> Result<Success, AttemptError> {
+    let ctx = inputs.ctx;
+    let printer = &ctx.printer;
+    let settings = inputs.settings;
+    let client = &inputs.cluster.client;
+
+    // 1. Engine selection from one GET /apis.
+    let apis = discover_apis(client).await.map_err(kube_error)?;
+    let selection =
+        select_engine(settings.configured_engine, &apis).map_err(AttemptError::Engine)?;
+    if n == 1
+        && let Some(line) = selection.detected_line()
+    {
+        printer.info(&line);
+    }
+    let versions = choose_api_versions(&apis);
+    inputs.run.with(|facts| {
+        facts.engine = Some(selection.engine);
+        facts.versions = Some(versions.clone());
+    });
+
+    // 2. The expected revision.
+    let expected = match inputs.lookup {
+        Some(lookup) => lookup.lookup(printer).await.map_err(AttemptError::Expected)?,
+        None => Expected::Unchecked,
+    };
+    if let Expected::Digest { host_ref, digest } = &expected {
+        inputs
+            .run
+            .with(|facts| facts.expected = Some((host_ref.clone(), digest.clone())));
+        if n == 1 {
+            let tag = settings.sync.as_ref().map_or("", |sync| sync.tag.as_str());
+            printer.info(&format!(
+                "reconcile: expected revision {}",
+                short_revision(&format!("{tag}@{digest}"))
+            ));
+        }
+    }
+
+    match selection.engine {
+        Engine::Flux => flux_attempt(inputs, &versions, expected, deadline).await,
+        Engine::ArgoCd => argo_attempt(inputs, &versions, expected, deadline).await,
+    }
+}
+
+async fn flux_attempt(
+    inputs: &AttemptInputs<'_>,
+    versions: &ApiVersions,
+    expected: Expected,
+    deadline: tokio::time::Instant,
+) -> Result<Success, AttemptError> {
+    let ctx = inputs.ctx;
+    let settings = inputs.settings;
+    let client = &inputs.cluster.client;
+
+    // 3. HelmRelease recovery: the first step that changes the cluster. The attempt deadline
+    // and a signal both stop it; it always resumes what it suspended.
+    let stop = ctx.cancel.child_token();
+    let deadline_stop = stop.clone();
+    let stopper = tokio::spawn(async move {
+        tokio::time::sleep_until(deadline).await;
+        deadline_stop.cancel();
+    });
+    let recovery = helm_recovery::recover(
+        client,
+        versions.helm_release.as_ref(),
+        &ctx.printer,
+        settings.recovery,
+        &stop,
+    )
+    .await;
+    stopper.abort();
+    inputs
+        .run
+        .with(|facts| facts.resets.extend(recovery.resets.iter().cloned()));
+    if ctx.cancel.is_cancelled() {
+        return Err(AttemptError::Interrupted);
+    }
+
+    let Some(kustomization) = versions.kustomization.clone() else {
+        return Err(AttemptError::Engine(Failure::failed(
+            "Flux is not installed in this cluster: the kustomize.toolkit.fluxcd.io API is not served; run ksail cluster create, or install Flux",
+        )));
+    };
+    let apis = FluxApis {
+        kustomization,
+        sources: [
+            &versions.oci_repository,
+            &versions.git_repository,
+            &versions.bucket,
+        ]
+        .into_iter()
+        .flatten()
+        .cloned()
+        .collect(),
+        flux_instance: versions.flux_instance.clone(),
+    };
+    let (summary, result) = flux::reconcile(FluxAttempt {
+        client,
+        apis: &apis,
+        token: inputs.token,
+        expected: expected.clone(),
+        lookup: inputs.lookup,
+        excludes: &settings.excludes,
+        printer: &ctx.printer,
+        deadline,
+        timeout: settings.timeout,
+    })
+    .await;
+    inputs.run.with(|facts| {
+        facts.objects = summary.objects.clone();
+        facts.gitops_namespace = Some(summary.gitops_namespace.clone());
+        facts.blocked = summary.blocked.clone();
+    });
+    result?;
+    Ok(Success {
+        engine: Engine::Flux,
+        count: summary.tracked,
+        skipped_note: skipped_note(&summary),
+        expected,
+    })
+}
+
+async fn argo_attempt(
+    inputs: &AttemptInputs<'_>,
+    versions: &ApiVersions,
+    expected: Expected,
+    deadline: tokio::time::Instant,
+) -> Result<Success, AttemptError> {
+    let ctx = inputs.ctx;
+    if inputs.settings.exclude_given && inputs.run.with(|facts| facts.attempts) == 1 {
+        ctx.printer
+            .warn("--exclude applies to Flux Kustomizations only; ignored");
+    }
+    let Some(application) = versions.application.clone() else {
+        return Err(AttemptError::Engine(Failure::failed(
+            "Argo CD is not installed in this cluster: the argoproj.io Application API is not served; run ksail cluster create, or install Argo CD",
+        )));
+    };
+    let sync_url = inputs
+        .settings
+        .sync
+        .as_ref()
+        .and_then(|sync| sync.url.as_deref());
+    let (summary, result) = argocd::reconcile(ArgoAttempt {
+        client: &inputs.cluster.client,
+        application: &application,
+        expected: expected.clone(),
+        sync_url,
+        printer: &ctx.printer,
+        deadline,
+        timeout: inputs.settings.timeout,
+    })
+    .await;
+    inputs.run.with(|facts| {
+        facts.objects = summary.objects.clone();
+        facts.gitops_namespace = Some(ARGOCD_NAMESPACE.to_string());
+    });
+    result?;
+    Ok(Success {
+        engine: Engine::ArgoCd,
+        count: summary.applications,
+        skipped_note: String::new(),
+        expected,
+    })
+}
+
+use crate::gitops::argocd::NAMESPACE as ARGOCD_NAMESPACE;
+
+/// `reconciled Flux: 6 Kustomizations ready at dev@sha256:<64 hex> (1 excluded) in 12.3s`
+fn success_line(success: &Success, settings: &ReconcileSettings, elapsed: Duration) -> String {
+    let at = match (&success.expected, &settings.sync) {
+        (Expected::Digest { digest, .. }, Some(sync)) if success.engine == Engine::Flux => {
+            format!("at {}@{digest}", sync.tag)
+        }
+        (Expected::Digest { digest, .. }, _) => format!("at {digest}"),
+        (Expected::Unchecked, _) => "(revision not checked)".to_string(),
+    };
+    match success.engine {
+        Engine::Flux => format!(
+            "reconciled Flux: {} {} ready {at}{} in {}",
+            success.count,
+            plural(success.count, "Kustomization", "Kustomizations"),
+            success.skipped_note,
+            seconds(elapsed)
+        ),
+        Engine::ArgoCd => format!(
+            "reconciled Argo CD: {} {} synced and healthy {at} in {}",
+            success.count,
+            plural(success.count, "Application", "Applications"),
+            seconds(elapsed)
+        ),
+    }
+}
+
+fn plural<'a>(count: usize, one: &'a str, many: &'a str) -> &'a str {
+    if count == 1 { one } else { many }
+}
+
+/// The final error: diagnostics first (exit 1 or 3 with a known engine), then one line.
+async fn failure(inputs: &AttemptInputs<'_>, exhausted: Exhausted<AttemptError>) -> Failure {
+    let ran_out = exhausted.ran_out();
+    let attempts = exhausted.attempts;
+    let error = exhausted.error;
+    let class = error.class();
+    if class == FailureClass::Interrupted {
+        return Failure::interrupted();
+    }
+    let report_shown = if error.wants_diagnostics() {
+        diagnose(inputs).await
+    } else {
+        false
+    };
+    let settings = inputs.settings;
+    let message = match &error {
+        AttemptError::Engine(failure) => return failure.clone(),
+        AttemptError::Failed { roots, blocked, .. } => {
+            let hint = "inspect them with kubectl describe, fix the cause and push again";
+            if roots.len() == 1 {
+                let root = &roots[0];
+                diagnostics::summary_line(
+                    &Summary::RootFailure {
+                        object: &root.name,
+                        reason: &root.reason,
+                        blocked: *blocked,
+                    },
+                    report_shown,
+                    hint,
+                )
+            } else {
+                let names: Vec<String> = roots.iter().map(|root| root.name.clone()).collect();
+                diagnostics::summary_line(&Summary::Several { objects: &names }, report_shown, hint)
+            }
+        }
+        AttemptError::TimedOut {
+            unfinished, total, message, ..
+        } => {
+            if unfinished.is_empty() {
+                format!("reconcile {message}; raise --timeout or check the GitOps controllers")
+            } else {
+                diagnostics::summary_line(
+                    &Summary::Timeout {
+                        after: settings.timeout,
+                        attempts,
+                        not_ready: unfinished,
+                        total: *total,
+                    },
+                    report_shown,
+                    "raise --timeout or check the GitOps controllers",
+                )
+            }
+        }
+        AttemptError::Kube {
+            unreachable: true,
+            reason,
+            ..
+        } => format!(
+            "reconcile failed{}: {}; check --kubeconfig and --context, or start the cluster",
+            after_attempts(ran_out, attempts),
+            k8s::unreachable_message(&inputs.cluster.server, &inputs.cluster.context, reason)
+        ),
+        AttemptError::Kube { reason, .. } => format!(
+            "reconcile failed{}: {reason}; check the cluster's API server and try again",
+            after_attempts(ran_out, attempts)
+        ),
+        AttemptError::Expected(expected) if !expected.is_retryable() => expected.to_string(),
+        AttemptError::Expected(expected) => format!(
+            "reconcile failed{}: {expected}; check that the registry is reachable",
+            after_attempts(ran_out, attempts)
+        ),
+        AttemptError::Interrupted => return Failure::interrupted(),
+    };
+    inputs.run.with(|facts| {
+        facts.status = Some(if class == FailureClass::TimedOut {
+            "timedOut"
+        } else {
+            "failed"
+        })
+    });
+    Failure::new(class, message)
+}
+
+fn after_attempts(ran_out: bool, attempts: u32) -> String {
+    if ran_out {
+        format!(" after {attempts} attempts")
+    } else {
+        String::new()
+    }
+}
+
+/// Collect and print the diagnostics report; true when one was shown.
+async fn diagnose(inputs: &AttemptInputs<'_>) -> bool {
+    let (engine, versions, namespace, blocked) = inputs.run.with(|facts| {
+        (
+            facts.engine,
+            facts.versions.clone(),
+            facts.gitops_namespace.clone(),
+            facts.blocked.clone(),
+        )
+    });
+    let (Some(engine), Some(versions)) = (engine, versions) else {
+        return false;
+    };
+    let kinds: Vec<(&'static str, kube::api::ApiResource)> = match engine {
+        Engine::Flux => [
+            ("Kustomizations", &versions.kustomization),
+            ("HelmReleases", &versions.helm_release),
+            ("OCIRepositories", &versions.oci_repository),
+        ]
+        .into_iter()
+        .filter_map(|(heading, resource)| resource.clone().map(|r| (heading, r)))
+        .collect(),
+        Engine::ArgoCd => versions
+            .application
+            .clone()
+            .map(|r| vec![("Applications", r)])
+            .unwrap_or_default(),
+    };
+    let target = Target {
+        gitops_namespace: namespace.unwrap_or_else(|| match engine {
+            Engine::Flux => "flux-system".to_string(),
+            Engine::ArgoCd => ARGOCD_NAMESPACE.to_string(),
+        }),
+        kinds,
+        blocked,
+    };
+    let report = diagnostics::collect(
+        &inputs.cluster.client,
+        engine,
+        &target,
+        inputs.settings.diagnostics_budget,
+        OffsetDateTime::now_utc(),
+    )
+    .await;
+    let Some(report) = report else {
+        return false;
+    };
+    for line in diagnostics::render(&report) {
+        inputs.ctx.printer.report(&line);
+    }
+    inputs
+        .run
+        .with(|facts| facts.diagnostics = Some(diagnostics::to_json(&report)));
+    true
+}
+
+/// The run's token: the current UTC time in RFC 3339 with nanoseconds.
+pub fn new_token(now: OffsetDateTime) -> String {
+    let format =
+        format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:9]Z");
+    now.to_offset(time::UtcOffset::UTC)
+        .format(&format)
+        .unwrap_or_else(|_| now.unix_timestamp_nanos().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_token_is_rfc3339_with_nanoseconds() {
+        let at = OffsetDateTime::from_unix_timestamp_nanos(1_777_629_600_123_456_789).unwrap();
+        assert_eq!(new_token(at), "2026-05-01T10:00:00.123456789Z");
+    }
+}
