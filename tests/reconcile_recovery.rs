@@ -1,0 +1,691 @@
+//! HelmRelease recovery through the binary (reconcile.md "HelmRelease recovery", testing.md
+//! "Reconcile tests"): detection, the suspend → observed → resume order, the observe bound, a
+//! failing resume, SIGINT during the observe wait, and the JSON `helmReleaseResets` member.
+//!
+//! Every test runs the real `ksail workload reconcile` against the fake API server with the Flux
+//! types, a Flux source and kustomize simulator (so the rest of the run succeeds) and
+//! `simulators::HelmReleaseSim`. `gitOpsEngine: None` keeps the run free of a registry: the
+//! engine is detected, and there is no revision gate.
+
+mod support;
+
+use std::path::PathBuf;
+use std::process::{Output, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use fake_apiserver::fixtures::{self, HelmState};
+use fake_apiserver::simulators::{FluxKustomization, FluxSource, HelmReleaseSim, SOURCE_GROUP};
+use fake_apiserver::{FakeApiServer, LoggedRequest, Route, ServerOptions, Verb};
+use serde_json::{Value, json};
+use support::{TestEnv, has_timestamp_prefix, stderr_lines, stdout_lines};
+
+const DIGEST: &str = "sha256:1a2b3c4d5e6f00000000000000000000000000000000000000000000000000aa";
+const HELM_PREFIX: &str = "/apis/helm.toolkit.fluxcd.io/v2/namespaces/";
+const KUSTOMIZE_PREFIX: &str = "/apis/kustomize.toolkit.fluxcd.io";
+const MERGE_PATCH: &str = "application/merge-patch+json";
+
+/// A fake Flux cluster whose sync source and root Kustomization become ready when asked, plus
+/// the HelmRelease simulator (observing after `observe_ms`, ready 0 ms after resume).
+struct Fixture {
+    env: TestEnv,
+    server: FakeApiServer,
+    helm: Arc<HelmReleaseSim>,
+    kubeconfig: PathBuf,
+}
+
+impl Fixture {
+    fn new(observe_ms: u64) -> Fixture {
+        let env = TestEnv::new();
+        let server = FakeApiServer::start(ServerOptions::flux());
+        // A real source-controller serves Bucket too, and ksail lists every source kind.
+        server.register_crd(SOURCE_GROUP, "v1", "Bucket", "buckets", true, true);
+        let kubeconfig = env.root().join("kubeconfig");
+        server
+            .write_kubeconfig(&kubeconfig, &["kind-kind"], None)
+            .expect("write the kubeconfig");
+        env.write(
+            "ksail.yaml",
+            "apiVersion: ksail.io/v1alpha1\nkind: Cluster\nspec:\n  cluster:\n    gitOpsEngine: None\n",
+        );
+        server.put_object(fixtures::oci_repository(
+            "flux-system",
+            "flux-system",
+            "oci://kind-local-registry:5000/k8s",
+            "dev",
+        ));
+        server.put_object(fixtures::kustomization(
+            "flux-system",
+            "flux-system",
+            "flux-system",
+            &[],
+        ));
+        server.add_simulator(FluxSource::new(0, DIGEST));
+        server.add_simulator(FluxKustomization::new(0));
+        let helm = HelmReleaseSim::new(observe_ms, 0);
+        server.add_simulator(helm.clone());
+        Fixture {
+            env,
+            server,
+            helm,
+            kubeconfig,
+        }
+    }
+
+    fn put_release(&self, namespace: &str, name: &str, state: HelmState) {
+        self.server
+            .put_object(fixtures::helm_release(namespace, name, state));
+    }
+
+    /// `ksail workload reconcile --timeout 10s <extra>` against this cluster, one attempt.
+    fn process(&self, extra: &[&str], vars: &[(&str, &str)]) -> std::process::Command {
+        let mut args = vec!["workload", "reconcile", "--timeout", "10s"];
+        args.extend_from_slice(extra);
+        let mut cmd = self.env.ksail_process(args);
+        cmd.env("KUBECONFIG", &self.kubeconfig)
+            .env("KSAIL_TEST_RETRY_ATTEMPTS", "1");
+        for (k, v) in vars {
+            cmd.env(k, v);
+        }
+        cmd
+    }
+
+    fn run(&self, extra: &[&str], vars: &[(&str, &str)]) -> Output {
+        let mut cmd = assert_cmd::Command::from_std(self.process(extra, vars));
+        cmd.timeout(support::env::KSAIL_TIMEOUT);
+        cmd.output().expect("run ksail")
+    }
+
+    /// PATCH requests to HelmReleases, as `(ns/name, body)`, in arrival order.
+    fn helm_patches(&self) -> Vec<(String, Value)> {
+        helm_patches(&self.server.requests())
+    }
+}
+
+fn helm_patches(requests: &[LoggedRequest]) -> Vec<(String, Value)> {
+    requests
+        .iter()
+        .filter(|r| r.method == "PATCH" && r.path.starts_with(HELM_PREFIX))
+        .map(|r| (release_of(&r.path), r.body_json().unwrap_or(Value::Null)))
+        .collect()
+}
+
+/// `/apis/helm.toolkit.fluxcd.io/v2/namespaces/<ns>/helmreleases/<name>` → `<ns>/<name>`.
+fn release_of(path: &str) -> String {
+    let rest = path.trim_start_matches(HELM_PREFIX);
+    let parts: Vec<&str> = rest.split('/').collect();
+    format!("{}/{}", parts[0], parts.get(2).copied().unwrap_or(""))
+}
+
+fn suspend_body() -> Value {
+    json!({"spec": {"suspend": true}})
+}
+
+fn resume_body() -> Value {
+    json!({"spec": {"suspend": false}})
+}
+
+/// Stderr lines without the non-TTY timestamp prefix (every info and warning line has it).
+fn plain_stderr(output: &Output) -> Vec<String> {
+    stderr_lines(output)
+        .into_iter()
+        .map(|line| {
+            if has_timestamp_prefix(&line) {
+                line[21..].to_string()
+            } else {
+                line
+            }
+        })
+        .collect()
+}
+
+fn position(lines: &[String], wanted: &str) -> usize {
+    lines.iter().position(|l| l == wanted).unwrap_or_else(|| {
+        panic!(
+            "missing stderr line {wanted:?}\nstderr:\n{}",
+            lines.join("\n")
+        )
+    })
+}
+
+fn dump(output: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+/// A HelmRelease with explicit conditions (for cases the fixture does not build).
+fn release_with(namespace: &str, name: &str, suspend: bool, conditions: Value) -> Value {
+    let mut obj = fixtures::helm_release(namespace, name, HelmState::Ready);
+    obj["status"]["conditions"] = conditions;
+    if suspend {
+        obj["spec"]["suspend"] = json!(true);
+    }
+    obj
+}
+
+#[test]
+fn recovery_detection_resets_each_stuck_reason_and_skips_the_rest() {
+    let fx = Fixture::new(0);
+    let stuck_ready = [
+        ("apps", "install", "InstallFailed"),
+        ("apps", "upgrade", "UpgradeFailed"),
+        ("apps", "test", "TestFailed"),
+        ("apps", "rollback", "RollbackFailed"),
+        ("apps", "uninstall", "UninstallFailed"),
+        ("apps", "reconcile", "ReconciliationFailed"),
+        ("apps", "getlast", "GetLastReleaseFailed"),
+    ];
+    for (ns, name, reason) in stuck_ready {
+        fx.put_release(ns, name, HelmState::NotReady(reason.into()));
+    }
+    // Stalled=True with any reason, including one no list names.
+    let stalled = [
+        ("infra", "retries", "RetriesExceeded"),
+        ("infra", "norollback", "MissingRollbackTarget"),
+        ("infra", "novel", "SomeFutureReason"),
+    ];
+    for (ns, name, reason) in stalled {
+        fx.put_release(ns, name, HelmState::Stalled(reason.into()));
+    }
+    // Not stuck: transient dependency waits, suspended, ready, other reasons, no conditions.
+    fx.put_release(
+        "skip",
+        "dep",
+        HelmState::NotReady("DependencyNotReady".into()),
+    );
+    fx.server.put_object(release_with(
+        "skip",
+        "dep-stalled",
+        false,
+        json!([
+            {"type": "Stalled", "status": "True", "reason": "RetriesExceeded", "message": "m"},
+            {"type": "Ready", "status": "False", "reason": "DependencyNotReady", "message": "m"}
+        ]),
+    ));
+    fx.server.put_object(release_with(
+        "skip",
+        "suspended",
+        true,
+        json!([
+            {"type": "Stalled", "status": "True", "reason": "RetriesExceeded", "message": "m"},
+            {"type": "Ready", "status": "False", "reason": "UpgradeFailed", "message": "m"}
+        ]),
+    ));
+    fx.put_release("skip", "ready", HelmState::Ready);
+    fx.put_release(
+        "skip",
+        "progressing",
+        HelmState::NotReady("Progressing".into()),
+    );
+    fx.put_release(
+        "skip",
+        "artifact",
+        HelmState::NotReady("ArtifactFailed".into()),
+    );
+    fx.server
+        .put_object(release_with("skip", "noconds", false, json!([])));
+    fx.server.put_object(release_with(
+        "skip",
+        "stalled-false",
+        false,
+        json!([{"type": "Stalled", "status": "False", "reason": "RetriesExceeded", "message": "m"}]),
+    ));
+
+    let output = fx.run(&[], &[("KSAIL_TEST_SUSPEND_OBSERVE_MS", "3000")]);
+    assert_eq!(output.status.code(), Some(0), "{}", dump(&output));
+
+    let mut expected: Vec<(String, String)> = stuck_ready
+        .iter()
+        .chain(stalled.iter())
+        .map(|(ns, name, reason)| (format!("{ns}/{name}"), reason.to_string()))
+        .collect();
+    expected.sort();
+
+    // Every stuck release got exactly one suspend, then one resume; nothing else was patched.
+    let patches = fx.helm_patches();
+    for (key, _) in &expected {
+        let bodies: Vec<&Value> = patches
+            .iter()
+            .filter(|(k, _)| k == key)
+            .map(|(_, b)| b)
+            .collect();
+        assert_eq!(
+            bodies,
+            vec![&suspend_body(), &resume_body()],
+            "patches of {key}"
+        );
+    }
+    let patched: std::collections::BTreeSet<&String> = patches.iter().map(|(k, _)| k).collect();
+    assert_eq!(
+        patched,
+        expected.iter().map(|(k, _)| k).collect(),
+        "only stuck releases are patched"
+    );
+    for request in fx.server.requests() {
+        if request.method == "PATCH" && request.path.starts_with(HELM_PREFIX) {
+            assert_eq!(request.content_type.as_deref(), Some(MERGE_PATCH));
+        }
+    }
+
+    // One "stuck" line per release, in namespace/name order, each before its "resumed" line.
+    let lines = plain_stderr(&output);
+    let stuck_lines: Vec<&String> = lines
+        .iter()
+        .filter(|l| l.starts_with("helmrelease ") && l.ends_with(", resetting"))
+        .collect();
+    let wanted: Vec<String> = expected
+        .iter()
+        .map(|(key, reason)| format!("helmrelease {key}: stuck ({reason}), resetting"))
+        .collect();
+    assert_eq!(
+        stuck_lines,
+        wanted.iter().collect::<Vec<_>>(),
+        "stderr:\n{}",
+        lines.join("\n")
+    );
+    for (key, reason) in &expected {
+        let stuck = position(
+            &lines,
+            &format!("helmrelease {key}: stuck ({reason}), resetting"),
+        );
+        let resumed = position(&lines, &format!("helmrelease {key}: resumed"));
+        assert!(stuck < resumed);
+    }
+    let summary = position(&lines, "reset 10 stuck HelmReleases");
+    assert!(position(&lines, "helmrelease infra/retries: resumed") < summary);
+    assert!(!lines.iter().any(|l| l.contains("helmrelease skip/")));
+    let stdout = stdout_lines(&output);
+    assert_eq!(stdout.len(), 1, "{}", dump(&output));
+    assert!(
+        stdout[0].starts_with("reconciled Flux: 1 Kustomization ready (revision not checked) in "),
+        "{}",
+        stdout[0]
+    );
+    // The controller stand-in saw suspend before resume for each one.
+    for (key, _) in &expected {
+        let order: Vec<String> = fx
+            .helm
+            .order_strings()
+            .into_iter()
+            .filter(|s| s.ends_with(&format!(" {key}")))
+            .collect();
+        assert_eq!(
+            order,
+            vec![format!("suspend {key}"), format!("resume {key}")]
+        );
+    }
+}
+
+#[test]
+fn recovery_suspends_waits_for_observation_then_resumes_before_any_kustomize_request() {
+    // The controller observes the suspension after 400 ms; the bound is far away (5 s), so the
+    // resume time shows that ksail waited for the observation, not for the bound.
+    let fx = Fixture::new(400);
+    fx.put_release(
+        "podinfo",
+        "podinfo",
+        HelmState::NotReady("UpgradeFailed".into()),
+    );
+    fx.put_release("apps", "web", HelmState::Stalled("RetriesExceeded".into()));
+
+    let started = Instant::now();
+    let output = fx.run(&[], &[("KSAIL_TEST_SUSPEND_OBSERVE_MS", "5000")]);
+    assert_eq!(output.status.code(), Some(0), "{}", dump(&output));
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+
+    let requests = fx.server.requests();
+    let is_patch = |r: &LoggedRequest, key: &str, body: &Value| {
+        r.method == "PATCH"
+            && r.path.starts_with(HELM_PREFIX)
+            && release_of(&r.path) == key
+            && r.body_json().as_ref() == Some(body)
+    };
+    let index = |key: &str, body: &Value| {
+        requests
+            .iter()
+            .position(|r| is_patch(r, key, body))
+            .unwrap_or_else(|| panic!("no {body} patch for {key}"))
+    };
+    let mut last_resume = 0;
+    for key in ["apps/web", "podinfo/podinfo"] {
+        let (suspend, resume) = (index(key, &suspend_body()), index(key, &resume_body()));
+        assert!(suspend < resume, "{key}: suspend must precede resume");
+        let waited = requests[resume].at.duration_since(requests[suspend].at);
+        assert!(
+            waited >= Duration::from_millis(350) && waited < Duration::from_millis(3000),
+            "{key}: resumed {waited:?} after the suspend; expected after the observation (400 ms)"
+        );
+        last_resume = last_resume.max(resume);
+    }
+    // All suspends go out before the first resume (one batch).
+    let first_resume = requests
+        .iter()
+        .position(|r| r.method == "PATCH" && r.body_json() == Some(resume_body()))
+        .unwrap();
+    let last_suspend = requests
+        .iter()
+        .rposition(|r| r.method == "PATCH" && r.body_json() == Some(suspend_body()))
+        .unwrap();
+    assert!(last_suspend < first_resume);
+    // Recovery is the first change and precedes every request under the kustomize group.
+    let before: Vec<String> = requests[..last_resume]
+        .iter()
+        .filter(|r| r.path.starts_with(KUSTOMIZE_PREFIX))
+        .map(|r| format!("{} {}?{}", r.method, r.path, r.query))
+        .collect();
+    assert!(
+        before.is_empty(),
+        "requests under {KUSTOMIZE_PREFIX} before recovery ended: {before:?}"
+    );
+    assert!(
+        requests
+            .iter()
+            .any(|r| r.path.starts_with(KUSTOMIZE_PREFIX)),
+        "the run never reached the Kustomizations"
+    );
+    let first_write = requests.iter().position(LoggedRequest::is_write).unwrap();
+    assert!(
+        is_patch(&requests[first_write], "apps/web", &suspend_body())
+            || is_patch(&requests[first_write], "podinfo/podinfo", &suspend_body()),
+        "the first write must be a suspend: {:?}",
+        requests[first_write].path
+    );
+    assert_eq!(
+        fx.helm.order_strings()[..2]
+            .iter()
+            .filter(|s| s.starts_with("suspend"))
+            .count(),
+        2
+    );
+
+    let lines = plain_stderr(&output);
+    let stuck_web = position(
+        &lines,
+        "helmrelease apps/web: stuck (RetriesExceeded), resetting",
+    );
+    let stuck_podinfo = position(
+        &lines,
+        "helmrelease podinfo/podinfo: stuck (UpgradeFailed), resetting",
+    );
+    let resumed_web = position(&lines, "helmrelease apps/web: resumed");
+    let resumed_podinfo = position(&lines, "helmrelease podinfo/podinfo: resumed");
+    let summary = position(&lines, "reset 2 stuck HelmReleases");
+    assert!(stuck_web < stuck_podinfo && stuck_podinfo < resumed_web);
+    assert!(resumed_web < resumed_podinfo && resumed_podinfo < summary);
+}
+
+#[test]
+fn recovery_with_a_controller_that_never_observes_honours_the_bound_and_resumes() {
+    let fx = Fixture::new(0);
+    fx.put_release("apps", "web", HelmState::Stalled("RetriesExceeded".into()));
+    fx.helm.never_observe("apps/web");
+
+    let started = Instant::now();
+    let output = fx.run(&[], &[("KSAIL_TEST_SUSPEND_OBSERVE_MS", "300")]);
+    let elapsed = started.elapsed();
+    assert_eq!(output.status.code(), Some(0), "{}", dump(&output));
+    assert!(elapsed < Duration::from_secs(5), "the run took {elapsed:?}");
+
+    let requests = fx.server.requests();
+    let suspend = requests
+        .iter()
+        .find(|r| r.method == "PATCH" && r.body_json() == Some(suspend_body()))
+        .expect("a suspend patch");
+    let resume = requests
+        .iter()
+        .find(|r| r.method == "PATCH" && r.body_json() == Some(resume_body()))
+        .expect("a resume patch after the bound");
+    let waited = resume.at.duration_since(suspend.at);
+    assert!(
+        waited >= Duration::from_millis(280) && waited < Duration::from_millis(2500),
+        "resume came {waited:?} after the suspend; the bound is 300 ms"
+    );
+    assert_eq!(
+        fx.helm.order_strings(),
+        vec!["suspend apps/web", "resume apps/web"]
+    );
+    let lines = plain_stderr(&output);
+    position(&lines, "helmrelease apps/web: resumed");
+    position(&lines, "reset 1 stuck HelmRelease");
+}
+
+/// Waits (polling the request log, 10 ms steps) for the first suspend PATCH.
+fn wait_for_suspend(server: &FakeApiServer, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    while !server
+        .requests()
+        .iter()
+        .any(|r| r.method == "PATCH" && r.body_json() == Some(suspend_body()))
+    {
+        assert!(Instant::now() < deadline, "the suspend PATCH never arrived");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Waits for the child to exit (at most `limit`), then collects its output.
+fn wait_bounded(child: &mut std::process::Child, limit: Duration) -> Output {
+    use std::io::Read as _;
+    let deadline = Instant::now() + limit;
+    // Drain the pipes on threads so a chatty child can never block on a full pipe.
+    let mut out_pipe = child.stdout.take().expect("piped stdout");
+    let mut err_pipe = child.stderr.take().expect("piped stderr");
+    let out = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = out_pipe.read_to_end(&mut buf);
+        buf
+    });
+    let err = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = err_pipe.read_to_end(&mut buf);
+        buf
+    });
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("ksail did not exit within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    Output {
+        status,
+        stdout: out.join().unwrap_or_default(),
+        stderr: err.join().unwrap_or_default(),
+    }
+}
+
+fn spawn(fx: &Fixture, extra: &[&str], vars: &[(&str, &str)]) -> std::process::Child {
+    fx.process(extra, vars)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn ksail")
+}
+
+#[test]
+fn recovery_failing_resume_warns_with_the_flux_command_and_keeps_exit_0() {
+    let fx = Fixture::new(0);
+    fx.put_release("apps", "web", HelmState::NotReady("UpgradeFailed".into()));
+    fx.helm.never_observe("apps/web");
+
+    // The observe wait (1.5 s, never observed) leaves time to break the resume only: once the
+    // suspend has arrived, every further PATCH of the release gets a 500.
+    let mut child = spawn(
+        &fx,
+        &[],
+        &[
+            ("KSAIL_TEST_SUSPEND_OBSERVE_MS", "1500"),
+            ("KSAIL_TEST_RESUME_BUDGET_MS", "5000"),
+        ],
+    );
+    wait_for_suspend(&fx.server, Duration::from_secs(10));
+    fx.server.fail_next(
+        Route::object("helmreleases", Some("apps"), "web"),
+        Verb::Patch,
+        500,
+        100,
+    );
+    let output = wait_bounded(&mut child, Duration::from_secs(30));
+    assert_eq!(output.status.code(), Some(0), "{}", dump(&output));
+
+    let patches = fx.helm_patches();
+    assert_eq!(patches[0], ("apps/web".to_string(), suspend_body()));
+    let resumes = patches.iter().filter(|(_, b)| *b == resume_body()).count();
+    assert_eq!(resumes, 3, "a failing resume is tried 3 times: {patches:?}");
+
+    let lines = plain_stderr(&output);
+    let warning = lines
+        .iter()
+        .find(|l| l.starts_with("warning: helmrelease apps/web: could not resume ("))
+        .unwrap_or_else(|| panic!("no resume warning\n{}", dump(&output)));
+    assert!(
+        warning.ends_with("); it is still suspended; run: flux resume helmrelease web -n apps"),
+        "{warning}"
+    );
+    assert!(
+        warning.contains("500"),
+        "the reason names the answer: {warning}"
+    );
+    assert!(!lines.iter().any(|l| l == "helmrelease apps/web: resumed"));
+    position(&lines, "reset 0 stuck HelmReleases, 1 could not be reset");
+    assert!(
+        stdout_lines(&output)[0].starts_with("reconciled Flux: 1 Kustomization ready"),
+        "{}",
+        dump(&output)
+    );
+}
+
+#[test]
+fn recovery_sigint_during_the_observe_wait_resumes_and_exits_130() {
+    let fx = Fixture::new(0);
+    fx.put_release("apps", "web", HelmState::Stalled("RetriesExceeded".into()));
+    fx.put_release(
+        "podinfo",
+        "podinfo",
+        HelmState::NotReady("InstallFailed".into()),
+    );
+    fx.helm.never_observe("apps/web");
+    fx.helm.never_observe("podinfo/podinfo");
+
+    let mut child = spawn(&fx, &[], &[("KSAIL_TEST_SUSPEND_OBSERVE_MS", "60000")]);
+    wait_for_suspend(&fx.server, Duration::from_secs(10));
+    // Both suspends are sent together; give the second one a moment to land as well.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while fx.helm_patches().len() < 2 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let signalled = Instant::now();
+    // SAFETY: kill only sends a signal to our own child process.
+    let rc = unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    assert_eq!(rc, 0);
+    let output = wait_bounded(&mut child, Duration::from_secs(30));
+    assert_eq!(output.status.code(), Some(130), "{}", dump(&output));
+    assert!(
+        signalled.elapsed() < Duration::from_secs(10),
+        "the observe wait was not cut short: {:?}",
+        signalled.elapsed()
+    );
+
+    let patches = fx.helm_patches();
+    for key in ["apps/web", "podinfo/podinfo"] {
+        let bodies: Vec<&Value> = patches
+            .iter()
+            .filter(|(k, _)| k == key)
+            .map(|(_, b)| b)
+            .collect();
+        assert_eq!(
+            bodies,
+            vec![&suspend_body(), &resume_body()],
+            "{key}\n{}",
+            dump(&output)
+        );
+    }
+    let requests = fx.server.requests();
+    assert!(
+        !requests
+            .iter()
+            .any(|r| r.path.starts_with(KUSTOMIZE_PREFIX)),
+        "nothing after recovery may run after a signal"
+    );
+    let lines = plain_stderr(&output);
+    position(&lines, "helmrelease apps/web: resumed");
+    position(&lines, "helmrelease podinfo/podinfo: resumed");
+    assert_eq!(lines.last().map(String::as_str), Some("error: interrupted"));
+    assert!(!lines.iter().any(|l| l.starts_with("Diagnostics")));
+}
+
+#[test]
+fn recovery_json_lists_helm_release_resets() {
+    let fx = Fixture::new(0);
+    fx.put_release(
+        "podinfo",
+        "podinfo",
+        HelmState::NotReady("UpgradeFailed".into()),
+    );
+    fx.put_release(
+        "apps",
+        "web",
+        HelmState::Stalled("MissingRollbackTarget".into()),
+    );
+    fx.put_release(
+        "apps",
+        "dep",
+        HelmState::NotReady("DependencyNotReady".into()),
+    );
+
+    let output = fx.run(
+        &["--output", "json"],
+        &[("KSAIL_TEST_SUSPEND_OBSERVE_MS", "3000")],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", dump(&output));
+    let doc: Value = serde_json::from_slice(&output.stdout).expect("one JSON document");
+    assert_eq!(doc["status"], "succeeded");
+    assert_eq!(doc["exitCode"], 0);
+    assert_eq!(
+        doc["helmReleaseResets"],
+        json!([
+            {"namespace": "apps", "name": "web", "reason": "MissingRollbackTarget", "result": "resumed"},
+            {"namespace": "podinfo", "name": "podinfo", "reason": "UpgradeFailed", "result": "resumed"}
+        ])
+    );
+    // The progress lines still go to stderr.
+    let lines = plain_stderr(&output);
+    position(&lines, "reset 2 stuck HelmReleases");
+}
+
+#[test]
+fn recovery_json_reports_a_failed_resume() {
+    let fx = Fixture::new(0);
+    fx.put_release("apps", "web", HelmState::NotReady("UpgradeFailed".into()));
+    fx.helm.never_observe("apps/web");
+    let mut child = spawn(
+        &fx,
+        &["--output", "json"],
+        &[("KSAIL_TEST_SUSPEND_OBSERVE_MS", "1500")],
+    );
+    wait_for_suspend(&fx.server, Duration::from_secs(10));
+    fx.server.fail_next(
+        Route::object("helmreleases", Some("apps"), "web"),
+        Verb::Patch,
+        503,
+        100,
+    );
+    let output = wait_bounded(&mut child, Duration::from_secs(30));
+    assert_eq!(output.status.code(), Some(0), "{}", dump(&output));
+    let doc: Value = serde_json::from_slice(&output.stdout).expect("one JSON document");
+    assert_eq!(
+        doc["helmReleaseResets"],
+        json!([{"namespace": "apps", "name": "web", "reason": "UpgradeFailed", "result": "resumeFailed"}])
+    );
+}
