@@ -1,0 +1,1413 @@
+//! `ksail workload reconcile` with Flux, through the real binary against the fake API server
+//! (reconcile.md "Flux", "Expected revision", "Timeout and attempts", "Output"; testing.md
+//! "Reconcile tests" and B02, B13, B16, X17). Where a digest is needed, the expected revision `D`
+//! is a real image seeded into the real test registry.
+
+mod support;
+
+use std::path::PathBuf;
+use std::process::Output;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use fake_apiserver::simulators::{
+    ChildAction, FluxKustomization, FluxSource, KsOutcome, SourceOutcome,
+};
+use fake_apiserver::{
+    Cluster, FakeApiServer, LoggedRequest, ServerOptions, Simulator, WriteEvent, fixtures,
+};
+use serde_json::{Value, json};
+use support::{
+    Proxy, TestEnv, assert_error_line, has_timestamp_prefix, http, stderr_lines, stdout_lines,
+};
+
+const CONTEXT: &str = "kind-kind";
+const KS_GROUP: &str = "kustomize.toolkit.fluxcd.io";
+const KS_PATH: &str = "/apis/kustomize.toolkit.fluxcd.io/v1/kustomizations";
+const REQUESTED_AT: &str = "reconcile.fluxcd.io/requestedAt";
+const EXCLUDE_ANNOTATION: &str = "ksail.devantler.tech/reconcile-exclude";
+const MERGE_PATCH: &str = "application/merge-patch+json";
+/// Seeded status for objects that "were ready before this run".
+const OLD_HEX: &str = "0000000000000000000000000000000000000000000000000000000000000001";
+
+/// One fake cluster plus an isolated ksail environment whose kubeconfig points at it.
+struct Rig {
+    env: TestEnv,
+    server: FakeApiServer,
+    kubeconfig: PathBuf,
+}
+
+impl Rig {
+    fn new() -> Rig {
+        Rig::with_options(ServerOptions::flux())
+    }
+
+    fn with_options(options: ServerOptions) -> Rig {
+        let env = TestEnv::new();
+        let flux = options.flux;
+        let server = FakeApiServer::start(options);
+        if flux {
+            // A real source-controller (Flux >= 2.5) serves Bucket at v1 too, and ksail lists
+            // every served source kind.
+            server.register_crd(
+                "source.toolkit.fluxcd.io",
+                "v1",
+                "Bucket",
+                "buckets",
+                true,
+                true,
+            );
+        }
+        let kubeconfig = env.root().join("kubeconfig");
+        server
+            .write_kubeconfig(&kubeconfig, &[CONTEXT], None)
+            .expect("write the kubeconfig");
+        Rig {
+            env,
+            server,
+            kubeconfig,
+        }
+    }
+
+    /// `ksail.yaml` with Flux and, when given, the registry whose `k8s:dev` is the sync target.
+    fn config(&self, registry: Option<&str>) {
+        let mut text = String::from(
+            "apiVersion: ksail.io/v1alpha1\nkind: Cluster\nspec:\n  cluster:\n    gitOpsEngine: Flux\n",
+        );
+        if let Some(registry) = registry {
+            text.push_str(&format!("    localRegistry:\n      registry: {registry}\n"));
+        }
+        self.env.write("ksail.yaml", text);
+    }
+
+    fn cmd(&self, args: &[&str]) -> assert_cmd::Command {
+        let mut full = vec!["workload", "reconcile"];
+        full.extend_from_slice(args);
+        let mut cmd = self.env.ksail(full);
+        cmd.env("KUBECONFIG", &self.kubeconfig)
+            .env("KSAIL_TEST_SUSPEND_OBSERVE_MS", "200")
+            .env("KSAIL_TEST_RESUME_BUDGET_MS", "500")
+            .env("KSAIL_TEST_DIAGNOSTICS_BUDGET_MS", "1000");
+        cmd
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().expect("run ksail")
+    }
+
+    fn run_env(&self, args: &[&str], vars: &[(&str, &str)]) -> Output {
+        let mut cmd = self.cmd(args);
+        for (name, value) in vars {
+            cmd.env(name, value);
+        }
+        cmd.output().expect("run ksail")
+    }
+
+    fn put(&self, object: Value) {
+        self.server.put_object(object);
+    }
+
+    /// The sync source `flux-system/flux-system` (OCIRepository for `k8s:dev`), without status.
+    fn put_sync_source(&self, registry: &str) {
+        self.put(fixtures::oci_repository(
+            "flux-system",
+            "flux-system",
+            &format!("oci://{registry}/k8s"),
+            "dev",
+        ));
+    }
+
+    /// A Kustomization fed by the sync source.
+    fn put_ks(&self, namespace: &str, name: &str, depends_on: &[&str]) {
+        self.put(ks(namespace, name, depends_on));
+    }
+
+    fn patches(&self) -> Vec<LoggedRequest> {
+        self.server
+            .requests()
+            .into_iter()
+            .filter(|r| r.method == "PATCH")
+            .collect()
+    }
+
+    /// `ns/name` of every Kustomization PATCH, in order.
+    fn patched_kustomizations(&self) -> Vec<String> {
+        self.patches()
+            .iter()
+            .filter_map(|r| object_of(&r.path, "kustomizations"))
+            .collect()
+    }
+
+    /// The request log, one line per request, for failure messages.
+    fn log(&self) -> String {
+        self.server
+            .requests()
+            .iter()
+            .map(|r| format!("{} {}?{} {}", r.method, r.path, r.query, r.body))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    fn object(&self, plural_group: (&str, &str), namespace: &str, name: &str) -> Value {
+        self.server
+            .get_object(plural_group.0, plural_group.1, namespace, name)
+            .unwrap_or_else(|| panic!("{namespace}/{name} exists"))
+    }
+}
+
+/// A Kustomization fed by `flux-system/flux-system`.
+fn ks(namespace: &str, name: &str, depends_on: &[&str]) -> Value {
+    fixtures::kustomization(namespace, name, "flux-system/flux-system", depends_on)
+}
+
+fn with_annotation(mut object: Value, key: &str, value: &str) -> Value {
+    object["metadata"]["annotations"] = json!({ key: value });
+    object
+}
+
+/// `ns/name` when `path` is `…/namespaces/<ns>/<plural>/<name>`.
+fn object_of(path: &str, plural: &str) -> Option<String> {
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let at = segments.iter().position(|s| *s == "namespaces")?;
+    match segments.get(at + 1..) {
+        Some([ns, p, name]) if *p == plural => Some(format!("{ns}/{name}")),
+        _ => None,
+    }
+}
+
+/// A registry with `k8s:dev` seeded; returns `(registry, host:port, digest D)`.
+macro_rules! registry_with_dev {
+    () => {{
+        let registry = require_registry!();
+        let host = registry.host_port();
+        let digest = http::seed_image(&host, "k8s", "dev", b"manifests v2", &[], None);
+        (registry, host, digest)
+    }};
+}
+
+/// The standard controllers: a source controller serving `digest` and a kustomize controller.
+fn controllers(
+    server: &FakeApiServer,
+    digest: &str,
+    delay_ms: u64,
+) -> (Arc<FluxSource>, Arc<FluxKustomization>) {
+    let source = FluxSource::new(delay_ms, digest);
+    let kustomize = FluxKustomization::new(delay_ms);
+    server.add_simulator(source.clone());
+    server.add_simulator(kustomize.clone());
+    (source, kustomize)
+}
+
+fn describe(output: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+fn assert_exit(output: &Output, code: i32) {
+    assert_eq!(output.status.code(), Some(code), "{}", describe(output));
+}
+
+/// Stderr lines without their timestamp prefix (every progress and warning line has one).
+fn progress(output: &Output) -> Vec<String> {
+    stderr_lines(output)
+        .into_iter()
+        .map(|line| {
+            if has_timestamp_prefix(&line) {
+                line[21..].to_string()
+            } else {
+                line
+            }
+        })
+        .collect()
+}
+
+fn assert_progress_line(output: &Output, expected: &str) {
+    assert!(
+        progress(output).iter().any(|line| line == expected),
+        "no stderr line {expected:?}\n{}",
+        describe(output)
+    );
+}
+
+fn warnings(output: &Output) -> Vec<String> {
+    progress(output)
+        .into_iter()
+        .filter(|line| line.starts_with("warning: "))
+        .collect()
+}
+
+fn last_error(output: &Output) -> String {
+    stderr_lines(output).last().cloned().unwrap_or_default()
+}
+
+/// The single stdout line `reconciled Flux: <middle> in <X>s`; returns `<middle>`.
+fn success_middle(output: &Output) -> String {
+    assert_exit(output, 0);
+    let lines = stdout_lines(output);
+    assert_eq!(lines.len(), 1, "one result line\n{}", describe(output));
+    let line = &lines[0];
+    let rest = line
+        .strip_prefix("reconciled Flux: ")
+        .unwrap_or_else(|| panic!("unexpected result line {line:?}"));
+    let (middle, duration) = rest
+        .rsplit_once(" in ")
+        .unwrap_or_else(|| panic!("no duration in {line:?}"));
+    let seconds = duration
+        .strip_suffix('s')
+        .unwrap_or_else(|| panic!("duration {duration:?} does not end in s"));
+    let (whole, tenth) = seconds
+        .split_once('.')
+        .unwrap_or_else(|| panic!("duration {duration:?} has no decimal"));
+    assert!(
+        !whole.is_empty()
+            && whole.chars().all(|c| c.is_ascii_digit())
+            && tenth.len() == 1
+            && tenth.chars().all(|c| c.is_ascii_digit()),
+        "duration {duration:?} is not <n>.<d>s"
+    );
+    middle.to_string()
+}
+
+fn json_document(output: &Output) -> Value {
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not one JSON document ({e})\n{}",
+            describe(output)
+        )
+    })
+}
+
+/// `(kind, ns/name) → state` of the JSON `objects`.
+fn json_states(document: &Value) -> Vec<(String, String, String)> {
+    let mut states: Vec<(String, String, String)> = document["objects"]
+        .as_array()
+        .expect("objects is an array")
+        .iter()
+        .map(|o| {
+            (
+                o["kind"].as_str().unwrap_or_default().to_string(),
+                format!(
+                    "{}/{}",
+                    o["namespace"].as_str().unwrap_or_default(),
+                    o["name"].as_str().unwrap_or_default()
+                ),
+                o["state"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    states.sort();
+    states
+}
+
+fn triple(kind: &str, name: &str, state: &str) -> (String, String, String) {
+    (kind.to_string(), name.to_string(), state.to_string())
+}
+
+/// RFC 3339, UTC, exactly nine fractional digits: `2026-05-01T10:00:00.123456789Z`.
+fn is_nano_token(token: &str) -> bool {
+    const PATTERN: &[u8] = b"dddd-dd-ddTdd:dd:dd.dddddddddZ";
+    token.len() == PATTERN.len()
+        && PATTERN.iter().zip(token.as_bytes()).all(|(p, b)| {
+            if *p == b'd' {
+                b.is_ascii_digit()
+            } else {
+                p == b
+            }
+        })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Happy path
+
+#[test]
+fn happy_path_patches_source_then_every_kustomization_once_with_one_token() {
+    let (_registry, host, digest) = registry_with_dev!();
+    let rig = Rig::new();
+    rig.config(Some(&host));
+    rig.put_sync_source(&host);
+    rig.put_ks("flux-system", "flux-system", &[]);
+    rig.put_ks("infra", "cert-manager", &[]);
+    rig.put_ks("apps", "podinfo", &["infra/cert-manager"]);
+    rig.put_ks("team-b", "web", &[]);
+    controllers(&rig.server, &digest, 20);
+
+    let output = rig.run(&["--timeout", "20s"]);
+    let middle = success_middle(&output);
+    assert_eq!(middle, format!("4 Kustomizations ready at dev@{digest}"));
+
+    let patches = rig.patches();
+    assert_eq!(patches.len(), 5, "{patches:#?}");
+    let first = object_of(&patches[0].path, "ocirepositories");
+    assert_eq!(
+        first.as_deref(),
+        Some("flux-system/flux-system"),
+        "the sync source is patched first: {patches:#?}"
+    );
+    let mut tokens = Vec::new();
+    for patch in &patches {
+        assert_eq!(
+            patch.content_type.as_deref(),
+            Some(MERGE_PATCH),
+            "{patch:?}"
+        );
+        let body = patch.body_json().expect("a JSON body");
+        let token = body["metadata"]["annotations"][REQUESTED_AT]
+            .as_str()
+            .unwrap_or_else(|| panic!("no token in {}", patch.body))
+            .to_string();
+        assert_eq!(
+            body,
+            json!({"metadata": {"annotations": {REQUESTED_AT: token.clone()}}}),
+            "exactly the documented body"
+        );
+        assert_eq!(
+            patch.body,
+            format!(
+                r#"{{"metadata":{{"annotations":{{"reconcile.fluxcd.io/requestedAt":"{token}"}}}}}}"#
+            )
+        );
+        tokens.push(token);
+    }
+    assert!(
+        is_nano_token(&tokens[0]),
+        "RFC 3339 with nanoseconds: {}",
+        tokens[0]
+    );
+    assert!(
+        tokens.iter().all(|t| *t == tokens[0]),
+        "one token: {tokens:?}"
+    );
+    let mut patched = rig.patched_kustomizations();
+    patched.sort();
+    assert_eq!(
+        patched,
+        [
+            "apps/podinfo",
+            "flux-system/flux-system",
+            "infra/cert-manager",
+            "team-b/web"
+        ]
+    );
+}
+
+#[test]
+fn happy_path_json_document() {
+    let (_registry, host, digest) = registry_with_dev!();
+    let rig = Rig::new();
+    rig.config(Some(&host));
+    rig.put_sync_source(&host);
+    rig.put_ks("flux-system", "flux-system", &[]);
+    rig.put_ks("apps", "podinfo", &[]);
+    rig.put(with_annotation(
+        ks("apps", "skipped", &[]),
+        EXCLUDE_ANNOTATION,
+        "true",
+    ));
+    controllers(&rig.server, &digest, 20);
+
+    let output = rig.run(&["--timeout", "20s", "--output", "json"]);
+    assert_exit(&output, 0);
+    let document = json_document(&output);
+    assert_eq!(document["command"], "workload reconcile");
+    assert_eq!(document["status"], "succeeded");
+    assert_eq!(document["exitCode"], 0);
+    assert_eq!(document["error"], Value::Null);
+    assert_eq!(document["engine"], "Flux");
+    assert_eq!(document["attempts"], 1);
+    assert!(document["durationMs"].is_u64());
+    assert_eq!(
+        document["expected"],
+        json!({"url": format!("oci://{host}/k8s:dev"), "digest": digest})
+    );
+    assert_eq!(
+        json_states(&document),
+        [
+            triple("Kustomization", "apps/podinfo", "ready"),
+            triple("Kustomization", "apps/skipped", "excluded"),
+            triple("Kustomization", "flux-system/flux-system", "ready"),
+            triple("OCIRepository", "flux-system/flux-system", "ready"),
+        ]
+    );
+    let source = document["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["kind"] == "OCIRepository")
+        .unwrap();
+    assert_eq!(source["revision"], format!("dev@{digest}"));
+    assert_eq!(document["helmReleaseResets"], json!([]));
+    assert_eq!(document["diagnostics"], Value::Null);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Token
+
+#[test]
+fn a_second_attempt_does_not_patch_objects_that_already_carry_the_token() {
+    let (_registry, host, digest) = registry_with_dev!();
+    let rig = Rig::new();
+    rig.config(Some(&host));
+    rig.put_sync_source(&host);
+    rig.put_ks("flux-system", "flux-system", &[]);
+    rig.put_ks("apps", "slow", &[]);
+    let (_, kustomize) = controllers(&rig.server, &digest, 20);
+    // Still progressing when attempt 1 (1.5 s) times out; ready during attempt 2.
+    kustomize.set_outcome("apps/slow", KsOutcome::Slow(2200));
+
+    let output = rig.run_env(
+        &["--timeout", "1500ms", "--output", "json"],
+        &[("KSAIL_TEST_RETRY_ATTEMPTS", "2")],
+    );
+    assert_exit(&output, 0);
+    let document = json_document(&output);
+    assert_eq!(document["status"], "succeeded");
+    assert_eq!(document["attempts"], 2, "{}", describe(&output));
+    let retry_warnings: Vec<String> = warnings(&output)
+        .into_iter()
+        .filter(|w| w.starts_with("warning: attempt "))
+        .collect();
+    assert_eq!(retry_warnings.len(), 1, "{}", describe(&output));
+    assert!(
+        retry_warnings[0].starts_with("warning: attempt 1/2 failed, retrying in 10ms: timed out after 1.5s waiting for 1 of 3 objects: kustomization apps/slow ("),
+        "{retry_warnings:?}"
+    );
+
+    // Each object was patched exactly once, in attempt 1, with the run's single token.
+    let patches = rig.patches();
+    let mut targets: Vec<String> = patches
+        .iter()
+        .map(|p| p.path.rsplit_once("/namespaces/").unwrap().1.to_string())
+        .collect();
+    targets.sort();
+    assert_eq!(
+        targets,
+        [
+            "apps/kustomizations/slow",
+            "flux-system/kustomizations/flux-system",
+            "flux-system/ocirepositories/flux-system",
+        ],
+        "{}",
+        rig.log()
+    );
+    let bodies: std::collections::HashSet<&str> = patches.iter().map(|p| p.body.as_str()).collect();
+    assert_eq!(bodies.len(), 1, "one token for the whole run: {bodies:?}");
+    let kustomization_lists = rig
+        .server
+        .requests()
+        .iter()
+        .filter(|r| r.path == KS_PATH && r.is_list())
+        .count();
+    assert_eq!(
+        kustomization_lists, 2,
+        "each attempt lists Kustomizations once"
+    );
+    let last_patch = patches.last().unwrap().at;
+    let second_list = rig
+        .server
+        .requests()
+        .into_iter()
+        .filter(|r| r.path == KS_PATH && r.is_list())
+        .nth(1)
+        .unwrap()
+        .at;
+    assert!(
+        last_patch < second_list,
+        "no patch in attempt 2\n{}",
+        rig.log()
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Revision gates
+
+/// A kustomize controller for one object: on each reconcile request it writes the scripted
+/// statuses, each after its delay (ms), at the current generation. In a status, the string
+/// `$TOKEN` stands for the request's token.
+struct ScriptedStatus {
+    namespace: String,
+    name: String,
+    steps: Vec<(u64, Value)>,
+}
+
+impl ScriptedStatus {
+    fn new(key: &str, steps: Vec<(u64, Value)>) -> ScriptedStatus {
+        let (namespace, name) = key.split_once('/').expect("ns/name");
+        ScriptedStatus {
+            namespace: namespace.into(),
+            name: name.into(),
+            steps,
+        }
+    }
+}
+
+/// `Ready=<status>` with `reason`, handled at `handled`, at `revision`.
+fn ks_status(ready: &str, reason: &str, handled: &str, revision: &str) -> Value {
+    json!({
+        "lastHandledReconcileAt": handled,
+        "lastAttemptedRevision": revision,
+        "lastAppliedRevision": revision,
+        "conditions": [{
+            "type": "Ready", "status": ready, "reason": reason,
+            "message": format!("{reason} at {revision}"),
+            "lastTransitionTime": "2026-01-01T00:00:00Z",
+        }],
+    })
+}
+
+impl Simulator for ScriptedStatus {
+    fn on_write(&self, cluster: &Cluster, event: &WriteEvent) {
+        if event.by_simulator
+            || !event.is(KS_GROUP, "kustomizations")
+            || event.object["metadata"]["namespace"] != self.namespace.as_str()
+            || event.object["metadata"]["name"] != self.name.as_str()
+        {
+            return;
+        }
+        let Some(token) = event.object["metadata"]["annotations"][REQUESTED_AT].as_str() else {
+            return;
+        };
+        let generation = event.object["metadata"]["generation"].as_i64().unwrap_or(1);
+        let mut at = 0;
+        for (delay, status) in &self.steps {
+            at += delay;
+            let mut status = status.clone();
+            if status["lastHandledReconcileAt"] == "$TOKEN" {
+                status["lastHandledReconcileAt"] = json!(token);
+            }
+            status["observedGeneration"] = json!(generation);
+            let (namespace, name) = (self.namespace.clone(), self.name.clone());
+            cluster.after(at, move |c| {
+                c.update_status(KS_GROUP, "kustomizations", &namespace, &name, |s| {
+                    *s = status
+                });
+            });
+        }
+    }
+}
+
+/// Runs one attempt against a sync source serving `D` and `apps/gated`, whose controller reports
+/// Ready with `applied` / `handled`.
+fn run_gated(host: &str, digest: &str, applied: String, handled: Option<&str>) -> Output {
+    let rig = Rig::new();
+    rig.config(Some(host));
+    rig.put_sync_source(host);
+    rig.put_ks("flux-system", "flux-system", &[]);
+    rig.put_ks("apps", "gated", &[]);
+    let (_, kustomize) = controllers(&rig.server, digest, 20);
+    kustomize.set_outcome("apps/gated", KsOutcome::Never);
+    rig.server.add_simulator(ScriptedStatus::new(
+        "apps/gated",
+        vec![(
+            30,
+            ks_status(
+                "True",
+                "ReconciliationSucceeded",
+                handled.unwrap_or("$TOKEN"),
+                &applied,
+            ),
+        )],
+    ));
+    let output = rig.run_env(
+        &["--timeout", "1s", "--output", "json"],
+        &[("KSAIL_TEST_RETRY_ATTEMPTS", "1")],
+    );
+    output
+}
+
+fn gated_object(document: &Value) -> Value {
+    document["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["kind"] == "Kustomization" && o["name"] == "gated")
+        .cloned()
+        .expect("apps/gated is reported")
+}
+
+#[test]
+fn revision_gate_control_ready_at_the_current_revision_with_the_token_completes() {
+    let (_registry, host, digest) = registry_with_dev!();
+    let output = run_gated(&host, &digest, format!("dev@{digest}"), None);
+    assert_exit(&output, 0);
+    assert_eq!(gated_object(&json_document(&output))["state"], "ready");
+}
+
+#[test]
+fn revision_gate_ready_at_the_previous_revision_does_not_complete() {
+    let (_registry, host, digest) = registry_with_dev!();
+    let output = run_gated(&host, &digest, format!("dev@sha256:{OLD_HEX}"), None);
+    assert_exit(&output, 3);
+    assert_error_line(
+        &output,
+        "reconcile timed out after 1s (1 attempt): 1 of 3 objects not ready (apps/gated); ",
+    );
+    let document = json_document(&output);
+    assert_eq!(document["status"], "timedOut");
+    let gated = gated_object(&document);
+    assert_eq!(gated["state"], "timedOut");
+    assert_eq!(
+        gated["message"],
+        format!("waiting for revision dev@{} to be applied", &digest[..19]),
+    );
+}
+
+#[test]
+fn revision_gate_ready_with_an_old_token_does_not_complete() {
+    let (_registry, host, digest) = registry_with_dev!();
+    let output = run_gated(
+        &host,
+        &digest,
+        format!("dev@{digest}"),
+        Some("2020-01-01T00:00:00.000000000Z"),
+    );
+    assert_exit(&output, 3);
+    assert_error_line(
+        &output,
+        "reconcile timed out after 1s (1 attempt): 1 of 3 objects not ready (apps/gated); ",
+    );
+    assert_eq!(gated_object(&json_document(&output))["state"], "timedOut");
+}
+
+#[test]
+fn a_source_serving_another_digest_fails_after_one_relookup() {
+    let (_registry, host, digest) = registry_with_dev!();
+    let proxy = Proxy::start(&host);
+    let rig = Rig::new();
+    rig.config(Some(&proxy.host_port()));
+    rig.put_sync_source(&proxy.host_port());
+    rig.put_ks("flux-system", "flux-system", &[]);
+    let other = format!("sha256:{}", "ab".repeat(32));
+    controllers(&rig.server, &other, 20);
+
+    let started = Instant::now();
+    let output = rig.run(&["--timeout", "30s"]);
+    assert!(started.elapsed() < Duration::from_secs(15), "fails fast");
+    assert_exit(&output, 1);
+    let expected_message = format!(
+        "serves dev@sha256:abababababab…, but oci://{}/k8s:dev is {}…; the cluster follows a different artifact; run ksail cluster update",
+        proxy.host_port(),
+        &digest[..19]
+    );
+    assert!(
+        progress(&output)
+            .iter()
+            .any(|line| {
+                line.starts_with(&format!(
+            "ocirepository flux-system/flux-system: failed: DigestMismatch: {expected_message} ("
+        ))
+            }),
+        "{}",
+        describe(&output)
+    );
+    assert!(
+        last_error(&output).starts_with(
+            "error: reconcile failed: flux-system/flux-system (DigestMismatch); 1 dependent blocked; "
+        ),
+        "{}",
+        describe(&output)
+    );
+    assert_progress_line(
+        &output,
+        "kustomization flux-system/flux-system: blocked by ocirepository flux-system/flux-system",
+    );
+    let heads = proxy
+        .requests()
+        .iter()
+        .filter(|r| r.method == "HEAD" && r.path_only() == "/v2/k8s/manifests/dev")
+        .count();
+    assert_eq!(
+        heads,
+        2,
+        "the lookup and exactly one re-lookup: {:?}",
+        proxy.request_lines()
+    );
+    assert!(
+        warnings(&output).iter().all(|w| !w.contains("attempt ")),
+        "not retried"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tracked set
+
+#[test]
+fn a_kustomization_created_during_the_attempt_is_tracked() {
+    let (_registry, host, digest) = registry_with_dev!();
+    let rig = Rig::new();
+    rig.config(Some(&host));
+    rig.put_sync_source(&host);
+    rig.put_ks("flux-system", "flux-system", &[]);
+    rig.put_ks("apps", "slow", &[]);
+    let (_, kustomize) = controllers(&rig.server, &digest, 20);
+    // The root applies the new artifact, which contains a new Kustomization; apps/slow keeps the
+    // attempt open meanwhile.
+    kustomize.on_ready(
+        "flux-system/flux-system",
+        vec![ChildAction::Apply(ks("apps", "child", &[]))],
+    );
+    kustomize.set_outcome("apps/child", KsOutcome::Slow(300));
+    kustomize.set_outcome("apps/slow", KsOutcome::Slow(600));
+
+    let output = rig.run(&["--timeout", "20s", "--output", "json"]);
+    assert_exit(&output, 0);
+    let document = json_document(&output);
+    assert_eq!(
+        json_states(&document),
+        [
+            triple("Kustomization", "apps/child", "ready"),
+            triple("Kustomization", "apps/slow", "ready"),
+            triple("Kustomization", "flux-system/flux-system", "ready"),
+            triple("OCIRepository", "flux-system/flux-system", "ready"),
+        ]
+    );
+    assert!(
+        progress(&output).iter().any(|l| l.starts_with(&format!(
+            "kustomization apps/child: ready, dev@{} (",
+            &digest[..19]
+        ))),
+        "{}",
+        describe(&output)
+    );
+    // Its first reconcile is new by definition: it is waited for without being annotated.
+    assert!(
+        !rig.patched_kustomizations()
+            .contains(&"apps/child".to_string()),
+        "{}",
+        rig.log()
+    );
+}
+
+#[test]
+fn a_tracked_kustomization_deleted_during_the_attempt_is_dropped() {
+    let (_registry, host, digest) = registry_with_dev!();
+    let rig = Rig::new();
+    rig.config(Some(&host));
+    rig.put_sync_source(&host);
+    rig.put_ks("flux-system", "flux-system", &[]);
+    rig.put_ks("apps", "web", &[]);
+    rig.put_ks("apps", "old", &[]);
+    let (_, kustomize) = controllers(&rig.server, &digest, 20);
+    // The root prunes apps/old once it has applied (after the trigger patches), and apps/old
+    // itself never becomes ready.
+    kustomize.set_outcome("flux-system/flux-system", KsOutcome::Slow(300));
+    kustomize.set_outcome("apps/old", KsOutcome::Never);
+    kustomize.on_ready(
+        "flux-system/flux-system",
+        vec![ChildAction::Delete {
+            namespace: "apps".into(),
+            name: "old".into(),
+        }],
+    );
+
+    let output = rig.run(&["--timeout", "20s"]);
+    assert_eq!(
+        success_middle(&output),
+        format!("2 Kustomizations ready at dev@{digest}")
+    );
+    assert_progress_line(
+        &output,
+        "kustomization apps/old: deleted, no longer tracked",
+    );
+    assert!(
+        rig.patched_kustomizations()
+            .contains(&"apps/old".to_string())
+    );
+}
+
+#[test]
+fn suspended_kustomizations_are_not_patched_and_reported_suspended() {
+    let (_registry, host, digest) = registry_with_dev!();
+    let rig = Rig::new();
+    rig.config(Some(&host));
+    rig.put_sync_source(&host);
+    rig.put_ks("flux-system", "flux-system", &[]);
+    rig.put_ks("apps", "web", &[]);
+    let mut paused = ks("apps", "paused", &[]);
+    paused["spec"]["suspend"] = json!(true);
+    rig.put(paused);
+    controllers(&rig.server, &digest, 20);
+
+    let output = rig.run(&["--timeout", "20s"]);
+    assert_eq!(
+        success_middle(&output),
+        format!("2 Kustomizations ready at dev@{digest} (1 suspended)")
+    );
+    assert_progress_line(
+        &output,
+        "reconcile: Flux; source OCIRepository flux-system/flux-system; tracking 2 Kustomizations (1 suspended)",
+    );
+    let mut patched = rig.patched_kustomizations();
+    patched.sort();
+    assert_eq!(patched, ["apps/web", "flux-system/flux-system"]);
+
+    let json_output = rig.run(&["--timeout", "20s", "--output", "json"]);
+    assert_exit(&json_output, 0);
+    assert!(json_states(&json_document(&json_output)).contains(&triple(
+        "Kustomization",
+        "apps/paused",
+        "suspended"
+    )));
+    assert!(
+        !rig.patched_kustomizations()
+            .contains(&"apps/paused".to_string())
+    );
+}
+
+#[test]
+fn excluded_kustomizations_are_never_patched() {
+    let (_registry, host, digest) = registry_with_dev!();
+    let rig = Rig::new();
+    rig.config(Some(&host));
+    rig.put_sync_source(&host);
+    rig.put_ks("flux-system", "flux-system", &[]);
+    // Annotation, trimmed and case-insensitive; anything else is tracked.
+    for (name, value) in [
+        ("ann-lower", "true"),
+        ("ann-title", "True"),
+        ("ann-spaced", " TRUE "),
+        ("ann-false", "false"),
+        ("ann-yes", "yes"),
+    ] {
+        rig.put(with_annotation(
+            ks("apps", name, &[]),
+            EXCLUDE_ANNOTATION,
+            value,
+        ));
+    }
+    // --exclude name (any namespace), ns/name (exactly), "a, b", repeated flags.
+    rig.put_ks("apps", "by-name", &[]);
+    rig.put_ks("infra", "by-name", &[]);
+    rig.put_ks("team", "exact", &[]);
+    rig.put_ks("other", "exact", &[]);
+    rig.put_ks("apps", "list-a", &[]);
+    rig.put_ks("apps", "list-b", &[]);
+    rig.put_ks("apps", "rep-1", &[]);
+    rig.put_ks("apps", "rep-2", &[]);
+    controllers(&rig.server, &digest, 20);
+
+    let output = rig.run(&[
+        "--timeout",
+        "20s",
+        "--exclude",
+        "by-name",
+        "--exclude",
+        "team/exact",
+        "--exclude",
+        "list-a, list-b",
+        "--exclude",
+        "rep-1",
+        "--exclude=rep-2,apps-typo",
+    ]);
+    assert_eq!(
+        success_middle(&output),
+        format!("4 Kustomizations ready at dev@{digest} (10 excluded)")
+    );
+    assert_eq!(
+        warnings(&output),
+        ["warning: --exclude apps-typo matched no Kustomization"]
+    );
+    let mut patched = rig.patched_kustomizations();
+    patched.sort();
+    assert_eq!(
+        patched,
+        [
+            "apps/ann-false",
+            "apps/ann-yes",
+            "flux-system/flux-system",
+            "other/exact"
+        ],
+        "{}",
+        rig.log()
+    );
+    // Flux still applies an excluded Kustomization as usual: ksail only leaves it alone.
+    let untouched = rig.object((KS_GROUP, "kustomizations"), "apps", "ann-spaced");
+    assert_eq!(untouched["metadata"]["annotations"].get(REQUESTED_AT), None);
+}
+
+#[test]
+fn excluded_kustomizations_are_reported_excluded_in_json() {
+    let rig = Rig::new();
+    rig.put_sync_source("127.0.0.1:1");
+    rig.put_ks("flux-system", "flux-system", &[]);
+    rig.put(with_annotation(
+        ks("apps", "annotated", &[]),
+        EXCLUDE_ANNOTATION,
+        "True",
+    ));
+    rig.put_ks("apps", "flagged", &[]);
+    controllers(&rig.server, &format!("sha256:{OLD_HEX}"), 20);
+
+    let output = rig.run(&[
+        "--timeout",
+        "20s",
+        "--output",
+        "json",
+        "--exclude",
+        "apps/flagged",
+    ]);
+    assert_exit(&output, 0);
+    assert_eq!(
+        json_states(&json_document(&output)),
+        [
+            triple("Kustomization", "apps/annotated", "excluded"),
+            triple("Kustomization", "apps/flagged", "excluded"),
+            triple("Kustomization", "flux-system/flux-system", "ready"),
+            triple("OCIRepository", "flux-system/flux-system", "ready"),
+        ]
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Terminal failures
+
+/// Runs against a cluster whose controllers are scripted by `script`, without a registry (no
+/// revision gate), with a long timeout: a terminal failure must end the run long before it.
+fn run_failing(script: impl FnOnce(&Rig, &FluxSource, &FluxKustomization)) -> Output {
+    let rig = Rig::new();
+    rig.put_sync_source("127.0.0.1:1");
+    rig.put_ks("flux-system", "flux-system", &[]);
+    rig.put_ks("apps", "bad", &[]);
+    let (source, kustomize) = controllers(&rig.server, &format!("sha256:{OLD_HEX}"), 20);
+    script(&rig, &source, &kustomize);
+    let started = Instant::now();
+    let output = rig.run(&["--timeout", "60s"]);
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "a terminal failure fails fast\n{}",
+        describe(&output)
+    );
+    output
+}
+
+#[test]
+fn each_kustomization_terminal_reason_fails_fast() {
+    for reason in [
+        "ArtifactFailed",
+        "BuildFailed",
+        "HealthCheckFailed",
+        "PruneFailed",
+        "ReconciliationFailed",
+        "ValidationFailed",
+    ] {
+        let output = run_failing(|_, _, kustomize| {
+            kustomize.set_outcome(
+                "apps/bad",
+                KsOutcome::Failed {
+                    reason: reason.into(),
+                    message: format!("{reason} in   apps/bad"),
+                },
+            );
+        });
+        assert_exit(&output, 1);
+        assert_error_line(&output, &format!("reconcile failed: apps/bad ({reason}); "));
+        assert!(
+            last_error(&output)
+                .starts_with(&format!("error: reconcile failed: apps/bad ({reason}); ")),
+            "{reason}: {}",
+            describe(&output)
+        );
+        assert!(
+            progress(&output).iter().any(|l| l.starts_with(&format!(
+                "kustomization apps/bad: failed: {reason}: {reason} in apps/bad ("
+            ))),
+            "{reason}: {}",
+            describe(&output)
+        );
+        assert!(
+            warnings(&output).iter().all(|w| !w.contains("attempt ")),
+            "{reason}: a terminal failure is not retried"
+        );
+    }
+}
+
+#[test]
+fn stalled_with_any_reason_fails_fast() {
+    let output = run_failing(|_, _, kustomize| {
+        kustomize.set_outcome(
+            "apps/bad",
+            KsOutcome::Stalled {
+                reason: "SomethingNobodyListed".into(),
+                message: "stuck".into(),
+            },
+        );
+    });
+    assert_exit(&output, 1);
+    assert!(
+        last_error(&output)
+            .starts_with("error: reconcile failed: apps/bad (SomethingNobodyListed); "),
+        "{}",
+        describe(&output)
+    );
+}
+
+#[test]
+fn each_source_terminal_reason_fails_fast_and_blocks_what_it_feeds() {
+    for (stalled, reason) in [
+        (false, "OCIArtifactPullFailed"),
+        (false, "OCIPullFailed"),
+        (false, "AuthenticationFailed"),
+        (false, "OCIArtifactLayerOperationFailed"),
+        (false, "VerificationError"),
+        (false, "InvalidURL"),
+        (false, "InsecureConnectionsDisallowed"),
+        (true, "AnyStallReason"),
+    ] {
+        let output = run_failing(|_, source, _| {
+            let (reason, message) = (reason.to_string(), format!("{reason} for k8s:dev"));
+            source.set_outcome(
+                "flux-system/flux-system",
+                if stalled {
+                    SourceOutcome::Stalled { reason, message }
+                } else {
+                    SourceOutcome::NotReady { reason, message }
+                },
+            );
+        });
+        assert_exit(&output, 1);
+        assert!(
+            last_error(&output).starts_with(&format!(
+                "error: reconcile failed: flux-system/flux-system ({reason}); 2 dependents blocked; "
+            )),
+            "{reason}: {}",
+            describe(&output)
+        );
+        assert_progress_line(
+            &output,
+            "kustomization apps/bad: blocked by ocirepository flux-system/flux-system",
+        );
+    }
+}
+
+#[test]
+fn dependency_not_ready_and_progressing_do_not_fail() {
+    let rig = Rig::new();
+    rig.put_sync_source("127.0.0.1:1");
+    rig.put_ks("flux-system", "flux-system", &[]);
+    rig.put_ks("apps", "parent", &[]);
+    rig.put_ks("apps", "child", &["parent"]);
+    let (_, kustomize) = controllers(&rig.server, &format!("sha256:{OLD_HEX}"), 20);
+    // The parent reports this run's request as handled but still progressing for a while.
+    let revision = format!("dev@sha256:{OLD_HEX}");
+    kustomize.set_outcome("apps/parent", KsOutcome::Never);
+    rig.server.add_simulator(ScriptedStatus::new(
+        "apps/parent",
+        vec![
+            (30, ks_status("False", "Progressing", "$TOKEN", &revision)),
+            (
+                300,
+                ks_status("False", "ProgressingWithRetry", "$TOKEN", &revision),
+            ),
+            (
+                300,
+                ks_status("True", "ReconciliationSucceeded", "$TOKEN", &revision),
+            ),
+        ],
+    ));
+
+    let output = rig.run(&["--timeout", "20s", "-v"]);
+    assert_eq!(
+        success_middle(&output),
+        "3 Kustomizations ready (revision not checked)"
+    );
+    let lines = progress(&output);
+    for waiting in [
+        "kustomization apps/child: waiting: DependencyNotReady: dependency 'apps/parent' is not ready",
+        "kustomization apps/parent: waiting: Progressing: ",
+        "kustomization apps/parent: waiting: ProgressingWithRetry: ",
+    ] {
+        assert!(
+            lines.iter().any(|l| l.starts_with(waiting)),
+            "no line {waiting:?}\n{}",
+            describe(&output)
+        );
+    }
+}
+
+#[test]
+fn a_failure_recorded_for_an_older_request_or_generation_does_not_fail() {
+    let rig = Rig::new();
+    rig.put_sync_source("127.0.0.1:1");
+    rig.put_ks("flux-system", "flux-system", &[]);
+    let old_request = "2020-01-01T00:00:00.000000000Z";
+    let mut stale_request = ks("apps", "old-request", &[]);
+    stale_request["metadata"]["annotations"] = json!({ REQUESTED_AT: old_request });
+    stale_request["status"] = json!({
+        "observedGeneration": 1,
+        "lastHandledReconcileAt": old_request,
+        "lastAttemptedRevision": format!("dev@sha256:{OLD_HEX}"),
+        "conditions": [{"type": "Ready", "status": "False", "reason": "BuildFailed", "message": "old", "lastTransitionTime": "2020-01-01T00:00:00Z"}],
+    });
+    rig.put(stale_request);
+    let mut stale_generation = ks("apps", "old-generation", &[]);
+    stale_generation["metadata"]["generation"] = json!(2);
+    stale_generation["status"] = json!({
+        "observedGeneration": 1,
+        "conditions": [
+            {"type": "Stalled", "status": "True", "reason": "BuildFailed", "message": "old", "lastTransitionTime": "2020-01-01T00:00:00Z"},
+            {"type": "Ready", "status": "False", "reason": "BuildFailed", "message": "old", "lastTransitionTime": "2020-01-01T00:00:00Z"},
+        ],
+    });
+    rig.put(stale_generation);
+    // The controllers take their time, so ksail sees the old failures first.
+    controllers(&rig.server, &format!("sha256:{OLD_HEX}"), 400);
+
+    let output = rig.run(&["--timeout", "20s"]);
+    assert_eq!(
+        success_middle(&output),
+        "3 Kustomizations ready (revision not checked)"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Dependencies
+
+#[test]
+fn dependents_of_a_failure_are_blocked_directly_transitively_and_through_excluded() {
+    let rig = Rig::new();
+    rig.put_sync_source("127.0.0.1:1");
+    rig.put_ks("flux-system", "flux-system", &[]);
+    rig.put_ks("apps", "a", &[]);
+    rig.put_ks("apps", "b", &["a"]);
+    rig.put_ks("apps", "c", &["b"]);
+    rig.put(with_annotation(
+        ks("infra", "e", &["apps/a"]),
+        EXCLUDE_ANNOTATION,
+        "true",
+    ));
+    rig.put_ks("team", "f", &["infra/e"]);
+    let (_, kustomize) = controllers(&rig.server, &format!("sha256:{OLD_HEX}"), 20);
+    kustomize.set_outcome(
+        "apps/a",
+        KsOutcome::Failed {
+            reason: "BuildFailed".into(),
+            message: "kustomize build failed".into(),
+        },
+    );
+
+    let output = rig.run(&["--timeout", "60s"]);
+    assert_exit(&output, 1);
+    for line in [
+        "kustomization apps/b: blocked by apps/a",
+        "kustomization apps/c: blocked by apps/a",
+        "kustomization team/f: blocked by apps/a",
+    ] {
+        assert_progress_line(&output, line);
+    }
+    assert!(
+        last_error(&output)
+            .starts_with("error: reconcile failed: apps/a (BuildFailed); 3 dependents blocked; "),
+        "{}",
+        describe(&output)
+    );
+}
+
+#[test]
+fn one_blocked_dependent_is_counted_in_the_singular() {
+    let rig = Rig::new();
+    rig.put_sync_source("127.0.0.1:1");
+    rig.put_ks("flux-system", "flux-system", &[]);
+    rig.put_ks("apps", "a", &[]);
+    rig.put_ks("apps", "b", &["a"]);
+    let (_, kustomize) = controllers(&rig.server, &format!("sha256:{OLD_HEX}"), 20);
+    kustomize.set_outcome(
+        "apps/a",
+        KsOutcome::Failed {
+            reason: "HealthCheckFailed".into(),
+            message: "timeout waiting for: [Deployment/apps/a status: 'InProgress']".into(),
+        },
+    );
+
+    let output = rig.run(&["--timeout", "60s"]);
+    assert_exit(&output, 1);
+    assert_progress_line(&output, "kustomization apps/b: blocked by apps/a");
+    assert_error_line(
+        &output,
+        "reconcile failed: apps/a (HealthCheckFailed); 1 dependent blocked; see diagnostics above",
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Expected revision
+
+#[test]
+fn nothing_pushed_fails_with_the_push_hint() {
+    let registry = require_registry!();
+    let host = registry.host_port();
+    let rig = Rig::new();
+    rig.config(Some(&host));
+    rig.put_sync_source(&host);
+    rig.put_ks("flux-system", "flux-system", &[]);
+    controllers(&rig.server, &format!("sha256:{OLD_HEX}"), 20);
+
+    let output = rig.run(&["--timeout", "20s"]);
+    assert_exit(&output, 1);
+    assert_eq!(
+        last_error(&output),
+        format!(
+            "error: nothing has been pushed to oci://{host}/k8s:dev; run ksail workload push first"
+        ),
+        "{}",
+        describe(&output)
+    );
+    assert_error_line(&output, "nothing has been pushed");
+    assert!(
+        warnings(&output).is_empty(),
+        "not retried: {}",
+        describe(&output)
+    );
+    assert!(
+        rig.patches().is_empty(),
+        "nothing is requested: {}",
+        rig.log()
+    );
+}
+
+#[test]
+fn without_a_registry_the_revision_is_not_checked() {
+    let rig = Rig::new();
+    rig.put_sync_source("127.0.0.1:1");
+    rig.put_ks("flux-system", "flux-system", &[]);
+    rig.put_ks("apps", "web", &[]);
+    controllers(&rig.server, &format!("sha256:{OLD_HEX}"), 20);
+
+    let output = rig.run(&["--timeout", "20s", "-v"]);
+    assert_eq!(
+        success_middle(&output),
+        "2 Kustomizations ready (revision not checked)"
+    );
+    assert_progress_line(&output, "reconcile: detected Flux");
+    assert!(
+        progress(&output)
+            .iter()
+            .any(|l| l.ends_with("reconcile: no registry configured; revision not checked")),
+        "{}",
+        describe(&output)
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Timeout
+
+#[test]
+fn the_timeout_is_per_attempt_with_three_attempts_and_exit_3() {
+    let rig = Rig::new();
+    rig.put_sync_source("127.0.0.1:1");
+    rig.put_ks("flux-system", "flux-system", &[]);
+    rig.put_ks("apps", "stuck", &[]);
+    let (_, kustomize) = controllers(&rig.server, &format!("sha256:{OLD_HEX}"), 20);
+    kustomize.set_outcome("apps/stuck", KsOutcome::Never);
+
+    let started = Instant::now();
+    let output = rig.run(&["--timeout", "1s"]);
+    let elapsed = started.elapsed();
+    assert_exit(&output, 3);
+    assert!(
+        elapsed >= Duration::from_secs(3) && elapsed < Duration::from_secs(12),
+        "three attempts of 1 s each: {elapsed:?}"
+    );
+    assert!(
+        last_error(&output).starts_with(
+            "error: reconcile timed out after 1s (3 attempts): 1 of 3 objects not ready (apps/stuck); "
+        ),
+        "{}",
+        describe(&output)
+    );
+    assert_error_line(&output, "(apps/stuck)");
+    let retries: Vec<String> = warnings(&output)
+        .into_iter()
+        .filter(|w| w.starts_with("warning: attempt "))
+        .collect();
+    assert_eq!(
+        retries,
+        [
+            "warning: attempt 1/3 failed, retrying in 10ms: timed out after 1s waiting for 1 of 3 objects: kustomization apps/stuck (waiting for the controller to handle the request)",
+            "warning: attempt 2/3 failed, retrying in 20ms: timed out after 1s waiting for 1 of 3 objects: kustomization apps/stuck (waiting for the controller to handle the request)",
+        ],
+        "{}",
+        describe(&output)
+    );
+    // The attempts end where the diagnostics start (with their `/version` probe).
+    let requests = rig.server.requests();
+    let probe = requests
+        .iter()
+        .position(|r| r.path == "/version")
+        .unwrap_or(requests.len());
+    let lists = requests[..probe]
+        .iter()
+        .filter(|r| r.path == KS_PATH && r.is_list())
+        .count();
+    assert_eq!(lists, 3, "one list per attempt\n{}", rig.log());
+}
+
+// ---------------------------------------------------------------------------------------------
+// KWOK and bad input
+
+#[test]
+fn kwok_skips_reconciliation_without_contacting_the_cluster() {
+    let rig = Rig::new();
+    rig.env.write(
+        "ksail.yaml",
+        "apiVersion: ksail.io/v1alpha1\nkind: Cluster\nspec:\n  cluster:\n    distribution: KWOK\n    gitOpsEngine: Flux\n",
+    );
+    let output = rig.run(&["--timeout", "20s"]);
+    assert_exit(&output, 0);
+    assert_eq!(
+        warnings(&output),
+        ["warning: KWOK simulates GitOps controllers; reconciliation skipped"]
+    );
+    assert!(rig.server.requests().is_empty(), "{}", rig.log());
+}
+
+/// Exit 2, exactly one error line containing `phrase`, no request, no file changed.
+fn assert_changes_nothing(rig: &Rig, args: &[&str], vars: &[(&str, &str)], phrase: &str) {
+    let before = rig.env.tree_hash();
+    let output = rig.run_env(args, vars);
+    assert_exit(&output, 2);
+    assert_error_line(&output, phrase);
+    assert!(rig.server.requests().is_empty(), "{args:?}: {}", rig.log());
+    assert_eq!(rig.env.tree_hash(), before, "{args:?} changed a file");
+}
+
+#[test]
+fn b13_bad_timeouts_exit_2_without_a_request() {
+    let rig = Rig::new();
+    rig.config(None);
+    for args in [
+        vec!["--timeout", "0"],
+        vec!["--timeout=-5s"],
+        vec!["--timeout", "-5s"],
+        vec!["--timeout", "5"],
+    ] {
+        assert_changes_nothing(&rig, &args, &[], "timeout");
+    }
+}
+
+#[test]
+fn b16_an_unknown_context_exits_2_naming_it() {
+    let rig = Rig::new();
+    rig.config(None);
+    assert_changes_nothing(&rig, &["--context", "nope"], &[], "nope");
+}
+
+#[test]
+fn b02_an_extra_argument_exits_2() {
+    let rig = Rig::new();
+    rig.config(None);
+    assert_changes_nothing(&rig, &["extra"], &[], "extra");
+}
+
+#[test]
+fn x17_a_bad_metadata_name_exits_2() {
+    let rig = Rig::new();
+    rig.config(None);
+    assert_changes_nothing(
+        &rig,
+        &[],
+        &[("KSAIL_METADATA_NAME", "Bad_Name")],
+        "invalid metadata.name \"Bad_Name\"",
+    );
+}
