@@ -27,7 +27,7 @@ const CONFIG_DIGEST: &str =
     "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a";
 /// The same constant as `ARTIFACT_BASIC_DIGEST` in src/artifact/pack.rs's golden test.
 const ARTIFACT_BASIC_DIGEST: &str =
-    "sha256:a5b1735c1b49e63c2fa522791ea409bafe63793b4501b690641165e0df7ea318";
+    "sha256:2c0135a9a212dea8e7db4ec0bae21829e4d057056847e63a846a2e4d2a1a7221";
 const CREATED: &str = "org.opencontainers.image.created";
 const REVISION: &str = "org.opencontainers.image.revision";
 const SOURCE: &str = "org.opencontainers.image.source";

@@ -7,6 +7,7 @@
 //! talks to a registry; the push protocol lives elsewhere and consumes [`Layer`] and the manifest
 //! bytes.
 
+pub mod cache;
 pub mod git;
 pub mod manifest;
 pub mod pack;
@@ -25,7 +26,7 @@ pub use git::{Annotations, annotations, annotations_without_git};
 #[allow(unused_imports)]
 pub use manifest::{ManifestSummary, manifest_bytes, parse_manifest_summary};
 #[allow(unused_imports)]
-pub use pack::{Layer, pack};
+pub use pack::{Layer, pack, tar_sha256};
 #[allow(unused_imports)]
 pub use select::{Entry, EntryKind, Selection, select};
 #[allow(unused_imports)]

@@ -60,16 +60,17 @@ pub fn validate(display_root: &str, selection: &Selection) -> Validation {
         .filter(|entry| !in_chart_directory(&entry.name, &chart_dirs))
         .collect();
 
+    // Pass 1: kustomization files (parse-only themselves) name the other parse-only inputs.
+    // Pass 2 then parses every other file and checks it at once, so that only one file's tree
+    // is in memory at a time, whatever the size of the source directory.
     let mut problems = Vec::new();
     let mut parse_only: BTreeSet<String> = BTreeSet::new();
-    let mut parsed: Vec<(&Entry, Result<Vec<Node>, Problem>)> = Vec::new();
-    for entry in &candidates {
-        let result = parse_entry(display_root, entry);
-        if is_kustomization(&entry.name) {
-            parse_only.insert(entry.name.clone());
-            if let Ok(documents) = &result {
+    for entry in candidates.iter().filter(|entry| is_kustomization(&entry.name)) {
+        parse_only.insert(entry.name.clone());
+        match parse_entry(display_root, entry) {
+            Ok(documents) => {
                 let dir = parent_dir(&entry.name);
-                for document in documents {
+                for document in &documents {
                     for path in referenced_inputs(document) {
                         if let Some(name) = join_relative(dir, &path) {
                             parse_only.insert(name);
@@ -77,16 +78,15 @@ pub fn validate(display_root: &str, selection: &Selection) -> Validation {
                     }
                 }
             }
+            Err(problem) => problems.push(problem),
         }
-        parsed.push((entry, result));
     }
-
-    for (entry, result) in &parsed {
-        match result {
-            Err(problem) => problems.push(problem.clone()),
+    for entry in candidates.iter().filter(|entry| !is_kustomization(&entry.name)) {
+        match parse_entry(display_root, entry) {
+            Err(problem) => problems.push(problem),
             Ok(documents) if !parse_only.contains(&entry.name) => {
                 let file = display_path(display_root, &entry.name);
-                problems.extend(check_objects(&file, documents));
+                problems.extend(check_objects(&file, &documents));
             }
             Ok(_) => {}
         }
@@ -94,7 +94,7 @@ pub fn validate(display_root: &str, selection: &Selection) -> Validation {
     problems.sort();
     Validation {
         problems,
-        files_checked: parsed.len(),
+        files_checked: candidates.len(),
         source: display_root.to_string(),
     }
 }

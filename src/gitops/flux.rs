@@ -158,6 +158,13 @@ async fn run(mut attempt: FluxAttempt<'_>, summary: &mut FluxSummary) -> Result<
             break;
         };
         match update {
+            // A source kind the group does not serve (discovery lists groups, not resources)
+            // simply has no objects.
+            Update::ListFailed(kube::Error::Api(status))
+                if status.code == 404 && kind != attempt.apis.kustomization.kind =>
+            {
+                pending.remove(&kind);
+            }
             Update::ListFailed(error) => return Err(kube_error(K8sError::from(error))),
             Update::Snapshot(objects) => {
                 pending.remove(&kind);

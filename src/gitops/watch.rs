@@ -75,7 +75,9 @@ async fn run(api: Api<DynamicObject>, kind: String, tx: mpsc::UnboundedSender<(S
             Ok(Ok(list)) => list,
             Ok(Err(error)) => {
                 tracing::debug!("list {kind}: {error}");
-                if !send(Update::ListFailed(error)) {
+                // A 404 means the server does not serve this resource at all: stop watching it.
+                let not_served = matches!(&error, kube::Error::Api(status) if status.code == 404);
+                if !send(Update::ListFailed(error)) || not_served {
                     return;
                 }
                 tokio::time::sleep(ERROR_PAUSE).await;

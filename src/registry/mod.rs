@@ -19,5 +19,6 @@ pub use auth::{
 pub use client::{BlobBody, FetchedManifest, RegistryClient};
 pub use error::{RegistryError, RegistryErrorKind, redact};
 pub use protocol::{
-    ArtifactUpload, ConfigBlob, LayerBlob, PushError, PushEvent, PushOutcome, push_artifact,
+    ArtifactUpload, ConfigBlob, LayerBlob, PushError, PushEvent, PushOutcome, check_unchanged,
+    push_artifact, upload_artifact,
 };

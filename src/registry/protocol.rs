@@ -98,7 +98,7 @@ impl PushError {
     }
 }
 
-/// Run one push attempt of `artifact` to `<repo>:<tag>`.
+/// Run one push attempt of `artifact` to `<repo>:<tag>`: the unchanged check, then the upload.
 pub async fn push_artifact(
     client: &RegistryClient,
     repo: &str,
@@ -106,19 +106,47 @@ pub async fn push_artifact(
     artifact: &ArtifactUpload,
     events: &(dyn Fn(PushEvent) + Send + Sync),
 ) -> Result<PushOutcome, PushError> {
-    // 1. Unchanged check.
-    if let Some(existing) = client.get_manifest(repo, tag).await?
-        && is_same_artifact(&existing.bytes, &artifact.layer.digest, &artifact.revision)
+    if let Some(unchanged) =
+        check_unchanged(client, repo, tag, &artifact.layer.digest, &artifact.revision).await?
     {
-        let digest = existing
-            .digest_header
-            .unwrap_or_else(|| sha256_digest(&existing.bytes));
-        return Ok(PushOutcome {
-            unchanged: true,
-            digest,
-        });
+        return Ok(unchanged);
     }
+    upload_artifact(client, repo, tag, artifact, events).await
+}
 
+/// Step 1, the unchanged check: `Some` when the tag already holds an image manifest with exactly
+/// this layer and revision. It needs only the layer's digest, so a caller that knows the digest
+/// (from the layer cache) can run it before compressing anything.
+pub async fn check_unchanged(
+    client: &RegistryClient,
+    repo: &str,
+    tag: &str,
+    layer_digest: &str,
+    revision: &str,
+) -> Result<Option<PushOutcome>, PushError> {
+    let Some(existing) = client.get_manifest(repo, tag).await? else {
+        return Ok(None);
+    };
+    if !is_same_artifact(&existing.bytes, layer_digest, revision) {
+        return Ok(None);
+    }
+    let digest = existing
+        .digest_header
+        .unwrap_or_else(|| sha256_digest(&existing.bytes));
+    Ok(Some(PushOutcome {
+        unchanged: true,
+        digest,
+    }))
+}
+
+/// Steps 2 and 3: blobs config first with `HEAD` before each upload, then the manifest, last.
+pub async fn upload_artifact(
+    client: &RegistryClient,
+    repo: &str,
+    tag: &str,
+    artifact: &ArtifactUpload,
+    events: &(dyn Fn(PushEvent) + Send + Sync),
+) -> Result<PushOutcome, PushError> {
     // 2. Blobs, config first.
     if client.blob_exists(repo, &artifact.config.digest).await? {
         events(PushEvent::ConfigExists);

@@ -2,19 +2,25 @@
 //! validate files, build the artifact once, then push it under the shared retry policy.
 //! Steps before the push exit 2 on bad input and send nothing to the registry.
 
+mod plan;
+
+use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::Instant;
 
 use serde_json::{Map, Value, json};
 
+use self::plan::{PlanError, Planned};
 use super::{Context, Outcome};
-use crate::artifact::{self, Annotations, Layer, Selection, Validation};
+use crate::artifact::cache::LayerCache;
+use crate::artifact::{self, Annotations, manifest};
 use crate::cli::PushArgs;
+use crate::env_vars;
 use crate::error::Failure;
-use crate::output::{OutputFormat, Printer, human_bytes, register_secret, short_digest};
+use crate::output::{OutputFormat, human_bytes, register_secret, short_digest};
 use crate::registry::{
-    ArtifactUpload, ConfigBlob, LayerBlob, PushError, PushEvent, RegistryClient,
-    RegistryErrorKind, ResolvedCredentials, resolve_credentials,
+    ArtifactUpload, ConfigBlob, LayerBlob, PushError, PushEvent, PushOutcome, RegistryClient,
+    RegistryErrorKind, ResolvedCredentials, check_unchanged, resolve_credentials, upload_artifact,
 };
 use crate::retry::{self, Exhausted, Retryable};
 use crate::settings::{PushSettings, push_settings};
@@ -115,26 +121,38 @@ async fn push(ctx: &Context, args: &PushArgs, report: &mut PushReport) -> Result
         human_bytes(selection.total_bytes),
         target.url
     ));
-    if settings.validate {
-        let validation = artifact::validate(&settings.source_display, &selection);
-        check_validation(printer, &validation, report)?;
-    }
 
-    let built = build(&settings, selection).await?;
-    report.layer_digest = Some(built.layer.digest.clone());
-    report.layer_size = Some(built.layer.size);
-    report.annotations = Some(built.annotations.clone());
+    let cache = LayerCache::locate(
+        ctx.env.var(env_vars::XDG_CACHE_HOME).map(PathBuf::from),
+        ctx.env.home(),
+    );
+    let planned = match plan::plan(&settings, selection, cache.as_ref(), printer).await {
+        Ok(planned) => planned,
+        Err(PlanError::Failed(failure)) => return Err(failure),
+        Err(PlanError::Invalid(invalid)) => {
+            let (lines, _) = artifact::report_lines(&invalid.validation);
+            for line in &lines {
+                printer.report(line);
+            }
+            report.validation = invalid.validation.problems.clone();
+            return Err(invalid.error);
+        }
+    };
+    report.layer_digest = Some(planned.layer_digest.clone());
+    report.layer_size = Some(planned.layer_size);
+    report.annotations = Some(planned.annotations.clone());
     printer.info(&format!(
         "push: layer {} ({}), revision {}",
-        short_digest(&built.layer.digest),
-        human_bytes(built.layer.size),
-        short_revision(&built.annotations.revision)
+        short_digest(&planned.layer_digest),
+        human_bytes(planned.layer_size),
+        short_revision(&planned.annotations.revision)
     ));
     if let Some(warning) = &settings.mismatch_warning {
         printer.warn(warning);
     }
 
-    let outcome = upload(ctx, &settings, credentials, &built).await?;
+    let outcome = upload(ctx, &settings, credentials, &planned).await?;
+    planned.remember(cache.as_ref());
     report.digest = Some(outcome.digest.clone());
     let verb = if outcome.unchanged { "unchanged" } else { "pushed" };
     report.status = Some(verb);
@@ -164,69 +182,6 @@ async fn credentials(ctx: &Context, settings: &PushSettings) -> Result<ResolvedC
     Ok(resolved)
 }
 
-fn check_validation(
-    printer: &Printer,
-    validation: &Validation,
-    report: &mut PushReport,
-) -> Result<(), Failure> {
-    if let Some(error) = validation.error() {
-        let (lines, _) = artifact::report_lines(validation);
-        for line in &lines {
-            printer.report(line);
-        }
-        report.validation = validation.problems.clone();
-        return Err(error.into());
-    }
-    printer.info(&format!("push: validated {} YAML files", validation.files_checked));
-    Ok(())
-}
-
-/// The artifact, built once per run so that every attempt pushes the same bytes.
-struct Built {
-    layer: Layer,
-    /// Keeps the layer's temporary file alive; dropping it (also on interrupt) deletes the file.
-    layer_file: tempfile::TempPath,
-    annotations: Annotations,
-    manifest: Vec<u8>,
-    manifest_digest: String,
-}
-
-async fn build(settings: &PushSettings, selection: Selection) -> Result<Built, Failure> {
-    let source_root = settings.source_path.clone();
-    let fallback_source = format!("oci://{}/{}", settings.target.host, settings.target.repository);
-    let source_date_epoch = settings.source_date_epoch.clone();
-    tokio::task::spawn_blocking(move || -> Result<Built, Failure> {
-        let temp = tempfile::Builder::new()
-            .prefix("ksail-layer-")
-            .tempfile()
-            .map_err(|error| {
-                Failure::failed(format!(
-                    "cannot create a temporary file for the layer: {error}; check TMPDIR and free disk space"
-                ))
-            })?;
-        let (file, layer_file) = temp.into_parts();
-        let layer = artifact::pack(&selection, file)?;
-        let annotations = artifact::annotations(
-            &source_root,
-            &layer.digest,
-            &fallback_source,
-            source_date_epoch.as_deref(),
-            SystemTime::now(),
-        )?;
-        let (manifest, manifest_digest) =
-            artifact::manifest_bytes(&layer.digest, layer.size, &annotations);
-        Ok(Built {
-            layer,
-            layer_file,
-            annotations,
-            manifest,
-            manifest_digest,
-        })
-    })
-    .await
-    .map_err(|error| Failure::failed(format!("building the artifact stopped: {error}")))?
-}
-
 impl Retryable for PushError {
     fn is_retryable(&self) -> bool {
         PushError::is_retryable(self)
@@ -241,12 +196,45 @@ impl Retryable for PushError {
     }
 }
 
+/// Why one attempt failed: the registry, or packing the layer that the cache let us defer.
+#[derive(Debug)]
+enum AttemptError {
+    Push(PushError),
+    Build(Failure),
+}
+
+impl From<PushError> for AttemptError {
+    fn from(error: PushError) -> Self {
+        AttemptError::Push(error)
+    }
+}
+
+impl Retryable for AttemptError {
+    fn is_retryable(&self) -> bool {
+        matches!(self, AttemptError::Push(error) if error.is_retryable())
+    }
+
+    fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            AttemptError::Push(error) => error.retry_after(),
+            AttemptError::Build(_) => None,
+        }
+    }
+
+    fn reason(&self) -> String {
+        match self {
+            AttemptError::Push(error) => error.reason(),
+            AttemptError::Build(failure) => failure.message.clone(),
+        }
+    }
+}
+
 async fn upload(
     ctx: &Context,
     settings: &PushSettings,
     credentials: ResolvedCredentials,
-    built: &Built,
-) -> Result<crate::registry::PushOutcome, Failure> {
+    planned: &Planned,
+) -> Result<PushOutcome, Failure> {
     let target = &settings.target;
     let env = ctx.env.lookup();
     let client = RegistryClient::with_env(
@@ -257,22 +245,8 @@ async fn upload(
         &env,
     )
     .map_err(|error| Failure::failed(format!("push to {} failed: {}", target.url, error.reason())))?;
-    let upload = ArtifactUpload {
-        config: ConfigBlob {
-            digest: artifact::manifest::CONFIG_DIGEST.to_string(),
-            bytes: bytes::Bytes::from_static(artifact::manifest::CONFIG_BLOB),
-        },
-        layer: LayerBlob {
-            digest: built.layer.digest.clone(),
-            size: built.layer.size,
-            path: built.layer_file.to_path_buf(),
-        },
-        manifest_bytes: bytes::Bytes::from(built.manifest.clone()),
-        manifest_digest: built.manifest_digest.clone(),
-        revision: built.annotations.revision.clone(),
-    };
     let printer = &ctx.printer;
-    let bar = Arc::new(printer.byte_bar("push: uploading layer", built.layer.size));
+    let bar = Arc::new(printer.byte_bar("push: uploading layer", planned.layer_size));
     let started = Instant::now();
     let events = {
         let bar = Arc::clone(&bar);
@@ -293,10 +267,40 @@ async fn upload(
             }
         }
     };
-    let result = retry::retry(&settings.retry, printer, None, |_| {
-        crate::registry::push_artifact(&client, &target.repository, &target.tag, &upload, &events)
-    })
-    .await;
+    let attempt = |_| async {
+        // Step 1 needs only the layer's digest, which the plan knows even when the cache let it
+        // skip packing; an unchanged re-push therefore never compresses anything.
+        if let Some(unchanged) = check_unchanged(
+            &client,
+            &target.repository,
+            &target.tag,
+            &planned.layer_digest,
+            &planned.annotations.revision,
+        )
+        .await?
+        {
+            return Ok(unchanged);
+        }
+        let layer = planned.layer().await.map_err(AttemptError::Build)?;
+        let (annotations, manifest, manifest_digest) =
+            planned.manifest_for(layer).map_err(AttemptError::Build)?;
+        let upload = ArtifactUpload {
+            config: ConfigBlob {
+                digest: manifest::CONFIG_DIGEST.to_string(),
+                bytes: bytes::Bytes::from_static(manifest::CONFIG_BLOB),
+            },
+            layer: LayerBlob {
+                digest: layer.digest.clone(),
+                size: layer.size,
+                path: layer.path.to_path_buf(),
+            },
+            manifest_bytes: bytes::Bytes::from(manifest),
+            manifest_digest,
+            revision: annotations.revision,
+        };
+        Ok(upload_artifact(&client, &target.repository, &target.tag, &upload, &events).await?)
+    };
+    let result = retry::retry(&settings.retry, printer, None, attempt).await;
     if let Some(bar) = bar.as_ref() {
         bar.finish_and_clear();
     }
@@ -308,11 +312,14 @@ async fn upload(
 fn push_failure(
     url: &str,
     target: &crate::resolve::PushTarget,
-    exhausted: Exhausted<PushError>,
+    exhausted: Exhausted<AttemptError>,
 ) -> Failure {
     let ran_out = exhausted.ran_out();
     let attempts = exhausted.attempts;
-    let error = exhausted.error;
+    let error = match exhausted.error {
+        AttemptError::Build(failure) => return failure,
+        AttemptError::Push(error) => error,
+    };
     let reason = error.reason();
     let PushError::Registry(registry_error) = &error else {
         return Failure::failed(format!(

@@ -1,0 +1,127 @@
+//! The layer cache (artifact.md#performance): for an uncompressed tar stream already packed by a
+//! successful run of this ksail version, its layer digest and size and the result of a passed
+//! validation. A hit changes no output and no byte pushed; it only saves the compression and the
+//! YAML parsing. Every problem with the cache is ignored: it is an optimisation, never a source
+//! of failure.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// What one cache entry records.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CachedLayer {
+    pub layer_digest: String,
+    pub layer_size: u64,
+    /// The number of YAML files a passed validation checked; `None` when validation was off.
+    pub validated_files: Option<usize>,
+}
+
+/// Entries for this ksail version under `$XDG_CACHE_HOME/ksail` (else `~/.cache/ksail`).
+#[derive(Debug, Clone)]
+pub struct LayerCache {
+    dir: PathBuf,
+}
+
+impl LayerCache {
+    /// The cache directory from `XDG_CACHE_HOME` or `HOME`; `None` when neither is set.
+    pub fn locate(xdg_cache_home: Option<PathBuf>, home: Option<PathBuf>) -> Option<LayerCache> {
+        let root = xdg_cache_home.or_else(|| home.map(|home| home.join(".cache")))?;
+        Some(LayerCache {
+            dir: root
+                .join("ksail")
+                .join(env!("CARGO_PKG_VERSION"))
+                .join("layers"),
+        })
+    }
+
+    fn entry(&self, tar_sha256: &str) -> Option<PathBuf> {
+        // The key is a hex digest we computed; anything else never names a file.
+        tar_sha256
+            .chars()
+            .all(|c| c.is_ascii_hexdigit())
+            .then(|| self.dir.join(format!("{tar_sha256}.json")))
+    }
+
+    pub fn get(&self, tar_sha256: &str) -> Option<CachedLayer> {
+        let path = self.entry(tar_sha256)?;
+        let bytes = std::fs::read(&path).ok()?;
+        match serde_json::from_slice::<CachedLayer>(&bytes) {
+            Ok(entry) if entry.layer_digest.starts_with("sha256:") => Some(entry),
+            _ => {
+                tracing::debug!("cache: ignoring unreadable entry {}", path.display());
+                None
+            }
+        }
+    }
+
+    /// Store an entry; failures are logged at debug level and otherwise ignored.
+    pub fn put(&self, tar_sha256: &str, entry: &CachedLayer) {
+        let Some(path) = self.entry(tar_sha256) else {
+            return;
+        };
+        if let Err(error) = write_atomically(&self.dir, &path, entry) {
+            tracing::debug!("cache: cannot write {}: {error}", path.display());
+        }
+    }
+}
+
+/// Write through a temporary file and rename, so that a concurrent reader never sees half an
+/// entry.
+fn write_atomically(dir: &Path, path: &Path, entry: &CachedLayer) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let mut temp = tempfile::NamedTempFile::new_in(dir)?;
+    serde_json::to_writer(&mut temp, entry)?;
+    temp.persist(path).map_err(|error| error.error)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry() -> CachedLayer {
+        CachedLayer {
+            layer_digest: format!("sha256:{}", "a".repeat(64)),
+            layer_size: 42,
+            validated_files: Some(3),
+        }
+    }
+
+    #[test]
+    fn entries_round_trip_per_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = LayerCache::locate(Some(dir.path().to_path_buf()), None).unwrap();
+        let key = "0123abcd".repeat(8);
+        assert_eq!(cache.get(&key), None);
+        cache.put(&key, &entry());
+        assert_eq!(cache.get(&key), Some(entry()));
+        assert!(
+            dir.path()
+                .join("ksail")
+                .join(env!("CARGO_PKG_VERSION"))
+                .exists()
+        );
+    }
+
+    #[test]
+    fn unreadable_entries_are_ignored() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = LayerCache::locate(None, Some(dir.path().to_path_buf())).unwrap();
+        let key = "ff".repeat(32);
+        cache.put(&key, &entry());
+        let path = cache.entry(&key).unwrap();
+        std::fs::write(&path, b"{not json").unwrap();
+        assert_eq!(cache.get(&key), None);
+        std::fs::write(&path, br#"{"layerDigest":"md5:x","layerSize":1,"validatedFiles":null}"#)
+            .unwrap();
+        assert_eq!(cache.get(&key), None);
+    }
+
+    #[test]
+    fn keys_that_are_not_hex_name_no_file() {
+        let cache = LayerCache::locate(Some(PathBuf::from("/nonexistent")), None).unwrap();
+        assert_eq!(cache.entry("../../etc/passwd"), None);
+    }
+}

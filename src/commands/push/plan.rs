@@ -1,0 +1,248 @@
+//! The artifact a push sends, planned once per run so that every attempt pushes the same bytes
+//! (artifact.md#pipeline, steps 3–5), with the layer cache of artifact.md#performance:
+//!
+//! - cache miss: validation and packing run side by side (two cores), then the manifest is built;
+//! - cache hit: validation is skipped when the entry records a pass, and the layer is not packed
+//!   until an attempt finds that the registry does not already hold it.
+
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use tokio::sync::OnceCell;
+
+use crate::artifact::cache::{CachedLayer, LayerCache};
+use crate::artifact::{self, Annotations, Selection, Validation};
+use crate::error::Failure;
+use crate::output::Printer;
+use crate::settings::PushSettings;
+
+/// The compressed layer in its temporary file. Dropping it (also on interrupt) deletes the file.
+#[derive(Debug)]
+pub struct PackedLayer {
+    pub digest: String,
+    pub size: u64,
+    pub tar_sha256: String,
+    pub path: tempfile::TempPath,
+}
+
+/// Everything an attempt needs, decided before the first request.
+pub struct Planned {
+    pub selection: Arc<Selection>,
+    pub layer_digest: String,
+    pub layer_size: u64,
+    pub annotations: Annotations,
+    pub manifest: Vec<u8>,
+    pub manifest_digest: String,
+    /// YAML files a passed validation checked (`None` when validation was off).
+    pub validated_files: Option<usize>,
+    tar_sha256: Option<String>,
+    packed: OnceCell<PackedLayer>,
+    inputs: AnnotationInputs,
+}
+
+#[derive(Clone)]
+struct AnnotationInputs {
+    source_root: std::path::PathBuf,
+    fallback_source: String,
+    source_date_epoch: Option<String>,
+}
+
+impl AnnotationInputs {
+    fn annotations(&self, layer_digest: &str) -> Result<Annotations, Failure> {
+        Ok(artifact::annotations(
+            &self.source_root,
+            layer_digest,
+            &self.fallback_source,
+            self.source_date_epoch.as_deref(),
+            SystemTime::now(),
+        )?)
+    }
+}
+
+/// Validation problems found while planning: the caller prints them and stops with exit 2.
+pub struct Invalid {
+    pub validation: Validation,
+    pub error: Failure,
+}
+
+pub enum PlanError {
+    Invalid(Box<Invalid>),
+    Failed(Failure),
+}
+
+impl From<Failure> for PlanError {
+    fn from(failure: Failure) -> Self {
+        PlanError::Failed(failure)
+    }
+}
+
+pub async fn plan(
+    settings: &PushSettings,
+    selection: Selection,
+    cache: Option<&LayerCache>,
+    printer: &Printer,
+) -> Result<Planned, PlanError> {
+    let selection = Arc::new(selection);
+    let inputs = AnnotationInputs {
+        source_root: settings.source_path.clone(),
+        fallback_source: format!("oci://{}/{}", settings.target.host, settings.target.repository),
+        source_date_epoch: settings.source_date_epoch.clone(),
+    };
+    let tar_sha256 = match cache {
+        Some(_) => Some(blocking(tar_sha256_of(Arc::clone(&selection))).await?),
+        None => None,
+    };
+    let cached = cache.zip(tar_sha256.as_deref()).and_then(|(c, key)| c.get(key));
+    let started = Instant::now();
+    let (layer_digest, layer_size, validated_files, packed) = match cached {
+        Some(hit) => {
+            tracing::debug!("push: layer cache hit ({})", hit.layer_digest);
+            let validated = match (settings.validate, hit.validated_files) {
+                (false, _) => None,
+                (true, Some(files)) => Some(files),
+                (true, None) => Some(validate(settings, &selection).await?),
+            };
+            (hit.layer_digest, hit.layer_size, validated, None)
+        }
+        None => {
+            let (validated, packed) = tokio::join!(
+                async {
+                    match settings.validate {
+                        true => validate(settings, &selection).await.map(Some),
+                        false => Ok(None),
+                    }
+                },
+                blocking(pack(Arc::clone(&selection)))
+            );
+            // Validation decides first: an invalid tree is never pushed, packed or not.
+            let validated = validated?;
+            let packed = packed?;
+            (packed.digest.clone(), packed.size, validated, Some(packed))
+        }
+    };
+    tracing::debug!("push: planned the artifact in {:?}", started.elapsed());
+    if let Some(files) = validated_files {
+        printer.info(&format!("push: validated {files} YAML files"));
+    }
+    let annotations = inputs.annotations(&layer_digest)?;
+    let (manifest, manifest_digest) =
+        artifact::manifest_bytes(&layer_digest, layer_size, &annotations);
+    let cell = OnceCell::new();
+    if let Some(packed) = packed {
+        let _ = cell.set(packed);
+    }
+    Ok(Planned {
+        selection,
+        layer_digest,
+        layer_size,
+        annotations,
+        manifest,
+        manifest_digest,
+        validated_files,
+        tar_sha256,
+        packed: cell,
+        inputs,
+    })
+}
+
+impl Planned {
+    /// The packed layer, packing it now if the plan came from the cache.
+    pub async fn layer(&self) -> Result<&PackedLayer, Failure> {
+        self.packed
+            .get_or_try_init(|| blocking(pack(Arc::clone(&self.selection))))
+            .await
+    }
+
+    /// The annotations and manifest for `layer`: the planned ones, or, when a cache entry
+    /// disagreed with the packed bytes, ones rebuilt from what was really packed.
+    pub fn manifest_for(&self, layer: &PackedLayer) -> Result<(Annotations, Vec<u8>, String), Failure> {
+        if layer.digest == self.layer_digest {
+            return Ok((
+                self.annotations.clone(),
+                self.manifest.clone(),
+                self.manifest_digest.clone(),
+            ));
+        }
+        tracing::debug!(
+            "push: cache entry said {}, packing gave {}; using the packed layer",
+            self.layer_digest,
+            layer.digest
+        );
+        let annotations = self.inputs.annotations(&layer.digest)?;
+        let (manifest, digest) = artifact::manifest_bytes(&layer.digest, layer.size, &annotations);
+        Ok((annotations, manifest, digest))
+    }
+
+    /// Record this run in the cache (only after a run that exits 0).
+    pub fn remember(&self, cache: Option<&LayerCache>) {
+        let Some(cache) = cache else {
+            return;
+        };
+        let packed = self.packed.get();
+        let key = self
+            .tar_sha256
+            .clone()
+            .or_else(|| packed.map(|layer| layer.tar_sha256.clone()));
+        let Some(key) = key else {
+            return;
+        };
+        let (digest, size) = packed.map_or((self.layer_digest.clone(), self.layer_size), |p| {
+            (p.digest.clone(), p.size)
+        });
+        cache.put(
+            &key,
+            &CachedLayer {
+                layer_digest: digest,
+                layer_size: size,
+                validated_files: self.validated_files,
+            },
+        );
+    }
+}
+
+async fn validate(settings: &PushSettings, selection: &Arc<Selection>) -> Result<usize, PlanError> {
+    let display = settings.source_display.clone();
+    let selection = Arc::clone(selection);
+    let validation = blocking(move || Ok(artifact::validate(&display, &selection))).await?;
+    match validation.error() {
+        None => Ok(validation.files_checked),
+        Some(error) => Err(PlanError::Invalid(Box::new(Invalid {
+            error: error.into(),
+            validation,
+        }))),
+    }
+}
+
+fn tar_sha256_of(selection: Arc<Selection>) -> impl FnOnce() -> Result<String, Failure> {
+    move || Ok(artifact::tar_sha256(&selection)?)
+}
+
+fn pack(selection: Arc<Selection>) -> impl FnOnce() -> Result<PackedLayer, Failure> {
+    move || {
+        let temp = tempfile::Builder::new()
+            .prefix("ksail-layer-")
+            .tempfile()
+            .map_err(|error| {
+                Failure::failed(format!(
+                    "cannot create a temporary file for the layer: {error}; check TMPDIR and free disk space"
+                ))
+            })?;
+        let (file, path) = temp.into_parts();
+        let layer = artifact::pack(&selection, file)?;
+        Ok(PackedLayer {
+            digest: layer.digest,
+            size: layer.size,
+            tar_sha256: layer.tar_sha256,
+            path,
+        })
+    }
+}
+
+/// Run file-system and CPU work off the async threads.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, Failure> + Send + 'static,
+) -> Result<T, Failure> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|error| Failure::failed(format!("building the artifact stopped: {error}")))?
+}
