@@ -177,7 +177,7 @@ async fn attempt(inputs: &AttemptInputs<'_>, n: u32) -> Result<Success, AttemptE
     let deadline = tokio::time::Instant::now() + settings.timeout;
     let cancel = ctx.cancel.clone();
     let interrupted = async move { cancel.cancelled().await };
-    let work = attempt_steps(inputs, n, deadline);
+    let work = attempt_steps(inputs, deadline);
     tokio::select! {
         result = work => result,
         () = interrupted => Err(AttemptError::Interrupted),
@@ -194,7 +194,6 @@ async fn attempt(inputs: &AttemptInputs<'_>, n: u32) -> Result<Success, AttemptE
 
 async fn attempt_steps(
     inputs: &AttemptInputs<'_>,
-    n: u32,
     deadline: tokio::time::Instant,
 ) -> Result<Success, AttemptError> {
     let ctx = inputs.ctx;
@@ -206,16 +205,16 @@ async fn attempt_steps(
     let apis = discover_apis(client).await.map_err(kube_error)?;
     let selection =
         select_engine(settings.configured_engine, &apis).map_err(AttemptError::Engine)?;
-    if n == 1
-        && let Some(line) = selection.detected_line()
-    {
+    let versions = choose_api_versions(&apis);
+    // Said once per run, by the first attempt that gets this far (an earlier attempt may have
+    // failed before selecting the engine).
+    let first_selection = inputs.run.with(|facts| {
+        facts.versions = Some(versions.clone());
+        facts.engine.replace(selection.engine).is_none()
+    });
+    if first_selection && let Some(line) = selection.detected_line() {
         printer.info(&line);
     }
-    let versions = choose_api_versions(&apis);
-    inputs.run.with(|facts| {
-        facts.engine = Some(selection.engine);
-        facts.versions = Some(versions.clone());
-    });
 
     // 2. The expected revision.
     let expected = match inputs.lookup {
@@ -223,10 +222,13 @@ async fn attempt_steps(
         None => Expected::Unchecked,
     };
     if let Expected::Digest { host_ref, digest } = &expected {
-        inputs
-            .run
-            .with(|facts| facts.expected = Some((host_ref.clone(), digest.clone())));
-        if n == 1 {
+        let first_lookup = inputs.run.with(|facts| {
+            facts
+                .expected
+                .replace((host_ref.clone(), digest.clone()))
+                .is_none()
+        });
+        if first_lookup {
             let tag = settings.sync.as_ref().map_or("", |sync| sync.tag.as_str());
             printer.info(&format!(
                 "reconcile: expected revision {}",
