@@ -33,10 +33,14 @@ struct Rig {
 
 impl Rig {
     fn new(options: ServerOptions) -> Rig {
+        let bucket = options.flux;
+        Rig::with_bucket(options, bucket)
+    }
+
+    fn with_bucket(options: ServerOptions, bucket: bool) -> Rig {
         let env = TestEnv::new();
-        let flux = options.flux;
         let server = FakeApiServer::start(options);
-        if flux {
+        if bucket {
             // A real source-controller (Flux >= 2.5) serves Bucket at v1 too, and ksail lists
             // every served source kind.
             server.register_crd(
@@ -66,7 +70,10 @@ impl Rig {
 
     /// [`Rig::flux`] with a source controller that serves `digest`.
     fn flux_serving(digest: &str) -> (Rig, Arc<FluxKustomization>) {
-        let rig = Rig::new(ServerOptions::flux());
+        Rig::flux_setup(Rig::new(ServerOptions::flux()), digest)
+    }
+
+    fn flux_setup(rig: Rig, digest: &str) -> (Rig, Arc<FluxKustomization>) {
         rig.server.put_object(fixtures::oci_repository(
             "flux-system",
             "flux-system",
@@ -290,6 +297,17 @@ fn a_watch_refused_with_405_falls_back_to_polling() {
         "a debug line says so\n{}",
         describe(&output)
     );
+}
+
+#[test]
+fn a_source_kind_the_group_does_not_serve_is_ignored() {
+    // Discovery reads groups, not resources: source.toolkit.fluxcd.io/v1 here has no Bucket.
+    let (rig, _) = Rig::flux_setup(Rig::with_bucket(ServerOptions::flux(), false), DIGEST);
+    let output = rig.run(&["--timeout", "20s"], &[]);
+    assert_reconciled(&output, "reconciled Flux: 2 Kustomizations ready ");
+    let bucket_path = "/apis/source.toolkit.fluxcd.io/v1/buckets";
+    assert!(rig.lists_of(bucket_path) <= 1, "{}", rig.log());
+    assert_eq!(rig.watches_of(bucket_path), 0, "{}", rig.log());
 }
 
 // ---------------------------------------------------------------------------------------------
