@@ -109,8 +109,9 @@ fn run_async(
         }
     };
     let outcome = runtime.block_on(commands::with_signals(command, on_interrupt, ctx.cancel.clone()));
-    // Do not wait for stray blocking tasks (e.g. a credential helper) after the outcome is known.
-    runtime.shutdown_timeout(std::time::Duration::from_millis(100));
+    // The outcome is known and the process exits next: do not wait for idle connection tasks
+    // or stray blocking tasks (a credential helper) to wind down.
+    runtime.shutdown_background();
     finish(&ctx.printer, outcome)
 }
 

@@ -215,6 +215,9 @@ async fn attempt_steps(
     if first_selection && let Some(line) = selection.detected_line() {
         printer.info(&line);
     }
+    if first_selection && selection.engine == Engine::ArgoCd && settings.exclude_given {
+        printer.warn("--exclude applies to Flux Kustomizations only; ignored");
+    }
 
     // 2. The expected revision.
     let expected = match inputs.lookup {
@@ -328,10 +331,6 @@ async fn argo_attempt(
     deadline: tokio::time::Instant,
 ) -> Result<Success, AttemptError> {
     let ctx = inputs.ctx;
-    if inputs.settings.exclude_given && inputs.run.with(|facts| facts.attempts) == 1 {
-        ctx.printer
-            .warn("--exclude applies to Flux Kustomizations only; ignored");
-    }
     let Some(application) = versions.application.clone() else {
         return Err(AttemptError::Engine(Failure::failed(
             "Argo CD is not installed in this cluster: the argoproj.io Application API is not served; run ksail cluster create, or install Argo CD",

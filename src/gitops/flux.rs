@@ -183,8 +183,11 @@ async fn run(mut attempt: FluxAttempt<'_>, summary: &mut FluxSummary) -> Result<
 
     until_deadline(attempt.deadline, trigger(&attempt, &mut state)).await??;
 
+    // Each round evaluates only what the updates since the last round touched, after draining
+    // every update already queued: a burst of events costs one pass, not one pass per event.
+    let mut touched = Touched::Everything;
     loop {
-        evaluate(&mut attempt, &mut state).await;
+        evaluate(&mut attempt, &mut state, &touched).await;
         if all_done(&state) {
             break;
         }
@@ -197,16 +200,10 @@ async fn run(mut attempt: FluxAttempt<'_>, summary: &mut FluxSummary) -> Result<
         let Some((kind, update)) = received else {
             break;
         };
-        match update {
-            Update::Snapshot(objects) => {
-                replace_kind(&mut state, &kind, &objects);
-                track_new_and_drop_deleted(&mut state, attempt.excludes, printer);
-            }
-            Update::ListFailed(error) => tracing::debug!("relist of {kind} failed: {error}"),
-            other => {
-                apply_event(&mut state, &kind, other);
-                track_new_and_drop_deleted(&mut state, attempt.excludes, printer);
-            }
+        touched = apply_update(&mut state, &kind, update, attempt.excludes, printer);
+        while let Ok((kind, update)) = rx.try_recv() {
+            let more = apply_update(&mut state, &kind, update, attempt.excludes, printer);
+            touched.merge(more);
         }
     }
     fill_summary(&state, summary);
@@ -319,6 +316,84 @@ fn track_new_and_drop_deleted(state: &mut State, excludes: &Excludes, printer: &
     for key in gone {
         state.tracked.remove(&key);
         printer.info(&format!("{key}: deleted, no longer tracked"));
+    }
+}
+
+/// Which tracked objects an update may have changed.
+enum Touched {
+    Some(std::collections::BTreeSet<ObjectKey>),
+    Everything,
+}
+
+impl Touched {
+    fn merge(&mut self, other: Touched) {
+        match (&mut *self, other) {
+            (Touched::Everything, _) => {}
+            (_, Touched::Everything) => *self = Touched::Everything,
+            (Touched::Some(keys), Touched::Some(more)) => keys.extend(more),
+        }
+    }
+
+    fn includes(&self, key: &ObjectKey) -> bool {
+        match self {
+            Touched::Everything => true,
+            Touched::Some(keys) => keys.contains(key),
+        }
+    }
+}
+
+/// Apply one watch update after the initial lists. A Kustomization event touches only that
+/// object (tracking it if it is new, dropping it if it was deleted); a source event or a relist
+/// touches everything, because sources gate every Kustomization that uses them.
+fn apply_update(
+    state: &mut State,
+    kind: &str,
+    update: Update,
+    excludes: &Excludes,
+    printer: &Printer,
+) -> Touched {
+    let is_kustomization = FluxKind::from_api_kind(kind) == Some(FluxKind::Kustomization);
+    match update {
+        Update::ListFailed(error) => {
+            tracing::debug!("relist of {kind} failed: {error}");
+            Touched::Some(Default::default())
+        }
+        Update::Snapshot(objects) => {
+            replace_kind(state, kind, &objects);
+            track_new_and_drop_deleted(state, excludes, printer);
+            Touched::Everything
+        }
+        update if is_kustomization => {
+            let key = match &update {
+                Update::Upsert(object) | Update::Deleted(object) => {
+                    FluxObject::parse_as(FluxKind::Kustomization, object)
+                        .ok()
+                        .map(|object| object.key)
+                }
+                _ => None,
+            };
+            apply_event(state, kind, update);
+            let Some(key) = key else {
+                return Touched::Some(Default::default());
+            };
+            let known = state.tracked.contains_key(&key) || state.skipped.contains_key(&key);
+            if state.kustomizations.contains_key(&key) && !known {
+                admit(state, &key, excludes, true);
+                tracing::debug!("{key}: created during the attempt");
+                // A new object may depend on one that already failed.
+                return Touched::Everything;
+            } else if !state.kustomizations.contains_key(&key)
+                && state.tracked.get(&key).is_some_and(|t| t.done.is_none())
+            {
+                state.tracked.remove(&key);
+                printer.info(&format!("{key}: deleted, no longer tracked"));
+            }
+            Touched::Some([key].into())
+        }
+        update => {
+            apply_event(state, kind, update);
+            Touched::Everything
+        }
     }
 }
 
@@ -442,18 +517,23 @@ async fn request(
     .map(|_| ())
 }
 
-/// Evaluate every unfinished object against its latest state and print final lines.
-async fn evaluate(attempt: &mut FluxAttempt<'_>, state: &mut State) {
+/// Evaluate the unfinished objects an update touched against their latest state and print
+/// final lines.
+async fn evaluate(attempt: &mut FluxAttempt<'_>, state: &mut State, touched: &Touched) {
     let printer = attempt.printer;
+    let source_was_done = state.source_progress.done.is_some();
     evaluate_source(attempt, state).await;
     let source_complete = matches!(
         state.source_progress.done.as_ref().map(|d| d.state),
         Some(ObjectState::Ready)
     );
+    // The sync source finishing changes the verdict of everything it gates.
+    let everything = !source_was_done && state.source_progress.done.is_some();
+    let mut failed_now = everything;
     let keys: Vec<ObjectKey> = state
         .tracked
         .iter()
-        .filter(|(_, t)| t.done.is_none())
+        .filter(|(key, t)| t.done.is_none() && (everything || touched.includes(key)))
         .map(|(key, _)| key.clone())
         .collect();
     for key in keys {
@@ -480,12 +560,16 @@ async fn evaluate(attempt: &mut FluxAttempt<'_>, state: &mut State) {
             source,
         };
         let verdict = kustomization_verdict(object, &context);
+        failed_now |= matches!(verdict, Verdict::Failed { .. });
         let after = state.started.elapsed();
         if let Some(tracked) = state.tracked.get_mut(&key) {
             settle(printer, &key, tracked, verdict, after);
         }
     }
-    mark_blocked(state, printer);
+    // Blocking only changes when a failure appears or the set of objects changed.
+    if failed_now || matches!(touched, Touched::Everything) {
+        mark_blocked(state, printer);
+    }
 }
 
 async fn evaluate_source(attempt: &mut FluxAttempt<'_>, state: &mut State) {

@@ -1,0 +1,156 @@
+//! Reconcile benchmark (testing.md#benchmarks `reconcile_500`): `cargo bench --bench reconcile`.
+//!
+//! 500 Kustomizations in 20 namespaces, every fifth depending on the one before it, behind one
+//! OCIRepository, on the fake API server; the simulated kustomize-controller takes 0–50 ms per
+//! object. Reports the wall time to exit 0, the API request count by kind, and the time from the
+//! last Kustomization becoming Ready to the process exit. Asserts nothing.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use fake_apiserver::simulators::{FluxKustomization, FluxSource, KsOutcome};
+use fake_apiserver::{Cluster, FakeApiServer, ServerOptions, Simulator, WriteEvent, fixtures};
+
+const KSAIL: &str = env!("CARGO_BIN_EXE_ksail");
+const NAMESPACES: usize = 20;
+const KUSTOMIZATIONS: usize = 500;
+const DIGEST: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+
+/// Records when a simulator last wrote a Ready Kustomization.
+#[derive(Default, Clone)]
+struct LastReady(Arc<Mutex<Option<Instant>>>);
+
+impl Simulator for LastReady {
+    fn on_write(&self, _cluster: &Cluster, event: &WriteEvent) {
+        let ready = event.object["status"]["conditions"]
+            .as_array()
+            .is_some_and(|conditions| {
+                conditions
+                    .iter()
+                    .any(|c| c["type"] == "Ready" && c["status"] == "True")
+            });
+        if event.by_simulator && event.is("kustomize.toolkit.fluxcd.io", "kustomizations") && ready
+        {
+            *self.0.lock().unwrap() = Some(Instant::now());
+        }
+    }
+}
+
+/// One run's figures.
+struct Run {
+    code: Option<i32>,
+    wall: Duration,
+    tail: Duration,
+    lists: usize,
+    watches: usize,
+    patches: usize,
+    others: usize,
+}
+
+const RUNS: usize = 5;
+
+fn main() {
+    let mut runs: Vec<Run> = (0..RUNS).map(|_| run_once()).collect();
+    for run in &runs {
+        println!(
+            "reconcile_500: exit {:?} in {:.3}s; exit {:.1} ms after the last Ready; requests: {} list, {} watch, {} patch, {} other",
+            run.code,
+            run.wall.as_secs_f64(),
+            run.tail.as_secs_f64() * 1e3,
+            run.lists,
+            run.watches,
+            run.patches,
+            run.others
+        );
+    }
+    runs.sort_by_key(|run| run.tail);
+    let median = &runs[RUNS / 2];
+    println!(
+        "reconcile_500: median exit latency {:.1} ms after the last Kustomization became Ready (target 50 ms), max {:.1} ms",
+        median.tail.as_secs_f64() * 1e3,
+        runs[RUNS - 1].tail.as_secs_f64() * 1e3
+    );
+}
+
+fn run_once() -> Run {
+    let server = FakeApiServer::start(ServerOptions::flux());
+    server.add_simulator(FluxSource::new(5, DIGEST));
+    let kustomize = FluxKustomization::new(0);
+    let last_ready = LastReady::default();
+    server.add_simulator(kustomize.clone());
+    server.add_simulator(last_ready.clone());
+
+    server.put_object(fixtures::oci_repository(
+        "flux-system",
+        "flux-system",
+        "oci://kind-local-registry:5000/k8s",
+        "dev",
+    ));
+    let mut seed = 0x2545_f491_u64;
+    for index in 0..KUSTOMIZATIONS {
+        let namespace = format!("ns-{}", index % NAMESPACES);
+        let name = format!("app-{index}");
+        let previous = format!("app-{}", index.saturating_sub(NAMESPACES));
+        let depends: Vec<&str> = if index % 5 == 4 && index >= NAMESPACES {
+            vec![previous.as_str()]
+        } else {
+            Vec::new()
+        };
+        server.put_object(fixtures::kustomization(
+            &namespace,
+            &name,
+            "flux-system/flux-system",
+            &depends,
+        ));
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        kustomize.script(&format!("{namespace}/{name}"), vec![KsOutcome::Slow(seed % 51)]);
+    }
+
+    let work = tempfile::tempdir().expect("temporary directory");
+    let kubeconfig = work.path().join("kubeconfig");
+    server
+        .write_kubeconfig(&kubeconfig, &["kind-kind"], None)
+        .expect("write kubeconfig");
+    std::fs::write(
+        work.path().join("ksail.yaml"),
+        "apiVersion: ksail.io/v1alpha1\nkind: Cluster\n",
+    )
+    .expect("write ksail.yaml");
+    server.clear_requests();
+
+    let started = Instant::now();
+    let output = std::process::Command::new(KSAIL)
+        .args(["workload", "reconcile", "--timeout", "2m"])
+        .current_dir(work.path())
+        .env("KUBECONFIG", &kubeconfig)
+        .env("HOME", work.path())
+        .output()
+        .expect("run ksail workload reconcile");
+    let exited = Instant::now();
+    let wall = exited - started;
+
+    let requests = server.requests();
+    let watches = requests.iter().filter(|r| r.is_watch()).count();
+    let lists = requests.iter().filter(|r| r.is_list()).count();
+    let patches = requests.iter().filter(|r| r.method == "PATCH").count();
+    let tail = last_ready
+        .0
+        .lock()
+        .unwrap()
+        .map(|at| exited.saturating_duration_since(at))
+        .unwrap_or(Duration::ZERO);
+    if !output.status.success() {
+        eprintln!("{}", String::from_utf8_lossy(&output.stderr));
+    }
+    Run {
+        code: output.status.code(),
+        wall,
+        tail,
+        lists,
+        watches,
+        patches,
+        others: requests.len() - watches - lists - patches,
+    }
+}
