@@ -12,7 +12,6 @@
 //! - `push_200mb_rss`: peak resident memory of pushing a 4,000-file / 200 MB tree; limit 64 MB.
 
 #[path = "../tests/support/mod.rs"]
-#[allow(dead_code)]
 mod support;
 
 use std::path::Path;
@@ -106,7 +105,10 @@ fn generate_tree(root: &Path, files: usize, total: usize, seed: u64) -> usize {
         std::fs::create_dir_all(&dir).expect("create bench directory");
         let size = per_file / 2 + (rng.next() as usize % per_file);
         let (name, content) = if index % 2 == 0 {
-            (format!("cm-{index}.yaml"), config_map(index, size, &mut rng))
+            (
+                format!("cm-{index}.yaml"),
+                config_map(index, size, &mut rng),
+            )
         } else {
             let mut data = vec![0u8; size];
             for chunk in data.chunks_mut(8) {
@@ -209,4 +211,3 @@ fn machine() -> String {
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     format!("{cpu}, {cores} cores, {}", std::env::consts::OS)
 }
-

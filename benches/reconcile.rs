@@ -105,7 +105,10 @@ fn run_once() -> Run {
         seed ^= seed << 13;
         seed ^= seed >> 7;
         seed ^= seed << 17;
-        kustomize.script(&format!("{namespace}/{name}"), vec![KsOutcome::Slow(seed % 51)]);
+        kustomize.script(
+            &format!("{namespace}/{name}"),
+            vec![KsOutcome::Slow(seed % 51)],
+        );
     }
 
     let work = tempfile::tempdir().expect("temporary directory");

@@ -107,6 +107,9 @@ mod tests {
     #[test]
     fn embedded_newlines_become_spaces() {
         let failure = Failure::failed("push failed: registry said\nno\r\n  really; retry");
-        assert_eq!(failure.message, "push failed: registry said no really; retry");
+        assert_eq!(
+            failure.message,
+            "push failed: registry said no really; retry"
+        );
     }
 }

@@ -2,7 +2,6 @@
 //!
 //! `main` is the only place that exits: it installs the TLS provider, parses the command line,
 //! runs the command and maps its outcome to an exit code (cli.md#exit-codes).
-#![allow(dead_code)] // removed once every module is wired into a command
 
 mod artifact;
 mod cli;
@@ -45,14 +44,15 @@ fn run() -> i32 {
     let env = match ProcessEnv::capture() {
         Ok(env) => env,
         Err(error) => {
-            eprintln!("error: cannot read the current directory: {error}; cd into an existing directory");
+            eprintln!(
+                "error: cannot read the current directory: {error}; cd into an existing directory"
+            );
             return Failure::failed("").class.exit_code();
         }
     };
     let no_color = cli.global.no_color || env.var(env_vars::NO_COLOR).is_some();
     let printer = Printer::new(PrinterConfig {
         stderr_is_tty: env.stderr_is_tty,
-        stdout_is_tty: env.stdout_is_tty,
         no_color,
         quiet: cli.global.quiet,
         verbose: cli.global.verbose,
@@ -104,13 +104,20 @@ fn run_async(
     {
         Ok(runtime) => runtime,
         Err(error) => {
-            ctx.printer.error(&format!("cannot start the async runtime: {error}"));
+            ctx.printer
+                .error(&format!("cannot start the async runtime: {error}"));
             return 1;
         }
     };
-    let outcome = runtime.block_on(commands::with_signals(command, on_interrupt, ctx.cancel.clone()));
+    let outcome = runtime.block_on(commands::with_signals(
+        command,
+        on_interrupt,
+        ctx.cancel.clone(),
+    ));
     // The outcome is known and the process exits next: do not wait for idle connection tasks
-    // or stray blocking tasks (a credential helper) to wind down.
+    // or stray blocking tasks (a credential helper) to wind down, and keep their logs from
+    // following the final lines.
+    output::close_logs();
     runtime.shutdown_background();
     finish(&ctx.printer, outcome)
 }

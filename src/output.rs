@@ -23,43 +23,14 @@ pub enum OutputFormat {
     Json,
 }
 
-/// The final status symbol of a step (cli.md#progress).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StepStatus {
-    Done,
-    Failed,
-    Skipped,
-}
-
-impl StepStatus {
-    fn symbol(self) -> &'static str {
-        match self {
-            StepStatus::Done => "✓",
-            StepStatus::Failed => "✗",
-            StepStatus::Skipped => "–",
-        }
-    }
-
-    fn colour(self) -> &'static str {
-        match self {
-            StepStatus::Done => GREEN,
-            StepStatus::Failed => RED,
-            StepStatus::Skipped => DIM,
-        }
-    }
-}
-
 const RED: &str = "\x1b[31m";
-const GREEN: &str = "\x1b[32m";
 const YELLOW: &str = "\x1b[33m";
-const DIM: &str = "\x1b[2m";
 const RESET: &str = "\x1b[0m";
 
 /// How the printer behaves; decided once at start-up.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct PrinterConfig {
     pub stderr_is_tty: bool,
-    pub stdout_is_tty: bool,
     /// `--no-color` or a non-empty `NO_COLOR`.
     pub no_color: bool,
     pub quiet: bool,
@@ -83,14 +54,6 @@ impl Printer {
             multi,
             lock: Mutex::new(()),
         }
-    }
-
-    pub fn is_quiet(&self) -> bool {
-        self.config.quiet
-    }
-
-    pub fn verbosity(&self) -> u8 {
-        self.config.verbose
     }
 
     fn colour_stderr(&self) -> bool {
@@ -212,27 +175,8 @@ pub struct Step<'a> {
 }
 
 impl Step<'_> {
-    /// Update the spinner text (terminal only).
-    pub fn set_message(&self, text: &str) {
-        if let Some(bar) = &self.bar {
-            bar.set_message(redact(text));
-        }
-    }
-
-    /// Replace the step with its final line. A failed step's line is shown even with `--quiet`.
-    pub fn finish(self, status: StepStatus, text: &str) {
-        if let Some(bar) = &self.bar {
-            bar.finish_and_clear();
-        }
-        if self.printer.config.quiet && status != StepStatus::Failed {
-            return;
-        }
-        let symbol = self.printer.paint(status.colour(), status.symbol());
-        self.printer.stderr_line(&format!("{symbol} {text}"), true);
-    }
-
-    /// Finish without a status symbol (plain progress lines such as `push: …`).
-    pub fn finish_plain(self, text: &str) {
+    /// Replace the spinner with its final line (a plain informational line).
+    pub fn finish(self, text: &str) {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }
@@ -321,12 +265,24 @@ pub fn redact(text: &str) -> String {
     out
 }
 
+/// Set once the command's outcome is known: log lines from tasks still winding down (idle
+/// connections closing) must not land after the final `error:` line.
+static LOGS_CLOSED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Stop writing `tracing` output (see [`LOGS_CLOSED`]).
+pub fn close_logs() {
+    LOGS_CLOSED.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
 /// A `tracing` writer that redacts registered secrets before anything reaches stderr.
 #[derive(Clone, Copy, Default)]
 pub struct RedactingStderr;
 
 impl Write for RedactingStderr {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if LOGS_CLOSED.load(std::sync::atomic::Ordering::SeqCst) {
+            return Ok(buf.len());
+        }
         let text = String::from_utf8_lossy(buf);
         std::io::stderr().write_all(redact(&text).as_bytes())?;
         Ok(buf.len())

@@ -12,7 +12,6 @@ pub struct ProcessEnv {
     vars: HashMap<String, String>,
     pub cwd: PathBuf,
     pub stderr_is_tty: bool,
-    pub stdout_is_tty: bool,
 }
 
 impl ProcessEnv {
@@ -24,7 +23,6 @@ impl ProcessEnv {
                 .collect(),
             cwd: std::env::current_dir()?,
             stderr_is_tty: std::io::stderr().is_terminal(),
-            stdout_is_tty: std::io::stdout().is_terminal(),
         })
     }
 
@@ -38,7 +36,6 @@ impl ProcessEnv {
                 .collect(),
             cwd,
             stderr_is_tty: false,
-            stdout_is_tty: false,
         }
     }
 
@@ -54,10 +51,5 @@ impl ProcessEnv {
 
     pub fn home(&self) -> Option<PathBuf> {
         self.var(env_vars::HOME).map(PathBuf::from)
-    }
-
-    /// The directory `PATH` lists, for finding credential helpers.
-    pub fn path_var(&self) -> Option<String> {
-        self.var("PATH")
     }
 }

@@ -18,12 +18,9 @@ use std::path::{Path, PathBuf};
 use crate::error::Failure;
 use crate::yaml::Pos;
 
-pub use cluster_name::{cluster_name, default_cluster_name};
-pub use registry::{
-    LOCAL_REGISTRY_DEFAULT_PORT, OciRef, RegistryParseError, RegistrySpec, is_local_host,
-    parse_oci_ref, parse_registry, redact_registry_string, validate_tag,
-};
-pub use repository::{FALLBACK_REPOSITORY, sanitise, source_basename};
+pub use cluster_name::cluster_name;
+pub use registry::{OciRef, RegistrySpec, parse_oci_ref, parse_registry, redact_registry_string};
+pub use repository::{sanitise, source_basename};
 
 /// Tag used when nothing else names one.
 pub const DEFAULT_TAG: &str = "dev";

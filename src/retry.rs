@@ -53,15 +53,24 @@ impl RetryPolicy {
         let mut notes = Vec::new();
         if let Some(attempts) = test_knob(env, test_only::RETRY_ATTEMPTS, 1, 10)? {
             policy.attempts = attempts as u32;
-            notes.push(format!("retry: {} = {attempts} (test-only override)", test_only::RETRY_ATTEMPTS));
+            notes.push(format!(
+                "retry: {} = {attempts} (test-only override)",
+                test_only::RETRY_ATTEMPTS
+            ));
         }
         if let Some(ms) = test_knob(env, test_only::RETRY_BASE_MS, 0, 600_000)? {
             policy.base = Duration::from_millis(ms);
-            notes.push(format!("retry: {} = {ms} (test-only override)", test_only::RETRY_BASE_MS));
+            notes.push(format!(
+                "retry: {} = {ms} (test-only override)",
+                test_only::RETRY_BASE_MS
+            ));
         }
         if let Some(ms) = test_knob(env, test_only::RETRY_CAP_MS, 0, 600_000)? {
             policy.cap = Duration::from_millis(ms);
-            notes.push(format!("retry: {} = {ms} (test-only override)", test_only::RETRY_CAP_MS));
+            notes.push(format!(
+                "retry: {} = {ms} (test-only override)",
+                test_only::RETRY_CAP_MS
+            ));
         }
         Ok((policy, notes))
     }
@@ -200,16 +209,29 @@ mod tests {
         assert_eq!(policy.delay_after(2, None), Duration::from_secs(10));
         assert_eq!(policy.delay_after(5, None), Duration::from_secs(30));
         // Retry-After raises the delay but never past the cap.
-        assert_eq!(policy.delay_after(1, Some(Duration::from_secs(8))), Duration::from_secs(8));
-        assert_eq!(policy.delay_after(1, Some(Duration::from_secs(90))), Duration::from_secs(30));
-        assert_eq!(policy.delay_after(2, Some(Duration::from_secs(1))), Duration::from_secs(10));
+        assert_eq!(
+            policy.delay_after(1, Some(Duration::from_secs(8))),
+            Duration::from_secs(8)
+        );
+        assert_eq!(
+            policy.delay_after(1, Some(Duration::from_secs(90))),
+            Duration::from_secs(30)
+        );
+        assert_eq!(
+            policy.delay_after(2, Some(Duration::from_secs(1))),
+            Duration::from_secs(10)
+        );
     }
 
     #[tokio::test]
     async fn transient_errors_are_retried_until_success() {
         let printer = Printer::new(PrinterConfig::default());
         let result = retry(&fast(), &printer, None, |n| async move {
-            if n < 3 { Err(Flaky { retryable: true }) } else { Ok(n) }
+            if n < 3 {
+                Err(Flaky { retryable: true })
+            } else {
+                Ok(n)
+            }
         })
         .await;
         assert_eq!(result.unwrap(), 3);
@@ -218,8 +240,10 @@ mod tests {
     #[tokio::test]
     async fn permanent_errors_stop_after_one_attempt() {
         let printer = Printer::new(PrinterConfig::default());
-        let result: Result<(), _> =
-            retry(&fast(), &printer, None, |_| async { Err(Flaky { retryable: false }) }).await;
+        let result: Result<(), _> = retry(&fast(), &printer, None, |_| async {
+            Err(Flaky { retryable: false })
+        })
+        .await;
         let exhausted = result.unwrap_err();
         assert_eq!(exhausted.attempts, 1);
         assert!(!exhausted.ran_out());
@@ -228,8 +252,10 @@ mod tests {
     #[tokio::test]
     async fn attempts_are_bounded() {
         let printer = Printer::new(PrinterConfig::default());
-        let result: Result<(), _> =
-            retry(&fast(), &printer, None, |_| async { Err(Flaky { retryable: true }) }).await;
+        let result: Result<(), _> = retry(&fast(), &printer, None, |_| async {
+            Err(Flaky { retryable: true })
+        })
+        .await;
         let exhausted = result.unwrap_err();
         assert_eq!(exhausted.attempts, 3);
         assert!(exhausted.ran_out());
@@ -242,7 +268,10 @@ mod tests {
         assert_eq!(err.class, crate::error::FailureClass::Usage);
         assert!(err.message.contains("KSAIL_TEST_RETRY_ATTEMPTS"));
         let env = ProcessEnv::fixed(
-            &[(test_only::RETRY_ATTEMPTS, "5"), (test_only::RETRY_BASE_MS, "10")],
+            &[
+                (test_only::RETRY_ATTEMPTS, "5"),
+                (test_only::RETRY_BASE_MS, "10"),
+            ],
             PathBuf::from("/"),
         );
         let (policy, notes) = RetryPolicy::from_env(&env).unwrap();

@@ -8,12 +8,12 @@ use std::time::Duration;
 use crate::cli::{PushArgs, ReconcileArgs};
 use crate::commands::Context;
 use crate::config::{self, Effective, FlagOverrides, GitOpsEngine, Key};
+use crate::env_vars;
+use crate::error::Failure;
 use crate::gitops::diagnostics;
 use crate::gitops::helm_recovery::RecoveryBounds;
 use crate::gitops::readiness::Excludes;
 use crate::k8s::KubeTarget;
-use crate::env_vars;
-use crate::error::Failure;
 use crate::output::OutputFormat;
 use crate::registry::auth::{CredentialRequest, RegistryStringCredentials, TokenEnvVars};
 use crate::resolve::{
@@ -142,7 +142,12 @@ pub fn push_settings(ctx: &Context, args: &PushArgs) -> Result<PushSettings, Fai
 
     // The registry string that may carry credentials: the push override, else the config one.
     let registry_string = match &push_registry {
-        Some(spec) => Some(string_credentials(spec, TokenEnvVars::default(), true, push_origin)),
+        Some(spec) => Some(string_credentials(
+            spec,
+            TokenEnvVars::default(),
+            true,
+            push_origin,
+        )),
         None => cfg_registry
             .as_ref()
             .map(|spec| config_string_credentials(&effective, spec)),
@@ -181,7 +186,10 @@ pub fn config_registry(effective: &Effective) -> Result<Option<RegistrySpec>, Fa
 
 /// The credentials a `ksail.yaml` (or `KSAIL_SPEC_…`) registry string carries, with the token
 /// variables that may override its password.
-fn config_string_credentials(effective: &Effective, spec: &RegistrySpec) -> RegistryStringCredentials {
+fn config_string_credentials(
+    effective: &Effective,
+    spec: &RegistrySpec,
+) -> RegistryStringCredentials {
     let name = |var: &Option<config::Sourced<String>>| var.as_ref().map(|v| v.value.clone());
     string_credentials(
         spec,
@@ -239,7 +247,10 @@ pub struct ReconcileSettings {
     pub output: OutputFormat,
 }
 
-pub fn reconcile_settings(ctx: &Context, args: &ReconcileArgs) -> Result<ReconcileSettings, Failure> {
+pub fn reconcile_settings(
+    ctx: &Context,
+    args: &ReconcileArgs,
+) -> Result<ReconcileSettings, Failure> {
     let (retry, notes) = RetryPolicy::from_env(&ctx.env)?;
     for note in notes {
         tracing::debug!("{note}");
@@ -320,7 +331,10 @@ pub fn kube_target(effective: &Effective, derived_context: Option<String>) -> Ku
             config::Source::Env(name) => name.clone(),
             config::Source::File(pos) => format!(
                 "{}:{pos}",
-                effective.file_display.as_deref().unwrap_or(config::FILE_NAME)
+                effective
+                    .file_display
+                    .as_deref()
+                    .unwrap_or(config::FILE_NAME)
             ),
             config::Source::Default => config::DEFAULT_KUBECONFIG.to_string(),
         },

@@ -89,10 +89,7 @@ impl Scalar {
 
 fn is_core_float(text: &str) -> bool {
     let lowered = text.to_ascii_lowercase();
-    if matches!(
-        lowered.trim_start_matches(['+', '-']),
-        ".inf" | ".nan"
-    ) {
+    if matches!(lowered.trim_start_matches(['+', '-']), ".inf" | ".nan") {
         return true;
     }
     let bytes = text.trim_start_matches(['+', '-']);
@@ -349,8 +346,20 @@ mod tests {
     #[test]
     fn positions_are_one_based() {
         let doc = parse_one("a: 1\nspec:\n  cluster:\n    gitOpsEngine: Fluxx\n");
-        let engine = doc.get("spec").unwrap().get("cluster").unwrap().get("gitOpsEngine").unwrap();
-        assert_eq!(engine.pos, Pos { line: 4, column: 19 });
+        let engine = doc
+            .get("spec")
+            .unwrap()
+            .get("cluster")
+            .unwrap()
+            .get("gitOpsEngine")
+            .unwrap();
+        assert_eq!(
+            engine.pos,
+            Pos {
+                line: 4,
+                column: 19
+            }
+        );
         assert_eq!(engine.as_str(), Some("Fluxx"));
     }
 

@@ -22,7 +22,10 @@ fn assert_snapshot(name: &str, actual: &str) {
             path.display()
         )
     });
-    assert_eq!(actual, expected, "help output changed for {name} (KSAIL_UPDATE_SNAPSHOTS=1 rewrites it)");
+    assert_eq!(
+        actual, expected,
+        "help output changed for {name} (KSAIL_UPDATE_SNAPSHOTS=1 rewrites it)"
+    );
 }
 
 #[test]
@@ -73,8 +76,14 @@ fn completion_scripts_exist_for_every_supported_shell() {
         let output = env.ksail(["completion", shell]).output().unwrap();
         assert_eq!(output.status.code(), Some(0), "{shell}");
         let script = stdout_text(&output);
-        assert!(script.contains("ksail"), "{shell} script does not mention ksail");
-        assert!(script.contains("workload"), "{shell} script misses the workload command");
+        assert!(
+            script.contains("ksail"),
+            "{shell} script does not mention ksail"
+        );
+        assert!(
+            script.contains("workload"),
+            "{shell} script misses the workload command"
+        );
     }
 }
 
@@ -119,7 +128,10 @@ fn unknown_command_and_extra_argument_exit_2() {
 #[test]
 fn b15_quiet_and_verbose_together_exit_2() {
     let env = TestEnv::new();
-    let output = env.ksail(["-q", "-v", "workload", "push"]).output().unwrap();
+    let output = env
+        .ksail(["-q", "-v", "workload", "push"])
+        .output()
+        .unwrap();
     assert_eq!(output.status.code(), Some(2));
     assert_error_line(&output, "--quiet");
 }

@@ -33,7 +33,10 @@ fn every_schema_key_is_documented() {
         .iter()
         .filter(|key| !doc.contains(&format!("`{key}`")))
         .collect();
-    assert!(missing.is_empty(), "keys missing from docs/configuration.md: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "keys missing from docs/configuration.md: {missing:?}"
+    );
 }
 
 #[test]

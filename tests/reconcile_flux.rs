@@ -611,11 +611,10 @@ fn run_gated(host: &str, digest: &str, applied: String, handled: Option<&str>) -
             ),
         )],
     ));
-    let output = rig.run_env(
+    rig.run_env(
         &["--timeout", "1s", "--output", "json"],
         &[("KSAIL_TEST_RETRY_ATTEMPTS", "1")],
-    );
-    output
+    )
 }
 
 fn gated_object(document: &Value) -> Value {
@@ -693,13 +692,11 @@ fn a_source_serving_another_digest_fails_after_one_relookup() {
         &digest[..19]
     );
     assert!(
-        progress(&output)
-            .iter()
-            .any(|line| {
-                line.starts_with(&format!(
+        progress(&output).iter().any(|line| {
+            line.starts_with(&format!(
             "ocirepository flux-system/flux-system: failed: DigestMismatch: {expected_message} ("
         ))
-            }),
+        }),
         "{}",
         describe(&output)
     );

@@ -19,11 +19,18 @@ fn interrupt_during_manifest_put(signal: i32) -> Option<(Option<i32>, String, Ve
     );
     let proxy = Proxy::with_script(&registry.host_port(), script);
     let env = TestEnv::new();
-    env.write("k8s/cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n");
+    env.write(
+        "k8s/cm.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n",
+    );
     let tmp = env.root().join("tmp");
     std::fs::create_dir_all(&tmp).unwrap();
     let mut child = env
-        .ksail_process(["workload", "push", &format!("oci://{}/k8s:v1", proxy.host_port())])
+        .ksail_process([
+            "workload",
+            "push",
+            &format!("oci://{}/k8s:v1", proxy.host_port()),
+        ])
         .env("TMPDIR", &tmp)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -44,7 +51,10 @@ fn interrupt_during_manifest_put(signal: i32) -> Option<(Option<i32>, String, Ve
     assert_eq!(rc, 0);
     let output = wait_bounded(&mut child, Duration::from_secs(20));
     let (status, manifest, _) = http::fetch_manifest(&registry.host_port(), "k8s", "v1");
-    assert_eq!(status, 404, "the tag must not exist after an interrupted push: {manifest:?}");
+    assert_eq!(
+        status, 404,
+        "the tag must not exist after an interrupted push: {manifest:?}"
+    );
     let leftovers = std::fs::read_dir(&tmp)
         .unwrap()
         .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
@@ -71,8 +81,18 @@ fn wait_bounded(child: &mut std::process::Child, limit: Duration) -> std::proces
     let mut stdout = Vec::new();
     let mut stderr = Vec::new();
     use std::io::Read;
-    child.stdout.take().unwrap().read_to_end(&mut stdout).unwrap();
-    child.stderr.take().unwrap().read_to_end(&mut stderr).unwrap();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_end(&mut stdout)
+        .unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_end(&mut stderr)
+        .unwrap();
     std::process::Output {
         status: child.wait().unwrap(),
         stdout,
@@ -87,7 +107,10 @@ fn sigint_during_push_exits_130_and_leaves_no_temp_files() {
     };
     assert_eq!(code, Some(130), "stderr:\n{stderr}");
     assert_eq!(stderr.lines().last(), Some("error: interrupted"));
-    assert!(leftovers.is_empty(), "temporary files left behind: {leftovers:?}");
+    assert!(
+        leftovers.is_empty(),
+        "temporary files left behind: {leftovers:?}"
+    );
 }
 
 #[test]
@@ -96,5 +119,8 @@ fn sigterm_during_push_exits_130() {
         return;
     };
     assert_eq!(code, Some(130), "stderr:\n{stderr}");
-    assert!(leftovers.is_empty(), "temporary files left behind: {leftovers:?}");
+    assert!(
+        leftovers.is_empty(),
+        "temporary files left behind: {leftovers:?}"
+    );
 }

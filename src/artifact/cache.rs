@@ -114,8 +114,11 @@ mod tests {
         let path = cache.entry(&key).unwrap();
         std::fs::write(&path, b"{not json").unwrap();
         assert_eq!(cache.get(&key), None);
-        std::fs::write(&path, br#"{"layerDigest":"md5:x","layerSize":1,"validatedFiles":null}"#)
-            .unwrap();
+        std::fs::write(
+            &path,
+            br#"{"layerDigest":"md5:x","layerSize":1,"validatedFiles":null}"#,
+        )
+        .unwrap();
         assert_eq!(cache.get(&key), None);
     }
 

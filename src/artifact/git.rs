@@ -70,6 +70,7 @@ pub fn annotations(
 
 /// An artifact that is not built from a git checkout (the empty artifact): the layer digest as
 /// revision and the `oci://` fallback as source.
+#[cfg_attr(not(test), allow(dead_code))] // for cluster create's empty artifact (cluster.md step 6)
 pub fn annotations_without_git(
     layer_digest: &str,
     fallback_source: &str,

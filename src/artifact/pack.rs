@@ -38,6 +38,8 @@ pub struct Layer {
     pub size: u64,
     /// Hex SHA-256 of the uncompressed tar stream (the cache key).
     pub tar_sha256: String,
+    /// The layer's bytes, rewound. The push uploads from the file's path; tests read them back.
+    #[cfg_attr(not(test), allow(dead_code))]
     pub file: File,
 }
 
@@ -109,11 +111,10 @@ fn write_tar(selection: &Selection, tar: &mut impl Write) -> Result<(), Artifact
                 let size = file.metadata().map_err(unreadable)?.len();
                 write_header(tar, &entry.name, EntryType::Regular, FILE_MODE, size)
                     .map_err(write_error)?;
-                let copied =
-                    copy_exact(&mut file, tar, size).map_err(|error| match error {
-                        CopyError::Read(error) => unreadable(error),
-                        CopyError::Write(error) => write_error(error),
-                    })?;
+                let copied = copy_exact(&mut file, tar, size).map_err(|error| match error {
+                    CopyError::Read(error) => unreadable(error),
+                    CopyError::Write(error) => write_error(error),
+                })?;
                 if copied != size {
                     return Err(ArtifactError::ChangedWhilePacking { path: display() });
                 }

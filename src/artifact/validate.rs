@@ -65,7 +65,10 @@ pub fn validate(display_root: &str, selection: &Selection) -> Validation {
     // is in memory at a time, whatever the size of the source directory.
     let mut problems = Vec::new();
     let mut parse_only: BTreeSet<String> = BTreeSet::new();
-    for entry in candidates.iter().filter(|entry| is_kustomization(&entry.name)) {
+    for entry in candidates
+        .iter()
+        .filter(|entry| is_kustomization(&entry.name))
+    {
         parse_only.insert(entry.name.clone());
         match parse_entry(display_root, entry) {
             Ok(documents) => {
@@ -81,7 +84,10 @@ pub fn validate(display_root: &str, selection: &Selection) -> Validation {
             Err(problem) => problems.push(problem),
         }
     }
-    for entry in candidates.iter().filter(|entry| !is_kustomization(&entry.name)) {
+    for entry in candidates
+        .iter()
+        .filter(|entry| !is_kustomization(&entry.name))
+    {
         match parse_entry(display_root, entry) {
             Err(problem) => problems.push(problem),
             Ok(documents) if !parse_only.contains(&entry.name) => {

@@ -17,6 +17,7 @@ use time::macros::format_description;
 use super::{Context, Outcome};
 use crate::cli::ReconcileArgs;
 use crate::error::{Failure, FailureClass};
+use crate::gitops::Engine;
 use crate::gitops::argocd::{self, ArgoAttempt};
 use crate::gitops::diagnostics::{self, Summary, Target};
 use crate::gitops::engine::{ApiVersions, choose_api_versions, discover_apis, select_engine};
@@ -25,7 +26,6 @@ use crate::gitops::flux::{self, FluxApis, FluxAttempt, kube_error, seconds, skip
 use crate::gitops::helm_recovery::{self, HelmReleaseReset};
 use crate::gitops::readiness::short_revision;
 use crate::gitops::report::{AttemptError, ObjectReport};
-use crate::gitops::Engine;
 use crate::k8s::{self, Cluster};
 use crate::output::OutputFormat;
 use crate::retry::{self, Exhausted, Retryable as _};
@@ -78,7 +78,10 @@ struct RunFacts {
 
 impl RunState {
     fn with<R>(&self, f: impl FnOnce(&mut RunFacts) -> R) -> R {
-        let mut facts = self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut facts = self
+            .inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         f(&mut facts)
     }
 
@@ -109,6 +112,9 @@ struct Success {
     count: usize,
     skipped_note: String,
     expected: Expected,
+    /// The revision the engine reports: what the Flux sync source serves (`dev@sha256:…`), or
+    /// `D` once every gated Application reached it.
+    revision: Option<String>,
 }
 
 async fn reconcile(
@@ -221,7 +227,10 @@ async fn attempt_steps(
 
     // 2. The expected revision.
     let expected = match inputs.lookup {
-        Some(lookup) => lookup.lookup(printer).await.map_err(AttemptError::Expected)?,
+        Some(lookup) => lookup
+            .lookup(printer)
+            .await
+            .map_err(AttemptError::Expected)?,
         None => Expected::Unchecked,
     };
     if let Expected::Digest { host_ref, digest } = &expected {
@@ -321,6 +330,7 @@ async fn flux_attempt(
         count: summary.tracked,
         skipped_note: skipped_note(&summary),
         expected,
+        revision: summary.revision.clone(),
     })
 }
 
@@ -336,11 +346,14 @@ async fn argo_attempt(
             "Argo CD is not installed in this cluster: the argoproj.io Application API is not served; run ksail cluster create, or install Argo CD",
         )));
     };
+    // Gating needs the in-cluster URL; a local registry without a cluster name cannot have one.
     let sync_url = inputs
         .settings
         .sync
         .as_ref()
-        .and_then(|sync| sync.url.as_deref());
+        .map(|sync| sync.require_url())
+        .transpose()
+        .map_err(|error| AttemptError::Engine(error.into()))?;
     let (summary, result) = argocd::reconcile(ArgoAttempt {
         client: &inputs.cluster.client,
         application: &application,
@@ -361,6 +374,7 @@ async fn argo_attempt(
         count: summary.applications,
         skipped_note: String::new(),
         expected,
+        revision: summary.revision.clone(),
     })
 }
 
@@ -368,12 +382,20 @@ use crate::gitops::argocd::NAMESPACE as ARGOCD_NAMESPACE;
 
 /// `reconciled Flux: 6 Kustomizations ready at dev@sha256:<64 hex> (1 excluded) in 12.3s`
 fn success_line(success: &Success, settings: &ReconcileSettings, elapsed: Duration) -> String {
-    let at = match (&success.expected, &settings.sync) {
-        (Expected::Digest { digest, .. }, Some(sync)) if success.engine == Engine::Flux => {
-            format!("at {}@{digest}", sync.tag)
-        }
-        (Expected::Digest { digest, .. }, _) => format!("at {digest}"),
+    // reconcile.md#text: `at …` whenever D is known. Flux names the revision its sync source
+    // serves (`dev@sha256:…`); Argo CD names the digest.
+    let at = match (&success.expected, success.engine) {
         (Expected::Unchecked, _) => "(revision not checked)".to_string(),
+        (Expected::Digest { digest, .. }, Engine::Flux) => {
+            match (&success.revision, &settings.sync) {
+                (Some(revision), _) => format!("at {revision}"),
+                (None, Some(sync)) => format!("at {}@{digest}", sync.tag),
+                (None, None) => format!("at {digest}"),
+            }
+        }
+        (Expected::Digest { digest, .. }, Engine::ArgoCd) => {
+            format!("at {}", success.revision.as_deref().unwrap_or(digest))
+        }
     };
     match success.engine {
         Engine::Flux => format!(
@@ -432,7 +454,10 @@ async fn failure(inputs: &AttemptInputs<'_>, exhausted: Exhausted<AttemptError>)
             }
         }
         AttemptError::TimedOut {
-            unfinished, total, message, ..
+            unfinished,
+            total,
+            message,
+            ..
         } => {
             if unfinished.is_empty() {
                 format!("reconcile {message}; raise --timeout or check the GitOps controllers")

@@ -278,7 +278,7 @@ impl Resolver<'_> {
         let mut names = vec![spec.env];
         names.extend(spec.env_alias);
         if key == Key::Kubeconfig {
-            names.push("KUBECONFIG"); // kubectl's variable ranks below ksail's own (cli.md)
+            names.push(crate::env_vars::KUBECONFIG); // kubectl's variable ranks below ksail's own (cli.md)
         }
         names
     }

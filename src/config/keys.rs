@@ -94,10 +94,16 @@ pub struct KeySpec {
     pub kind: ValueKind,
     pub rule: Rule,
     pub empty: Empty,
+    // The next four are read by the schema generator, which runs as a test
+    // (`KSAIL_UPDATE_SCHEMA=1 cargo test`), not by the binary.
+    #[cfg_attr(not(test), allow(dead_code))]
     pub description: &'static str,
     /// The default shown in the schema; `None` when unset or command-dependent.
+    #[cfg_attr(not(test), allow(dead_code))]
     pub default: Option<DefaultValue>,
+    #[cfg_attr(not(test), allow(dead_code))]
     pub pattern: Option<&'static str>,
+    #[cfg_attr(not(test), allow(dead_code))]
     pub max_length: Option<usize>,
     pub env: &'static str,
     pub env_alias: Option<&'static str>,

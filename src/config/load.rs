@@ -54,6 +54,7 @@ impl LoadedFile {
 }
 
 /// Read and validate the file at `path`; messages name it as passed.
+#[cfg(test)]
 pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<LoadedFile, ConfigError> {
     load_as(path, path.display().to_string(), env)
 }

@@ -12,6 +12,7 @@ mod go_keys;
 mod keys;
 mod load;
 mod provenance;
+#[cfg(test)]
 pub mod schema;
 mod value;
 
@@ -22,15 +23,12 @@ mod tests_effective;
 
 use std::path::{Path, PathBuf};
 
-pub use effective::{
-    ConfigPath, Credentials, Effective, FlagOverrides, Source, Sourced, effective,
-};
-pub use expand::{ExpandError, Expansion, expand};
-pub use keys::{
-    DEFAULT_KUBECONFIG, DEFAULT_SOURCE_DIRECTORY, Distribution, FLUX_DISTRIBUTION_VERSION,
-    FLUX_OPERATOR_VERSION, GITOPS_DEFAULT_REGISTRY, GitOpsEngine, Key,
-};
-pub use load::{FileValue, LoadedFile, ProviderSetting, load, load_in, parse_source};
+pub use effective::{Effective, FlagOverrides, Source, Sourced, effective};
+pub use expand::expand;
+pub use keys::{DEFAULT_KUBECONFIG, Distribution, GitOpsEngine, Key};
+#[cfg(test)]
+pub use load::load;
+pub use load::load_in;
 
 use crate::error::Failure;
 use crate::yaml::Pos;

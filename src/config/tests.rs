@@ -6,6 +6,7 @@ use std::path::Path;
 use super::keys::{
     DURATION_PATTERN, ENV_VAR_NAME_PATTERN, KEYS, NAME_PATTERN, TAG_PATTERN, VERSION_PATTERN,
 };
+use super::load::{LoadedFile, ProviderSetting, parse_source};
 use super::value::{is_env_var_name, is_metadata_name, is_tag, normalise_kustomization_file};
 use super::*;
 use crate::error::FailureClass;

@@ -4,6 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use super::keys::FLUX_OPERATOR_VERSION;
+use super::load::LoadedFile;
 use super::tests::{env_of, parse};
 use super::*;
 use crate::yaml::Pos;

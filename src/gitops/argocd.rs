@@ -524,13 +524,13 @@ fn report(name: &str, app: &Tracked) -> ObjectReport {
 
 /// Success, or the Applications whose own operation failed.
 fn outcome(state: &State) -> Result<(), AttemptError> {
-    match failure(state, false) {
+    match failure(state) {
         Some(error) => Err(error),
         None => Ok(()),
     }
 }
 
-fn failure(state: &State, also_timed_out: bool) -> Option<AttemptError> {
+fn failure(state: &State) -> Option<AttemptError> {
     let roots: Vec<RootFailure> = state
         .apps
         .iter()
@@ -543,17 +543,13 @@ fn failure(state: &State, also_timed_out: bool) -> Option<AttemptError> {
             })
         })
         .collect();
-    (!roots.is_empty()).then_some(AttemptError::Failed {
-        roots,
-        blocked: 0,
-        also_timed_out,
-    })
+    (!roots.is_empty()).then_some(AttemptError::Failed { roots, blocked: 0 })
 }
 
 /// The deadline passed: a terminal failure seen meanwhile decides (not retryable); otherwise the
 /// attempt timed out, naming up to five unfinished Applications with their last status.
 fn timed_out(attempt: &ArgoAttempt<'_>, state: &State) -> AttemptError {
-    if let Some(failure) = failure(state, true) {
+    if let Some(failure) = failure(state) {
         return failure;
     }
     let unfinished: Vec<(&String, &Tracked)> = state
@@ -1061,11 +1057,7 @@ mod tests {
 
         assert!(started.elapsed() < Duration::from_secs(10), "fails fast");
         match result {
-            Err(AttemptError::Failed {
-                roots,
-                blocked,
-                also_timed_out,
-            }) => {
+            Err(AttemptError::Failed { roots, blocked }) => {
                 assert_eq!(
                     roots,
                     [RootFailure {
@@ -1075,7 +1067,6 @@ mod tests {
                     }]
                 );
                 assert_eq!(blocked, 0);
-                assert!(!also_timed_out);
             }
             other => panic!("expected a terminal failure, got {other:?}"),
         }

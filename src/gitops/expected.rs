@@ -3,7 +3,7 @@
 
 use crate::output::{Printer, register_secret};
 use crate::registry::{
-    CredentialRequest, Credentials, CredentialSource, RegistryClient, RegistryError,
+    CredentialRequest, CredentialSource, Credentials, RegistryClient, RegistryError,
     RegistryErrorKind, resolve_credentials,
 };
 use crate::resolve::SyncTarget;
@@ -84,10 +84,6 @@ impl Lookup {
             sync: sync.clone(),
             client,
         })
-    }
-
-    pub fn host_ref(&self) -> &str {
-        &self.sync.host_ref
     }
 
     /// Look `D` up: `HEAD` on the sync tag's manifest.

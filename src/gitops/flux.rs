@@ -610,11 +610,23 @@ async fn evaluate_source(attempt: &mut FluxAttempt<'_>, state: &mut State) {
         }),
     };
     let after = state.started.elapsed();
-    settle(attempt.printer, &key, &mut state.source_progress, verdict, after);
+    settle(
+        attempt.printer,
+        &key,
+        &mut state.source_progress,
+        verdict,
+        after,
+    );
 }
 
 /// Record a verdict: final lines for complete and failed objects, `-v` lines for status changes.
-fn settle(printer: &Printer, key: &ObjectKey, tracked: &mut Tracked, verdict: Verdict, after: Duration) {
+fn settle(
+    printer: &Printer,
+    key: &ObjectKey,
+    tracked: &mut Tracked,
+    verdict: Verdict,
+    after: Duration,
+) {
     match verdict {
         Verdict::Complete { revision } => {
             let shown = revision
@@ -659,7 +671,11 @@ fn mark_blocked(state: &mut State, printer: &Printer) {
     let mut failed: Vec<ObjectKey> = state
         .tracked
         .iter()
-        .filter(|(_, t)| t.done.as_ref().is_some_and(|d| d.state == ObjectState::Failed))
+        .filter(|(_, t)| {
+            t.done
+                .as_ref()
+                .is_some_and(|d| d.state == ObjectState::Failed)
+        })
         .map(|(key, _)| key.clone())
         .collect();
     let source_failed = state
@@ -712,11 +728,7 @@ fn count(state: &State, wanted: ObjectState) -> usize {
 
 fn header_line(state: &State, summary: &FluxSummary) -> String {
     let source = match &state.sync_source {
-        Some(key) => format!(
-            "source {} {}",
-            key.kind.api_kind(),
-            key.namespaced_name()
-        ),
+        Some(key) => format!("source {} {}", key.kind.api_kind(), key.namespaced_name()),
         None => "no sync source".to_string(),
     };
     format!(
@@ -801,14 +813,14 @@ fn report(key: &ObjectKey, tracked: &Tracked) -> ObjectReport {
 
 /// Success, or the failures: roots are the objects that failed themselves; blocked ones count.
 fn outcome(state: &State) -> Result<(), AttemptError> {
-    let failure = failure(state, false);
+    let failure = failure(state);
     match failure {
         Some(error) => Err(error),
         None => Ok(()),
     }
 }
 
-fn failure(state: &State, also_timed_out: bool) -> Option<AttemptError> {
+fn failure(state: &State) -> Option<AttemptError> {
     let mut roots = Vec::new();
     let mut blocked = 0;
     let mut push_root = |key: &ObjectKey, done: &Done| {
@@ -830,18 +842,14 @@ fn failure(state: &State, also_timed_out: bool) -> Option<AttemptError> {
             _ => {}
         }
     }
-    (!roots.is_empty() || blocked > 0).then_some(AttemptError::Failed {
-        roots,
-        blocked,
-        also_timed_out,
-    })
+    (!roots.is_empty() || blocked > 0).then_some(AttemptError::Failed { roots, blocked })
 }
 
 /// The deadline passed: a terminal failure seen meanwhile decides (not retryable); otherwise the
 /// attempt timed out, naming up to five unfinished objects.
 fn timed_out(attempt: &FluxAttempt<'_>, state: &State, summary: &mut FluxSummary) -> AttemptError {
     fill_summary(state, summary);
-    if let Some(failure) = failure(state, true) {
+    if let Some(failure) = failure(state) {
         return failure;
     }
     let mut unfinished: Vec<(String, String)> = Vec::new();

@@ -143,6 +143,7 @@ impl RecoveryReport {
     }
 
     /// The JSON `helmReleaseResets` array.
+    #[cfg(test)]
     pub fn to_json(&self) -> Value {
         Value::Array(self.resets.iter().map(HelmReleaseReset::to_json).collect())
     }

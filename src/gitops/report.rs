@@ -91,8 +91,6 @@ pub enum AttemptError {
     Failed {
         roots: Vec<RootFailure>,
         blocked: usize,
-        /// Some objects were also still unfinished when the deadline came.
-        also_timed_out: bool,
     },
     /// The per-attempt deadline passed. `message` is the `timed out after …` text.
     TimedOut {
@@ -155,9 +153,6 @@ impl AttemptError {
     /// Whether diagnostics are collected after this error (reconcile.md#when): exit 1 or 3 with
     /// a known engine, and not for an unreachable server (the probe would fail anyway).
     pub fn wants_diagnostics(&self) -> bool {
-        !matches!(
-            self,
-            AttemptError::Engine(_) | AttemptError::Interrupted
-        )
+        !matches!(self, AttemptError::Engine(_) | AttemptError::Interrupted)
     }
 }

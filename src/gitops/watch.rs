@@ -105,7 +105,7 @@ async fn run(api: Api<DynamicObject>, kind: String, tx: mpsc::UnboundedSender<(S
         .timeout(WATCH_TIMEOUT_SECONDS);
         let stream = match api.watch(&params, &version).await {
             Ok(stream) => stream,
-            Err(kube::Error::Api(status)) if matches!(status.code, 403 | 404 | 405) => {
+            Err(kube::Error::Api(status)) if (403..=405).contains(&status.code) => {
                 tracing::debug!(
                     "watch {kind}: refused ({} {}); listing every {}s instead",
                     status.code,
@@ -160,10 +160,14 @@ fn to_value(object: &DynamicObject) -> Option<Value> {
 }
 
 /// `namespace/name` of an object's JSON.
-pub fn namespaced_name(object: &Value) -> (String, String) {
+#[cfg(test)]
+fn namespaced_name(object: &Value) -> (String, String) {
     let metadata = &object["metadata"];
     (
-        metadata["namespace"].as_str().unwrap_or_default().to_string(),
+        metadata["namespace"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
         metadata["name"].as_str().unwrap_or_default().to_string(),
     )
 }

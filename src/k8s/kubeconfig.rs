@@ -363,7 +363,7 @@ mod tests {
     fn target(paths: Vec<PathBuf>) -> KubeTarget {
         KubeTarget {
             kubeconfig: paths,
-            kubeconfig_source: "KUBECONFIG".to_string(),
+            kubeconfig_source: crate::env_vars::KUBECONFIG.to_string(),
             context: None,
             derived_context: None,
         }

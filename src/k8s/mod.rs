@@ -20,10 +20,7 @@ use kube::config::KubeConfigOptions;
 use crate::error::Failure;
 
 pub use error::{ErrorKind, K8sError, unreachable_message};
-pub use kubeconfig::{
-    ContextOrigin, KubeTarget, MergedKubeconfig, TargetError, choose_context, merge, read_merged,
-    server_url,
-};
+pub use kubeconfig::{KubeTarget, TargetError, choose_context, read_merged, server_url};
 
 /// The bound on every non-watch request (reconcile.md#kubernetes-connection).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -39,13 +36,6 @@ pub struct Cluster {
     pub context: String,
     /// The API server URL as the kubeconfig writes it (`https://127.0.0.1:6443`).
     pub server: String,
-}
-
-impl Cluster {
-    /// `cannot reach the Kubernetes API server at <server> (context <ctx>): <reason>`.
-    pub fn unreachable_message(&self, error: &K8sError) -> String {
-        unreachable_message(&self.server, &self.context, &error.reason())
-    }
 }
 
 impl std::fmt::Debug for Cluster {

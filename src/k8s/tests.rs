@@ -121,7 +121,7 @@ async fn a_refused_connection_is_retryable_and_reads_as_unreachable() {
     assert!(error.is_retryable());
     assert!(error.is_unreachable());
     assert_eq!(
-        cluster.unreachable_message(&error),
+        unreachable_message(&cluster.server, &cluster.context, &error.reason()),
         format!(
             "cannot reach the Kubernetes API server at https://127.0.0.1:{port} (context ctx): connection refused"
         )

@@ -242,12 +242,11 @@ fn from_registry_string(
         if !string.expand {
             return Ok(Some(value.clone()));
         }
-        let expanded = crate::config::expand(value, env).map_err(|error| {
-            CredentialError::Expansion {
+        let expanded =
+            crate::config::expand(value, env).map_err(|error| CredentialError::Expansion {
                 origin: string.origin.clone(),
                 detail: error.to_string(),
-            }
-        })?;
+            })?;
         for name in expanded.unset {
             warnings.push(format!(
                 "{}: environment variable {name} is not set; using an empty value",

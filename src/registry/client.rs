@@ -33,7 +33,7 @@ use super::error::{
 
 // The media types are owned by the artifact format; the client only lists them in `Accept`.
 pub use crate::artifact::manifest::{
-    DOCKER_MANIFEST_MEDIA_TYPE, MANIFEST_MEDIA_TYPE as OCI_MANIFEST_MEDIA_TYPE, sha256_digest,
+    MANIFEST_MEDIA_TYPE as OCI_MANIFEST_MEDIA_TYPE, sha256_digest,
 };
 /// Distribution answers `404` for an OCI manifest unless the `Accept` header lists it.
 const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json";
@@ -142,19 +142,8 @@ impl std::fmt::Debug for RegistryClient {
 }
 
 impl RegistryClient {
-    /// A client for `host_port`, over plain HTTP when `plain_http`, else HTTPS. Proxies come
-    /// from the process environment.
-    pub fn new(
-        host_port: &str,
-        plain_http: bool,
-        credentials: Credentials,
-        credential_source: CredentialSource,
-    ) -> Result<Self, RegistryError> {
-        let env = |name: &str| std::env::var(name).ok();
-        Self::with_env(host_port, plain_http, credentials, credential_source, &env)
-    }
-
-    /// As [`RegistryClient::new`], reading the proxy variables through `env`.
+    /// A client for `host_port`, over plain HTTP when `plain_http`, else HTTPS, reading the
+    /// proxy variables through `env`.
     pub fn with_env(
         host_port: &str,
         plain_http: bool,
@@ -208,14 +197,6 @@ impl RegistryClient {
             credential_source,
             auth: Mutex::new(AuthState::default()),
         })
-    }
-
-    pub fn host_port(&self) -> &str {
-        &self.host_port
-    }
-
-    pub fn credential_source(&self) -> &CredentialSource {
-        &self.credential_source
     }
 
     /// `GET /v2/<repo>/manifests/<reference>`; `Ok(None)` on `404`.

@@ -25,7 +25,7 @@ const IDENTITY_TOKEN_USER: &str = "<token>";
 
 /// `$DOCKER_CONFIG`, else `$HOME/.docker`.
 pub fn default_dir(env: &dyn Fn(&str) -> Option<String>) -> Option<PathBuf> {
-    if let Some(dir) = env("DOCKER_CONFIG").filter(|dir| !dir.is_empty()) {
+    if let Some(dir) = env(crate::env_vars::DOCKER_CONFIG).filter(|dir| !dir.is_empty()) {
         return Some(PathBuf::from(dir));
     }
     env("HOME")

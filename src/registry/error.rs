@@ -103,6 +103,7 @@ impl RegistryError {
 
     /// Method and path of the failing request (`PUT /v2/acme/app/manifests/dev`). The query is
     /// left out on purpose: upload locations carry opaque session state.
+    #[cfg(test)]
     pub fn request(&self) -> &str {
         &self.0.request
     }
@@ -110,14 +111,6 @@ impl RegistryError {
     /// Set for `401` and `403`: which credentials were presented (never their value).
     pub fn credential_source(&self) -> Option<&CredentialSource> {
         self.0.credential_source.as_ref()
-    }
-
-    /// The HTTP status, when the registry answered.
-    pub fn status(&self) -> Option<u16> {
-        match self.0.kind {
-            RegistryErrorKind::Status { code, .. } => Some(code),
-            _ => None,
-        }
     }
 
     /// Whether another attempt could succeed (the Classification table).
@@ -144,6 +137,7 @@ impl RegistryError {
     }
 
     /// Whether this is a TLS failure (the caller adds the `--insecure` hint).
+    #[cfg(test)]
     pub fn is_tls(&self) -> bool {
         matches!(
             self.0.kind,

@@ -13,11 +13,10 @@ pub mod error;
 pub mod protocol;
 
 pub use auth::{
-    CredentialError, CredentialRequest, CredentialSource, Credentials, RegistryStringCredentials,
-    ResolvedCredentials, TokenEnvVars, resolve_credentials,
+    CredentialRequest, CredentialSource, Credentials, ResolvedCredentials, resolve_credentials,
 };
-pub use client::{BlobBody, FetchedManifest, RegistryClient};
-pub use error::{RegistryError, RegistryErrorKind, redact};
+pub use client::RegistryClient;
+pub use error::{RegistryError, RegistryErrorKind};
 pub use protocol::{
     ArtifactUpload, ConfigBlob, LayerBlob, PushError, PushEvent, PushOutcome, check_unchanged,
     push_artifact, upload_artifact,

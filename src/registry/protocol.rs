@@ -106,8 +106,14 @@ pub async fn push_artifact(
     artifact: &ArtifactUpload,
     events: &(dyn Fn(PushEvent) + Send + Sync),
 ) -> Result<PushOutcome, PushError> {
-    if let Some(unchanged) =
-        check_unchanged(client, repo, tag, &artifact.layer.digest, &artifact.revision).await?
+    if let Some(unchanged) = check_unchanged(
+        client,
+        repo,
+        tag,
+        &artifact.layer.digest,
+        &artifact.revision,
+    )
+    .await?
     {
         return Ok(unchanged);
     }
@@ -210,7 +216,7 @@ pub fn is_same_artifact(body: &[u8], layer_digest: &str, revision: &str) -> bool
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::artifact::manifest::{ANNOTATION_REVISION as REVISION_ANNOTATION, DOCKER_MANIFEST_MEDIA_TYPE};
+    use crate::artifact::manifest::ANNOTATION_REVISION as REVISION_ANNOTATION;
 
     fn manifest(media_type: &str, layers: &[&str], revision: Option<&str>) -> Vec<u8> {
         let layers: Vec<_> = layers

@@ -5,6 +5,7 @@
 
 use std::path::Path;
 
+use super::registry::validate_tag;
 use super::*;
 
 const A70: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";

@@ -13,14 +13,14 @@ use serde_json::{Map, Value, json};
 use self::plan::{PlanError, Planned};
 use super::{Context, Outcome};
 use crate::artifact::cache::LayerCache;
-use crate::artifact::{self, Annotations, manifest};
+use crate::artifact::{self, Annotations};
 use crate::cli::PushArgs;
 use crate::env_vars;
 use crate::error::Failure;
 use crate::output::{OutputFormat, human_bytes, register_secret, short_digest};
 use crate::registry::{
-    ArtifactUpload, ConfigBlob, LayerBlob, PushError, PushEvent, PushOutcome, RegistryClient,
-    RegistryErrorKind, ResolvedCredentials, check_unchanged, resolve_credentials, upload_artifact,
+    PushError, PushEvent, PushOutcome, RegistryClient, RegistryErrorKind, ResolvedCredentials,
+    check_unchanged, push_artifact, resolve_credentials, upload_artifact,
 };
 use crate::retry::{self, Exhausted, Retryable};
 use crate::settings::{PushSettings, push_settings};
@@ -101,11 +101,10 @@ async fn push(ctx: &Context, args: &PushArgs, report: &mut PushReport) -> Result
     report.url = Some(target.url.clone());
     report.repository = Some(format!("{}/{}", target.host, target.repository));
     report.tag = Some(target.tag.clone());
-    report.sync = settings.sync.as_ref().and_then(|sync| {
-        sync.url
-            .as_ref()
-            .map(|url| (url.clone(), sync.tag.clone()))
-    });
+    report.sync = settings
+        .sync
+        .as_ref()
+        .and_then(|sync| sync.url.as_ref().map(|url| (url.clone(), sync.tag.clone())));
 
     let credentials = credentials(ctx, &settings).await?;
 
@@ -126,6 +125,10 @@ async fn push(ctx: &Context, args: &PushArgs, report: &mut PushReport) -> Result
         ctx.env.var(env_vars::XDG_CACHE_HOME).map(PathBuf::from),
         ctx.env.home(),
     );
+    let step = printer.step(&format!(
+        "push: packing {} ({} files)",
+        settings.source_display, selection.file_count
+    ));
     let planned = match plan::plan(&settings, selection, cache.as_ref(), printer).await {
         Ok(planned) => planned,
         Err(PlanError::Failed(failure)) => return Err(failure),
@@ -141,7 +144,7 @@ async fn push(ctx: &Context, args: &PushArgs, report: &mut PushReport) -> Result
     report.layer_digest = Some(planned.layer_digest.clone());
     report.layer_size = Some(planned.layer_size);
     report.annotations = Some(planned.annotations.clone());
-    printer.info(&format!(
+    step.finish(&format!(
         "push: layer {} ({}), revision {}",
         short_digest(&planned.layer_digest),
         human_bytes(planned.layer_size),
@@ -154,7 +157,11 @@ async fn push(ctx: &Context, args: &PushArgs, report: &mut PushReport) -> Result
     let outcome = upload(ctx, &settings, credentials, &planned).await?;
     planned.remember(cache.as_ref());
     report.digest = Some(outcome.digest.clone());
-    let verb = if outcome.unchanged { "unchanged" } else { "pushed" };
+    let verb = if outcome.unchanged {
+        "unchanged"
+    } else {
+        "pushed"
+    };
     report.status = Some(verb);
     if settings.output == OutputFormat::Text {
         printer.result(&format!("{verb} {}@{}", target.url, outcome.digest));
@@ -164,21 +171,27 @@ async fn push(ctx: &Context, args: &PushArgs, report: &mut PushReport) -> Result
 
 /// Resolve credentials (a credential helper is a child process, so off the async threads) and
 /// register every secret with the printer before anything can echo it.
-async fn credentials(ctx: &Context, settings: &PushSettings) -> Result<ResolvedCredentials, Failure> {
+async fn credentials(
+    ctx: &Context,
+    settings: &PushSettings,
+) -> Result<ResolvedCredentials, Failure> {
     let request = settings.credentials.clone();
     let env = ctx.env.clone();
-    let resolved = tokio::task::spawn_blocking(move || {
-        resolve_credentials(&request, &env.lookup(), None)
-    })
-    .await
-    .map_err(|error| Failure::failed(format!("credential lookup stopped: {error}")))??;
+    let resolved =
+        tokio::task::spawn_blocking(move || resolve_credentials(&request, &env.lookup(), None))
+            .await
+            .map_err(|error| Failure::failed(format!("credential lookup stopped: {error}")))??;
     for secret in resolved.credentials.secrets() {
         register_secret(&secret);
     }
     for warning in &resolved.warnings {
         ctx.printer.warn(warning);
     }
-    tracing::debug!("push: using {} for {}", resolved.source, settings.target.host);
+    tracing::debug!(
+        "push: using {} for {}",
+        resolved.source,
+        settings.target.host
+    );
     Ok(resolved)
 }
 
@@ -244,7 +257,9 @@ async fn upload(
         credentials.source,
         &env,
     )
-    .map_err(|error| Failure::failed(format!("push to {} failed: {}", target.url, error.reason())))?;
+    .map_err(|error| {
+        Failure::failed(format!("push to {} failed: {}", target.url, error.reason()))
+    })?;
     let printer = &ctx.printer;
     let bar = Arc::new(printer.byte_bar("push: uploading layer", planned.layer_size));
     let started = Instant::now();
@@ -263,13 +278,23 @@ async fn upload(
                 }
             }
             PushEvent::Tagged { digest } => {
-                printer.info(&format!("push: tag {} → {}", target.tag, short_digest(&digest)));
+                printer.info(&format!(
+                    "push: tag {} → {}",
+                    target.tag,
+                    short_digest(&digest)
+                ));
             }
         }
     };
     let attempt = |_| async {
-        // Step 1 needs only the layer's digest, which the plan knows even when the cache let it
-        // skip packing; an unchanged re-push therefore never compresses anything.
+        if planned.is_packed() {
+            let upload = planned.upload().await.map_err(AttemptError::Build)?;
+            return Ok(
+                push_artifact(&client, &target.repository, &target.tag, &upload, &events).await?,
+            );
+        }
+        // From the cache: the unchanged check needs only the layer's digest, so an unchanged
+        // re-push never compresses anything. Otherwise pack now and upload.
         if let Some(unchanged) = check_unchanged(
             &client,
             &target.repository,
@@ -281,23 +306,7 @@ async fn upload(
         {
             return Ok(unchanged);
         }
-        let layer = planned.layer().await.map_err(AttemptError::Build)?;
-        let (annotations, manifest, manifest_digest) =
-            planned.manifest_for(layer).map_err(AttemptError::Build)?;
-        let upload = ArtifactUpload {
-            config: ConfigBlob {
-                digest: manifest::CONFIG_DIGEST.to_string(),
-                bytes: bytes::Bytes::from_static(manifest::CONFIG_BLOB),
-            },
-            layer: LayerBlob {
-                digest: layer.digest.clone(),
-                size: layer.size,
-                path: layer.path.to_path_buf(),
-            },
-            manifest_bytes: bytes::Bytes::from(manifest),
-            manifest_digest,
-            revision: annotations.revision,
-        };
+        let upload = planned.upload().await.map_err(AttemptError::Build)?;
         Ok(upload_artifact(&client, &target.repository, &target.tag, &upload, &events).await?)
     };
     let result = retry::retry(&settings.retry, printer, None, attempt).await;
@@ -333,7 +342,9 @@ fn push_failure(
                 target.host
             ))
         }
-        RegistryErrorKind::Status { code: 401 | 403, .. } => {
+        RegistryErrorKind::Status {
+            code: 401 | 403, ..
+        } => {
             let source = registry_error
                 .credential_source()
                 .map(|source| format!(" ({source})"))
@@ -377,7 +388,10 @@ mod tests {
     #[test]
     fn revisions_are_shortened_for_progress() {
         let hash = "0123456789abcdef0123456789abcdef01234567";
-        assert_eq!(short_revision(&format!("main@sha1:{hash}")), "main@sha1:0123456789ab");
+        assert_eq!(
+            short_revision(&format!("main@sha1:{hash}")),
+            "main@sha1:0123456789ab"
+        );
         assert_eq!(short_revision(&format!("sha1:{hash}")), "sha1:0123456789ab");
     }
 

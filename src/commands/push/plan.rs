@@ -11,9 +11,10 @@ use std::time::{Instant, SystemTime};
 use tokio::sync::OnceCell;
 
 use crate::artifact::cache::{CachedLayer, LayerCache};
-use crate::artifact::{self, Annotations, Selection, Validation};
+use crate::artifact::{self, Annotations, Selection, Validation, manifest};
 use crate::error::Failure;
 use crate::output::Printer;
+use crate::registry::{ArtifactUpload, ConfigBlob, LayerBlob};
 use crate::settings::PushSettings;
 
 /// The compressed layer in its temporary file. Dropping it (also on interrupt) deletes the file.
@@ -85,14 +86,19 @@ pub async fn plan(
     let selection = Arc::new(selection);
     let inputs = AnnotationInputs {
         source_root: settings.source_path.clone(),
-        fallback_source: format!("oci://{}/{}", settings.target.host, settings.target.repository),
+        fallback_source: format!(
+            "oci://{}/{}",
+            settings.target.host, settings.target.repository
+        ),
         source_date_epoch: settings.source_date_epoch.clone(),
     };
     let tar_sha256 = match cache {
         Some(_) => Some(blocking(tar_sha256_of(Arc::clone(&selection))).await?),
         None => None,
     };
-    let cached = cache.zip(tar_sha256.as_deref()).and_then(|(c, key)| c.get(key));
+    let cached = cache
+        .zip(tar_sha256.as_deref())
+        .and_then(|(c, key)| c.get(key));
     let started = Instant::now();
     let (layer_digest, layer_size, validated_files, packed) = match cached {
         Some(hit) => {
@@ -153,9 +159,34 @@ impl Planned {
             .await
     }
 
+    /// Whether the layer is packed already (always, unless the plan came from the cache).
+    pub fn is_packed(&self) -> bool {
+        self.packed.initialized()
+    }
+
+    /// What the registry protocol uploads; packs the layer first if needed.
+    pub async fn upload(&self) -> Result<ArtifactUpload, Failure> {
+        let layer = self.layer().await?;
+        let (annotations, manifest, manifest_digest) = self.manifest_for(layer)?;
+        Ok(ArtifactUpload {
+            config: ConfigBlob {
+                digest: manifest::CONFIG_DIGEST.to_string(),
+                bytes: bytes::Bytes::from_static(manifest::CONFIG_BLOB),
+            },
+            layer: LayerBlob {
+                digest: layer.digest.clone(),
+                size: layer.size,
+                path: layer.path.to_path_buf(),
+            },
+            manifest_bytes: bytes::Bytes::from(manifest),
+            manifest_digest,
+            revision: annotations.revision,
+        })
+    }
+
     /// The annotations and manifest for `layer`: the planned ones, or, when a cache entry
     /// disagreed with the packed bytes, ones rebuilt from what was really packed.
-    pub fn manifest_for(&self, layer: &PackedLayer) -> Result<(Annotations, Vec<u8>, String), Failure> {
+    fn manifest_for(&self, layer: &PackedLayer) -> Result<(Annotations, Vec<u8>, String), Failure> {
         if layer.digest == self.layer_digest {
             return Ok((
                 self.annotations.clone(),

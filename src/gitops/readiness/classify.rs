@@ -85,6 +85,7 @@ impl Excludes {
         Ok(Excludes { entries })
     }
 
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }

@@ -579,7 +579,6 @@ fn stalled_is_terminal_with_any_reason_for_the_current_generation() {
 enum SourceExpect {
     Complete(Option<String>),
     Waiting(&'static str),
-    Failed(&'static str),
     Mismatch(Option<String>),
 }
 
@@ -726,9 +725,6 @@ fn source_completion_terminal_reasons_and_digest_gate() {
             }
             (SourceVerdict::Waiting { status }, SourceExpect::Waiting(want)) => {
                 assert_eq!(status, want, "{name}")
-            }
-            (SourceVerdict::Failed { reason, .. }, SourceExpect::Failed(want)) => {
-                assert_eq!(reason, want, "{name}")
             }
             (
                 SourceVerdict::DigestMismatch {

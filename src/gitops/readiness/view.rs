@@ -157,6 +157,7 @@ pub struct FluxObject {
 
 impl FluxObject {
     /// Parse an object whose JSON carries its `kind`, as list items and watch events do.
+    #[cfg(test)]
     pub fn parse(object: &Value) -> Result<FluxObject, ReadinessError> {
         let kind_text = str_at(object, "/kind").unwrap_or_default();
         let kind =
@@ -199,12 +200,6 @@ impl FluxObject {
         self.conditions
             .iter()
             .find(|condition| condition.condition_type == condition_type)
-    }
-
-    /// The condition exists and is `True`.
-    pub fn condition_is_true(&self, condition_type: &str) -> bool {
-        self.condition(condition_type)
-            .is_some_and(Condition::is_true)
     }
 
     /// Completion condition 1: the controller has seen the current spec.

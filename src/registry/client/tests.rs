@@ -233,7 +233,10 @@ async fn wrong_basic_credentials_give_a_non_retryable_401_naming_the_source() {
     .await;
     let client = client(&server, basic("ci", "hunter2"));
     let error = client.get_manifest("acme/app", "dev").await.unwrap_err();
-    assert_eq!(error.status(), Some(401));
+    assert!(matches!(
+        error.kind(),
+        RegistryErrorKind::Status { code: 401, .. }
+    ));
     assert!(!error.is_retryable());
     assert_eq!(error.reason(), "401 unauthorized");
     assert_eq!(
