@@ -92,6 +92,33 @@ pub fn one_line(text: &str) -> String {
         .join(" ")
 }
 
+/// Every error reachable from `root`, for classifying transport errors by type.
+/// `io::Error::source()` skips the error it wraps (it returns the wrapped error's source), so
+/// wrapped errors are reached through `get_ref()` as well.
+pub fn error_chain<'a>(
+    root: &'a (dyn std::error::Error + 'static),
+) -> Vec<&'a (dyn std::error::Error + 'static)> {
+    const MAX_NODES: usize = 64; // a cycle guard; real chains are a handful deep
+    let mut nodes = Vec::new();
+    let mut pending = vec![root];
+    while let Some(error) = pending.pop() {
+        if nodes.len() >= MAX_NODES {
+            break;
+        }
+        nodes.push(error);
+        if let Some(io_error) = error.downcast_ref::<std::io::Error>()
+            && let Some(inner) = io_error.get_ref()
+        {
+            pending.push(inner as &(dyn std::error::Error + 'static));
+            continue;
+        }
+        if let Some(next) = error.source() {
+            pending.push(next);
+        }
+    }
+    nodes
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

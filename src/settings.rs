@@ -103,16 +103,7 @@ pub fn push_settings(ctx: &Context, args: &PushArgs) -> Result<PushSettings, Fai
     };
     let cfg_registry = config_registry(&effective)?;
 
-    let cluster = resolve::cluster_name(
-        None,
-        None,
-        effective.name.as_ref().map(|name| name.value.as_str()),
-        effective.distribution.value.as_str(),
-        effective
-            .distribution_config
-            .as_ref()
-            .map(|path| path.value.resolved.as_path()),
-    )?;
+    let cluster = config_cluster_name(&effective)?;
     let (push_source, push_source_path) = match &args.path {
         Some(path) => (path.clone(), ctx.env.cwd.join(path)),
         None => (
@@ -168,6 +159,21 @@ pub fn push_settings(ctx: &Context, args: &PushArgs) -> Result<PushSettings, Fai
         retry,
         output: args.output,
     })
+}
+
+/// The cluster name from `metadata.name` (or its env override) and the distribution config
+/// (resolution.md#cluster-name); the cluster commands add `--name` in front.
+fn config_cluster_name(effective: &Effective) -> Result<Option<String>, Failure> {
+    Ok(resolve::cluster_name(
+        None,
+        None,
+        effective.name.as_ref().map(|name| name.value.as_str()),
+        effective.distribution.value.as_str(),
+        effective
+            .distribution_config
+            .as_ref()
+            .map(|path| path.value.resolved.as_path()),
+    )?)
 }
 
 /// The effective `spec.cluster.localRegistry.registry`, parsed; errors name where it came from.
@@ -267,16 +273,7 @@ pub fn reconcile_settings(
     };
     let effective = load_effective(ctx, &flags)?;
     let cfg_registry = config_registry(&effective)?;
-    let cluster = resolve::cluster_name(
-        None,
-        None,
-        effective.name.as_ref().map(|name| name.value.as_str()),
-        effective.distribution.value.as_str(),
-        effective
-            .distribution_config
-            .as_ref()
-            .map(|path| path.value.resolved.as_path()),
-    )?;
+    let cluster = config_cluster_name(&effective)?;
     let sync_source = &effective.source_directory.value;
     let resolution = resolve::resolve(&ResolveInputs {
         cfg_registry: cfg_registry.clone(),

@@ -740,14 +740,7 @@ mod tests {
     }
 
     async fn client_for(server: &FakeApiServer) -> kube::Client {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("kubeconfig");
-        server.write_kubeconfig(&path, &["test"], None).unwrap();
-        let kubeconfig = kube::config::Kubeconfig::read_from(&path).unwrap();
-        let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
-            .await
-            .unwrap();
-        kube::Client::try_from(config).unwrap()
+        crate::k8s::test_client(&server.url())
     }
 
     fn expected(digest: &str) -> Expected {

@@ -208,34 +208,10 @@ impl fmt::Display for ErrorKind {
     }
 }
 
-/// Every error reachable from `root`. `io::Error::source()` skips the error it wraps (it returns
-/// the wrapped error's source), so wrapped errors are reached through `get_ref()` as well.
-fn chain_nodes<'a>(root: &'a (dyn StdError + 'static)) -> Vec<&'a (dyn StdError + 'static)> {
-    const MAX_NODES: usize = 64; // a cycle guard; real chains are a handful deep
-    let mut nodes = Vec::new();
-    let mut pending = vec![root];
-    while let Some(error) = pending.pop() {
-        if nodes.len() >= MAX_NODES {
-            break;
-        }
-        nodes.push(error);
-        if let Some(io_error) = error.downcast_ref::<io::Error>()
-            && let Some(inner) = io_error.get_ref()
-        {
-            pending.push(inner as &(dyn StdError + 'static));
-            continue;
-        }
-        if let Some(next) = error.source() {
-            pending.push(next);
-        }
-    }
-    nodes
-}
-
 /// Precedence: TLS (a certificate problem stays one even inside a connect error), then I/O
 /// kinds, then hyper's flags, then hyper-util's "connect failed" (DNS and the like).
 fn classify_chain(error: &kube::Error) -> ErrorKind {
-    let nodes = chain_nodes(error);
+    let nodes = crate::error::error_chain(error);
     for node in &nodes {
         if let Some(tls) = node.downcast_ref::<rustls::Error>() {
             return match tls {

@@ -22,6 +22,15 @@ use crate::error::Failure;
 pub use error::{ErrorKind, K8sError, unreachable_message};
 pub use kubeconfig::{KubeTarget, TargetError, choose_context, read_merged, server_url};
 
+/// A client for a plain-HTTP test server (the fake API server), configured like [`connect`]'s:
+/// no hidden retries.
+#[cfg(test)]
+pub fn test_client(url: &str) -> kube::Client {
+    let mut config = kube::Config::new(url.parse().expect("a valid URL"));
+    config.default_retry = false;
+    kube::Client::try_from(config).expect("a client for a plain HTTP URL")
+}
+
 /// The bound on every non-watch request (reconcile.md#kubernetes-connection).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 

@@ -233,34 +233,10 @@ pub struct DnsError {
 #[error("stopped after {MAX_REDIRECTS} redirects")]
 pub struct RedirectLimitExceeded;
 
-/// Every error reachable from `root`. `io::Error::source()` skips the error it wraps (it returns
-/// the wrapped error's source), so wrapped errors are reached through `get_ref()` as well.
-fn chain_nodes<'a>(root: &'a (dyn StdError + 'static)) -> Vec<&'a (dyn StdError + 'static)> {
-    const MAX_NODES: usize = 64; // a cycle guard; real chains are a handful deep
-    let mut nodes = Vec::new();
-    let mut pending = vec![root];
-    while let Some(error) = pending.pop() {
-        if nodes.len() >= MAX_NODES {
-            break;
-        }
-        nodes.push(error);
-        if let Some(io_error) = error.downcast_ref::<io::Error>()
-            && let Some(inner) = io_error.get_ref()
-        {
-            pending.push(inner as &(dyn StdError + 'static));
-            continue;
-        }
-        if let Some(next) = error.source() {
-            pending.push(next);
-        }
-    }
-    nodes
-}
-
 /// Classify a transport error from its types. Precedence: our own markers, then TLS, then I/O
 /// kinds, then hyper and reqwest flags.
 pub fn classify_chain(root: &(dyn StdError + 'static)) -> RegistryErrorKind {
-    let nodes = chain_nodes(root);
+    let nodes = crate::error::error_chain(root);
     for node in &nodes {
         if let Some(dns) = node.downcast_ref::<DnsError>() {
             return RegistryErrorKind::Dns {

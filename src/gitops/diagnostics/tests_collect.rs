@@ -17,10 +17,7 @@ const BUDGET: Duration = Duration::from_millis(300);
 const SLACK: Duration = Duration::from_millis(700);
 
 fn client_for_url(url: &str) -> kube::Client {
-    let mut config = kube::Config::new(url.parse().expect("a valid URL"));
-    // As in ksail: no hidden retries inside the client.
-    config.default_retry = false;
-    kube::Client::try_from(config).expect("a client for a plain HTTP URL")
+    crate::k8s::test_client(url)
 }
 
 fn client(server: &FakeApiServer) -> kube::Client {
