@@ -54,10 +54,135 @@ pub struct GlobalArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Create, update, delete and list local clusters with a GitOps engine
+    Cluster(ClusterCommand),
     /// Package and push workloads, and reconcile them
     Workload(WorkloadCommand),
     /// Print a shell completion script
     Completion(CompletionArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ClusterCommand {
+    #[command(subcommand)]
+    pub command: Option<ClusterSubcommand>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClusterSubcommand {
+    /// Scaffold ksail.yaml, the distribution config and the source directory
+    Init(InitArgs),
+    /// Create the cluster, local registry and GitOps engine; push the first artifact
+    Create(CreateArgs),
+    /// Install a newly configured engine; repair a drifted sync tag
+    Update(UpdateArgs),
+    /// Delete the cluster and its local registry container
+    Delete(DeleteArgs),
+    /// List clusters that kind or k3d know about
+    List(ListArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// metadata.name and the name in the distribution config (DNS-1123 label)
+    #[arg(short = 'n', long, value_name = "NAME")]
+    pub name: Option<String>,
+
+    /// Vanilla (kind) or K3s (k3d) [default: Vanilla]
+    #[arg(short = 'd', long, value_name = "DIST")]
+    pub distribution: Option<String>,
+
+    /// Path of the distribution config to write [default: kind.yaml / k3d.yaml]
+    #[arg(long, value_name = "PATH")]
+    pub distribution_config: Option<String>,
+
+    /// None, Flux or ArgoCD [default: None]
+    #[arg(short = 'g', long, value_name = "ENGINE")]
+    pub gitops_engine: Option<String>,
+
+    /// Local registry: [user[:pass]@]host[:port][/path][:tag] (localhost:5050 when an engine is set)
+    #[arg(long, value_name = "REG")]
+    pub local_registry: Option<String>,
+
+    /// Manifest directory, relative to the output directory [default: k8s]
+    #[arg(short = 's', long, value_name = "DIR")]
+    pub source_directory: Option<String>,
+
+    /// Entry-point directory inside the source directory
+    #[arg(long, value_name = "DIR")]
+    pub kustomization_file: Option<String>,
+
+    /// Directory to write into (created if missing)
+    #[arg(short = 'o', long, value_name = "DIR", default_value = ".")]
+    pub output: String,
+
+    /// Overwrite files that already exist
+    #[arg(short = 'f', long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// Cluster name
+    #[arg(short = 'n', long, value_name = "NAME")]
+    pub name: Option<String>,
+
+    /// Overrides spec.cluster.distribution
+    #[arg(short = 'd', long, value_name = "DIST")]
+    pub distribution: Option<String>,
+
+    /// Overrides spec.cluster.distributionConfig
+    #[arg(long, value_name = "PATH")]
+    pub distribution_config: Option<String>,
+
+    /// Overrides spec.cluster.gitOpsEngine
+    #[arg(short = 'g', long, value_name = "ENGINE")]
+    pub gitops_engine: Option<String>,
+
+    /// Overrides spec.cluster.localRegistry.registry
+    #[arg(long, value_name = "REG")]
+    pub local_registry: Option<String>,
+
+    /// Use plain HTTP for a non-loopback registry
+    #[arg(long)]
+    pub insecure: bool,
+
+    /// Upper bound on each wait step, as a Go duration [default: spec.cluster.connection.timeout, else 10m]
+    #[arg(long, value_name = "DUR", allow_hyphen_values = true)]
+    pub timeout: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct UpdateArgs {
+    /// Cluster name
+    #[arg(short = 'n', long, value_name = "NAME")]
+    pub name: Option<String>,
+
+    /// Report what would change; change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Use plain HTTP for a non-loopback registry
+    #[arg(long)]
+    pub insecure: bool,
+
+    /// Upper bound on each wait step, as a Go duration [default: spec.cluster.connection.timeout, else 10m]
+    #[arg(long, value_name = "DUR", allow_hyphen_values = true)]
+    pub timeout: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DeleteArgs {
+    /// Cluster name
+    #[arg(short = 'n', long, value_name = "NAME")]
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Result format
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text, value_name = "FMT")]
+    pub output: OutputFormat,
 }
 
 #[derive(Debug, Args)]

@@ -76,6 +76,13 @@ fn run() -> i32 {
             ctx.printer.raw_stdout(&String::from_utf8_lossy(&script));
             0
         }
+        Command::Cluster(cluster) => {
+            let Some(command) = cluster.command else {
+                return print_help(&["cluster"]);
+            };
+            let on_interrupt = commands::cluster::interrupted(&command);
+            run_async(&ctx, commands::cluster::run(&ctx, command), on_interrupt)
+        }
         Command::Workload(workload) => match workload.command {
             None => print_help(&["workload"]),
             Some(WorkloadSubcommand::Push(args)) => {

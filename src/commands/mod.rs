@@ -1,6 +1,7 @@
 //! Commands: plain async functions that take settings and the `Printer` and return an
 //! [`Outcome`]. They never exit the process; `main` does.
 
+pub mod cluster;
 pub mod push;
 pub mod reconcile;
 
