@@ -5,6 +5,7 @@
 
 mod artifact;
 mod cli;
+mod cluster;
 mod commands;
 mod config;
 mod duration;
