@@ -25,7 +25,9 @@ use std::path::{Path, PathBuf};
 
 pub use effective::{Effective, FlagOverrides, Source, Sourced, effective};
 pub use expand::expand;
-pub use keys::{DEFAULT_KUBECONFIG, Distribution, GitOpsEngine, Key};
+pub use keys::{
+    API_VERSION, DEFAULT_KUBECONFIG, DEFAULT_SOURCE_DIRECTORY, Distribution, GitOpsEngine, KIND, Key,
+};
 #[cfg(test)]
 pub use load::load;
 pub use load::load_in;

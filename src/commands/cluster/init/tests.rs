@@ -1,0 +1,292 @@
+//! `plan`: flag validation and the files it yields (cluster.md#cluster-init).
+
+use super::*;
+use crate::error::FailureClass;
+use scaffold::SCHEMA_URL;
+
+fn args() -> InitArgs {
+    InitArgs {
+        name: None,
+        distribution: None,
+        distribution_config: None,
+        gitops_engine: None,
+        local_registry: None,
+        source_directory: None,
+        kustomization_file: None,
+        output: ".".to_string(),
+        force: false,
+    }
+}
+
+fn plan_of(args: &InitArgs) -> Result<InitPlan, Failure> {
+    plan(args, &Connection::default(), Path::new("/work"))
+}
+
+fn paths(plan: &InitPlan) -> Vec<String> {
+    plan.files
+        .iter()
+        .map(|file| file.path.display().to_string())
+        .collect()
+}
+
+fn usage_error(args: &InitArgs) -> String {
+    let failure = plan_of(args).expect_err("invalid flags");
+    assert_eq!(failure.class, FailureClass::Usage, "{}", failure.message);
+    failure.message
+}
+
+#[test]
+fn default_plan_writes_three_files_in_table_order() {
+    let plan = plan_of(&args()).expect("valid");
+    assert_eq!(
+        paths(&plan),
+        ["ksail.yaml", "kind.yaml", "k8s/kustomization.yaml"]
+    );
+    assert_eq!(
+        plan.files[0].content,
+        format!(
+            "# yaml-language-server: $schema={SCHEMA_URL}\napiVersion: ksail.io/v1alpha1\nkind: Cluster\n"
+        )
+    );
+    assert_eq!(
+        plan.files[1].content,
+        "apiVersion: kind.x-k8s.io/v1alpha4\nkind: Cluster\nname: kind\n"
+    );
+}
+
+#[test]
+fn an_engine_implies_the_default_local_registry() {
+    let plan = plan_of(&InitArgs {
+        gitops_engine: Some("flux".into()),
+        ..args()
+    })
+    .expect("valid");
+    assert!(
+        plan.files[0].content.ends_with(
+            "    gitOpsEngine: Flux\n    localRegistry:\n      registry: localhost:5050\n"
+        ),
+        "{}",
+        plan.files[0].content
+    );
+    assert!(plan.files[1].content.contains("containerdConfigPatches"));
+}
+
+#[test]
+fn an_external_registry_gets_no_mirror() {
+    let plan = plan_of(&InitArgs {
+        distribution: Some("K3s".into()),
+        local_registry: Some("ci:${GHCR_TOKEN}@ghcr.io/acme/manifests".into()),
+        ..args()
+    })
+    .expect("valid");
+    assert_eq!(paths(&plan)[1], "k3d.yaml");
+    assert!(!plan.files[1].content.contains("registries"));
+    assert!(
+        plan.files[0]
+            .content
+            .contains("      registry: ci:${GHCR_TOKEN}@ghcr.io/acme/manifests\n")
+    );
+}
+
+#[test]
+fn k3s_mirror_uses_the_default_cluster_name_without_a_name() {
+    let plan = plan_of(&InitArgs {
+        distribution: Some("K3s".into()),
+        local_registry: Some("localhost".into()),
+        ..args()
+    })
+    .expect("valid");
+    let k3d = &plan.files[1].content;
+    assert!(k3d.contains("  name: k3d-default\n"), "{k3d}");
+    assert!(k3d.contains("      \"localhost:5050\":\n"), "{k3d}");
+    assert!(
+        k3d.contains("          - http://k3d-default-local-registry:5000\n"),
+        "{k3d}"
+    );
+    // Written as given, not normalised.
+    assert!(
+        plan.files[0]
+            .content
+            .contains("      registry: localhost\n")
+    );
+}
+
+#[test]
+fn a_placeholder_host_is_kept_and_decides_the_mirror_from_its_default() {
+    let plan = plan_of(&InitArgs {
+        local_registry: Some("${REGISTRY:-localhost:5051}".into()),
+        ..args()
+    })
+    .expect("valid");
+    assert!(
+        plan.files[0]
+            .content
+            .contains("      registry: ${REGISTRY:-localhost:5051}\n")
+    );
+    assert!(plan.files[1].content.contains("containerdConfigPatches"));
+}
+
+#[test]
+fn paths_and_kustomization_file() {
+    let plan = plan_of(&InitArgs {
+        distribution_config: Some("clusters/kind.yaml".into()),
+        source_directory: Some("./deploy/".into()),
+        kustomization_file: Some("./overlays/dev/".into()),
+        ..args()
+    })
+    .expect("valid");
+    assert_eq!(
+        paths(&plan),
+        [
+            "ksail.yaml",
+            "clusters/kind.yaml",
+            "./deploy/overlays/dev/kustomization.yaml"
+        ]
+    );
+    let body: Vec<&str> = plan.files[0].content.lines().skip(3).collect();
+    assert_eq!(
+        body,
+        [
+            "spec:",
+            "  cluster:",
+            "    distributionConfig: clusters/kind.yaml",
+            "  workload:",
+            "    sourceDirectory: ./deploy/",
+            "    kustomizationFile: overlays/dev",
+        ]
+    );
+}
+
+#[test]
+fn default_paths_written_differently_are_still_defaults() {
+    let plan = plan_of(&InitArgs {
+        distribution_config: Some("./kind.yaml".into()),
+        source_directory: Some("k8s/".into()),
+        ..args()
+    })
+    .expect("valid");
+    assert!(!plan.files[0].content.contains("spec:"));
+}
+
+#[test]
+fn connection_flags_are_written() {
+    let connection = Connection {
+        kubeconfig: Some("/tmp/kubeconfig".into()),
+        context: Some("kind-dev".into()),
+    };
+    let plan = plan(&args(), &connection, Path::new("/work")).expect("valid");
+    let body: Vec<&str> = plan.files[0].content.lines().skip(3).collect();
+    assert_eq!(
+        body,
+        [
+            "spec:",
+            "  cluster:",
+            "    connection:",
+            "      kubeconfig: /tmp/kubeconfig",
+            "      context: kind-dev",
+        ]
+    );
+}
+
+#[test]
+fn invalid_flags_are_usage_errors() {
+    let cases: [(InitArgs, &str); 9] = [
+        (
+            InitArgs {
+                name: Some("Bad_Name".into()),
+                ..args()
+            },
+            "flag --name: invalid metadata.name \"Bad_Name\"",
+        ),
+        (
+            InitArgs {
+                name: Some("a".repeat(64)),
+                ..args()
+            },
+            "flag --name: invalid metadata.name",
+        ),
+        (
+            InitArgs {
+                distribution: Some("Talos".into()),
+                ..args()
+            },
+            "flag --distribution: distribution Talos is not supported by ksail cluster commands; supported: Vanilla, K3s",
+        ),
+        (
+            InitArgs {
+                distribution: Some("minikube".into()),
+                ..args()
+            },
+            "flag --distribution: unknown value \"minikube\"",
+        ),
+        (
+            InitArgs {
+                gitops_engine: Some("Fluxx".into()),
+                ..args()
+            },
+            "flag --gitops-engine: unknown value \"Fluxx\"",
+        ),
+        (
+            InitArgs {
+                local_registry: Some("oci://localhost:5050".into()),
+                ..args()
+            },
+            "flag --local-registry: a registry string has no scheme",
+        ),
+        (
+            InitArgs {
+                local_registry: Some("u:${PASS@localhost".into()),
+                ..args()
+            },
+            "flag --local-registry: \"${\" at character 3 has no closing",
+        ),
+        (
+            InitArgs {
+                kustomization_file: Some("../up".into()),
+                ..args()
+            },
+            "flag --kustomization-file: \"../up\" has a '..' component",
+        ),
+        (
+            InitArgs {
+                distribution_config: Some("./ksail.yaml".into()),
+                ..args()
+            },
+            "flag --distribution-config: ./ksail.yaml is also the path of ksail.yaml",
+        ),
+    ];
+    for (args, expected) in cases {
+        let message = usage_error(&args);
+        assert!(message.starts_with(expected), "{message}");
+    }
+}
+
+#[test]
+fn shown_paths_carry_the_output_prefix() {
+    assert_eq!(shown_path(".", Path::new("ksail.yaml")), "ksail.yaml");
+    assert_eq!(shown_path("./", Path::new("ksail.yaml")), "ksail.yaml");
+    assert_eq!(shown_path("proj", Path::new("k8s/a")), "proj/k8s/a");
+    assert_eq!(shown_path("proj", Path::new("/abs/k.yaml")), "/abs/k.yaml");
+}
+
+#[test]
+fn write_file_creates_skips_and_overwrites() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("a/b/file.yaml");
+    let write = |content: &str, force: bool| {
+        write_file(&path, content, force).unwrap_or_else(|_| panic!("write {content}"))
+    };
+    assert_eq!(write("one\n", false), Written::Created);
+    assert_eq!(write("two\n", false), Written::Skipped);
+    assert_eq!(std::fs::read_to_string(&path).expect("read"), "one\n");
+    assert_eq!(write("three\n", true), Written::Overwrote);
+    assert_eq!(std::fs::read_to_string(&path).expect("read"), "three\n");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = |p: &Path| std::fs::metadata(p).expect("stat").permissions().mode() & 0o777;
+        let umask_free = |wanted: u32, got: u32| got & !wanted == 0;
+        assert!(umask_free(0o644, mode(&path)));
+        assert!(umask_free(0o755, mode(&dir.path().join("a"))));
+    }
+}

@@ -1,0 +1,461 @@
+//! `ksail cluster init` through the binary (cluster.md#cluster-init, testing.md "Cluster tests"):
+//! the three goldens byte for byte, the created/skipped/overwrote lines, `--force`, `--output`,
+//! the connection flags, validation before any write (B17, B18), and the documented workflow's
+//! next step: a bare `workload push` right after the seed init targets `oci://localhost:5050/k8s:dev`.
+
+mod support;
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::Path;
+use std::process::Output;
+
+use support::{TestEnv, assert_error_line, stdout_lines};
+
+/// The editor link `cluster init` writes (config.md#json-schema); the same source constant.
+const SCHEMA_URL: &str = concat!(
+    "https://raw.githubusercontent.com/devantler-tech/ksail-rs/v",
+    env!("CARGO_PKG_VERSION"),
+    "/schemas/ksail.schema.json"
+);
+
+const KUSTOMIZATION: &str =
+    "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: []\n";
+
+fn init(env: &TestEnv, args: &[&str]) -> Output {
+    env.ksail(["cluster", "init"].iter().chain(args))
+        .output()
+        .expect("run ksail cluster init")
+}
+
+fn read(dir: &Path, rel: &str) -> String {
+    fs::read_to_string(dir.join(rel)).unwrap_or_else(|e| panic!("read {rel}: {e}"))
+}
+
+fn assert_success(output: &Output) {
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "stdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+fn header() -> String {
+    format!(
+        "# yaml-language-server: $schema={SCHEMA_URL}\napiVersion: ksail.io/v1alpha1\nkind: Cluster\n"
+    )
+}
+
+// cluster.md "Golden: the documented workflow example".
+#[test]
+fn golden_documented_workflow_example() {
+    let env = TestEnv::new();
+    let output = init(
+        &env,
+        &[
+            "--gitops-engine",
+            "Flux",
+            "--local-registry",
+            "localhost:5050",
+        ],
+    );
+    assert_success(&output);
+    let work = env.work();
+    assert_eq!(
+        read(&work, "ksail.yaml"),
+        header()
+            + "spec:\n  cluster:\n    gitOpsEngine: Flux\n    localRegistry:\n      registry: localhost:5050\n"
+    );
+    assert_eq!(
+        read(&work, "kind.yaml"),
+        concat!(
+            "apiVersion: kind.x-k8s.io/v1alpha4\n",
+            "kind: Cluster\n",
+            "name: kind\n",
+            "containerdConfigPatches:\n",
+            "  - |-\n",
+            "    [plugins.\"io.containerd.grpc.v1.cri\".registry]\n",
+            "      config_path = \"/etc/containerd/certs.d\"\n",
+        )
+    );
+    assert_eq!(read(&work, "k8s/kustomization.yaml"), KUSTOMIZATION);
+    assert_eq!(
+        output.stdout,
+        b"created ksail.yaml\ncreated kind.yaml\ncreated k8s/kustomization.yaml\ninitialized project in .\n"
+    );
+    // Nothing else is written: no devcontainer, no hosts.toml, no GitOps manifests.
+    let mut entries: Vec<String> = fs::read_dir(&work)
+        .expect("list work")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    entries.sort();
+    assert_eq!(entries, ["k8s", "kind.yaml", "ksail.yaml"]);
+    assert_eq!(fs::read_dir(work.join("k8s")).expect("list k8s").count(), 1);
+}
+
+// cluster.md "Golden: default init".
+#[test]
+fn golden_default_init() {
+    let env = TestEnv::new();
+    let output = init(&env, &[]);
+    assert_success(&output);
+    let work = env.work();
+    assert_eq!(read(&work, "ksail.yaml"), header());
+    assert_eq!(
+        read(&work, "kind.yaml"),
+        "apiVersion: kind.x-k8s.io/v1alpha4\nkind: Cluster\nname: kind\n"
+    );
+    assert_eq!(read(&work, "k8s/kustomization.yaml"), KUSTOMIZATION);
+    assert_eq!(
+        stdout_lines(&output),
+        [
+            "created ksail.yaml",
+            "created kind.yaml",
+            "created k8s/kustomization.yaml",
+            "initialized project in .",
+        ]
+    );
+}
+
+// cluster.md "Golden: K3s with a local registry".
+#[test]
+fn golden_k3s_with_a_local_registry() {
+    let env = TestEnv::new();
+    let output = init(
+        &env,
+        &[
+            "-d",
+            "K3s",
+            "-g",
+            "ArgoCD",
+            "-n",
+            "dev",
+            "--local-registry",
+            "localhost:5050",
+        ],
+    );
+    assert_success(&output);
+    let work = env.work();
+    assert_eq!(
+        read(&work, "k3d.yaml"),
+        concat!(
+            "apiVersion: k3d.io/v1alpha5\n",
+            "kind: Simple\n",
+            "metadata:\n",
+            "  name: dev\n",
+            "registries:\n",
+            "  config: |\n",
+            "    mirrors:\n",
+            "      \"localhost:5050\":\n",
+            "        endpoint:\n",
+            "          - http://dev-local-registry:5000\n",
+            "      \"dev-local-registry:5000\":\n",
+            "        endpoint:\n",
+            "          - http://dev-local-registry:5000\n",
+        )
+    );
+    assert_eq!(
+        read(&work, "ksail.yaml"),
+        header()
+            + "metadata:\n  name: dev\nspec:\n  cluster:\n    distribution: K3s\n    gitOpsEngine: ArgoCD\n    localRegistry:\n      registry: localhost:5050\n"
+    );
+    assert!(!work.join("kind.yaml").exists());
+    assert_eq!(
+        stdout_lines(&output),
+        [
+            "created ksail.yaml",
+            "created k3d.yaml",
+            "created k8s/kustomization.yaml",
+            "initialized project in .",
+        ]
+    );
+}
+
+#[test]
+fn existing_files_are_skipped_byte_for_byte() {
+    let env = TestEnv::new();
+    let mine = "# my own file\napiVersion: ksail.io/v1alpha1\nkind: Cluster\n";
+    env.write("ksail.yaml", mine);
+    let path = env.work().join("ksail.yaml");
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).expect("chmod");
+    let output = init(&env, &["-g", "Flux"]);
+    assert_success(&output);
+    assert_eq!(read(&env.work(), "ksail.yaml"), mine);
+    let mode = fs::metadata(&path).expect("stat").permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "a skipped file is not touched");
+    assert_eq!(
+        stdout_lines(&output),
+        [
+            "skipped ksail.yaml (exists; use --force to overwrite)",
+            "created kind.yaml",
+            "created k8s/kustomization.yaml",
+            "initialized project in .",
+        ]
+    );
+}
+
+#[test]
+fn a_second_init_skips_everything_and_changes_nothing() {
+    let env = TestEnv::new();
+    assert_success(&init(&env, &[]));
+    let before = env.tree_hash();
+    let output = init(&env, &["-g", "Flux"]);
+    assert_success(&output);
+    assert_eq!(env.tree_hash(), before);
+    assert_eq!(
+        stdout_lines(&output),
+        [
+            "skipped ksail.yaml (exists; use --force to overwrite)",
+            "skipped kind.yaml (exists; use --force to overwrite)",
+            "skipped k8s/kustomization.yaml (exists; use --force to overwrite)",
+            "initialized project in .",
+        ]
+    );
+}
+
+#[test]
+fn force_overwrites_existing_files() {
+    let env = TestEnv::new();
+    env.write("ksail.yaml", "old\n");
+    env.write("k8s/kustomization.yaml", "old\n");
+    let output = init(&env, &["--force", "-g", "Flux"]);
+    assert_success(&output);
+    assert_eq!(
+        stdout_lines(&output),
+        [
+            "overwrote ksail.yaml",
+            "created kind.yaml",
+            "overwrote k8s/kustomization.yaml",
+            "initialized project in .",
+        ]
+    );
+    assert_eq!(
+        read(&env.work(), "ksail.yaml"),
+        header()
+            + "spec:\n  cluster:\n    gitOpsEngine: Flux\n    localRegistry:\n      registry: localhost:5050\n"
+    );
+    assert_eq!(read(&env.work(), "k8s/kustomization.yaml"), KUSTOMIZATION);
+}
+
+#[test]
+fn output_creates_the_directory_with_ordinary_modes() {
+    let env = TestEnv::new();
+    let output = init(&env, &["--output", "new/project", "-s", "manifests"]);
+    assert_success(&output);
+    assert_eq!(
+        stdout_lines(&output),
+        [
+            "created new/project/ksail.yaml",
+            "created new/project/kind.yaml",
+            "created new/project/manifests/kustomization.yaml",
+            "initialized project in new/project",
+        ]
+    );
+    let project = env.work().join("new/project");
+    assert_eq!(
+        read(&project, "ksail.yaml"),
+        header() + "spec:\n  workload:\n    sourceDirectory: manifests\n"
+    );
+    // The test process's umask may clear bits, never add them.
+    let mode = |rel: &str| {
+        fs::metadata(project.join(rel))
+            .expect("stat")
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    for file in ["ksail.yaml", "kind.yaml", "manifests/kustomization.yaml"] {
+        assert_eq!(mode(file) & !0o644, 0, "{file}");
+        assert_eq!(mode(file) & 0o600, 0o600, "{file}");
+    }
+    for dir in ["", "manifests"] {
+        assert_eq!(mode(dir) & !0o755, 0, "{dir}");
+        assert_eq!(mode(dir) & 0o700, 0o700, "{dir}");
+    }
+}
+
+#[test]
+fn kustomization_file_and_distribution_config_paths() {
+    let env = TestEnv::new();
+    let output = init(
+        &env,
+        &[
+            "--kustomization-file",
+            "overlays/dev",
+            "--distribution-config",
+            "clusters/kind-dev.yaml",
+        ],
+    );
+    assert_success(&output);
+    assert_eq!(
+        stdout_lines(&output),
+        [
+            "created ksail.yaml",
+            "created clusters/kind-dev.yaml",
+            "created k8s/overlays/dev/kustomization.yaml",
+            "initialized project in .",
+        ]
+    );
+    assert_eq!(
+        read(&env.work(), "ksail.yaml"),
+        header()
+            + "spec:\n  cluster:\n    distributionConfig: clusters/kind-dev.yaml\n  workload:\n    kustomizationFile: overlays/dev\n"
+    );
+    assert!(!env.work().join("k8s/kustomization.yaml").exists());
+}
+
+#[test]
+fn kubeconfig_and_context_are_written_to_the_connection() {
+    let env = TestEnv::new();
+    let output = init(
+        &env,
+        &["--kubeconfig", "~/.kube/dev", "--context", "kind-dev"],
+    );
+    assert_success(&output);
+    assert_eq!(
+        read(&env.work(), "ksail.yaml"),
+        header()
+            + "spec:\n  cluster:\n    connection:\n      kubeconfig: ~/.kube/dev\n      context: kind-dev\n"
+    );
+}
+
+#[test]
+fn local_registry_placeholders_are_written_unexpanded() {
+    let env = TestEnv::new();
+    let output = env
+        .ksail([
+            "cluster",
+            "init",
+            "--local-registry",
+            "ci:${GHCR_TOKEN}@ghcr.io/acme/manifests",
+        ])
+        .env("GHCR_TOKEN", "s3cr3t")
+        .output()
+        .expect("run ksail");
+    assert_success(&output);
+    let text = read(&env.work(), "ksail.yaml");
+    assert!(
+        text.ends_with("      registry: ci:${GHCR_TOKEN}@ghcr.io/acme/manifests\n"),
+        "{text}"
+    );
+    assert!(!text.contains("s3cr3t"));
+    // An external registry gets no containerd mirror.
+    assert!(!read(&env.work(), "kind.yaml").contains("containerdConfigPatches"));
+}
+
+#[test]
+fn an_existing_ksail_yaml_and_the_environment_are_not_read() {
+    let env = TestEnv::new();
+    env.write(
+        "ksail.yaml",
+        "apiVersion: ksail.io/v1alpha1\nkind: Cluster\nspec:\n  cluster:\n    distribution: K3s\n",
+    );
+    let output = env
+        .ksail(["cluster", "init", "--output", "fresh"])
+        .env("KSAIL_SPEC_CLUSTER_GITOPSENGINE", "Flux")
+        .output()
+        .expect("run ksail");
+    assert_success(&output);
+    assert_eq!(read(&env.work().join("fresh"), "ksail.yaml"), header());
+    assert!(env.work().join("fresh/kind.yaml").exists());
+}
+
+// testing.md B17: validation fails before anything is written.
+#[test]
+fn b17_bad_name_exits_2_and_writes_nothing() {
+    let env = TestEnv::new();
+    let before = env.tree_hash();
+    let output = init(&env, &["--name", "Bad_Name"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert_error_line(&output, "flag --name: invalid metadata.name \"Bad_Name\"");
+    assert!(output.stdout.is_empty());
+    assert_eq!(env.tree_hash(), before);
+
+    let output = init(&env, &["--name", "Bad_Name", "--output", "not/yet"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        !env.work().join("not").exists(),
+        "the output directory was created"
+    );
+    assert_eq!(env.tree_hash(), before);
+}
+
+// testing.md B18.
+#[test]
+fn b18_talos_exits_2_and_writes_nothing() {
+    let env = TestEnv::new();
+    env.write("keep.txt", "x");
+    let before = env.tree_hash();
+    let output = init(&env, &["-d", "Talos"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert_error_line(
+        &output,
+        "flag --distribution: distribution Talos is not supported by ksail cluster commands; supported: Vanilla, K3s",
+    );
+    assert_eq!(env.tree_hash(), before);
+}
+
+#[test]
+fn other_invalid_flags_exit_2_and_write_nothing() {
+    for (args, phrase) in [
+        (
+            vec!["--local-registry", "https://localhost:5050"],
+            "flag --local-registry: a registry string has no scheme",
+        ),
+        (
+            vec!["--kustomization-file", "/abs"],
+            "flag --kustomization-file: \"/abs\" is an absolute path",
+        ),
+        (
+            vec!["--kustomization-file", "a/../b"],
+            "flag --kustomization-file: \"a/../b\" has a '..' component",
+        ),
+        (
+            vec!["-g", "Fluxx"],
+            "flag --gitops-engine: unknown value \"Fluxx\"",
+        ),
+        (vec!["-d", "EKS"], "distribution EKS is not supported"),
+    ] {
+        let env = TestEnv::new();
+        let mut all = args.clone();
+        all.extend(["--output", "proj"]);
+        let before = env.tree_hash();
+        let output = init(&env, &all);
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        assert_error_line(&output, phrase);
+        assert_eq!(env.tree_hash(), before, "{args:?}");
+    }
+}
+
+// The README workflow: init, then a bare push targets the local registry the init wrote.
+#[test]
+fn a_bare_push_after_the_seed_init_targets_localhost_5050() {
+    let env = TestEnv::new();
+    assert_success(&init(
+        &env,
+        &[
+            "--gitops-engine",
+            "Flux",
+            "--local-registry",
+            "localhost:5050",
+        ],
+    ));
+    let output = env
+        .ksail(["workload", "push", "--output", "json"])
+        .output()
+        .expect("run ksail workload push");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let document: serde_json::Value = serde_json::from_str(stdout.trim())
+        .unwrap_or_else(|e| panic!("one JSON document on stdout ({e}): {stdout}"));
+    assert_eq!(
+        document["url"], "oci://localhost:5050/k8s:dev",
+        "{document}"
+    );
+    assert_eq!(
+        document["sync"],
+        serde_json::json!({"url": "oci://kind-local-registry:5000/k8s", "tag": "dev"}),
+        "the cluster name comes from the generated kind.yaml"
+    );
+}
