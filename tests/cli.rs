@@ -35,6 +35,13 @@ fn help_of_every_command_matches_its_snapshot() {
         ("help-root", vec!["--help"]),
         ("help-workload", vec!["workload", "--help"]),
         ("help-workload-push", vec!["workload", "push", "--help"]),
+        ("help-workload-reconcile", vec!["workload", "reconcile", "--help"]),
+        ("help-cluster", vec!["cluster", "--help"]),
+        ("help-cluster-init", vec!["cluster", "init", "--help"]),
+        ("help-cluster-create", vec!["cluster", "create", "--help"]),
+        ("help-cluster-update", vec!["cluster", "update", "--help"]),
+        ("help-cluster-delete", vec!["cluster", "delete", "--help"]),
+        ("help-cluster-list", vec!["cluster", "list", "--help"]),
         ("help-completion", vec!["completion", "--help"]),
     ] {
         let output = env.ksail(&args).output().unwrap();
@@ -47,7 +54,7 @@ fn help_of_every_command_matches_its_snapshot() {
 #[test]
 fn no_command_and_bare_groups_print_help_and_exit_0() {
     let env = TestEnv::new();
-    for args in [vec![], vec!["workload"]] {
+    for args in [vec![], vec!["workload"], vec!["cluster"]] {
         let output = env.ksail(&args).output().unwrap();
         assert_eq!(output.status.code(), Some(0), "{args:?}");
         assert!(stdout_text(&output).contains("Usage:"), "{args:?}");
