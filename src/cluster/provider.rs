@@ -52,7 +52,7 @@ const DOCKER_INSTALL_URL: &str = "https://docs.docker.com/get-docker/";
 
 /// The executable search path. Not in `env_vars`, which lists the variables ksail itself
 /// interprets; this one is only handed to the OS lookup.
-const PATH_VAR: &str = "PATH";
+pub const PATH_VAR: &str = "PATH";
 
 /// A distribution the cluster commands can provision (cluster.md: Vanilla with kind, K3s with
 /// k3d). The other `spec.cluster.distribution` values exit 2 before any tool runs.
@@ -63,8 +63,6 @@ pub enum Distribution {
 }
 
 impl Distribution {
-    pub const ALL: [Distribution; 2] = [Distribution::Vanilla, Distribution::K3s];
-
     /// The canonical spelling, as in `ksail.yaml` and `cluster list`.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -260,14 +258,11 @@ impl Provider {
         }
     }
 
-    /// Look executables up in this `PATH` instead of the process's (tests).
+    /// Look executables up in this `PATH` (the command's captured environment) instead of the
+    /// process's.
     pub fn with_search_path(mut self, search_path: Option<OsString>) -> Provider {
         self.search_path = search_path;
         self
-    }
-
-    pub fn distribution(&self) -> Distribution {
-        self.distribution
     }
 
     /// `docker` is on `PATH` and `docker info` succeeds.

@@ -26,6 +26,7 @@
 #![allow(dead_code, unused_imports, unused_macros)]
 
 pub mod env;
+pub mod fake_tools;
 pub mod fakes;
 pub mod faults;
 pub mod http;
