@@ -2,6 +2,7 @@
 
 mod create;
 mod delete;
+mod gitops_setup;
 mod init;
 mod list;
 mod update;

@@ -129,7 +129,7 @@ async fn push(ctx: &Context, args: &PushArgs, report: &mut PushReport) -> Result
         "push: packing {} ({} files)",
         settings.source_display, selection.file_count
     ));
-    let planned = match plan::plan(&settings, selection, cache.as_ref(), printer).await {
+    let planned = match plan::plan(&settings, selection, cache.as_ref(), printer, true).await {
         Ok(planned) => planned,
         Err(PlanError::Failed(failure)) => return Err(failure),
         Err(PlanError::Invalid(invalid)) => {
@@ -167,6 +167,37 @@ async fn push(ctx: &Context, args: &PushArgs, report: &mut PushReport) -> Result
         printer.result(&format!("{verb} {}@{}", target.url, outcome.digest));
     }
     Ok(())
+}
+
+/// Build `selection` and push it to `settings.target` exactly as `workload push` does (layer
+/// cache, retry policy, unchanged check), with credentials already resolved. `cluster create`
+/// uses it for the initial artifact (cluster.md step 6); `from_git` is false for the empty
+/// artifact. Returns the manifest digest.
+pub async fn push_selection(
+    ctx: &Context,
+    settings: &PushSettings,
+    credentials: ResolvedCredentials,
+    selection: artifact::Selection,
+    from_git: bool,
+) -> Result<String, Failure> {
+    let printer = &ctx.printer;
+    let cache = LayerCache::locate(
+        ctx.env.var(env_vars::XDG_CACHE_HOME).map(PathBuf::from),
+        ctx.env.home(),
+    );
+    let planned = match plan::plan(settings, selection, cache.as_ref(), printer, from_git).await {
+        Ok(planned) => planned,
+        Err(PlanError::Failed(failure)) => return Err(failure),
+        Err(PlanError::Invalid(invalid)) => {
+            for line in &artifact::report_lines(&invalid.validation).0 {
+                printer.report(line);
+            }
+            return Err(invalid.error);
+        }
+    };
+    let outcome = upload(ctx, settings, credentials, &planned).await?;
+    planned.remember(cache.as_ref());
+    Ok(outcome.digest)
 }
 
 /// Resolve credentials (a credential helper is a child process, so off the async threads) and

@@ -46,10 +46,20 @@ struct AnnotationInputs {
     source_root: std::path::PathBuf,
     fallback_source: String,
     source_date_epoch: Option<String>,
+    /// False for the empty artifact, whose revision is its layer digest (artifact.md).
+    from_git: bool,
 }
 
 impl AnnotationInputs {
     fn annotations(&self, layer_digest: &str) -> Result<Annotations, Failure> {
+        if !self.from_git {
+            return Ok(artifact::annotations_without_git(
+                layer_digest,
+                &self.fallback_source,
+                self.source_date_epoch.as_deref(),
+                SystemTime::now(),
+            )?);
+        }
         Ok(artifact::annotations(
             &self.source_root,
             layer_digest,
@@ -82,6 +92,7 @@ pub async fn plan(
     selection: Selection,
     cache: Option<&LayerCache>,
     printer: &Printer,
+    from_git: bool,
 ) -> Result<Planned, PlanError> {
     let selection = Arc::new(selection);
     let inputs = AnnotationInputs {
@@ -91,6 +102,7 @@ pub async fn plan(
             settings.target.host, settings.target.repository
         ),
         source_date_epoch: settings.source_date_epoch.clone(),
+        from_git,
     };
     let tar_sha256 = match cache {
         Some(_) => Some(blocking(tar_sha256_of(Arc::clone(&selection))).await?),

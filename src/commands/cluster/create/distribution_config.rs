@@ -1,0 +1,133 @@
+//! The distribution config `cluster create` falls back to when the configured file is missing
+//! (cluster.md "Missing distribution config"): the content `cluster init` would write, and the
+//! containerd `hosts.toml` that step 4 writes into Kind nodes.
+
+use super::settings::LocalRegistry;
+use crate::cluster::provider::Distribution;
+use crate::resolve::IN_CLUSTER_REGISTRY_PORT;
+
+/// `kind.yaml` / `k3d.yaml` as `cluster init` generates it for this cluster and registry.
+pub fn generated(
+    distribution: Distribution,
+    cluster: &str,
+    local: Option<&LocalRegistry>,
+) -> String {
+    match distribution {
+        Distribution::Vanilla => {
+            let mut text =
+                format!("apiVersion: kind.x-k8s.io/v1alpha4\nkind: Cluster\nname: {cluster}\n");
+            if local.is_some() {
+                text.push_str(concat!(
+                    "containerdConfigPatches:\n",
+                    "  - |-\n",
+                    "    [plugins.\"io.containerd.grpc.v1.cri\".registry]\n",
+                    "      config_path = \"/etc/containerd/certs.d\"\n",
+                ));
+            }
+            text
+        }
+        Distribution::K3s => {
+            let mut text = format!(
+                "apiVersion: k3d.io/v1alpha5\nkind: Simple\nmetadata:\n  name: {cluster}\n"
+            );
+            if let Some(local) = local {
+                let endpoint = in_cluster_endpoint(&local.container);
+                let in_cluster = format!("{}:{IN_CLUSTER_REGISTRY_PORT}", local.container);
+                text.push_str("registries:\n  config: |\n    mirrors:\n");
+                for mirror in [&local.host_port, &in_cluster] {
+                    text.push_str(&format!(
+                        "      \"{mirror}\":\n        endpoint:\n          - {endpoint}\n"
+                    ));
+                }
+            }
+            text
+        }
+    }
+}
+
+/// `http://<registry>:5000`.
+pub fn in_cluster_endpoint(container: &str) -> String {
+    format!("http://{container}:{IN_CLUSTER_REGISTRY_PORT}")
+}
+
+/// The two `hosts.toml` files of step 4: `(path in the node, content)`.
+pub fn mirror_host_files(local: &LocalRegistry) -> Vec<(String, String)> {
+    let endpoint = in_cluster_endpoint(&local.container);
+    let content = format!("[host.\"{endpoint}\"]\n  capabilities = [\"pull\", \"resolve\"]\n");
+    [
+        format!("localhost:{}", local.port),
+        format!("{}:{IN_CLUSTER_REGISTRY_PORT}", local.container),
+    ]
+    .into_iter()
+    .map(|mirror| {
+        (
+            format!("/etc/containerd/certs.d/{mirror}/hosts.toml"),
+            content.clone(),
+        )
+    })
+    .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn local(cluster: &str) -> LocalRegistry {
+        LocalRegistry {
+            container: format!("{cluster}-local-registry"),
+            bind_ip: std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+            port: 5050,
+            host_port: "localhost:5050".into(),
+        }
+    }
+
+    #[test]
+    fn kind_defaults_match_init() {
+        assert_eq!(
+            generated(Distribution::Vanilla, "kind", Some(&local("kind"))),
+            "apiVersion: kind.x-k8s.io/v1alpha4\nkind: Cluster\nname: kind\ncontainerdConfigPatches:\n  - |-\n    [plugins.\"io.containerd.grpc.v1.cri\".registry]\n      config_path = \"/etc/containerd/certs.d\"\n"
+        );
+        assert_eq!(
+            generated(Distribution::Vanilla, "kind", None),
+            "apiVersion: kind.x-k8s.io/v1alpha4\nkind: Cluster\nname: kind\n"
+        );
+    }
+
+    #[test]
+    fn k3d_defaults_match_init() {
+        assert_eq!(
+            generated(Distribution::K3s, "dev", Some(&local("dev"))),
+            r#"apiVersion: k3d.io/v1alpha5
+kind: Simple
+metadata:
+  name: dev
+registries:
+  config: |
+    mirrors:
+      "localhost:5050":
+        endpoint:
+          - http://dev-local-registry:5000
+      "dev-local-registry:5000":
+        endpoint:
+          - http://dev-local-registry:5000
+"#
+        );
+    }
+
+    #[test]
+    fn mirror_files_for_both_names() {
+        let files = mirror_host_files(&local("kind"));
+        assert_eq!(
+            files[0].0,
+            "/etc/containerd/certs.d/localhost:5050/hosts.toml"
+        );
+        assert_eq!(
+            files[1].0,
+            "/etc/containerd/certs.d/kind-local-registry:5000/hosts.toml"
+        );
+        assert_eq!(
+            files[0].1,
+            "[host.\"http://kind-local-registry:5000\"]\n  capabilities = [\"pull\", \"resolve\"]\n"
+        );
+    }
+}

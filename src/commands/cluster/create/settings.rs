@@ -1,0 +1,368 @@
+//! Settings shared by `cluster create` and `cluster update`: flags + env + `ksail.yaml` resolved
+//! once into [`ClusterSettings`], with the cluster-command rules of config.md ("Keys that load but
+//! are not used") checked before anything else runs. Reads only the config file and the
+//! distribution config (for the cluster name).
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::cluster::provider::Distribution;
+use crate::commands::Context;
+use crate::config::{self, Effective, FlagOverrides, GitOpsEngine, Source};
+use crate::env_vars;
+use crate::error::Failure;
+use crate::k8s::KubeTarget;
+use crate::registry::auth::{CredentialRequest, RegistryStringCredentials, TokenEnvVars};
+use crate::resolve::{self, RegistrySpec, ResolveInputs, SyncTarget};
+use crate::retry::RetryPolicy;
+use crate::settings::{config_registry, kube_target};
+
+/// The default bound on each wait step of `cluster create` and `cluster update`.
+pub const CLUSTER_TIMEOUT: Duration = Duration::from_secs(10 * 60);
+
+/// The local registry container (cluster.md step 1), present only for a loopback registry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalRegistry {
+    /// `<cluster>-local-registry`.
+    pub container: String,
+    /// The address the container's port is published on: `127.0.0.1` (also for `localhost`),
+    /// another `127.x` literal, or `::1`.
+    pub bind_ip: IpAddr,
+    pub port: u16,
+    /// `host:port` as seen from this machine (`localhost:5050`), for the readiness probe and lines.
+    pub host_port: String,
+}
+
+/// Registry credentials the cluster reads with (the Flux pull Secret, the Argo CD repository
+/// Secret). `Debug` never shows the password.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PullCredentials {
+    pub user: String,
+    pub password: String,
+}
+
+impl std::fmt::Debug for PullCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PullCredentials")
+            .field("user", &self.user)
+            .field("password", &"<redacted>")
+            .finish()
+    }
+}
+
+/// Everything `cluster create` / `cluster update` need, decided before any child process runs.
+#[derive(Debug)]
+pub struct ClusterSettings {
+    pub cluster: String,
+    pub distribution: Distribution,
+    /// The distribution config as written (for messages) and resolved.
+    pub distribution_config_display: String,
+    pub distribution_config: PathBuf,
+    pub engine: GitOpsEngine,
+    pub local_registry: Option<LocalRegistry>,
+    /// What the engine follows; set whenever a registry is configured.
+    pub sync: Option<SyncTarget>,
+    /// Credentials for this machine's requests to `sync.host` (the initial push).
+    pub credentials: Option<CredentialRequest>,
+    /// Credentials the cluster pulls with (external registries only).
+    pub pull_credentials: Option<PullCredentials>,
+    /// The in-cluster registry is reached over plain HTTP (local, or `--insecure`).
+    pub in_cluster_http: bool,
+    pub kube: KubeTarget,
+    /// The first resolved kubeconfig path: `KUBECONFIG` for the kind/k3d child.
+    pub kubeconfig: Option<PathBuf>,
+    pub timeout: Duration,
+    pub source_display: String,
+    pub source_path: PathBuf,
+    pub validate: bool,
+    /// Normalised `spec.workload.kustomizationFile`.
+    pub kustomization_file: Option<String>,
+    pub flux_operator_version: String,
+    pub flux_distribution_version: String,
+    pub source_date_epoch: Option<String>,
+    pub retry: RetryPolicy,
+}
+
+/// The flags of create/update that override keys.
+#[derive(Debug, Default)]
+pub struct ClusterFlags {
+    pub name: Option<String>,
+    pub distribution: Option<String>,
+    pub distribution_config: Option<String>,
+    pub gitops_engine: Option<String>,
+    pub local_registry: Option<String>,
+    pub insecure: bool,
+    pub timeout: Option<String>,
+}
+
+pub fn cluster_settings(ctx: &Context, flags: ClusterFlags) -> Result<ClusterSettings, Failure> {
+    let (retry, notes) = RetryPolicy::from_env(&ctx.env)?;
+    for note in notes {
+        tracing::debug!("{note}");
+    }
+    let overrides = FlagOverrides {
+        name: flags.name,
+        distribution: flags.distribution,
+        distribution_config: flags.distribution_config,
+        gitops_engine: flags.gitops_engine,
+        local_registry: flags.local_registry,
+        insecure: flags.insecure.then_some(true),
+        timeout: flags.timeout,
+        kubeconfig: ctx.global.kubeconfig.clone(),
+        context: ctx.global.context.clone(),
+        ..FlagOverrides::default()
+    };
+    let effective = load_checked(ctx, &overrides)?;
+    let distribution = Distribution::from_effective(&effective)?;
+    let source_date_epoch = ctx.env.var(env_vars::SOURCE_DATE_EPOCH);
+    if let Some(value) = &source_date_epoch {
+        crate::artifact::git::parse_source_date_epoch(value)?;
+    }
+
+    let distribution_config = effective.distribution_config.as_ref().map(|c| &c.value);
+    let cluster = resolve::cluster_name(
+        None,
+        None,
+        effective.name.as_ref().map(|name| name.value.as_str()),
+        effective.distribution.value.as_str(),
+        distribution_config.map(|c| c.resolved.as_path()),
+    )?
+    .unwrap_or_else(|| match distribution {
+        Distribution::Vanilla => "kind".to_string(),
+        Distribution::K3s => "k3d-default".to_string(),
+    });
+    let cfg_registry = config_registry(&effective)?;
+    let sync_source = &effective.source_directory.value;
+    let engine = effective.gitops_engine.value;
+    let resolution = resolve::resolve(&ResolveInputs {
+        cfg_registry: cfg_registry.clone(),
+        workload_tag: effective.tag.as_ref().map(|tag| tag.value.clone()),
+        push_source: sync_source.resolved.to_string_lossy().into_owned(),
+        push_source_base: ctx.env.cwd.clone(),
+        sync_source: sync_source.resolved.to_string_lossy().into_owned(),
+        sync_source_base: ctx.env.cwd.clone(),
+        cluster: Some(cluster.clone()),
+        gitops_engine_enabled: engine != GitOpsEngine::None,
+        insecure_flag: flags.insecure,
+        cfg_insecure: effective.insecure.value,
+        ..ResolveInputs::default()
+    });
+    let sync = resolution.sync;
+    let credentials = match (&sync, &cfg_registry) {
+        (Some(sync), Some(spec)) => Some(CredentialRequest {
+            host: sync.host.clone(),
+            registry_string: Some(registry_string_credentials(&effective, spec)),
+        }),
+        _ => None,
+    };
+    let local_registry = cfg_registry
+        .as_ref()
+        .filter(|spec| spec.local)
+        .map(|spec| local_registry(&cluster, spec));
+    let pull_credentials = match &cfg_registry {
+        Some(spec) if !spec.local => pull_credentials(ctx, &effective, spec)?,
+        _ => None,
+    };
+    let in_cluster_http = match &cfg_registry {
+        Some(spec) => spec.local || flags.insecure || effective.insecure.value,
+        None => false,
+    };
+    let derived = distribution.derived_context(&cluster);
+    let kube = kube_target(&effective, Some(derived));
+    let (config_display, config_path) = match distribution_config {
+        Some(path) => (path.written.clone(), path.resolved.clone()),
+        // Unreachable for Vanilla/K3s, which always have a default config file.
+        None => (String::new(), PathBuf::new()),
+    };
+    Ok(ClusterSettings {
+        cluster,
+        distribution,
+        distribution_config_display: config_display,
+        distribution_config: config_path,
+        engine,
+        local_registry,
+        sync,
+        credentials,
+        pull_credentials,
+        in_cluster_http,
+        kubeconfig: kube.kubeconfig.first().cloned(),
+        kube,
+        timeout: effective
+            .timeout
+            .as_ref()
+            .map_or(CLUSTER_TIMEOUT, |timeout| timeout.value),
+        source_display: sync_source.written.clone(),
+        source_path: sync_source.resolved.clone(),
+        validate: effective.validate_on_push.value,
+        kustomization_file: effective
+            .kustomization_file
+            .as_ref()
+            .map(|k| k.value.clone()),
+        flux_operator_version: effective.flux_operator_version.value.clone(),
+        flux_distribution_version: effective.flux_distribution_version.value.clone(),
+        source_date_epoch,
+        retry,
+    })
+}
+
+/// Load and combine the configuration like every command, then apply the rules that only the
+/// cluster commands have: `flux.verify` and a non-Docker `provider` would silently change what
+/// gets created, so they stop the run (config.md "Keys that load but are not used").
+fn load_checked(ctx: &Context, flags: &FlagOverrides) -> Result<Effective, Failure> {
+    let env = ctx.env.lookup();
+    let explicit = ctx
+        .global
+        .config
+        .clone()
+        .or_else(|| ctx.env.var(env_vars::KSAIL_CONFIG).map(PathBuf::from));
+    let file = match config::discover(explicit.as_deref(), &ctx.env.cwd)? {
+        Some(path) => Some(config::load_in(&path, &ctx.env.cwd, &env)?),
+        None => None,
+    };
+    if let Some(file) = &file {
+        for warning in &file.warnings {
+            ctx.printer.warn(warning);
+        }
+        if let Some(pos) = file.flux_verify {
+            return Err(Failure::usage(format!(
+                "{}:{pos}: spec.workload.flux.verify is not supported by ksail cluster commands: the source would be created without verification; remove the key",
+                file.display
+            )));
+        }
+        if let Some(provider) = &file.provider
+            && let Some(value) = &provider.value
+            && !value.eq_ignore_ascii_case("Docker")
+        {
+            return Err(Failure::usage(format!(
+                "{}:{}: spec.cluster.provider: {value:?} is not supported by ksail cluster commands; supported: Docker",
+                file.display, provider.pos
+            )));
+        }
+    }
+    let effective = config::effective(file.as_ref(), &env, flags, &ctx.env.cwd)?;
+    for line in effective.provenance_lines() {
+        tracing::debug!("{line}");
+    }
+    Ok(effective)
+}
+
+fn local_registry(cluster: &str, spec: &RegistrySpec) -> LocalRegistry {
+    let port = spec.port.unwrap_or(5050);
+    let bind_ip = match spec.host.as_str() {
+        "[::1]" => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        host => host
+            .parse::<Ipv4Addr>()
+            .map_or(IpAddr::V4(Ipv4Addr::LOCALHOST), IpAddr::V4),
+    };
+    LocalRegistry {
+        container: resolve::local_registry_container(cluster),
+        bind_ip,
+        port,
+        host_port: spec.host_port(),
+    }
+}
+
+/// The credential-relevant parts of the configured registry string, as push reads them.
+fn registry_string_credentials(
+    effective: &Effective,
+    spec: &RegistrySpec,
+) -> RegistryStringCredentials {
+    let name = |var: &Option<config::Sourced<String>>| var.as_ref().map(|v| v.value.clone());
+    RegistryStringCredentials {
+        host: spec.host_port(),
+        user: spec.user.clone(),
+        password: spec.password.clone(),
+        token_env_vars: TokenEnvVars {
+            cli_token_env_var: name(&effective.credentials.cli_token_env_var),
+            token_env_var: name(&effective.credentials.token_env_var),
+        },
+        expand: !from_file(effective),
+        origin: "spec.cluster.localRegistry.registry".to_string(),
+    }
+}
+
+fn from_file(effective: &Effective) -> bool {
+    matches!(
+        effective.registry.as_ref().map(|r| &r.source),
+        Some(Source::File(_))
+    )
+}
+
+/// The pull credentials (cluster.md "Pull Secret"): the registry string's user with
+/// `clusterTokenEnvVar`, else `tokenEnvVar`, else the embedded password. A named variable that
+/// is unset is a configuration error (exit 2), as for push.
+fn pull_credentials(
+    ctx: &Context,
+    effective: &Effective,
+    spec: &RegistrySpec,
+) -> Result<Option<PullCredentials>, Failure> {
+    let env = ctx.env.lookup();
+    let expand = |value: &str| -> Result<String, Failure> {
+        if from_file(effective) {
+            return Ok(value.to_string());
+        }
+        config::expand(value, &env)
+            .map(|expanded| expanded.text)
+            .map_err(|error| {
+                Failure::usage(format!(
+                    "spec.cluster.localRegistry.registry: invalid variable reference in the registry credentials: {error}; use ${{NAME}}"
+                ))
+            })
+    };
+    let Some(user) = spec.user.as_deref().map(expand).transpose()? else {
+        return Ok(None);
+    };
+    let credentials = &effective.credentials;
+    let token_setting = [
+        ("clusterTokenEnvVar", &credentials.cluster_token_env_var),
+        ("tokenEnvVar", &credentials.token_env_var),
+    ]
+    .into_iter()
+    .find_map(|(setting, var)| var.as_ref().map(|var| (setting, var.value.clone())));
+    let password = match token_setting {
+        Some((setting, variable)) => Some(ctx.env.var(&variable).ok_or_else(|| {
+            Failure::usage(format!(
+                "spec.cluster.localRegistry.credentials.{setting} names {variable}, which is not set; export it or remove the setting"
+            ))
+        })?),
+        None => spec.password.as_deref().map(expand).transpose()?,
+    };
+    Ok(password
+        .filter(|password| !password.is_empty() && !user.is_empty())
+        .map(|password| {
+            crate::output::register_secret(&password);
+            PullCredentials { user, password }
+        }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(text: &str) -> RegistrySpec {
+        resolve::parse_registry(text).unwrap().unwrap()
+    }
+
+    #[test]
+    fn local_registry_binds_loopback() {
+        let local = local_registry("kind", &spec("localhost:5050"));
+        assert_eq!(local.container, "kind-local-registry");
+        assert_eq!(local.bind_ip.to_string(), "127.0.0.1");
+        assert_eq!(local.port, 5050);
+        assert_eq!(local.host_port, "localhost:5050");
+        assert_eq!(
+            local_registry("dev", &spec("[::1]:6000"))
+                .bind_ip
+                .to_string(),
+            "::1"
+        );
+        assert_eq!(
+            local_registry("dev", &spec("127.0.0.2"))
+                .bind_ip
+                .to_string(),
+            "127.0.0.2"
+        );
+        assert_eq!(local_registry("dev", &spec("127.0.0.2")).port, 5050);
+    }
+}

@@ -1,0 +1,553 @@
+//! Create steps 6–9 (cluster.md "cluster create"), shared with `cluster update`: the initial
+//! artifact, the engine installation, the bootstrap objects and the engine-ready wait. Each step
+//! prints one progress line (`✓` done, `–` already done) and is idempotent.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams};
+use kube::core::GroupVersionKind;
+use serde_json::Value;
+use tokio::time::Instant;
+
+use super::create::bootstrap::{self, SyncSpec};
+use super::create::manifests::{self, Applier};
+use super::create::settings::ClusterSettings;
+use super::create::wait::{self, Poll};
+use crate::artifact::{self, ArtifactError, Selection};
+use crate::commands::Context;
+use crate::commands::push::push_selection;
+use crate::config::GitOpsEngine;
+use crate::error::Failure;
+use crate::gitops::readiness::{ApplicationContext, Verdict, application_verdict, short_revision};
+use crate::k8s::{K8sError, with_timeout};
+use crate::output::{OutputFormat, Printer, short_digest};
+use crate::registry::{RegistryClient, ResolvedCredentials};
+use crate::resolve::{PushTarget, SyncTarget};
+use crate::settings::PushSettings;
+
+/// `✓ <text>`: the step did its work.
+pub fn done(printer: &Printer, text: &str) {
+    printer.info(&format!("✓ {text}"));
+}
+
+/// `– <text>`: the step was already done, or does not apply.
+pub fn skipped(printer: &Printer, text: &str) {
+    printer.info(&format!("– {text}"));
+}
+
+/// `✗ <text>`: the step failed (the `error:` line follows).
+pub fn failed(printer: &Printer, text: &str) {
+    printer.info(&format!("✗ {text}"));
+}
+
+/// What step 6 pushes when the tag is absent; decided in preflight.
+pub enum InitialArtifact {
+    /// The source directory's files, already selected and validated.
+    Source(Selection),
+    /// The empty artifact: the source directory is missing or has no files to push.
+    Empty,
+}
+
+/// Preflight for the source directory (no side effects): a directory with files must select
+/// and validate (exit 2 otherwise); a missing or empty one means the empty artifact.
+pub fn preflight_source(
+    printer: &Printer,
+    settings: &ClusterSettings,
+) -> Result<InitialArtifact, Failure> {
+    let selection = match artifact::select(&settings.source_display, &settings.source_path) {
+        Ok(selection) => selection,
+        Err(ArtifactError::SourceMissing { .. } | ArtifactError::NoFiles { .. }) => {
+            return Ok(InitialArtifact::Empty);
+        }
+        Err(error) => return Err(error.into()),
+    };
+    for warning in &selection.warnings {
+        printer.warn(warning);
+    }
+    if settings.validate {
+        let validation = artifact::validate(&settings.source_display, &selection);
+        if let Some(error) = validation.error() {
+            for line in &artifact::report_lines(&validation).0 {
+                printer.report(line);
+            }
+            return Err(error.into());
+        }
+    }
+    Ok(InitialArtifact::Source(selection))
+}
+
+/// Everything steps 6–9 need.
+pub struct GitopsSetup<'a> {
+    pub ctx: &'a Context,
+    pub settings: &'a ClusterSettings,
+    pub sync: &'a SyncTarget,
+    pub client: &'a kube::Client,
+    pub credentials: ResolvedCredentials,
+}
+
+impl GitopsSetup<'_> {
+    /// Step 6: the digest the engine must end up serving, and whether it was pushed now. Never
+    /// overwrites an existing tag.
+    pub async fn initial_artifact(
+        &self,
+        artifact: InitialArtifact,
+    ) -> Result<(String, bool), Failure> {
+        let printer = &self.ctx.printer;
+        let sync = self.sync;
+        let env = self.ctx.env.lookup();
+        let client = RegistryClient::with_env(
+            &sync.host,
+            sync.plain_http,
+            self.credentials.credentials.clone(),
+            self.credentials.source.clone(),
+            &env,
+        )
+        .map_err(|error| {
+            Failure::failed(format!("cannot read {}: {}", sync.host_ref, error.reason()))
+        })?;
+        let existing = client
+            .head_manifest(&sync.repository, &sync.tag)
+            .await
+            .map_err(|error| {
+                Failure::failed(format!(
+                    "cannot read {}: {}; check that the registry is running and reachable",
+                    sync.host_ref,
+                    error.reason()
+                ))
+            })?;
+        if let Some(digest) = existing {
+            skipped(
+                printer,
+                &format!("artifact {}: exists (kept)", sync.host_ref),
+            );
+            return Ok((digest, false));
+        }
+        let settings = self.push_settings();
+        let (selection, from_git) = match artifact {
+            InitialArtifact::Source(selection) => (selection, true),
+            InitialArtifact::Empty => (Selection::empty_artifact(), false),
+        };
+        let digest = push_selection(
+            self.ctx,
+            &settings,
+            self.credentials.clone(),
+            selection,
+            from_git,
+        )
+        .await?;
+        done(
+            printer,
+            &format!(
+                "artifact {}: pushed {}",
+                sync.host_ref,
+                short_digest(&digest)
+            ),
+        );
+        Ok((digest, true))
+    }
+
+    fn push_settings(&self) -> PushSettings {
+        let sync = self.sync;
+        let settings = self.settings;
+        PushSettings {
+            target: PushTarget {
+                host: sync.host.clone(),
+                repository: sync.repository.clone(),
+                tag: sync.tag.clone(),
+                url: sync.host_ref.clone(),
+                local: sync.local,
+                plain_http: sync.plain_http,
+            },
+            sync: Some(sync.clone()),
+            mismatch_warning: None,
+            source_display: settings.source_display.clone(),
+            source_path: settings.source_path.clone(),
+            // Preflight validated the tree already.
+            validate: false,
+            credentials: settings.credentials.clone().unwrap_or_else(|| {
+                crate::registry::CredentialRequest {
+                    host: sync.host.clone(),
+                    registry_string: None,
+                }
+            }),
+            source_date_epoch: settings.source_date_epoch.clone(),
+            retry: settings.retry.clone(),
+            output: OutputFormat::Text,
+        }
+    }
+
+    /// Step 7: server-side apply of the pinned engine manifest, unless it is fully installed.
+    /// Returns whether it applied anything.
+    pub async fn install_engine(&self) -> Result<bool, Failure> {
+        let settings = self.settings;
+        let printer = &self.ctx.printer;
+        let override_source = match settings.engine {
+            GitOpsEngine::Flux => self.ctx.env.var(manifests::FLUX_OPERATOR_MANIFEST_ENV),
+            _ => self.ctx.env.var(manifests::ARGOCD_MANIFEST_ENV),
+        };
+        let Some(install) = manifests::engine_install(
+            settings.engine,
+            &settings.flux_operator_version,
+            override_source,
+            &self.ctx.env.cwd,
+        ) else {
+            return Ok(false);
+        };
+        let text = manifests::fetch(&install.source, &settings.retry, printer).await?;
+        let objects = manifests::parse_objects(&text, &install.source)?;
+        if manifests::already_installed(self.client, &objects, install.namespace).await {
+            skipped(printer, &format!("{}: installed", install.label));
+            return Ok(false);
+        }
+        let deadline = Instant::now() + settings.timeout;
+        manifests::install(self.client, objects, &install, deadline, settings.timeout).await?;
+        done(printer, &format!("{}: installed", install.label));
+        Ok(true)
+    }
+
+    fn sync_spec(&self) -> Result<SyncSpec<'_>, Failure> {
+        Ok(SyncSpec {
+            url: self.sync.require_url()?,
+            tag: &self.sync.tag,
+            host: &self.sync.host,
+            kustomization_file: self.settings.kustomization_file.as_deref(),
+            http: self.settings.in_cluster_http,
+            pull: self.settings.pull_credentials.as_ref(),
+        })
+    }
+
+    /// The bootstrap objects for the configured engine, the main one last.
+    pub fn bootstrap_objects(&self) -> Result<Vec<Value>, Failure> {
+        let spec = self.sync_spec()?;
+        let settings = self.settings;
+        Ok(match settings.engine {
+            GitOpsEngine::None => Vec::new(),
+            GitOpsEngine::Flux => {
+                let mut objects = Vec::new();
+                if let Some(pull) = spec.pull {
+                    objects.push(bootstrap::flux_pull_secret(spec.host, pull));
+                }
+                objects.push(bootstrap::flux_instance(
+                    &spec,
+                    &settings.flux_operator_version,
+                    &settings.flux_distribution_version,
+                ));
+                objects
+            }
+            GitOpsEngine::ArgoCD => vec![
+                bootstrap::argocd_repository_secret(&spec),
+                bootstrap::argocd_application(&spec),
+            ],
+        })
+    }
+
+    /// Step 8: apply the bootstrap objects that differ from what the cluster holds. Returns
+    /// whether it applied any.
+    pub async fn apply_bootstrap(&self) -> Result<bool, Failure> {
+        let objects = self.bootstrap_objects()?;
+        let Some(main) = objects.last() else {
+            return Ok(false);
+        };
+        let label = format!(
+            "{} {}/{}",
+            main["kind"].as_str().unwrap_or_default(),
+            main["metadata"]["namespace"].as_str().unwrap_or_default(),
+            main["metadata"]["name"].as_str().unwrap_or_default()
+        );
+        let mut applier = Applier::new(self.client.clone());
+        let mut applied = false;
+        for object in objects {
+            let namespace = object["metadata"]["namespace"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            if let Some(live) = applier.get(&object, &namespace).await?
+                && matches_live(&live, &object)
+            {
+                continue;
+            }
+            applier.apply(object, &namespace).await?;
+            applied = true;
+        }
+        match applied {
+            true => done(&self.ctx.printer, &format!("{label}: applied")),
+            false => skipped(&self.ctx.printer, &format!("{label}: unchanged")),
+        }
+        Ok(applied)
+    }
+
+    /// Step 9: wait until the engine serves `digest` (exit 3 at `--timeout`). `changed` says
+    /// whether steps 6–8 changed anything in this run; if not and the engine is ready at the
+    /// first look, the step was already done.
+    pub async fn wait_ready(&self, digest: &str, changed: bool) -> Result<(), Failure> {
+        let settings = self.settings;
+        let url = self.sync.require_url()?;
+        let target = format!("{url}:{}", self.sync.tag);
+        let engine = settings.engine;
+        let name = match engine {
+            GitOpsEngine::None => return Ok(()),
+            GitOpsEngine::Flux => "Flux",
+            GitOpsEngine::ArgoCD => "Argo CD",
+        };
+        let deadline = Instant::now() + settings.timeout;
+        if engine == GitOpsEngine::ArgoCD
+            && matches!(argocd_ready(self.client, digest).await?, Poll::Pending(_))
+        {
+            // A refresh makes the controller compare the new Application now rather than at
+            // its next resync.
+            request_refresh(self.client).await?;
+        }
+        let polls = AtomicU32::new(0);
+        wait::until(deadline, || {
+            polls.fetch_add(1, Ordering::Relaxed);
+            async move {
+                match engine {
+                    GitOpsEngine::ArgoCD => argocd_ready(self.client, digest).await,
+                    _ => flux_ready(self.client, digest).await,
+                }
+            }
+        })
+        .await
+        .map_err(|error| wait::timed_out(name, settings.timeout, &error))?;
+        let line = format!("{name}: ready, syncing {target}");
+        match changed || polls.load(Ordering::Relaxed) > 1 {
+            true => done(&self.ctx.printer, &line),
+            false => skipped(&self.ctx.printer, &line),
+        }
+        Ok(())
+    }
+}
+
+pub const FLUX_INSTANCE_RESOURCE: (&str, &str, &str, &str) = (
+    "fluxcd.controlplane.io",
+    "v1",
+    "FluxInstance",
+    "fluxinstances",
+);
+pub const OCI_REPOSITORY_RESOURCE: (&str, &str, &str, &str) = (
+    "source.toolkit.fluxcd.io",
+    "v1",
+    "OCIRepository",
+    "ocirepositories",
+);
+pub const APPLICATION_RESOURCE: (&str, &str, &str, &str) =
+    ("argoproj.io", "v1alpha1", "Application", "applications");
+
+pub fn api_resource((group, version, kind, plural): (&str, &str, &str, &str)) -> ApiResource {
+    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, kind), plural)
+}
+
+/// GET one object; `Ok(None)` when absent.
+pub async fn get_object(
+    client: &kube::Client,
+    resource: (&str, &str, &str, &str),
+    namespace: &str,
+    name: &str,
+) -> Result<Option<Value>, K8sError> {
+    let api: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), namespace, &api_resource(resource));
+    let object = with_timeout(api.get_opt(name)).await?;
+    Ok(object.and_then(|object| serde_json::to_value(object).ok()))
+}
+
+fn read_failure(what: &str, error: K8sError) -> Failure {
+    Failure::failed(format!(
+        "cannot read {what}: {}; check that the cluster is reachable",
+        error.reason()
+    ))
+}
+
+fn ready_condition(object: &Value) -> Option<(String, String)> {
+    object
+        .pointer("/status/conditions")
+        .and_then(Value::as_array)?
+        .iter()
+        .find(|condition| condition["type"] == "Ready")
+        .map(|condition| {
+            (
+                condition["status"]
+                    .as_str()
+                    .unwrap_or("Unknown")
+                    .to_string(),
+                condition["message"].as_str().unwrap_or("").to_string(),
+            )
+        })
+}
+
+/// FluxInstance `flux-system/flux` Ready, and the sync OCIRepository Ready at `digest`.
+async fn flux_ready(client: &kube::Client, digest: &str) -> Result<Poll<()>, Failure> {
+    let ns = bootstrap::FLUX_NAMESPACE;
+    let instance = get_object(
+        client,
+        FLUX_INSTANCE_RESOURCE,
+        ns,
+        bootstrap::FLUX_INSTANCE_NAME,
+    )
+    .await
+    .map_err(|error| read_failure("FluxInstance flux-system/flux", error))?;
+    match instance.as_ref().and_then(ready_condition) {
+        Some((status, _)) if status == "True" => {}
+        Some((status, message)) => {
+            return Ok(Poll::Pending(format!(
+                "FluxInstance flux-system/flux Ready={status} {message}"
+            )));
+        }
+        None => {
+            return Ok(Poll::Pending(
+                "FluxInstance flux-system/flux has no Ready condition yet".into(),
+            ));
+        }
+    }
+    let source_name = bootstrap::FLUX_SYNC_SOURCE_NAME;
+    let source = get_object(client, OCI_REPOSITORY_RESOURCE, ns, source_name)
+        .await
+        .map_err(|error| read_failure("OCIRepository flux-system/flux-system", error))?;
+    let Some(source) = source else {
+        return Ok(Poll::Pending(
+            "OCIRepository flux-system/flux-system does not exist yet".into(),
+        ));
+    };
+    if !matches!(ready_condition(&source), Some((status, _)) if status == "True") {
+        return Ok(Poll::Pending(
+            "OCIRepository flux-system/flux-system is not Ready".into(),
+        ));
+    }
+    let revision = source
+        .pointer("/status/artifact/revision")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    if !revision_has_digest(revision, digest) {
+        return Ok(Poll::Pending(format!(
+            "OCIRepository flux-system/flux-system serves {}, waiting for {}",
+            short_revision(revision),
+            short_digest(digest)
+        )));
+    }
+    Ok(Poll::Ready(()))
+}
+
+/// Application `argocd/ksail` meets the completion rules with `D` = `digest`.
+async fn argocd_ready(client: &kube::Client, digest: &str) -> Result<Poll<()>, Failure> {
+    let application = get_object(
+        client,
+        APPLICATION_RESOURCE,
+        bootstrap::ARGOCD_NAMESPACE,
+        bootstrap::APPLICATION_NAME,
+    )
+    .await
+    .map_err(|error| read_failure("Application argocd/ksail", error))?;
+    let Some(application) = application else {
+        return Ok(Poll::Pending(
+            "Application argocd/ksail does not exist yet".into(),
+        ));
+    };
+    let context = ApplicationContext {
+        recorded_started_at: None,
+        expected_digest: Some(digest),
+        gated: true,
+    };
+    Ok(match application_verdict(&application, &context) {
+        Verdict::Complete { .. } => Poll::Ready(()),
+        Verdict::Waiting { status } => Poll::Pending(format!("Application argocd/ksail: {status}")),
+        Verdict::Failed { reason, message } => {
+            return Err(Failure::failed(format!(
+                "Application argocd/ksail failed: {reason}: {}; check the manifests in the source directory, push a fix and run ksail workload reconcile",
+                crate::error::one_line(&message)
+            )));
+        }
+    })
+}
+
+async fn request_refresh(client: &kube::Client) -> Result<(), Failure> {
+    let api: Api<DynamicObject> = Api::namespaced_with(
+        client.clone(),
+        bootstrap::ARGOCD_NAMESPACE,
+        &api_resource(APPLICATION_RESOURCE),
+    );
+    with_timeout(api.patch(
+        bootstrap::APPLICATION_NAME,
+        &PatchParams::default(),
+        &Patch::Merge(crate::gitops::argocd::refresh_patch()),
+    ))
+    .await
+    .map_err(|error| {
+        Failure::failed(format!(
+            "cannot request a refresh of Application argocd/ksail: {}; check that the cluster is reachable",
+            error.reason()
+        ))
+    })?;
+    Ok(())
+}
+
+/// Whether a Flux revision (`<tag>@sha256:<hex>` or a bare digest) names `digest`.
+fn revision_has_digest(revision: &str, digest: &str) -> bool {
+    let served = revision.rsplit('@').next().unwrap_or(revision);
+    !served.is_empty() && served.eq_ignore_ascii_case(digest)
+}
+
+/// Whether `live` already holds everything `desired` sets (a Secret's `stringData` may have
+/// been stored as base64 `data`).
+pub fn matches_live(live: &Value, desired: &Value) -> bool {
+    let Value::Object(fields) = desired else {
+        return live == desired;
+    };
+    fields
+        .iter()
+        .all(|(key, value)| match (key.as_str(), live.get(key)) {
+            ("stringData", Some(live_value)) if contains(live_value, value) => true,
+            ("stringData", _) => string_data_in_data(live.get("data"), value),
+            (_, Some(live_value)) => contains(live_value, value),
+            (_, None) => false,
+        })
+}
+
+fn contains(live: &Value, desired: &Value) -> bool {
+    match (live, desired) {
+        (Value::Object(live), Value::Object(desired)) => desired
+            .iter()
+            .all(|(key, value)| live.get(key).is_some_and(|l| contains(l, value))),
+        (Value::Array(live), Value::Array(desired)) => {
+            live.len() == desired.len() && live.iter().zip(desired).all(|(l, d)| contains(l, d))
+        }
+        _ => live == desired,
+    }
+}
+
+fn string_data_in_data(data: Option<&Value>, string_data: &Value) -> bool {
+    use base64::Engine as _;
+    let (Some(Value::Object(data)), Value::Object(wanted)) = (data, string_data) else {
+        return false;
+    };
+    wanted.iter().all(|(key, value)| {
+        let decoded = data.get(key).and_then(Value::as_str).and_then(|encoded| {
+            base64::engine::general_purpose::STANDARD
+                .decode(encoded)
+                .ok()
+        });
+        decoded.is_some_and(|bytes| Some(bytes.as_slice()) == value.as_str().map(str::as_bytes))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn live_objects_match_desired_subsets() {
+        let desired = json!({"kind": "X", "metadata": {"name": "a"}, "spec": {"l": [1, {"b": 2}]}});
+        let live = json!({"kind": "X", "metadata": {"name": "a", "uid": "u"}, "spec": {"l": [1, {"b": 2, "c": 3}]}, "status": {}});
+        assert!(matches_live(&live, &desired));
+        let drifted = json!({"kind": "X", "metadata": {"name": "a"}, "spec": {"l": [1]}});
+        assert!(!matches_live(&drifted, &desired));
+    }
+
+    #[test]
+    fn secrets_match_through_base64_data() {
+        let desired = json!({"kind": "Secret", "stringData": {"url": "oci://x"}});
+        let live = json!({"kind": "Secret", "data": {"url": "b2NpOi8veA=="}});
+        assert!(matches_live(&live, &desired));
+        let other = json!({"kind": "Secret", "data": {"url": "eA=="}});
+        assert!(!matches_live(&other, &desired));
+    }
+}

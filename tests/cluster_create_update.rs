@@ -1,0 +1,830 @@
+//! `ksail cluster create` and `ksail cluster update` through the real binary (cluster.md
+//! "cluster create", "cluster update"; testing.md "Cluster tests", B19), against the fake
+//! kind/k3d/docker, the fake API server with its controller simulators, small engine manifests
+//! served from files (`KSAIL_*_MANIFEST`) and the real registry for the initial artifact.
+//!
+//! The registry container is pre-seeded in the fake docker state as ksail would have created it
+//! (labelled, running, publishing the real registry's port), so the fake `docker run` never runs
+//! and the readiness probe and push reach the real registry.
+
+mod support;
+
+use std::path::PathBuf;
+use std::process::Output;
+use std::sync::Arc;
+
+use fake_apiserver::simulators::{ArgoCd, FluxOperator, FluxSource, Workloads};
+use fake_apiserver::{FakeApiServer, LoggedRequest, ServerOptions};
+use serde_json::{Value, json};
+use support::fake_tools::{FakeCluster, FakeContainer, FakeState, FakeTools};
+use support::{Registry, TestEnv, assert_error_line, http, stderr_lines, stdout_lines};
+
+const REGISTRY: &str = "kind-local-registry";
+const FLUX_GROUP: &str = "fluxcd.controlplane.io";
+const MERGE_PATCH: &str = "application/merge-patch+json";
+
+const FLUX_OPERATOR_MANIFEST: &str = r#"apiVersion: v1
+kind: Namespace
+metadata:
+  name: flux-system
+---
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: fluxinstances.fluxcd.controlplane.io
+spec:
+  group: fluxcd.controlplane.io
+  names:
+    kind: FluxInstance
+    listKind: FluxInstanceList
+    plural: fluxinstances
+    singular: fluxinstance
+  scope: Namespaced
+  versions:
+    - name: v1
+      served: true
+      storage: true
+      subresources:
+        status: {}
+      schema:
+        openAPIV3Schema:
+          type: object
+          x-kubernetes-preserve-unknown-fields: true
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata:
+  name: flux-operator
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: flux-operator
+spec:
+  replicas: 1
+  selector:
+    matchLabels:
+      app: flux-operator
+  template:
+    metadata:
+      labels:
+        app: flux-operator
+    spec:
+      serviceAccountName: flux-operator
+      containers:
+        - name: manager
+          image: ghcr.io/controlplaneio-fluxcd/flux-operator:v0.58.1
+"#;
+
+const ARGOCD_MANIFEST: &str = r#"apiVersion: v1
+kind: ServiceAccount
+metadata:
+  name: argocd-server
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: argocd-server
+spec:
+  replicas: 1
+  selector:
+    matchLabels:
+      app: argocd-server
+  template:
+    metadata:
+      labels:
+        app: argocd-server
+    spec:
+      containers:
+        - name: server
+          image: quay.io/argoproj/argocd:v3.5.1
+---
+apiVersion: apps/v1
+kind: StatefulSet
+metadata:
+  name: argocd-application-controller
+spec:
+  replicas: 1
+  serviceName: argocd-application-controller
+  selector:
+    matchLabels:
+      app: argocd-application-controller
+  template:
+    metadata:
+      labels:
+        app: argocd-application-controller
+    spec:
+      containers:
+        - name: controller
+          image: quay.io/argoproj/argocd:v3.5.1
+"#;
+
+/// The manifest digest of `k8s:<tag>` in the real registry, as a source controller resolves it.
+fn registry_resolver(registry: &Registry) -> fake_apiserver::simulators::DigestResolver {
+    let host = registry.host_port();
+    Arc::new(move |object: &Value| {
+        let tag = object
+            .pointer("/spec/ref/tag")
+            .or_else(|| object.pointer("/spec/source/targetRevision"))
+            .and_then(Value::as_str)?
+            .to_string();
+        let (status, _, digest) = http::fetch_manifest(&host, "k8s", &tag);
+        (status == 200).then_some(digest).flatten()
+    })
+}
+
+/// One fake cluster world: fakes, fake API server, the real registry and a project.
+struct Rig {
+    env: TestEnv,
+    server: FakeApiServer,
+    tools: FakeTools,
+    registry: Registry,
+}
+
+impl Rig {
+    fn flux(registry: Registry) -> Rig {
+        let server = FakeApiServer::start(ServerOptions::flux());
+        server.add_simulator(Workloads::new(0));
+        server.add_simulator(FluxOperator::new(0));
+        server.add_simulator(FluxSource::with_resolver(0, registry_resolver(&registry)));
+        Rig::with_server(registry, server, "Flux")
+    }
+
+    fn argocd(registry: Registry) -> Rig {
+        let server = FakeApiServer::start(ServerOptions::argocd());
+        server.add_simulator(Workloads::new(0));
+        let argo = ArgoCd::new(0, 0, "sha256:0");
+        argo.set_resolver(registry_resolver(&registry));
+        server.add_simulator(argo);
+        Rig::with_server(registry, server, "ArgoCD")
+    }
+
+    fn with_server(registry: Registry, server: FakeApiServer, engine: &str) -> Rig {
+        let env = TestEnv::new();
+        let state = FakeState::new()
+            .with_kubeconfig_server(&server.url())
+            .with_container(
+                REGISTRY,
+                FakeContainer::registry(Some("kind"), "127.0.0.1", registry.port()),
+            );
+        let tools = FakeTools::install(&env, state);
+        env.write(
+            "ksail.yaml",
+            format!(
+                "apiVersion: ksail.io/v1alpha1\nkind: Cluster\nspec:\n  cluster:\n    gitOpsEngine: {engine}\n    localRegistry:\n      registry: 127.0.0.1:{}\n",
+                registry.port()
+            ),
+        );
+        env.write("flux-operator.yaml", FLUX_OPERATOR_MANIFEST);
+        env.write("argocd.yaml", ARGOCD_MANIFEST);
+        Rig {
+            env,
+            server,
+            tools,
+            registry,
+        }
+    }
+
+    fn kubeconfig(&self) -> PathBuf {
+        self.env.home().join(".kube").join("config")
+    }
+
+    fn ksail(&self, args: &[&str]) -> Output {
+        self.env
+            .ksail(args)
+            .env(
+                "KSAIL_FLUX_OPERATOR_MANIFEST",
+                self.env.work().join("flux-operator.yaml"),
+            )
+            .env("KSAIL_ARGOCD_MANIFEST", self.env.work().join("argocd.yaml"))
+            .output()
+            .expect("run ksail")
+    }
+
+    fn create(&self) -> Output {
+        let output = self.ksail(&["cluster", "create", "--timeout", "20s"]);
+        assert_success(&output);
+        output
+    }
+
+    fn writes(&self) -> Vec<LoggedRequest> {
+        self.server
+            .requests()
+            .into_iter()
+            .filter(LoggedRequest::is_write)
+            .collect()
+    }
+}
+
+fn assert_success(output: &Output) {
+    assert!(
+        output.status.success(),
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// The stderr lines without their timestamp prefix.
+fn progress(output: &Output) -> Vec<String> {
+    stderr_lines(output)
+        .into_iter()
+        .map(|line| match line.split_once("Z ") {
+            Some((stamp, rest)) if stamp.len() == 19 => rest.to_string(),
+            _ => line,
+        })
+        .collect()
+}
+
+fn step_lines(output: &Output) -> Vec<String> {
+    progress(output)
+        .into_iter()
+        .filter(|line| line.starts_with("✓ ") || line.starts_with("– ") || line.starts_with("✗ "))
+        .collect()
+}
+
+#[test]
+fn create_vanilla_flux_runs_the_golden_argv_sequence_and_applies_the_flux_instance() {
+    let registry = require_registry!();
+    let rig = Rig::flux(registry);
+    let port = rig.registry.port();
+    rig.env.write(
+        "kind.yaml",
+        "apiVersion: kind.x-k8s.io/v1alpha4\nkind: Cluster\nname: kind\n",
+    );
+
+    let output = rig.create();
+
+    let kind_yaml = rig.env.work().join("kind.yaml");
+    let hosts = [
+        format!("/etc/containerd/certs.d/localhost:{port}/hosts.toml"),
+        "/etc/containerd/certs.d/kind-local-registry:5000/hosts.toml".to_string(),
+    ];
+    let mut expected = vec![
+        "docker info".to_string(),
+        format!("docker inspect {REGISTRY}"),
+        "kind get clusters".to_string(),
+        format!(
+            "kind create cluster --name kind --config {}",
+            kind_yaml.display()
+        ),
+        format!("docker inspect {REGISTRY}"),
+        format!("docker network connect kind {REGISTRY}"),
+        "kind get nodes --name kind".to_string(),
+    ];
+    for path in &hosts {
+        expected.push(format!("docker exec kind-control-plane cat {path}"));
+        let dir = path.trim_end_matches("/hosts.toml");
+        expected.push(format!(
+            "docker exec -i kind-control-plane sh -c mkdir -p {dir} && cat > {path}"
+        ));
+    }
+    let lines: Vec<String> = rig
+        .tools
+        .call_lines()
+        .into_iter()
+        .map(|line| line.replace('\'', ""))
+        .collect();
+    assert_eq!(lines, expected, "stderr:\n{}", progress(&output).join("\n"));
+    let create_call = &rig.tools.calls()[3];
+    assert_eq!(
+        create_call.kubeconfig.as_deref(),
+        Some(rig.kubeconfig().to_str().unwrap())
+    );
+    let node = &rig.tools.state().containers["kind-control-plane"];
+    assert_eq!(
+        node.files[&hosts[0]],
+        "[host.\"http://kind-local-registry:5000\"]\n  capabilities = [\"pull\", \"resolve\"]\n"
+    );
+
+    // The FluxInstance golden, with the insecure patch of a local (HTTP) registry.
+    let instance = rig
+        .server
+        .get_object(FLUX_GROUP, "fluxinstances", "flux-system", "flux")
+        .expect("the FluxInstance exists");
+    assert_eq!(
+        instance["spec"],
+        json!({
+            "distribution": {
+                "version": "2.x",
+                "registry": "ghcr.io/fluxcd",
+                "artifact": "oci://ghcr.io/controlplaneio-fluxcd/flux-operator-manifests:v0.58.1",
+            },
+            "sync": {
+                "kind": "OCIRepository",
+                "url": "oci://kind-local-registry:5000/k8s",
+                "ref": "dev",
+                "path": "./",
+                "provider": "generic",
+                "interval": "1m",
+            },
+            "kustomize": {"patches": [{
+                "target": {"kind": "OCIRepository", "name": "flux-system"},
+                "patch": "- op: add\n  path: /spec/insecure\n  value: true\n",
+            }]},
+        })
+    );
+
+    // Server-side apply with ksail's field manager, forced, CRDs before the rest.
+    let applies = rig.server.applies();
+    assert!(!applies.is_empty());
+    assert!(
+        applies
+            .iter()
+            .all(|apply| apply.field_manager == "ksail" && apply.force)
+    );
+    let crd = applies
+        .iter()
+        .position(|a| a.resource == "customresourcedefinitions")
+        .expect("the CRD is applied");
+    let deployment = applies
+        .iter()
+        .position(|a| a.resource == "deployments")
+        .expect("the Deployment is applied");
+    assert!(crd < deployment);
+    assert_eq!(applies[deployment].namespace, "flux-system");
+
+    // The empty artifact was pushed to the sync tag.
+    let (status, _, digest) = http::fetch_manifest(&rig.registry.host_port(), "k8s", "dev");
+    assert_eq!(status, 200);
+    let digest = digest.expect("a digest");
+
+    let steps = step_lines(&output);
+    let url = format!("oci://127.0.0.1:{port}/k8s:dev");
+    let expected_steps = [
+        format!("– registry {REGISTRY}: running on 127.0.0.1:{port}"),
+        "✓ cluster kind: created".to_string(),
+        format!("✓ registry {REGISTRY}: connected to network kind"),
+        "✓ registry mirror: configured on 1 node".to_string(),
+        "✓ api server: ready (v1.33.1)".to_string(),
+        format!("✓ artifact {url}: pushed {}", &digest[..19]),
+        "✓ flux-operator 0.58.1: installed".to_string(),
+        "✓ FluxInstance flux-system/flux: applied".to_string(),
+        "✓ Flux: ready, syncing oci://kind-local-registry:5000/k8s:dev".to_string(),
+    ];
+    assert_eq!(steps, expected_steps);
+    assert_eq!(
+        stdout_lines(&output),
+        ["cluster kind created (Flux, oci://kind-local-registry:5000/k8s:dev)"]
+    );
+}
+
+#[test]
+fn create_without_a_distribution_config_uses_generated_defaults() {
+    let registry = require_registry!();
+    let rig = Rig::flux(registry);
+    let output = rig.create();
+    assert!(
+        progress(&output).contains(&"kind.yaml not found; using generated defaults".to_string()),
+        "{:?}",
+        progress(&output)
+    );
+    let state = rig.tools.state();
+    let config = state.cluster("kind", "Vanilla").unwrap().config.clone();
+    assert!(
+        config
+            .unwrap()
+            .contains("config_path = \"/etc/containerd/certs.d\""),
+        "the generated kind.yaml carries the certs.d patch"
+    );
+    assert!(!rig.env.work().join("kind.yaml").exists());
+}
+
+#[test]
+fn create_rerun_makes_no_create_or_run_calls_and_prints_dashes() {
+    let registry = require_registry!();
+    let rig = Rig::flux(registry);
+    rig.create();
+    let calls_before = rig.tools.calls().len();
+    rig.server.clear_requests();
+
+    let output = rig.create();
+
+    let new_calls: Vec<String> = rig.tools.call_lines()[calls_before..].to_vec();
+    assert!(
+        new_calls.iter().all(|line| !line.contains(" create")
+            && !line.starts_with("docker run")
+            && !line.starts_with("docker exec -i")
+            && !line.starts_with("docker network connect")
+            && !line.starts_with("docker start")),
+        "{new_calls:?}"
+    );
+    let steps = step_lines(&output);
+    assert_eq!(steps.len(), 9, "{steps:?}");
+    assert!(steps.iter().all(|line| line.starts_with("– ")), "{steps:?}");
+    assert!(
+        steps.contains(&format!(
+            "– artifact oci://127.0.0.1:{}/k8s:dev: exists (kept)",
+            rig.registry.port()
+        )),
+        "{steps:?}"
+    );
+    assert!(rig.writes().is_empty(), "{:?}", rig.writes());
+    assert_eq!(
+        stdout_lines(&output),
+        ["cluster kind created (Flux, oci://kind-local-registry:5000/k8s:dev)"]
+    );
+}
+
+#[test]
+fn create_keeps_an_existing_artifact() {
+    let registry = require_registry!();
+    let rig = Rig::flux(registry);
+    rig.env.write(
+        "k8s/app.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n",
+    );
+    let pushed = rig.ksail(&["workload", "push"]);
+    assert_success(&pushed);
+    let (_, _, before) = http::fetch_manifest(&rig.registry.host_port(), "k8s", "dev");
+    rig.env.write(
+        "k8s/app.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: changed\n",
+    );
+
+    let output = rig.create();
+
+    let (_, _, after) = http::fetch_manifest(&rig.registry.host_port(), "k8s", "dev");
+    assert_eq!(before, after, "create never overwrites the tag");
+    assert!(
+        step_lines(&output)
+            .iter()
+            .any(|line| line.starts_with("– artifact ") && line.ends_with(": exists (kept)"))
+    );
+}
+
+#[test]
+fn create_fails_when_kind_is_missing() {
+    let env = TestEnv::new();
+    let tools = FakeTools::install(&env, FakeState::new());
+    tools.uninstall("kind");
+    let output = env
+        .ksail(["cluster", "create"])
+        .output()
+        .expect("run ksail");
+    assert_eq!(output.status.code(), Some(1));
+    assert_error_line(
+        &output,
+        "error: kind is not installed or not on PATH; install it: https://kind.sigs.k8s.io/docs/user/quick-start/#installation",
+    );
+    assert_eq!(tools.call_lines(), ["docker info"]);
+}
+
+#[test]
+fn create_fails_when_docker_info_fails() {
+    let env = TestEnv::new();
+    let tools = FakeTools::install(&env, FakeState::new());
+    tools.script(
+        &["docker", "info"],
+        1,
+        "",
+        "Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?\n",
+    );
+    let output = env
+        .ksail(["cluster", "create"])
+        .output()
+        .expect("run ksail");
+    assert_eq!(output.status.code(), Some(1));
+    let last = stderr_lines(&output).last().cloned().unwrap_or_default();
+    assert!(
+        last.starts_with("error: Docker is not available: docker info failed: ")
+            && last.ends_with(
+                "; start Docker (or install it from https://docs.docker.com/get-docker/)"
+            ),
+        "{last}"
+    );
+    assert_eq!(tools.call_lines(), ["docker info"]);
+}
+
+#[test]
+fn create_does_not_reuse_an_unlabelled_container() {
+    let env = TestEnv::new();
+    let tools = FakeTools::install(
+        &env,
+        FakeState::new().with_container(REGISTRY, FakeContainer::registry(None, "127.0.0.1", 5050)),
+    );
+    env.write(
+        "ksail.yaml",
+        "apiVersion: ksail.io/v1alpha1\nkind: Cluster\nspec:\n  cluster:\n    localRegistry:\n      registry: localhost:5050\n",
+    );
+    let output = env
+        .ksail(["cluster", "create"])
+        .output()
+        .expect("run ksail");
+    assert_eq!(output.status.code(), Some(1));
+    let last = stderr_lines(&output).last().cloned().unwrap_or_default();
+    assert!(
+        last.starts_with(
+            "error: container kind-local-registry exists but was not created by ksail"
+        ),
+        "{last}"
+    );
+    assert!(
+        tools
+            .call_lines()
+            .iter()
+            .all(|line| !line.starts_with("docker run") && !line.starts_with("docker rm")),
+        "{:?}",
+        tools.call_lines()
+    );
+}
+
+#[test]
+fn create_port_conflict_exits_1() {
+    let env = TestEnv::new();
+    let tools = FakeTools::install(
+        &env,
+        FakeState::new().with_container(
+            REGISTRY,
+            FakeContainer::registry(Some("kind"), "127.0.0.1", 5000),
+        ),
+    );
+    env.write(
+        "ksail.yaml",
+        "apiVersion: ksail.io/v1alpha1\nkind: Cluster\nspec:\n  cluster:\n    localRegistry:\n      registry: localhost:5050\n",
+    );
+    let output = env
+        .ksail(["cluster", "create"])
+        .output()
+        .expect("run ksail");
+    assert_eq!(output.status.code(), Some(1));
+    assert_error_line(
+        &output,
+        "error: registry container kind-local-registry publishes port 5000, but the configured registry is localhost:5050; run ksail cluster delete, or change spec.cluster.localRegistry.registry",
+    );
+    assert!(
+        tools
+            .call_lines()
+            .iter()
+            .all(|line| !line.starts_with("kind create")),
+        "{:?}",
+        tools.call_lines()
+    );
+}
+
+/// B19: `spec.workload.flux.verify` stops the run before any child process starts.
+#[test]
+fn create_with_flux_verify_exits_2_before_any_tool_runs() {
+    let env = TestEnv::new();
+    let tools = FakeTools::install(&env, FakeState::new());
+    env.write(
+        "ksail.yaml",
+        "apiVersion: ksail.io/v1alpha1\nkind: Cluster\nspec:\n  cluster:\n    gitOpsEngine: Flux\n  workload:\n    flux:\n      verify:\n        provider: cosign\n",
+    );
+    let before = env.tree_hash();
+    let output = env
+        .ksail(["cluster", "create"])
+        .output()
+        .expect("run ksail");
+    assert_eq!(output.status.code(), Some(2));
+    let last = stderr_lines(&output).last().cloned().unwrap_or_default();
+    assert!(
+        last.starts_with("error: ksail.yaml:") && last.contains("spec.workload.flux.verify"),
+        "{last}"
+    );
+    assert!(tools.call_lines().is_empty(), "{:?}", tools.call_lines());
+    assert_eq!(env.tree_hash(), before);
+}
+
+#[test]
+fn create_and_update_reject_other_distributions_and_providers() {
+    let env = TestEnv::new();
+    let tools = FakeTools::install(&env, FakeState::new());
+    env.write(
+        "ksail.yaml",
+        "apiVersion: ksail.io/v1alpha1\nkind: Cluster\nspec:\n  cluster:\n    distribution: Talos\n",
+    );
+    for command in ["create", "update"] {
+        let output = env.ksail(["cluster", command]).output().expect("run ksail");
+        assert_eq!(output.status.code(), Some(2), "{command}");
+        let last = stderr_lines(&output).last().cloned().unwrap_or_default();
+        assert!(
+            last.contains("not supported by ksail cluster commands; supported: Vanilla, K3s"),
+            "{last}"
+        );
+    }
+    env.write(
+        "ksail.yaml",
+        "apiVersion: ksail.io/v1alpha1\nkind: Cluster\nspec:\n  cluster:\n    provider: Hetzner\n",
+    );
+    let output = env
+        .ksail(["cluster", "create"])
+        .output()
+        .expect("run ksail");
+    assert_eq!(output.status.code(), Some(2));
+    assert!(tools.call_lines().is_empty(), "{:?}", tools.call_lines());
+}
+
+#[test]
+fn update_after_create_and_twice_prints_no_changes_detected() {
+    let registry = require_registry!();
+    let rig = Rig::flux(registry);
+    rig.create();
+    rig.server.clear_requests();
+    for _ in 0..2 {
+        let output = rig.ksail(&["cluster", "update"]);
+        assert_success(&output);
+        assert_eq!(stdout_lines(&output), ["No changes detected"]);
+    }
+    assert!(rig.writes().is_empty(), "{:?}", rig.writes());
+    let discovery = rig
+        .server
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "GET" && r.path == "/apis")
+        .count();
+    assert_eq!(discovery, 2, "one GET /apis per update");
+}
+
+fn set_tag(rig: &Rig, tag: &str) {
+    let text = std::fs::read_to_string(rig.env.work().join("ksail.yaml")).unwrap();
+    rig.env
+        .write("ksail.yaml", format!("{text}  workload:\n    tag: {tag}\n"));
+}
+
+#[test]
+fn update_repairs_a_drifted_flux_instance_tag_with_one_merge_patch() {
+    let registry = require_registry!();
+    let rig = Rig::flux(registry);
+    rig.create();
+    // Labels a user or another tool put on the object stay.
+    let mut instance = rig
+        .server
+        .get_object(FLUX_GROUP, "fluxinstances", "flux-system", "flux")
+        .unwrap();
+    instance["metadata"]["labels"] = json!({"team": "platform"});
+    rig.server.put_object(instance.clone());
+    let before = rig
+        .server
+        .get_object(FLUX_GROUP, "fluxinstances", "flux-system", "flux")
+        .unwrap();
+    set_tag(&rig, "v2");
+    rig.server.clear_requests();
+
+    let output = rig.ksail(&["cluster", "update"]);
+
+    assert_success(&output);
+    assert_eq!(
+        stdout_lines(&output),
+        ["workload tag: dev → v2 (repaired in place)"]
+    );
+    assert!(
+        progress(&output)
+            .contains(&"run ksail workload reconcile to wait for the new revision".to_string())
+    );
+    let writes = rig.writes();
+    assert_eq!(writes.len(), 1, "{writes:?}");
+    assert_eq!(writes[0].method, "PATCH");
+    assert_eq!(
+        writes[0].path,
+        "/apis/fluxcd.controlplane.io/v1/namespaces/flux-system/fluxinstances/flux"
+    );
+    assert_eq!(writes[0].content_type.as_deref(), Some(MERGE_PATCH));
+    assert_eq!(writes[0].body, r#"{"spec":{"sync":{"ref":"v2"}}}"#);
+    let after = rig
+        .server
+        .get_object(FLUX_GROUP, "fluxinstances", "flux-system", "flux")
+        .unwrap();
+    assert_eq!(after["metadata"]["labels"], before["metadata"]["labels"]);
+    let mut expected_spec = before["spec"].clone();
+    expected_spec["sync"]["ref"] = json!("v2");
+    assert_eq!(after["spec"], expected_spec);
+}
+
+#[test]
+fn update_dry_run_sends_no_writes() {
+    let registry = require_registry!();
+    let rig = Rig::flux(registry);
+    rig.create();
+    set_tag(&rig, "v2");
+    rig.server.clear_requests();
+    let calls_before = rig.tools.calls().len();
+
+    let output = rig.ksail(&["cluster", "update", "--dry-run"]);
+
+    assert_success(&output);
+    assert_eq!(
+        stdout_lines(&output),
+        ["workload tag: dev → v2 (dry run: not changed)"]
+    );
+    assert!(rig.writes().is_empty(), "{:?}", rig.writes());
+    let new_calls = &rig.tools.call_lines()[calls_before..];
+    assert!(
+        new_calls
+            .iter()
+            .all(|line| !line.contains(" create") && !line.starts_with("docker run")),
+        "{new_calls:?}"
+    );
+}
+
+#[test]
+fn update_of_a_missing_cluster_exits_1() {
+    let env = TestEnv::new();
+    let tools = FakeTools::install(&env, FakeState::new());
+    let output = env
+        .ksail(["cluster", "update"])
+        .output()
+        .expect("run ksail");
+    assert_eq!(output.status.code(), Some(1));
+    assert_error_line(
+        &output,
+        "error: cluster kind does not exist; run ksail cluster create",
+    );
+    assert!(
+        tools
+            .call_lines()
+            .iter()
+            .all(|line| !line.contains(" create")),
+        "{:?}",
+        tools.call_lines()
+    );
+}
+
+#[test]
+fn create_k3s_argocd_applies_the_repository_secret_and_application() {
+    let registry = require_registry!();
+    let rig = Rig::argocd(registry);
+    rig.tools.update(|state| {
+        let container = state.containers.remove(REGISTRY).unwrap();
+        state.containers.insert(
+            "dev-local-registry".into(),
+            FakeContainer {
+                labels: [("io.ksail.registry".to_string(), "dev".to_string())].into(),
+                ..container
+            },
+        );
+    });
+    let text = std::fs::read_to_string(rig.env.work().join("ksail.yaml")).unwrap();
+    rig.env.write(
+        "ksail.yaml",
+        text.replace("kind: Cluster\n", "kind: Cluster\nmetadata:\n  name: dev\n")
+            .replace("  cluster:\n", "  cluster:\n    distribution: K3s\n"),
+    );
+
+    let output = rig.ksail(&["cluster", "create", "--timeout", "20s"]);
+
+    assert_success(&output);
+    let lines: Vec<String> = rig.tools.call_lines();
+    assert_eq!(
+        lines[..3],
+        [
+            "docker info",
+            "docker inspect dev-local-registry",
+            "k3d cluster list -o json"
+        ]
+    );
+    assert!(
+        lines[3].starts_with("k3d cluster create dev --config "),
+        "{lines:?}"
+    );
+    assert_eq!(
+        lines[4..],
+        [
+            "docker inspect dev-local-registry",
+            "docker network connect k3d-dev dev-local-registry"
+        ]
+    );
+    let secret = rig
+        .server
+        .get_object("", "secrets", "argocd", "ksail-local-registry-repo")
+        .expect("the repository Secret exists");
+    assert_eq!(
+        secret["metadata"]["labels"]["argocd.argoproj.io/secret-type"],
+        "repository"
+    );
+    let application = rig
+        .server
+        .get_object("argoproj.io", "applications", "argocd", "ksail")
+        .expect("the Application exists");
+    assert_eq!(
+        application["spec"]["source"],
+        json!({"repoURL": "oci://dev-local-registry:5000/k8s", "targetRevision": "dev", "path": "."})
+    );
+    assert_eq!(
+        stdout_lines(&output),
+        ["cluster dev created (ArgoCD, oci://dev-local-registry:5000/k8s:dev)"]
+    );
+}
+
+#[test]
+fn create_then_drift_repairs_an_application_tag() {
+    let registry = require_registry!();
+    let rig = Rig::argocd(registry);
+    let create = rig.ksail(&["cluster", "create", "--timeout", "20s"]);
+    assert_success(&create);
+    set_tag(&rig, "v2");
+    rig.server.clear_requests();
+    let output = rig.ksail(&["cluster", "update"]);
+    assert_success(&output);
+    assert_eq!(
+        stdout_lines(&output),
+        ["workload tag: dev → v2 (repaired in place)"]
+    );
+    let writes = rig.writes();
+    assert_eq!(writes.len(), 1, "{writes:?}");
+    assert_eq!(
+        writes[0].body,
+        r#"{"spec":{"source":{"targetRevision":"v2"}}}"#
+    );
+}
