@@ -13,10 +13,10 @@ use std::path::PathBuf;
 use std::process::Output;
 use std::sync::Arc;
 
-use fake_apiserver::simulators::{ArgoCd, FluxOperator, FluxSource, Workloads};
+use fake_apiserver::simulators::{ArgoCd, FluxOperator, FluxSource, SourceOutcome, Workloads};
 use fake_apiserver::{FakeApiServer, LoggedRequest, ServerOptions};
 use serde_json::{Value, json};
-use support::fake_tools::{FakeCluster, FakeContainer, FakeState, FakeTools};
+use support::fake_tools::{FakeContainer, FakeState, FakeTools};
 use support::{Registry, TestEnv, assert_error_line, http, stderr_lines, stdout_lines};
 
 const REGISTRY: &str = "kind-local-registry";
@@ -143,11 +143,22 @@ struct Rig {
 
 impl Rig {
     fn flux(registry: Registry) -> Rig {
-        let server = FakeApiServer::start(ServerOptions::flux());
+        let source = FluxSource::with_resolver(0, registry_resolver(&registry));
+        Rig::flux_with(registry, ServerOptions::flux(), source, "Flux")
+    }
+
+    /// Flux simulators on a server started with `options`, `engine` in ksail.yaml.
+    fn flux_with(
+        registry: Registry,
+        options: ServerOptions,
+        source: Arc<FluxSource>,
+        engine: &str,
+    ) -> Rig {
+        let server = FakeApiServer::start(options);
         server.add_simulator(Workloads::new(0));
         server.add_simulator(FluxOperator::new(0));
-        server.add_simulator(FluxSource::with_resolver(0, registry_resolver(&registry)));
-        Rig::with_server(registry, server, "Flux")
+        server.add_simulator(source);
+        Rig::with_server(registry, server, engine)
     }
 
     fn argocd(registry: Registry) -> Rig {
@@ -827,4 +838,114 @@ fn create_then_drift_repairs_an_application_tag() {
         writes[0].body,
         r#"{"spec":{"source":{"targetRevision":"v2"}}}"#
     );
+}
+
+/// The Flux CRDs a flux-operator install brings (the operator's own and the toolkit's), for a
+/// cluster that has no Flux yet.
+fn flux_crds() -> String {
+    let crd = |group: &str, kind: &str, plural: &str| {
+        format!(
+            "---\napiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: {plural}.{group}\nspec:\n  group: {group}\n  names:\n    kind: {kind}\n    listKind: {kind}List\n    plural: {plural}\n    singular: {singular}\n  scope: Namespaced\n  versions:\n    - name: v1\n      served: true\n      storage: true\n      subresources:\n        status: {{}}\n      schema:\n        openAPIV3Schema:\n          type: object\n          x-kubernetes-preserve-unknown-fields: true\n",
+            singular = kind.to_lowercase()
+        )
+    };
+    [
+        crd(
+            "source.toolkit.fluxcd.io",
+            "OCIRepository",
+            "ocirepositories",
+        ),
+        crd(
+            "kustomize.toolkit.fluxcd.io",
+            "Kustomization",
+            "kustomizations",
+        ),
+    ]
+    .concat()
+}
+
+#[test]
+fn update_installs_a_newly_configured_engine_then_reports_no_changes() {
+    let registry = require_registry!();
+    let source = FluxSource::with_resolver(0, registry_resolver(&registry));
+    let rig = Rig::flux_with(registry, ServerOptions::default(), source, "None");
+    let created = rig.create();
+    assert_eq!(
+        stdout_lines(&created),
+        ["cluster kind created (no GitOps engine)"]
+    );
+    let text = std::fs::read_to_string(rig.env.work().join("ksail.yaml")).unwrap();
+    rig.env.write(
+        "ksail.yaml",
+        text.replace("gitOpsEngine: None", "gitOpsEngine: Flux"),
+    );
+    rig.env.write(
+        "flux-operator.yaml",
+        format!("{FLUX_OPERATOR_MANIFEST}{}", flux_crds()),
+    );
+
+    let output = rig.ksail(&["cluster", "update", "--timeout", "20s"]);
+
+    assert_success(&output);
+    assert_eq!(
+        stdout_lines(&output),
+        ["gitops engine: none → Flux (installed)"]
+    );
+    assert!(
+        rig.server
+            .get_object(FLUX_GROUP, "fluxinstances", "flux-system", "flux")
+            .is_some()
+    );
+    let again = rig.ksail(&["cluster", "update"]);
+    assert_success(&again);
+    assert_eq!(stdout_lines(&again), ["No changes detected"]);
+}
+
+#[test]
+fn update_recreates_a_missing_sync_object() {
+    let registry = require_registry!();
+    let rig = Rig::flux(registry);
+    rig.create();
+    assert!(
+        rig.server
+            .delete_object(FLUX_GROUP, "fluxinstances", "flux-system", "flux")
+    );
+    assert!(rig.server.delete_object(
+        "source.toolkit.fluxcd.io",
+        "ocirepositories",
+        "flux-system",
+        "flux-system"
+    ));
+    let output = rig.ksail(&["cluster", "update", "--timeout", "20s"]);
+    assert_success(&output);
+    assert_eq!(
+        stdout_lines(&output),
+        ["gitops sync: missing → oci://kind-local-registry:5000/k8s:dev (created)"]
+    );
+    assert!(
+        rig.server
+            .get_object(FLUX_GROUP, "fluxinstances", "flux-system", "flux")
+            .is_some()
+    );
+}
+
+#[test]
+fn create_engine_ready_timeout_exits_3() {
+    let registry = require_registry!();
+    let source = FluxSource::with_resolver(0, registry_resolver(&registry));
+    source.set_default(SourceOutcome::Never);
+    let rig = Rig::flux_with(registry, ServerOptions::flux(), source, "Flux");
+    let output = rig.ksail(&["cluster", "create", "--timeout", "1s"]);
+    assert_eq!(
+        output.status.code(),
+        Some(3),
+        "{}",
+        progress(&output).join("\n")
+    );
+    let last = stderr_lines(&output).last().cloned().unwrap_or_default();
+    assert!(
+        last.starts_with("error: Flux did not become ready within 1s: "),
+        "{last}"
+    );
+    assert!(step_lines(&output).contains(&"✗ engine ready: failed".to_string()));
 }

@@ -363,7 +363,7 @@ async fn network_step(
     let connected = provider
         .inspect_container(&local.container)
         .await?
-        .is_some_and(|info| info.networks.iter().any(|n| *n == network));
+        .is_some_and(|info| info.networks.contains(&network));
     if connected {
         skipped(printer, &line);
         return Ok(());

@@ -171,7 +171,7 @@ impl GitopsSetup<'_> {
                 }
             }),
             source_date_epoch: settings.source_date_epoch.clone(),
-            retry: settings.retry.clone(),
+            retry: settings.retry,
             output: OutputFormat::Text,
         }
     }
