@@ -21,6 +21,12 @@ pub const DOCKER_CONFIG: &str = "DOCKER_CONFIG";
 pub const HOME: &str = "HOME";
 /// Cache directory root (the layer cache lives in `$XDG_CACHE_HOME/ksail`).
 pub const XDG_CACHE_HOME: &str = "XDG_CACHE_HOME";
+/// Where `kind`, `k3d`, `docker` and docker credential helpers are looked up.
+pub const PATH: &str = "PATH";
+/// File path or URL of the flux-operator install manifest (air-gapped mirrors, tests).
+pub const KSAIL_FLUX_OPERATOR_MANIFEST: &str = "KSAIL_FLUX_OPERATOR_MANIFEST";
+/// File path or URL of the Argo CD install manifest (air-gapped mirrors, tests).
+pub const KSAIL_ARGOCD_MANIFEST: &str = "KSAIL_ARGOCD_MANIFEST";
 
 /// Test-only knobs (testing.md#test-only-environment-variables). Not part of the user interface:
 /// they exist so that the test suite never sleeps for seconds.

@@ -23,6 +23,41 @@ use crate::retry::RetryPolicy;
 
 /// Find, load and combine the configuration. Load warnings are printed here, once per command.
 pub fn load_effective(ctx: &Context, flags: &FlagOverrides) -> Result<Effective, Failure> {
+    load_with(ctx, flags, |_| Ok(()))
+}
+
+/// [`load_effective`] plus the rules only the cluster commands have (config.md "Keys that load
+/// but are not used"): `flux.verify` and a non-Docker `provider` would silently change what gets
+/// created, so they stop the run.
+pub fn load_effective_for_cluster(
+    ctx: &Context,
+    flags: &FlagOverrides,
+) -> Result<Effective, Failure> {
+    load_with(ctx, flags, |file| {
+        if let Some(pos) = file.flux_verify {
+            return Err(Failure::usage(format!(
+                "{}:{pos}: spec.workload.flux.verify is not supported by ksail cluster commands: the source would be created without verification; remove the key",
+                file.display
+            )));
+        }
+        if let Some(provider) = &file.provider
+            && let Some(value) = &provider.value
+            && !value.eq_ignore_ascii_case("Docker")
+        {
+            return Err(Failure::usage(format!(
+                "{}:{}: spec.cluster.provider: {value:?} is not supported by ksail cluster commands; supported: Docker",
+                file.display, provider.pos
+            )));
+        }
+        Ok(())
+    })
+}
+
+fn load_with(
+    ctx: &Context,
+    flags: &FlagOverrides,
+    check: impl Fn(&config::LoadedFile) -> Result<(), Failure>,
+) -> Result<Effective, Failure> {
     let env = ctx.env.lookup();
     let explicit = ctx
         .global
@@ -36,8 +71,11 @@ pub fn load_effective(ctx: &Context, flags: &FlagOverrides) -> Result<Effective,
             None
         }
     };
-    for warning in file.iter().flat_map(|file| &file.warnings) {
-        ctx.printer.warn(warning);
+    if let Some(file) = &file {
+        for warning in &file.warnings {
+            ctx.printer.warn(warning);
+        }
+        check(file)?;
     }
     let effective = config::effective(file.as_ref(), &env, flags, &ctx.env.cwd)?;
     for line in effective.provenance_lines() {

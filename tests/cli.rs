@@ -35,7 +35,10 @@ fn help_of_every_command_matches_its_snapshot() {
         ("help-root", vec!["--help"]),
         ("help-workload", vec!["workload", "--help"]),
         ("help-workload-push", vec!["workload", "push", "--help"]),
-        ("help-workload-reconcile", vec!["workload", "reconcile", "--help"]),
+        (
+            "help-workload-reconcile",
+            vec!["workload", "reconcile", "--help"],
+        ),
         ("help-cluster", vec!["cluster", "--help"]),
         ("help-cluster-init", vec!["cluster", "init", "--help"]),
         ("help-cluster-create", vec!["cluster", "create", "--help"]),

@@ -949,3 +949,123 @@ fn create_engine_ready_timeout_exits_3() {
     );
     assert!(step_lines(&output).contains(&"✗ engine ready: failed".to_string()));
 }
+
+/// The whole loop a user runs (issue: init → create → push → reconcile → update → change the tag
+/// → update repairs → delete), through the real binary, for one engine.
+fn full_loop(rig: &Rig, engine: &str) {
+    // init writes the project: the seed command with the test registry's port substituted.
+    let workdir_files = ["ksail.yaml", "kind.yaml", "k8s/kustomization.yaml"];
+    for file in workdir_files {
+        let _ = std::fs::remove_file(rig.env.work().join(file));
+    }
+    let registry = format!("127.0.0.1:{}", rig.registry.port());
+    let init = rig.ksail(&[
+        "cluster",
+        "init",
+        "--gitops-engine",
+        engine,
+        "--local-registry",
+        &registry,
+    ]);
+    assert_success(&init);
+    assert_eq!(
+        stdout_lines(&init),
+        [
+            "created ksail.yaml",
+            "created kind.yaml",
+            "created k8s/kustomization.yaml",
+            "initialized project in ."
+        ]
+    );
+
+    let create = rig.ksail(&["cluster", "create", "--timeout", "20s"]);
+    assert_success(&create);
+    assert_eq!(
+        stdout_lines(&create).last().map(String::as_str),
+        Some(
+            format!("cluster kind created ({engine}, oci://kind-local-registry:5000/k8s:dev)")
+                .as_str()
+        )
+    );
+
+    // A workload change, pushed to the tag the cluster follows.
+    rig.env.write(
+        "k8s/kustomization.yaml",
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - cm.yaml\n",
+    );
+    rig.env.write(
+        "k8s/cm.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: hello\n",
+    );
+    let push = rig.ksail(&["workload", "push"]);
+    assert_success(&push);
+    let pushed = stdout_lines(&push);
+    assert!(
+        pushed[0].starts_with(&format!("pushed oci://{registry}/k8s:dev@sha256:")),
+        "{pushed:?}"
+    );
+    let digest = pushed[0].rsplit_once('@').unwrap().1.to_string();
+
+    let reconcile = rig.ksail(&["workload", "reconcile", "--timeout", "20s"]);
+    assert_success(&reconcile);
+    let summary = stdout_lines(&reconcile);
+    assert_eq!(summary.len(), 1, "{summary:?}");
+    assert!(
+        summary[0].contains(&digest),
+        "reconciled at the pushed digest: {summary:?}"
+    );
+
+    let update = rig.ksail(&["cluster", "update"]);
+    assert_success(&update);
+    assert_eq!(stdout_lines(&update), ["No changes detected"]);
+
+    set_tag(rig, "v2");
+    rig.server.clear_requests();
+    let repair = rig.ksail(&["cluster", "update"]);
+    assert_success(&repair);
+    assert_eq!(
+        stdout_lines(&repair),
+        ["workload tag: dev → v2 (repaired in place)"]
+    );
+    let writes = rig.writes();
+    assert_eq!(writes.len(), 1, "one merge patch: {writes:?}");
+    assert_eq!(writes[0].method, "PATCH");
+    assert_eq!(writes[0].content_type.as_deref(), Some(MERGE_PATCH));
+    let again = rig.ksail(&["cluster", "update"]);
+    assert_success(&again);
+    assert_eq!(stdout_lines(&again), ["No changes detected"]);
+
+    let delete = rig.ksail(&["cluster", "delete"]);
+    assert_success(&delete);
+    let calls = rig.tools.call_lines();
+    assert!(
+        calls
+            .iter()
+            .any(|call| call.starts_with("kind delete cluster --name kind")),
+        "{calls:?}"
+    );
+    assert!(
+        calls
+            .iter()
+            .any(|call| call.starts_with("docker rm --force --volumes kind-local-registry")),
+        "{calls:?}"
+    );
+    let twice = rig.ksail(&["cluster", "delete"]);
+    assert_success(&twice);
+}
+
+#[test]
+fn full_loop_with_flux() {
+    let registry = require_registry!();
+    let rig = Rig::flux(registry);
+    rig.server
+        .add_simulator(fake_apiserver::simulators::FluxKustomization::new(0));
+    full_loop(&rig, "Flux");
+}
+
+#[test]
+fn full_loop_with_argocd() {
+    let registry = require_registry!();
+    let rig = Rig::argocd(registry);
+    full_loop(&rig, "ArgoCD");
+}

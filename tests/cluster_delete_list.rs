@@ -233,6 +233,36 @@ fn delete_with_distribution_talos_exits_2_without_any_tool_call() {
 }
 
 #[test]
+fn delete_with_flux_verify_or_another_provider_exits_2_without_any_tool_call() {
+    // config.md "Keys that load but are not used": errors for create, update and delete.
+    for (body, phrase) in [
+        (
+            "spec:\n  workload:\n    flux:\n      verify:\n        provider: cosign\n",
+            "spec.workload.flux.verify is not supported by ksail cluster commands",
+        ),
+        (
+            "spec:\n  cluster:\n    provider: Hetzner\n",
+            "spec.cluster.provider: \"Hetzner\" is not supported by ksail cluster commands; supported: Docker",
+        ),
+    ] {
+        let env = TestEnv::new();
+        env.write(
+            "ksail.yaml",
+            format!("apiVersion: ksail.io/v1alpha1\nkind: Cluster\n{body}"),
+        );
+        let fakes = FakeTools::install(&env, kind_with_registry());
+        let before = env.tree_hash();
+
+        let output = run(&env, &["cluster", "delete"]);
+
+        assert_eq!(output.status.code(), Some(2), "{}", stderr_text(&output));
+        assert_error_line(&output, phrase);
+        assert!(fakes.calls().is_empty(), "{:?}", fakes.call_lines());
+        assert_eq!(env.tree_hash(), before);
+    }
+}
+
+#[test]
 fn delete_with_a_bad_name_exits_2_without_any_tool_call() {
     let env = TestEnv::new();
     let fakes = FakeTools::install(&env, kind_with_registry());

@@ -50,9 +50,8 @@ pub const REGISTRY_IMAGE: &str = "registry:3";
 
 const DOCKER_INSTALL_URL: &str = "https://docs.docker.com/get-docker/";
 
-/// The executable search path. Not in `env_vars`, which lists the variables ksail itself
-/// interprets; this one is only handed to the OS lookup.
-pub const PATH_VAR: &str = "PATH";
+/// The executable search path (documented in `env_vars`).
+pub use crate::env_vars::PATH as PATH_VAR;
 
 /// A distribution the cluster commands can provision (cluster.md: Vanilla with kind, K3s with
 /// k3d). The other `spec.cluster.distribution` values exit 2 before any tool runs.

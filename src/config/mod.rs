@@ -26,11 +26,12 @@ use std::path::{Path, PathBuf};
 pub use effective::{Effective, FlagOverrides, Source, Sourced, effective};
 pub use expand::expand;
 pub use keys::{
-    API_VERSION, DEFAULT_KUBECONFIG, DEFAULT_SOURCE_DIRECTORY, Distribution, GitOpsEngine, KIND, Key,
+    API_VERSION, DEFAULT_KUBECONFIG, DEFAULT_SOURCE_DIRECTORY, Distribution, GitOpsEngine, KIND,
+    Key,
 };
 #[cfg(test)]
 pub use load::load;
-pub use load::load_in;
+pub use load::{LoadedFile, load_in};
 
 use crate::error::Failure;
 use crate::yaml::Pos;

@@ -12,7 +12,7 @@ use crate::config::FlagOverrides;
 use crate::error::Failure;
 use crate::output::Printer;
 use crate::resolve;
-use crate::settings::load_effective;
+use crate::settings::load_effective_for_cluster;
 
 pub async fn run(ctx: &Context, args: DeleteArgs) -> Outcome {
     Outcome {
@@ -39,7 +39,7 @@ fn delete_settings(ctx: &Context, args: &DeleteArgs) -> Result<DeleteSettings, F
         context: ctx.global.context.clone(),
         ..FlagOverrides::default()
     };
-    let effective = load_effective(ctx, &flags)?;
+    let effective = load_effective_for_cluster(ctx, &flags)?;
     let distribution = Distribution::from_effective(&effective)?;
     // `--name` reached `effective.name` through the flag overrides (validated there).
     let cluster = resolve::cluster_name(

@@ -4,45 +4,23 @@
 
 use super::settings::LocalRegistry;
 use crate::cluster::provider::Distribution;
+use crate::commands::cluster::init;
+use crate::config;
 use crate::resolve::IN_CLUSTER_REGISTRY_PORT;
 
-/// `kind.yaml` / `k3d.yaml` as `cluster init` generates it for this cluster and registry.
+/// `kind.yaml` / `k3d.yaml` exactly as `cluster init` generates it for this cluster and registry
+/// (one generator for both commands).
 pub fn generated(
     distribution: Distribution,
     cluster: &str,
     local: Option<&LocalRegistry>,
 ) -> String {
-    match distribution {
-        Distribution::Vanilla => {
-            let mut text =
-                format!("apiVersion: kind.x-k8s.io/v1alpha4\nkind: Cluster\nname: {cluster}\n");
-            if local.is_some() {
-                text.push_str(concat!(
-                    "containerdConfigPatches:\n",
-                    "  - |-\n",
-                    "    [plugins.\"io.containerd.grpc.v1.cri\".registry]\n",
-                    "      config_path = \"/etc/containerd/certs.d\"\n",
-                ));
-            }
-            text
-        }
-        Distribution::K3s => {
-            let mut text = format!(
-                "apiVersion: k3d.io/v1alpha5\nkind: Simple\nmetadata:\n  name: {cluster}\n"
-            );
-            if let Some(local) = local {
-                let endpoint = in_cluster_endpoint(&local.container);
-                let in_cluster = format!("{}:{IN_CLUSTER_REGISTRY_PORT}", local.container);
-                text.push_str("registries:\n  config: |\n    mirrors:\n");
-                for mirror in [&local.host_port, &in_cluster] {
-                    text.push_str(&format!(
-                        "      \"{mirror}\":\n        endpoint:\n          - {endpoint}\n"
-                    ));
-                }
-            }
-            text
-        }
-    }
+    let distribution = match distribution {
+        Distribution::Vanilla => config::Distribution::Vanilla,
+        Distribution::K3s => config::Distribution::K3s,
+    };
+    init::distribution_config(distribution, cluster, local.map(|l| l.host_port.as_str()))
+        .expect("Vanilla and K3s always have a distribution config")
 }
 
 /// `http://<registry>:5000`.

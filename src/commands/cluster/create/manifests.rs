@@ -20,11 +20,11 @@ use crate::k8s::{K8sError, with_timeout};
 use crate::output::Printer;
 use crate::retry::{self, RetryPolicy, Retryable};
 
+/// Overrides the Argo CD manifest source with a file path or URL.
+pub use crate::env_vars::KSAIL_ARGOCD_MANIFEST as ARGOCD_MANIFEST_ENV;
 /// Overrides the flux-operator manifest source with a file path or URL (air-gapped mirrors,
 /// tests).
-pub const FLUX_OPERATOR_MANIFEST_ENV: &str = "KSAIL_FLUX_OPERATOR_MANIFEST";
-/// Overrides the Argo CD manifest source with a file path or URL.
-pub const ARGOCD_MANIFEST_ENV: &str = "KSAIL_ARGOCD_MANIFEST";
+pub use crate::env_vars::KSAIL_FLUX_OPERATOR_MANIFEST as FLUX_OPERATOR_MANIFEST_ENV;
 /// `{version}` is `spec.workload.flux.operatorVersion` (without `v`).
 pub const FLUX_OPERATOR_MANIFEST_URL: &str = "https://github.com/controlplaneio-fluxcd/flux-operator/releases/download/v{version}/install.yaml";
 /// `{version}` is [`ARGOCD_VERSION`]; must be ≥ 3.1 for OCI sources.

@@ -113,7 +113,7 @@ pub fn cluster_settings(ctx: &Context, flags: ClusterFlags) -> Result<ClusterSet
         context: ctx.global.context.clone(),
         ..FlagOverrides::default()
     };
-    let effective = load_checked(ctx, &overrides)?;
+    let effective = crate::settings::load_effective_for_cluster(ctx, &overrides)?;
     let distribution = Distribution::from_effective(&effective)?;
     let source_date_epoch = ctx.env.var(env_vars::SOURCE_DATE_EPOCH);
     if let Some(value) = &source_date_epoch {
@@ -204,47 +204,6 @@ pub fn cluster_settings(ctx: &Context, flags: ClusterFlags) -> Result<ClusterSet
         source_date_epoch,
         retry,
     })
-}
-
-/// Load and combine the configuration like every command, then apply the rules that only the
-/// cluster commands have: `flux.verify` and a non-Docker `provider` would silently change what
-/// gets created, so they stop the run (config.md "Keys that load but are not used").
-fn load_checked(ctx: &Context, flags: &FlagOverrides) -> Result<Effective, Failure> {
-    let env = ctx.env.lookup();
-    let explicit = ctx
-        .global
-        .config
-        .clone()
-        .or_else(|| ctx.env.var(env_vars::KSAIL_CONFIG).map(PathBuf::from));
-    let file = match config::discover(explicit.as_deref(), &ctx.env.cwd)? {
-        Some(path) => Some(config::load_in(&path, &ctx.env.cwd, &env)?),
-        None => None,
-    };
-    if let Some(file) = &file {
-        for warning in &file.warnings {
-            ctx.printer.warn(warning);
-        }
-        if let Some(pos) = file.flux_verify {
-            return Err(Failure::usage(format!(
-                "{}:{pos}: spec.workload.flux.verify is not supported by ksail cluster commands: the source would be created without verification; remove the key",
-                file.display
-            )));
-        }
-        if let Some(provider) = &file.provider
-            && let Some(value) = &provider.value
-            && !value.eq_ignore_ascii_case("Docker")
-        {
-            return Err(Failure::usage(format!(
-                "{}:{}: spec.cluster.provider: {value:?} is not supported by ksail cluster commands; supported: Docker",
-                file.display, provider.pos
-            )));
-        }
-    }
-    let effective = config::effective(file.as_ref(), &env, flags, &ctx.env.cwd)?;
-    for line in effective.provenance_lines() {
-        tracing::debug!("{line}");
-    }
-    Ok(effective)
 }
 
 fn local_registry(cluster: &str, spec: &RegistrySpec) -> LocalRegistry {
