@@ -49,3 +49,57 @@ fn readme_names_the_two_setup_commands_and_ci_runs_the_test_one() {
     assert!(!ci.contains("KSAIL_TEST_SKIP_REGISTRY"));
     assert!(repo_file("scripts/test").contains("cargo test --locked"));
 }
+
+#[test]
+fn getting_started_shows_the_seed_commands_that_the_full_loop_tests_run() {
+    let doc = repo_file("docs/getting-started.md");
+    let block = doc
+        .split("```")
+        .nth(1)
+        .expect("the getting-started document has a command block");
+    let commands: Vec<&str> = block
+        .lines()
+        .filter(|line| !line.trim().is_empty())
+        .collect();
+    assert_eq!(
+        commands,
+        [
+            "ksail cluster init --gitops-engine Flux --local-registry localhost:5050",
+            "ksail cluster create",
+            "ksail workload push",
+            "ksail workload reconcile",
+        ]
+    );
+    let loop_tests = repo_file("tests/cluster_create_update.rs");
+    for name in ["fn full_loop_with_flux", "fn full_loop_with_argocd"] {
+        assert!(loop_tests.contains(name), "the document names {name}");
+    }
+}
+
+#[test]
+fn every_command_has_a_reference_page() {
+    let pages = [
+        (
+            "docs/cluster.md",
+            [
+                "cluster init",
+                "cluster create",
+                "cluster update",
+                "cluster delete",
+                "cluster list",
+            ]
+            .as_slice(),
+        ),
+        ("docs/push.md", ["workload push"].as_slice()),
+        ("docs/reconcile.md", ["workload reconcile"].as_slice()),
+    ];
+    for (page, commands) in pages {
+        let text = repo_file(page);
+        for command in commands {
+            assert!(
+                text.contains(&format!("ksail {command}")),
+                "{page} describes ksail {command}"
+            );
+        }
+    }
+}
