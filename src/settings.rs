@@ -200,8 +200,9 @@ pub fn push_settings(ctx: &Context, args: &PushArgs) -> Result<PushSettings, Fai
 }
 
 /// The cluster name from `metadata.name` (or its env override) and the distribution config
-/// (resolution.md#cluster-name); the cluster commands add `--name` in front.
-fn config_cluster_name(effective: &Effective) -> Result<Option<String>, Failure> {
+/// (resolution.md#cluster-name). The cluster commands pass `--name` as a flag override, so it
+/// arrives in `effective.name` and wins.
+pub fn config_cluster_name(effective: &Effective) -> Result<Option<String>, Failure> {
     Ok(resolve::cluster_name(
         None,
         None,

@@ -42,17 +42,7 @@ fn delete_settings(ctx: &Context, args: &DeleteArgs) -> Result<DeleteSettings, F
     let effective = load_effective_for_cluster(ctx, &flags)?;
     let distribution = Distribution::from_effective(&effective)?;
     // `--name` reached `effective.name` through the flag overrides (validated there).
-    let cluster = resolve::cluster_name(
-        None,
-        None,
-        effective.name.as_ref().map(|name| name.value.as_str()),
-        effective.distribution.value.as_str(),
-        effective
-            .distribution_config
-            .as_ref()
-            .map(|path| path.value.resolved.as_path()),
-    )?
-    .ok_or_else(|| {
+    let cluster = crate::settings::config_cluster_name(&effective)?.ok_or_else(|| {
         Failure::usage(
             "cannot delete a cluster: its name is unknown; pass --name or set metadata.name",
         )

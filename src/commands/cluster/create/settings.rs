@@ -121,17 +121,11 @@ pub fn cluster_settings(ctx: &Context, flags: ClusterFlags) -> Result<ClusterSet
     }
 
     let distribution_config = effective.distribution_config.as_ref().map(|c| &c.value);
-    let cluster = resolve::cluster_name(
-        None,
-        None,
-        effective.name.as_ref().map(|name| name.value.as_str()),
-        effective.distribution.value.as_str(),
-        distribution_config.map(|c| c.resolved.as_path()),
-    )?
-    .unwrap_or_else(|| match distribution {
-        Distribution::Vanilla => "kind".to_string(),
-        Distribution::K3s => "k3d-default".to_string(),
-    });
+    let cluster =
+        crate::settings::config_cluster_name(&effective)?.unwrap_or_else(|| match distribution {
+            Distribution::Vanilla => "kind".to_string(),
+            Distribution::K3s => "k3d-default".to_string(),
+        });
     let cfg_registry = config_registry(&effective)?;
     let sync_source = &effective.source_directory.value;
     let engine = effective.gitops_engine.value;
