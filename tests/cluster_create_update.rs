@@ -1069,3 +1069,83 @@ fn full_loop_with_argocd() {
     let rig = Rig::argocd(registry);
     full_loop(&rig, "ArgoCD");
 }
+
+#[test]
+fn update_repairs_an_oci_repository_tag_when_there_is_no_flux_instance() {
+    let registry = require_registry!();
+    let rig = Rig::flux(registry);
+    rig.create();
+    // A Flux set up without the operator: only the OCIRepository carries the sync tag.
+    assert!(
+        rig.server
+            .delete_object(FLUX_GROUP, "fluxinstances", "flux-system", "flux")
+    );
+    set_tag(&rig, "v2");
+    rig.server.clear_requests();
+
+    let output = rig.ksail(&["cluster", "update"]);
+
+    assert_success(&output);
+    assert_eq!(
+        stdout_lines(&output),
+        ["workload tag: dev → v2 (repaired in place)"]
+    );
+    let writes = rig.writes();
+    assert_eq!(writes.len(), 1, "{writes:?}");
+    assert_eq!(
+        writes[0].path,
+        "/apis/source.toolkit.fluxcd.io/v1/namespaces/flux-system/ocirepositories/flux-system"
+    );
+    assert_eq!(writes[0].content_type.as_deref(), Some(MERGE_PATCH));
+    assert_eq!(writes[0].body, r#"{"spec":{"ref":{"tag":"v2"}}}"#);
+}
+
+#[test]
+fn create_with_an_external_registry_starts_no_container_and_connects_no_network() {
+    let registry = require_registry!();
+    // An external registry: a host name that does not look like loopback (it resolves to this
+    // machine, so the real registry answers), reached over plain HTTP by opt-in.
+    let Some((host, _)) = support::tls::non_loopback_looking_name() else {
+        eprintln!("skipped: no non-loopback-looking host name on this machine");
+        return;
+    };
+    let rig = Rig::flux(registry);
+    rig.env.write(
+        "ksail.yaml",
+        format!(
+            "apiVersion: ksail.io/v1alpha1\nkind: Cluster\nspec:\n  cluster:\n    gitOpsEngine: Flux\n    localRegistry:\n      registry: {host}:{}/k8s\n      insecure: true\n",
+            rig.registry.port()
+        ),
+    );
+
+    let output = rig.ksail(&["cluster", "create", "--timeout", "20s"]);
+
+    assert_success(&output);
+    let calls = rig.tools.call_lines();
+    assert!(
+        !calls.iter().any(
+            |call| call.starts_with("docker run") || call.starts_with("docker network connect")
+        ),
+        "{calls:?}"
+    );
+    let steps = step_lines(&output);
+    assert!(
+        steps.iter().filter(|line| line.starts_with("– ")).count() >= 3,
+        "registry, network and mirror steps are skipped: {steps:?}"
+    );
+    let instance = rig
+        .server
+        .get_object(FLUX_GROUP, "fluxinstances", "flux-system", "flux")
+        .expect("the FluxInstance is applied");
+    assert_eq!(
+        instance["spec"]["sync"]["url"],
+        format!("oci://{host}:{}/k8s", rig.registry.port())
+    );
+    // Plain HTTP by opt-in, so the insecure patch is rendered for the operator.
+    assert!(
+        instance["spec"]["kustomize"]["patches"]
+            .to_string()
+            .contains("/spec/insecure"),
+        "{instance}"
+    );
+}
