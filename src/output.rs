@@ -56,6 +56,11 @@ impl Printer {
         }
     }
 
+    /// Whether progress is drawn with spinners (stderr is a terminal and `--quiet` is off).
+    pub fn draws_spinners(&self) -> bool {
+        self.multi.is_some() && !self.config.quiet
+    }
+
     fn colour_stderr(&self) -> bool {
         self.config.stderr_is_tty && !self.config.no_color
     }
@@ -175,6 +180,13 @@ pub struct Step<'a> {
 }
 
 impl Step<'_> {
+    /// Change the spinner's text (terminal only).
+    pub fn set_message(&self, text: &str) {
+        if let Some(bar) = &self.bar {
+            bar.set_message(redact(text));
+        }
+    }
+
     /// Replace the spinner with its final line (a plain informational line).
     pub fn finish(self, text: &str) {
         if let Some(bar) = &self.bar {

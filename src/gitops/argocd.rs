@@ -21,7 +21,7 @@ use super::readiness::{
     ApplicationContext, REFRESH_ANNOTATION, Verdict, application_verdict, is_gated, short_revision,
     timeout_message,
 };
-use super::report::{AttemptError, ObjectReport, ObjectState, RootFailure};
+use super::report::{AttemptError, ObjectReport, ObjectSpinners, ObjectState, RootFailure};
 use super::watch::{self, Update};
 use crate::k8s::{K8sError, with_timeout};
 use crate::output::Printer;
@@ -168,8 +168,16 @@ async fn run(attempt: &ArgoAttempt<'_>, state: &mut State) -> Result<(), Attempt
 
     trigger(attempt, state).await?;
 
+    let mut spinners = ObjectSpinners::new(printer);
     loop {
         evaluate(attempt, state);
+        spinners.sync(state.apps.iter().map(|(name, app)| {
+            (
+                format!("application {NAMESPACE}/{name}"),
+                app.last_status.as_deref(),
+                app.done.is_some(),
+            )
+        }));
         if state.apps.values().all(|app| app.done.is_some()) {
             break;
         }

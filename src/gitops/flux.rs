@@ -21,7 +21,7 @@ use super::readiness::{
     kustomization_verdict, short_revision, source_verdict, timeout_message,
     unmatched_exclude_warning,
 };
-use super::report::{AttemptError, ObjectReport, ObjectState, RootFailure};
+use super::report::{AttemptError, ObjectReport, ObjectSpinners, ObjectState, RootFailure};
 use super::watch::{self, Update};
 use crate::k8s::{K8sError, with_timeout};
 use crate::output::Printer;
@@ -186,8 +186,10 @@ async fn run(mut attempt: FluxAttempt<'_>, summary: &mut FluxSummary) -> Result<
     // Each round evaluates only what the updates since the last round touched, after draining
     // every update already queued: a burst of events costs one pass, not one pass per event.
     let mut touched = Touched::Everything;
+    let mut spinners = ObjectSpinners::new(printer);
     loop {
         evaluate(&mut attempt, &mut state, &touched).await;
+        spinners.sync(spinner_view(&state));
         if all_done(&state) {
             break;
         }
@@ -715,6 +717,26 @@ fn mark_blocked(state: &mut State, printer: &Printer) {
             after,
         });
     }
+}
+
+/// `(name, waiting status, finished)` of the sync source and every tracked Kustomization.
+fn spinner_view(state: &State) -> impl Iterator<Item = (String, Option<&str>, bool)> {
+    let source = state.sync_source.iter().map(|key| {
+        let progress = &state.source_progress;
+        (
+            key.to_string(),
+            progress.last_status.as_deref(),
+            progress.done.is_some(),
+        )
+    });
+    let tracked = state.tracked.iter().map(|(key, tracked)| {
+        (
+            key.to_string(),
+            tracked.last_status.as_deref(),
+            tracked.done.is_some(),
+        )
+    });
+    source.chain(tracked)
 }
 
 fn all_done(state: &State) -> bool {

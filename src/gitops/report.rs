@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 
 use super::expected::ExpectedError;
 use crate::error::{Failure, FailureClass};
+use crate::output::{Printer, Step};
 use crate::retry::Retryable;
 
 /// The final state of one object (reconcile.md#json `objects[].state`).
@@ -60,6 +61,52 @@ impl ObjectReport {
             "revision": self.revision,
             "durationMs": self.duration.map(|d| d.as_millis() as u64),
         })
+    }
+}
+
+/// One spinner per tracked object on a terminal (cli.md#progress), showing its current waiting
+/// status; it disappears when the object finishes, and the final line (printed by the caller
+/// through the `Printer`) takes its place. Does nothing when spinners are not drawn.
+pub struct ObjectSpinners<'p> {
+    printer: &'p Printer,
+    steps: std::collections::BTreeMap<String, (Step<'p>, Option<String>)>,
+}
+
+impl<'p> ObjectSpinners<'p> {
+    pub fn new(printer: &'p Printer) -> Self {
+        ObjectSpinners {
+            printer,
+            steps: Default::default(),
+        }
+    }
+
+    /// Bring the spinners in line with the objects: `(name, waiting status, finished)`.
+    pub fn sync<'a>(&mut self, objects: impl Iterator<Item = (String, Option<&'a str>, bool)>) {
+        if !self.printer.draws_spinners() {
+            return;
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for (name, status, finished) in objects {
+            if finished {
+                // Dropping the step clears its spinner line.
+                self.steps.remove(&name);
+                continue;
+            }
+            seen.insert(name.clone());
+            let text = format!("{name}: {}", status.unwrap_or("waiting"));
+            match self.steps.get_mut(&name) {
+                Some((step, shown)) if shown.as_deref() != status => {
+                    step.set_message(&text);
+                    *shown = status.map(str::to_string);
+                }
+                Some(_) => {}
+                None => {
+                    let step = self.printer.step(&text);
+                    self.steps.insert(name, (step, status.map(str::to_string)));
+                }
+            }
+        }
+        self.steps.retain(|name, _| seen.contains(name));
     }
 }
 
@@ -154,5 +201,63 @@ impl AttemptError {
     /// a known engine, and not for an unreachable server (the probe would fail anyway).
     pub fn wants_diagnostics(&self) -> bool {
         !matches!(self, AttemptError::Engine(_) | AttemptError::Interrupted)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::output::PrinterConfig;
+
+    fn objects<'a>(
+        items: &'a [(&'a str, Option<&'a str>, bool)],
+    ) -> impl Iterator<Item = (String, Option<&'a str>, bool)> {
+        items
+            .iter()
+            .map(|(name, status, done)| (name.to_string(), *status, *done))
+    }
+
+    #[test]
+    fn a_terminal_gets_one_spinner_per_unfinished_object() {
+        let printer = Printer::new(PrinterConfig {
+            stderr_is_tty: true,
+            ..PrinterConfig::default()
+        });
+        let mut spinners = ObjectSpinners::new(&printer);
+        spinners.sync(objects(&[
+            ("kustomization apps/a", None, false),
+            ("kustomization apps/b", Some("DependencyNotReady: x"), false),
+        ]));
+        assert_eq!(spinners.steps.len(), 2);
+        assert_eq!(
+            spinners.steps["kustomization apps/b"].1.as_deref(),
+            Some("DependencyNotReady: x")
+        );
+        spinners.sync(objects(&[
+            ("kustomization apps/a", None, true),
+            ("kustomization apps/b", Some("waiting for revision"), false),
+        ]));
+        assert_eq!(
+            spinners.steps.len(),
+            1,
+            "finished objects lose their spinner"
+        );
+        assert_eq!(
+            spinners.steps["kustomization apps/b"].1.as_deref(),
+            Some("waiting for revision")
+        );
+        spinners.sync(objects(&[]));
+        assert!(
+            spinners.steps.is_empty(),
+            "dropped objects lose their spinner"
+        );
+    }
+
+    #[test]
+    fn without_a_terminal_nothing_is_drawn() {
+        let printer = Printer::new(PrinterConfig::default());
+        let mut spinners = ObjectSpinners::new(&printer);
+        spinners.sync(objects(&[("kustomization apps/a", None, false)]));
+        assert!(spinners.steps.is_empty());
     }
 }
