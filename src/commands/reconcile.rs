@@ -20,7 +20,9 @@ use crate::error::{Failure, FailureClass};
 use crate::gitops::Engine;
 use crate::gitops::argocd::{self, ArgoAttempt};
 use crate::gitops::diagnostics::{self, Summary, Target};
-use crate::gitops::engine::{ApiVersions, choose_api_versions, discover_apis, select_engine};
+use crate::gitops::engine::{
+    ApiVersions, choose_api_versions, discover_apis, not_installed, select_engine,
+};
 use crate::gitops::expected::{Expected, Lookup};
 use crate::gitops::flux::{self, FluxApis, FluxAttempt, kube_error, seconds, skipped_note};
 use crate::gitops::helm_recovery::{self, HelmReleaseReset};
@@ -290,9 +292,7 @@ async fn flux_attempt(
     }
 
     let Some(kustomization) = versions.kustomization.clone() else {
-        return Err(AttemptError::Engine(Failure::failed(
-            "Flux is not installed in this cluster: the kustomize.toolkit.fluxcd.io API is not served; run ksail cluster create, or install Flux",
-        )));
+        return Err(AttemptError::Engine(not_installed(Engine::Flux)));
     };
     let apis = FluxApis {
         kustomization,
@@ -342,9 +342,7 @@ async fn argo_attempt(
 ) -> Result<Success, AttemptError> {
     let ctx = inputs.ctx;
     let Some(application) = versions.application.clone() else {
-        return Err(AttemptError::Engine(Failure::failed(
-            "Argo CD is not installed in this cluster: the argoproj.io Application API is not served; run ksail cluster create, or install Argo CD",
-        )));
+        return Err(AttemptError::Engine(not_installed(Engine::ArgoCd)));
     };
     // Gating needs the in-cluster URL; a local registry without a cluster name cannot have one.
     let sync_url = inputs

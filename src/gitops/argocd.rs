@@ -21,7 +21,9 @@ use super::readiness::{
     ApplicationContext, REFRESH_ANNOTATION, Verdict, application_verdict, is_gated, short_revision,
     timeout_message,
 };
-use super::report::{AttemptError, ObjectReport, ObjectSpinners, ObjectState, RootFailure};
+use super::report::{
+    AttemptError, Finished, ObjectReport, ObjectSpinners, ObjectState, RootFailure,
+};
 use super::watch::{self, Update};
 use crate::k8s::{K8sError, with_timeout};
 use crate::output::Printer;
@@ -80,17 +82,9 @@ struct Tracked {
     /// The trigger for this Application has been answered.
     requested: bool,
     last_status: Option<String>,
-    done: Option<Done>,
-}
-
-#[derive(Debug, Clone)]
-struct Done {
-    state: ObjectState,
-    reason: Option<String>,
-    message: Option<String>,
-    revision: Option<String>,
+    /// The revision gate applied to this Application when it finished.
     gated: bool,
-    after: Duration,
+    done: Option<Finished>,
 }
 
 /// The attempt's view of the Applications, fed by the watch.
@@ -157,6 +151,7 @@ async fn run(attempt: &ArgoAttempt<'_>, state: &mut State) -> Result<(), Attempt
                 patched_rv: None,
                 requested: false,
                 last_status: None,
+                gated: false,
                 done: None,
             },
         );
@@ -437,27 +432,26 @@ fn settle(
     gated: bool,
     after: Duration,
 ) {
+    app.gated = gated;
     match verdict {
         Verdict::Complete { revision } => {
             printer.info(&complete_line(name, revision.as_deref(), after));
-            app.done = Some(Done {
+            app.done = Some(Finished {
                 state: ObjectState::Ready,
                 reason: None,
                 message: None,
                 revision,
-                gated,
                 after,
             });
         }
         Verdict::Failed { reason, message } => {
             let message = collapse(&message);
             printer.info(&failed_line(name, &reason, &message, after));
-            app.done = Some(Done {
+            app.done = Some(Finished {
                 state: ObjectState::Failed,
                 reason: Some(reason),
                 message: Some(message),
                 revision: None,
-                gated,
                 after,
             });
         }
@@ -497,12 +491,16 @@ fn label(name: &str) -> String {
 }
 
 fn summary(state: &State, expected_digest: Option<&str>) -> ArgoSummary {
-    let finished: Option<Vec<&Done>> = state.apps.values().map(|app| app.done.as_ref()).collect();
+    let all_finished = state.apps.values().all(|app| app.done.is_some());
     // `D` is reported only when the gate actually applied and held everywhere it applied.
-    let gate_held = finished.is_some_and(|done| {
-        let gated: Vec<&&Done> = done.iter().filter(|d| d.gated).collect();
-        !gated.is_empty() && gated.iter().all(|d| d.state == ObjectState::Ready)
-    });
+    let mut gated = state.apps.values().filter(|app| app.gated).peekable();
+    let gate_held = all_finished
+        && gated.peek().is_some()
+        && gated.all(|app| {
+            app.done
+                .as_ref()
+                .is_some_and(|done| done.state == ObjectState::Ready)
+        });
     ArgoSummary {
         applications: state.apps.len(),
         revision: expected_digest.filter(|_| gate_held).map(str::to_string),
@@ -515,19 +513,13 @@ fn summary(state: &State, expected_digest: Option<&str>) -> ArgoSummary {
 }
 
 fn report(name: &str, app: &Tracked) -> ObjectReport {
-    let done = app.done.as_ref();
-    ObjectReport {
-        kind: KIND.to_string(),
-        namespace: NAMESPACE.to_string(),
-        name: name.to_string(),
-        state: done.map_or(ObjectState::TimedOut, |d| d.state),
-        reason: done.and_then(|d| d.reason.clone()),
-        message: done
-            .and_then(|d| d.message.clone())
-            .or_else(|| app.last_status.clone()),
-        revision: done.and_then(|d| d.revision.clone()),
-        duration: done.map(|d| d.after),
-    }
+    ObjectReport::tracked(
+        KIND,
+        NAMESPACE,
+        name,
+        app.done.as_ref(),
+        app.last_status.as_ref(),
+    )
 }
 
 /// Success, or the Applications whose own operation failed.

@@ -111,6 +111,18 @@ impl Selection {
     }
 }
 
+/// The exit-1 error for an engine whose API the cluster does not serve (not retryable).
+pub fn not_installed(engine: Engine) -> Failure {
+    Failure::failed(match engine {
+        Engine::Flux => format!(
+            "Flux is not installed in this cluster: the {KUSTOMIZE_GROUP} API is not served; run ksail cluster create, or install Flux"
+        ),
+        Engine::ArgoCd => format!(
+            "Argo CD is not installed in this cluster: the {ARGOCD_GROUP} Application API is not served; run ksail cluster create, or install Argo CD"
+        ),
+    })
+}
+
 /// The Engine selection table. "Not installed" errors exit 1 and are not retryable; both
 /// engines detected without a configured one is a configuration error (exit 2).
 pub fn select_engine(configured: GitOpsEngine, apis: &ApiGroups) -> Result<Selection, Failure> {
@@ -118,13 +130,9 @@ pub fn select_engine(configured: GitOpsEngine, apis: &ApiGroups) -> Result<Selec
     let chosen = |engine, detected| Ok(Selection { engine, detected });
     match configured {
         GitOpsEngine::Flux if flux => chosen(Engine::Flux, false),
-        GitOpsEngine::Flux => Err(Failure::failed(format!(
-            "Flux is not installed in this cluster: the {KUSTOMIZE_GROUP} API is not served; run ksail cluster create, or install Flux"
-        ))),
+        GitOpsEngine::Flux => Err(not_installed(Engine::Flux)),
         GitOpsEngine::ArgoCD if argocd => chosen(Engine::ArgoCd, false),
-        GitOpsEngine::ArgoCD => Err(Failure::failed(format!(
-            "Argo CD is not installed in this cluster: the {ARGOCD_GROUP} Application API is not served; run ksail cluster create, or install Argo CD"
-        ))),
+        GitOpsEngine::ArgoCD => Err(not_installed(Engine::ArgoCd)),
         GitOpsEngine::None => match (flux, argocd) {
             (true, false) => chosen(Engine::Flux, true),
             (false, true) => chosen(Engine::ArgoCd, true),

@@ -21,7 +21,9 @@ use super::readiness::{
     kustomization_verdict, short_revision, source_verdict, timeout_message,
     unmatched_exclude_warning,
 };
-use super::report::{AttemptError, ObjectReport, ObjectSpinners, ObjectState, RootFailure};
+use super::report::{
+    AttemptError, Finished, ObjectReport, ObjectSpinners, ObjectState, RootFailure,
+};
 use super::watch::{self, Update};
 use crate::k8s::{K8sError, with_timeout};
 use crate::output::Printer;
@@ -79,16 +81,7 @@ struct Tracked {
     /// Created during the attempt: the token rule does not apply.
     created: bool,
     last_status: Option<String>,
-    done: Option<Done>,
-}
-
-#[derive(Debug, Clone)]
-struct Done {
-    state: ObjectState,
-    reason: Option<String>,
-    message: Option<String>,
-    revision: Option<String>,
-    after: Duration,
+    done: Option<Finished>,
 }
 
 /// The attempt's view of the cluster, fed by the watches.
@@ -636,7 +629,7 @@ fn settle(
                 .map(short_revision)
                 .unwrap_or_else(|| "no revision".to_string());
             printer.info(&format!("{key}: ready, {shown} ({})", seconds(after)));
-            tracked.done = Some(Done {
+            tracked.done = Some(Finished {
                 state: ObjectState::Ready,
                 reason: None,
                 message: None,
@@ -650,7 +643,7 @@ fn settle(
                 "{key}: failed: {reason}: {message} ({})",
                 seconds(after)
             ));
-            tracked.done = Some(Done {
+            tracked.done = Some(Finished {
                 state: ObjectState::Failed,
                 reason: Some(reason),
                 message: Some(message),
@@ -709,7 +702,7 @@ fn mark_blocked(state: &mut State, printer: &Printer) {
         }
         let label = blocker.blocker_label();
         printer.info(&format!("{key}: blocked by {label}"));
-        tracked.done = Some(Done {
+        tracked.done = Some(Finished {
             state: ObjectState::Blocked,
             reason: None,
             message: Some(format!("blocked by {label}")),
@@ -818,19 +811,13 @@ fn fill_summary(state: &State, summary: &mut FluxSummary) {
 }
 
 fn report(key: &ObjectKey, tracked: &Tracked) -> ObjectReport {
-    let done = tracked.done.as_ref();
-    ObjectReport {
-        kind: key.kind.api_kind().to_string(),
-        namespace: key.namespace.clone(),
-        name: key.name.clone(),
-        state: done.map_or(ObjectState::TimedOut, |d| d.state),
-        reason: done.and_then(|d| d.reason.clone()),
-        message: done
-            .and_then(|d| d.message.clone())
-            .or_else(|| tracked.last_status.clone()),
-        revision: done.and_then(|d| d.revision.clone()),
-        duration: done.map(|d| d.after),
-    }
+    ObjectReport::tracked(
+        key.kind.api_kind(),
+        &key.namespace,
+        &key.name,
+        tracked.done.as_ref(),
+        tracked.last_status.as_ref(),
+    )
 }
 
 /// Success, or the failures: roots are the objects that failed themselves; blocked ones count.
@@ -845,7 +832,7 @@ fn outcome(state: &State) -> Result<(), AttemptError> {
 fn failure(state: &State) -> Option<AttemptError> {
     let mut roots = Vec::new();
     let mut blocked = 0;
-    let mut push_root = |key: &ObjectKey, done: &Done| {
+    let mut push_root = |key: &ObjectKey, done: &Finished| {
         roots.push(RootFailure {
             name: key.namespaced_name(),
             reason: done.reason.clone().unwrap_or_default(),

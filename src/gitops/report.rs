@@ -35,6 +35,17 @@ impl ObjectState {
     }
 }
 
+/// How a tracked object finished within an attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finished {
+    pub state: ObjectState,
+    pub reason: Option<String>,
+    pub message: Option<String>,
+    pub revision: Option<String>,
+    /// Time from the start of the attempt.
+    pub after: Duration,
+}
+
 /// One entry of the JSON `objects` member.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObjectReport {
@@ -50,6 +61,28 @@ pub struct ObjectReport {
 }
 
 impl ObjectReport {
+    /// The entry of a tracked object: its final state, or `timedOut` with its last waiting status.
+    pub fn tracked(
+        kind: &str,
+        namespace: &str,
+        name: &str,
+        finished: Option<&Finished>,
+        last_status: Option<&String>,
+    ) -> ObjectReport {
+        ObjectReport {
+            kind: kind.to_string(),
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+            state: finished.map_or(ObjectState::TimedOut, |f| f.state),
+            reason: finished.and_then(|f| f.reason.clone()),
+            message: finished
+                .and_then(|f| f.message.clone())
+                .or_else(|| last_status.cloned()),
+            revision: finished.and_then(|f| f.revision.clone()),
+            duration: finished.map(|f| f.after),
+        }
+    }
+
     pub fn to_json(&self) -> Value {
         json!({
             "kind": self.kind,

@@ -18,12 +18,13 @@ use self::wait::Poll;
 use super::gitops_setup::{self, GitopsSetup, InitialArtifact, done, failed, skipped};
 use crate::cli::CreateArgs;
 use crate::cluster::provider::{Distribution, Provider};
+use crate::commands::push::resolve_registry_credentials;
 use crate::commands::{Context, Outcome};
 use crate::config::GitOpsEngine;
 use crate::error::Failure;
 use crate::k8s::{self, Cluster};
-use crate::output::{Printer, register_secret};
-use crate::registry::{CredentialSource, Credentials, ResolvedCredentials, resolve_credentials};
+use crate::output::Printer;
+use crate::registry::{CredentialSource, Credentials, ResolvedCredentials};
 
 pub const COMMAND: &str = "cluster create";
 
@@ -178,22 +179,7 @@ pub async fn preflight(
         _ => Some(gitops_setup::preflight_source(&ctx.printer, settings)?),
     };
     let credentials = match &settings.credentials {
-        Some(request) => {
-            let request = request.clone();
-            let env = ctx.env.clone();
-            let resolved = tokio::task::spawn_blocking(move || {
-                resolve_credentials(&request, &env.lookup(), None)
-            })
-            .await
-            .map_err(|error| Failure::failed(format!("credential lookup stopped: {error}")))??;
-            for secret in resolved.credentials.secrets() {
-                register_secret(&secret);
-            }
-            for warning in &resolved.warnings {
-                ctx.printer.warn(warning);
-            }
-            resolved
-        }
+        Some(request) => resolve_registry_credentials(ctx, request).await?,
         None => ResolvedCredentials {
             credentials: Credentials::Anonymous,
             source: CredentialSource::Anonymous,

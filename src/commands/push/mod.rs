@@ -19,8 +19,8 @@ use crate::env_vars;
 use crate::error::Failure;
 use crate::output::{OutputFormat, human_bytes, register_secret, short_digest};
 use crate::registry::{
-    PushError, PushEvent, PushOutcome, RegistryClient, RegistryErrorKind, ResolvedCredentials,
-    check_unchanged, push_artifact, resolve_credentials, upload_artifact,
+    CredentialRequest, PushError, PushEvent, PushOutcome, RegistryClient, RegistryErrorKind,
+    ResolvedCredentials, check_unchanged, push_artifact, resolve_credentials, upload_artifact,
 };
 use crate::retry::{self, Exhausted, Retryable};
 use crate::settings::{PushSettings, push_settings};
@@ -106,7 +106,7 @@ async fn push(ctx: &Context, args: &PushArgs, report: &mut PushReport) -> Result
         .as_ref()
         .and_then(|sync| sync.url.as_ref().map(|url| (url.clone(), sync.tag.clone())));
 
-    let credentials = credentials(ctx, &settings).await?;
+    let credentials = resolve_registry_credentials(ctx, &settings.credentials).await?;
 
     let selection = artifact::select(&settings.source_display, &settings.source_path)?;
     for warning in &selection.warnings {
@@ -201,28 +201,26 @@ pub async fn push_selection(
 }
 
 /// Resolve credentials (a credential helper is a child process, so off the async threads) and
-/// register every secret with the printer before anything can echo it.
-async fn credentials(
+/// register every secret with the printer before anything can echo it. Shared by every command
+/// that talks to a registry with the user's credentials.
+pub async fn resolve_registry_credentials(
     ctx: &Context,
-    settings: &PushSettings,
+    request: &CredentialRequest,
 ) -> Result<ResolvedCredentials, Failure> {
-    let request = settings.credentials.clone();
+    let request_for_lookup = request.clone();
     let env = ctx.env.clone();
-    let resolved =
-        tokio::task::spawn_blocking(move || resolve_credentials(&request, &env.lookup(), None))
-            .await
-            .map_err(|error| Failure::failed(format!("credential lookup stopped: {error}")))??;
+    let resolved = tokio::task::spawn_blocking(move || {
+        resolve_credentials(&request_for_lookup, &env.lookup(), None)
+    })
+    .await
+    .map_err(|error| Failure::failed(format!("credential lookup stopped: {error}")))??;
     for secret in resolved.credentials.secrets() {
         register_secret(&secret);
     }
     for warning in &resolved.warnings {
         ctx.printer.warn(warning);
     }
-    tracing::debug!(
-        "push: using {} for {}",
-        resolved.source,
-        settings.target.host
-    );
+    tracing::debug!("using {} for {}", resolved.source, request.host);
     Ok(resolved)
 }
 
