@@ -347,8 +347,14 @@ def write_kubeconfig(state, reply, context):
         return False
     server = state.get("kubeconfig_server") or "https://127.0.0.1:6443"
     token = state.get("kubeconfig_token")
-    upsert(doc, "clusters", {"name": context, "cluster": {"server": server}})
-    upsert(doc, "users", {"name": context, "user": {"token": token} if token else {}})
+    cluster = {"server": server}
+    if state.get("kubeconfig_certificate_authority"):
+        cluster["certificate-authority"] = state["kubeconfig_certificate_authority"]
+    user = {"token": token} if token else {}
+    if state.get("kubeconfig_client_certificate"):
+        user["client-certificate"], user["client-key"] = state["kubeconfig_client_certificate"]
+    upsert(doc, "clusters", {"name": context, "cluster": cluster})
+    upsert(doc, "users", {"name": context, "user": user})
     upsert(doc, "contexts", {"name": context, "context": {"cluster": context, "user": context}})
     doc["current-context"] = context
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)

@@ -58,6 +58,12 @@ pub struct FakeState {
     /// A bearer token for that kubeconfig user.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kubeconfig_token: Option<String>,
+    /// The CA file of that server, for a real API server (the real tier).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kubeconfig_certificate_authority: Option<String>,
+    /// A client certificate and key file for that kubeconfig user (the real tier).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kubeconfig_client_certificate: Option<(String, String)>,
     /// Back `registry:*` containers with a real `docker-registry` process.
     #[serde(default)]
     pub start_registry: bool,

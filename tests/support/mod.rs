@@ -32,6 +32,7 @@ pub mod faults;
 pub mod http;
 pub mod output;
 pub mod proxy;
+pub mod real;
 pub mod registry;
 pub mod tls;
 pub mod wire;

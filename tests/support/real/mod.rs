@@ -1,0 +1,464 @@
+//! The real tier (docs/testing.md "Real tier"): a real etcd, kube-apiserver,
+//! kube-controller-manager, kube-scheduler and kwok, plus either Flux's source-, kustomize- and
+//! helm-controller with flux-operator, or Argo CD's application controller and repo-server with
+//! redis — all local processes on loopback ports, built from their Go modules by
+//! `tests/real/build.sh` (versions: `tests/real/versions.env`).
+//!
+//! One control plane per test binary, started on first use. `ksail workload reconcile` watches
+//! every Kustomization (or Application) in the cluster, so tests cannot share it at the same time:
+//! [`RealCluster::lab`] hands out the cluster one test at a time, after deleting what the previous
+//! test left, together with a fresh [`TestEnv`] whose `KUBECONFIG` points at it and a fresh
+//! registry.
+//!
+//! Nothing here skips: a component that cannot be built or started fails the test with its name
+//! and the end of its log.
+
+pub mod charts;
+pub mod components;
+pub mod network;
+pub mod pki;
+pub mod process;
+
+use std::fs;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use super::fake_tools::{FakeCluster, FakeState, FakeTools};
+use super::{Registry, RegistryKind, TestEnv};
+
+pub use components::Engine;
+
+/// How long a test waits for the cluster to reach a state it arranged (not a product timing).
+pub const SETTLE: Duration = Duration::from_secs(90);
+const POLL: Duration = Duration::from_millis(100);
+
+/// The label every namespace a test creates carries, so the next test's reset finds it.
+pub const TEST_LABEL: &str = "ksail-real-test";
+/// The namespace the tests' artifacts deploy into (labelled for the next test's reset).
+pub const APPS: &str = "real-apps";
+
+/// A source file holding namespace [`APPS`] and ConfigMap `name` with `data.value: <value>`.
+pub fn configmap(name: &str, value: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {APPS}\n  labels:\n    {TEST_LABEL}: \"true\"\n---\n\
+         apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  namespace: {APPS}\ndata:\n  value: \"{value}\"\n"
+    )
+}
+
+/// Asserts ksail's exit code; a mismatch shows both streams.
+pub fn assert_exit(output: &Output, code: i32) {
+    assert_eq!(
+        output.status.code(),
+        Some(code),
+        "ksail exited {:?}, expected {code}\nstdout:\n{}\nstderr:\n{}",
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// A running control plane with one engine.
+pub struct RealCluster {
+    pub engine: Engine,
+    /// Where `tests/real/build.sh` put the binaries, CRDs and install manifests.
+    pub components: PathBuf,
+    /// The tier's own directory: PKI, kubeconfig, data and one log per component.
+    pub root: PathBuf,
+    pub kubeconfig: PathBuf,
+    /// The CA and admin certificate the kubeconfig names.
+    pub pki: pki::Pki,
+    /// `https://127.0.0.1:PORT`.
+    pub server: String,
+    /// The component processes, for failure messages.
+    processes: Mutex<Vec<process::Process>>,
+    /// Ports and paths the engine's components were given.
+    pub ports: components::Ports,
+    /// Resolves in-cluster names (`kind-local-registry:5000`) for the engine's components.
+    pub network: network::ClusterNetwork,
+    serial: Mutex<()>,
+}
+
+/// The in-cluster name of the local registry of cluster `kind` (resolution.md "sync.url"), which
+/// the cluster network sends to the current test's registry.
+pub const IN_CLUSTER_REGISTRY: &str = "kind-local-registry:5000";
+
+static FLUX: OnceLock<RealCluster> = OnceLock::new();
+static ARGOCD: OnceLock<RealCluster> = OnceLock::new();
+
+/// The Flux cluster of this test binary (started on first use; panics naming what failed).
+pub fn flux() -> &'static RealCluster {
+    FLUX.get_or_init(|| RealCluster::start(Engine::Flux))
+}
+
+/// The Argo CD cluster of this test binary.
+pub fn argocd() -> &'static RealCluster {
+    ARGOCD.get_or_init(|| RealCluster::start(Engine::ArgoCd))
+}
+
+/// Runs `tests/real/build.sh` (a no-op on a warm cache) and returns the directory it prints.
+pub fn components_dir() -> PathBuf {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/real/build.sh");
+    let output = Command::new("bash")
+        .arg(&script)
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
+    assert!(
+        output.status.success(),
+        "{} failed ({}): the real tier's components could not be built; its messages above name the component",
+        script.display(),
+        output.status
+    );
+    let dir = String::from_utf8_lossy(&output.stdout).trim().to_string();
+    assert!(
+        Path::new(&dir).join("complete").is_file(),
+        "{} printed {dir:?}, which is not a complete component directory",
+        script.display()
+    );
+    PathBuf::from(dir)
+}
+
+impl RealCluster {
+    fn start(engine: Engine) -> RealCluster {
+        let components = components_dir();
+        let root = tempfile::Builder::new()
+            .prefix(&format!("ksail-real-{}-", engine.label()))
+            .tempdir()
+            .expect("create the real tier's directory")
+            .keep();
+        process::remove_at_exit(root.clone());
+        let network = network::ClusterNetwork::start()
+            .unwrap_or_else(|e| panic!("the real tier's cluster network did not start: {e}"));
+        network.accept(network::NOTIFICATION_CONTROLLER);
+        match components::start(engine, &components, &root, &network.proxy_url()) {
+            Ok(started) => RealCluster {
+                engine,
+                components,
+                root,
+                kubeconfig: started.kubeconfig,
+                pki: started.pki,
+                server: started.server,
+                processes: Mutex::new(started.processes),
+                ports: started.ports,
+                network,
+                serial: Mutex::new(()),
+            },
+            Err(failure) => panic!("the real {} tier did not start: {failure}", engine.label()),
+        }
+    }
+
+    /// A binary of the component set (`kubectl`, `kustomize`, …).
+    pub fn bin(&self, name: &str) -> PathBuf {
+        self.components.join("bin").join(name)
+    }
+
+    /// A file under the component set's `share/` (install manifests, …).
+    pub fn share(&self, rel: &str) -> PathBuf {
+        self.components.join("share").join(rel)
+    }
+
+    /// The cluster for one test: waits for the previous test to finish, checks every component is
+    /// still running, deletes what earlier tests left, and gives a fresh environment and registry.
+    pub fn lab(&'static self) -> Lab {
+        let guard = self
+            .serial
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        self.assert_running();
+        components::reset(self);
+        let env = TestEnv::new();
+        let registry = Registry::start(RegistryKind::Plain)
+            .unwrap_or_else(|e| panic!("the test registry did not start: {e}"));
+        self.network.clear();
+        self.network
+            .route(IN_CLUSTER_REGISTRY, &registry.host_port());
+        Lab {
+            cluster: self,
+            env,
+            registry,
+            _serial: guard,
+        }
+    }
+
+    /// Panics naming any component that exited, with the end of its log.
+    pub fn assert_running(&self) {
+        let mut processes = self.processes.lock().unwrap_or_else(|p| p.into_inner());
+        for process in processes.iter_mut() {
+            if let Some(status) = process.exited() {
+                panic!(
+                    "real-tier component {} exited ({status}); the end of its log ({}):\n{}",
+                    process.name,
+                    process.log.display(),
+                    process.log_tail(40)
+                );
+            }
+        }
+    }
+
+    /// The end of every component's log, for a failing test's message.
+    pub fn logs(&self, lines: usize) -> String {
+        let processes = self.processes.lock().unwrap_or_else(|p| p.into_inner());
+        processes
+            .iter()
+            .map(|p| {
+                format!(
+                    "--- {} ({})\n{}",
+                    p.name,
+                    p.log.display(),
+                    p.log_tail(lines)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// `kubectl <args>` against this cluster.
+    pub fn kubectl_command<I, S>(&self, args: I) -> Command
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        let mut command = Command::new(self.bin("kubectl"));
+        command
+            .arg("--kubeconfig")
+            .arg(&self.kubeconfig)
+            .args(args)
+            .env_remove("KUBECONFIG");
+        command
+    }
+
+    /// `kubectl <args>` with `stdin`; returns the whole output.
+    pub fn kubectl_output(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        let mut command = self.kubectl_command(args);
+        command
+            .stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = command.spawn().expect("run kubectl");
+        if let Some(text) = stdin {
+            child
+                .stdin
+                .take()
+                .expect("piped stdin")
+                .write_all(text.as_bytes())
+                .expect("write kubectl's stdin");
+        }
+        child.wait_with_output().expect("wait for kubectl")
+    }
+
+    /// `kubectl <args>`, which must succeed; returns stdout.
+    pub fn kubectl(&self, args: &[&str]) -> String {
+        let output = self.kubectl_output(args, None);
+        assert!(
+            output.status.success(),
+            "kubectl {} failed ({}):\n{}",
+            args.join(" "),
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    /// Server-side applies YAML or JSON documents (field manager `ksail-test`).
+    pub fn apply(&self, documents: &str) {
+        let args = [
+            "apply",
+            "--server-side",
+            "--force-conflicts",
+            "--field-manager=ksail-test",
+            "-f",
+            "-",
+        ];
+        let output = self.kubectl_output(&args, Some(documents));
+        assert!(
+            output.status.success(),
+            "kubectl apply failed ({}):\n{}\nof:\n{documents}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
+    /// The object as JSON, or `None` when it does not exist. `resource` is a kubectl resource
+    /// name (`kustomizations.kustomize.toolkit.fluxcd.io`, `configmap`, …).
+    pub fn get(&self, resource: &str, namespace: Option<&str>, name: &str) -> Option<Value> {
+        let mut args = vec!["get", resource, name, "-o", "json", "--ignore-not-found"];
+        if let Some(namespace) = namespace {
+            args.extend(["-n", namespace]);
+        }
+        let text = self.kubectl(&args);
+        if text.trim().is_empty() {
+            return None;
+        }
+        Some(serde_json::from_str(&text).expect("kubectl -o json prints JSON"))
+    }
+
+    /// Polls `probe` every 100 ms until it returns `Some`, or panics after `within` with what it
+    /// waited for, the last value seen and the end of every component's log.
+    pub fn wait_for<T>(
+        &self,
+        what: &str,
+        within: Duration,
+        mut probe: impl FnMut() -> Result<T, String>,
+    ) -> T {
+        let deadline = Instant::now() + within;
+        loop {
+            let last = match probe() {
+                Ok(value) => return value,
+                Err(last) => last,
+            };
+            if Instant::now() >= deadline {
+                panic!(
+                    "waited {within:?} for {what}; last seen: {last}\ncomponent logs:\n{}",
+                    self.logs(15)
+                );
+            }
+            std::thread::sleep(POLL);
+        }
+    }
+
+    /// Waits until the object's condition `type_` has status `status` (with `reason`, if given).
+    pub fn wait_condition(
+        &self,
+        resource: &str,
+        namespace: &str,
+        name: &str,
+        type_: &str,
+        status: &str,
+    ) -> Value {
+        self.wait_for(
+            &format!("{resource} {namespace}/{name} to have {type_}={status}"),
+            SETTLE,
+            || {
+                let object = self
+                    .get(resource, Some(namespace), name)
+                    .ok_or_else(|| "not found".to_string())?;
+                match condition(&object, type_) {
+                    Some(c) if c["status"] == status => Ok(object),
+                    Some(c) => Err(c.to_string()),
+                    None => Err(format!("no {type_} condition: {}", object["status"])),
+                }
+            },
+        )
+    }
+}
+
+/// The condition of `type_` in `status.conditions`.
+pub fn condition<'a>(object: &'a Value, type_: &str) -> Option<&'a Value> {
+    object["status"]["conditions"]
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == type_)
+}
+
+/// One test's hold on the cluster (see [`RealCluster::lab`]).
+pub struct Lab {
+    pub cluster: &'static RealCluster,
+    pub env: TestEnv,
+    pub registry: Registry,
+    _serial: MutexGuard<'static, ()>,
+}
+
+impl Lab {
+    /// `ksail <args>` in this test's environment, with `KUBECONFIG` pointing at the cluster.
+    pub fn ksail<I, S>(&self, args: I) -> assert_cmd::Command
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        let mut command = self.env.ksail(args);
+        command.env("KUBECONFIG", &self.cluster.kubeconfig);
+        command
+    }
+
+    /// Runs ksail and returns its output, printing both streams (shown when the test fails).
+    pub fn run(&self, args: &[&str]) -> Output {
+        let output = self.ksail(args).output().expect("run ksail");
+        eprintln!(
+            "$ ksail {}\n(exit {:?})\n--- stdout\n{}--- stderr\n{}",
+            args.join(" "),
+            output.status.code(),
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        output
+    }
+
+    /// `ksail workload push` (of `work/k8s` to this test's registry, `k8s:dev`), which must
+    /// succeed; returns the pushed manifest digest (`sha256:…`).
+    pub fn push(&self) -> String {
+        self.push_args(&[])
+    }
+
+    /// `ksail workload push <args>`; returns the digest on its `pushed`/`unchanged` line.
+    pub fn push_args(&self, args: &[&str]) -> String {
+        let mut full = vec!["workload", "push"];
+        full.extend_from_slice(args);
+        let output = self.run(&full);
+        assert_exit(&output, 0);
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let at = stdout
+            .find("@sha256:")
+            .unwrap_or_else(|| panic!("no digest in push's stdout: {stdout}"));
+        stdout[at + 1..at + 1 + 71].to_string()
+    }
+
+    /// The `data.value` of ConfigMap `<APPS>/<name>`, if it exists.
+    pub fn configmap_value(&self, name: &str) -> Option<String> {
+        self.cluster
+            .get("configmap", Some(APPS), name)
+            .map(|cm| cm["data"]["value"].as_str().unwrap_or_default().to_string())
+    }
+
+    /// A namespace for this test, labelled so that the next test's reset deletes it.
+    pub fn namespace(&self, name: &str) {
+        self.cluster.apply(&format!(
+            "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {name}\n  labels:\n    {TEST_LABEL}: \"true\"\n"
+        ));
+    }
+
+    /// Writes `ksail.yaml` for `engine` with this test's registry as the local registry.
+    pub fn write_config(&self, engine: &str) {
+        self.env.write(
+            "ksail.yaml",
+            format!(
+                "apiVersion: ksail.io/v1alpha1\nkind: Cluster\nspec:\n  cluster:\n    gitOpsEngine: {engine}\n    localRegistry:\n      registry: {}\n",
+                self.registry.host_port()
+            ),
+        );
+    }
+
+    /// Writes a manifest file under `work/` (the source tree `workload push` packs).
+    pub fn write(&self, rel: &str, text: &str) -> PathBuf {
+        self.env.write(rel, text)
+    }
+
+    /// Fake `kind` and `docker` (first on ksail's `PATH`) that know cluster `kind` and write this
+    /// real cluster into a kubeconfig, for the cluster commands.
+    pub fn fake_tools(&self) -> FakeTools {
+        let pki = &self.cluster.pki;
+        let mut state = FakeState::new()
+            .with_cluster(FakeCluster::kind("kind"))
+            .with_kubeconfig_server(&self.cluster.server);
+        state.kubeconfig_certificate_authority = Some(pki.ca_cert.display().to_string());
+        state.kubeconfig_client_certificate = Some((
+            pki.admin_cert.display().to_string(),
+            pki.admin_key.display().to_string(),
+        ));
+        FakeTools::install(&self.env, state)
+    }
+
+    /// Removes a file under `work/`.
+    pub fn remove(&self, rel: &str) {
+        fs::remove_file(self.env.work().join(rel)).expect("remove a source file");
+    }
+}
