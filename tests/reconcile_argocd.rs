@@ -19,7 +19,8 @@ use fake_apiserver::simulators::{AppOutcome, ArgoCd, OperationOutcome};
 use fake_apiserver::{FakeApiServer, LoggedRequest, ServerOptions, rfc3339_offset};
 use serde_json::{Value, json};
 use support::{
-    Registry, TestEnv, assert_error_line, has_timestamp_prefix, stderr_lines, stdout_lines,
+    Registry, TestEnv, assert_error_line, has_timestamp_prefix, stderr_lines, stderr_text,
+    stdout_lines,
 };
 
 const SYNC_URL: &str = "oci://kind-local-registry:5000/k8s";
@@ -497,4 +498,61 @@ fn argocd_requests_stay_in_the_argocd_namespace() {
             r.path
         );
     }
+}
+
+#[test]
+fn argocd_a_sync_the_controller_keeps_retrying_fails_after_two_failed_attempts() {
+    // Real Argo CD leaves a failing sync `Running` while it retries (five times for an automated
+    // sync); the run ends at the second failure, not when the retries run out.
+    let Some(fx) = Fixture::new("argocd_retrying", 50) else {
+        return;
+    };
+    fx.server.put_object(application(
+        "argocd",
+        "web",
+        SYNC_URL,
+        Some(json!({"automated": {}})),
+    ));
+    fx.argo.script_operation(
+        "argocd/web",
+        vec![OperationOutcome::Retrying(
+            "one or more synchronization tasks completed unsuccessfully, reason: bad".into(),
+        )],
+    );
+    let output = fx.run(&["--timeout", "20s"], &[]);
+    assert_eq!(output.status.code(), Some(1), "{}", dump(&output));
+    assert_error_line(
+        &output,
+        "reconcile failed: argocd/web (SyncFailed); see diagnostics above",
+    );
+    assert!(
+        stderr_text(&output).contains("(failed 2 attempts; Argo CD keeps retrying)"),
+        "{}",
+        dump(&output)
+    );
+}
+
+#[test]
+fn argocd_a_sync_retried_under_the_applications_own_policy_is_waited_out() {
+    let Some(fx) = Fixture::new("argocd_retrying_policy", 50) else {
+        return;
+    };
+    fx.server.put_object(application(
+        "argocd",
+        "web",
+        SYNC_URL,
+        Some(json!({"automated": {}, "retry": {"limit": 10}})),
+    ));
+    fx.argo.script_operation(
+        "argocd/web",
+        vec![OperationOutcome::Retrying("reason: bad".into())],
+    );
+    let output = fx.run(&["--timeout", "2s"], &[]);
+    // Dozens of failed attempts (one every 50 ms here), and still only the timeout ends the run.
+    assert_eq!(output.status.code(), Some(3), "{}", dump(&output));
+    assert!(
+        stderr_text(&output).contains("argocd/web  SyncFailed · reason: bad. Retrying attempt #"),
+        "the report shows the sync Argo CD keeps retrying: {}",
+        dump(&output)
+    );
 }

@@ -18,8 +18,8 @@ use tokio::sync::mpsc;
 use super::expected::Expected;
 use super::flux::{kube_error, seconds};
 use super::readiness::{
-    ApplicationContext, REFRESH_ANNOTATION, Verdict, application_verdict, is_gated, short_revision,
-    timeout_message,
+    ApplicationContext, REFRESH_ANNOTATION, Verdict, application_verdict, is_gated,
+    operation_fingerprint, short_revision, timeout_message,
 };
 use super::report::{
     AttemptError, Finished, ObjectReport, ObjectSpinners, ObjectState, RootFailure,
@@ -76,7 +76,7 @@ struct Tracked {
     object: Value,
     /// `status.operationState.startedAt` before the trigger: an operation that still has it is
     /// not this run's.
-    recorded_started_at: Option<String>,
+    recorded_operation: Option<String>,
     /// The resourceVersion ksail's last patch produced; older states are not evaluated.
     patched_rv: Option<String>,
     /// The trigger for this Application has been answered.
@@ -145,8 +145,7 @@ async fn run(attempt: &ArgoAttempt<'_>, state: &mut State) -> Result<(), Attempt
         state.apps.insert(
             name,
             Tracked {
-                recorded_started_at: str_at(&object, "/status/operationState/startedAt")
-                    .map(str::to_string),
+                recorded_operation: operation_fingerprint(&object),
                 object,
                 patched_rv: None,
                 requested: false,
@@ -413,7 +412,7 @@ fn evaluate(attempt: &ArgoAttempt<'_>, state: &mut State) {
             .sync_url
             .is_some_and(|url| is_gated(&app.object, url));
         let context = ApplicationContext {
-            recorded_started_at: app.recorded_started_at.clone(),
+            recorded_operation: app.recorded_operation.clone(),
             expected_digest: attempt.expected.digest(),
             gated,
         };

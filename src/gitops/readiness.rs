@@ -16,7 +16,9 @@ mod text;
 mod timeout;
 mod view;
 
-pub use argocd::{ApplicationContext, REFRESH_ANNOTATION, application_verdict, is_gated};
+pub use argocd::{
+    ApplicationContext, REFRESH_ANNOTATION, application_verdict, is_gated, operation_fingerprint,
+};
 pub use classify::{Classification, Excludes, classify, unmatched_exclude_warning};
 pub use dependencies::{blocked_by, dependency_edges};
 pub use flux::{

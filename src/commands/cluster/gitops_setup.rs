@@ -442,7 +442,7 @@ async fn argocd_ready(client: &kube::Client, digest: &str) -> Result<Poll<()>, F
         ));
     };
     let context = ApplicationContext {
-        recorded_started_at: None,
+        recorded_operation: None,
         expected_digest: Some(digest),
         gated: true,
     };

@@ -135,10 +135,26 @@ pub fn argocd_row(kind: &str, obj: &Value) -> Option<ResourceRow> {
                     .is_some_and(|t| ARGO_ERROR_CONDITIONS.contains(&t))
             })
         });
-    let (reason, message) = if matches!(phase, "Failed" | "Error") {
+    // A sync the controller retries stays `Running` between attempts (readiness/argocd.rs).
+    let retrying = phase == "Running"
+        && obj
+            .pointer("/status/operationState/retryCount")
+            .and_then(Value::as_u64)
+            .is_some_and(|count| count > 0);
+    let failed_resources;
+    let (reason, message) = if matches!(phase, "Failed" | "Error") || retrying {
+        // Argo CD's operation message says only "one or more synchronization tasks completed
+        // unsuccessfully" with the first error; the sync result names each object that failed.
+        failed_resources = failed_sync_resources(obj);
         (
-            format!("OperationState/{phase}"),
-            str_at(obj, "/status/operationState/message").unwrap_or_default(),
+            if retrying {
+                "SyncFailed".to_string()
+            } else {
+                format!("OperationState/{phase}")
+            },
+            failed_resources.as_deref().unwrap_or_else(|| {
+                str_at(obj, "/status/operationState/message").unwrap_or_default()
+            }),
         )
     } else if let Some(cond) = error_condition {
         (
@@ -160,6 +176,35 @@ pub fn argocd_row(kind: &str, obj: &Value) -> Option<ResourceRow> {
         message: non_empty(message.to_string()),
         blocked_by: None,
     })
+}
+
+/// `Kind/namespace/name: message` of every object whose sync or hook failed in the Application's
+/// last operation (`status.operationState.syncResult.resources`), joined by `; `; `None` when the
+/// result names none.
+fn failed_sync_resources(obj: &Value) -> Option<String> {
+    let resources = obj
+        .pointer("/status/operationState/syncResult/resources")?
+        .as_array()?;
+    let failed: Vec<String> = resources
+        .iter()
+        .filter(|r| {
+            str_at(r, "/status") == Some("SyncFailed")
+                || matches!(str_at(r, "/hookPhase"), Some("Failed" | "Error"))
+        })
+        .map(|r| {
+            let kind = str_at(r, "/kind").unwrap_or(UNKNOWN);
+            let name = str_at(r, "/name").unwrap_or_default();
+            let object = match str_at(r, "/namespace").filter(|ns| !ns.is_empty()) {
+                Some(namespace) => format!("{kind}/{namespace}/{name}"),
+                None => format!("{kind}/{name}"),
+            };
+            match str_at(r, "/message").filter(|m| !m.is_empty()) {
+                Some(message) => format!("{object}: {message}"),
+                None => object,
+            }
+        })
+        .collect();
+    (!failed.is_empty()).then(|| failed.join("; "))
 }
 
 /// Rows in display order: failed, progressing, blocked; by `ns/name` within each group.

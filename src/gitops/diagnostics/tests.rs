@@ -358,6 +358,45 @@ fn argocd_running_operation_falls_back_to_sync_and_health() {
 }
 
 #[test]
+fn a_failed_argocd_operation_names_the_objects_that_failed() {
+    // The shape real Argo CD (v3.6) writes for a sync the API server refused.
+    let app = application(
+        "web",
+        json!({
+            "sync": {"status": "OutOfSync"},
+            "health": {"status": "Healthy"},
+            "operationState": {
+                "phase": "Failed",
+                "message": "one or more synchronization tasks completed unsuccessfully, reason: bad",
+                "syncResult": {"resources": [
+                    {"kind": "ConfigMap", "namespace": "apps", "name": "good", "status": "Synced", "message": "configmap/good created"},
+                    {"kind": "ConfigMap", "namespace": "apps", "name": "broken", "status": "SyncFailed", "message": "bad"},
+                    {"kind": "Job", "namespace": "apps", "name": "migrate", "hookPhase": "Failed", "message": "backoff limit"},
+                    {"kind": "ClusterRole", "namespace": "", "name": "reader", "status": "SyncFailed"}
+                ]}
+            }
+        }),
+    );
+    let row = argocd_row("Application", &app).expect("not synced");
+    assert_eq!(row.reason.as_deref(), Some("OperationState/Failed"));
+    assert_eq!(
+        row.message.as_deref(),
+        Some("ConfigMap/apps/broken: bad; Job/apps/migrate: backoff limit; ClusterRole/reader")
+    );
+    // Between retries the phase is Running; the row says what failed all the same.
+    let mut retrying = app.clone();
+    retrying["status"]["operationState"]["phase"] = json!("Running");
+    retrying["status"]["operationState"]["retryCount"] = json!(2);
+    let row = argocd_row("Application", &retrying).expect("not synced");
+    assert_eq!(row.reason.as_deref(), Some("SyncFailed"));
+    assert!(
+        row.message
+            .unwrap()
+            .starts_with("ConfigMap/apps/broken: bad")
+    );
+}
+
+#[test]
 fn flux_rows_judge_ready_and_stalled() {
     let none = BTreeMap::new();
     let cases: Vec<(Value, Option<(RowState, &str)>)> = vec![

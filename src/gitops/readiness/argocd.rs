@@ -3,6 +3,13 @@
 //! Only an operation that belongs to this run can fail it: a `Failed` operation left over from an
 //! earlier sync is history, and `ComparisonError`/`SyncError` conditions can be transient while
 //! the repo-server warms up, so both only show as waiting status.
+//!
+//! A sync that fails is retried by the controller while its phase stays `Running`: an automated
+//! sync of an Application without `spec.syncPolicy.retry` five times with 5 s to 80 s back-off
+//! (argo-cd v3.6 `controller/appcontroller.go` `autoSync`: `RetryStrategy{Limit: 5}`), so its
+//! phase turns `Failed` only after about 2.5 minutes. Such an operation fails the run once it has
+//! failed twice (one retry, about 5 s). With a retry policy of its own the Application asked for
+//! those retries, and the run waits for the controller's verdict.
 
 use serde_json::Value;
 use time::OffsetDateTime;
@@ -10,7 +17,7 @@ use time::format_description::well_known::Rfc3339;
 
 use super::flux::Verdict;
 use super::revision::{digests_equal, short_revision};
-use super::text::reason_and_message;
+use super::text::{collapse_whitespace, reason_and_message};
 use super::view::str_at;
 
 /// Set by ksail to ask for a refresh; the controller removes it once handled.
@@ -22,8 +29,8 @@ const ERROR_CONDITIONS: &[&str] = &["ComparisonError", "SyncError"];
 /// What the caller knows about one Application in this run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApplicationContext<'a> {
-    /// `status.operationState.startedAt` as read before the trigger (`None` when absent).
-    pub recorded_started_at: Option<String>,
+    /// [`operation_fingerprint`] as read before the trigger (`None` when no operation ran).
+    pub recorded_operation: Option<String>,
     /// `D`, when the registry lookup found it.
     pub expected_digest: Option<&'a str>,
     /// The result of [`is_gated`] for this Application.
@@ -86,7 +93,7 @@ pub fn application_verdict(application: &Value, context: &ApplicationContext) ->
     let operation = OperationState::read(application);
     if let Some(operation) = &operation
         && operation.has_failed()
-        && operation.belongs_to_run(context.recorded_started_at.as_deref())
+        && operation.belongs_to_run(context.recorded_operation.as_deref())
     {
         let message = if operation.message.is_empty() {
             format!("sync operation {}", operation.phase)
@@ -98,10 +105,22 @@ pub fn application_verdict(application: &Value, context: &ApplicationContext) ->
             message,
         };
     }
+    if let Some(operation) = &operation
+        && let Some(verdict) = retrying_verdict(application, operation, context)
+    {
+        return verdict;
+    }
     if has_refresh_annotation(application) {
         return waiting("waiting for the controller to handle the refresh".into());
     }
     if application.get("operation").is_some_and(|op| !op.is_null()) {
+        // The controller keeps `.operation` until the operation completes.
+        if let Some(operation) = &operation
+            && operation.phase_is("Running")
+            && operation.belongs_to_run(context.recorded_operation.as_deref())
+        {
+            return waiting(operation.waiting_status());
+        }
         return waiting("waiting for the controller to start the sync operation".into());
     }
     if let Some(status) = error_condition(application) {
@@ -140,6 +159,50 @@ pub fn application_verdict(application: &Value, context: &ApplicationContext) ->
     Verdict::Complete {
         revision: str_at(application, "/status/sync/revision").map(str::to_string),
     }
+}
+
+/// Failed attempts after which a retried sync without a retry policy fails the run.
+const FAILED_ATTEMPTS_WITHOUT_POLICY: u64 = 2;
+
+/// The verdict for an operation the controller is retrying after failed attempts (`Running`
+/// with `retryCount` ≥ 1), or `None` for any other operation.
+fn retrying_verdict(
+    application: &Value,
+    operation: &OperationState,
+    context: &ApplicationContext,
+) -> Option<Verdict> {
+    if !operation.phase_is("Running") || operation.retry_count == 0 {
+        return None;
+    }
+    let error = operation.error_message();
+    let other_revision = context.gated
+        && context.expected_digest.is_some_and(|expected| {
+            operation
+                .revision
+                .as_deref()
+                .is_some_and(|revision| !digests_equal(revision, expected))
+        });
+    if other_revision || !operation.belongs_to_run(context.recorded_operation.as_deref()) {
+        return Some(waiting(format!(
+            "waiting: Argo CD retries an earlier sync that fails ({error})"
+        )));
+    }
+    // The controller counts a failed attempt when it schedules the next one (appcontroller.go
+    // `processRequestedAppOperation`: `RetryCount++`), so retryCount is the failed attempts.
+    let failed_attempts = operation.retry_count;
+    let has_policy = application
+        .pointer("/spec/syncPolicy/retry")
+        .is_some_and(|retry| !retry.is_null());
+    if !has_policy && failed_attempts >= FAILED_ATTEMPTS_WITHOUT_POLICY {
+        return Some(Verdict::Failed {
+            reason: "SyncFailed".into(),
+            message: format!("{error} (failed {failed_attempts} attempts; Argo CD keeps retrying)"),
+        });
+    }
+    Some(waiting(format!(
+        "sync failed, Argo CD retries (attempt #{}): {error}",
+        operation.retry_count
+    )))
 }
 
 fn waiting(status: String) -> Verdict {
@@ -181,9 +244,34 @@ fn error_condition(application: &Value) -> Option<String> {
 /// `status.operationState`, present once any operation ran.
 struct OperationState {
     phase: String,
-    started_at: Option<String>,
     finished_at: Option<String>,
     message: String,
+    fingerprint: String,
+    /// Failed attempts the controller has retried so far (`retryCount`).
+    retry_count: u64,
+    /// The revision the operation syncs (`operation.sync.revision`).
+    revision: Option<String>,
+}
+
+/// What tells one operation of an Application from the next: its start and finish time, phase
+/// and synced revision. The start time alone does not: Argo CD writes it to the second, and an
+/// automated sync that the refresh sets off often starts within the second of the operation
+/// before it (seen on the real tier: an auto-sync that failed was taken for the earlier,
+/// successful one, and the run waited out its timeout).
+pub fn operation_fingerprint(application: &Value) -> Option<String> {
+    let state = application
+        .pointer("/status/operationState")
+        .filter(|state| !state.is_null())?;
+    let field = |pointer: &str| state.pointer(pointer).and_then(Value::as_str).unwrap_or("");
+    Some(
+        [
+            field("/startedAt"),
+            field("/finishedAt"),
+            field("/phase"),
+            field("/syncResult/revision"),
+        ]
+        .join("|"),
+    )
 }
 
 impl OperationState {
@@ -194,10 +282,27 @@ impl OperationState {
         let text = |field: &str| state.get(field).and_then(Value::as_str).map(str::to_string);
         Some(OperationState {
             phase: text("phase").unwrap_or_default(),
-            started_at: text("startedAt"),
             finished_at: text("finishedAt").filter(|at| !at.is_empty()),
             message: text("message").unwrap_or_default(),
+            fingerprint: operation_fingerprint(application).unwrap_or_default(),
+            retry_count: state
+                .get("retryCount")
+                .and_then(Value::as_u64)
+                .unwrap_or_default(),
+            revision: state
+                .pointer("/operation/sync/revision")
+                .and_then(Value::as_str)
+                .map(str::to_string),
         })
+    }
+
+    /// The message without the controller's "Retrying attempt #N at <time>." suffix.
+    fn error_message(&self) -> String {
+        let message = match self.message.find(". Retrying attempt #") {
+            Some(end) => &self.message[..end],
+            None => self.message.as_str(),
+        };
+        collapse_whitespace(message)
     }
 
     fn phase_is(&self, phase: &str) -> bool {
@@ -208,11 +313,11 @@ impl OperationState {
         self.phase_is("Failed") || self.phase_is("Error")
     }
 
-    /// The operation started after ksail recorded the state, or nothing was recorded.
-    fn belongs_to_run(&self, recorded_started_at: Option<&str>) -> bool {
-        match recorded_started_at {
+    /// The operation is not the one ksail recorded before the trigger, or nothing was recorded.
+    fn belongs_to_run(&self, recorded: Option<&str>) -> bool {
+        match recorded {
             None => true,
-            Some(recorded) => self.started_at.as_deref() != Some(recorded),
+            Some(recorded) => self.fingerprint != recorded,
         }
     }
 

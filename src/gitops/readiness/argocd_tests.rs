@@ -55,9 +55,34 @@ fn failed_app(phase: &str, started_at: &str) -> Value {
     })
 }
 
+/// The operation recorded before the trigger: one that failed and started at [`RECORDED`].
+fn recorded() -> Option<String> {
+    operation_fingerprint(&failed_app("Failed", RECORDED))
+}
+
+/// An automated sync of digest() that failed `retry_count` times, as the controller leaves it
+/// between attempts (phase `Running`, `operation` still set).
+fn retrying_app(retry_count: u64, policy: Option<Value>) -> Value {
+    edit(complete_app(), |app| {
+        app["status"]["sync"]["status"] = json!("OutOfSync");
+        app["operation"] = json!({"sync": {"revision": digest()}, "initiatedBy": {"automated": true}, "retry": {"limit": 5}});
+        app["status"]["operationState"] = json!({
+            "phase": "Running",
+            "startedAt": "2026-05-01T10:00:01Z",
+            "finishedAt": "2026-05-01T10:00:02Z",
+            "retryCount": retry_count,
+            "message": format!("one or more synchronization tasks completed unsuccessfully, reason: bad. Retrying attempt #{retry_count} at 2026-05-01T10:00:12Z."),
+            "operation": {"sync": {"revision": digest()}, "initiatedBy": {"automated": true}, "retry": {"limit": 5}},
+        });
+        if let Some(policy) = policy {
+            app["spec"]["syncPolicy"] = json!({"automated": {}, "retry": policy});
+        }
+    })
+}
+
 fn gated_context(digest: &str) -> ApplicationContext<'_> {
     ApplicationContext {
-        recorded_started_at: Some(RECORDED.to_string()),
+        recorded_operation: recorded(),
         expected_digest: Some(digest),
         gated: true,
     }
@@ -68,6 +93,7 @@ enum Expect {
     Complete(Option<String>),
     Waiting(&'static str),
     Failed(&'static str),
+    FailedWith(&'static str, &'static str),
 }
 
 fn check(name: &str, verdict: Verdict, expected: &Expect) {
@@ -79,6 +105,13 @@ fn check(name: &str, verdict: Verdict, expected: &Expect) {
         (Verdict::Failed { reason, message }, Expect::Failed(want)) => {
             assert_eq!(reason, want, "{name}");
             assert_eq!(message, "one or more objects failed to apply", "{name}");
+        }
+        (Verdict::Failed { reason, message }, Expect::FailedWith(want, want_message)) => {
+            assert_eq!(
+                (reason.as_str(), message.as_str()),
+                (*want, *want_message),
+                "{name}"
+            );
         }
         _ => panic!("{name}: got {verdict:?}, expected {expected:?}"),
     }
@@ -302,7 +335,21 @@ fn application_failures_are_terminal_only_for_this_runs_operation() {
             "nothing recorded before the trigger",
             failed_app("Failed", "2026-05-01T10:00:01Z"),
             ApplicationContext {
-                recorded_started_at: None,
+                recorded_operation: None,
+                ..gated_context(&d)
+            },
+            Expect::Failed("OperationState/Failed"),
+        ),
+        (
+            "a new operation that started in the same second as the recorded one",
+            edit(failed_app("Failed", RECORDED), |app| {
+                app["status"]["operationState"]["finishedAt"] = json!("2026-05-01T09:00:02Z");
+                app["status"]["operationState"]["syncResult"] = json!({"revision": d.clone()});
+            }),
+            ApplicationContext {
+                recorded_operation: operation_fingerprint(&edit(complete_app(), |app| {
+                    app["status"]["operationState"]["startedAt"] = json!(RECORDED);
+                })),
                 ..gated_context(&d)
             },
             Expect::Failed("OperationState/Failed"),
@@ -329,6 +376,42 @@ fn application_failures_are_terminal_only_for_this_runs_operation() {
             gated_context(&d),
             Expect::Waiting(
                 "OperationState/Failed: one or more objects failed to apply (earlier operation)",
+            ),
+        ),
+        (
+            "an automated sync that failed once is waited on while Argo CD retries it",
+            retrying_app(1, None),
+            gated_context(&d),
+            Expect::Waiting(
+                "sync failed, Argo CD retries (attempt #1): one or more synchronization tasks completed unsuccessfully, reason: bad",
+            ),
+        ),
+        (
+            "an automated sync that failed twice fails the run",
+            retrying_app(2, None),
+            gated_context(&d),
+            Expect::FailedWith(
+                "SyncFailed",
+                "one or more synchronization tasks completed unsuccessfully, reason: bad (failed 2 attempts; Argo CD keeps retrying)",
+            ),
+        ),
+        (
+            "with a retry policy of its own the Application's retries are waited out",
+            retrying_app(4, Some(json!({"limit": 10}))),
+            gated_context(&d),
+            Expect::Waiting(
+                "sync failed, Argo CD retries (attempt #4): one or more synchronization tasks completed unsuccessfully, reason: bad",
+            ),
+        ),
+        (
+            "a retried sync of another revision is not this run's",
+            edit(retrying_app(3, None), |app| {
+                app["status"]["operationState"]["operation"]["sync"]["revision"] =
+                    json!(OLD_DIGEST);
+            }),
+            gated_context(&d),
+            Expect::Waiting(
+                "waiting: Argo CD retries an earlier sync that fails (one or more synchronization tasks completed unsuccessfully, reason: bad)",
             ),
         ),
         (

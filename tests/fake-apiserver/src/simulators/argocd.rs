@@ -32,6 +32,11 @@ pub enum OperationOutcome {
     Failed(String),
     /// Stays `Running` forever.
     Never,
+    /// Fails every attempt with this message while the controller retries: phase stays
+    /// `Running`, `retryCount` grows by one every `operation_ms`, the message ends in
+    /// `Retrying attempt #N at <time>.` (argo-cd v3.6 `controller/appcontroller.go`
+    /// `processRequestedAppOperation`; an automated sync retries five times by default).
+    Retrying(String),
 }
 
 struct Inner {
@@ -45,9 +50,12 @@ struct Inner {
 
 /// On the refresh annotation (after `refresh_delay_ms`): removes it, sets `status.reconciledAt`,
 /// resolves `targetRevision` into `status.sync.revision` (multi-source: `revisions`), and with an
-/// automated policy applies the scripted [`AppOutcome`]. On `.operation` (any policy): clears it,
-/// sets `operationState` `Running` with `startedAt`, then after `operation_ms` `Succeeded` (state
-/// from the [`AppOutcome`]) or `Failed`, with `finishedAt` and a `reconciledAt` not before it.
+/// automated policy applies the scripted [`AppOutcome`]. On `.operation` (any policy): sets
+/// `operationState` `Running` with `startedAt`, then after `operation_ms` `Succeeded` (state from
+/// the [`AppOutcome`]) or `Failed`, with `finishedAt` and a `reconciledAt` not before it, and only
+/// then clears `.operation` — the real controller keeps it while the operation runs and clears it
+/// when the operation completes (argo-cd v3.6 `controller/appcontroller.go`
+/// `setOperationState`). Times are RFC 3339 to the second, as the real ones are.
 pub struct ArgoCd {
     refresh_delay_ms: u64,
     operation_ms: u64,
@@ -163,9 +171,6 @@ impl ArgoCd {
         self.inner().handled_operations.push(key.to_string());
         let started = now_rfc3339();
         cluster.mutate(ARGO_GROUP, "applications", ns, name, |obj| {
-            if let Value::Object(map) = obj {
-                map.remove("operation");
-            }
             let status = crate::util::obj_mut(obj, "status");
             status.insert(
                 "operationState".into(),
@@ -177,6 +182,10 @@ impl ArgoCd {
         cluster.after_blocking(self.operation_ms, move |c| {
             let outcome = this.inner().operation.next(&key);
             if outcome == OperationOutcome::Never {
+                return;
+            }
+            if let OperationOutcome::Retrying(message) = &outcome {
+                this.retry(c, &ns, &name, message, 1);
                 return;
             }
             let Some(app) = c.get(ARGO_GROUP, "applications", &ns, &name) else {
@@ -206,7 +215,33 @@ impl ArgoCd {
                 }
                 status["reconciledAt"] = json!(finished);
                 obj["status"] = status;
+                if let Value::Object(map) = obj {
+                    map.remove("operation");
+                }
             });
+        });
+    }
+
+    /// One more failed attempt of a [`OperationOutcome::Retrying`] operation; schedules the next.
+    fn retry(self: &Arc<Self>, cluster: &Cluster, ns: &str, name: &str, message: &str, count: u64) {
+        let finished = now_rfc3339();
+        cluster.mutate(ARGO_GROUP, "applications", ns, name, |obj| {
+            let mut status = obj.get("status").cloned().unwrap_or(json!({}));
+            let state = &mut status["operationState"];
+            state["finishedAt"] = json!(finished);
+            state["retryCount"] = json!(count);
+            state["message"] = json!(format!(
+                "{message}. Retrying attempt #{count} at {}.",
+                crate::util::rfc3339_offset(5)
+            ));
+            status["sync"]["status"] = json!("OutOfSync");
+            status["reconciledAt"] = json!(finished);
+            obj["status"] = status;
+        });
+        let this = self.clone();
+        let (ns, name, message) = (ns.to_string(), name.to_string(), message.to_string());
+        cluster.after_blocking(self.operation_ms, move |c| {
+            this.retry(c, &ns, &name, &message, count + 1);
         });
     }
 }

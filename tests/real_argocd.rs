@@ -1,0 +1,192 @@
+//! `workload push`, `workload reconcile` and `cluster update` against real Argo CD: a real
+//! kube-apiserver with Argo CD's application controller, repo-server and redis running as local
+//! processes (docs/testing.md "Real tier"). The Application and its repository Secret are the ones
+//! `cluster create` writes; the repo-server reaches the registry by its in-cluster name.
+
+mod support;
+
+use serde_json::Value;
+use support::real::{self, APPS, Lab, assert_exit};
+use support::{stderr_text, stdout_text};
+
+const APPLICATION: &str = "applications.argoproj.io";
+const ARGOCD: &str = "argocd";
+
+/// The repository Secret and Application `argocd/ksail` of `cluster create` (bootstrap.rs) for a
+/// plain-HTTP local registry, following tag `tag`.
+fn bootstrap_objects(tag: &str) -> String {
+    let url = format!("oci://{}/k8s", real::IN_CLUSTER_REGISTRY);
+    format!(
+        "apiVersion: v1
+kind: Secret
+metadata:
+  name: ksail-local-registry-repo
+  namespace: argocd
+  labels:
+    argocd.argoproj.io/secret-type: repository
+    {label}: \"true\"
+stringData:
+  type: oci
+  url: {url}
+  insecureOCIForceHttp: \"true\"
+---
+apiVersion: argoproj.io/v1alpha1
+kind: Application
+metadata:
+  name: ksail
+  namespace: argocd
+spec:
+  project: default
+  source:
+    repoURL: {url}
+    targetRevision: {tag}
+    path: .
+  destination:
+    server: https://kubernetes.default.svc
+    namespace: default
+  syncPolicy:
+    automated:
+      prune: true
+      selfHeal: true
+    syncOptions:
+      - CreateNamespace=true
+",
+        label = real::TEST_LABEL
+    )
+}
+
+fn application(lab: &Lab) -> Value {
+    lab.cluster
+        .get(APPLICATION, Some(ARGOCD), "ksail")
+        .expect("Application argocd/ksail exists")
+}
+
+/// Waits until the Application is Synced and Healthy at `digest`.
+fn wait_synced(lab: &Lab, digest: &str) -> Value {
+    lab.cluster.wait_for(
+        &format!("Application ksail synced at {digest}"),
+        real::SETTLE,
+        || {
+            let app = application(lab);
+            let status = &app["status"];
+            if status["sync"]["status"] == "Synced"
+                && status["health"]["status"] == "Healthy"
+                && status["sync"]["revision"] == digest
+            {
+                Ok(app)
+            } else {
+                Err(format!(
+                    "sync {} at {}, health {}, conditions {}, operation {}",
+                    status["sync"]["status"],
+                    status["sync"]["revision"],
+                    status["health"]["status"],
+                    status["conditions"],
+                    status["operationState"]["message"]
+                ))
+            }
+        },
+    )
+}
+
+/// Pushes the first artifact, applies the bootstrap objects and waits until Argo CD serves it.
+fn bootstrap(lab: &Lab) -> String {
+    lab.write_config("ArgoCD");
+    lab.write("k8s/app.yaml", &real::configmap("app", "one"));
+    let digest = lab.push();
+    lab.cluster.apply(&bootstrap_objects("dev"));
+    wait_synced(lab, &digest);
+    assert_eq!(lab.configmap_value("app").as_deref(), Some("one"));
+    digest
+}
+
+#[test]
+fn reconcile_waits_until_the_application_serves_the_pushed_digest() {
+    let lab = real::argocd().lab();
+    let first = bootstrap(&lab);
+
+    lab.write("k8s/app.yaml", &real::configmap("app", "two"));
+    let second = lab.push();
+    assert_ne!(first, second);
+    let output = lab.run(&["workload", "reconcile", "--timeout", "50s"]);
+
+    assert_exit(&output, 0);
+    let stdout = stdout_text(&output);
+    assert!(
+        stdout.starts_with("reconciled Argo CD: ") && stdout.contains(&second),
+        "the success line names the pushed digest: {stdout}"
+    );
+    // Exit 0 means Argo CD serves what was pushed.
+    let app = application(&lab);
+    assert_eq!(app["status"]["sync"]["revision"], Value::String(second));
+    assert_eq!(app["status"]["sync"]["status"], "Synced");
+    assert_eq!(lab.configmap_value("app").as_deref(), Some("two"));
+}
+
+#[test]
+fn a_failing_sync_exits_1_with_the_diagnostics() {
+    let lab = real::argocd().lab();
+    bootstrap(&lab);
+
+    // Valid YAML, but not a valid ConfigMap: the API server refuses it during the sync.
+    lab.write(
+        "k8s/broken.yaml",
+        &format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: broken\n  namespace: {APPS}\ndata:\n  - not-a-map\n"
+        ),
+    );
+    lab.push();
+    let output = lab.run(&["workload", "reconcile", "--timeout", "50s"]);
+
+    assert_exit(&output, 1);
+    let stderr = stderr_text(&output);
+    // The refresh sets off Argo CD's automated sync (retried five times over about 2.5 minutes;
+    // ksail reports it after the second failed attempt: `SyncFailed`) unless ksail's own sync
+    // operation, which has no retries, gets in first (`OperationState/Failed`).
+    assert!(
+        stderr.contains("argocd/ksail")
+            && (stderr.contains("(SyncFailed)") || stderr.contains("(OperationState/Failed)")),
+        "the report names the Application and its failing sync:\n{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("ConfigMap/{APPS}/broken: ConfigMap in version")),
+        "the report names the object the API server refused, with its reason:\n{stderr}"
+    );
+    assert_eq!(lab.configmap_value("app").as_deref(), Some("one"));
+}
+
+#[test]
+fn cluster_update_repairs_tag_drift_on_an_application_then_finds_no_changes() {
+    let lab = real::argocd().lab();
+    lab.write_config("ArgoCD");
+    lab.write("k8s/app.yaml", &real::configmap("app", "one"));
+    let digest = lab.push();
+    let old = lab.push_args(&[&format!("oci://{}/k8s:old", lab.registry.host_port())]);
+    lab.cluster.apply(&bootstrap_objects("old"));
+    wait_synced(&lab, &old);
+    let _tools = lab.fake_tools();
+
+    let output = lab.run(&["cluster", "update"]);
+
+    assert_exit(&output, 0);
+    assert!(
+        stdout_text(&output).contains("workload tag: old → dev (repaired in place)"),
+        "{}",
+        stdout_text(&output)
+    );
+    let app = application(&lab);
+    assert_eq!(app["spec"]["source"]["targetRevision"], "dev");
+    assert_eq!(
+        app["spec"]["syncPolicy"]["automated"]["prune"], true,
+        "the repair touches only the tag"
+    );
+    let reconcile = lab.run(&["workload", "reconcile", "--timeout", "50s"]);
+    assert_exit(&reconcile, 0);
+    assert_eq!(
+        application(&lab)["status"]["sync"]["revision"],
+        Value::String(digest)
+    );
+
+    let again = lab.run(&["cluster", "update"]);
+    assert_exit(&again, 0);
+    assert_eq!(stdout_text(&again).trim(), "No changes detected");
+}

@@ -1,0 +1,551 @@
+//! `workload push` and `workload reconcile` against real Flux: a real kube-apiserver with
+//! source-, kustomize- and helm-controller and flux-operator running as local processes
+//! (docs/testing.md "Real tier"). What these tests pin is what a user of a real cluster sees.
+
+mod support;
+
+use serde_json::Value;
+use support::real::{self, APPS, Lab, assert_exit, condition};
+use support::{stderr_text, stdout_text};
+
+const KUSTOMIZATION: &str = "kustomizations.kustomize.toolkit.fluxcd.io";
+const OCI_REPOSITORY: &str = "ocirepositories.source.toolkit.fluxcd.io";
+const FLUX_NAMESPACE: &str = "flux-system";
+/// The sync objects a Flux bootstrap makes without flux-operator: OCIRepository and Kustomization
+/// `flux-system/flux-system` following `k8s:dev` in the test's registry. The intervals are long,
+/// so that only ksail's request makes Flux look again within a test.
+fn plain_sync(registry: &str) -> String {
+    format!(
+        r#"apiVersion: source.toolkit.fluxcd.io/v1
+kind: OCIRepository
+metadata:
+  name: flux-system
+  namespace: flux-system
+spec:
+  interval: 10m
+  url: oci://{registry}/k8s
+  ref:
+    tag: dev
+  insecure: true
+---
+apiVersion: kustomize.toolkit.fluxcd.io/v1
+kind: Kustomization
+metadata:
+  name: flux-system
+  namespace: flux-system
+spec:
+  interval: 10m
+  path: ./
+  prune: true
+  wait: true
+  timeout: 30s
+  sourceRef:
+    kind: OCIRepository
+    name: flux-system
+"#
+    )
+}
+
+/// The revision the sync source serves (`dev@sha256:…`).
+fn served_revision(lab: &Lab) -> String {
+    let source = lab
+        .cluster
+        .get(OCI_REPOSITORY, Some(FLUX_NAMESPACE), "flux-system")
+        .expect("the sync OCIRepository exists");
+    source["status"]["artifact"]["revision"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Applies the plain sync objects and waits until Flux serves the first push on its own.
+fn bootstrap_plain(lab: &Lab) {
+    lab.cluster.apply(&plain_sync(&lab.registry.host_port()));
+    lab.cluster.wait_condition(
+        KUSTOMIZATION,
+        FLUX_NAMESPACE,
+        "flux-system",
+        "Ready",
+        "True",
+    );
+}
+
+#[test]
+fn reconcile_serves_a_new_push_through_a_plain_oci_repository() {
+    let lab = real::flux().lab();
+    lab.write_config("Flux");
+    lab.write("k8s/app.yaml", &real::configmap("app", "one"));
+    let first = lab.push();
+    bootstrap_plain(&lab);
+    assert_eq!(lab.configmap_value("app").as_deref(), Some("one"));
+
+    lab.write("k8s/app.yaml", &real::configmap("app", "two"));
+    let second = lab.push();
+    assert_ne!(first, second, "a changed tree gives a new digest");
+    let output = lab.run(&["workload", "reconcile", "--timeout", "45s"]);
+
+    assert_exit(&output, 0);
+    let stdout = stdout_text(&output);
+    assert!(
+        stdout.starts_with("reconciled Flux: ") && stdout.contains(&format!("dev@{second}")),
+        "the success line names the pushed digest: {stdout}"
+    );
+    // Exit 0 means the cluster serves what was pushed: the source's artifact and the object.
+    assert_eq!(served_revision(&lab), format!("dev@{second}"));
+    assert_eq!(lab.configmap_value("app").as_deref(), Some("two"));
+    let ks = lab
+        .cluster
+        .get(KUSTOMIZATION, Some(FLUX_NAMESPACE), "flux-system")
+        .expect("the Kustomization exists");
+    assert_eq!(
+        ks["status"]["lastAppliedRevision"],
+        Value::String(format!("dev@{second}"))
+    );
+    assert_eq!(condition(&ks, "Ready").expect("Ready")["status"], "True");
+}
+
+/// A Deployment in `real-apps` whose Pod can never be scheduled (no node has the label). After its
+/// progress deadline the Deployment controller marks it `ProgressDeadlineExceeded`, which
+/// kustomize-controller's health check takes as failed at once (fail-fast, its default) instead of
+/// waiting out the Kustomization's timeout (never under 30 s: `GetTimeout` in its API).
+const UNSCHEDULABLE_DEPLOYMENT: &str = "apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: never-ready
+  namespace: real-apps
+spec:
+  replicas: 1
+  progressDeadlineSeconds: 1
+  selector:
+    matchLabels: {app: never-ready}
+  template:
+    metadata:
+      labels: {app: never-ready}
+    spec:
+      nodeSelector: {ksail.test/no-such-node: \"true\"}
+      containers:
+        - name: app
+          image: registry.invalid/never:1
+";
+
+#[test]
+fn a_failing_health_check_exits_1_with_the_diagnostics_of_the_real_objects() {
+    let lab = real::flux().lab();
+    lab.write_config("Flux");
+    lab.write("k8s/app.yaml", &real::configmap("app", "one"));
+    lab.push();
+    bootstrap_plain(&lab);
+
+    lab.write("k8s/deployment.yaml", UNSCHEDULABLE_DEPLOYMENT);
+    lab.push();
+    let output = lab.run(&["workload", "reconcile", "--timeout", "50s"]);
+
+    // 1, not 3: the failure is reported when Flux reports it, not when the timeout runs out.
+    assert_exit(&output, 1);
+    let stderr = stderr_text(&output);
+    assert!(
+        stderr.contains("kustomization flux-system/flux-system")
+            && stderr.contains("HealthCheckFailed"),
+        "the report names the failing Kustomization and its real reason:\n{stderr}"
+    );
+    assert!(
+        stderr.contains("never-ready"),
+        "the report carries the controller's message, which names the Deployment:\n{stderr}"
+    );
+    assert!(
+        stderr.contains("Warning") && stderr.contains("HealthCheckFailed"),
+        "the report lists kustomize-controller's Warning event:\n{stderr}"
+    );
+}
+
+#[test]
+fn a_manifest_the_api_server_rejects_exits_1_with_the_diagnostics() {
+    let lab = real::flux().lab();
+    lab.write_config("Flux");
+    lab.write("k8s/app.yaml", &real::configmap("app", "one"));
+    lab.push();
+    bootstrap_plain(&lab);
+
+    // Valid YAML (push accepts it), but not a valid ConfigMap: the API server's dry run refuses it.
+    lab.write(
+        "k8s/broken.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: broken\n  namespace: real-apps\ndata:\n  - not-a-map\n",
+    );
+    lab.push();
+    let output = lab.run(&["workload", "reconcile", "--timeout", "50s"]);
+
+    assert_exit(&output, 1);
+    let stderr = stderr_text(&output);
+    assert!(
+        stderr.contains("kustomization flux-system/flux-system")
+            && stderr.contains("ConfigMap/real-apps/broken"),
+        "the report carries the apply error naming the object:\n{stderr}"
+    );
+    // Nothing of the failed revision was applied: the good ConfigMap keeps its value.
+    assert_eq!(lab.configmap_value("app").as_deref(), Some("one"));
+}
+
+/// An OCIRepository for chart `name` in the test registry, as Flux's `chartRef` source.
+fn chart_source(registry: &str, name: &str) -> String {
+    format!(
+        "apiVersion: source.toolkit.fluxcd.io/v1
+kind: OCIRepository
+metadata:
+  name: {name}-chart
+  namespace: real-apps
+spec:
+  interval: 10m
+  url: oci://{registry}/charts/{name}
+  ref:
+    tag: 0.1.0
+  insecure: true
+  layerSelector:
+    mediaType: application/vnd.cncf.helm.chart.content.v1.tar+gzip
+    operation: copy
+"
+    )
+}
+
+fn helm_release(name: &str, chart: &str, depends_on: Option<&str>) -> String {
+    let depends = depends_on
+        .map(|d| format!("  dependsOn:\n    - name: {d}\n"))
+        .unwrap_or_default();
+    format!(
+        "apiVersion: helm.toolkit.fluxcd.io/v2
+kind: HelmRelease
+metadata:
+  name: {name}
+  namespace: real-apps
+spec:
+  interval: 10m
+  timeout: 10s
+  chartRef:
+    kind: OCIRepository
+    name: {chart}-chart
+{depends}"
+    )
+}
+
+#[test]
+fn a_stuck_helm_release_is_reset_and_a_dependency_wait_is_left_alone() {
+    let lab = real::flux().lab();
+    let registry = lab.registry.host_port();
+    // The chart installs a ConfigMap into a namespace that does not exist yet: the install fails,
+    // and with no remediation retries (the default) helm-controller stops trying.
+    real::charts::push(
+        &registry,
+        "charts/stuck",
+        "stuck",
+        "0.1.0",
+        &[(
+            "configmap.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: from-chart\n  namespace: real-helm-target\ndata:\n  value: installed\n",
+        )],
+    );
+    lab.write_config("Flux");
+    lab.write("k8s/app.yaml", &real::configmap("app", "one"));
+    lab.write(
+        "k8s/helm.yaml",
+        &format!(
+            "{}---\n{}",
+            chart_source(&registry, "stuck"),
+            helm_release("stuck", "stuck", None)
+        ),
+    );
+    lab.push();
+    lab.cluster.apply(&plain_sync(&registry));
+    let stuck = lab
+        .cluster
+        .wait_for("HelmRelease real-apps/stuck to stall", real::SETTLE, || {
+            let release = lab
+                .cluster
+                .get("helmreleases.helm.toolkit.fluxcd.io", Some(APPS), "stuck")
+                .ok_or("not found")?;
+            match condition(&release, "Stalled") {
+                Some(c) if c["status"] == "True" => Ok(release),
+                _ => Err(release["status"].to_string()),
+            }
+        });
+    assert_eq!(
+        condition(&stuck, "Ready").expect("Ready")["status"],
+        "False"
+    );
+    // A release that waits for a dependency is not stuck: ksail must not touch it.
+    lab.cluster
+        .apply(&helm_release("waits", "stuck", Some("missing")));
+    let waits = lab
+        .cluster
+        .wait_for("HelmRelease real-apps/waits to wait", real::SETTLE, || {
+            let release = lab
+                .cluster
+                .get("helmreleases.helm.toolkit.fluxcd.io", Some(APPS), "waits")
+                .ok_or("not found")?;
+            match condition(&release, "Ready") {
+                Some(c) if c["reason"] == "DependencyNotReady" => Ok(release),
+                _ => Err(release["status"].to_string()),
+            }
+        });
+
+    // The cause goes away; only a reset makes helm-controller try again.
+    lab.namespace("real-helm-target");
+    let output = lab.run(&["workload", "reconcile", "--timeout", "50s"]);
+
+    assert_exit(&output, 0);
+    assert!(
+        stderr_text(&output).contains("helmrelease real-apps/stuck: stuck"),
+        "ksail says it resets the stuck release:\n{}",
+        stderr_text(&output)
+    );
+    let installed = lab
+        .cluster
+        .get("configmap", Some("real-helm-target"), "from-chart")
+        .expect("the reset release installed its chart");
+    assert_eq!(installed["data"]["value"], "installed");
+    let release = lab
+        .cluster
+        .get("helmreleases.helm.toolkit.fluxcd.io", Some(APPS), "stuck")
+        .expect("stuck exists");
+    assert_eq!(
+        condition(&release, "Ready").expect("Ready")["status"],
+        "True"
+    );
+    assert_ne!(
+        release["spec"]["suspend"],
+        Value::Bool(true),
+        "left resumed"
+    );
+    let after = lab
+        .cluster
+        .get("helmreleases.helm.toolkit.fluxcd.io", Some(APPS), "waits")
+        .expect("waits exists");
+    assert_eq!(
+        after["metadata"]["generation"], waits["metadata"]["generation"],
+        "the waiting release was never suspended or resumed"
+    );
+    assert_eq!(
+        condition(&after, "Ready").expect("Ready")["reason"],
+        "DependencyNotReady"
+    );
+}
+
+/// A Kustomization `name` in `flux-system` applying `path` of the sync source's artifact.
+fn kustomization(name: &str, path: &str, annotations: &str) -> String {
+    format!(
+        "apiVersion: kustomize.toolkit.fluxcd.io/v1
+kind: Kustomization
+metadata:
+  name: {name}
+  namespace: flux-system
+  annotations: {{{annotations}}}
+spec:
+  interval: 10m
+  path: {path}
+  prune: true
+  sourceRef:
+    kind: OCIRepository
+    name: flux-system
+"
+    )
+}
+
+const REQUESTED_AT: &str = "reconcile.fluxcd.io/requestedAt";
+
+fn requested_at(lab: &Lab, name: &str) -> Option<String> {
+    let ks = lab
+        .cluster
+        .get(KUSTOMIZATION, Some(FLUX_NAMESPACE), name)
+        .expect("the Kustomization exists");
+    ks["metadata"]["annotations"][REQUESTED_AT]
+        .as_str()
+        .map(str::to_string)
+}
+
+#[test]
+fn excluded_kustomizations_are_neither_requested_nor_waited_for() {
+    let lab = real::flux().lab();
+    lab.write_config("Flux");
+    lab.write("k8s/base/app.yaml", &real::configmap("app", "one"));
+    lab.write("k8s/apps/apps.yaml", &real::configmap("apps", "one"));
+    lab.push();
+    lab.cluster
+        .apply(&plain_sync(&lab.registry.host_port()).replace("path: ./\n", "path: ./base\n"));
+    lab.cluster.apply(&kustomization("apps", "./apps", ""));
+    // Both point at a path the artifact does not have: they fail for as long as they exist.
+    lab.cluster.apply(&kustomization("slow", "./missing", ""));
+    lab.cluster.apply(&kustomization(
+        "annotated",
+        "./missing",
+        "ksail.devantler.tech/reconcile-exclude: \"true\"",
+    ));
+    for name in ["flux-system", "apps"] {
+        lab.cluster
+            .wait_condition(KUSTOMIZATION, FLUX_NAMESPACE, name, "Ready", "True");
+    }
+    lab.cluster
+        .wait_condition(KUSTOMIZATION, FLUX_NAMESPACE, "slow", "Ready", "False");
+
+    lab.write("k8s/apps/apps.yaml", &real::configmap("apps", "two"));
+    lab.push();
+    let output = lab.run(&[
+        "workload",
+        "reconcile",
+        "--timeout",
+        "50s",
+        "--exclude",
+        "slow",
+        "--exclude",
+        "no-such-kustomization",
+    ]);
+
+    assert_exit(&output, 0);
+    assert!(requested_at(&lab, "apps").is_some(), "apps was requested");
+    assert!(
+        requested_at(&lab, "flux-system").is_some(),
+        "flux-system was requested"
+    );
+    assert_eq!(
+        requested_at(&lab, "slow"),
+        None,
+        "--exclude slow: not annotated"
+    );
+    assert_eq!(
+        requested_at(&lab, "annotated"),
+        None,
+        "the exclude annotation: not annotated"
+    );
+    assert_eq!(lab.configmap_value("apps").as_deref(), Some("two"));
+    let stderr = stderr_text(&output);
+    assert!(
+        stderr.contains("no-such-kustomization"),
+        "an --exclude that matches nothing is warned about:\n{stderr}"
+    );
+}
+
+const FLUX_INSTANCE: &str = "fluxinstances.fluxcd.controlplane.io";
+
+/// The FluxInstance `cluster create` writes for a local registry (bootstrap.rs), following tag
+/// `tag`, without `distribution.artifact`: with it the operator pulls its manifests from
+/// ghcr.io, which the tier cannot reach; without it, it renders the ones bundled with it.
+fn flux_instance(tag: &str) -> String {
+    format!(
+        "apiVersion: fluxcd.controlplane.io/v1
+kind: FluxInstance
+metadata:
+  name: flux
+  namespace: flux-system
+spec:
+  distribution:
+    version: \"2.x\"
+    registry: ghcr.io/fluxcd
+  sync:
+    kind: OCIRepository
+    url: oci://{}/k8s
+    ref: {tag}
+    path: ./
+    provider: generic
+    interval: 10m
+  kustomize:
+    patches:
+      - target:
+          kind: OCIRepository
+          name: flux-system
+        patch: |
+          - op: add
+            path: /spec/insecure
+            value: true
+",
+        real::IN_CLUSTER_REGISTRY
+    )
+}
+
+/// Applies the FluxInstance and waits until the operator has installed Flux and the sync is
+/// ready.
+fn bootstrap_instance(lab: &Lab, tag: &str) {
+    lab.cluster.apply(&flux_instance(tag));
+    lab.cluster
+        .wait_condition(FLUX_INSTANCE, FLUX_NAMESPACE, "flux", "Ready", "True");
+    lab.cluster.wait_condition(
+        KUSTOMIZATION,
+        FLUX_NAMESPACE,
+        "flux-system",
+        "Ready",
+        "True",
+    );
+}
+
+#[test]
+fn reconcile_serves_a_new_push_through_a_flux_instance() {
+    let lab = real::flux().lab();
+    lab.write_config("Flux");
+    lab.write("k8s/app.yaml", &real::configmap("app", "one"));
+    lab.push();
+    bootstrap_instance(&lab, "dev");
+    assert_eq!(lab.configmap_value("app").as_deref(), Some("one"));
+    let source = lab
+        .cluster
+        .get(OCI_REPOSITORY, Some(FLUX_NAMESPACE), "flux-system")
+        .expect("the operator made the sync source");
+    assert_eq!(
+        source["spec"]["url"],
+        format!("oci://{}/k8s", real::IN_CLUSTER_REGISTRY),
+        "the cluster reads the registry by its in-cluster name"
+    );
+
+    lab.write("k8s/app.yaml", &real::configmap("app", "two"));
+    let second = lab.push();
+    let output = lab.run(&["workload", "reconcile", "--timeout", "50s"]);
+
+    assert_exit(&output, 0);
+    assert!(
+        stdout_text(&output).contains(&format!("dev@{second}")),
+        "{}",
+        stdout_text(&output)
+    );
+    assert_eq!(served_revision(&lab), format!("dev@{second}"));
+    assert_eq!(lab.configmap_value("app").as_deref(), Some("two"));
+}
+
+#[test]
+fn cluster_update_repairs_tag_drift_on_a_flux_instance_then_finds_no_changes() {
+    let lab = real::flux().lab();
+    lab.write_config("Flux");
+    lab.write("k8s/app.yaml", &real::configmap("app", "one"));
+    let digest = lab.push();
+    // The cluster follows another tag than ksail.yaml's (`dev`): drift.
+    let old = format!("oci://{}/k8s:old", lab.registry.host_port());
+    assert_exit(&lab.run(&["workload", "push", &old]), 0);
+    bootstrap_instance(&lab, "old");
+    let _tools = lab.fake_tools();
+
+    let output = lab.run(&["cluster", "update"]);
+
+    assert_exit(&output, 0);
+    assert!(
+        stdout_text(&output).contains("workload tag: old → dev (repaired in place)"),
+        "{}",
+        stdout_text(&output)
+    );
+    let instance = lab
+        .cluster
+        .get(FLUX_INSTANCE, Some(FLUX_NAMESPACE), "flux")
+        .expect("the FluxInstance exists");
+    assert_eq!(instance["spec"]["sync"]["ref"], "dev");
+    assert_eq!(
+        instance["spec"]["kustomize"]["patches"][0]["target"]["name"], "flux-system",
+        "the repair touches only the tag"
+    );
+    // flux-operator carries the repair into the sync source, which then serves the push.
+    lab.cluster
+        .wait_for("the sync source to serve dev", real::SETTLE, || {
+            let revision = served_revision(&lab);
+            if revision == format!("dev@{digest}") {
+                Ok(())
+            } else {
+                Err(revision)
+            }
+        });
+
+    let again = lab.run(&["cluster", "update"]);
+    assert_exit(&again, 0);
+    assert_eq!(stdout_text(&again).trim(), "No changes detected");
+}
