@@ -549,3 +549,74 @@ fn cluster_update_repairs_tag_drift_on_a_flux_instance_then_finds_no_changes() {
     assert_exit(&again, 0);
     assert_eq!(stdout_text(&again).trim(), "No changes detected");
 }
+
+#[test]
+fn init_create_push_reconcile_update_delete_run_against_real_kubernetes() {
+    let lab = real::flux().lab();
+    let _tools = support::fake_tools::FakeTools::install(&lab.env, lab.fake_state());
+    let registry = lab.registry.host_port();
+
+    let init = lab.run_cluster_command(&[
+        "cluster",
+        "init",
+        "--gitops-engine",
+        "Flux",
+        "--local-registry",
+        &registry,
+    ]);
+    assert_exit(&init, 0);
+    lab.write("k8s/app.yaml", &real::configmap("app", "one"));
+    lab.write(
+        "k8s/kustomization.yaml",
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - app.yaml\n",
+    );
+
+    // The flux-operator install manifest of the pinned release, applied to the real API server;
+    // the real operator installs Flux from the FluxInstance (its manifests come from the stand-in
+    // for ghcr.io) and the real controllers serve the first push.
+    let create = lab.run_cluster_command(&["cluster", "create", "--timeout", "3m"]);
+    assert_exit(&create, 0);
+    let instance =
+        lab.cluster
+            .wait_condition(FLUX_INSTANCE, FLUX_NAMESPACE, "flux", "Ready", "True");
+    assert_eq!(
+        instance["spec"]["distribution"]["artifact"],
+        format!(
+            "oci://ghcr.io/controlplaneio-fluxcd/flux-operator-manifests:v{}",
+            real::components::pinned_version("FLUX_OPERATOR").trim_start_matches('v')
+        ),
+        "the FluxInstance is the one cluster create makes for users"
+    );
+    assert!(
+        instance["status"]["lastArtifactRevision"]
+            .as_str()
+            .is_some_and(|d| d.starts_with("sha256:")),
+        "the operator pulled its manifests artifact: {}",
+        instance["status"]
+    );
+    let operator = lab
+        .cluster
+        .get("deployment", Some(FLUX_NAMESPACE), "flux-operator")
+        .expect("the install manifest's Deployment exists");
+    assert_eq!(operator["status"]["availableReplicas"], 1);
+    assert_eq!(lab.configmap_value("app").as_deref(), Some("one"));
+
+    lab.write("k8s/app.yaml", &real::configmap("app", "two"));
+    let second = lab.push_args(&[]);
+    let reconcile = lab.run_cluster_command(&["workload", "reconcile", "--timeout", "50s"]);
+    assert_exit(&reconcile, 0);
+    assert_eq!(served_revision(&lab), format!("dev@{second}"));
+    assert_eq!(lab.configmap_value("app").as_deref(), Some("two"));
+
+    let update = lab.run_cluster_command(&["cluster", "update"]);
+    assert_exit(&update, 0);
+    assert_eq!(stdout_text(&update).trim(), "No changes detected");
+
+    let delete = lab.run_cluster_command(&["cluster", "delete"]);
+    assert_exit(&delete, 0);
+    let kubeconfig = std::fs::read_to_string(lab.own_kubeconfig()).unwrap_or_default();
+    assert!(
+        !kubeconfig.contains("\"kind-kind\""),
+        "delete removed the cluster's context: {kubeconfig}"
+    );
+}

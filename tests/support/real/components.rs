@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use super::network::ClusterNetwork;
 use super::process::{self, Process};
 use super::{RealCluster, TEST_LABEL, pki};
 use crate::support::http;
@@ -87,6 +88,8 @@ struct Boot<'a> {
     kubeconfig: PathBuf,
     /// `HTTP_PROXY` of the engine's components: the cluster network.
     proxy: String,
+    /// The tier's CA, which the engine's components trust besides the system's.
+    ca: PathBuf,
     timings: Vec<String>,
     started: Instant,
 }
@@ -109,13 +112,16 @@ impl Boot<'_> {
         command
     }
 
-    /// A GitOps engine component: reaches registries through the cluster network.
+    /// A GitOps engine component: reaches registries through the cluster network, and trusts
+    /// the certificate it presents for the public hosts it stands in for (Go reads
+    /// `SSL_CERT_FILE`; it holds only the tier's CA, as nothing else is reachable).
     fn engine_command(&self, binary: &str) -> Command {
         let mut command = self.command(binary);
         command
             .env("KUBECONFIG", &self.kubeconfig)
             .env("HTTP_PROXY", &self.proxy)
-            .env("HTTPS_PROXY", &self.proxy);
+            .env("HTTPS_PROXY", &self.proxy)
+            .env("SSL_CERT_FILE", &self.ca);
         command
     }
 
@@ -200,11 +206,11 @@ pub fn start(
     engine: Engine,
     components: &Path,
     root: &Path,
-    proxy: &str,
+    pki: pki::Pki,
+    network: &ClusterNetwork,
 ) -> Result<Started, StartFailure> {
     let setup = |what: &str, e: std::io::Error| failure(format!("{what}: {e}"));
     fs::create_dir_all(root.join("logs")).map_err(|e| setup("create the log directory", e))?;
-    let pki = pki::write(&root.join("pki")).map_err(|e| setup("write the PKI", e))?;
     let mut ports = Ports {
         etcd: free_port(),
         apiserver: free_port(),
@@ -225,13 +231,14 @@ pub fn start(
         root,
         processes: Vec::new(),
         kubeconfig: kubeconfig.clone(),
-        proxy: proxy.to_string(),
+        proxy: network.proxy_url(),
+        ca: pki.ca_cert.clone(),
         timings: Vec::new(),
         started: Instant::now(),
     };
     start_control_plane(&mut boot, &pki, &mut ports)?;
     match engine {
-        Engine::Flux => start_flux(&mut boot, &mut ports)?,
+        Engine::Flux => start_flux(&mut boot, &mut ports, network)?,
         Engine::ArgoCd => start_argocd(&mut boot, &mut ports)?,
     }
     let timings = boot.timings.join("\n");
@@ -457,7 +464,70 @@ fn create_namespace(boot: &mut Boot, namespace: &str) -> Result<(), StartFailure
     apply_json(boot, &format!("create namespace {namespace}"), &object)
 }
 
-fn start_flux(boot: &mut Boot, ports: &mut Ports) -> Result<(), StartFailure> {
+/// The version of `name` in `tests/real/versions.env`.
+pub fn pinned_version(name: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/real/versions.env");
+    let text = fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    text.lines()
+        .find_map(|line| line.strip_prefix(&format!("{name}=")))
+        .map(|v| v.trim().trim_matches('"').to_string())
+        .unwrap_or_else(|| panic!("{} names no {name}", path.display()))
+}
+
+/// A registry standing in for ghcr.io (through the cluster network), holding what
+/// `cluster create`'s FluxInstance makes flux-operator pull: the Flux manifests of the pinned
+/// operator (`controlplaneio-fluxcd/flux-operator-manifests:v<version>`, the layout of its
+/// bundled `config/data`, which is what the release artifact holds).
+fn start_public_registry(boot: &mut Boot, network: &ClusterNetwork) -> Result<(), StartFailure> {
+    let dir = boot.root.join("public-registry");
+    fs::create_dir_all(&dir).map_err(|e| failure(format!("create {}: {e}", dir.display())))?;
+    let port = free_port();
+    let config = format!(
+        "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
+        dir.join("data").display()
+    );
+    fs::write(dir.join("config.yml"), config)
+        .map_err(|e| failure(format!("write the public registry's config: {e}")))?;
+    let mut registry = Command::new("docker-registry");
+    registry
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .arg("serve")
+        .arg(dir.join("config.yml"));
+    let index = boot.spawn("public-registry", registry)?;
+    boot.wait_ready(index, |_| http_ok(port, "/v2/"))?;
+    let layer = tar_gz_dir(&boot.components.join("share/flux-operator-data"))
+        .map_err(|e| failure(format!("pack flux-operator's manifests: {e}")))?;
+    let tag = pinned_version("FLUX_OPERATOR");
+    http::seed_image(
+        &format!("127.0.0.1:{port}"),
+        "controlplaneio-fluxcd/flux-operator-manifests",
+        &tag,
+        &layer,
+        &[],
+        None,
+    );
+    network.tls_route("ghcr.io:443", &format!("127.0.0.1:{port}"));
+    boot.step(&format!(
+        "ghcr.io/controlplaneio-fluxcd/flux-operator-manifests:{tag} served"
+    ));
+    Ok(())
+}
+
+/// A gzipped tar of the directory's contents (paths relative to it).
+fn tar_gz_dir(dir: &Path) -> std::io::Result<Vec<u8>> {
+    let gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    let mut tar = tar::Builder::new(gz);
+    tar.append_dir_all(".", dir)?;
+    tar.into_inner()?.finish()
+}
+
+fn start_flux(
+    boot: &mut Boot,
+    ports: &mut Ports,
+    network: &ClusterNetwork,
+) -> Result<(), StartFailure> {
+    start_public_registry(boot, network)?;
     install_crds(boot, "flux")?;
     install_crds(boot, "flux-operator")?;
     create_namespace(boot, FLUX_NAMESPACE)?;

@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::fake_tools::{FakeCluster, FakeState, FakeTools};
+use super::fake_tools::{FakeCluster, FakeContainer, FakeState, FakeTools};
 use super::{Registry, RegistryKind, TestEnv};
 
 pub use components::Engine;
@@ -133,10 +133,13 @@ impl RealCluster {
             .expect("create the real tier's directory")
             .keep();
         process::remove_at_exit(root.clone());
-        let network = network::ClusterNetwork::start()
-            .unwrap_or_else(|e| panic!("the real tier's cluster network did not start: {e}"));
+        let pki = pki::write(&root.join("pki"))
+            .unwrap_or_else(|e| panic!("the real tier's PKI could not be written: {e}"));
+        let network =
+            network::ClusterNetwork::start(pki.public_cert_der.clone(), pki.public_key_der.clone())
+                .unwrap_or_else(|e| panic!("the real tier's cluster network did not start: {e}"));
         network.accept(network::NOTIFICATION_CONTROLLER);
-        match components::start(engine, &components, &root, &network.proxy_url()) {
+        match components::start(engine, &components, &root, pki, &network) {
             Ok(started) => RealCluster {
                 engine,
                 components,
@@ -442,19 +445,63 @@ impl Lab {
         self.env.write(rel, text)
     }
 
-    /// Fake `kind` and `docker` (first on ksail's `PATH`) that know cluster `kind` and write this
-    /// real cluster into a kubeconfig, for the cluster commands.
-    pub fn fake_tools(&self) -> FakeTools {
+    /// What fake `kind` and `docker` know for the cluster commands: `kind create cluster` writes
+    /// this real cluster into the kubeconfig, and the registry container `kind-local-registry`
+    /// runs, publishing this test's registry, as `cluster create` leaves it.
+    pub fn fake_state(&self) -> FakeState {
         let pki = &self.cluster.pki;
         let mut state = FakeState::new()
-            .with_cluster(FakeCluster::kind("kind"))
-            .with_kubeconfig_server(&self.cluster.server);
+            .with_kubeconfig_server(&self.cluster.server)
+            .with_container(
+                "kind-local-registry",
+                FakeContainer::registry(Some("kind"), "127.0.0.1", self.registry.port()),
+            );
         state.kubeconfig_certificate_authority = Some(pki.ca_cert.display().to_string());
         state.kubeconfig_client_certificate = Some((
             pki.admin_cert.display().to_string(),
             pki.admin_key.display().to_string(),
         ));
-        FakeTools::install(&self.env, state)
+        state
+    }
+
+    /// Fake `kind` and `docker` (first on ksail's `PATH`) for a cluster `kind` that exists.
+    pub fn fake_tools(&self) -> FakeTools {
+        FakeTools::install(
+            &self.env,
+            self.fake_state().with_cluster(FakeCluster::kind("kind")),
+        )
+    }
+
+    /// `ksail <args>` with its own kubeconfig file (`<tmp>/kubeconfig`, which fake `kind` writes
+    /// and removes contexts in) and the engine install manifests of the pinned versions.
+    pub fn run_cluster_command(&self, args: &[&str]) -> Output {
+        let output = self
+            .env
+            .ksail(args)
+            .env("KUBECONFIG", self.own_kubeconfig())
+            .env(
+                "KSAIL_FLUX_OPERATOR_MANIFEST",
+                self.cluster.share("install/flux-operator.yaml"),
+            )
+            .env(
+                "KSAIL_ARGOCD_MANIFEST",
+                self.cluster.share("install/argocd.yaml"),
+            )
+            .output()
+            .expect("run ksail");
+        eprintln!(
+            "$ ksail {}\n(exit {:?})\n--- stdout\n{}--- stderr\n{}",
+            args.join(" "),
+            output.status.code(),
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        output
+    }
+
+    /// The kubeconfig file of [`Lab::run_cluster_command`].
+    pub fn own_kubeconfig(&self) -> PathBuf {
+        self.env.root().join("kubeconfig")
     }
 
     /// Removes a file under `work/`.

@@ -1,7 +1,7 @@
 //! The real tier's certificates, as envtest makes them: one CA; a serving certificate for the API
 //! server (127.0.0.1, localhost, the in-cluster names); an admin client certificate in
-//! `system:masters`; and the service-account signing key (P-256: flux-operator runs in FIPS mode,
-//! which allows it).
+//! `system:masters`; the service-account signing key (P-256: flux-operator runs in FIPS mode,
+//! which allows it); and a certificate for the public registry the cluster network stands in for.
 
 use std::fs;
 use std::io;
@@ -24,7 +24,17 @@ pub struct Pki {
     pub admin_key: PathBuf,
     pub service_account_key: PathBuf,
     pub service_account_pub: PathBuf,
+    /// A serving certificate for [`PUBLIC_HOSTS`], which the cluster network presents when it
+    /// stands in for them.
+    pub public_cert: PathBuf,
+    pub public_key: PathBuf,
+    /// The same certificate and its PKCS#8 key as DER, for the TLS server.
+    pub public_cert_der: Vec<u8>,
+    pub public_key_der: Vec<u8>,
 }
+
+/// Public hosts the cluster network stands in for over TLS (the components trust the tier's CA).
+pub const PUBLIC_HOSTS: &[&str] = &["ghcr.io"];
 
 fn name(common_name: &str, organization: Option<&str>) -> DistinguishedName {
     let mut dn = DistinguishedName::new();
@@ -89,6 +99,20 @@ pub fn write(dir: &Path) -> io::Result<Pki> {
 
     let service_account = generate("service-account")?;
 
+    let public_key = generate("public hosts")?;
+    let mut public = CertificateParams::new(
+        PUBLIC_HOSTS
+            .iter()
+            .map(|h| h.to_string())
+            .collect::<Vec<_>>(),
+    )
+    .map_err(cert_error("public hosts"))?;
+    public.distinguished_name = name(PUBLIC_HOSTS[0], None);
+    public.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    let public_cert = public
+        .signed_by(&public_key, &issuer)
+        .map_err(cert_error("public hosts"))?;
+
     let pki = Pki {
         ca_cert: dir.join("ca.crt"),
         serving_cert: dir.join("apiserver.crt"),
@@ -97,6 +121,10 @@ pub fn write(dir: &Path) -> io::Result<Pki> {
         admin_key: dir.join("admin.key"),
         service_account_key: dir.join("sa.key"),
         service_account_pub: dir.join("sa.pub"),
+        public_cert: dir.join("public.crt"),
+        public_key: dir.join("public.key"),
+        public_cert_der: public_cert.der().to_vec(),
+        public_key_der: public_key.serialize_der(),
     };
     fs::write(&pki.ca_cert, pem("CERTIFICATE", ca_cert.der()))?;
     fs::write(&pki.serving_cert, pem("CERTIFICATE", serving_cert.der()))?;
@@ -112,6 +140,11 @@ pub fn write(dir: &Path) -> io::Result<Pki> {
     fs::write(
         &pki.service_account_key,
         pem("PRIVATE KEY", &service_account.serialize_der()),
+    )?;
+    fs::write(&pki.public_cert, pem("CERTIFICATE", public_cert.der()))?;
+    fs::write(
+        &pki.public_key,
+        pem("PRIVATE KEY", &public_key.serialize_der()),
     )?;
     fs::write(
         &pki.service_account_pub,
