@@ -10,6 +10,9 @@
 //!   proxy (expected 1); limit 0.3× a full push.
 //! - `startup`: `ksail --version`, median of 50; target 5 ms.
 //! - `push_200mb_rss`: peak resident memory of pushing a 4,000-file / 200 MB tree; limit 64 MB.
+//! - `push_2000_files_vs_flux`: the reference peer, `flux push artifact` of the pinned Flux release
+//!   (built by `tests/real/build.sh --peers`), pushing the same tree to the same registry, against
+//!   a full ksail push (medians of 3, interleaved).
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -87,6 +90,27 @@ fn main() {
     println!(
         "push_200mb_rss: peak resident memory {:.1} MB (limit 64 MB)",
         rss as f64 / 1024.0 / 1024.0
+    );
+
+    // Last: the peak RSS above is the maximum over every child so far, and the peer is larger.
+    drop(std::fs::remove_dir_all(&large));
+    generate_tree(&small, 2_000, 20 * 1024 * 1024, 0x5eed);
+    let flux = support::real::components_dir_with_peers().join("bin/flux");
+    let (mut flux_samples, mut ksail_samples) = (Vec::new(), Vec::new());
+    for _ in 0..3 {
+        repo += 1;
+        let target = format!("{}/bench-{repo}:v1", registry.host_port());
+        flux_samples.push(time(|| flux_push(&flux, &small, &target)));
+        repo += 1;
+        let target = format!("{}/bench-{repo}:v1", registry.host_port());
+        ksail_samples.push(time(|| push(&small, &target)));
+    }
+    let (flux_median, ksail_median) = (median_of(flux_samples), median_of(ksail_samples));
+    println!(
+        "push_2000_files_vs_flux: flux push artifact {:.3}s, ksail workload push {:.3}s, ksail/flux {:.2}",
+        flux_median.as_secs_f64(),
+        ksail_median.as_secs_f64(),
+        ksail_median.as_secs_f64() / flux_median.as_secs_f64()
     );
 }
 
@@ -170,6 +194,19 @@ fn ksail_push(dir: &Path, target: &str) -> Command {
     command
 }
 
+/// `flux push artifact` of `dir` to `target` (`host:port/repo:tag`), as its docs show it.
+fn flux_push(flux: &Path, dir: &Path, target: &str) {
+    let status = Command::new(flux)
+        .args(["push", "artifact", &format!("oci://{target}")])
+        .arg(format!("--path={}", dir.display()))
+        .args(["--source=bench", "--revision=v1"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("run flux push artifact");
+    assert!(status.success(), "flux push artifact {target} failed");
+}
+
 fn push(dir: &Path, target: &str) {
     let status = ksail_push(dir, target).status().expect("run ksail");
     assert!(status.success(), "ksail workload push {target} failed");
@@ -193,9 +230,12 @@ fn time(f: impl FnOnce()) -> Duration {
 }
 
 fn median(runs: usize, mut f: impl FnMut() -> Duration) -> Duration {
-    let mut samples: Vec<Duration> = (0..runs).map(|_| f()).collect();
+    median_of((0..runs).map(|_| f()).collect())
+}
+
+fn median_of(mut samples: Vec<Duration>) -> Duration {
     samples.sort();
-    samples[runs / 2]
+    samples[samples.len() / 2]
 }
 
 fn machine() -> String {

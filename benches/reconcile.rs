@@ -4,6 +4,15 @@
 //! OCIRepository, on the fake API server; the simulated kustomize-controller takes 0–50 ms per
 //! object. Reports the wall time to exit 0, the API request count by kind, and the time from the
 //! last Kustomization becoming Ready to the process exit. Asserts nothing.
+//!
+//! `reconcile_vs_flux`: on the real tier (docs/testing.md), the reference peer `flux reconcile
+//! kustomization flux-system --with-source` of the pinned Flux release (built by
+//! `tests/real/build.sh --peers`) against `ksail workload reconcile`, each after a push of a
+//! changed ConfigMap, 5 interleaved rounds: the time until the command exits with the cluster
+//! serving the push.
+
+#[path = "../tests/support/mod.rs"]
+mod support;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -69,6 +78,75 @@ fn main() {
         "reconcile_500: median exit latency {:.1} ms after the last Kustomization became Ready (target 50 ms), max {:.1} ms",
         median.tail.as_secs_f64() * 1e3,
         runs[RUNS - 1].tail.as_secs_f64() * 1e3
+    );
+    reconcile_vs_flux();
+}
+
+/// `flux reconcile kustomization --with-source` and `ksail workload reconcile` on the same real
+/// cluster, each right after a push that changes ConfigMap `real-apps/app`.
+fn reconcile_vs_flux() {
+    use support::real;
+    let flux = real::components_dir_with_peers().join("bin/flux");
+    let lab = real::flux().lab();
+    lab.write_config("Flux");
+    lab.write("k8s/app.yaml", &real::configmap("app", "start"));
+    lab.push();
+    lab.cluster
+        .apply(&real::plain_flux_sync(&lab.registry.host_port()));
+    lab.cluster.wait_condition(
+        "kustomizations.kustomize.toolkit.fluxcd.io",
+        "flux-system",
+        "flux-system",
+        "Ready",
+        "True",
+    );
+    let (mut flux_times, mut ksail_times) = (Vec::new(), Vec::new());
+    for round in 0..RUNS {
+        let value = format!("flux-{round}");
+        lab.write("k8s/app.yaml", &real::configmap("app", &value));
+        lab.push();
+        let started = Instant::now();
+        let status = std::process::Command::new(&flux)
+            .args(["reconcile", "kustomization", "flux-system", "--with-source"])
+            .args(["-n", "flux-system", "--timeout", "2m", "--kubeconfig"])
+            .arg(&lab.cluster.kubeconfig)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .expect("run flux reconcile");
+        flux_times.push(started.elapsed());
+        assert!(status.success(), "flux reconcile failed");
+        assert_eq!(lab.configmap_value("app").as_deref(), Some(value.as_str()));
+
+        let value = format!("ksail-{round}");
+        lab.write("k8s/app.yaml", &real::configmap("app", &value));
+        lab.push();
+        let started = Instant::now();
+        let output = lab
+            .ksail(["workload", "reconcile", "--timeout", "2m"])
+            .output()
+            .expect("run ksail workload reconcile");
+        ksail_times.push(started.elapsed());
+        assert!(output.status.success(), "ksail workload reconcile failed");
+        assert_eq!(lab.configmap_value("app").as_deref(), Some(value.as_str()));
+    }
+    let show = |times: &[Duration]| {
+        times
+            .iter()
+            .map(|t| format!("{:.2}", t.as_secs_f64()))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    println!("reconcile_vs_flux: flux runs {} s", show(&flux_times));
+    println!("reconcile_vs_flux: ksail runs {} s", show(&ksail_times));
+    flux_times.sort();
+    ksail_times.sort();
+    let (flux_median, ksail_median) = (flux_times[RUNS / 2], ksail_times[RUNS / 2]);
+    println!(
+        "reconcile_vs_flux: median flux reconcile --with-source {:.2}s, ksail workload reconcile {:.2}s, flux/ksail {:.1}x",
+        flux_median.as_secs_f64(),
+        ksail_median.as_secs_f64(),
+        flux_median.as_secs_f64() / ksail_median.as_secs_f64()
     );
 }
 

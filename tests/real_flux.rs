@@ -11,41 +11,6 @@ use support::{stderr_text, stdout_text};
 const KUSTOMIZATION: &str = "kustomizations.kustomize.toolkit.fluxcd.io";
 const OCI_REPOSITORY: &str = "ocirepositories.source.toolkit.fluxcd.io";
 const FLUX_NAMESPACE: &str = "flux-system";
-/// The sync objects a Flux bootstrap makes without flux-operator: OCIRepository and Kustomization
-/// `flux-system/flux-system` following `k8s:dev` in the test's registry. The intervals are long,
-/// so that only ksail's request makes Flux look again within a test.
-fn plain_sync(registry: &str) -> String {
-    format!(
-        r#"apiVersion: source.toolkit.fluxcd.io/v1
-kind: OCIRepository
-metadata:
-  name: flux-system
-  namespace: flux-system
-spec:
-  interval: 10m
-  url: oci://{registry}/k8s
-  ref:
-    tag: dev
-  insecure: true
----
-apiVersion: kustomize.toolkit.fluxcd.io/v1
-kind: Kustomization
-metadata:
-  name: flux-system
-  namespace: flux-system
-spec:
-  interval: 10m
-  path: ./
-  prune: true
-  wait: true
-  timeout: 30s
-  sourceRef:
-    kind: OCIRepository
-    name: flux-system
-"#
-    )
-}
-
 /// The revision the sync source serves (`dev@sha256:…`).
 fn served_revision(lab: &Lab) -> String {
     let source = lab
@@ -60,7 +25,8 @@ fn served_revision(lab: &Lab) -> String {
 
 /// Applies the plain sync objects and waits until Flux serves the first push on its own.
 fn bootstrap_plain(lab: &Lab) {
-    lab.cluster.apply(&plain_sync(&lab.registry.host_port()));
+    lab.cluster
+        .apply(&real::plain_flux_sync(&lab.registry.host_port()));
     lab.cluster.wait_condition(
         KUSTOMIZATION,
         FLUX_NAMESPACE,
@@ -253,7 +219,7 @@ fn a_stuck_helm_release_is_reset_and_a_dependency_wait_is_left_alone() {
         ),
     );
     lab.push();
-    lab.cluster.apply(&plain_sync(&registry));
+    lab.cluster.apply(&real::plain_flux_sync(&registry));
     let stuck = lab
         .cluster
         .wait_for("HelmRelease real-apps/stuck to stall", real::SETTLE, || {
@@ -367,8 +333,9 @@ fn excluded_kustomizations_are_neither_requested_nor_waited_for() {
     lab.write("k8s/base/app.yaml", &real::configmap("app", "one"));
     lab.write("k8s/apps/apps.yaml", &real::configmap("apps", "one"));
     lab.push();
-    lab.cluster
-        .apply(&plain_sync(&lab.registry.host_port()).replace("path: ./\n", "path: ./base\n"));
+    lab.cluster.apply(
+        &real::plain_flux_sync(&lab.registry.host_port()).replace("path: ./\n", "path: ./base\n"),
+    );
     lab.cluster.apply(&kustomization("apps", "./apps", ""));
     // Both point at a path the artifact does not have: they fail for as long as they exist.
     lab.cluster.apply(&kustomization("slow", "./missing", ""));

@@ -14,6 +14,9 @@
 # `go install pkg@version`; the module source is copied, the local replaces are swapped for the published
 # module versions (localize.py), and the copy is built as the main module with its own go.sum.
 #
+# `build.sh --peers` also builds the reference peers the benchmarks compare ksail with (not needed by the
+# tests, not built in CI): bin/flux, the flux CLI of the pinned Flux release.
+#
 # Environment: KSAIL_REAL_CACHE (default ~/.cache/ksail-real). Go's module and build caches live under it
 # too, so one directory holds everything this tier downloads.
 set -euo pipefail
@@ -36,11 +39,10 @@ main() {
   # One build at a time (two test binaries may ask at once); the second waits, then finds it complete.
   exec 9>"$cache/.lock"
   flock 9
-  if [ "$(cat "$out/complete" 2>/dev/null)" = "$recipe" ]; then
+  if [ "$(cat "$out/complete" 2>/dev/null)" = "$recipe" ] && { [ "${1:-}" != --peers ] || [ -x "$out/bin/flux" ]; }; then
     echo "$out"
     return 0
   fi
-  rm -f "$out/complete"
 
   command -v go >/dev/null 2>&1 ||
     fail "the go command is not on PATH; the real tier builds its components with Go (1.26 or newer)"
@@ -56,6 +58,14 @@ main() {
   work=$out/work
   mkdir -p "$out/bin" "$out/crds" "$out/share" "$work" "$out/logs"
   started=$(date +%s)
+  if [ "$(cat "$out/complete" 2>/dev/null)" = "$recipe" ]; then
+    build_flux_cli # --peers on a complete set
+    rm -rf "$work"
+    prune
+    echo "$out"
+    return 0
+  fi
+  rm -f "$out/complete"
 
   build_kubernetes
   build_etcd
@@ -64,6 +74,7 @@ main() {
   build_flux_operator
   build_kustomize
   build_argocd
+  [ "${1:-}" != --peers ] || build_flux_cli
   # The flux-operator install manifest of its release is `kustomize build config/default` of the module.
   "$out/bin/kustomize" build "$(module_dir github.com/controlplaneio-fluxcd/flux-operator "$FLUX_OPERATOR")/config/default" \
     >"$out/share/install/flux-operator.yaml" || fail "kustomize build of flux-operator's config/default failed"
@@ -99,7 +110,9 @@ fail() {
 # module_dir MODULE VERSION: downloads the module; prints its (read-only) directory in the module cache.
 module_dir() {
   local json
-  json=$(go mod download -json "$1@$2" 2>&1) || fail "cannot download $1@$2: $json"
+  # stderr apart: the go command may first report fetching a toolchain there.
+  json=$(go mod download -json "$1@$2" 2>"$work/download.err") ||
+    fail "cannot download $1@$2: $json $(cat "$work/download.err")"
   python3 -c 'import json, sys; d = json.load(sys.stdin); print(d["Dir"]) if d.get("Dir") and not d.get("Error") else sys.exit(d.get("Error"))' \
     <<<"$json" || fail "cannot download $1@$2"
 }
@@ -225,6 +238,18 @@ build_kustomize() {
   say "kustomize $KUSTOMIZE"
   source_copy kustomize sigs.k8s.io/kustomize/kustomize/v5 "$KUSTOMIZE"
   build kustomize go build -trimpath -ldflags "-s -w" -o "$out/bin/kustomize" .
+}
+
+# The flux CLI of the pinned release, for the benchmarks' side-by-side rows. Its `install` command
+# embeds manifests that `make` generates and the module zip leaves out; the benchmarks never install, so
+# a placeholder stands in for them.
+build_flux_cli() {
+  have flux && return
+  say "flux CLI $FLUX (benchmark peer)"
+  source_copy flux2 github.com/fluxcd/flux2/v2 "$FLUX"
+  mkdir -p "$work/flux2/cmd/flux/manifests"
+  echo '# placeholder: the benchmark peer never runs flux install' >"$work/flux2/cmd/flux/manifests/placeholder.yaml"
+  build flux2 go build -trimpath -ldflags "-s -w -X main.VERSION=${FLUX#v}" -o "$out/bin/flux" ./cmd/flux
 }
 
 build_argocd() {

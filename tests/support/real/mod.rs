@@ -50,6 +50,41 @@ pub fn configmap(name: &str, value: &str) -> String {
     )
 }
 
+/// The sync objects a Flux bootstrap makes without flux-operator: OCIRepository and Kustomization
+/// `flux-system/flux-system` following `k8s:dev` in the test's registry. The intervals are long,
+/// so that only ksail's request makes Flux look again within a test.
+pub fn plain_flux_sync(registry: &str) -> String {
+    format!(
+        r#"apiVersion: source.toolkit.fluxcd.io/v1
+kind: OCIRepository
+metadata:
+  name: flux-system
+  namespace: flux-system
+spec:
+  interval: 10m
+  url: oci://{registry}/k8s
+  ref:
+    tag: dev
+  insecure: true
+---
+apiVersion: kustomize.toolkit.fluxcd.io/v1
+kind: Kustomization
+metadata:
+  name: flux-system
+  namespace: flux-system
+spec:
+  interval: 10m
+  path: ./
+  prune: true
+  wait: true
+  timeout: 30s
+  sourceRef:
+    kind: OCIRepository
+    name: flux-system
+"#
+    )
+}
+
 /// Asserts ksail's exit code; a mismatch shows both streams.
 pub fn assert_exit(output: &Output, code: i32) {
     assert_eq!(
@@ -102,9 +137,19 @@ pub fn argocd() -> &'static RealCluster {
 
 /// Runs `tests/real/build.sh` (a no-op on a warm cache) and returns the directory it prints.
 pub fn components_dir() -> PathBuf {
+    build_components(&[])
+}
+
+/// The component directory with the benchmarks' reference peers (`bin/flux`) built too.
+pub fn components_dir_with_peers() -> PathBuf {
+    build_components(&["--peers"])
+}
+
+fn build_components(args: &[&str]) -> PathBuf {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/real/build.sh");
     let output = Command::new("bash")
         .arg(&script)
+        .args(args)
         .stdin(Stdio::null())
         .stderr(Stdio::inherit())
         .output()
