@@ -103,3 +103,28 @@ fn every_command_has_a_reference_page() {
         }
     }
 }
+
+#[test]
+fn testing_doc_names_every_pinned_real_tier_version() {
+    let doc = repo_file("docs/testing.md");
+    let versions = repo_file("tests/real/versions.env");
+    let pinned: Vec<&str> = versions
+        .lines()
+        .filter(|line| !line.starts_with('#'))
+        .filter_map(|line| line.split_once('='))
+        .map(|(_, value)| value.trim_matches('"'))
+        .filter(|value| {
+            value.starts_with('v') && value[1..].starts_with(|c: char| c.is_ascii_digit())
+        })
+        .collect();
+    assert!(
+        pinned.len() >= 10,
+        "versions.env pins the components: {pinned:?}"
+    );
+    for version in pinned {
+        assert!(
+            doc.contains(version),
+            "docs/testing.md does not name {version} from tests/real/versions.env"
+        );
+    }
+}

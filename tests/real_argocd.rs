@@ -195,23 +195,8 @@ fn cluster_update_repairs_tag_drift_on_an_application_then_finds_no_changes() {
 fn init_create_push_reconcile_update_delete_run_against_real_kubernetes() {
     let lab = real::argocd().lab();
     let _tools = support::fake_tools::FakeTools::install(&lab.env, lab.fake_state());
-    let registry = lab.registry.host_port();
-
-    let init = lab.run_cluster_command(&[
-        "cluster",
-        "init",
-        "--gitops-engine",
-        "ArgoCD",
-        "--local-registry",
-        &registry,
-    ]);
-    assert_exit(&init, 0);
     // The scaffold's kustomization.yaml stays: the repo-server builds it with kustomize.
-    lab.write("k8s/app.yaml", &real::configmap("app", "one"));
-    lab.write(
-        "k8s/kustomization.yaml",
-        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - app.yaml\n",
-    );
+    lab.init_project("ArgoCD");
 
     // Argo CD's install manifest of the pinned release, applied to the real API server, then the
     // repository Secret and the Application, which the real controller syncs.
@@ -236,15 +221,5 @@ fn init_create_push_reconcile_update_delete_run_against_real_kubernetes() {
     );
     assert_eq!(lab.configmap_value("app").as_deref(), Some("two"));
 
-    let update = lab.run_cluster_command(&["cluster", "update"]);
-    assert_exit(&update, 0);
-    assert_eq!(stdout_text(&update).trim(), "No changes detected");
-
-    let delete = lab.run_cluster_command(&["cluster", "delete"]);
-    assert_exit(&delete, 0);
-    let kubeconfig = std::fs::read_to_string(lab.own_kubeconfig()).unwrap_or_default();
-    assert!(
-        !kubeconfig.contains("\"kind-kind\""),
-        "delete removed the cluster's context: {kubeconfig}"
-    );
+    lab.update_then_delete();
 }

@@ -10,6 +10,7 @@ use support::{stderr_text, stdout_text};
 
 const KUSTOMIZATION: &str = "kustomizations.kustomize.toolkit.fluxcd.io";
 const OCI_REPOSITORY: &str = "ocirepositories.source.toolkit.fluxcd.io";
+const HELM_RELEASE: &str = "helmreleases.helm.toolkit.fluxcd.io";
 const FLUX_NAMESPACE: &str = "flux-system";
 /// The revision the sync source serves (`dev@sha256:…`).
 fn served_revision(lab: &Lab) -> String {
@@ -220,18 +221,9 @@ fn a_stuck_helm_release_is_reset_and_a_dependency_wait_is_left_alone() {
     );
     lab.push();
     lab.cluster.apply(&real::plain_flux_sync(&registry));
-    let stuck = lab
-        .cluster
-        .wait_for("HelmRelease real-apps/stuck to stall", real::SETTLE, || {
-            let release = lab
-                .cluster
-                .get("helmreleases.helm.toolkit.fluxcd.io", Some(APPS), "stuck")
-                .ok_or("not found")?;
-            match condition(&release, "Stalled") {
-                Some(c) if c["status"] == "True" => Ok(release),
-                _ => Err(release["status"].to_string()),
-            }
-        });
+    let stuck =
+        lab.cluster
+            .wait_condition_field(HELM_RELEASE, APPS, "stuck", "Stalled", "status", "True");
     assert_eq!(
         condition(&stuck, "Ready").expect("Ready")["status"],
         "False"
@@ -239,18 +231,14 @@ fn a_stuck_helm_release_is_reset_and_a_dependency_wait_is_left_alone() {
     // A release that waits for a dependency is not stuck: ksail must not touch it.
     lab.cluster
         .apply(&helm_release("waits", "stuck", Some("missing")));
-    let waits = lab
-        .cluster
-        .wait_for("HelmRelease real-apps/waits to wait", real::SETTLE, || {
-            let release = lab
-                .cluster
-                .get("helmreleases.helm.toolkit.fluxcd.io", Some(APPS), "waits")
-                .ok_or("not found")?;
-            match condition(&release, "Ready") {
-                Some(c) if c["reason"] == "DependencyNotReady" => Ok(release),
-                _ => Err(release["status"].to_string()),
-            }
-        });
+    let waits = lab.cluster.wait_condition_field(
+        HELM_RELEASE,
+        APPS,
+        "waits",
+        "Ready",
+        "reason",
+        "DependencyNotReady",
+    );
 
     // The cause goes away; only a reset makes helm-controller try again.
     lab.namespace("real-helm-target");
@@ -269,7 +257,7 @@ fn a_stuck_helm_release_is_reset_and_a_dependency_wait_is_left_alone() {
     assert_eq!(installed["data"]["value"], "installed");
     let release = lab
         .cluster
-        .get("helmreleases.helm.toolkit.fluxcd.io", Some(APPS), "stuck")
+        .get(HELM_RELEASE, Some(APPS), "stuck")
         .expect("stuck exists");
     assert_eq!(
         condition(&release, "Ready").expect("Ready")["status"],
@@ -282,7 +270,7 @@ fn a_stuck_helm_release_is_reset_and_a_dependency_wait_is_left_alone() {
     );
     let after = lab
         .cluster
-        .get("helmreleases.helm.toolkit.fluxcd.io", Some(APPS), "waits")
+        .get(HELM_RELEASE, Some(APPS), "waits")
         .expect("waits exists");
     assert_eq!(
         after["metadata"]["generation"], waits["metadata"]["generation"],
@@ -521,22 +509,7 @@ fn cluster_update_repairs_tag_drift_on_a_flux_instance_then_finds_no_changes() {
 fn init_create_push_reconcile_update_delete_run_against_real_kubernetes() {
     let lab = real::flux().lab();
     let _tools = support::fake_tools::FakeTools::install(&lab.env, lab.fake_state());
-    let registry = lab.registry.host_port();
-
-    let init = lab.run_cluster_command(&[
-        "cluster",
-        "init",
-        "--gitops-engine",
-        "Flux",
-        "--local-registry",
-        &registry,
-    ]);
-    assert_exit(&init, 0);
-    lab.write("k8s/app.yaml", &real::configmap("app", "one"));
-    lab.write(
-        "k8s/kustomization.yaml",
-        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - app.yaml\n",
-    );
+    lab.init_project("Flux");
 
     // The flux-operator install manifest of the pinned release, applied to the real API server;
     // the real operator installs Flux from the FluxInstance (its manifests come from the stand-in
@@ -575,15 +548,5 @@ fn init_create_push_reconcile_update_delete_run_against_real_kubernetes() {
     assert_eq!(served_revision(&lab), format!("dev@{second}"));
     assert_eq!(lab.configmap_value("app").as_deref(), Some("two"));
 
-    let update = lab.run_cluster_command(&["cluster", "update"]);
-    assert_exit(&update, 0);
-    assert_eq!(stdout_text(&update).trim(), "No changes detected");
-
-    let delete = lab.run_cluster_command(&["cluster", "delete"]);
-    assert_exit(&delete, 0);
-    let kubeconfig = std::fs::read_to_string(lab.own_kubeconfig()).unwrap_or_default();
-    assert!(
-        !kubeconfig.contains("\"kind-kind\""),
-        "delete removed the cluster's context: {kubeconfig}"
-    );
+    lab.update_then_delete();
 }

@@ -500,26 +500,31 @@ fn argocd_requests_stay_in_the_argocd_namespace() {
     }
 }
 
+/// Application `argocd/web` under `policy`, whose sync fails every attempt with `message` while
+/// the simulated controller retries it; the run's output.
+fn run_retrying_sync(test: &str, policy: Value, message: &str, timeout: &str) -> Option<Output> {
+    let fx = Fixture::new(test, 50)?;
+    fx.server
+        .put_object(application("argocd", "web", SYNC_URL, Some(policy)));
+    fx.argo.script_operation(
+        "argocd/web",
+        vec![OperationOutcome::Retrying(message.into())],
+    );
+    Some(fx.run(&["--timeout", timeout], &[]))
+}
+
 #[test]
 fn argocd_a_sync_the_controller_keeps_retrying_fails_after_two_failed_attempts() {
     // Real Argo CD leaves a failing sync `Running` while it retries (five times for an automated
     // sync); the run ends at the second failure, not when the retries run out.
-    let Some(fx) = Fixture::new("argocd_retrying", 50) else {
+    let Some(output) = run_retrying_sync(
+        "argocd_retrying",
+        json!({"automated": {}}),
+        "one or more synchronization tasks completed unsuccessfully, reason: bad",
+        "20s",
+    ) else {
         return;
     };
-    fx.server.put_object(application(
-        "argocd",
-        "web",
-        SYNC_URL,
-        Some(json!({"automated": {}})),
-    ));
-    fx.argo.script_operation(
-        "argocd/web",
-        vec![OperationOutcome::Retrying(
-            "one or more synchronization tasks completed unsuccessfully, reason: bad".into(),
-        )],
-    );
-    let output = fx.run(&["--timeout", "20s"], &[]);
     assert_eq!(output.status.code(), Some(1), "{}", dump(&output));
     assert_error_line(
         &output,
@@ -534,20 +539,14 @@ fn argocd_a_sync_the_controller_keeps_retrying_fails_after_two_failed_attempts()
 
 #[test]
 fn argocd_a_sync_retried_under_the_applications_own_policy_is_waited_out() {
-    let Some(fx) = Fixture::new("argocd_retrying_policy", 50) else {
+    let Some(output) = run_retrying_sync(
+        "argocd_retrying_policy",
+        json!({"automated": {}, "retry": {"limit": 10}}),
+        "reason: bad",
+        "2s",
+    ) else {
         return;
     };
-    fx.server.put_object(application(
-        "argocd",
-        "web",
-        SYNC_URL,
-        Some(json!({"automated": {}, "retry": {"limit": 10}})),
-    ));
-    fx.argo.script_operation(
-        "argocd/web",
-        vec![OperationOutcome::Retrying("reason: bad".into())],
-    );
-    let output = fx.run(&["--timeout", "2s"], &[]);
     // Dozens of failed attempts (one every 50 ms here), and still only the timeout ends the run.
     assert_eq!(output.status.code(), Some(3), "{}", dump(&output));
     assert!(

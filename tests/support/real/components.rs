@@ -383,8 +383,15 @@ fn start_control_plane(
 }
 
 fn apply_json(boot: &mut Boot, what: &str, object: &serde_json::Value) -> Result<(), StartFailure> {
-    let file = boot.root.join(format!("{}.json", what.replace(' ', "-")));
-    fs::write(&file, object.to_string()).map_err(|e| failure(format!("{what}: {e}")))?;
+    apply_text(boot, what, &object.to_string())
+}
+
+/// Server-side applies YAML or JSON documents as one start-up step named `what`.
+fn apply_text(boot: &mut Boot, what: &str, documents: &str) -> Result<(), StartFailure> {
+    let file = boot
+        .root
+        .join(format!("{}.yaml", what.replace([' ', ','], "-")));
+    fs::write(&file, documents).map_err(|e| failure(format!("{what}: {e}")))?;
     let file = file.display().to_string();
     boot.kubectl_step(
         what,
@@ -619,19 +626,7 @@ spec:
   destinations: [{namespace: "*", server: "*"}]
   clusterResourceWhitelist: [{group: "*", kind: "*"}]
 "#;
-    let file = boot.root.join("argocd-config.yaml");
-    fs::write(&file, config).map_err(|e| failure(format!("write argocd-config.yaml: {e}")))?;
-    let file = file.display().to_string();
-    boot.kubectl_step(
-        "argocd-cm, argocd-secret, AppProject default",
-        &[
-            "apply",
-            "--server-side",
-            "--field-manager=ksail-test",
-            "-f",
-            &file,
-        ],
-    )?;
+    apply_text(boot, "argocd-cm, argocd-secret, AppProject default", config)?;
 
     ports.redis = free_port();
     let mut redis = Command::new("redis-server");

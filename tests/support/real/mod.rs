@@ -85,6 +85,18 @@ spec:
     )
 }
 
+/// Prints a ksail run (shown when the test fails) and returns its output.
+fn show(args: &[&str], output: Output) -> Output {
+    eprintln!(
+        "$ ksail {}\n(exit {:?})\n--- stdout\n{}--- stderr\n{}",
+        args.join(" "),
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
 /// Asserts ksail's exit code; a mismatch shows both streams.
 pub fn assert_exit(output: &Output, code: i32) {
     assert_eq!(
@@ -374,7 +386,7 @@ impl RealCluster {
         }
     }
 
-    /// Waits until the object's condition `type_` has status `status` (with `reason`, if given).
+    /// Waits until the object's condition `type_` has status `status`.
     pub fn wait_condition(
         &self,
         resource: &str,
@@ -383,15 +395,29 @@ impl RealCluster {
         type_: &str,
         status: &str,
     ) -> Value {
+        self.wait_condition_field(resource, namespace, name, type_, "status", status)
+    }
+
+    /// Waits until the object's condition `type_` has `field` (`status`, `reason`) = `value`;
+    /// returns the object.
+    pub fn wait_condition_field(
+        &self,
+        resource: &str,
+        namespace: &str,
+        name: &str,
+        type_: &str,
+        field: &str,
+        value: &str,
+    ) -> Value {
         self.wait_for(
-            &format!("{resource} {namespace}/{name} to have {type_}={status}"),
+            &format!("{resource} {namespace}/{name} to have {type_} {field}={value}"),
             SETTLE,
             || {
                 let object = self
                     .get(resource, Some(namespace), name)
                     .ok_or_else(|| "not found".to_string())?;
                 match condition(&object, type_) {
-                    Some(c) if c["status"] == status => Ok(object),
+                    Some(c) if c[field] == value => Ok(object),
                     Some(c) => Err(c.to_string()),
                     None => Err(format!("no {type_} condition: {}", object["status"])),
                 }
@@ -430,15 +456,7 @@ impl Lab {
 
     /// Runs ksail and returns its output, printing both streams (shown when the test fails).
     pub fn run(&self, args: &[&str]) -> Output {
-        let output = self.ksail(args).output().expect("run ksail");
-        eprintln!(
-            "$ ksail {}\n(exit {:?})\n--- stdout\n{}--- stderr\n{}",
-            args.join(" "),
-            output.status.code(),
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
-        output
+        show(args, self.ksail(args).output().expect("run ksail"))
     }
 
     /// `ksail workload push` (of `work/k8s` to this test's registry, `k8s:dev`), which must
@@ -534,14 +552,45 @@ impl Lab {
             )
             .output()
             .expect("run ksail");
-        eprintln!(
-            "$ ksail {}\n(exit {:?})\n--- stdout\n{}--- stderr\n{}",
-            args.join(" "),
-            output.status.code(),
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
+        show(args, output)
+    }
+
+    /// `cluster init` for `engine` with this test's registry, then a source tree whose
+    /// kustomization lists ConfigMap `app` = `one`.
+    pub fn init_project(&self, engine: &str) {
+        let registry = self.registry.host_port();
+        let init = self.run_cluster_command(&[
+            "cluster",
+            "init",
+            "--gitops-engine",
+            engine,
+            "--local-registry",
+            &registry,
+        ]);
+        assert_exit(&init, 0);
+        self.write("k8s/app.yaml", &configmap("app", "one"));
+        self.write(
+            "k8s/kustomization.yaml",
+            "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - app.yaml\n",
         );
-        output
+    }
+
+    /// The end of the cluster loop: `cluster update` finds nothing to change, `cluster delete`
+    /// removes the cluster's kubeconfig context.
+    pub fn update_then_delete(&self) {
+        let update = self.run_cluster_command(&["cluster", "update"]);
+        assert_exit(&update, 0);
+        assert_eq!(
+            String::from_utf8_lossy(&update.stdout).trim(),
+            "No changes detected"
+        );
+        let delete = self.run_cluster_command(&["cluster", "delete"]);
+        assert_exit(&delete, 0);
+        let kubeconfig = fs::read_to_string(self.own_kubeconfig()).unwrap_or_default();
+        assert!(
+            !kubeconfig.contains("\"kind-kind\""),
+            "delete removed the cluster's context: {kubeconfig}"
+        );
     }
 
     /// The kubeconfig file of [`Lab::run_cluster_command`].
