@@ -148,6 +148,12 @@ fn a_manifest_the_api_server_rejects_exits_1_with_the_diagnostics() {
             && stderr.contains("ConfigMap/real-apps/broken"),
         "the report carries the apply error naming the object:\n{stderr}"
     );
+    assert!(
+        stderr.contains(
+            "Kustomization/flux-system  ReconciliationFailed: ConfigMap/real-apps/broken"
+        ),
+        "the report lists kustomize-controller's Warning event:\n{stderr}"
+    );
     // Nothing of the failed revision was applied: the good ConfigMap keeps its value.
     assert_eq!(lab.configmap_value("app").as_deref(), Some("one"));
 }
