@@ -13,6 +13,7 @@
 //! - `push_2000_files_vs_flux`: the reference peer, `flux push artifact` of the pinned Flux release
 //!   (built by `tests/real/build.sh --peers`), pushing the same tree to the same registry, against
 //!   a full ksail push (medians of 3, interleaved).
+#![allow(unsafe_code)] // signals and getrusage are libc calls; denied everywhere else
 
 #[path = "../tests/support/mod.rs"]
 mod support;

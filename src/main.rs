@@ -35,7 +35,8 @@ fn main() {
 }
 
 fn run() -> i32 {
-    // Two TLS providers are compiled in (ring for us and kube); pick one before any client exists.
+    // reqwest is built without a crypto provider (`rustls-no-provider`) and kube with ring: make
+    // ring the process default before any client exists.
     let _ = rustls::crypto::ring::default_provider().install_default();
 
     let cli = match Cli::try_parse() {

@@ -6,6 +6,7 @@
 //! types, a Flux source and kustomize simulator (so the rest of the run succeeds) and
 //! `simulators::HelmReleaseSim`. `gitOpsEngine: None` keeps the run free of a registry: the
 //! engine is detected, and there is no revision gate.
+#![allow(unsafe_code)] // signals and getrusage are libc calls; denied everywhere else
 
 mod support;
 

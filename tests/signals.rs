@@ -1,5 +1,6 @@
 //! Signals (cli.md#signals): the first SIGINT or SIGTERM stops the push, removes its temporary
 //! files and exits 130; the tag is never left pointing at missing blobs.
+#![allow(unsafe_code)] // signals and getrusage are libc calls; denied everywhere else
 
 mod support;
 

@@ -21,15 +21,10 @@ use thiserror::Error;
 use crate::error::Failure;
 
 // The module's public surface; callers (push, cluster create) import from here.
-#[allow(unused_imports)]
 pub use git::{Annotations, annotations, annotations_without_git};
-#[allow(unused_imports)]
-pub use manifest::{ManifestSummary, manifest_bytes, parse_manifest_summary};
-#[allow(unused_imports)]
-pub use pack::{Layer, pack, tar_sha256};
-#[allow(unused_imports)]
-pub use select::{Entry, EntryKind, Selection, select};
-#[allow(unused_imports)]
+pub use manifest::manifest_bytes;
+pub use pack::{pack, tar_sha256};
+pub use select::{Selection, select};
 pub use validate::{Problem, Validation, report_lines, validate};
 
 /// Everything that can stop the artifact from being built. `Display` is the full user-facing

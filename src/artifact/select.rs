@@ -33,7 +33,6 @@ pub const DEFAULT_IGNORE_PATTERNS: [&str; 12] = [
 pub const SOURCEIGNORE: &str = ".sourceignore";
 
 /// The one file of the empty artifact (artifact.md#empty-artifact).
-#[cfg_attr(not(test), allow(dead_code))] // for cluster create (cluster.md step 6)
 pub const EMPTY_KUSTOMIZATION: &str =
     "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: []\n";
 
@@ -55,7 +54,6 @@ pub enum EntryKind {
         size: u64,
     },
     /// A file that exists only in memory (the empty artifact's kustomization).
-    #[cfg_attr(not(test), allow(dead_code))]
     // for cluster create's empty artifact (cluster.md step 6)
     Inline(Vec<u8>),
 }
@@ -80,7 +78,6 @@ pub struct Selection {
 
 impl Selection {
     /// The artifact `cluster create` pushes when there is nothing to push yet.
-    #[cfg_attr(not(test), allow(dead_code))] // for cluster create (cluster.md step 6)
     pub fn empty_artifact() -> Selection {
         let content = EMPTY_KUSTOMIZATION.as_bytes().to_vec();
         Selection {

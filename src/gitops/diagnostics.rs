@@ -33,9 +33,7 @@ use crate::retry::test_knob;
 
 use content::{argocd_row, event_rows, flux_row, pod_rows, sort_rows};
 // The reconcile command uses these; until it is wired up, nothing in the binary does.
-#[allow(unused_imports)]
 pub use render::{render, to_json};
-#[allow(unused_imports)]
 pub use summary::{Summary, summary_line};
 
 /// The whole collection shares one deadline of this length.

@@ -41,8 +41,8 @@ pub enum ReadinessError {
     #[error(
         "cannot read a Flux object: {kind:?} is not a Kustomization, OCIRepository, GitRepository or Bucket; this is a bug in ksail, please report it"
     )]
+    // Only FluxObject::parse (used by the tests) reads the kind; ksail uses parse_as.
     #[cfg_attr(not(test), allow(dead_code))]
-    // FluxObject::parse reads the kind; ksail uses parse_as
     UnknownKind { kind: String },
     #[error(
         "cannot read a Flux {kind}: metadata.name is missing; this is a bug in ksail or the API server, please report it"

@@ -26,6 +26,7 @@
 //! `docker rm`/`stop` stops it; dropping the [`FakeTools`] kills any that are left.
 //!
 //! Needs `python3` in `/usr/local/bin`, `/usr/bin` or `/bin` (only the standard library).
+#![allow(unsafe_code)] // signals and process groups are libc calls; denied everywhere else
 
 use std::collections::BTreeMap;
 use std::fs;

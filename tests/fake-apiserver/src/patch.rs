@@ -1,144 +1,20 @@
-//! JSON merge patch (RFC 7386) and JSON patch (RFC 6902).
+//! JSON merge patch (RFC 7386) and JSON patch (RFC 6902), as the API server applies them: the
+//! `json-patch` crate (what kube-rs uses), behind the two calls the fake server makes.
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 /// RFC 7386: objects merge recursively, `null` deletes, everything else replaces.
 pub fn merge_patch(target: &mut Value, patch: &Value) {
-    let Value::Object(patch_map) = patch else {
-        *target = patch.clone();
-        return;
-    };
-    if !target.is_object() {
-        *target = Value::Object(Map::new());
-    }
-    let Value::Object(target_map) = target else {
-        return;
-    };
-    for (k, v) in patch_map {
-        if v.is_null() {
-            target_map.remove(k);
-        } else {
-            merge_patch(target_map.entry(k.clone()).or_insert(Value::Null), v);
-        }
-    }
+    json_patch::merge(target, patch);
 }
 
 /// RFC 6902 over a copy of `doc`; the document is unchanged on error.
 pub fn json_patch(doc: &Value, ops: &Value) -> Result<Value, String> {
-    let ops = ops
-        .as_array()
-        .ok_or("a JSON patch must be an array of operations")?;
+    let ops: json_patch::Patch =
+        serde_json::from_value(ops.clone()).map_err(|e| format!("not a JSON patch: {e}"))?;
     let mut out = doc.clone();
-    for op in ops {
-        let name = op
-            .get("op")
-            .and_then(Value::as_str)
-            .ok_or("operation without \"op\"")?;
-        let path = op
-            .get("path")
-            .and_then(Value::as_str)
-            .ok_or("operation without \"path\"")?;
-        let value = || {
-            op.get("value")
-                .cloned()
-                .ok_or(format!("{name} {path}: missing \"value\""))
-        };
-        let from = || {
-            op.get("from")
-                .and_then(Value::as_str)
-                .ok_or(format!("{name} {path}: missing \"from\""))
-        };
-        match name {
-            "add" => add(&mut out, path, value()?)?,
-            "remove" => {
-                remove(&mut out, path)?;
-            }
-            "replace" => {
-                remove(&mut out, path)?;
-                add(&mut out, path, value()?)?;
-            }
-            "test" => {
-                let actual = out
-                    .pointer(path)
-                    .ok_or(format!("test {path}: path does not exist"))?;
-                if *actual != value()? {
-                    return Err(format!("test {path}: value differs"));
-                }
-            }
-            "move" => {
-                let v = remove(&mut out, from()?)?;
-                add(&mut out, path, v)?;
-            }
-            "copy" => {
-                let from = from()?;
-                let v = out
-                    .pointer(from)
-                    .cloned()
-                    .ok_or(format!("copy: {from} does not exist"))?;
-                add(&mut out, path, v)?;
-            }
-            other => return Err(format!("unknown operation {other:?}")),
-        }
-    }
+    json_patch::patch(&mut out, &ops).map_err(|e| e.to_string())?;
     Ok(out)
-}
-
-fn unescape(token: &str) -> String {
-    token.replace("~1", "/").replace("~0", "~")
-}
-
-/// Splits `/a/b/c` into the parent pointer `/a/b` and the last token `c`.
-fn split_parent(path: &str) -> Result<(&str, String), String> {
-    if path.is_empty() {
-        return Err("the root cannot be the target of this operation".into());
-    }
-    let idx = path.rfind('/').ok_or(format!("invalid pointer {path:?}"))?;
-    Ok((&path[..idx], unescape(&path[idx + 1..])))
-}
-
-fn add(doc: &mut Value, path: &str, value: Value) -> Result<(), String> {
-    if path.is_empty() {
-        *doc = value;
-        return Ok(());
-    }
-    let (parent, last) = split_parent(path)?;
-    match doc.pointer_mut(parent) {
-        Some(Value::Object(map)) => {
-            map.insert(last, value);
-            Ok(())
-        }
-        Some(Value::Array(arr)) => {
-            let idx = if last == "-" {
-                arr.len()
-            } else {
-                parse_index(&last, arr.len() + 1)?
-            };
-            arr.insert(idx, value);
-            Ok(())
-        }
-        _ => Err(format!("add {path}: parent does not exist")),
-    }
-}
-
-fn remove(doc: &mut Value, path: &str) -> Result<Value, String> {
-    let (parent, last) = split_parent(path)?;
-    match doc.pointer_mut(parent) {
-        Some(Value::Object(map)) => map
-            .remove(&last)
-            .ok_or(format!("{path}: path does not exist")),
-        Some(Value::Array(arr)) => {
-            let idx = parse_index(&last, arr.len())?;
-            Ok(arr.remove(idx))
-        }
-        _ => Err(format!("{path}: path does not exist")),
-    }
-}
-
-fn parse_index(token: &str, bound: usize) -> Result<usize, String> {
-    match token.parse::<usize>() {
-        Ok(i) if i < bound => Ok(i),
-        _ => Err(format!("array index {token:?} out of range")),
-    }
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@
 //!   `PR_SET_PDEATHSIG = SIGKILL`, armed against the thread that forked it. Children are therefore
 //!   forked by one supervisor thread that lives as long as the process, not by test threads, which
 //!   end with their test.
+#![allow(unsafe_code)] // signals and process groups are libc calls; denied everywhere else
 
 use std::fs::{self, File};
 use std::io;
