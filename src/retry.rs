@@ -28,6 +28,120 @@ pub trait Retryable {
     fn reason(&self) -> String;
 }
 
+/// What went wrong below HTTP, decided from the error chain's types — rustls errors, I/O error
+/// kinds, hyper's and hyper-util's flags, reqwest's timeout — never from message text. The one
+/// classification of transport failures, shared by the API server client (`k8s::error`) and the
+/// registry client (`registry::error`), which map it into their own error kinds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Transport {
+    ConnectionRefused,
+    /// Reset or aborted, a broken pipe, a socket no longer connected, or a request canceled by a
+    /// dying connection.
+    ConnectionReset,
+    /// A connect, read or TLS handshake timeout.
+    Timeout,
+    /// The response or stream ended early.
+    UnexpectedEof,
+    /// Connecting failed another way: an unreachable host or network, or a failed DNS lookup
+    /// inside the connector. `detail` is the innermost error's text.
+    Unreachable {
+        detail: String,
+    },
+    /// The server certificate did not verify.
+    TlsVerification {
+        detail: String,
+    },
+    /// Any other TLS failure, for example a plain-HTTP server answering a TLS handshake.
+    TlsOther {
+        detail: String,
+    },
+}
+
+impl Transport {
+    /// The transport failure in `root`'s source chain, if any. Precedence: TLS (a certificate
+    /// problem stays one inside a connect error), then I/O kinds, then hyper's flags, then
+    /// "connect failed" flags.
+    pub fn classify(root: &(dyn std::error::Error + 'static)) -> Option<Transport> {
+        let nodes = crate::error::error_chain(root);
+        for node in &nodes {
+            if let Some(tls) = node.downcast_ref::<rustls::Error>() {
+                let detail = tls.to_string();
+                return Some(match tls {
+                    rustls::Error::InvalidCertificate(_) => Transport::TlsVerification { detail },
+                    _ => Transport::TlsOther { detail },
+                });
+            }
+        }
+        for node in &nodes {
+            if let Some(io_error) = node.downcast_ref::<std::io::Error>()
+                && let Some(kind) = Transport::of_io_kind(io_error.kind(), io_error)
+            {
+                return Some(kind);
+            }
+        }
+        for node in &nodes {
+            if let Some(hyper_error) = node.downcast_ref::<hyper::Error>() {
+                if hyper_error.is_incomplete_message() {
+                    return Some(Transport::UnexpectedEof);
+                }
+                if hyper_error.is_timeout() {
+                    return Some(Transport::Timeout);
+                }
+                if hyper_error.is_canceled() {
+                    return Some(Transport::ConnectionReset);
+                }
+            }
+            if let Some(reqwest_error) = node.downcast_ref::<reqwest::Error>()
+                && reqwest_error.is_timeout()
+            {
+                return Some(Transport::Timeout);
+            }
+        }
+        for node in &nodes {
+            let connect_failed = node
+                .downcast_ref::<hyper_util::client::legacy::Error>()
+                .is_some_and(hyper_util::client::legacy::Error::is_connect)
+                || node
+                    .downcast_ref::<reqwest::Error>()
+                    .is_some_and(reqwest::Error::is_connect);
+            if connect_failed {
+                // The innermost error says what happened ("failed to lookup address
+                // information: …"); the connectors' own text is just "client error (Connect)".
+                let detail = nodes
+                    .last()
+                    .map(|error| crate::error::one_line(&error.to_string()))
+                    .unwrap_or_default();
+                return Some(Transport::Unreachable { detail });
+            }
+        }
+        None
+    }
+
+    /// The classification of an I/O error kind, or `None` for kinds that are not transport
+    /// failures (a permission problem, invalid data).
+    pub fn of_io_kind(
+        kind: std::io::ErrorKind,
+        error: &dyn std::fmt::Display,
+    ) -> Option<Transport> {
+        use std::io::ErrorKind as Kind;
+        Some(match kind {
+            Kind::ConnectionRefused => Transport::ConnectionRefused,
+            Kind::ConnectionReset
+            | Kind::ConnectionAborted
+            | Kind::BrokenPipe
+            | Kind::NotConnected => Transport::ConnectionReset,
+            Kind::TimedOut => Transport::Timeout,
+            Kind::UnexpectedEof => Transport::UnexpectedEof,
+            Kind::HostUnreachable | Kind::NetworkUnreachable | Kind::NetworkDown => {
+                Transport::Unreachable {
+                    detail: error.to_string(),
+                }
+            }
+            _ => return None,
+        })
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {
     pub attempts: u32,
@@ -75,12 +189,23 @@ impl RetryPolicy {
         Ok((policy, notes))
     }
 
-    /// The delay after failed attempt `n` (1-based): min(base × 2^(n−1), cap), raised to
-    /// `retry_after` but never above the cap.
-    pub fn delay_after(&self, failed_attempt: u32, retry_after: Option<Duration>) -> Duration {
-        let exponent = failed_attempt.saturating_sub(1).min(20);
-        let computed = self.base.saturating_mul(1 << exponent).min(self.cap);
-        retry_after.map_or(computed, |after| computed.max(after).min(self.cap))
+    /// The back-off between attempts: `base`, doubling, at most `cap`, no jitter; backon
+    /// computes the delays from it.
+    pub fn backoff(&self) -> ExponentialBuilder {
+        ExponentialBuilder::default()
+            .with_min_delay(self.base)
+            .with_factor(2.0)
+            .with_max_delay(self.cap)
+            .with_max_times(self.attempts.max(1) as usize - 1)
+    }
+
+    /// A computed delay raised to a server's `Retry-After`, but never above the cap.
+    pub fn honour_retry_after(
+        &self,
+        computed: Duration,
+        retry_after: Option<Duration>,
+    ) -> Duration {
+        retry_after.map_or(computed, |after| computed.max(after.min(self.cap)))
     }
 }
 
@@ -130,11 +255,7 @@ where
     let started = AtomicU32::new(0);
     let total = policy.attempts.max(1);
     let cancel = cancel.cloned();
-    let backoff = ExponentialBuilder::default()
-        .with_min_delay(policy.base)
-        .with_factor(2.0)
-        .with_max_delay(policy.cap)
-        .with_max_times(total as usize - 1);
+    let backoff = policy.backoff();
     let result = (|| {
         let n = started.fetch_add(1, Ordering::SeqCst) + 1;
         attempt(n)
@@ -156,8 +277,7 @@ where
     })
     .when(|error: &E| error.is_retryable())
     .adjust(|error: &E, delay| {
-        let n = started.load(Ordering::SeqCst);
-        delay.map(|_| policy.delay_after(n, error.retry_after()))
+        delay.map(|computed| policy.honour_retry_after(computed, error.retry_after()))
     })
     .notify(|error: &E, delay| {
         let n = started.load(Ordering::SeqCst);
@@ -203,24 +323,56 @@ mod tests {
     }
 
     #[test]
+    fn one_transport_classification_for_every_client() {
+        use std::io::{Error, ErrorKind as Kind};
+        let unreachable = |text: &str| Transport::Unreachable {
+            detail: text.to_string(),
+        };
+        let cases = [
+            (Kind::ConnectionRefused, Some(Transport::ConnectionRefused)),
+            (Kind::ConnectionReset, Some(Transport::ConnectionReset)),
+            (Kind::ConnectionAborted, Some(Transport::ConnectionReset)),
+            (Kind::BrokenPipe, Some(Transport::ConnectionReset)),
+            (Kind::NotConnected, Some(Transport::ConnectionReset)),
+            (Kind::TimedOut, Some(Transport::Timeout)),
+            (Kind::UnexpectedEof, Some(Transport::UnexpectedEof)),
+            (Kind::HostUnreachable, Some(unreachable("boom"))),
+            (Kind::NetworkUnreachable, Some(unreachable("boom"))),
+            (Kind::PermissionDenied, None),
+            (Kind::InvalidData, None),
+        ];
+        for (kind, expected) in cases {
+            let error = Error::new(kind, "boom");
+            assert_eq!(Transport::classify(&error), expected, "{kind:?}");
+            // Wrapped, as the clients see it.
+            let wrapped = Error::other(error);
+            assert_eq!(Transport::classify(&wrapped), expected, "wrapped {kind:?}");
+        }
+    }
+
+    #[test]
     fn delays_follow_the_policy_table() {
+        use backon::BackoffBuilder as _;
+        let secs = Duration::from_secs;
         let policy = RetryPolicy::default();
-        assert_eq!(policy.delay_after(1, None), Duration::from_secs(5));
-        assert_eq!(policy.delay_after(2, None), Duration::from_secs(10));
-        assert_eq!(policy.delay_after(5, None), Duration::from_secs(30));
+        assert_eq!(
+            policy.backoff().build().collect::<Vec<_>>(),
+            [secs(5), secs(10)],
+            "3 attempts: 5 s, then 10 s"
+        );
+        let longer = RetryPolicy {
+            attempts: 6,
+            ..policy
+        };
+        assert_eq!(
+            longer.backoff().build().collect::<Vec<_>>(),
+            [secs(5), secs(10), secs(20), secs(30), secs(30)],
+            "doubling, capped at 30 s"
+        );
         // Retry-After raises the delay but never past the cap.
-        assert_eq!(
-            policy.delay_after(1, Some(Duration::from_secs(8))),
-            Duration::from_secs(8)
-        );
-        assert_eq!(
-            policy.delay_after(1, Some(Duration::from_secs(90))),
-            Duration::from_secs(30)
-        );
-        assert_eq!(
-            policy.delay_after(2, Some(Duration::from_secs(1))),
-            Duration::from_secs(10)
-        );
+        assert_eq!(policy.honour_retry_after(secs(5), Some(secs(8))), secs(8));
+        assert_eq!(policy.honour_retry_after(secs(5), Some(secs(90))), secs(30));
+        assert_eq!(policy.honour_retry_after(secs(10), Some(secs(1))), secs(10));
     }
 
     #[tokio::test]

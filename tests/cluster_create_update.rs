@@ -17,7 +17,10 @@ use fake_apiserver::simulators::{ArgoCd, FluxOperator, FluxSource, SourceOutcome
 use fake_apiserver::{FakeApiServer, LoggedRequest, ServerOptions};
 use serde_json::{Value, json};
 use support::fake_tools::{FakeContainer, FakeState, FakeTools};
-use support::{Registry, TestEnv, assert_error_line, http, stderr_lines, stdout_lines};
+use support::{
+    Action, FaultScript, Proxy, Registry, TestEnv, assert_error_line, http, stderr_lines,
+    stdout_lines,
+};
 
 const REGISTRY: &str = "kind-local-registry";
 const FLUX_GROUP: &str = "fluxcd.controlplane.io";
@@ -1148,4 +1151,67 @@ fn create_with_an_external_registry_starts_no_container_and_connects_no_network(
             .contains("/spec/insecure"),
         "{instance}"
     );
+}
+
+/// `cluster create` with the flux-operator manifest served through a scripted proxy.
+fn create_with_manifest_url(rig: &Rig, script: FaultScript) -> (Output, Proxy) {
+    let proxy = Proxy::with_script(&rig.registry.host_port(), script);
+    let output = rig
+        .env
+        .ksail(["cluster", "create", "--timeout", "20s"])
+        .env(
+            "KSAIL_FLUX_OPERATOR_MANIFEST",
+            format!("{}/flux-operator.yaml", proxy.url()),
+        )
+        .output()
+        .expect("run ksail");
+    (output, proxy)
+}
+
+#[test]
+fn a_manifest_url_that_answers_404_fails_without_retrying() {
+    let registry = require_registry!();
+    let rig = Rig::flux(registry);
+    let (output, proxy) = create_with_manifest_url(
+        &rig,
+        FaultScript::new().on_requests(.., Action::Status(404, None)),
+    );
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_error_line(&output, "cannot download the engine manifest");
+    assert_error_line(&output, "404 Not Found; check the URL");
+    let downloads = proxy
+        .requests()
+        .into_iter()
+        .filter(|r| r.path_only() == "/flux-operator.yaml")
+        .count();
+    assert_eq!(downloads, 1, "a 404 is final: {:?}", proxy.request_lines());
+}
+
+#[test]
+fn a_manifest_url_that_answers_503_is_retried_until_it_serves() {
+    let registry = require_registry!();
+    let rig = Rig::flux(registry);
+    let script = FaultScript::new()
+        .on_requests(1..=2, Action::Status(503, None))
+        .on_request(
+            3,
+            Action::Respond {
+                status: 200,
+                headers: vec![("Content-Type".into(), "text/yaml".into())],
+                body: FLUX_OPERATOR_MANIFEST.as_bytes().to_vec(),
+            },
+        );
+    let (output, proxy) = create_with_manifest_url(&rig, script);
+    assert_success(&output);
+    let retries = stderr_lines(&output)
+        .into_iter()
+        .filter(|line| line.contains("failed, retrying in") && line.contains("503"))
+        .count();
+    assert_eq!(retries, 2, "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(proxy.requests().len(), 3, "{:?}", proxy.request_lines());
 }

@@ -4,14 +4,12 @@
 //! `std::io::ErrorKind`s in the source chain, rustls errors, hyper's flags and hyper-util's
 //! "connect failed" flag (which is how a DNS failure surfaces). Never from message text.
 
-use std::error::Error as StdError;
 use std::fmt;
-use std::io;
 use std::time::Duration;
 
 use crate::duration::format_go;
 use crate::error::one_line;
-use crate::retry::Retryable;
+use crate::retry::{Retryable, Transport};
 
 /// A failed Kubernetes API call.
 #[derive(Debug, thiserror::Error)]
@@ -208,75 +206,20 @@ impl fmt::Display for ErrorKind {
     }
 }
 
-/// Precedence: TLS (a certificate problem stays one even inside a connect error), then I/O
-/// kinds, then hyper's flags, then hyper-util's "connect failed" (DNS and the like).
+/// The shared transport classification ([`Transport::classify`]), then anything else.
 fn classify_chain(error: &kube::Error) -> ErrorKind {
-    let nodes = crate::error::error_chain(error);
-    for node in &nodes {
-        if let Some(tls) = node.downcast_ref::<rustls::Error>() {
-            return match tls {
-                rustls::Error::InvalidCertificate(_) => ErrorKind::TlsVerification {
-                    detail: tls.to_string(),
-                },
-                other => ErrorKind::TlsOther {
-                    detail: other.to_string(),
-                },
-            };
-        }
+    match Transport::classify(error) {
+        Some(Transport::ConnectionRefused) => ErrorKind::ConnectionRefused,
+        Some(Transport::ConnectionReset) => ErrorKind::ConnectionReset,
+        Some(Transport::Timeout) => ErrorKind::Timeout,
+        Some(Transport::UnexpectedEof) => ErrorKind::UnexpectedEof,
+        Some(Transport::Unreachable { detail }) => ErrorKind::Connect { detail },
+        Some(Transport::TlsVerification { detail }) => ErrorKind::TlsVerification { detail },
+        Some(Transport::TlsOther { detail }) => ErrorKind::TlsOther { detail },
+        None => ErrorKind::Other {
+            detail: one_line(&error.to_string()),
+        },
     }
-    for node in &nodes {
-        if let Some(io_error) = node.downcast_ref::<io::Error>() {
-            match io_error.kind() {
-                io::ErrorKind::ConnectionRefused => return ErrorKind::ConnectionRefused,
-                io::ErrorKind::ConnectionReset
-                | io::ErrorKind::ConnectionAborted
-                | io::ErrorKind::BrokenPipe
-                | io::ErrorKind::NotConnected => return ErrorKind::ConnectionReset,
-                io::ErrorKind::TimedOut => return ErrorKind::Timeout,
-                io::ErrorKind::UnexpectedEof => return ErrorKind::UnexpectedEof,
-                io::ErrorKind::HostUnreachable | io::ErrorKind::NetworkUnreachable => {
-                    return ErrorKind::Connect {
-                        detail: io_error.to_string(),
-                    };
-                }
-                _ => {}
-            }
-        }
-    }
-    for node in &nodes {
-        if let Some(hyper_error) = node.downcast_ref::<hyper::Error>() {
-            if hyper_error.is_incomplete_message() {
-                return ErrorKind::UnexpectedEof;
-            }
-            if hyper_error.is_timeout() {
-                return ErrorKind::Timeout;
-            }
-            if hyper_error.is_canceled() {
-                return ErrorKind::ConnectionReset;
-            }
-        }
-    }
-    for node in &nodes {
-        if let Some(client_error) = node.downcast_ref::<hyper_util::client::legacy::Error>()
-            && client_error.is_connect()
-        {
-            // The innermost error says what happened ("failed to lookup address information:
-            // Name or service not known"); hyper-util's own text is just "client error (Connect)".
-            return ErrorKind::Connect {
-                detail: innermost(&nodes),
-            };
-        }
-    }
-    ErrorKind::Other {
-        detail: one_line(&error.to_string()),
-    }
-}
-
-fn innermost(nodes: &[&(dyn StdError + 'static)]) -> String {
-    nodes
-        .last()
-        .map(|error| one_line(&error.to_string()))
-        .unwrap_or_default()
 }
 
 fn shorten(text: &str, max_chars: usize) -> String {
@@ -292,6 +235,7 @@ fn shorten(text: &str, max_chars: usize) -> String {
 mod tests {
     use super::*;
     use kube::core::Status;
+    use std::io;
 
     fn api(code: u16, reason: &str) -> K8sError {
         K8sError::Kube(kube::Error::Api(Box::new(

@@ -7,7 +7,6 @@
 //! proxied.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::Mutex;
@@ -26,10 +25,7 @@ use tokio::io::AsyncReadExt as _;
 
 use super::auth::{CredentialSource, Credentials};
 use super::challenge::{Challenge, parse_challenges};
-use super::error::{
-    DnsError, MAX_REDIRECTS, RedirectLimitExceeded, RegistryError, RegistryErrorKind,
-    parse_retry_after, status_kind,
-};
+use super::error::{RegistryError, RegistryErrorKind, parse_retry_after, status_kind};
 
 // The media types are owned by the artifact format; the client only lists them in `Accept`.
 pub use crate::artifact::manifest::{
@@ -38,9 +34,7 @@ pub use crate::artifact::manifest::{
 /// Distribution answers `404` for an OCI manifest unless the `Accept` header lists it.
 const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json";
 const DOCKER_CONTENT_DIGEST: &str = "docker-content-digest";
-const USER_AGENT: &str = concat!("ksail/", env!("CARGO_PKG_VERSION"));
 
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const READ_TIMEOUT: Duration = Duration::from_secs(60);
 /// Manifests are small; anything bigger is not ours and is not read into memory.
 const MAX_MANIFEST_BYTES: usize = 4 * 1024 * 1024;
@@ -48,8 +42,6 @@ const MAX_MANIFEST_BYTES: usize = 4 * 1024 * 1024;
 const MAX_ERROR_BODY_BYTES: usize = 64 * 1024;
 const UPLOAD_CHUNK_BYTES: usize = 64 * 1024;
 const PROGRESS_INTERVAL: Duration = Duration::from_millis(200);
-/// Always excluded from proxying, whatever `NO_PROXY` says.
-const LOOPBACK_NO_PROXY: &str = "localhost,.localhost,127.0.0.0/8,::1";
 
 /// A manifest as fetched: the exact bytes and the registry's digest header, if any.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -158,28 +150,10 @@ impl RegistryClient {
             )
         };
         let build = |read_timeout: Option<Duration>| {
-            let redirects = reqwest::redirect::Policy::custom(|attempt| {
-                // `previous` starts with the original URL, so it holds hops + 1 entries.
-                if attempt.previous().len() > MAX_REDIRECTS {
-                    attempt.error(RedirectLimitExceeded)
-                } else {
-                    attempt.follow()
-                }
-            });
-            let mut builder = reqwest::Client::builder()
-                .user_agent(USER_AGENT)
-                .connect_timeout(CONNECT_TIMEOUT)
-                .redirect(redirects)
-                .referer(false)
-                // Also refuses a redirect from HTTPS to HTTP: no downgrade, ever.
-                .https_only(!plain_http)
-                .dns_resolver(Arc::new(TypedResolver))
-                .no_proxy();
+            let mut builder =
+                super::http::client_builder(plain_http, env).map_err(builder_error)?;
             if let Some(read_timeout) = read_timeout {
                 builder = builder.read_timeout(read_timeout);
-            }
-            for proxy in proxies_from_env(env).map_err(builder_error)? {
-                builder = builder.proxy(proxy);
             }
             builder
                 .build()
@@ -811,73 +785,6 @@ async fn read_limited(
         body.extend_from_slice(&chunk);
     }
     Ok(Bytes::from(body))
-}
-
-/// Proxies from `HTTPS_PROXY`/`HTTP_PROXY`/`ALL_PROXY` (upper or lower case), each excluding
-/// `NO_PROXY` plus loopback.
-fn proxies_from_env(env: &dyn Fn(&str) -> Option<String>) -> Result<Vec<reqwest::Proxy>, String> {
-    let first = |names: &[&str]| {
-        names
-            .iter()
-            .find_map(|name| env(name).filter(|value| !value.trim().is_empty()))
-    };
-    let all = first(&["ALL_PROXY", "all_proxy"]);
-    let http = first(&["HTTP_PROXY", "http_proxy"]).or_else(|| all.clone());
-    let https = first(&["HTTPS_PROXY", "https_proxy"]).or(all);
-    let no_proxy = no_proxy_list(first(&["NO_PROXY", "no_proxy"]).as_deref());
-    let mut proxies = Vec::new();
-    // The messages name the variable only: a proxy URL may carry a password.
-    if let Some(url) = http {
-        let proxy = reqwest::Proxy::http(url.trim())
-            .map_err(|_| "HTTP_PROXY is not a valid proxy URL".to_string())?;
-        proxies.push(proxy.no_proxy(reqwest::NoProxy::from_string(&no_proxy)));
-    }
-    if let Some(url) = https {
-        let proxy = reqwest::Proxy::https(url.trim())
-            .map_err(|_| "HTTPS_PROXY is not a valid proxy URL".to_string())?;
-        proxies.push(proxy.no_proxy(reqwest::NoProxy::from_string(&no_proxy)));
-    }
-    Ok(proxies)
-}
-
-/// The user's `NO_PROXY` plus loopback, which is never proxied.
-fn no_proxy_list(user: Option<&str>) -> String {
-    match user.map(str::trim).filter(|list| !list.is_empty()) {
-        Some(list) => format!("{list},{LOOPBACK_NO_PROXY}"),
-        None => LOOPBACK_NO_PROXY.to_string(),
-    }
-}
-
-/// Unsized directly: `Box<DnsError>.into()` would box twice and hide the type from downcasts.
-type DnsFailure = Box<dyn std::error::Error + Send + Sync>;
-
-/// The system resolver, returning [`DnsError`] so that DNS failures are classified by type.
-struct TypedResolver;
-
-impl reqwest::dns::Resolve for TypedResolver {
-    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
-        let host = name.as_str().to_string();
-        Box::pin(async move {
-            let lookup = tokio::net::lookup_host((host.clone(), 0)).await;
-            match lookup {
-                Ok(addresses) => {
-                    let addresses: Vec<SocketAddr> = addresses.collect();
-                    if addresses.is_empty() {
-                        let error: DnsFailure = Box::new(DnsError { host, source: None });
-                        return Err(error);
-                    }
-                    Ok(Box::new(addresses.into_iter()) as reqwest::dns::Addrs)
-                }
-                Err(error) => {
-                    let error: DnsFailure = Box::new(DnsError {
-                        host,
-                        source: Some(error),
-                    });
-                    Err(error)
-                }
-            }
-        })
-    }
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ use std::io;
 use std::time::Duration;
 
 use super::auth::CredentialSource;
+use crate::retry::Transport;
 
 /// What went wrong talking to a registry.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,6 +35,10 @@ pub enum RegistryErrorKind {
     /// The host name could not be resolved.
     Dns {
         host: String,
+    },
+    /// Connecting failed another way: an unreachable host or network.
+    Unreachable {
+        detail: String,
     },
     /// More than [`MAX_REDIRECTS`] hops.
     RedirectLimit,
@@ -146,6 +151,18 @@ impl RegistryError {
     }
 }
 
+impl crate::retry::Retryable for RegistryError {
+    fn is_retryable(&self) -> bool {
+        RegistryError::is_retryable(self)
+    }
+    fn retry_after(&self) -> Option<Duration> {
+        RegistryError::retry_after(self)
+    }
+    fn reason(&self) -> String {
+        RegistryError::reason(self)
+    }
+}
+
 impl fmt::Display for RegistryError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}: {}", self.0.request, self.reason())?;
@@ -176,6 +193,7 @@ impl RegistryErrorKind {
             | RegistryErrorKind::Timeout
             | RegistryErrorKind::UnexpectedEof
             | RegistryErrorKind::Dns { .. }
+            | RegistryErrorKind::Unreachable { .. }
             | RegistryErrorKind::RedirectLimit => true,
             RegistryErrorKind::TlsVerification { .. }
             | RegistryErrorKind::TlsOther { .. }
@@ -207,6 +225,7 @@ impl RegistryErrorKind {
             RegistryErrorKind::Timeout => "i/o timeout".to_string(),
             RegistryErrorKind::UnexpectedEof => "unexpected EOF".to_string(),
             RegistryErrorKind::Dns { host } => format!("cannot resolve host {host}"),
+            RegistryErrorKind::Unreachable { detail } => detail.clone(),
             RegistryErrorKind::RedirectLimit => {
                 format!("stopped after {MAX_REDIRECTS} redirects")
             }
@@ -233,8 +252,8 @@ pub struct DnsError {
 #[error("stopped after {MAX_REDIRECTS} redirects")]
 pub struct RedirectLimitExceeded;
 
-/// Classify a transport error from its types. Precedence: our own markers, then TLS, then I/O
-/// kinds, then hyper and reqwest flags.
+/// Classify a transport error from its types: our own markers (the resolver's DNS error, the
+/// redirect limit) first, then the shared transport classification ([`Transport::classify`]).
 pub fn classify_chain(root: &(dyn StdError + 'static)) -> RegistryErrorKind {
     let nodes = crate::error::error_chain(root);
     for node in &nodes {
@@ -247,55 +266,25 @@ pub fn classify_chain(root: &(dyn StdError + 'static)) -> RegistryErrorKind {
             return RegistryErrorKind::RedirectLimit;
         }
     }
-    for node in &nodes {
-        if let Some(tls) = node.downcast_ref::<rustls::Error>() {
-            return match tls {
-                rustls::Error::InvalidCertificate(_) => RegistryErrorKind::TlsVerification {
-                    detail: tls.to_string(),
-                },
-                other => RegistryErrorKind::TlsOther {
-                    detail: other.to_string(),
-                },
-            };
-        }
-    }
-    for node in &nodes {
-        if let Some(io_error) = node.downcast_ref::<io::Error>()
-            && let Some(kind) = classify_io_kind(io_error.kind())
-        {
-            return kind;
-        }
-    }
-    for node in &nodes {
-        if let Some(hyper_error) = node.downcast_ref::<hyper::Error>() {
-            if hyper_error.is_incomplete_message() {
-                return RegistryErrorKind::UnexpectedEof;
-            }
-            if hyper_error.is_timeout() {
-                return RegistryErrorKind::Timeout;
-            }
-        }
-        if let Some(reqwest_error) = node.downcast_ref::<reqwest::Error>()
-            && reqwest_error.is_timeout()
-        {
-            return RegistryErrorKind::Timeout;
-        }
-    }
-    RegistryErrorKind::Other {
-        detail: describe_unclassified(&nodes),
+    match Transport::classify(root) {
+        Some(transport) => RegistryErrorKind::from(transport),
+        None => RegistryErrorKind::Other {
+            detail: describe_unclassified(&nodes),
+        },
     }
 }
 
-/// The I/O kinds the Classification table names.
-pub fn classify_io_kind(kind: io::ErrorKind) -> Option<RegistryErrorKind> {
-    match kind {
-        io::ErrorKind::ConnectionRefused => Some(RegistryErrorKind::ConnectionRefused),
-        io::ErrorKind::ConnectionReset
-        | io::ErrorKind::ConnectionAborted
-        | io::ErrorKind::BrokenPipe => Some(RegistryErrorKind::ConnectionReset),
-        io::ErrorKind::TimedOut => Some(RegistryErrorKind::Timeout),
-        io::ErrorKind::UnexpectedEof => Some(RegistryErrorKind::UnexpectedEof),
-        _ => None,
+impl From<Transport> for RegistryErrorKind {
+    fn from(transport: Transport) -> RegistryErrorKind {
+        match transport {
+            Transport::ConnectionRefused => RegistryErrorKind::ConnectionRefused,
+            Transport::ConnectionReset => RegistryErrorKind::ConnectionReset,
+            Transport::Timeout => RegistryErrorKind::Timeout,
+            Transport::UnexpectedEof => RegistryErrorKind::UnexpectedEof,
+            Transport::Unreachable { detail } => RegistryErrorKind::Unreachable { detail },
+            Transport::TlsVerification { detail } => RegistryErrorKind::TlsVerification { detail },
+            Transport::TlsOther { detail } => RegistryErrorKind::TlsOther { detail },
+        }
     }
 }
 

@@ -1,5 +1,6 @@
 //! Registry IO: a thin OCI distribution client with typed errors, credential resolution
-//! (registry string, docker config, credential helpers) and the push protocol.
+//! (registry string, docker config, credential helpers) and the push protocol; and the HTTP
+//! client settings every other outside request (the engine manifest download) shares.
 //!
 //! This module owns every byte sent to a registry. It does not build artifacts
 //! (`crate::artifact`), decide names (`crate::resolve`) or retry (`crate::retry`); it reports
@@ -10,6 +11,7 @@ mod challenge;
 pub mod client;
 pub mod docker_config;
 pub mod error;
+pub mod http;
 pub mod protocol;
 
 pub use auth::{

@@ -193,7 +193,8 @@ impl GitopsSetup<'_> {
         ) else {
             return Ok(false);
         };
-        let text = manifests::fetch(&install.source, &settings.retry, printer).await?;
+        let env = self.ctx.env.lookup();
+        let text = manifests::fetch(&install.source, &settings.retry, printer, &env).await?;
         let objects = manifests::parse_objects(&text, &install.source)?;
         if manifests::already_installed(self.client, &objects, install.namespace).await {
             skipped(printer, &format!("{}: installed", install.label));

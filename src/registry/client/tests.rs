@@ -8,6 +8,8 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
 
 use super::*;
+use crate::registry::error::MAX_REDIRECTS;
+use crate::registry::http::{LOOPBACK_NO_PROXY, USER_AGENT, no_proxy_list, proxies_from_env};
 use crate::registry::protocol::{
     ArtifactUpload, ConfigBlob, LayerBlob, PushError, PushEvent, push_artifact,
 };

@@ -18,7 +18,8 @@ use crate::config::GitOpsEngine;
 use crate::error::Failure;
 use crate::k8s::{K8sError, with_timeout};
 use crate::output::Printer;
-use crate::retry::{self, RetryPolicy, Retryable};
+use crate::registry::{self, RegistryErrorKind};
+use crate::retry::{self, RetryPolicy};
 
 /// Overrides the Argo CD manifest source with a file path or URL.
 pub use crate::env_vars::KSAIL_ARGOCD_MANIFEST as ARGOCD_MANIFEST_ENV;
@@ -98,27 +99,12 @@ pub fn engine_install(
     })
 }
 
-/// Why a download failed; transport errors and HTTP errors are retried.
-#[derive(Debug)]
-struct DownloadError(String);
-
-impl Retryable for DownloadError {
-    fn is_retryable(&self) -> bool {
-        true
-    }
-    fn retry_after(&self) -> Option<Duration> {
-        None
-    }
-    fn reason(&self) -> String {
-        self.0.clone()
-    }
-}
-
 /// Read the manifest text. A failure exits 1 and names the path or URL.
 pub async fn fetch(
     source: &ManifestSource,
     policy: &RetryPolicy,
     printer: &Printer,
+    env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<String, Failure> {
     match source {
         ManifestSource::File(path) => tokio::fs::read_to_string(path).await.map_err(|error| {
@@ -129,34 +115,18 @@ pub async fn fetch(
             ))
         }),
         ManifestSource::Url(url) => {
-            let client = reqwest::Client::builder()
-                .connect_timeout(Duration::from_secs(10))
-                .timeout(Duration::from_secs(120))
-                .build()
-                .map_err(|error| {
-                    Failure::failed(format!("cannot build the HTTP client for {url}: {error}"))
-                })?;
-            let attempt = |_| async {
-                let response = client
-                    .get(url)
-                    .send()
-                    .await
-                    .map_err(|error| DownloadError(error.to_string()))?;
-                let status = response.status();
-                if !status.is_success() {
-                    return Err(DownloadError(format!("HTTP {status}")));
-                }
-                response
-                    .text()
-                    .await
-                    .map_err(|error| DownloadError(error.to_string()))
-            };
-            retry::retry(policy, printer, None, attempt)
+            // The registry client's settings and classification: 404 and TLS failures are
+            // final, 5xx and transport failures are retried.
+            retry::retry(policy, printer, None, |_| registry::http::get_text(url, env))
                 .await
                 .map_err(|exhausted| {
+                    let check = match exhausted.error.kind() {
+                        RegistryErrorKind::Status { code, .. } if *code < 500 => "check the URL",
+                        _ => "check the network",
+                    };
                     Failure::failed(format!(
-                        "cannot download the engine manifest {url}: {}; check the network, or point {FLUX_OPERATOR_MANIFEST_ENV} / {ARGOCD_MANIFEST_ENV} at a local copy",
-                        exhausted.error.0
+                        "cannot download the engine manifest {url}: {}; {check}, or point {FLUX_OPERATOR_MANIFEST_ENV} / {ARGOCD_MANIFEST_ENV} at a local copy",
+                        exhausted.error.reason()
                     ))
                 })
         }
