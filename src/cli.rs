@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use clap_complete::Shell;
 
 use crate::output::OutputFormat;
@@ -181,8 +181,8 @@ pub struct DeleteArgs {
 #[derive(Debug, Args)]
 pub struct ListArgs {
     /// Result format
-    #[arg(long, value_enum, default_value_t = OutputFormat::Text, value_name = "FMT")]
-    pub output: OutputFormat,
+    #[arg(long, value_enum, default_value_t = OutputArg::Text, value_name = "FMT")]
+    pub output: OutputArg,
 }
 
 #[derive(Debug, Args)]
@@ -226,8 +226,8 @@ pub struct PushArgs {
     pub insecure: bool,
 
     /// Result format
-    #[arg(long, value_enum, default_value_t = OutputFormat::Text, value_name = "FMT")]
-    pub output: OutputFormat,
+    #[arg(long, value_enum, default_value_t = OutputArg::Text, value_name = "FMT")]
+    pub output: OutputArg,
 }
 
 #[derive(Debug, Args)]
@@ -245,8 +245,31 @@ pub struct ReconcileArgs {
     pub insecure: bool,
 
     /// Result format
-    #[arg(long, value_enum, default_value_t = OutputFormat::Text, value_name = "FMT")]
-    pub output: OutputFormat,
+    #[arg(long, value_enum, default_value_t = OutputArg::Text, value_name = "FMT")]
+    pub output: OutputArg,
+}
+
+/// `--output`: clap's side of [`OutputFormat`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum OutputArg {
+    #[default]
+    Text,
+    Json,
+}
+
+impl From<OutputArg> for OutputFormat {
+    fn from(arg: OutputArg) -> OutputFormat {
+        match arg {
+            OutputArg::Text => OutputFormat::Text,
+            OutputArg::Json => OutputFormat::Json,
+        }
+    }
+}
+
+impl OutputArg {
+    pub fn is_json(self) -> bool {
+        self == OutputArg::Json
+    }
 }
 
 #[derive(Debug, Args)]

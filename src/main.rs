@@ -8,6 +8,7 @@ mod cli;
 mod cluster;
 mod commands;
 mod config;
+mod context;
 mod duration;
 mod env_vars;
 mod error;
@@ -15,6 +16,7 @@ mod gitops;
 mod k8s;
 mod output;
 mod process;
+mod publish;
 mod registry;
 mod resolve;
 mod retry;
@@ -25,7 +27,8 @@ use clap::{CommandFactory, Parser};
 use tracing_subscriber::EnvFilter;
 
 use crate::cli::{Cli, Command, WorkloadSubcommand};
-use crate::commands::{Context, Outcome};
+use crate::commands::Outcome;
+use crate::context::{Context, GlobalSettings};
 use crate::error::Failure;
 use crate::output::{LogTimer, Printer, PrinterConfig, RedactingStderr};
 use crate::process::ProcessEnv;
@@ -67,7 +70,11 @@ fn run() -> i32 {
     let ctx = Context {
         env,
         printer,
-        global: cli.global,
+        global: GlobalSettings {
+            config: cli.global.config,
+            kubeconfig: cli.global.kubeconfig,
+            context: cli.global.context,
+        },
         cancel: tokio_util::sync::CancellationToken::new(),
     };
     match command {

@@ -1,4 +1,21 @@
-//! Cluster lifecycle building blocks shared by the `ksail cluster …` commands (cluster.md):
-//! the kind/k3d/docker wrappers and, beside them, scaffolding and the create/update steps.
+//! Local clusters and their GitOps set-up (cluster.md), for the `ksail cluster …` commands:
+//!
+//! - [`provider`]: the kind, k3d and docker command lines (argv building, output parsing);
+//! - [`scaffold`]: what `cluster init` writes (ksail.yaml, kind.yaml/k3d.yaml, kustomization);
+//! - [`distribution_config`]: the config `create` hands kind or k3d, and the node mirror files;
+//! - [`create`]: preflight and steps 1–5 (registry, cluster, network, mirror, API server);
+//! - [`setup`]: steps 6–9 (initial artifact, engine install, bootstrap objects, engine ready);
+//! - [`install`]: the engine's install manifest, fetched and server-side applied, CRDs first;
+//! - [`bootstrap`]: the FluxInstance, Application and Secrets ksail writes (pure);
+//! - [`update`]: comparing a cluster with ksail.yaml, repairing tag drift;
+//! - [`wait`]: bounded polling for the steps that have nothing to watch.
 
+pub mod bootstrap;
+pub mod create;
+pub mod distribution_config;
+pub mod install;
 pub mod provider;
+pub mod scaffold;
+pub mod setup;
+pub mod update;
+pub mod wait;

@@ -9,20 +9,9 @@ use serde_json::{Map, Value};
 
 use tokio_util::sync::CancellationToken;
 
-use crate::cli::GlobalArgs;
 use crate::error::Failure;
-use crate::output::Printer;
-use crate::process::ProcessEnv;
 
-/// What every command gets: the process inputs, the printer and the global flags.
-pub struct Context {
-    pub env: ProcessEnv,
-    pub printer: Printer,
-    pub global: GlobalArgs,
-    /// Cancelled on the first SIGINT or SIGTERM. Commands with cleanup duties watch it, finish
-    /// them and return an interrupted outcome (cli.md#signals).
-    pub cancel: CancellationToken,
-}
+pub use crate::context::Context;
 
 /// How a command ended, plus its JSON members when `--output json` was requested.
 #[derive(Debug)]

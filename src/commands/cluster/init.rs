@@ -6,12 +6,10 @@
 //! [`plan`] is pure (flags → files); only [`run`] touches the filesystem, and only after the plan
 //! exists, so a validation failure leaves the output directory exactly as it was.
 
-mod scaffold;
-
 use std::io::Write as _;
 use std::path::{Component, Path, PathBuf};
 
-pub use scaffold::{KsailYaml, ScaffoldFile, distribution_config, ksail_yaml};
+pub use crate::cluster::scaffold::{KsailYaml, ScaffoldFile, distribution_config, ksail_yaml};
 
 use crate::cli::InitArgs;
 use crate::commands::{Context, Outcome};
@@ -205,7 +203,7 @@ pub fn plan(args: &InitArgs, connection: &Connection, cwd: &Path) -> Result<Init
         },
         ScaffoldFile {
             path: kustomization,
-            content: scaffold::KUSTOMIZATION_YAML.to_string(),
+            content: crate::cluster::scaffold::KUSTOMIZATION_YAML.to_string(),
         },
     ];
     check_distinct_paths(&files)?;

@@ -10,7 +10,6 @@ use crate::cli::ListArgs;
 use crate::cluster::provider::{ContainerInfo, Distribution, PATH_VAR, Provider};
 use crate::commands::{Context, Outcome};
 use crate::error::Failure;
-use crate::output::OutputFormat;
 use crate::resolve;
 
 /// The spec's golden layout gives the NAME column at least this width (two spaces follow).
@@ -20,7 +19,7 @@ const COLUMN_GAP: &str = "  ";
 const NO_REGISTRY: &str = "—";
 
 pub async fn run(ctx: &Context, args: ListArgs) -> Outcome {
-    let json = args.output == OutputFormat::Json;
+    let json = args.output.is_json();
     match list(ctx).await {
         Ok(rows) => {
             if !json {

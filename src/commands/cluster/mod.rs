@@ -2,7 +2,6 @@
 
 mod create;
 mod delete;
-mod gitops_setup;
 mod init;
 mod list;
 mod update;
@@ -10,7 +9,6 @@ mod update;
 use super::{Context, Outcome};
 use crate::cli::ClusterSubcommand;
 use crate::error::Failure;
-use crate::output::OutputFormat;
 
 /// The JSON/command name of a cluster subcommand.
 fn command_name(command: &ClusterSubcommand) -> &'static str {
@@ -36,7 +34,7 @@ pub async fn run(ctx: &Context, command: ClusterSubcommand) -> Outcome {
 /// The outcome reported when a second signal (or the cleanup budget) cuts the command short.
 pub fn interrupted(command: &ClusterSubcommand) -> Outcome {
     let json = match command {
-        ClusterSubcommand::List(args) => args.output == OutputFormat::Json,
+        ClusterSubcommand::List(args) => args.output.is_json(),
         _ => false,
     };
     Outcome {

@@ -1,8 +1,8 @@
 //! `plan`: flag validation and the files it yields (cluster.md#cluster-init).
 
 use super::*;
+use crate::cluster::scaffold::SCHEMA_URL;
 use crate::error::FailureClass;
-use scaffold::SCHEMA_URL;
 
 fn args() -> InitArgs {
     InitArgs {

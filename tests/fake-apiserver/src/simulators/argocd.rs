@@ -168,6 +168,10 @@ impl ArgoCd {
         let Some(operation) = app.get("operation").filter(|o| !o.is_null()).cloned() else {
             return;
         };
+        // `.operation` stays set while its operation runs (and is retried): it is not a new one.
+        if app.pointer("/status/operationState/phase") == Some(&json!("Running")) {
+            return;
+        }
         self.inner().handled_operations.push(key.to_string());
         let started = now_rfc3339();
         cluster.mutate(ARGO_GROUP, "applications", ns, name, |obj| {

@@ -8,8 +8,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::cluster::provider::Distribution;
-use crate::commands::Context;
 use crate::config::{self, Effective, FlagOverrides, GitOpsEngine, Source};
+use crate::context::Context;
 use crate::env_vars;
 use crate::error::Failure;
 use crate::k8s::KubeTarget;

@@ -5,7 +5,7 @@
 use base64::Engine as _;
 use serde_json::{Value, json};
 
-use super::settings::PullCredentials;
+use crate::settings::cluster::PullCredentials;
 
 pub const FLUX_NAMESPACE: &str = "flux-system";
 pub const ARGOCD_NAMESPACE: &str = "argocd";

@@ -2,12 +2,14 @@
 //! command. Every input error that can be found without I/O is found here, before any command
 //! sends a request (cli.md#exit-codes).
 
+pub mod cluster;
+
 use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::cli::{PushArgs, ReconcileArgs};
-use crate::commands::Context;
 use crate::config::{self, Effective, FlagOverrides, GitOpsEngine, Key};
+use crate::context::Context;
 use crate::env_vars;
 use crate::error::Failure;
 use crate::gitops::diagnostics;
@@ -195,7 +197,7 @@ pub fn push_settings(ctx: &Context, args: &PushArgs) -> Result<PushSettings, Fai
         validate: effective.validate_on_push.value,
         source_date_epoch,
         retry,
-        output: args.output,
+        output: args.output.into(),
     })
 }
 
@@ -349,7 +351,7 @@ pub fn reconcile_settings(
         retry,
         recovery,
         diagnostics_budget,
-        output: args.output,
+        output: args.output.into(),
     })
 }
 

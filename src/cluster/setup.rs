@@ -9,21 +9,21 @@ use kube::core::GroupVersionKind;
 use serde_json::Value;
 use tokio::time::Instant;
 
-use super::create::bootstrap::{self, SyncSpec};
-use super::create::manifests::{self, Applier};
-use super::create::settings::ClusterSettings;
-use super::create::wait::{self, Poll};
+use super::bootstrap::{self, SyncSpec};
+use super::install::{self as manifests, Applier};
+use super::wait::{self, Poll};
 use crate::artifact::{self, ArtifactError, Selection};
-use crate::commands::Context;
-use crate::commands::push::push_selection;
 use crate::config::GitOpsEngine;
+use crate::context::Context;
 use crate::error::Failure;
 use crate::gitops::readiness::{ApplicationContext, Verdict, application_verdict, short_revision};
 use crate::k8s::{K8sError, with_timeout};
 use crate::output::{OutputFormat, Printer, short_digest};
+use crate::publish::publish_selection;
 use crate::registry::{RegistryClient, ResolvedCredentials};
 use crate::resolve::{PushTarget, SyncTarget};
 use crate::settings::PushSettings;
+use crate::settings::cluster::ClusterSettings;
 
 /// `✓ <text>`: the step did its work.
 pub fn done(printer: &Printer, text: &str) {
@@ -127,7 +127,7 @@ impl GitopsSetup<'_> {
             InitialArtifact::Source(selection) => (selection, true),
             InitialArtifact::Empty => (Selection::empty_artifact(), false),
         };
-        let digest = push_selection(
+        let digest = publish_selection(
             self.ctx,
             &settings,
             self.credentials.clone(),

@@ -39,7 +39,7 @@ pub async fn run(ctx: &Context, args: ReconcileArgs) -> Outcome {
     let started = Instant::now();
     let run = RunState::default();
     let result = reconcile(ctx, &args, &run, started).await;
-    let json = (args.output == OutputFormat::Json).then(|| run.to_json(started));
+    let json = (args.output.is_json()).then(|| run.to_json(started));
     Outcome {
         command: COMMAND,
         result,
@@ -52,8 +52,7 @@ pub fn interrupted(args: &ReconcileArgs) -> Outcome {
     Outcome {
         command: COMMAND,
         result: Err(Failure::interrupted()),
-        json: (args.output == OutputFormat::Json)
-            .then(|| RunState::default().to_json(Instant::now())),
+        json: (args.output.is_json()).then(|| RunState::default().to_json(Instant::now())),
     }
 }
 

@@ -2,11 +2,11 @@
 //! (cluster.md "Missing distribution config"): the content `cluster init` would write, and the
 //! containerd `hosts.toml` that step 4 writes into Kind nodes.
 
-use super::settings::LocalRegistry;
 use crate::cluster::provider::Distribution;
-use crate::commands::cluster::init;
+use crate::cluster::scaffold;
 use crate::config;
 use crate::resolve::IN_CLUSTER_REGISTRY_PORT;
+use crate::settings::cluster::LocalRegistry;
 
 /// `kind.yaml` / `k3d.yaml` exactly as `cluster init` generates it for this cluster and registry
 /// (one generator for both commands).
@@ -19,7 +19,7 @@ pub fn generated(
         Distribution::Vanilla => config::Distribution::Vanilla,
         Distribution::K3s => config::Distribution::K3s,
     };
-    init::distribution_config(distribution, cluster, local.map(|l| l.host_port.as_str()))
+    scaffold::distribution_config(distribution, cluster, local.map(|l| l.host_port.as_str()))
         .expect("Vanilla and K3s always have a distribution config")
 }
 

@@ -1,0 +1,407 @@
+//! Creating a cluster (cluster.md "cluster create"): preflight without side effects, then
+//! steps 1–5 here (local registry, cluster, network, node mirror config, API server) and steps
+//! 6–9 in [`super::setup`] (initial artifact, engine, bootstrap objects, engine ready). Every
+//! step detects work already done, so a re-run after a failure continues.
+
+use std::path::PathBuf;
+
+use tokio::time::Instant;
+
+use super::distribution_config;
+use super::provider::{Distribution, Provider};
+use super::setup::{self as gitops_setup, GitopsSetup, InitialArtifact, done, failed, skipped};
+use super::wait::{self, Poll};
+use crate::config::GitOpsEngine;
+use crate::context::Context;
+use crate::error::Failure;
+use crate::k8s::{self, Cluster};
+use crate::output::Printer;
+use crate::publish::resolve_registry_credentials;
+use crate::registry::{CredentialSource, Credentials, ResolvedCredentials};
+use crate::settings::cluster::{ClusterSettings, LocalRegistry};
+
+/// Create the cluster `settings` describe, step by step, printing each step's line; returns the
+/// final line (`cluster kind created (Flux, oci://…:dev)`).
+pub async fn create(ctx: &Context, settings: &ClusterSettings) -> Result<String, Failure> {
+    let printer = &ctx.printer;
+    let provider = Provider::new(settings.distribution, settings.kubeconfig.clone());
+    let preflight = preflight(ctx, settings, &provider).await?;
+
+    let registry_label = settings
+        .local_registry
+        .as_ref()
+        .map(|local| format!("registry {}", local.container));
+    step(
+        printer,
+        registry_label.as_deref().unwrap_or("registry"),
+        async { local_registry_step(printer, settings, &provider).await },
+    )
+    .await?;
+    let cluster_label = format!("cluster {}", settings.cluster);
+    let created = step(
+        printer,
+        &cluster_label,
+        cluster_step(printer, settings, &provider),
+    )
+    .await?;
+    step(
+        printer,
+        registry_label.as_deref().unwrap_or("registry"),
+        async { network_step(printer, settings, &provider).await },
+    )
+    .await?;
+    step(
+        printer,
+        "registry mirror",
+        mirror_step(printer, settings, &provider),
+    )
+    .await?;
+    let cluster = step(
+        printer,
+        "api server",
+        api_server_step(printer, settings, created),
+    )
+    .await?;
+
+    let Some(sync) = settings
+        .sync
+        .as_ref()
+        .filter(|_| settings.engine != GitOpsEngine::None)
+    else {
+        for line in [
+            "artifact: skipped (no GitOps engine)",
+            "gitops engine: skipped (None)",
+            "bootstrap objects: skipped (no GitOps engine)",
+            "engine ready: skipped (no GitOps engine)",
+        ] {
+            skipped(printer, line);
+        }
+        return Ok(format!(
+            "cluster {} created (no GitOps engine)",
+            settings.cluster
+        ));
+    };
+    let setup = GitopsSetup {
+        ctx,
+        settings,
+        sync,
+        client: &cluster.client,
+        credentials: preflight.credentials,
+    };
+    let artifact = preflight.artifact.unwrap_or(InitialArtifact::Empty);
+    let (digest, pushed) = step(printer, "artifact", setup.initial_artifact(artifact)).await?;
+    let installed = step(printer, "gitops engine", setup.install_engine()).await?;
+    let applied = step(printer, "bootstrap objects", setup.apply_bootstrap()).await?;
+    let changed = pushed || installed || applied;
+    step(printer, "engine ready", setup.wait_ready(&digest, changed)).await?;
+    Ok(format!(
+        "cluster {} created ({}, {}:{})",
+        settings.cluster,
+        engine_name(settings.engine),
+        sync.require_url()?,
+        sync.tag
+    ))
+}
+
+/// The engine as users write it in the final line.
+pub fn engine_name(engine: GitOpsEngine) -> &'static str {
+    match engine {
+        GitOpsEngine::None => "None",
+        GitOpsEngine::Flux => "Flux",
+        GitOpsEngine::ArgoCD => "ArgoCD",
+    }
+}
+
+/// Run one step; on failure print its `✗` line before the error travels on.
+async fn step<T>(
+    printer: &Printer,
+    label: &str,
+    work: impl std::future::Future<Output = Result<T, Failure>>,
+) -> Result<T, Failure> {
+    let spinner = printer.step(label);
+    let result = work.await;
+    drop(spinner);
+    if result.is_err() {
+        failed(printer, &format!("{label}: failed"));
+    }
+    result
+}
+
+/// What preflight found, for the steps.
+pub struct Preflight {
+    /// What step 6 pushes (engine ≠ None only).
+    pub artifact: Option<InitialArtifact>,
+    /// Credentials for `sync.host` (anonymous when none resolve).
+    pub credentials: ResolvedCredentials,
+}
+
+/// The checks of cluster.md "Preflight", in order, without side effects: the source directory,
+/// credentials, `docker`, then `kind`/`k3d`.
+pub async fn preflight(
+    ctx: &Context,
+    settings: &ClusterSettings,
+    provider: &Provider,
+) -> Result<Preflight, Failure> {
+    let artifact = match settings.engine {
+        GitOpsEngine::None => None,
+        _ => Some(gitops_setup::preflight_source(&ctx.printer, settings)?),
+    };
+    let credentials = match &settings.credentials {
+        Some(request) => resolve_registry_credentials(ctx, request).await?,
+        None => ResolvedCredentials {
+            credentials: Credentials::Anonymous,
+            source: CredentialSource::Anonymous,
+            warnings: Vec::new(),
+        },
+    };
+    provider.check_docker().await?;
+    provider.check_tool()?;
+    Ok(Preflight {
+        artifact,
+        credentials,
+    })
+}
+
+/// Step 1: the local registry container, running and answering `/v2/`.
+async fn local_registry_step(
+    printer: &Printer,
+    settings: &ClusterSettings,
+    provider: &Provider,
+) -> Result<(), Failure> {
+    let Some(local) = &settings.local_registry else {
+        skipped(printer, &skip_reason(settings, "registry"));
+        return Ok(());
+    };
+    let line = format!(
+        "registry {}: running on {}",
+        local.container, local.host_port
+    );
+    let started = match provider.inspect_container(&local.container).await? {
+        None => {
+            provider
+                .run_registry(
+                    &local.container,
+                    &settings.cluster,
+                    local.bind_ip,
+                    local.port,
+                )
+                .await?;
+            true
+        }
+        Some(info) if !info.is_ksail_registry() => {
+            return Err(Failure::failed(format!(
+                "container {} exists but was not created by ksail (it has no io.ksail.registry label), so it is not reused; remove it (docker rm -f {}) or change spec.cluster.localRegistry.registry",
+                local.container, local.container
+            )));
+        }
+        Some(info) if info.host_port.is_some_and(|port| port != local.port) => {
+            return Err(Failure::failed(format!(
+                "registry container {} publishes port {}, but the configured registry is {}; run ksail cluster delete, or change spec.cluster.localRegistry.registry",
+                local.container,
+                info.host_port.unwrap_or_default(),
+                local.host_port
+            )));
+        }
+        Some(info) if info.running => false,
+        Some(_) => {
+            provider.start_container(&local.container).await?;
+            true
+        }
+    };
+    wait_for_registry(local, settings.timeout).await?;
+    match started {
+        true => done(printer, &line),
+        false => skipped(printer, &line),
+    }
+    Ok(())
+}
+
+/// Wait until `GET http://<host>:<port>/v2/` answers `200` or `401`.
+async fn wait_for_registry(
+    local: &LocalRegistry,
+    timeout: std::time::Duration,
+) -> Result<(), Failure> {
+    let url = format!("http://{}/v2/", local.host_port);
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(std::time::Duration::from_secs(5))
+        .build()
+        .map_err(|error| Failure::failed(format!("cannot build the HTTP client: {error}")))?;
+    let deadline = Instant::now() + timeout;
+    wait::until(deadline, || async {
+        Ok(match client.get(&url).send().await {
+            Ok(response) if matches!(response.status().as_u16(), 200 | 401) => Poll::Ready(()),
+            Ok(response) => Poll::Pending(format!("GET {url} answered {}", response.status())),
+            Err(error) => Poll::Pending(format!("GET {url} failed: {error}")),
+        })
+    })
+    .await
+    .map_err(|error| wait::timed_out(&format!("registry {}", local.container), timeout, &error))
+}
+
+fn skip_reason(settings: &ClusterSettings, what: &str) -> String {
+    match &settings.sync {
+        Some(sync) => format!("{what}: skipped (external registry {})", sync.host),
+        None => format!("{what}: skipped (no local registry)"),
+    }
+}
+
+/// Step 2: the cluster. Returns whether it was created by this run.
+async fn cluster_step(
+    printer: &Printer,
+    settings: &ClusterSettings,
+    provider: &Provider,
+) -> Result<bool, Failure> {
+    let label = format!("cluster {}", settings.cluster);
+    if provider.cluster_exists(&settings.cluster).await? {
+        skipped(printer, &format!("{label}: exists"));
+        return Ok(false);
+    }
+    // The generated file lives until the tool has read it.
+    let (config_path, _generated) = distribution_config_path(printer, settings)?;
+    provider
+        .create_cluster(&settings.cluster, &config_path)
+        .await?;
+    done(printer, &format!("{label}: created"));
+    Ok(true)
+}
+
+/// The configured distribution config, or generated defaults in a temporary file when it is
+/// missing (cluster.md "Missing distribution config").
+fn distribution_config_path(
+    printer: &Printer,
+    settings: &ClusterSettings,
+) -> Result<(PathBuf, Option<tempfile::TempPath>), Failure> {
+    if settings.distribution_config.exists() {
+        return Ok((settings.distribution_config.clone(), None));
+    }
+    printer.info(&format!(
+        "{} not found; using generated defaults",
+        settings.distribution_config_display
+    ));
+    let content = distribution_config::generated(
+        settings.distribution,
+        &settings.cluster,
+        settings.local_registry.as_ref(),
+    );
+    let write_failed = |error: std::io::Error| {
+        Failure::failed(format!(
+            "cannot write the generated distribution config: {error}; check TMPDIR and free disk space"
+        ))
+    };
+    let mut file = tempfile::Builder::new()
+        .prefix("ksail-distribution-")
+        .suffix(".yaml")
+        .tempfile()
+        .map_err(write_failed)?;
+    std::io::Write::write_all(&mut file, content.as_bytes()).map_err(write_failed)?;
+    let path = file.into_temp_path();
+    Ok((path.to_path_buf(), Some(path)))
+}
+
+/// Step 3: the registry container joins the cluster's network.
+async fn network_step(
+    printer: &Printer,
+    settings: &ClusterSettings,
+    provider: &Provider,
+) -> Result<(), Failure> {
+    let Some(local) = &settings.local_registry else {
+        skipped(printer, &skip_reason(settings, "registry network"));
+        return Ok(());
+    };
+    let network = settings.distribution.network(&settings.cluster);
+    let line = format!(
+        "registry {}: connected to network {network}",
+        local.container
+    );
+    let connected = provider
+        .inspect_container(&local.container)
+        .await?
+        .is_some_and(|info| info.networks.contains(&network));
+    if connected {
+        skipped(printer, &line);
+        return Ok(());
+    }
+    provider.connect_network(&network, &local.container).await?;
+    done(printer, &line);
+    Ok(())
+}
+
+/// Step 4: containerd `hosts.toml` files in every Kind node (K3s has them in `k3d.yaml`).
+async fn mirror_step(
+    printer: &Printer,
+    settings: &ClusterSettings,
+    provider: &Provider,
+) -> Result<(), Failure> {
+    let Some(local) = &settings.local_registry else {
+        skipped(printer, &skip_reason(settings, "registry mirror"));
+        return Ok(());
+    };
+    if settings.distribution == Distribution::K3s {
+        skipped(
+            printer,
+            &format!(
+                "registry mirror: configured in {}",
+                settings.distribution_config_display
+            ),
+        );
+        return Ok(());
+    }
+    let files = distribution_config::mirror_host_files(local);
+    let nodes = provider.nodes(&settings.cluster).await?;
+    let mut wrote = false;
+    for node in &nodes {
+        for (path, content) in &files {
+            if provider.read_file_in_node(node, path).await?.as_deref() == Some(content.as_str()) {
+                continue;
+            }
+            provider.write_file_in_node(node, path, content).await?;
+            wrote = true;
+        }
+    }
+    let plural = if nodes.len() == 1 { "" } else { "s" };
+    let line = format!(
+        "registry mirror: configured on {} node{plural}",
+        nodes.len()
+    );
+    match wrote {
+        true => done(printer, &line),
+        false => skipped(printer, &line),
+    }
+    Ok(())
+}
+
+/// Step 5: connect with the resolved context and wait for `GET /version`.
+async fn api_server_step(
+    printer: &Printer,
+    settings: &ClusterSettings,
+    created: bool,
+) -> Result<Cluster, Failure> {
+    let cluster = k8s::connect(&settings.kube).await?;
+    let deadline = Instant::now() + settings.timeout;
+    let mut looks = 0;
+    let version = wait::until(deadline, || {
+        looks += 1;
+        let client = cluster.client.clone();
+        async move {
+            Ok(match k8s::with_timeout(client.apiserver_version()).await {
+                Ok(info) => Poll::Ready(info.git_version),
+                Err(error) => Poll::Pending(format!("GET /version failed: {}", error.reason())),
+            })
+        }
+    })
+    .await
+    .map_err(|error| {
+        wait::timed_out(
+            &format!("api server {}", cluster.server),
+            settings.timeout,
+            &error,
+        )
+    })?;
+    let line = format!("api server: ready ({version})");
+    match created || looks > 1 {
+        true => done(printer, &line),
+        false => skipped(printer, &line),
+    }
+    Ok(cluster)
+}

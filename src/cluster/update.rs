@@ -1,0 +1,322 @@
+//! Updating a cluster (cluster.md "cluster update"): bring an existing cluster's GitOps
+//! set-up in line with `ksail.yaml` — install a newly configured engine, recreate a missing sync
+//! object, or repair a drifted sync tag with one merge patch of that field. Nothing else about
+//! the cluster is touched. With `--dry-run` no write is sent anywhere.
+
+use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use serde_json::{Value, json};
+
+use super::bootstrap;
+use super::create::{Preflight, engine_name, preflight};
+use super::provider::Provider;
+use super::setup::{
+    APPLICATION_RESOURCE, FLUX_INSTANCE_RESOURCE, GitopsSetup, OCI_REPOSITORY_RESOURCE,
+    api_resource, get_object,
+};
+use crate::config::GitOpsEngine;
+use crate::context::Context;
+use crate::error::Failure;
+use crate::gitops::engine::{ApiGroups, FLUX_OPERATOR_GROUP, discover_apis};
+use crate::k8s::{self, K8sError, with_timeout};
+use crate::resolve::SyncTarget;
+use crate::settings::cluster::ClusterSettings;
+
+const HINT: &str = "run ksail workload reconcile to wait for the new revision";
+const DRY_RUN_SUFFIX: &str = "(dry run: not changed)";
+
+/// Where the live sync tag lives (cluster.md "Tag drift repair").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncObject {
+    FluxInstance,
+    OciRepository,
+    Application,
+}
+
+impl SyncObject {
+    fn resource(self) -> (&'static str, &'static str, &'static str, &'static str) {
+        match self {
+            SyncObject::FluxInstance => FLUX_INSTANCE_RESOURCE,
+            SyncObject::OciRepository => OCI_REPOSITORY_RESOURCE,
+            SyncObject::Application => APPLICATION_RESOURCE,
+        }
+    }
+
+    fn namespace_and_name(self) -> (&'static str, &'static str) {
+        match self {
+            SyncObject::FluxInstance => (bootstrap::FLUX_NAMESPACE, bootstrap::FLUX_INSTANCE_NAME),
+            SyncObject::OciRepository => {
+                (bootstrap::FLUX_NAMESPACE, bootstrap::FLUX_SYNC_SOURCE_NAME)
+            }
+            SyncObject::Application => (bootstrap::ARGOCD_NAMESPACE, bootstrap::APPLICATION_NAME),
+        }
+    }
+
+    /// The live sync tag.
+    pub fn live_tag(self, object: &Value) -> Option<&str> {
+        let pointer = match self {
+            SyncObject::FluxInstance => "/spec/sync/ref",
+            SyncObject::OciRepository => "/spec/ref/tag",
+            SyncObject::Application => "/spec/source/targetRevision",
+        };
+        object.pointer(pointer).and_then(Value::as_str)
+    }
+
+    /// The one merge patch that sets the tag and nothing else.
+    pub fn tag_patch(self, desired: &str) -> Value {
+        match self {
+            SyncObject::FluxInstance => json!({"spec": {"sync": {"ref": desired}}}),
+            SyncObject::OciRepository => json!({"spec": {"ref": {"tag": desired}}}),
+            SyncObject::Application => json!({"spec": {"source": {"targetRevision": desired}}}),
+        }
+    }
+}
+
+/// What the comparison of cluster and configuration found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    InstallEngine,
+    CreateSync,
+    RepairTag {
+        object: SyncObject,
+        live: String,
+        desired: String,
+    },
+}
+
+impl Action {
+    /// The report line, with the normal or the dry-run suffix.
+    pub fn report_line(&self, engine: GitOpsEngine, sync_ref: &str, dry_run: bool) -> String {
+        let (text, suffix) = match self {
+            Action::InstallEngine => (
+                format!("gitops engine: none → {}", engine_name(engine)),
+                "(installed)",
+            ),
+            Action::CreateSync => (format!("gitops sync: missing → {sync_ref}"), "(created)"),
+            Action::RepairTag { live, desired, .. } => (
+                format!("workload tag: {live} → {desired}"),
+                "(repaired in place)",
+            ),
+        };
+        format!("{text} {}", if dry_run { DRY_RUN_SUFFIX } else { suffix })
+    }
+}
+
+/// Compare the cluster with `settings` and act (or, with `dry_run`, only say what would change);
+/// prints the report line, returns nothing else.
+pub async fn update(
+    ctx: &Context,
+    settings: &ClusterSettings,
+    dry_run: bool,
+) -> Result<(), Failure> {
+    let printer = &ctx.printer;
+    let provider = Provider::new(settings.distribution, settings.kubeconfig.clone());
+    let Preflight {
+        artifact,
+        credentials,
+    } = preflight(ctx, settings, &provider).await?;
+    if !provider.cluster_exists(&settings.cluster).await? {
+        return Err(Failure::failed(format!(
+            "cluster {} does not exist; run ksail cluster create",
+            settings.cluster
+        )));
+    }
+    let cluster = k8s::connect(&settings.kube).await?;
+    let apis = discover_apis(&cluster.client)
+        .await
+        .map_err(|error| unreachable(&cluster, error))?;
+    other_engine_warning(ctx, settings.engine, &apis);
+    let Some(sync) = settings
+        .sync
+        .as_ref()
+        .filter(|_| settings.engine != GitOpsEngine::None)
+    else {
+        printer.result("No changes detected");
+        return Ok(());
+    };
+    let action = decide(&cluster.client, settings, sync, &apis).await?;
+    let Some(action) = action else {
+        printer.result("No changes detected");
+        return Ok(());
+    };
+    let sync_ref = format!("{}:{}", sync.require_url()?, sync.tag);
+    let line = action.report_line(settings.engine, &sync_ref, dry_run);
+    if !dry_run {
+        let setup = GitopsSetup {
+            ctx,
+            settings,
+            sync,
+            client: &cluster.client,
+            credentials,
+        };
+        let artifact = artifact.unwrap_or(super::setup::InitialArtifact::Empty);
+        match &action {
+            Action::InstallEngine => {
+                let (digest, _) = setup.initial_artifact(artifact).await?;
+                setup.install_engine().await?;
+                setup.apply_bootstrap().await?;
+                setup.wait_ready(&digest, true).await?;
+            }
+            Action::CreateSync => {
+                let (digest, _) = setup.initial_artifact(artifact).await?;
+                setup.apply_bootstrap().await?;
+                setup.wait_ready(&digest, true).await?;
+            }
+            Action::RepairTag {
+                object, desired, ..
+            } => repair_tag(&cluster.client, *object, desired).await?,
+        }
+    }
+    printer.result(&line);
+    if !dry_run {
+        printer.info(HINT);
+    }
+    Ok(())
+}
+
+fn unreachable(cluster: &k8s::Cluster, error: K8sError) -> Failure {
+    Failure::failed(k8s::unreachable_message(
+        &cluster.server,
+        &cluster.context,
+        &error.reason(),
+    ))
+}
+
+fn other_engine_warning(ctx: &Context, configured: GitOpsEngine, apis: &ApiGroups) {
+    let other = match configured {
+        GitOpsEngine::Flux if apis.argocd_served() => "Argo CD",
+        GitOpsEngine::ArgoCD if apis.flux_served() => "Flux",
+        _ => return,
+    };
+    ctx.printer.warn(&format!(
+        "{other} is installed but spec.cluster.gitOpsEngine is {}; leaving it in place",
+        engine_name(configured)
+    ));
+}
+
+/// Compare the cluster with the configuration (reads only).
+async fn decide(
+    client: &kube::Client,
+    settings: &ClusterSettings,
+    sync: &SyncTarget,
+    apis: &ApiGroups,
+) -> Result<Option<Action>, Failure> {
+    let served = match settings.engine {
+        GitOpsEngine::Flux => apis.flux_served(),
+        _ => apis.argocd_served(),
+    };
+    if !served {
+        return Ok(Some(Action::InstallEngine));
+    }
+    let candidates: &[SyncObject] = match settings.engine {
+        GitOpsEngine::Flux if apis.group(FLUX_OPERATOR_GROUP).is_some() => {
+            &[SyncObject::FluxInstance, SyncObject::OciRepository]
+        }
+        GitOpsEngine::Flux => &[SyncObject::OciRepository],
+        _ => &[SyncObject::Application],
+    };
+    for &object in candidates {
+        let (namespace, name) = object.namespace_and_name();
+        let live = get_object(client, object.resource(), namespace, name)
+            .await
+            .map_err(|error| {
+                Failure::failed(format!(
+                    "cannot read {namespace}/{name}: {}; check that the cluster is reachable",
+                    error.reason()
+                ))
+            })?;
+        let Some(live) = live else {
+            continue;
+        };
+        let live_tag = object.live_tag(&live).unwrap_or_default();
+        if live_tag == sync.tag {
+            return Ok(None);
+        }
+        return Ok(Some(Action::RepairTag {
+            object,
+            live: live_tag.to_string(),
+            desired: sync.tag.clone(),
+        }));
+    }
+    Ok(Some(Action::CreateSync))
+}
+
+/// One JSON merge patch of the tag field; labels, annotations and every other field stay.
+async fn repair_tag(
+    client: &kube::Client,
+    object: SyncObject,
+    desired: &str,
+) -> Result<(), Failure> {
+    let (namespace, name) = object.namespace_and_name();
+    let api: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), namespace, &api_resource(object.resource()));
+    with_timeout(api.patch(
+        name,
+        &PatchParams::default(),
+        &Patch::Merge(object.tag_patch(desired)),
+    ))
+    .await
+    .map_err(|error| {
+        Failure::failed(format!(
+            "cannot repair the sync tag of {namespace}/{name}: {}; check the cluster and run ksail cluster update again",
+            error.reason()
+        ))
+    })?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tag_patches_touch_only_the_tag() {
+        assert_eq!(
+            SyncObject::FluxInstance.tag_patch("v2").to_string(),
+            r#"{"spec":{"sync":{"ref":"v2"}}}"#
+        );
+        assert_eq!(
+            SyncObject::OciRepository.tag_patch("v2").to_string(),
+            r#"{"spec":{"ref":{"tag":"v2"}}}"#
+        );
+        assert_eq!(
+            SyncObject::Application.tag_patch("v2").to_string(),
+            r#"{"spec":{"source":{"targetRevision":"v2"}}}"#
+        );
+    }
+
+    #[test]
+    fn live_tags() {
+        let instance = json!({"spec": {"sync": {"ref": "v1"}}});
+        assert_eq!(SyncObject::FluxInstance.live_tag(&instance), Some("v1"));
+        let repository = json!({"spec": {"ref": {"tag": "v3"}}});
+        assert_eq!(SyncObject::OciRepository.live_tag(&repository), Some("v3"));
+        let app = json!({"spec": {"source": {"targetRevision": "dev"}}});
+        assert_eq!(SyncObject::Application.live_tag(&app), Some("dev"));
+    }
+
+    #[test]
+    fn report_lines() {
+        let sync = "oci://kind-local-registry:5000/k8s:dev";
+        let repair = Action::RepairTag {
+            object: SyncObject::FluxInstance,
+            live: "v1".into(),
+            desired: "v2".into(),
+        };
+        assert_eq!(
+            repair.report_line(GitOpsEngine::Flux, sync, false),
+            "workload tag: v1 → v2 (repaired in place)"
+        );
+        assert_eq!(
+            repair.report_line(GitOpsEngine::Flux, sync, true),
+            "workload tag: v1 → v2 (dry run: not changed)"
+        );
+        assert_eq!(
+            Action::InstallEngine.report_line(GitOpsEngine::Flux, sync, false),
+            "gitops engine: none → Flux (installed)"
+        );
+        assert_eq!(
+            Action::CreateSync.report_line(GitOpsEngine::ArgoCD, sync, false),
+            "gitops sync: missing → oci://kind-local-registry:5000/k8s:dev (created)"
+        );
+    }
+}
