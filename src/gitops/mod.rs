@@ -11,6 +11,7 @@ pub mod expected;
 pub mod flux;
 pub mod helm_recovery;
 pub mod readiness;
+pub mod reconcile;
 pub mod report;
 pub mod watch;
 

@@ -1,4 +1,4 @@
-//! `ksail workload reconcile` (reconcile.md): make the GitOps engine sync now, wait until the
+//! A `workload reconcile` run (reconcile.md): make the GitOps engine sync now, wait until the
 //! cluster serves what is in the registry, and explain failures.
 //!
 //! A run creates one token, then makes up to 3 attempts under the shared retry policy, each
@@ -14,51 +14,26 @@ use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
 use time::macros::format_description;
 
-use super::{Context, Outcome};
-use crate::cli::ReconcileArgs;
-use crate::error::{Failure, FailureClass};
-use crate::gitops::Engine;
-use crate::gitops::argocd::{self, ArgoAttempt};
-use crate::gitops::diagnostics::{self, Summary, Target};
-use crate::gitops::engine::{
+use super::Engine;
+use super::argocd::{self, ArgoAttempt};
+use super::diagnostics::{self, Summary, Target};
+use super::engine::{
     ApiVersions, choose_api_versions, discover_apis, not_installed, select_engine,
 };
-use crate::gitops::expected::{Expected, Lookup};
-use crate::gitops::flux::{self, FluxApis, FluxAttempt, kube_error, seconds, skipped_note};
-use crate::gitops::helm_recovery::{self, HelmReleaseReset};
-use crate::gitops::readiness::short_revision;
-use crate::gitops::report::{AttemptError, ObjectReport};
+use super::expected::{Expected, Lookup};
+use super::flux::{self, FluxApis, FluxAttempt, kube_error, seconds, skipped_note};
+use super::helm_recovery::{self, HelmReleaseReset};
+use super::readiness::short_revision;
+use super::report::{AttemptError, ObjectReport};
+use crate::context::Context;
+use crate::error::{Failure, FailureClass};
 use crate::k8s::{self, Cluster};
-use crate::output::OutputFormat;
 use crate::retry::{self, Exhausted, Retryable as _};
-use crate::settings::{ReconcileSettings, reconcile_settings};
-
-pub const COMMAND: &str = "workload reconcile";
-
-pub async fn run(ctx: &Context, args: ReconcileArgs) -> Outcome {
-    let started = Instant::now();
-    let run = RunState::default();
-    let result = reconcile(ctx, &args, &run, started).await;
-    let json = (args.output.is_json()).then(|| run.to_json(started));
-    Outcome {
-        command: COMMAND,
-        result,
-        json,
-    }
-}
-
-/// The outcome reported when a second signal (or the cleanup budget) cuts the run short.
-pub fn interrupted(args: &ReconcileArgs) -> Outcome {
-    Outcome {
-        command: COMMAND,
-        result: Err(Failure::interrupted()),
-        json: (args.output.is_json()).then(|| RunState::default().to_json(Instant::now())),
-    }
-}
+use crate::settings::ReconcileSettings;
 
 /// What the run has learned so far; filled in by attempts, read for the JSON document.
 #[derive(Default)]
-struct RunState {
+pub struct RunState {
     inner: Mutex<RunFacts>,
 }
 
@@ -86,7 +61,7 @@ impl RunState {
         f(&mut facts)
     }
 
-    fn to_json(&self, started: Instant) -> Map<String, Value> {
+    pub fn to_json(&self, started: Instant) -> Map<String, Value> {
         self.with(|facts| {
             let value = json!({
                 "status": facts.status,
@@ -118,18 +93,19 @@ struct Success {
     revision: Option<String>,
 }
 
-async fn reconcile(
+/// One run under the shared retry policy; `Ok` carries the success line
+/// (`reconciled Flux: 6 Kustomizations ready at dev@sha256:… in 12.3s`).
+pub async fn reconcile(
     ctx: &Context,
-    args: &ReconcileArgs,
+    settings: &ReconcileSettings,
     run: &RunState,
     started: Instant,
-) -> Result<(), Failure> {
+) -> Result<Option<String>, Failure> {
     let printer = &ctx.printer;
-    let settings = reconcile_settings(ctx, args)?;
     if settings.kwok {
         printer.warn("KWOK simulates GitOps controllers; reconciliation skipped");
         run.with(|facts| facts.status = Some("succeeded"));
-        return Ok(());
+        return Ok(None);
     }
     let cluster = k8s::connect(&settings.kube).await?;
     let token = new_token(OffsetDateTime::now_utc());
@@ -142,7 +118,7 @@ async fn reconcile(
     );
     let inputs = AttemptInputs {
         ctx,
-        settings: &settings,
+        settings,
         cluster: &cluster,
         token: &token,
         lookup: lookup.as_ref(),
@@ -155,10 +131,7 @@ async fn reconcile(
     match result {
         Ok(success) => {
             run.with(|facts| facts.status = Some("succeeded"));
-            if settings.output == OutputFormat::Text {
-                printer.result(&success_line(&success, &settings, started.elapsed()));
-            }
-            Ok(())
+            Ok(Some(success_line(&success, settings, started.elapsed())))
         }
         Err(exhausted) => Err(failure(&inputs, exhausted).await),
     }
@@ -375,7 +348,7 @@ async fn argo_attempt(
     })
 }
 
-use crate::gitops::argocd::NAMESPACE as ARGOCD_NAMESPACE;
+use super::argocd::NAMESPACE as ARGOCD_NAMESPACE;
 
 /// `reconciled Flux: 6 Kustomizations ready at dev@sha256:<64 hex> (1 excluded) in 12.3s`
 fn success_line(success: &Success, settings: &ReconcileSettings, elapsed: Duration) -> String {
