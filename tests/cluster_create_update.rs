@@ -18,8 +18,8 @@ use fake_apiserver::{FakeApiServer, LoggedRequest, ServerOptions};
 use serde_json::{Value, json};
 use support::fake_tools::{FakeContainer, FakeState, FakeTools};
 use support::{
-    Action, FaultScript, Proxy, Registry, TestEnv, assert_error_line, http, stderr_lines,
-    stdout_lines,
+    Action, FaultScript, Proxy, Registry, TestEnv, assert_error_line, assert_success, http,
+    progress_lines, stderr_lines, stdout_lines,
 };
 
 const REGISTRY: &str = "kind-local-registry";
@@ -230,29 +230,8 @@ impl Rig {
     }
 }
 
-fn assert_success(output: &Output) {
-    assert!(
-        output.status.success(),
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        output.status.code(),
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
-
-/// The stderr lines without their timestamp prefix.
-fn progress(output: &Output) -> Vec<String> {
-    stderr_lines(output)
-        .into_iter()
-        .map(|line| match line.split_once("Z ") {
-            Some((stamp, rest)) if stamp.len() == 19 => rest.to_string(),
-            _ => line,
-        })
-        .collect()
-}
-
 fn step_lines(output: &Output) -> Vec<String> {
-    progress(output)
+    progress_lines(output)
         .into_iter()
         .filter(|line| line.starts_with("✓ ") || line.starts_with("– ") || line.starts_with("✗ "))
         .collect()
@@ -300,7 +279,12 @@ fn create_vanilla_flux_runs_the_golden_argv_sequence_and_applies_the_flux_instan
         .into_iter()
         .map(|line| line.replace('\'', ""))
         .collect();
-    assert_eq!(lines, expected, "stderr:\n{}", progress(&output).join("\n"));
+    assert_eq!(
+        lines,
+        expected,
+        "stderr:\n{}",
+        progress_lines(&output).join("\n")
+    );
     let create_call = &rig.tools.calls()[3];
     assert_eq!(
         create_call.kubeconfig.as_deref(),
@@ -390,9 +374,10 @@ fn create_without_a_distribution_config_uses_generated_defaults() {
     let rig = Rig::flux(registry);
     let output = rig.create();
     assert!(
-        progress(&output).contains(&"kind.yaml not found; using generated defaults".to_string()),
+        progress_lines(&output)
+            .contains(&"kind.yaml not found; using generated defaults".to_string()),
         "{:?}",
-        progress(&output)
+        progress_lines(&output)
     );
     let state = rig.tools.state();
     let config = state.cluster("kind", "Vanilla").unwrap().config.clone();
@@ -684,7 +669,7 @@ fn update_repairs_a_drifted_flux_instance_tag_with_one_merge_patch() {
         ["workload tag: dev → v2 (repaired in place)"]
     );
     assert!(
-        progress(&output)
+        progress_lines(&output)
             .contains(&"run ksail workload reconcile to wait for the new revision".to_string())
     );
     let writes = rig.writes();
@@ -943,7 +928,7 @@ fn create_engine_ready_timeout_exits_3() {
         output.status.code(),
         Some(3),
         "{}",
-        progress(&output).join("\n")
+        progress_lines(&output).join("\n")
     );
     let last = stderr_lines(&output).last().cloned().unwrap_or_default();
     assert!(

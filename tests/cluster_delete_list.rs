@@ -8,23 +8,16 @@ use std::process::Output;
 
 use serde_json::{Value, json};
 use support::fake_tools::{FakeCluster, FakeContainer, FakeState, FakeTools};
-use support::{TestEnv, assert_error_line, stderr_lines, stderr_text, stdout_lines, stdout_text};
+use support::{
+    TestEnv, assert_error_line, assert_success, stderr_lines, stderr_text, stdout_lines,
+    stdout_text,
+};
 
 const KIND_REGISTRY: &str = "kind-local-registry";
 const DOCKER_DOWN: &str = "Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?";
 
 fn run(env: &TestEnv, args: &[&str]) -> Output {
     env.ksail(args).output().expect("run ksail")
-}
-
-fn assert_success(output: &Output) {
-    assert!(
-        output.status.success(),
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        output.status.code(),
-        stdout_text(output),
-        stderr_text(output)
-    );
 }
 
 /// The stderr line that ends with `text` (after the timestamp and the step symbol).

@@ -10,7 +10,7 @@ use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 use std::process::Output;
 
-use support::{TestEnv, assert_error_line, stdout_lines};
+use support::{TestEnv, assert_error_line, assert_success, stdout_lines};
 
 /// The editor link `cluster init` writes (config.md#json-schema); the same source constant.
 const SCHEMA_URL: &str = concat!(
@@ -30,16 +30,6 @@ fn init(env: &TestEnv, args: &[&str]) -> Output {
 
 fn read(dir: &Path, rel: &str) -> String {
     fs::read_to_string(dir.join(rel)).unwrap_or_else(|e| panic!("read {rel}: {e}"))
-}
-
-fn assert_success(output: &Output) {
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "stdout:\n{}\nstderr:\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
 }
 
 fn header() -> String {

@@ -12,7 +12,7 @@ use base64::Engine as _;
 use serde_json::json;
 use support::{
     Proxy, RegistryKind, TestEnv, assert_error_line, assert_no_secret, has_timestamp_prefix, http,
-    stderr_lines, stderr_text, stdout_text,
+    stderr_lines, stderr_text, stdout_text, strip_timestamp,
 };
 
 const USER: &str = "ci";
@@ -392,7 +392,7 @@ fn missing_helper_executable_warns_and_continues_with_the_next_source() {
     assert_eq!(warnings.len(), 1, "{warnings:?}");
     let line = &warnings[0];
     assert!(has_timestamp_prefix(line), "{line}");
-    let text = &line[21..];
+    let text = strip_timestamp(line);
     assert!(text.starts_with("warning: "), "{line}");
     assert!(text.contains("\"absent\""), "{line}");
     assert!(text.contains("docker-credential-absent"), "{line}");

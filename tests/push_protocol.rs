@@ -7,7 +7,7 @@ mod support;
 use std::process::{Command, Output};
 
 use support::{
-    Proxy, Recorded, TestEnv, assert_error_line, has_timestamp_prefix, http, stderr_lines,
+    Proxy, Recorded, TestEnv, assert_error_line, assert_exit, describe, http, progress_lines,
     stdout_lines,
 };
 
@@ -39,19 +39,6 @@ fn push(env: &TestEnv, host_port: &str, extra_env: &[(&str, &str)]) -> Output {
         cmd.env(name, value);
     }
     cmd.output().expect("run ksail")
-}
-
-fn describe(output: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        output.status.code(),
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
-
-fn assert_exit(output: &Output, code: i32) {
-    assert_eq!(output.status.code(), Some(code), "{}", describe(output));
 }
 
 /// The digest in `pushed|unchanged oci://…@sha256:…`, after checking the verb and the URL.
@@ -148,18 +135,6 @@ fn first_push_sequence(config: &str, layer: &str) -> Vec<String> {
     ]
 }
 
-/// Progress lines without their timestamp prefix; every stderr line must carry one (non-TTY).
-fn progress(output: &Output) -> Vec<String> {
-    stderr_lines(output)
-        .iter()
-        .filter(|line| !line.starts_with("error: "))
-        .map(|line| {
-            assert!(has_timestamp_prefix(line), "no timestamp prefix: {line:?}");
-            line[21..].to_string()
-        })
-        .collect()
-}
-
 #[test]
 fn push_first_time_is_get_head_upload_head_upload_put_manifest_last() {
     let registry = require_registry!();
@@ -213,7 +188,7 @@ fn push_unchanged_content_sends_exactly_one_get_and_uploads_nothing() {
         digest, first_digest,
         "unchanged reports the digest of the first push"
     );
-    let lines = progress(&again);
+    let lines = progress_lines(&again);
     assert!(
         !lines
             .iter()
@@ -254,7 +229,7 @@ fn push_content_change_skips_the_existing_config_blob() {
             format!("PUT {m} 201"),
         ]
     );
-    let lines = progress(&output);
+    let lines = progress_lines(&output);
     assert!(
         lines
             .iter()
@@ -500,7 +475,7 @@ fn push_progress_lines_of_a_first_push_appear_in_order() {
     let digest = result_digest(&output, "pushed", &proxy.host_port());
     let (_, layer, _) = stored_digests(&registry.host_port());
 
-    let lines = progress(&output);
+    let lines = progress_lines(&output);
     let expected_prefixes = [
         "push: source k8s: 1 files, ".to_string(),
         "push: validated 1 YAML files".to_string(),

@@ -10,8 +10,8 @@ use std::process::Output;
 use std::time::{Duration, Instant};
 
 use support::{
-    Action, FaultScript, Proxy, TestEnv, assert_error_line, has_timestamp_prefix, http,
-    stderr_lines, stdout_lines,
+    Action, FaultScript, Proxy, TestEnv, assert_error_line, assert_exit, describe,
+    has_timestamp_prefix, http, stderr_lines, stdout_lines, strip_timestamp,
 };
 
 const REPO: &str = "k8s";
@@ -41,19 +41,6 @@ fn push(env: &TestEnv, host_port: &str, extra_env: &[(&str, &str)]) -> Output {
     cmd.output().expect("run ksail")
 }
 
-fn describe(output: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        output.status.code(),
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
-
-fn assert_exit(output: &Output, code: i32) {
-    assert_eq!(output.status.code(), Some(code), "{}", describe(output));
-}
-
 /// The retry warnings, without their timestamp prefix (each must have one: stderr is no TTY).
 fn retry_warnings(output: &Output) -> Vec<String> {
     stderr_lines(output)
@@ -61,7 +48,7 @@ fn retry_warnings(output: &Output) -> Vec<String> {
         .filter(|line| line.contains("warning: attempt "))
         .map(|line| {
             assert!(has_timestamp_prefix(line), "no timestamp prefix: {line:?}");
-            line[21..].to_string()
+            strip_timestamp(line).to_string()
         })
         .collect()
 }

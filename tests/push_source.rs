@@ -10,6 +10,7 @@ use std::process::Output;
 
 use support::{
     Proxy, Registry, TestEnv, has_timestamp_prefix, http, stderr_lines, stderr_text, stdout_text,
+    timestamped_lines,
 };
 
 const CM: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n";
@@ -128,15 +129,6 @@ fn entry<'a>(entries: &'a [(String, Vec<u8>)], name: &str) -> &'a [u8] {
         .find(|(n, _)| n == name)
         .map(|(_, d)| d.as_slice())
         .unwrap_or_else(|| panic!("no entry {name} in {:?}", names(entries)))
-}
-
-/// Timestamped stderr lines with the prefix removed.
-fn progress_texts(output: &Output) -> Vec<String> {
-    stderr_lines(output)
-        .into_iter()
-        .filter(|l| has_timestamp_prefix(l))
-        .map(|l| l[21..].to_string())
-        .collect()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -476,7 +468,7 @@ fn sockets_and_fifos_are_skipped_with_a_warning() {
 
     let output = push(&env, &host, &[]);
     run_ok(&output);
-    let texts = progress_texts(&output);
+    let texts = timestamped_lines(&output);
     let warnings: Vec<&String> = texts
         .iter()
         .filter(|t| t.starts_with("warning: "))
@@ -593,7 +585,7 @@ fn no_validate_flag_and_validate_on_push_false_push_the_same_tree() {
     let output = push(&flag, &host, &["--no-validate", "--output", "json"]);
     run_ok(&output);
     assert!(
-        !progress_texts(&output)
+        !timestamped_lines(&output)
             .iter()
             .any(|t| t.starts_with("push: validated")),
         "validation ran despite --no-validate"
@@ -687,7 +679,7 @@ fn validation_exemptions_pass() {
 
     let output = push(&env, &host, &[]);
     run_ok(&output);
-    let texts = progress_texts(&output);
+    let texts = timestamped_lines(&output);
     assert!(
         texts.iter().any(|t| t == "push: validated 8 YAML files"),
         "8 = cm, 2 kustomizations, settings, raw, patch, values, creds; the chart is skipped: {texts:?}"

@@ -12,7 +12,10 @@ use std::process::Output;
 use std::time::{Duration, Instant};
 
 use support::tls::{TlsStats, non_loopback_looking_name};
-use support::{Proxy, TestEnv, TlsListener, assert_error_line, http, stderr_lines, stdout_lines};
+use support::{
+    Proxy, TestEnv, TlsListener, assert_error_line, assert_exit, describe, http, stderr_lines,
+    stdout_lines,
+};
 
 /// Reports a skipped case on the real stderr: libtest captures `eprintln!` of passing tests, and
 /// a skip must be visible (testing.md: never skip silently).
@@ -43,19 +46,6 @@ fn push(env: &TestEnv, host_port: &str, flags: &[&str]) -> Output {
     let mut args = vec!["workload", "push", reference.as_str()];
     args.extend_from_slice(flags);
     env.ksail(&args).output().expect("run ksail")
-}
-
-fn describe(output: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        output.status.code(),
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
-
-fn assert_exit(output: &Output, code: i32) {
-    assert_eq!(output.status.code(), Some(code), "{}", describe(output));
 }
 
 /// Checks `pushed <url>@<digest>` and that the registry (read directly) holds that manifest.

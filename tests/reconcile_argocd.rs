@@ -19,8 +19,7 @@ use fake_apiserver::simulators::{AppOutcome, ArgoCd, OperationOutcome};
 use fake_apiserver::{FakeApiServer, LoggedRequest, ServerOptions, rfc3339_offset};
 use serde_json::{Value, json};
 use support::{
-    Registry, TestEnv, assert_error_line, has_timestamp_prefix, stderr_lines, stderr_text,
-    stdout_lines,
+    Registry, TestEnv, assert_error_line, describe, progress_lines, stderr_text, stdout_lines,
 };
 
 const SYNC_URL: &str = "oci://kind-local-registry:5000/k8s";
@@ -128,31 +127,9 @@ fn refresh_body() -> Value {
     json!({"metadata": {"annotations": {"argocd.argoproj.io/refresh": "normal"}}})
 }
 
-fn plain_stderr(output: &Output) -> Vec<String> {
-    stderr_lines(output)
-        .into_iter()
-        .map(|line| {
-            if has_timestamp_prefix(&line) {
-                line[21..].to_string()
-            } else {
-                line
-            }
-        })
-        .collect()
-}
-
-fn dump(output: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        output.status.code(),
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
-
 fn assert_success_line(output: &Output, count: usize, digest: &str) {
     let stdout = stdout_lines(output);
-    assert_eq!(stdout.len(), 1, "{}", dump(output));
+    assert_eq!(stdout.len(), 1, "{}", describe(output));
     let noun = if count == 1 {
         "Application"
     } else {
@@ -181,7 +158,7 @@ fn argocd_sync_patch_is_conditional_on_the_state_read_and_copies_sync_options() 
     let before = fx.server.resource_version();
 
     let output = fx.run(&["--timeout", "10s"], &[]);
-    assert_eq!(output.status.code(), Some(0), "{}", dump(&output));
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
     // The refresh is the first write; the sync names the resourceVersion the refresh returned.
     assert_eq!(
         fx.patches_of("argocd", "web"),
@@ -230,7 +207,7 @@ fn argocd_refreshes_every_application_and_syncs_each_without_an_operation() {
     ));
 
     let output = fx.run(&["--timeout", "10s"], &[]);
-    assert_eq!(output.status.code(), Some(0), "{}", dump(&output));
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
 
     let web = fx.patches_of("argocd", "web");
     assert_eq!(web.len(), 2, "{web:?}");
@@ -312,7 +289,7 @@ fn argocd_revision_gate_applies_to_the_matching_application_only() {
         Some(json!({"automated": {}})),
     ));
     let output = fx.run(&["--timeout", "10s"], &[]);
-    assert_eq!(output.status.code(), Some(0), "{}", dump(&output));
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
     assert_success_line(&output, 2, &fx.digest);
 }
 
@@ -336,19 +313,19 @@ fn argocd_revision_gate_holds_back_the_matching_application_at_another_digest() 
         Some(json!({"automated": {}})),
     ));
     let output = fx.run(&["--timeout", "2s"], &[]);
-    assert_eq!(output.status.code(), Some(3), "{}", dump(&output));
+    assert_eq!(output.status.code(), Some(3), "{}", describe(&output));
     assert!(stdout_lines(&output).is_empty());
     assert_error_line(
         &output,
         "reconcile timed out after 2s (1 attempt): 1 of 2 objects not ready (argocd/web)",
     );
-    let lines = plain_stderr(&output);
+    let lines = progress_lines(&output);
     assert!(
         lines
             .iter()
             .any(|l| l.starts_with("application argocd/other: synced and healthy")),
         "{}",
-        dump(&output)
+        describe(&output)
     );
 }
 
@@ -367,7 +344,7 @@ fn argocd_stale_failed_operation_is_ignored() {
     });
     fx.server.put_object(app);
     let output = fx.run(&["--timeout", "10s"], &[]);
-    assert_eq!(output.status.code(), Some(0), "{}", dump(&output));
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
     assert_success_line(&output, 1, &fx.digest);
 }
 
@@ -396,7 +373,7 @@ fn argocd_this_runs_failed_operation_fails_fast() {
     );
     let started = Instant::now();
     let output = fx.run(&["--timeout", "20s"], &[("KSAIL_TEST_RETRY_ATTEMPTS", "3")]);
-    assert_eq!(output.status.code(), Some(1), "{}", dump(&output));
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
     assert!(
         started.elapsed() < Duration::from_secs(10),
         "a failed operation must fail fast: {:?}",
@@ -407,12 +384,12 @@ fn argocd_this_runs_failed_operation_fails_fast() {
         &output,
         "reconcile failed: argocd/web (OperationState/Failed); see diagnostics above",
     );
-    let lines = plain_stderr(&output);
+    let lines = progress_lines(&output);
     assert!(!lines.iter().any(|l| l.contains("retrying")), "not retried");
     assert!(
         lines.iter().any(|l| l == "Diagnostics (Argo CD)"),
         "{}",
-        dump(&output)
+        describe(&output)
     );
 }
 
@@ -434,16 +411,16 @@ fn argocd_comparison_error_is_not_terminal_and_times_out() {
         )],
     );
     let output = fx.run(&["--timeout", "2s"], &[]);
-    assert_eq!(output.status.code(), Some(3), "{}", dump(&output));
+    assert_eq!(output.status.code(), Some(3), "{}", describe(&output));
     assert_error_line(
         &output,
         "reconcile timed out after 2s (1 attempt): 1 of 1 object not ready (argocd/web)",
     );
-    let lines = plain_stderr(&output);
+    let lines = progress_lines(&output);
     assert!(
         !lines.iter().any(|l| l.contains("argocd/web: failed")),
         "{}",
-        dump(&output)
+        describe(&output)
     );
 }
 
@@ -459,8 +436,8 @@ fn argocd_exclude_prints_a_warning_and_is_ignored() {
         Some(json!({"automated": {}})),
     ));
     let output = fx.run(&["--timeout", "10s", "--exclude", "web"], &[]);
-    assert_eq!(output.status.code(), Some(0), "{}", dump(&output));
-    let lines = plain_stderr(&output);
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    let lines = progress_lines(&output);
     let warnings: Vec<&String> = lines.iter().filter(|l| l.starts_with("warning:")).collect();
     assert_eq!(
         warnings,
@@ -483,7 +460,7 @@ fn argocd_requests_stay_in_the_argocd_namespace() {
         Some(json!({"automated": {}})),
     ));
     let output = fx.run(&["--timeout", "10s"], &[]);
-    assert_eq!(output.status.code(), Some(0), "{}", dump(&output));
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
     let apps: Vec<LoggedRequest> = fx
         .server
         .requests()
@@ -525,7 +502,7 @@ fn argocd_a_sync_the_controller_keeps_retrying_fails_after_two_failed_attempts()
     ) else {
         return;
     };
-    assert_eq!(output.status.code(), Some(1), "{}", dump(&output));
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
     assert_error_line(
         &output,
         "reconcile failed: argocd/web (SyncFailed); see diagnostics above",
@@ -533,7 +510,7 @@ fn argocd_a_sync_the_controller_keeps_retrying_fails_after_two_failed_attempts()
     assert!(
         stderr_text(&output).contains("(failed 2 attempts; Argo CD keeps retrying)"),
         "{}",
-        dump(&output)
+        describe(&output)
     );
 }
 
@@ -548,10 +525,10 @@ fn argocd_a_sync_retried_under_the_applications_own_policy_is_waited_out() {
         return;
     };
     // Dozens of failed attempts (one every 50 ms here), and still only the timeout ends the run.
-    assert_eq!(output.status.code(), Some(3), "{}", dump(&output));
+    assert_eq!(output.status.code(), Some(3), "{}", describe(&output));
     assert!(
         stderr_text(&output).contains("argocd/web  SyncFailed · reason: bad. Retrying attempt #"),
         "the report shows the sync Argo CD keeps retrying: {}",
-        dump(&output)
+        describe(&output)
     );
 }

@@ -21,7 +21,10 @@ use fake_apiserver::simulators::{
 };
 use fake_apiserver::{FakeApiServer, Route, ServerOptions, Verb};
 use serde_json::{Value, json};
-use support::{TestEnv, assert_error_line, has_timestamp_prefix, stderr_lines, stdout_lines};
+use support::{
+    TestEnv, assert_error_line, describe, has_timestamp_prefix, progress_lines, stderr_lines,
+    stdout_lines,
+};
 
 const DIGEST: &str = "sha256:1a2b3c4d5e6f00000000000000000000000000000000000000000000000000aa";
 const CERT_MANAGER_MESSAGE: &str =
@@ -145,41 +148,19 @@ impl Cluster {
     }
 }
 
-fn plain_stderr(output: &Output) -> Vec<String> {
-    stderr_lines(output)
-        .into_iter()
-        .map(|line| {
-            if has_timestamp_prefix(&line) {
-                line[21..].to_string()
-            } else {
-                line
-            }
-        })
-        .collect()
-}
-
-fn dump(output: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        output.status.code(),
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
-
 /// The report (from `Diagnostics (…)`) through the final error line, exactly as printed.
 fn report_block(output: &Output, engine: &str) -> Vec<String> {
     let lines = stderr_lines(output);
     let start = lines
         .iter()
         .position(|l| l == &format!("Diagnostics ({engine})"))
-        .unwrap_or_else(|| panic!("no diagnostics report\n{}", dump(output)));
+        .unwrap_or_else(|| panic!("no diagnostics report\n{}", describe(output)));
     lines[start..].to_vec()
 }
 
 fn assert_lines(actual: &[String], expected: &[&str], output: &Output) {
     let expected: Vec<String> = expected.iter().map(|s| s.to_string()).collect();
-    assert_eq!(actual, expected.as_slice(), "\n{}", dump(output));
+    assert_eq!(actual, expected.as_slice(), "\n{}", describe(output));
 }
 
 /// The golden Flux failure: a Kustomization failing its health check, a dependent blocked, a
@@ -236,7 +217,7 @@ fn golden_flux_cluster() -> Cluster {
 fn diagnostics_golden_flux_report_and_summary_line() {
     let c = golden_flux_cluster();
     let output = c.run(&["--timeout", "10s"], &[]);
-    assert_eq!(output.status.code(), Some(1), "{}", dump(&output));
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
     assert!(
         stdout_lines(&output).is_empty(),
         "stdout is empty on failure"
@@ -266,10 +247,10 @@ fn diagnostics_golden_flux_report_and_summary_line() {
 fn diagnostics_json_member_holds_the_report_and_the_text_goes_to_stderr() {
     let c = golden_flux_cluster();
     let output = c.run(&["--timeout", "10s", "--output", "json"], &[]);
-    assert_eq!(output.status.code(), Some(1), "{}", dump(&output));
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
     // The text report still goes to stderr, before the error line.
     let block = report_block(&output, "Flux");
-    assert_eq!(block.len(), 11, "\n{}", dump(&output));
+    assert_eq!(block.len(), 11, "\n{}", describe(&output));
     let doc: Value = serde_json::from_slice(&output.stdout).expect("one JSON document");
     assert_eq!(doc["status"], "failed");
     assert_eq!(doc["exitCode"], 1);
@@ -389,7 +370,7 @@ fn diagnostics_golden_argocd_report() {
     ));
 
     let output = c.run(&["--timeout", "2s"], &[]);
-    assert_eq!(output.status.code(), Some(1), "{}", dump(&output));
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
     let block = report_block(&output, "Argo CD");
     assert_lines(
         &block,
@@ -424,12 +405,12 @@ fn diagnostics_show_warning_events_of_the_last_5_minutes_only() {
     c.warning_event("flux-system", "recent", 120, "Kustomization", "recent");
     c.warning_event("flux-system", "old", 1800, "Kustomization", "old");
     let output = c.run(&["--timeout", "10s"], &[]);
-    assert_eq!(output.status.code(), Some(1), "{}", dump(&output));
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
     let block = report_block(&output, "Flux");
     let events_at = block
         .iter()
         .position(|l| l == "  Warning events (flux-system, last 5m)")
-        .unwrap_or_else(|| panic!("no events section\n{}", dump(&output)));
+        .unwrap_or_else(|| panic!("no events section\n{}", describe(&output)));
     assert_lines(
         &block[events_at + 1..block.len() - 1],
         &[
@@ -465,18 +446,18 @@ fn diagnostics_cap_events_at_20_and_json_lists_all() {
         );
     }
     let output = c.run(&["--timeout", "10s", "--output", "json"], &[]);
-    assert_eq!(output.status.code(), Some(1), "{}", dump(&output));
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
     let block = report_block(&output, "Flux");
     let events_at = block
         .iter()
         .position(|l| l == "  Warning events (flux-system, last 5m)")
-        .unwrap_or_else(|| panic!("no events section\n{}", dump(&output)));
+        .unwrap_or_else(|| panic!("no events section\n{}", describe(&output)));
     let rows = &block[events_at + 1..block.len() - 1];
     assert_eq!(
         rows.len(),
         21,
         "20 events and the rest line\n{}",
-        dump(&output)
+        describe(&output)
     );
     assert_eq!(rows[20], "    … and 5 more");
     // Newest first: k00 .. k19 shown, k20 .. k24 hidden.
@@ -517,9 +498,9 @@ fn diagnostics_unreachable_server_prints_nothing_but_the_error_line() {
         .env("KSAIL_TEST_RETRY_ATTEMPTS", "1")
         .output()
         .expect("run ksail");
-    assert_eq!(output.status.code(), Some(1), "{}", dump(&output));
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
     let lines = stderr_lines(&output);
-    assert_eq!(lines.len(), 1, "only the error line\n{}", dump(&output));
+    assert_eq!(lines.len(), 1, "only the error line\n{}", describe(&output));
     assert_error_line(&output, "cannot reach the Kubernetes API server");
 }
 
@@ -543,26 +524,26 @@ fn diagnostics_probe_failure_omits_the_report_silently() {
     c.server
         .drop_connection(Route::prefix("/version"), Verb::Any, 1000);
     let output = c.run(&["--timeout", "10s"], &[]);
-    assert_eq!(output.status.code(), Some(1), "{}", dump(&output));
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
     let raw = stderr_lines(&output);
     // Every line but the error line is a stamped progress line: no report line, no section.
     for line in &raw[..raw.len() - 1] {
         assert!(
             has_timestamp_prefix(line),
             "unexpected line {line:?}\n{}",
-            dump(&output)
+            describe(&output)
         );
         assert!(
             !line.contains("Diagnostics") && !line.contains("version"),
             "{line}"
         );
     }
-    let lines = plain_stderr(&output);
+    let lines = progress_lines(&output);
     assert!(
         lines[lines.len() - 2]
             .starts_with("kustomization infra/cert-manager: failed: HealthCheckFailed"),
         "the last line before the error is the attempt's own\n{}",
-        dump(&output)
+        describe(&output)
     );
     assert_error_line(
         &output,
@@ -608,7 +589,7 @@ fn diagnostics_stalled_server_honours_the_budget() {
     );
     let ended = Instant::now();
     let elapsed = ended - started;
-    assert_eq!(output.status.code(), Some(1), "{}", dump(&output));
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
     assert!(elapsed < Duration::from_secs(6), "the run took {elapsed:?}");
     // The run ends about 300 ms after the probe was sent, not when /version would answer.
     let requests = c.server.requests();
@@ -625,7 +606,7 @@ fn diagnostics_stalled_server_honours_the_budget() {
     assert!(
         !lines.iter().any(|l| l.starts_with("Diagnostics")),
         "{}",
-        dump(&output)
+        describe(&output)
     );
     assert_error_line(
         &output,
@@ -649,7 +630,7 @@ fn diagnostics_summary_line_for_several_root_failures() {
         "kustomize build failed: missing resource",
     );
     let output = c.run(&["--timeout", "10s"], &[]);
-    assert_eq!(output.status.code(), Some(1), "{}", dump(&output));
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
     let block = report_block(&output, "Flux");
     assert_lines(
         &block,
@@ -674,7 +655,7 @@ fn diagnostics_summary_line_for_one_root_without_dependents() {
         CERT_MANAGER_MESSAGE,
     );
     let output = c.run(&["--timeout", "10s"], &[]);
-    assert_eq!(output.status.code(), Some(1), "{}", dump(&output));
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
     let lines = stderr_lines(&output);
     assert_eq!(
         lines.last().map(String::as_str),
@@ -682,7 +663,7 @@ fn diagnostics_summary_line_for_one_root_without_dependents() {
             "error: reconcile failed: infra/cert-manager (HealthCheckFailed); see diagnostics above"
         ),
         "{}",
-        dump(&output)
+        describe(&output)
     );
 }
 
@@ -692,7 +673,7 @@ fn diagnostics_summary_line_for_a_timeout() {
     // Progressing for a minute: a `►` row, and the attempt times out.
     c.kustomization("apps", "slow", &[], KsOutcome::Slow(60_000));
     let output = c.run(&["--timeout", "1s"], &[("KSAIL_TEST_RETRY_ATTEMPTS", "2")]);
-    assert_eq!(output.status.code(), Some(3), "{}", dump(&output));
+    assert_eq!(output.status.code(), Some(3), "{}", describe(&output));
     let block = report_block(&output, "Flux");
     assert_lines(
         &block,

@@ -18,10 +18,10 @@ use fake_apiserver::{
 };
 use serde_json::{Value, json};
 use support::{
-    Proxy, TestEnv, assert_error_line, has_timestamp_prefix, http, stderr_lines, stdout_lines,
+    Proxy, TestEnv, assert_error_line, assert_exit, describe, http, progress_lines, stderr_lines,
+    stdout_lines,
 };
 
-const CONTEXT: &str = "kind-kind";
 const KS_GROUP: &str = "kustomize.toolkit.fluxcd.io";
 const KS_PATH: &str = "/apis/kustomize.toolkit.fluxcd.io/v1/kustomizations";
 const REQUESTED_AT: &str = "reconcile.fluxcd.io/requestedAt";
@@ -43,25 +43,8 @@ impl Rig {
     }
 
     fn with_options(options: ServerOptions) -> Rig {
-        let env = TestEnv::new();
         let flux = options.flux;
-        let server = FakeApiServer::start(options);
-        if flux {
-            // A real source-controller (Flux >= 2.5) serves Bucket at v1 too, and ksail lists
-            // every served source kind.
-            server.register_crd(
-                "source.toolkit.fluxcd.io",
-                "v1",
-                "Bucket",
-                "buckets",
-                true,
-                true,
-            );
-        }
-        let kubeconfig = env.root().join("kubeconfig");
-        server
-            .write_kubeconfig(&kubeconfig, &[CONTEXT], None)
-            .expect("write the kubeconfig");
+        let (env, server, kubeconfig) = support::fake_cluster::start(options, flux);
         Rig {
             env,
             server,
@@ -198,43 +181,16 @@ fn controllers(
     (source, kustomize)
 }
 
-fn describe(output: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        output.status.code(),
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
-
-fn assert_exit(output: &Output, code: i32) {
-    assert_eq!(output.status.code(), Some(code), "{}", describe(output));
-}
-
-/// Stderr lines without their timestamp prefix (every progress and warning line has one).
-fn progress(output: &Output) -> Vec<String> {
-    stderr_lines(output)
-        .into_iter()
-        .map(|line| {
-            if has_timestamp_prefix(&line) {
-                line[21..].to_string()
-            } else {
-                line
-            }
-        })
-        .collect()
-}
-
 fn assert_progress_line(output: &Output, expected: &str) {
     assert!(
-        progress(output).iter().any(|line| line == expected),
+        progress_lines(output).iter().any(|line| line == expected),
         "no stderr line {expected:?}\n{}",
         describe(output)
     );
 }
 
 fn warnings(output: &Output) -> Vec<String> {
-    progress(output)
+    progress_lines(output)
         .into_iter()
         .filter(|line| line.starts_with("warning: "))
         .collect()
@@ -692,7 +648,7 @@ fn a_source_serving_another_digest_fails_after_one_relookup() {
         &digest[..19]
     );
     assert!(
-        progress(&output).iter().any(|line| {
+        progress_lines(&output).iter().any(|line| {
             line.starts_with(&format!(
             "ocirepository flux-system/flux-system: failed: DigestMismatch: {expected_message} ("
         ))
@@ -762,10 +718,12 @@ fn a_kustomization_created_during_the_attempt_is_tracked() {
         ]
     );
     assert!(
-        progress(&output).iter().any(|l| l.starts_with(&format!(
-            "kustomization apps/child: ready, dev@{} (",
-            &digest[..19]
-        ))),
+        progress_lines(&output)
+            .iter()
+            .any(|l| l.starts_with(&format!(
+                "kustomization apps/child: ready, dev@{} (",
+                &digest[..19]
+            ))),
         "{}",
         describe(&output)
     );
@@ -1008,9 +966,11 @@ fn each_kustomization_terminal_reason_fails_fast() {
             describe(&output)
         );
         assert!(
-            progress(&output).iter().any(|l| l.starts_with(&format!(
-                "kustomization apps/bad: failed: {reason}: {reason} in apps/bad ("
-            ))),
+            progress_lines(&output)
+                .iter()
+                .any(|l| l.starts_with(&format!(
+                    "kustomization apps/bad: failed: {reason}: {reason} in apps/bad ("
+                ))),
             "{reason}: {}",
             describe(&output)
         );
@@ -1110,7 +1070,7 @@ fn dependency_not_ready_and_progressing_do_not_fail() {
         success_middle(&output),
         "3 Kustomizations ready (revision not checked)"
     );
-    let lines = progress(&output);
+    let lines = progress_lines(&output);
     for waiting in [
         "kustomization apps/child: waiting: DependencyNotReady: dependency 'apps/parent' is not ready",
         "kustomization apps/parent: waiting: Progressing: ",
@@ -1278,7 +1238,7 @@ fn without_a_registry_the_revision_is_not_checked() {
     );
     assert_progress_line(&output, "reconcile: detected Flux");
     assert!(
-        progress(&output)
+        progress_lines(&output)
             .iter()
             .any(|l| l.ends_with("reconcile: no registry configured; revision not checked")),
         "{}",

@@ -19,7 +19,7 @@ use fake_apiserver::fixtures::{self, HelmState};
 use fake_apiserver::simulators::{FluxKustomization, FluxSource, HelmReleaseSim, SOURCE_GROUP};
 use fake_apiserver::{FakeApiServer, LoggedRequest, Route, ServerOptions, Verb};
 use serde_json::{Value, json};
-use support::{TestEnv, has_timestamp_prefix, stderr_lines, stdout_lines};
+use support::{TestEnv, describe, progress_lines, stdout_lines};
 
 const DIGEST: &str = "sha256:1a2b3c4d5e6f00000000000000000000000000000000000000000000000000aa";
 const HELM_PREFIX: &str = "/apis/helm.toolkit.fluxcd.io/v2/namespaces/";
@@ -126,20 +126,6 @@ fn resume_body() -> Value {
     json!({"spec": {"suspend": false}})
 }
 
-/// Stderr lines without the non-TTY timestamp prefix (every info and warning line has it).
-fn plain_stderr(output: &Output) -> Vec<String> {
-    stderr_lines(output)
-        .into_iter()
-        .map(|line| {
-            if has_timestamp_prefix(&line) {
-                line[21..].to_string()
-            } else {
-                line
-            }
-        })
-        .collect()
-}
-
 fn position(lines: &[String], wanted: &str) -> usize {
     lines.iter().position(|l| l == wanted).unwrap_or_else(|| {
         panic!(
@@ -147,15 +133,6 @@ fn position(lines: &[String], wanted: &str) -> usize {
             lines.join("\n")
         )
     })
-}
-
-fn dump(output: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        output.status.code(),
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
 }
 
 /// A HelmRelease with explicit conditions (for cases the fixture does not build).
@@ -237,7 +214,7 @@ fn recovery_detection_resets_each_stuck_reason_and_skips_the_rest() {
     ));
 
     let output = fx.run(&[], &[("KSAIL_TEST_SUSPEND_OBSERVE_MS", "3000")]);
-    assert_eq!(output.status.code(), Some(0), "{}", dump(&output));
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
 
     let mut expected: Vec<(String, String)> = stuck_ready
         .iter()
@@ -273,7 +250,7 @@ fn recovery_detection_resets_each_stuck_reason_and_skips_the_rest() {
     }
 
     // One "stuck" line per release, in namespace/name order, each before its "resumed" line.
-    let lines = plain_stderr(&output);
+    let lines = progress_lines(&output);
     let stuck_lines: Vec<&String> = lines
         .iter()
         .filter(|l| l.starts_with("helmrelease ") && l.ends_with(", resetting"))
@@ -300,7 +277,7 @@ fn recovery_detection_resets_each_stuck_reason_and_skips_the_rest() {
     assert!(position(&lines, "helmrelease infra/retries: resumed") < summary);
     assert!(!lines.iter().any(|l| l.contains("helmrelease skip/")));
     let stdout = stdout_lines(&output);
-    assert_eq!(stdout.len(), 1, "{}", dump(&output));
+    assert_eq!(stdout.len(), 1, "{}", describe(&output));
     assert!(
         stdout[0].starts_with("reconciled Flux: 1 Kustomization ready (revision not checked) in "),
         "{}",
@@ -335,7 +312,7 @@ fn recovery_suspends_waits_for_observation_then_resumes_before_any_kustomize_req
 
     let started = Instant::now();
     let output = fx.run(&[], &[("KSAIL_TEST_SUSPEND_OBSERVE_MS", "5000")]);
-    assert_eq!(output.status.code(), Some(0), "{}", dump(&output));
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
     assert!(
         started.elapsed() < Duration::from_secs(4),
         "{:?}",
@@ -407,7 +384,7 @@ fn recovery_suspends_waits_for_observation_then_resumes_before_any_kustomize_req
         2
     );
 
-    let lines = plain_stderr(&output);
+    let lines = progress_lines(&output);
     let stuck_web = position(
         &lines,
         "helmrelease apps/web: stuck (RetriesExceeded), resetting",
@@ -432,7 +409,7 @@ fn recovery_with_a_controller_that_never_observes_honours_the_bound_and_resumes(
     let started = Instant::now();
     let output = fx.run(&[], &[("KSAIL_TEST_SUSPEND_OBSERVE_MS", "300")]);
     let elapsed = started.elapsed();
-    assert_eq!(output.status.code(), Some(0), "{}", dump(&output));
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
     assert!(elapsed < Duration::from_secs(5), "the run took {elapsed:?}");
 
     let requests = fx.server.requests();
@@ -453,7 +430,7 @@ fn recovery_with_a_controller_that_never_observes_honours_the_bound_and_resumes(
         fx.helm.order_strings(),
         vec!["suspend apps/web", "resume apps/web"]
     );
-    let lines = plain_stderr(&output);
+    let lines = progress_lines(&output);
     position(&lines, "helmrelease apps/web: resumed");
     position(&lines, "reset 1 stuck HelmRelease");
 }
@@ -538,18 +515,18 @@ fn recovery_failing_resume_warns_with_the_flux_command_and_keeps_exit_0() {
         100,
     );
     let output = wait_bounded(&mut child, Duration::from_secs(30));
-    assert_eq!(output.status.code(), Some(0), "{}", dump(&output));
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
 
     let patches = fx.helm_patches();
     assert_eq!(patches[0], ("apps/web".to_string(), suspend_body()));
     let resumes = patches.iter().filter(|(_, b)| *b == resume_body()).count();
     assert_eq!(resumes, 3, "a failing resume is tried 3 times: {patches:?}");
 
-    let lines = plain_stderr(&output);
+    let lines = progress_lines(&output);
     let warning = lines
         .iter()
         .find(|l| l.starts_with("warning: helmrelease apps/web: could not resume ("))
-        .unwrap_or_else(|| panic!("no resume warning\n{}", dump(&output)));
+        .unwrap_or_else(|| panic!("no resume warning\n{}", describe(&output)));
     assert!(
         warning.ends_with("); it is still suspended; run: flux resume helmrelease web -n apps"),
         "{warning}"
@@ -563,7 +540,7 @@ fn recovery_failing_resume_warns_with_the_flux_command_and_keeps_exit_0() {
     assert!(
         stdout_lines(&output)[0].starts_with("reconciled Flux: 1 Kustomization ready"),
         "{}",
-        dump(&output)
+        describe(&output)
     );
 }
 
@@ -591,7 +568,7 @@ fn recovery_sigint_during_the_observe_wait_resumes_and_exits_130() {
     let rc = unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     assert_eq!(rc, 0);
     let output = wait_bounded(&mut child, Duration::from_secs(30));
-    assert_eq!(output.status.code(), Some(130), "{}", dump(&output));
+    assert_eq!(output.status.code(), Some(130), "{}", describe(&output));
     assert!(
         signalled.elapsed() < Duration::from_secs(10),
         "the observe wait was not cut short: {:?}",
@@ -609,7 +586,7 @@ fn recovery_sigint_during_the_observe_wait_resumes_and_exits_130() {
             bodies,
             vec![&suspend_body(), &resume_body()],
             "{key}\n{}",
-            dump(&output)
+            describe(&output)
         );
     }
     let requests = fx.server.requests();
@@ -619,7 +596,7 @@ fn recovery_sigint_during_the_observe_wait_resumes_and_exits_130() {
             .any(|r| r.path.starts_with(KUSTOMIZE_PREFIX)),
         "nothing after recovery may run after a signal"
     );
-    let lines = plain_stderr(&output);
+    let lines = progress_lines(&output);
     position(&lines, "helmrelease apps/web: resumed");
     position(&lines, "helmrelease podinfo/podinfo: resumed");
     assert_eq!(lines.last().map(String::as_str), Some("error: interrupted"));
@@ -649,7 +626,7 @@ fn recovery_json_lists_helm_release_resets() {
         &["--output", "json"],
         &[("KSAIL_TEST_SUSPEND_OBSERVE_MS", "3000")],
     );
-    assert_eq!(output.status.code(), Some(0), "{}", dump(&output));
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
     let doc: Value = serde_json::from_slice(&output.stdout).expect("one JSON document");
     assert_eq!(doc["status"], "succeeded");
     assert_eq!(doc["exitCode"], 0);
@@ -661,7 +638,7 @@ fn recovery_json_lists_helm_release_resets() {
         ])
     );
     // The progress lines still go to stderr.
-    let lines = plain_stderr(&output);
+    let lines = progress_lines(&output);
     position(&lines, "reset 2 stuck HelmReleases");
 }
 
@@ -683,7 +660,7 @@ fn recovery_json_reports_a_failed_resume() {
         100,
     );
     let output = wait_bounded(&mut child, Duration::from_secs(30));
-    assert_eq!(output.status.code(), Some(0), "{}", dump(&output));
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
     let doc: Value = serde_json::from_slice(&output.stdout).expect("one JSON document");
     assert_eq!(
         doc["helmReleaseResets"],

@@ -12,7 +12,10 @@ use std::time::{Duration, Instant};
 
 use fake_apiserver::simulators::{FluxKustomization, FluxSource, KsOutcome};
 use fake_apiserver::{FakeApiServer, LoggedRequest, Route, ServerOptions, Verb, fixtures};
-use support::{TestEnv, assert_error_line, has_timestamp_prefix, http, stderr_lines, stdout_lines};
+use support::{
+    TestEnv, assert_error_line, assert_exit, describe, has_timestamp_prefix, http, progress_lines,
+    stderr_lines, stdout_lines,
+};
 
 const CONTEXT: &str = "kind-kind";
 const KS_PATH: &str = "/apis/kustomize.toolkit.fluxcd.io/v1/kustomizations";
@@ -38,24 +41,7 @@ impl Rig {
     }
 
     fn with_bucket(options: ServerOptions, bucket: bool) -> Rig {
-        let env = TestEnv::new();
-        let server = FakeApiServer::start(options);
-        if bucket {
-            // A real source-controller (Flux >= 2.5) serves Bucket at v1 too, and ksail lists
-            // every served source kind.
-            server.register_crd(
-                "source.toolkit.fluxcd.io",
-                "v1",
-                "Bucket",
-                "buckets",
-                true,
-                true,
-            );
-        }
-        let kubeconfig = env.root().join("kubeconfig");
-        server
-            .write_kubeconfig(&kubeconfig, &[CONTEXT], None)
-            .expect("write the kubeconfig");
+        let (env, server, kubeconfig) = support::fake_cluster::start(options, bucket);
         Rig {
             env,
             server,
@@ -158,35 +144,8 @@ impl Rig {
     }
 }
 
-fn describe(output: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        output.status.code(),
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
-
-fn assert_exit(output: &Output, code: i32) {
-    assert_eq!(output.status.code(), Some(code), "{}", describe(output));
-}
-
-/// Stderr lines without their timestamp prefix.
-fn progress(output: &Output) -> Vec<String> {
-    stderr_lines(output)
-        .into_iter()
-        .map(|line| {
-            if has_timestamp_prefix(&line) {
-                line[21..].to_string()
-            } else {
-                line
-            }
-        })
-        .collect()
-}
-
 fn retry_warnings(output: &Output) -> Vec<String> {
-    progress(output)
+    progress_lines(output)
         .into_iter()
         .filter(|line| line.starts_with("warning: attempt "))
         .collect()
@@ -291,7 +250,7 @@ fn a_watch_refused_with_405_falls_back_to_polling() {
     // The other kinds keep their watch.
     assert_eq!(rig.lists_of(OCI_PATH), 1, "{}", rig.log());
     assert!(
-        progress(&output)
+        progress_lines(&output)
             .iter()
             .any(|l| l.contains("refused") && l.contains("listing every 2s")),
         "a debug line says so\n{}",
@@ -354,14 +313,14 @@ fn engine_flux_configured_and_served() {
         &format!("reconciled Flux: 2 Kustomizations ready at dev@{digest} in "),
     );
     assert!(
-        !progress(&output)
+        !progress_lines(&output)
             .iter()
             .any(|l| l.starts_with("reconcile: detected")),
         "a configured engine is not detected\n{}",
         describe(&output)
     );
     assert!(
-        progress(&output).iter().any(|l| l
+        progress_lines(&output).iter().any(|l| l
             == "reconcile: Flux; source OCIRepository flux-system/flux-system; tracking 2 Kustomizations"),
         "{}",
         describe(&output)
@@ -404,7 +363,7 @@ fn engine_argocd_configured_and_served() {
         describe(&output)
     );
     assert!(
-        !progress(&output)
+        !progress_lines(&output)
             .iter()
             .any(|l| l.starts_with("reconcile: detected")),
         "{}",
@@ -439,7 +398,7 @@ fn engine_none_detects_flux() {
         "reconciled Flux: 2 Kustomizations ready (revision not checked) in ",
     );
     assert!(
-        progress(&output)
+        progress_lines(&output)
             .iter()
             .any(|l| l == "reconcile: detected Flux"),
         "{}",
@@ -458,7 +417,7 @@ fn engine_none_detects_argocd() {
         "reconciled Argo CD: 0 Applications synced and healthy ",
     );
     assert!(
-        progress(&output)
+        progress_lines(&output)
             .iter()
             .any(|l| l == "reconcile: detected Argo CD"),
         "{}",
@@ -520,7 +479,7 @@ fn discovery_503_twice_then_success_warns_twice() {
     }
     assert_eq!(rig.discovery_requests(), 3, "{}", rig.log());
     // Detection is reported once, by the attempt that got that far.
-    let detected = progress(&output)
+    let detected = progress_lines(&output)
         .iter()
         .filter(|l| *l == "reconcile: detected Flux")
         .count();
@@ -573,7 +532,7 @@ fn an_unreachable_server_is_retried_three_times_without_diagnostics() {
         describe(&output)
     );
     // Not a single extra stderr line: the two retry warnings, then the error line.
-    let lines = progress(&output);
+    let lines = progress_lines(&output);
     assert_eq!(lines.len(), 3, "{}", describe(&output));
     for (n, delay) in [(1, "10ms"), (2, "20ms")] {
         let line = &lines[n - 1];
@@ -702,6 +661,9 @@ fn the_expected_revision_is_reported_once_when_attempt_1_failed_early() {
     );
     assert_eq!(retry_warnings(&output).len(), 1, "{}", describe(&output));
     let expected = format!("reconcile: expected revision dev@{}", &digest[..19]);
-    let reported = progress(&output).iter().filter(|l| **l == expected).count();
+    let reported = progress_lines(&output)
+        .iter()
+        .filter(|l| **l == expected)
+        .count();
     assert_eq!(reported, 1, "{}", describe(&output));
 }

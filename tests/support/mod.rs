@@ -26,6 +26,7 @@
 #![allow(dead_code, unused_imports, unused_macros)]
 
 pub mod env;
+pub mod fake_cluster;
 pub mod fake_tools;
 pub mod fakes;
 pub mod faults;
@@ -40,8 +41,9 @@ pub mod wire;
 pub use env::TestEnv;
 pub use faults::{Action, FaultScript, RequestInfo};
 pub use output::{
-    assert_error_line, assert_no_ansi, assert_no_secret, has_timestamp_prefix, stderr_lines,
-    stderr_text, stdout_lines, stdout_text,
+    assert_error_line, assert_exit, assert_no_ansi, assert_no_secret, assert_success, describe,
+    has_timestamp_prefix, progress_lines, stderr_lines, stderr_text, stdout_lines, stdout_text,
+    strip_timestamp, timestamped_lines,
 };
 pub use proxy::{FaultProxy, Proxy, Recorded, RecordingProxy};
 pub use registry::{Registry, RegistryError, RegistryKind};

@@ -2,6 +2,9 @@
 
 use std::process::Output;
 
+/// `YYYY-MM-DDTHH:MM:SSZ ` is 21 bytes.
+const TIMESTAMP_PREFIX_LEN: usize = 21;
+
 pub fn stdout_text(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
@@ -16,6 +19,53 @@ pub fn stderr_lines(output: &Output) -> Vec<String> {
 
 pub fn stdout_lines(output: &Output) -> Vec<String> {
     stdout_text(output).lines().map(str::to_string).collect()
+}
+
+/// The exit code and both streams, for an assertion's message.
+pub fn describe(output: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        output.status.code(),
+        stdout_text(output),
+        stderr_text(output)
+    )
+}
+
+/// Asserts the exit code; a mismatch shows the whole run.
+#[track_caller]
+pub fn assert_exit(output: &Output, code: i32) {
+    assert_eq!(output.status.code(), Some(code), "{}", describe(output));
+}
+
+#[track_caller]
+pub fn assert_success(output: &Output) {
+    assert_exit(output, 0);
+}
+
+/// The line without its `YYYY-MM-DDTHH:MM:SSZ ` prefix; a line without one as it is.
+pub fn strip_timestamp(line: &str) -> &str {
+    if has_timestamp_prefix(line) {
+        &line[TIMESTAMP_PREFIX_LEN..]
+    } else {
+        line
+    }
+}
+
+/// Every stderr line, timestamp prefixes removed (the non-TTY progress form).
+pub fn progress_lines(output: &Output) -> Vec<String> {
+    stderr_lines(output)
+        .iter()
+        .map(|line| strip_timestamp(line).to_string())
+        .collect()
+}
+
+/// Only the timestamped stderr lines (progress, warnings), prefix removed.
+pub fn timestamped_lines(output: &Output) -> Vec<String> {
+    stderr_lines(output)
+        .iter()
+        .filter(|line| has_timestamp_prefix(line))
+        .map(|line| strip_timestamp(line).to_string())
+        .collect()
 }
 
 /// The error line is the last stderr line, starts with `error: `, contains `phrase`, and is
@@ -47,6 +97,7 @@ pub fn assert_error_line(output: &Output, phrase: &str) {
 /// regex `^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ `, matched by hand to avoid a regex dependency.
 pub fn has_timestamp_prefix(line: &str) -> bool {
     const PATTERN: &[u8] = b"dddd-dd-ddTdd:dd:ddZ ";
+    const _: () = assert!(PATTERN.len() == TIMESTAMP_PREFIX_LEN);
     let bytes = line.as_bytes();
     bytes.len() >= PATTERN.len()
         && PATTERN.iter().zip(bytes).all(|(p, b)| match p {

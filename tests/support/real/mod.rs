@@ -97,17 +97,7 @@ fn show(args: &[&str], output: Output) -> Output {
     output
 }
 
-/// Asserts ksail's exit code; a mismatch shows both streams.
-pub fn assert_exit(output: &Output, code: i32) {
-    assert_eq!(
-        output.status.code(),
-        Some(code),
-        "ksail exited {:?}, expected {code}\nstdout:\n{}\nstderr:\n{}",
-        output.status.code(),
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
+pub use super::output::assert_exit;
 
 /// A running control plane with one engine.
 pub struct RealCluster {
