@@ -46,6 +46,8 @@ struct Inner {
     pending: Pending,
     handled_refreshes: Vec<String>,
     handled_operations: Vec<String>,
+    /// Applications whose operation this simulator runs now.
+    running: std::collections::HashSet<String>,
 }
 
 /// On the refresh annotation (after `refresh_delay_ms`): removes it, sets `status.reconciledAt`,
@@ -74,6 +76,7 @@ impl ArgoCd {
                 pending: Pending::default(),
                 handled_refreshes: Vec::new(),
                 handled_operations: Vec::new(),
+                running: std::collections::HashSet::new(),
             }),
         })
     }
@@ -168,8 +171,9 @@ impl ArgoCd {
         let Some(operation) = app.get("operation").filter(|o| !o.is_null()).cloned() else {
             return;
         };
-        // `.operation` stays set while its operation runs (and is retried): it is not a new one.
-        if app.pointer("/status/operationState/phase") == Some(&json!("Running")) {
+        // `.operation` stays set while the operation this simulator started runs (and is
+        // retried): it is not a new one.
+        if !self.inner().running.insert(key.to_string()) {
             return;
         }
         self.inner().handled_operations.push(key.to_string());
@@ -187,6 +191,9 @@ impl ArgoCd {
             let outcome = this.inner().operation.next(&key);
             if outcome == OperationOutcome::Never {
                 return;
+            }
+            if !matches!(outcome, OperationOutcome::Retrying(_)) {
+                this.inner().running.remove(&key);
             }
             if let OperationOutcome::Retrying(message) = &outcome {
                 this.retry(c, &ns, &name, message, 1);
