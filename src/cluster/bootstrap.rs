@@ -7,16 +7,11 @@ use serde_json::{Value, json};
 
 use crate::settings::cluster::PullCredentials;
 
-pub const FLUX_NAMESPACE: &str = "flux-system";
-pub const ARGOCD_NAMESPACE: &str = "argocd";
-pub const FLUX_INSTANCE_NAME: &str = "flux";
-/// The OCIRepository the operator generates from `spec.sync` (named after the namespace).
-pub const FLUX_SYNC_SOURCE_NAME: &str = "flux-system";
+use crate::gitops::argocd::resources as argocd;
+use crate::gitops::flux::resources as flux;
+
+/// The pull Secret of the FluxInstance (`spec.sync.pullSecret`).
 pub const PULL_SECRET_NAME: &str = "ksail-registry-credentials";
-pub const ARGOCD_REPOSITORY_SECRET_NAME: &str = "ksail-local-registry-repo";
-pub const APPLICATION_NAME: &str = "ksail";
-pub const FLUX_INSTANCE_API_VERSION: &str = "fluxcd.controlplane.io/v1";
-pub const APPLICATION_API_VERSION: &str = "argoproj.io/v1alpha1";
 pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
 
 /// The JSON patch the operator renders into its OCIRepository for a plain-HTTP registry.
@@ -50,7 +45,7 @@ pub fn flux_pull_secret(host: &str, pull: &PullCredentials) -> Value {
         "kind": "Secret",
         "metadata": {
             "name": PULL_SECRET_NAME,
-            "namespace": FLUX_NAMESPACE,
+            "namespace": flux::NAMESPACE,
             "labels": {MANAGED_BY_LABEL: "ksail"},
         },
         "type": "kubernetes.io/dockerconfigjson",
@@ -88,15 +83,15 @@ pub fn flux_instance(sync: &SyncSpec, operator_version: &str, distribution_versi
     if sync.http {
         spec["kustomize"] = json!({
             "patches": [{
-                "target": {"kind": "OCIRepository", "name": FLUX_SYNC_SOURCE_NAME},
+                "target": {"kind": "OCIRepository", "name": flux::SYNC_NAME},
                 "patch": INSECURE_PATCH,
             }]
         });
     }
     json!({
-        "apiVersion": FLUX_INSTANCE_API_VERSION,
+        "apiVersion": flux::FLUX_INSTANCE.api_version(),
         "kind": "FluxInstance",
-        "metadata": {"name": FLUX_INSTANCE_NAME, "namespace": FLUX_NAMESPACE},
+        "metadata": {"name": flux::INSTANCE_NAME, "namespace": flux::NAMESPACE},
         "spec": spec,
     })
 }
@@ -115,9 +110,9 @@ pub fn argocd_repository_secret(sync: &SyncSpec) -> Value {
         "apiVersion": "v1",
         "kind": "Secret",
         "metadata": {
-            "name": ARGOCD_REPOSITORY_SECRET_NAME,
-            "namespace": ARGOCD_NAMESPACE,
-            "labels": {"argocd.argoproj.io/secret-type": "repository"},
+            "name": argocd::REPOSITORY_SECRET_NAME,
+            "namespace": argocd::NAMESPACE,
+            "labels": {argocd::SECRET_TYPE_LABEL: "repository"},
         },
         "stringData": data,
     })
@@ -126,9 +121,9 @@ pub fn argocd_repository_secret(sync: &SyncSpec) -> Value {
 /// Application `argocd/ksail`.
 pub fn argocd_application(sync: &SyncSpec) -> Value {
     json!({
-        "apiVersion": APPLICATION_API_VERSION,
+        "apiVersion": argocd::APPLICATION.api_version(),
         "kind": "Application",
-        "metadata": {"name": APPLICATION_NAME, "namespace": ARGOCD_NAMESPACE},
+        "metadata": {"name": argocd::APPLICATION_NAME, "namespace": argocd::NAMESPACE},
         "spec": {
             "project": "default",
             "source": {

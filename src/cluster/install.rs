@@ -76,13 +76,13 @@ pub fn engine_install(
             format!("flux-operator {operator_version}"),
             FLUX_OPERATOR_MANIFEST_URL,
             operator_version,
-            super::bootstrap::FLUX_NAMESPACE,
+            crate::gitops::flux::resources::NAMESPACE,
         ),
         GitOpsEngine::ArgoCD => (
             format!("argo-cd v{ARGOCD_VERSION}"),
             ARGOCD_MANIFEST_URL,
             ARGOCD_VERSION,
-            super::bootstrap::ARGOCD_NAMESPACE,
+            crate::gitops::argocd::resources::NAMESPACE,
         ),
     };
     let source = match override_source {

@@ -4,8 +4,7 @@
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams};
-use kube::core::GroupVersionKind;
+use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use serde_json::Value;
 use tokio::time::Instant;
 
@@ -16,7 +15,11 @@ use crate::artifact::{self, ArtifactError, Selection};
 use crate::config::GitOpsEngine;
 use crate::context::Context;
 use crate::error::Failure;
-use crate::gitops::readiness::{ApplicationContext, Verdict, application_verdict, short_revision};
+use crate::gitops::argocd::resources as argocd;
+use crate::gitops::argocd::{ApplicationContext, application_verdict};
+use crate::gitops::engine::Resource;
+use crate::gitops::flux::resources as flux;
+use crate::gitops::verdict::{Verdict, short_revision};
 use crate::k8s::{K8sError, with_timeout};
 use crate::output::{OutputFormat, Printer, short_digest};
 use crate::publish::publish_selection;
@@ -319,34 +322,15 @@ impl GitopsSetup<'_> {
     }
 }
 
-pub const FLUX_INSTANCE_RESOURCE: (&str, &str, &str, &str) = (
-    "fluxcd.controlplane.io",
-    "v1",
-    "FluxInstance",
-    "fluxinstances",
-);
-pub const OCI_REPOSITORY_RESOURCE: (&str, &str, &str, &str) = (
-    "source.toolkit.fluxcd.io",
-    "v1",
-    "OCIRepository",
-    "ocirepositories",
-);
-pub const APPLICATION_RESOURCE: (&str, &str, &str, &str) =
-    ("argoproj.io", "v1alpha1", "Application", "applications");
-
-pub fn api_resource((group, version, kind, plural): (&str, &str, &str, &str)) -> ApiResource {
-    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, kind), plural)
-}
-
 /// GET one object; `Ok(None)` when absent.
 pub async fn get_object(
     client: &kube::Client,
-    resource: (&str, &str, &str, &str),
+    resource: &Resource,
     namespace: &str,
     name: &str,
 ) -> Result<Option<Value>, K8sError> {
     let api: Api<DynamicObject> =
-        Api::namespaced_with(client.clone(), namespace, &api_resource(resource));
+        Api::namespaced_with(client.clone(), namespace, &resource.preferred());
     let object = with_timeout(api.get_opt(name)).await?;
     Ok(object.and_then(|object| serde_json::to_value(object).ok()))
 }
@@ -377,15 +361,10 @@ fn ready_condition(object: &Value) -> Option<(String, String)> {
 
 /// FluxInstance `flux-system/flux` Ready, and the sync OCIRepository Ready at `digest`.
 async fn flux_ready(client: &kube::Client, digest: &str) -> Result<Poll<()>, Failure> {
-    let ns = bootstrap::FLUX_NAMESPACE;
-    let instance = get_object(
-        client,
-        FLUX_INSTANCE_RESOURCE,
-        ns,
-        bootstrap::FLUX_INSTANCE_NAME,
-    )
-    .await
-    .map_err(|error| read_failure("FluxInstance flux-system/flux", error))?;
+    let ns = flux::NAMESPACE;
+    let instance = get_object(client, &flux::FLUX_INSTANCE, ns, flux::INSTANCE_NAME)
+        .await
+        .map_err(|error| read_failure("FluxInstance flux-system/flux", error))?;
     match instance.as_ref().and_then(ready_condition) {
         Some((status, _)) if status == "True" => {}
         Some((status, message)) => {
@@ -399,8 +378,8 @@ async fn flux_ready(client: &kube::Client, digest: &str) -> Result<Poll<()>, Fai
             ));
         }
     }
-    let source_name = bootstrap::FLUX_SYNC_SOURCE_NAME;
-    let source = get_object(client, OCI_REPOSITORY_RESOURCE, ns, source_name)
+    let source_name = flux::SYNC_NAME;
+    let source = get_object(client, &flux::OCI_REPOSITORY, ns, source_name)
         .await
         .map_err(|error| read_failure("OCIRepository flux-system/flux-system", error))?;
     let Some(source) = source else {
@@ -431,9 +410,9 @@ async fn flux_ready(client: &kube::Client, digest: &str) -> Result<Poll<()>, Fai
 async fn argocd_ready(client: &kube::Client, digest: &str) -> Result<Poll<()>, Failure> {
     let application = get_object(
         client,
-        APPLICATION_RESOURCE,
-        bootstrap::ARGOCD_NAMESPACE,
-        bootstrap::APPLICATION_NAME,
+        &argocd::APPLICATION,
+        argocd::NAMESPACE,
+        argocd::APPLICATION_NAME,
     )
     .await
     .map_err(|error| read_failure("Application argocd/ksail", error))?;
@@ -462,13 +441,13 @@ async fn argocd_ready(client: &kube::Client, digest: &str) -> Result<Poll<()>, F
 async fn request_refresh(client: &kube::Client) -> Result<(), Failure> {
     let api: Api<DynamicObject> = Api::namespaced_with(
         client.clone(),
-        bootstrap::ARGOCD_NAMESPACE,
-        &api_resource(APPLICATION_RESOURCE),
+        argocd::NAMESPACE,
+        &argocd::APPLICATION.preferred(),
     );
     with_timeout(api.patch(
-        bootstrap::APPLICATION_NAME,
+        argocd::APPLICATION_NAME,
         &PatchParams::default(),
-        &Patch::Merge(crate::gitops::argocd::refresh_patch()),
+        &Patch::Merge(crate::gitops::argocd::driver::refresh_patch()),
     ))
     .await
     .map_err(|error| {

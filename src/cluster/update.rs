@@ -6,17 +6,16 @@
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use serde_json::{Value, json};
 
-use super::bootstrap;
 use super::create::{Preflight, engine_name, preflight};
 use super::provider::Provider;
-use super::setup::{
-    APPLICATION_RESOURCE, FLUX_INSTANCE_RESOURCE, GitopsSetup, OCI_REPOSITORY_RESOURCE,
-    api_resource, get_object,
-};
+use super::setup::{GitopsSetup, get_object};
 use crate::config::GitOpsEngine;
 use crate::context::Context;
 use crate::error::Failure;
-use crate::gitops::engine::{ApiGroups, FLUX_OPERATOR_GROUP, discover_apis};
+use crate::gitops::argocd::resources as argocd;
+use crate::gitops::engine::Resource;
+use crate::gitops::engine::{ApiGroups, discover_apis};
+use crate::gitops::flux::resources::{self as flux, OPERATOR_GROUP as FLUX_OPERATOR_GROUP};
 use crate::k8s::{self, K8sError, with_timeout};
 use crate::resolve::SyncTarget;
 use crate::settings::cluster::ClusterSettings;
@@ -33,21 +32,19 @@ pub enum SyncObject {
 }
 
 impl SyncObject {
-    fn resource(self) -> (&'static str, &'static str, &'static str, &'static str) {
+    fn resource(self) -> &'static Resource {
         match self {
-            SyncObject::FluxInstance => FLUX_INSTANCE_RESOURCE,
-            SyncObject::OciRepository => OCI_REPOSITORY_RESOURCE,
-            SyncObject::Application => APPLICATION_RESOURCE,
+            SyncObject::FluxInstance => &flux::FLUX_INSTANCE,
+            SyncObject::OciRepository => &flux::OCI_REPOSITORY,
+            SyncObject::Application => &argocd::APPLICATION,
         }
     }
 
     fn namespace_and_name(self) -> (&'static str, &'static str) {
         match self {
-            SyncObject::FluxInstance => (bootstrap::FLUX_NAMESPACE, bootstrap::FLUX_INSTANCE_NAME),
-            SyncObject::OciRepository => {
-                (bootstrap::FLUX_NAMESPACE, bootstrap::FLUX_SYNC_SOURCE_NAME)
-            }
-            SyncObject::Application => (bootstrap::ARGOCD_NAMESPACE, bootstrap::APPLICATION_NAME),
+            SyncObject::FluxInstance => (flux::NAMESPACE, flux::INSTANCE_NAME),
+            SyncObject::OciRepository => (flux::NAMESPACE, flux::SYNC_NAME),
+            SyncObject::Application => (argocd::NAMESPACE, argocd::APPLICATION_NAME),
         }
     }
 
@@ -248,7 +245,7 @@ async fn repair_tag(
 ) -> Result<(), Failure> {
     let (namespace, name) = object.namespace_and_name();
     let api: Api<DynamicObject> =
-        Api::namespaced_with(client.clone(), namespace, &api_resource(object.resource()));
+        Api::namespaced_with(client.clone(), namespace, &object.resource().preferred());
     with_timeout(api.patch(
         name,
         &PatchParams::default(),

@@ -10,11 +10,46 @@ use crate::error::Failure;
 use crate::gitops::Engine;
 use crate::k8s::{K8sError, with_timeout};
 
-pub const KUSTOMIZE_GROUP: &str = "kustomize.toolkit.fluxcd.io";
-pub const SOURCE_GROUP: &str = "source.toolkit.fluxcd.io";
-pub const HELM_GROUP: &str = "helm.toolkit.fluxcd.io";
-pub const FLUX_OPERATOR_GROUP: &str = "fluxcd.controlplane.io";
-pub const ARGOCD_GROUP: &str = "argoproj.io";
+use crate::gitops::argocd::resources::{self as argocd, GROUP as ARGOCD_GROUP};
+use crate::gitops::flux::resources::{self as flux, KUSTOMIZE_GROUP};
+#[cfg(test)]
+use crate::gitops::flux::resources::{
+    HELM_GROUP, OPERATOR_GROUP as FLUX_OPERATOR_GROUP, SOURCE_GROUP,
+};
+
+/// A kind ksail reads or writes: its API group, the versions ksail accepts (in order of preference
+/// when the server's preferred version is not among them), kind and plural. Each engine's
+/// `resources` module defines its kinds with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Resource {
+    pub group: &'static str,
+    pub versions: &'static [&'static str],
+    pub kind: &'static str,
+    pub plural: &'static str,
+}
+
+impl Resource {
+    /// The resource at `version`.
+    pub fn at(&self, version: &str) -> ApiResource {
+        ApiResource {
+            api_version: format!("{}/{version}", self.group),
+            group: self.group.to_string(),
+            version: version.to_string(),
+            kind: self.kind.to_string(),
+            plural: self.plural.to_string(),
+        }
+    }
+
+    /// The resource at the version ksail prefers (the first accepted), for objects ksail writes.
+    pub fn preferred(&self) -> ApiResource {
+        self.at(self.versions[0])
+    }
+
+    /// `group/version` of [`Resource::preferred`], as an object's `apiVersion`.
+    pub fn api_version(&self) -> String {
+        format!("{}/{}", self.group, self.versions[0])
+    }
+}
 
 /// Flux counts as installed when this version of [`KUSTOMIZE_GROUP`] is served.
 pub const FLUX_DETECTION_VERSION: &str = "v1";
@@ -158,79 +193,19 @@ pub struct ApiVersions {
     pub application: Option<ApiResource>,
 }
 
-/// One row of the "API versions are chosen from the same list" table.
-struct ApiChoice {
-    group: &'static str,
-    /// In order of preference when the server's preferred version is not among them.
-    allowed: &'static [&'static str],
-    kind: &'static str,
-    plural: &'static str,
-}
-
-const SOURCE_VERSIONS: &[&str] = &["v1", "v1beta2"];
-
-const KUSTOMIZATION: ApiChoice = ApiChoice {
-    group: KUSTOMIZE_GROUP,
-    allowed: &["v1"],
-    kind: "Kustomization",
-    plural: "kustomizations",
-};
-const OCI_REPOSITORY: ApiChoice = ApiChoice {
-    group: SOURCE_GROUP,
-    allowed: SOURCE_VERSIONS,
-    kind: "OCIRepository",
-    plural: "ocirepositories",
-};
-const GIT_REPOSITORY: ApiChoice = ApiChoice {
-    group: SOURCE_GROUP,
-    allowed: SOURCE_VERSIONS,
-    kind: "GitRepository",
-    plural: "gitrepositories",
-};
-const BUCKET: ApiChoice = ApiChoice {
-    group: SOURCE_GROUP,
-    allowed: SOURCE_VERSIONS,
-    kind: "Bucket",
-    plural: "buckets",
-};
-const HELM_RELEASE: ApiChoice = ApiChoice {
-    group: HELM_GROUP,
-    allowed: &["v2"],
-    kind: "HelmRelease",
-    plural: "helmreleases",
-};
-const FLUX_INSTANCE: ApiChoice = ApiChoice {
-    group: FLUX_OPERATOR_GROUP,
-    allowed: &["v1"],
-    kind: "FluxInstance",
-    plural: "fluxinstances",
-};
-const APPLICATION: ApiChoice = ApiChoice {
-    group: ARGOCD_GROUP,
-    allowed: &["v1alpha1"],
-    kind: "Application",
-    plural: "applications",
-};
-
 pub fn choose_api_versions(apis: &ApiGroups) -> ApiVersions {
-    let pick = |choice: &ApiChoice| {
-        apis.choose_version(choice.group, choice.allowed)
-            .map(|version| ApiResource {
-                api_version: format!("{}/{version}", choice.group),
-                group: choice.group.to_string(),
-                version,
-                kind: choice.kind.to_string(),
-                plural: choice.plural.to_string(),
-            })
+    let pick = |resource: &Resource| {
+        apis.choose_version(resource.group, resource.versions)
+            .map(|version| resource.at(&version))
     };
     ApiVersions {
-        kustomization: pick(&KUSTOMIZATION),
-        oci_repository: pick(&OCI_REPOSITORY),
-        git_repository: pick(&GIT_REPOSITORY),
-        bucket: pick(&BUCKET),
-        helm_release: pick(&HELM_RELEASE),
-        flux_instance: pick(&FLUX_INSTANCE),
-        application: pick(&APPLICATION),
+        kustomization: pick(&flux::KUSTOMIZATION),
+        oci_repository: pick(&flux::OCI_REPOSITORY),
+        git_repository: pick(&flux::GIT_REPOSITORY),
+        bucket: pick(&flux::BUCKET),
+        helm_release: pick(&flux::HELM_RELEASE),
+        flux_instance: pick(&flux::FLUX_INSTANCE),
+        application: pick(&argocd::APPLICATION),
     }
 }
 

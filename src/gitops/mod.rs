@@ -1,18 +1,19 @@
 //! GitOps engines: selecting Flux or Argo CD, asking them to reconcile, and judging from their
 //! objects' status whether the cluster serves what is in the registry.
 //!
-//! Pure evaluation (`readiness`) is separate from the IO that feeds it (`flux`, `argocd`,
-//! `helm_recovery`, `diagnostics`).
+//! Organised by engine: [`flux`] and [`argocd`] each hold their resources, objects, pure
+//! readiness rules and driver; [`verdict`] is the vocabulary the rules share; [`reconcile`] runs
+//! the attempts; [`diagnostics`] explains failures.
 
 pub mod argocd;
+pub mod attempt;
 pub mod diagnostics;
 pub mod engine;
 pub mod expected;
 pub mod flux;
-pub mod helm_recovery;
-pub mod readiness;
 pub mod reconcile;
 pub mod report;
+pub mod verdict;
 pub mod watch;
 
 /// The GitOps engine a reconcile run talks to.

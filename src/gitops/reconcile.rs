@@ -15,16 +15,17 @@ use time::OffsetDateTime;
 use time::macros::format_description;
 
 use super::Engine;
-use super::argocd::{self, ArgoAttempt};
+use super::argocd::driver::{self as argocd, ArgoAttempt};
+use super::attempt::{kube_error, seconds};
 use super::diagnostics::{self, Summary, Target};
 use super::engine::{
     ApiVersions, choose_api_versions, discover_apis, not_installed, select_engine,
 };
 use super::expected::{Expected, Lookup};
-use super::flux::{self, FluxApis, FluxAttempt, kube_error, seconds, skipped_note};
-use super::helm_recovery::{self, HelmReleaseReset};
-use super::readiness::short_revision;
+use super::flux::driver::{self as flux, FluxApis, FluxAttempt, skipped_note};
+use super::flux::helm_recovery::{self, HelmReleaseReset};
 use super::report::{AttemptError, ObjectReport};
+use super::verdict::short_revision;
 use crate::context::Context;
 use crate::error::{Failure, FailureClass};
 use crate::k8s::{self, Cluster};
@@ -348,7 +349,7 @@ async fn argo_attempt(
     })
 }
 
-use super::argocd::NAMESPACE as ARGOCD_NAMESPACE;
+use super::argocd::resources::NAMESPACE as ARGOCD_NAMESPACE;
 
 /// `reconciled Flux: 6 Kustomizations ready at dev@sha256:<64 hex> (1 excluded) in 12.3s`
 fn success_line(success: &Success, settings: &ReconcileSettings, elapsed: Duration) -> String {

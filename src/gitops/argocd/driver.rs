@@ -15,25 +15,27 @@ use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams};
 use serde_json::{Map, Value, json};
 use tokio::sync::mpsc;
 
-use super::expected::Expected;
-use super::flux::{kube_error, seconds};
-use super::readiness::{
-    ApplicationContext, REFRESH_ANNOTATION, Verdict, application_verdict, is_gated,
-    operation_fingerprint, short_revision, timeout_message,
+use super::readiness::REFRESH_ANNOTATION;
+use super::{ApplicationContext, application_verdict, is_gated, operation_fingerprint};
+use crate::gitops::attempt::{
+    self, Progress, Unfinished, Watches, failure as failure_of, kube_error,
 };
-use super::report::{
-    AttemptError, Finished, ObjectReport, ObjectSpinners, ObjectState, RootFailure,
-};
-use super::watch::{self, Update};
+#[cfg(test)]
+use crate::gitops::attempt::{failed_line, ready_line};
+use crate::gitops::expected::Expected;
+use crate::gitops::report::{AttemptError, ObjectReport, ObjectSpinners, ObjectState};
+use crate::gitops::verdict::timeout_message;
+use crate::gitops::watch::{self, Update};
 use crate::k8s::{K8sError, with_timeout};
 use crate::output::Printer;
 
-/// The only namespace whose Applications are considered.
-pub const NAMESPACE: &str = "argocd";
+use super::resources::{APPLICATION, NAMESPACE};
 /// The kind in object reports.
-const KIND: &str = "Application";
+const KIND: &str = APPLICATION.kind;
 /// What a normal refresh asks for: re-resolve the source (an OCI tag) and compare again.
 const REFRESH_KIND: &str = "normal";
+/// The word of a complete Application's progress line.
+const READY: &str = "synced and healthy";
 /// `operation.initiatedBy.username` of the syncs ksail starts.
 const SYNC_USER: &str = "ksail";
 /// At most this many Applications are being patched at once.
@@ -81,10 +83,9 @@ struct Tracked {
     patched_rv: Option<String>,
     /// The trigger for this Application has been answered.
     requested: bool,
-    last_status: Option<String>,
+    progress: Progress,
     /// The revision gate applied to this Application when it finished.
     gated: bool,
-    done: Option<Finished>,
 }
 
 /// The attempt's view of the Applications, fed by the watch.
@@ -105,12 +106,12 @@ pub async fn reconcile(attempt: ArgoAttempt<'_>) -> (ArgoSummary, Result<(), Att
 async fn run(attempt: &ArgoAttempt<'_>, state: &mut State) -> Result<(), AttemptError> {
     let printer = attempt.printer;
     let (tx, mut rx) = mpsc::unbounded_channel();
-    let _watch = AbortOnDrop(watch::spawn_namespaced(
+    let _watch = Watches(vec![watch::spawn_namespaced(
         attempt.client.clone(),
         attempt.application.clone(),
         NAMESPACE,
         tx,
-    ));
+    )]);
 
     let snapshot = loop {
         let received = tokio::select! {
@@ -149,9 +150,8 @@ async fn run(attempt: &ArgoAttempt<'_>, state: &mut State) -> Result<(), Attempt
                 object,
                 patched_rv: None,
                 requested: false,
-                last_status: None,
+                progress: Progress::default(),
                 gated: false,
-                done: None,
             },
         );
     }
@@ -168,11 +168,11 @@ async fn run(attempt: &ArgoAttempt<'_>, state: &mut State) -> Result<(), Attempt
         spinners.sync(state.apps.iter().map(|(name, app)| {
             (
                 format!("application {NAMESPACE}/{name}"),
-                app.last_status.as_deref(),
-                app.done.is_some(),
+                app.progress.last_status.as_deref(),
+                app.progress.done.is_some(),
             )
         }));
-        if state.apps.values().all(|app| app.done.is_some()) {
+        if state.apps.values().all(|app| app.progress.done.is_some()) {
             break;
         }
         let received = tokio::select! {
@@ -361,7 +361,7 @@ fn apply_update(state: &mut State, update: Update, printer: &Printer) {
             let gone: Vec<String> = state
                 .apps
                 .iter()
-                .filter(|(name, app)| app.done.is_none() && !present.contains(*name))
+                .filter(|(name, app)| app.progress.done.is_none() && !present.contains(*name))
                 .map(|(name, _)| name.clone())
                 .collect();
             for name in gone {
@@ -372,7 +372,10 @@ fn apply_update(state: &mut State, update: Update, printer: &Printer) {
         Update::Deleted(object) => {
             if in_namespace(&object)
                 && let Some(name) = name_of(&object)
-                && state.apps.get(&name).is_some_and(|app| app.done.is_none())
+                && state
+                    .apps
+                    .get(&name)
+                    .is_some_and(|app| app.progress.done.is_none())
             {
                 drop_deleted(state, &name, printer);
             }
@@ -390,7 +393,7 @@ fn upsert(state: &mut State, object: Value) {
     let Some(app) = name_of(&object).and_then(|name| state.apps.get_mut(&name)) else {
         return;
     };
-    if app.done.is_none() {
+    if app.progress.done.is_none() {
         accept(app, object);
     }
 }
@@ -405,7 +408,7 @@ fn drop_deleted(state: &mut State, name: &str, printer: &Printer) {
 fn evaluate(attempt: &ArgoAttempt<'_>, state: &mut State) {
     let after = state.started.elapsed();
     for (name, app) in state.apps.iter_mut() {
-        if app.done.is_some() || !app.requested {
+        if app.progress.done.is_some() || !app.requested {
             continue;
         }
         let gated = attempt
@@ -417,71 +420,10 @@ fn evaluate(attempt: &ArgoAttempt<'_>, state: &mut State) {
             gated,
         };
         let verdict = application_verdict(&app.object, &context);
-        settle(attempt.printer, name, app, verdict, gated, after);
+        app.gated = gated;
+        app.progress
+            .settle(attempt.printer, &label(name), READY, verdict, after);
     }
-}
-
-/// Record a verdict: final lines for complete and failed Applications, `-v` lines for status
-/// changes.
-fn settle(
-    printer: &Printer,
-    name: &str,
-    app: &mut Tracked,
-    verdict: Verdict,
-    gated: bool,
-    after: Duration,
-) {
-    app.gated = gated;
-    match verdict {
-        Verdict::Complete { revision } => {
-            printer.info(&complete_line(name, revision.as_deref(), after));
-            app.done = Some(Finished {
-                state: ObjectState::Ready,
-                reason: None,
-                message: None,
-                revision,
-                after,
-            });
-        }
-        Verdict::Failed { reason, message } => {
-            let message = collapse(&message);
-            printer.info(&failed_line(name, &reason, &message, after));
-            app.done = Some(Finished {
-                state: ObjectState::Failed,
-                reason: Some(reason),
-                message: Some(message),
-                revision: None,
-                after,
-            });
-        }
-        Verdict::Waiting { status } => {
-            if app.last_status.as_deref() != Some(status.as_str()) {
-                printer.verbose(&format!("{}: waiting: {status}", label(name)));
-                app.last_status = Some(status);
-            }
-        }
-    }
-}
-
-/// `application argocd/web: synced and healthy, sha256:1a2b3c4d5e6f (2.1s)`.
-pub fn complete_line(name: &str, revision: Option<&str>, after: Duration) -> String {
-    let shown = revision
-        .map(short_revision)
-        .unwrap_or_else(|| "no revision".to_string());
-    format!(
-        "{}: synced and healthy, {shown} ({})",
-        label(name),
-        seconds(after)
-    )
-}
-
-/// `application argocd/web: failed: OperationState/Failed: <message> (4.2s)`.
-pub fn failed_line(name: &str, reason: &str, message: &str, after: Duration) -> String {
-    format!(
-        "{}: failed: {reason}: {message} ({})",
-        label(name),
-        seconds(after)
-    )
 }
 
 /// `application argocd/<name>`, how progress lines and the timeout message name it.
@@ -490,13 +432,14 @@ fn label(name: &str) -> String {
 }
 
 fn summary(state: &State, expected_digest: Option<&str>) -> ArgoSummary {
-    let all_finished = state.apps.values().all(|app| app.done.is_some());
+    let all_finished = state.apps.values().all(|app| app.progress.done.is_some());
     // `D` is reported only when the gate actually applied and held everywhere it applied.
     let mut gated = state.apps.values().filter(|app| app.gated).peekable();
     let gate_held = all_finished
         && gated.peek().is_some()
         && gated.all(|app| {
-            app.done
+            app.progress
+                .done
                 .as_ref()
                 .is_some_and(|done| done.state == ObjectState::Ready)
         });
@@ -516,8 +459,8 @@ fn report(name: &str, app: &Tracked) -> ObjectReport {
         KIND,
         NAMESPACE,
         name,
-        app.done.as_ref(),
-        app.last_status.as_ref(),
+        app.progress.done.as_ref(),
+        app.progress.last_status.as_ref(),
     )
 }
 
@@ -530,19 +473,12 @@ fn outcome(state: &State) -> Result<(), AttemptError> {
 }
 
 fn failure(state: &State) -> Option<AttemptError> {
-    let roots: Vec<RootFailure> = state
-        .apps
-        .iter()
-        .filter_map(|(name, app)| {
-            let done = app.done.as_ref()?;
-            (done.state == ObjectState::Failed).then(|| RootFailure {
-                name: format!("{NAMESPACE}/{name}"),
-                reason: done.reason.clone().unwrap_or_default(),
-                message: done.message.clone().unwrap_or_default(),
-            })
-        })
-        .collect();
-    (!roots.is_empty()).then_some(AttemptError::Failed { roots, blocked: 0 })
+    failure_of(
+        state
+            .apps
+            .iter()
+            .map(|(name, app)| (format!("{NAMESPACE}/{name}"), &app.progress)),
+    )
 }
 
 /// The deadline passed: a terminal failure seen meanwhile decides (not retryable); otherwise the
@@ -551,27 +487,21 @@ fn timed_out(attempt: &ArgoAttempt<'_>, state: &State) -> AttemptError {
     if let Some(failure) = failure(state) {
         return failure;
     }
-    let unfinished: Vec<(&String, &Tracked)> = state
+    let unfinished = state
         .apps
         .iter()
-        .filter(|(_, app)| app.done.is_none())
+        .filter(|(_, app)| !app.progress.is_done())
+        .map(|(name, app)| Unfinished {
+            label: label(name),
+            status: status_of(app),
+            name: format!("{NAMESPACE}/{name}"),
+        })
         .collect();
-    let named: Vec<(String, String)> = unfinished
-        .iter()
-        .map(|(name, app)| (label(name), status_of(app)))
-        .collect();
-    AttemptError::TimedOut {
-        message: timeout_message(attempt.timeout, &named, state.apps.len()),
-        unfinished: unfinished
-            .iter()
-            .map(|(name, _)| format!("{NAMESPACE}/{name}"))
-            .collect(),
-        total: state.apps.len(),
-    }
+    attempt::timed_out(attempt.timeout, unfinished, state.apps.len())
 }
 
 fn status_of(app: &Tracked) -> String {
-    match (&app.last_status, app.requested) {
+    match (&app.progress.last_status, app.requested) {
         (Some(status), _) => status.clone(),
         (None, true) => "waiting for the controller to handle the refresh".to_string(),
         (None, false) => NOT_REQUESTED.to_string(),
@@ -603,19 +533,6 @@ fn str_at<'a>(object: &'a Value, pointer: &str) -> Option<&'a str> {
 /// A DynamicObject as the JSON the rules read. Serializing one cannot fail (it is JSON already).
 fn to_value(object: &DynamicObject) -> Value {
     serde_json::to_value(object).unwrap_or(Value::Null)
-}
-
-fn collapse(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
-/// Aborts the watch task when the attempt ends, however it ends.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
 }
 
 #[cfg(test)]
@@ -685,16 +602,21 @@ mod tests {
         );
         let digest = format!("sha256:1a2b3c4d5e6f{}", "0".repeat(52));
         assert_eq!(
-            complete_line("web", Some(&digest), Duration::from_millis(2100)),
+            ready_line(
+                &label("web"),
+                READY,
+                Some(&digest),
+                Duration::from_millis(2100)
+            ),
             "application argocd/web: synced and healthy, sha256:1a2b3c4d5e6f (2.1s)"
         );
         assert_eq!(
-            complete_line("web", None, Duration::from_millis(50)),
+            ready_line(&label("web"), READY, None, Duration::from_millis(50)),
             "application argocd/web: synced and healthy, no revision (0.1s)"
         );
         assert_eq!(
             failed_line(
-                "web",
+                &label("web"),
                 "OperationState/Failed",
                 "one or more objects failed to apply",
                 Duration::from_millis(4200)
@@ -1052,7 +974,7 @@ mod tests {
             Err(AttemptError::Failed { roots, blocked }) => {
                 assert_eq!(
                     roots,
-                    [RootFailure {
+                    [crate::gitops::report::RootFailure {
                         name: "argocd/new".into(),
                         reason: "OperationState/Failed".into(),
                         message: "one or more objects failed to apply".into(),

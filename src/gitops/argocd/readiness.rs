@@ -15,13 +15,11 @@ use serde_json::Value;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use super::flux::Verdict;
-use super::revision::{digests_equal, short_revision};
-use super::text::{collapse_whitespace, reason_and_message};
-use super::view::str_at;
+use crate::gitops::verdict::{
+    Verdict, collapse_whitespace, digests_equal, reason_and_message, short_revision, str_at,
+};
 
-/// Set by ksail to ask for a refresh; the controller removes it once handled.
-pub const REFRESH_ANNOTATION: &str = "argocd.argoproj.io/refresh";
+pub use super::resources::REFRESH_ANNOTATION;
 
 /// Conditions shown as waiting status rather than failing the run.
 const ERROR_CONDITIONS: &[&str] = &["ComparisonError", "SyncError"];
@@ -356,5 +354,5 @@ fn parse_time(text: &str) -> Option<OffsetDateTime> {
 }
 
 #[cfg(test)]
-#[path = "argocd_tests.rs"]
+#[path = "readiness_tests.rs"]
 mod tests;

@@ -2,10 +2,10 @@
 //! (by annotation or `--exclude`) are left alone; everything else is annotated and waited for.
 
 use super::ReadinessError;
-use super::view::{FluxKind, FluxObject, ObjectKey};
+use super::objects::{FluxKind, FluxObject, ObjectKey};
 
 /// Set to `true` (any case, surrounding whitespace ignored) to keep a Kustomization out of the run.
-pub const EXCLUDE_ANNOTATION: &str = "ksail.devantler.tech/reconcile-exclude";
+use super::resources::EXCLUDE_ANNOTATION;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Classification {

@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
-use super::view::{FluxObject, ObjectKey};
+use super::objects::{FluxObject, ObjectKey};
 
 /// One Kustomization and the objects it waits for.
 pub type DependencyEdges = (ObjectKey, Vec<ObjectKey>);
@@ -86,7 +86,7 @@ pub fn blocked_by(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::gitops::readiness::view::FluxKind;
+    use crate::gitops::flux::objects::FluxKind;
     use serde_json::json;
 
     fn k(key: &str) -> ObjectKey {

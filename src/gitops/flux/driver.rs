@@ -14,26 +14,26 @@ use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
-use super::expected::{Expected, Lookup};
-use super::readiness::{
+use super::resources::{self, REQUESTED_AT_ANNOTATION};
+use super::{
     Classification, Excludes, FluxKind, FluxObject, KustomizationContext, ObjectKey, SourceState,
-    SourceVerdict, Verdict, blocked_by, classify, dependency_edges, digest_mismatch_failure,
-    kustomization_verdict, short_revision, source_verdict, timeout_message,
-    unmatched_exclude_warning,
+    SourceVerdict, blocked_by, classify, dependency_edges, digest_mismatch_failure,
+    kustomization_verdict, source_verdict, unmatched_exclude_warning,
 };
-use super::report::{
-    AttemptError, Finished, ObjectReport, ObjectSpinners, ObjectState, RootFailure,
+use crate::gitops::attempt::{
+    self, Progress, Unfinished, Watches, failure as failure_of, kube_error, until_deadline,
 };
-use super::watch::{self, Update};
+use crate::gitops::expected::{Expected, Lookup};
+use crate::gitops::report::{AttemptError, Finished, ObjectReport, ObjectSpinners, ObjectState};
+use crate::gitops::verdict::Verdict;
+use crate::gitops::watch::{self, Update};
 use crate::k8s::{K8sError, with_timeout};
 use crate::output::Printer;
 
-/// The annotation that asks a Flux controller to reconcile now.
-pub const REQUESTED_AT_ANNOTATION: &str = "reconcile.fluxcd.io/requestedAt";
-/// Namespace and name of the operator's FluxInstance.
-const FLUX_INSTANCE: (&str, &str) = ("flux-system", "flux");
-/// The sync source's conventional namespace and name without a FluxInstance.
-const DEFAULT_SYNC_SOURCE: (&str, &str) = ("flux-system", "flux-system");
+/// The word of a complete object's progress line (`kustomization apps/web: ready, …`).
+const READY: &str = "ready";
+/// The status the timeout message quotes for an object with no status seen yet.
+const NOT_HANDLED: &str = "waiting for the controller to handle the request";
 /// At most this many trigger patches are in flight at once.
 const PATCH_CONCURRENCY: usize = 16;
 
@@ -80,8 +80,7 @@ pub struct FluxSummary {
 struct Tracked {
     /// Created during the attempt: the token rule does not apply.
     created: bool,
-    last_status: Option<String>,
-    done: Option<Finished>,
+    progress: Progress,
 }
 
 /// The attempt's view of the cluster, fed by the watches.
@@ -92,13 +91,13 @@ struct State {
     tracked: BTreeMap<ObjectKey, Tracked>,
     skipped: BTreeMap<ObjectKey, ObjectState>,
     sync_source: Option<ObjectKey>,
-    source_progress: Tracked,
+    source_progress: Progress,
     relooked: bool,
 }
 
 pub async fn reconcile(attempt: FluxAttempt<'_>) -> (FluxSummary, Result<(), AttemptError>) {
     let mut summary = FluxSummary {
-        gitops_namespace: FLUX_INSTANCE.0.to_string(),
+        gitops_namespace: resources::NAMESPACE.to_string(),
         ..FluxSummary::default()
     };
     let result = run(attempt, &mut summary).await;
@@ -110,7 +109,7 @@ async fn run(mut attempt: FluxAttempt<'_>, summary: &mut FluxSummary) -> Result<
     let (tx, mut rx) = mpsc::unbounded_channel();
     let mut kinds: Vec<&ApiResource> = vec![&attempt.apis.kustomization];
     kinds.extend(attempt.apis.sources.iter());
-    let _watches = AbortOnDrop(
+    let _watches = Watches(
         kinds
             .iter()
             .map(|resource| watch::spawn(attempt.client.clone(), (*resource).clone(), tx.clone()))
@@ -130,11 +129,7 @@ async fn run(mut attempt: FluxAttempt<'_>, summary: &mut FluxSummary) -> Result<
         tracked: BTreeMap::new(),
         skipped: BTreeMap::new(),
         sync_source: None,
-        source_progress: Tracked {
-            created: false,
-            last_status: None,
-            done: None,
-        },
+        source_progress: Progress::default(),
         relooked: false,
     };
 
@@ -213,7 +208,7 @@ async fn sync_from_instance(
     let Some(resource) = &attempt.apis.flux_instance else {
         return Ok(None);
     };
-    let (namespace, name) = FLUX_INSTANCE;
+    let (namespace, name) = (resources::NAMESPACE, resources::INSTANCE_NAME);
     let api: Api<DynamicObject> = Api::namespaced_with(attempt.client.clone(), namespace, resource);
     let instance = match with_timeout(api.get(name)).await {
         Ok(instance) => instance,
@@ -240,7 +235,7 @@ fn choose_sync_source(
     if let Some((_, key)) = instance_sync {
         return Some(key);
     }
-    let (namespace, name) = DEFAULT_SYNC_SOURCE;
+    let (namespace, name) = (resources::NAMESPACE, resources::SYNC_NAME);
     [FluxKind::OciRepository, FluxKind::GitRepository]
         .into_iter()
         .filter(|kind| served.iter().any(|r| r.kind == kind.api_kind()))
@@ -252,7 +247,8 @@ fn classify_initial(state: &mut State, excludes: &Excludes, printer: &Printer) {
     if state.sync_source.is_none() {
         printer.warn(&format!(
             "no Flux sync source found ({}/{}); waiting for Kustomizations only",
-            DEFAULT_SYNC_SOURCE.0, DEFAULT_SYNC_SOURCE.1
+            resources::NAMESPACE,
+            resources::SYNC_NAME
         ));
     }
     let keys: Vec<ObjectKey> = state.kustomizations.keys().cloned().collect();
@@ -275,8 +271,7 @@ fn admit(state: &mut State, key: &ObjectKey, excludes: &Excludes, created: bool)
                 key.clone(),
                 Tracked {
                     created,
-                    last_status: None,
-                    done: None,
+                    progress: Progress::default(),
                 },
             );
         }
@@ -305,7 +300,9 @@ fn track_new_and_drop_deleted(state: &mut State, excludes: &Excludes, printer: &
     let gone: Vec<ObjectKey> = state
         .tracked
         .iter()
-        .filter(|(key, tracked)| tracked.done.is_none() && !state.kustomizations.contains_key(*key))
+        .filter(|(key, tracked)| {
+            tracked.progress.done.is_none() && !state.kustomizations.contains_key(*key)
+        })
         .map(|(key, _)| key.clone())
         .collect();
     for key in gone {
@@ -378,7 +375,10 @@ fn apply_update(
                 // A new object may depend on one that already failed.
                 return Touched::Everything;
             } else if !state.kustomizations.contains_key(&key)
-                && state.tracked.get(&key).is_some_and(|t| t.done.is_none())
+                && state
+                    .tracked
+                    .get(&key)
+                    .is_some_and(|t| t.progress.done.is_none())
             {
                 state.tracked.remove(&key);
                 printer.info(&format!("{key}: deleted, no longer tracked"));
@@ -528,7 +528,7 @@ async fn evaluate(attempt: &mut FluxAttempt<'_>, state: &mut State, touched: &To
     let keys: Vec<ObjectKey> = state
         .tracked
         .iter()
-        .filter(|(key, t)| t.done.is_none() && (everything || touched.includes(key)))
+        .filter(|(key, t)| t.progress.done.is_none() && (everything || touched.includes(key)))
         .map(|(key, _)| key.clone())
         .collect();
     for key in keys {
@@ -558,7 +558,9 @@ async fn evaluate(attempt: &mut FluxAttempt<'_>, state: &mut State, touched: &To
         failed_now |= matches!(verdict, Verdict::Failed { .. });
         let after = state.started.elapsed();
         if let Some(tracked) = state.tracked.get_mut(&key) {
-            settle(printer, &key, tracked, verdict, after);
+            tracked
+                .progress
+                .settle(printer, &key.to_string(), READY, verdict, after);
         }
     }
     // Blocking only changes when a failure appears or the set of objects changed.
@@ -605,59 +607,9 @@ async fn evaluate_source(attempt: &mut FluxAttempt<'_>, state: &mut State) {
         }),
     };
     let after = state.started.elapsed();
-    settle(
-        attempt.printer,
-        &key,
-        &mut state.source_progress,
-        verdict,
-        after,
-    );
-}
-
-/// Record a verdict: final lines for complete and failed objects, `-v` lines for status changes.
-fn settle(
-    printer: &Printer,
-    key: &ObjectKey,
-    tracked: &mut Tracked,
-    verdict: Verdict,
-    after: Duration,
-) {
-    match verdict {
-        Verdict::Complete { revision } => {
-            let shown = revision
-                .as_deref()
-                .map(short_revision)
-                .unwrap_or_else(|| "no revision".to_string());
-            printer.info(&format!("{key}: ready, {shown} ({})", seconds(after)));
-            tracked.done = Some(Finished {
-                state: ObjectState::Ready,
-                reason: None,
-                message: None,
-                revision,
-                after,
-            });
-        }
-        Verdict::Failed { reason, message } => {
-            let message = collapse(&message);
-            printer.info(&format!(
-                "{key}: failed: {reason}: {message} ({})",
-                seconds(after)
-            ));
-            tracked.done = Some(Finished {
-                state: ObjectState::Failed,
-                reason: Some(reason),
-                message: Some(message),
-                revision: None,
-                after,
-            });
-        }
-        Verdict::Waiting { status } => {
-            if tracked.last_status.as_deref() != Some(status.as_str()) {
-                printer.verbose(&format!("{key}: waiting: {status}"));
-                tracked.last_status = Some(status);
-            }
-        }
-    }
+    state
+        .source_progress
+        .settle(attempt.printer, &key.to_string(), READY, verdict, after);
 }
 
 /// Dependents of failed objects (directly, transitively, or through the failed sync source)
@@ -667,7 +619,8 @@ fn mark_blocked(state: &mut State, printer: &Printer) {
         .tracked
         .iter()
         .filter(|(_, t)| {
-            t.done
+            t.progress
+                .done
                 .as_ref()
                 .is_some_and(|d| d.state == ObjectState::Failed)
         })
@@ -689,7 +642,7 @@ fn mark_blocked(state: &mut State, printer: &Printer) {
     let unfinished: HashSet<ObjectKey> = state
         .tracked
         .iter()
-        .filter(|(_, t)| t.done.is_none())
+        .filter(|(_, t)| t.progress.done.is_none())
         .map(|(key, _)| key.clone())
         .collect();
     let after = state.started.elapsed();
@@ -697,12 +650,12 @@ fn mark_blocked(state: &mut State, printer: &Printer) {
         let Some(tracked) = state.tracked.get_mut(&key) else {
             continue;
         };
-        if tracked.done.is_some() {
+        if tracked.progress.done.is_some() {
             continue;
         }
         let label = blocker.blocker_label();
         printer.info(&format!("{key}: blocked by {label}"));
-        tracked.done = Some(Finished {
+        tracked.progress.done = Some(Finished {
             state: ObjectState::Blocked,
             reason: None,
             message: Some(format!("blocked by {label}")),
@@ -725,8 +678,8 @@ fn spinner_view(state: &State) -> impl Iterator<Item = (String, Option<&str>, bo
     let tracked = state.tracked.iter().map(|(key, tracked)| {
         (
             key.to_string(),
-            tracked.last_status.as_deref(),
-            tracked.done.is_some(),
+            tracked.progress.last_status.as_deref(),
+            tracked.progress.done.is_some(),
         )
     });
     source.chain(tracked)
@@ -734,7 +687,7 @@ fn spinner_view(state: &State) -> impl Iterator<Item = (String, Option<&str>, bo
 
 fn all_done(state: &State) -> bool {
     let source_done = state.sync_source.is_none() || state.source_progress.done.is_some();
-    source_done && state.tracked.values().all(|t| t.done.is_some())
+    source_done && state.tracked.values().all(|t| t.progress.done.is_some())
 }
 
 fn count(state: &State, wanted: ObjectState) -> usize {
@@ -781,8 +734,8 @@ fn fill_summary(state: &State, summary: &mut FluxSummary) {
         objects.push(report(key, &state.source_progress));
     }
     for (key, tracked) in &state.tracked {
-        objects.push(report(key, tracked));
-        if let Some(done) = &tracked.done
+        objects.push(report(key, &tracked.progress));
+        if let Some(done) = &tracked.progress.done
             && done.state == ObjectState::Blocked
         {
             summary.blocked.insert(
@@ -810,13 +763,13 @@ fn fill_summary(state: &State, summary: &mut FluxSummary) {
     summary.objects = objects;
 }
 
-fn report(key: &ObjectKey, tracked: &Tracked) -> ObjectReport {
+fn report(key: &ObjectKey, progress: &Progress) -> ObjectReport {
     ObjectReport::tracked(
         key.kind.api_kind(),
         &key.namespace,
         &key.name,
-        tracked.done.as_ref(),
-        tracked.last_status.as_ref(),
+        progress.done.as_ref(),
+        progress.last_status.as_ref(),
     )
 }
 
@@ -830,28 +783,15 @@ fn outcome(state: &State) -> Result<(), AttemptError> {
 }
 
 fn failure(state: &State) -> Option<AttemptError> {
-    let mut roots = Vec::new();
-    let mut blocked = 0;
-    let mut push_root = |key: &ObjectKey, done: &Finished| {
-        roots.push(RootFailure {
-            name: key.namespaced_name(),
-            reason: done.reason.clone().unwrap_or_default(),
-            message: done.message.clone().unwrap_or_default(),
-        })
-    };
-    if let (Some(key), Some(done)) = (&state.sync_source, &state.source_progress.done)
-        && done.state == ObjectState::Failed
-    {
-        push_root(key, done);
-    }
-    for (key, tracked) in &state.tracked {
-        match tracked.done.as_ref() {
-            Some(done) if done.state == ObjectState::Failed => push_root(key, done),
-            Some(done) if done.state == ObjectState::Blocked => blocked += 1,
-            _ => {}
-        }
-    }
-    (!roots.is_empty() || blocked > 0).then_some(AttemptError::Failed { roots, blocked })
+    let source = state
+        .sync_source
+        .iter()
+        .map(|key| (key.namespaced_name(), &state.source_progress));
+    let tracked = state
+        .tracked
+        .iter()
+        .map(|(key, tracked)| (key.namespaced_name(), &tracked.progress));
+    failure_of(source.chain(tracked))
 }
 
 /// The deadline passed: a terminal failure seen meanwhile decides (not retryable); otherwise the
@@ -861,79 +801,25 @@ fn timed_out(attempt: &FluxAttempt<'_>, state: &State, summary: &mut FluxSummary
     if let Some(failure) = failure(state) {
         return failure;
     }
-    let mut unfinished: Vec<(String, String)> = Vec::new();
-    let mut names = Vec::new();
-    if let Some(key) = &state.sync_source
-        && state.source_progress.done.is_none()
-    {
-        unfinished.push((key.to_string(), status_of(&state.source_progress)));
-        names.push(key.namespaced_name());
-    }
-    for (key, tracked) in &state.tracked {
-        if tracked.done.is_none() {
-            unfinished.push((key.to_string(), status_of(tracked)));
-            names.push(key.namespaced_name());
-        }
-    }
-    let total = state.tracked.len() + usize::from(state.sync_source.is_some());
-    AttemptError::TimedOut {
-        message: timeout_message(attempt.timeout, &unfinished, total),
-        unfinished: names,
-        total,
-    }
-}
-
-fn status_of(tracked: &Tracked) -> String {
-    tracked
-        .last_status
-        .clone()
-        .unwrap_or_else(|| "waiting for the controller to handle the request".to_string())
-}
-
-pub fn kube_error(error: K8sError) -> AttemptError {
-    AttemptError::Kube {
-        retryable: error.is_retryable(),
-        retry_after: match error.kind() {
-            crate::k8s::ErrorKind::Status { retry_after, .. } => retry_after,
-            _ => None,
-        },
-        unreachable: error.is_unreachable(),
-        reason: error.reason(),
-    }
-}
-
-/// Run `future` unless the attempt deadline passes first.
-async fn until_deadline<T>(
-    deadline: tokio::time::Instant,
-    future: impl std::future::Future<Output = T>,
-) -> Result<T, AttemptError> {
-    tokio::time::timeout_at(deadline, future)
-        .await
-        .map_err(|_| AttemptError::TimedOut {
-            message: "timed out before the reconciliation could be requested".to_string(),
-            unfinished: Vec::new(),
-            total: 0,
+    let source = state
+        .sync_source
+        .iter()
+        .map(|key| (key, &state.source_progress));
+    let tracked = state
+        .tracked
+        .iter()
+        .map(|(key, tracked)| (key, &tracked.progress));
+    let unfinished: Vec<Unfinished> = source
+        .chain(tracked)
+        .filter(|(_, progress)| !progress.is_done())
+        .map(|(key, progress)| Unfinished {
+            label: key.to_string(),
+            status: progress.status_or(NOT_HANDLED),
+            name: key.namespaced_name(),
         })
-}
-
-/// `1.2s`: the duration shown in final progress lines.
-pub fn seconds(duration: Duration) -> String {
-    format!("{:.1}s", duration.as_secs_f64())
-}
-
-fn collapse(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
-/// Aborts the watch tasks when the attempt ends, however it ends.
-struct AbortOnDrop(Vec<tokio::task::JoinHandle<()>>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        for handle in &self.0 {
-            handle.abort();
-        }
-    }
+        .collect();
+    let total = state.tracked.len() + usize::from(state.sync_source.is_some());
+    attempt::timed_out(attempt.timeout, unfinished, total)
 }
 
 #[cfg(test)]
@@ -955,10 +841,5 @@ mod tests {
         summary.excluded = 1;
         summary.suspended = 2;
         assert_eq!(skipped_note(&summary), " (1 excluded, 2 suspended)");
-    }
-
-    #[test]
-    fn durations_have_one_decimal() {
-        assert_eq!(seconds(Duration::from_millis(1234)), "1.2s");
     }
 }

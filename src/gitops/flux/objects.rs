@@ -8,6 +8,7 @@ use std::fmt;
 use serde_json::Value;
 
 use super::ReadinessError;
+use crate::gitops::verdict::str_at;
 
 /// The Flux kinds that the reconcile rules know. Sources of other kinds (for example
 /// `HelmChart` or `ExternalArtifact`) skip the revision gate.
@@ -211,10 +212,6 @@ impl FluxObject {
     pub fn handled_request(&self, token: &str) -> bool {
         self.last_handled_reconcile_at.as_deref() == Some(token)
     }
-}
-
-pub(super) fn str_at<'a>(object: &'a Value, pointer: &str) -> Option<&'a str> {
-    object.pointer(pointer).and_then(Value::as_str)
 }
 
 fn parse_conditions(object: &Value) -> Vec<Condition> {

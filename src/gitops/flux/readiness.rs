@@ -5,11 +5,11 @@
 //! Kustomization's source. The guards make sure a failure recorded for an older generation,
 //! request or revision keeps the object waiting instead of failing the run.
 
-use super::revision::{
-    digests_equal, parse_revision_digest, short_revision, short_revision_marked,
+use super::objects::{Condition, FluxKind, FluxObject};
+use crate::gitops::verdict::reason_and_message;
+use crate::gitops::verdict::{
+    Verdict, digests_equal, parse_revision_digest, short_revision, short_revision_marked,
 };
-use super::text::condition_status;
-use super::view::{Condition, FluxKind, FluxObject};
 
 /// `Ready=False` reasons that end the wait for the sync source (once it handled this request).
 pub const SOURCE_TERMINAL_REASONS: &[&str] = &[
@@ -39,20 +39,6 @@ const WAITING_FOR_HANDLING: &str = "waiting for the controller to handle the req
 const WAITING_FOR_READY: &str = "waiting for the controller to report readiness";
 const WAITING_FOR_SYNC_SOURCE: &str = "waiting for the sync source to be ready";
 const WAITING_FOR_ARTIFACT: &str = "waiting for the source to store an artifact";
-
-/// Where one tracked object stands after an event.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Verdict {
-    /// Every completion condition holds. `revision` is what the object reports (the applied
-    /// revision of a Kustomization, the artifact of a source, the synced digest of an
-    /// Application), in full; shorten it with `short_revision` for progress lines.
-    Complete { revision: Option<String> },
-    /// Not done yet; `status` is one line for progress output and the timeout message.
-    Waiting { status: String },
-    /// Terminal: ends the wait for this object and is not retryable. `message` is the
-    /// controller's text as is (callers collapse whitespace where they print it).
-    Failed { reason: String, message: String },
-}
 
 /// The sync source's verdict. `DigestMismatch` is not final yet: the caller looks `D` up once
 /// more, evaluates again with the new `D`, and if the digest still differs turns it into a
@@ -293,6 +279,16 @@ fn source_waiting(status: &str) -> SourceVerdict {
     }
 }
 
+/// A condition as waiting status; one without reason and message still says what it is.
+fn condition_status(condition: &Condition) -> String {
+    let text = reason_and_message(&condition.reason, &condition.message);
+    if text.is_empty() {
+        format!("{}={}", condition.condition_type, condition.status)
+    } else {
+        text
+    }
+}
+
 #[cfg(test)]
-#[path = "flux_tests.rs"]
+#[path = "readiness_tests.rs"]
 mod tests;

@@ -801,3 +801,23 @@ fn source_verdicts_convert_except_the_mismatch() {
         }
     );
 }
+
+#[test]
+fn quotes_conditions() {
+    let condition = |reason: &str, message: &str| Condition {
+        condition_type: "Ready".into(),
+        status: "Unknown".into(),
+        reason: reason.into(),
+        message: message.into(),
+    };
+    assert_eq!(
+        condition_status(&condition("Progressing", "a\n b")),
+        "Progressing: a b"
+    );
+    assert_eq!(
+        condition_status(&condition("Progressing", "")),
+        "Progressing"
+    );
+    assert_eq!(condition_status(&condition("", "only text")), "only text");
+    assert_eq!(condition_status(&condition("", "")), "Ready=Unknown");
+}

@@ -35,7 +35,7 @@ pub fn short_revision(revision: &str) -> String {
 
 /// The short form with `…` where hex was cut, for error messages that quote a digest as
 /// evidence (`serves dev@sha256:1a2b3c4d5e6f…`), so nobody mistakes it for the full value.
-pub(super) fn short_revision_marked(revision: &str) -> String {
+pub fn short_revision_marked(revision: &str) -> String {
     shorten(revision, "…")
 }
 

@@ -1,15 +1,13 @@
 //! Status text shared by the Flux and Argo CD rules: controller messages may span lines, but a
 //! status is shown on one progress line, a spinner, or inside the one-line timeout error.
 
-use super::view::Condition;
-
 /// Collapse every whitespace run to one space and trim.
-pub(super) fn collapse_whitespace(text: &str) -> String {
+pub fn collapse_whitespace(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// Cut to at most `max` characters, ending in `…` when cut.
-pub(super) fn truncate(text: &str, max: usize) -> String {
+pub fn truncate(text: &str, max: usize) -> String {
     if text.chars().count() <= max {
         return text.to_string();
     }
@@ -19,23 +17,13 @@ pub(super) fn truncate(text: &str, max: usize) -> String {
 
 /// `Reason: message`, the way Flux conditions are quoted in progress lines
 /// (`DependencyNotReady: dependency 'infra/cert-manager' is not ready`).
-pub(super) fn reason_and_message(reason: &str, message: &str) -> String {
+pub fn reason_and_message(reason: &str, message: &str) -> String {
     let message = collapse_whitespace(message);
     match (reason.is_empty(), message.is_empty()) {
         (false, false) => format!("{reason}: {message}"),
         (false, true) => reason.to_string(),
         (true, false) => message,
         (true, true) => String::new(),
-    }
-}
-
-/// A condition as waiting status; one without reason and message still says what it is.
-pub(super) fn condition_status(condition: &Condition) -> String {
-    let text = reason_and_message(&condition.reason, &condition.message);
-    if text.is_empty() {
-        format!("{}={}", condition.condition_type, condition.status)
-    } else {
-        text
     }
 }
 
@@ -49,25 +37,5 @@ mod tests {
         assert_eq!(truncate("abcdef", 6), "abcdef");
         assert_eq!(truncate("abcdefg", 6), "abcde…");
         assert_eq!(truncate("ab    cdefg", 6), "ab…");
-    }
-
-    #[test]
-    fn quotes_conditions() {
-        let condition = |reason: &str, message: &str| Condition {
-            condition_type: "Ready".into(),
-            status: "Unknown".into(),
-            reason: reason.into(),
-            message: message.into(),
-        };
-        assert_eq!(
-            condition_status(&condition("Progressing", "a\n b")),
-            "Progressing: a b"
-        );
-        assert_eq!(
-            condition_status(&condition("Progressing", "")),
-            "Progressing"
-        );
-        assert_eq!(condition_status(&condition("", "only text")), "only text");
-        assert_eq!(condition_status(&condition("", "")), "Ready=Unknown");
     }
 }

@@ -1,0 +1,12 @@
+//! Argo CD (reconcile.md "Argo CD"): the objects ksail reads and writes, the readiness rules for
+//! an Application, and the driver that refreshes and syncs Applications and follows them.
+//!
+//! - [`resources`]: every group, version, name and annotation ksail uses;
+//! - [`readiness`]: the pure verdicts (tables in `readiness_tests.rs`);
+//! - [`driver`]: one attempt — list, watch, refresh, sync, evaluate.
+
+pub mod driver;
+pub mod readiness;
+pub mod resources;
+
+pub use readiness::{ApplicationContext, application_verdict, is_gated, operation_fingerprint};

@@ -1,0 +1,213 @@
+//! What one attempt of either engine's driver shares: the progress of a tracked object and how a
+//! verdict settles it (with its progress line), the failure and timeout a finished attempt
+//! reports, the watch tasks that end with it, and its deadline.
+
+use std::time::Duration;
+
+use super::report::{AttemptError, Finished, ObjectState, RootFailure};
+use super::verdict::{Verdict, collapse_whitespace, short_revision, timeout_message};
+use crate::k8s::K8sError;
+use crate::output::Printer;
+
+/// One tracked object's progress within an attempt.
+#[derive(Debug, Clone, Default)]
+pub struct Progress {
+    /// The last waiting status shown (for `-v` lines and the timeout message).
+    pub last_status: Option<String>,
+    pub done: Option<Finished>,
+}
+
+impl Progress {
+    pub fn is_done(&self) -> bool {
+        self.done.is_some()
+    }
+
+    /// Record a verdict for the object `label` (`kustomization apps/web`): a final line for a
+    /// complete (`<label>: <ready>, <revision> (1.2s)`) or failed object, a `-v` line when the
+    /// waiting status changes.
+    pub fn settle(
+        &mut self,
+        printer: &Printer,
+        label: &str,
+        ready: &str,
+        verdict: Verdict,
+        after: Duration,
+    ) {
+        match verdict {
+            Verdict::Complete { revision } => {
+                printer.info(&ready_line(label, ready, revision.as_deref(), after));
+                self.done = Some(Finished {
+                    state: ObjectState::Ready,
+                    reason: None,
+                    message: None,
+                    revision,
+                    after,
+                });
+            }
+            Verdict::Failed { reason, message } => {
+                let message = collapse_whitespace(&message);
+                printer.info(&failed_line(label, &reason, &message, after));
+                self.done = Some(Finished {
+                    state: ObjectState::Failed,
+                    reason: Some(reason),
+                    message: Some(message),
+                    revision: None,
+                    after,
+                });
+            }
+            Verdict::Waiting { status } => {
+                if self.last_status.as_deref() != Some(status.as_str()) {
+                    printer.verbose(&format!("{label}: waiting: {status}"));
+                    self.last_status = Some(status);
+                }
+            }
+        }
+    }
+
+    /// The status the timeout message quotes: the last one seen, else `fallback`.
+    pub fn status_or(&self, fallback: &str) -> String {
+        self.last_status
+            .clone()
+            .unwrap_or_else(|| fallback.to_string())
+    }
+}
+
+/// `<label>: <ready>, <short revision> (1.2s)`.
+pub fn ready_line(label: &str, ready: &str, revision: Option<&str>, after: Duration) -> String {
+    let shown = revision
+        .map(short_revision)
+        .unwrap_or_else(|| "no revision".to_string());
+    format!("{label}: {ready}, {shown} ({})", seconds(after))
+}
+
+/// `<label>: failed: <reason>: <message> (4.2s)`.
+pub fn failed_line(label: &str, reason: &str, message: &str, after: Duration) -> String {
+    format!("{label}: failed: {reason}: {message} ({})", seconds(after))
+}
+
+/// The attempt's failure from its tracked objects (`namespace/name`, progress): the roots are the
+/// objects that failed themselves, blocked ones are counted; `None` when nothing failed.
+pub fn failure<'a>(
+    objects: impl IntoIterator<Item = (String, &'a Progress)>,
+) -> Option<AttemptError> {
+    let mut roots = Vec::new();
+    let mut blocked = 0;
+    for (name, progress) in objects {
+        match progress.done.as_ref() {
+            Some(done) if done.state == ObjectState::Failed => roots.push(RootFailure {
+                name,
+                reason: done.reason.clone().unwrap_or_default(),
+                message: done.message.clone().unwrap_or_default(),
+            }),
+            Some(done) if done.state == ObjectState::Blocked => blocked += 1,
+            _ => {}
+        }
+    }
+    (!roots.is_empty() || blocked > 0).then_some(AttemptError::Failed { roots, blocked })
+}
+
+/// An object the deadline found unfinished: its label and status for the message, its
+/// `namespace/name` for the summary line.
+pub struct Unfinished {
+    pub label: String,
+    pub status: String,
+    pub name: String,
+}
+
+/// The deadline passed with `unfinished` objects out of `total`.
+pub fn timed_out(timeout: Duration, unfinished: Vec<Unfinished>, total: usize) -> AttemptError {
+    let named: Vec<(String, String)> = unfinished
+        .iter()
+        .map(|object| (object.label.clone(), object.status.clone()))
+        .collect();
+    AttemptError::TimedOut {
+        message: timeout_message(timeout, &named, total),
+        unfinished: unfinished.into_iter().map(|object| object.name).collect(),
+        total,
+    }
+}
+
+/// A Kubernetes API error as an attempt error, keeping what the retry policy and the error line
+/// need.
+pub fn kube_error(error: K8sError) -> AttemptError {
+    AttemptError::Kube {
+        retryable: error.is_retryable(),
+        retry_after: match error.kind() {
+            crate::k8s::ErrorKind::Status { retry_after, .. } => retry_after,
+            _ => None,
+        },
+        unreachable: error.is_unreachable(),
+        reason: error.reason(),
+    }
+}
+
+/// Run `future` unless the attempt deadline passes first.
+pub async fn until_deadline<T>(
+    deadline: tokio::time::Instant,
+    future: impl Future<Output = T>,
+) -> Result<T, AttemptError> {
+    tokio::time::timeout_at(deadline, future)
+        .await
+        .map_err(|_| AttemptError::TimedOut {
+            message: "timed out before the reconciliation could be requested".to_string(),
+            unfinished: Vec::new(),
+            total: 0,
+        })
+}
+
+/// `1.2s`: the duration shown in final progress lines.
+pub fn seconds(duration: Duration) -> String {
+    format!("{:.1}s", duration.as_secs_f64())
+}
+
+/// The attempt's watch tasks, aborted when the attempt ends, however it ends.
+pub struct Watches(pub Vec<tokio::task::JoinHandle<()>>);
+
+impl Drop for Watches {
+    fn drop(&mut self) {
+        for handle in &self.0 {
+            handle.abort();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_have_one_decimal() {
+        assert_eq!(seconds(Duration::from_millis(1234)), "1.2s");
+    }
+
+    #[test]
+    fn failures_name_the_roots_and_count_the_blocked() {
+        let finished = |state| Progress {
+            last_status: None,
+            done: Some(Finished {
+                state,
+                reason: Some("HealthCheckFailed".into()),
+                message: Some("timeout".into()),
+                revision: None,
+                after: Duration::ZERO,
+            }),
+        };
+        let failed = finished(ObjectState::Failed);
+        let blocked = finished(ObjectState::Blocked);
+        let waiting = Progress::default();
+        assert!(failure([("a/x".to_string(), &waiting)]).is_none());
+        match failure([
+            ("a/x".to_string(), &failed),
+            ("a/y".to_string(), &blocked),
+            ("a/z".to_string(), &waiting),
+        ]) {
+            Some(AttemptError::Failed { roots, blocked }) => {
+                assert_eq!(roots.len(), 1);
+                assert_eq!(roots[0].name, "a/x");
+                assert_eq!(roots[0].reason, "HealthCheckFailed");
+                assert_eq!(blocked, 1);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}
