@@ -8,6 +8,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::output::Printer;
 use crate::process::ProcessEnv;
+use crate::progress::Reporter;
 
 pub struct Context {
     pub env: ProcessEnv,
@@ -16,6 +17,13 @@ pub struct Context {
     /// Cancelled on the first SIGINT or SIGTERM. Commands with cleanup duties watch it, finish
     /// them and return an interrupted outcome (cli.md#signals).
     pub cancel: CancellationToken,
+}
+
+impl Context {
+    /// Where domain code reports progress: the printer, seen through [`Reporter`].
+    pub fn reporter(&self) -> &dyn Reporter {
+        &self.printer
+    }
 }
 
 /// The flags accepted anywhere on the command line that commands read (cli.md#global-flags);

@@ -16,6 +16,7 @@ mod gitops;
 mod k8s;
 mod output;
 mod process;
+mod progress;
 mod publish;
 mod registry;
 mod resolve;

@@ -15,6 +15,8 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use time::OffsetDateTime;
 use time::macros::format_description;
 
+use crate::progress::{Activity, Reporter, Transfer, Unseen};
+
 /// `text` or `json` for commands that have `--output` (`cli::OutputArg` is the flag).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum OutputFormat {
@@ -201,6 +203,58 @@ impl Drop for Step<'_> {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }
+    }
+}
+
+/// The CLI's display of what domain code reports (see [`crate::progress`]).
+impl Reporter for Printer {
+    fn info(&self, line: &str) {
+        Printer::info(self, line);
+    }
+    fn verbose(&self, line: &str) {
+        Printer::verbose(self, line);
+    }
+    fn warn(&self, line: &str) {
+        Printer::warn(self, line);
+    }
+    fn report(&self, line: &str) {
+        Printer::report(self, line);
+    }
+    fn result(&self, line: &str) {
+        Printer::result(self, line);
+    }
+    fn live(&self) -> bool {
+        self.draws_spinners()
+    }
+    fn step(&self, label: &str) -> Box<dyn Activity + '_> {
+        Box::new(Printer::step(self, label))
+    }
+    fn transfer(&self, label: &str, total: u64) -> Box<dyn Transfer + '_> {
+        match self.byte_bar(label, total) {
+            Some(bar) => Box::new(ByteBar(bar)),
+            None => Box::new(Unseen),
+        }
+    }
+}
+
+impl Activity for Step<'_> {
+    fn update(&self, text: &str) {
+        self.set_message(text);
+    }
+}
+
+/// An upload's byte bar; cleared when the upload ends.
+struct ByteBar(ProgressBar);
+
+impl Transfer for ByteBar {
+    fn sent(&self, sent: u64) {
+        self.0.set_position(sent);
+    }
+}
+
+impl Drop for ByteBar {
+    fn drop(&mut self) {
+        self.0.finish_and_clear();
     }
 }
 

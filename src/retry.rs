@@ -12,8 +12,8 @@ use tokio_util::sync::CancellationToken;
 use crate::duration::format_go;
 use crate::env_vars::test_only;
 use crate::error::Failure;
-use crate::output::Printer;
 use crate::process::ProcessEnv;
+use crate::progress::Reporter;
 
 /// An error that knows whether another attempt could succeed.
 pub trait Retryable {
@@ -243,7 +243,7 @@ impl<E: Retryable> Exhausted<E> {
 /// the next attempt is then expected to notice the cancellation and return at once.
 pub async fn retry<T, E, F, Fut>(
     policy: &RetryPolicy,
-    printer: &Printer,
+    reporter: &dyn Reporter,
     cancel: Option<&CancellationToken>,
     mut attempt: F,
 ) -> Result<T, Exhausted<E>>
@@ -281,7 +281,7 @@ where
     })
     .notify(|error: &E, delay| {
         let n = started.load(Ordering::SeqCst);
-        printer.warn(&format!(
+        reporter.warn(&format!(
             "attempt {n}/{total} failed, retrying in {}: {}",
             format_go(delay),
             error.reason()
@@ -297,7 +297,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::output::PrinterConfig;
+    use crate::progress::Recorder;
     use std::path::PathBuf;
 
     #[derive(Debug, PartialEq)]
@@ -377,8 +377,8 @@ mod tests {
 
     #[tokio::test]
     async fn transient_errors_are_retried_until_success() {
-        let printer = Printer::new(PrinterConfig::default());
-        let result = retry(&fast(), &printer, None, |n| async move {
+        let reporter = Recorder::default();
+        let result = retry(&fast(), &reporter, None, |n| async move {
             if n < 3 {
                 Err(Flaky { retryable: true })
             } else {
@@ -387,12 +387,18 @@ mod tests {
         })
         .await;
         assert_eq!(result.unwrap(), 3);
+        let lines = reporter.lines();
+        assert_eq!(lines.len(), 2, "one warning per failed attempt: {lines:?}");
+        assert!(
+            lines[0].starts_with("warning: attempt 1/"),
+            "the warning counts attempts: {lines:?}"
+        );
     }
 
     #[tokio::test]
     async fn permanent_errors_stop_after_one_attempt() {
-        let printer = Printer::new(PrinterConfig::default());
-        let result: Result<(), _> = retry(&fast(), &printer, None, |_| async {
+        let reporter = Recorder::default();
+        let result: Result<(), _> = retry(&fast(), &reporter, None, |_| async {
             Err(Flaky { retryable: false })
         })
         .await;
@@ -403,8 +409,8 @@ mod tests {
 
     #[tokio::test]
     async fn attempts_are_bounded() {
-        let printer = Printer::new(PrinterConfig::default());
-        let result: Result<(), _> = retry(&fast(), &printer, None, |_| async {
+        let reporter = Recorder::default();
+        let result: Result<(), _> = retry(&fast(), &reporter, None, |_| async {
             Err(Flaky { retryable: true })
         })
         .await;

@@ -15,7 +15,7 @@ use crate::config::GitOpsEngine;
 use crate::context::Context;
 use crate::error::Failure;
 use crate::k8s::{self, Cluster};
-use crate::output::Printer;
+use crate::progress::Reporter;
 use crate::publish::resolve_registry_credentials;
 use crate::registry::{CredentialSource, Credentials, ResolvedCredentials};
 use crate::settings::cluster::{ClusterSettings, LocalRegistry};
@@ -23,7 +23,7 @@ use crate::settings::cluster::{ClusterSettings, LocalRegistry};
 /// Create the cluster `settings` describe, step by step, printing each step's line; returns the
 /// final line (`cluster kind created (Flux, oci://…:dev)`).
 pub async fn create(ctx: &Context, settings: &ClusterSettings) -> Result<String, Failure> {
-    let printer = &ctx.printer;
+    let reporter = ctx.reporter();
     let provider = Provider::new(settings.distribution, settings.kubeconfig.clone());
     let preflight = preflight(ctx, settings, &provider).await?;
 
@@ -32,34 +32,34 @@ pub async fn create(ctx: &Context, settings: &ClusterSettings) -> Result<String,
         .as_ref()
         .map(|local| format!("registry {}", local.container));
     step(
-        printer,
+        reporter,
         registry_label.as_deref().unwrap_or("registry"),
-        async { local_registry_step(printer, settings, &provider).await },
+        async { local_registry_step(reporter, settings, &provider).await },
     )
     .await?;
     let cluster_label = format!("cluster {}", settings.cluster);
     let created = step(
-        printer,
+        reporter,
         &cluster_label,
-        cluster_step(printer, settings, &provider),
+        cluster_step(reporter, settings, &provider),
     )
     .await?;
     step(
-        printer,
+        reporter,
         registry_label.as_deref().unwrap_or("registry"),
-        async { network_step(printer, settings, &provider).await },
+        async { network_step(reporter, settings, &provider).await },
     )
     .await?;
     step(
-        printer,
+        reporter,
         "registry mirror",
-        mirror_step(printer, settings, &provider),
+        mirror_step(reporter, settings, &provider),
     )
     .await?;
     let cluster = step(
-        printer,
+        reporter,
         "api server",
-        api_server_step(printer, settings, created),
+        api_server_step(reporter, settings, created),
     )
     .await?;
 
@@ -74,7 +74,7 @@ pub async fn create(ctx: &Context, settings: &ClusterSettings) -> Result<String,
             "bootstrap objects: skipped (no GitOps engine)",
             "engine ready: skipped (no GitOps engine)",
         ] {
-            skipped(printer, line);
+            skipped(reporter, line);
         }
         return Ok(format!(
             "cluster {} created (no GitOps engine)",
@@ -89,11 +89,11 @@ pub async fn create(ctx: &Context, settings: &ClusterSettings) -> Result<String,
         credentials: preflight.credentials,
     };
     let artifact = preflight.artifact.unwrap_or(InitialArtifact::Empty);
-    let (digest, pushed) = step(printer, "artifact", setup.initial_artifact(artifact)).await?;
-    let installed = step(printer, "gitops engine", setup.install_engine()).await?;
-    let applied = step(printer, "bootstrap objects", setup.apply_bootstrap()).await?;
+    let (digest, pushed) = step(reporter, "artifact", setup.initial_artifact(artifact)).await?;
+    let installed = step(reporter, "gitops engine", setup.install_engine()).await?;
+    let applied = step(reporter, "bootstrap objects", setup.apply_bootstrap()).await?;
     let changed = pushed || installed || applied;
-    step(printer, "engine ready", setup.wait_ready(&digest, changed)).await?;
+    step(reporter, "engine ready", setup.wait_ready(&digest, changed)).await?;
     Ok(format!(
         "cluster {} created ({}, {}:{})",
         settings.cluster,
@@ -114,15 +114,15 @@ pub fn engine_name(engine: GitOpsEngine) -> &'static str {
 
 /// Run one step; on failure print its `✗` line before the error travels on.
 async fn step<T>(
-    printer: &Printer,
+    reporter: &dyn Reporter,
     label: &str,
     work: impl std::future::Future<Output = Result<T, Failure>>,
 ) -> Result<T, Failure> {
-    let spinner = printer.step(label);
+    let spinner = reporter.step(label);
     let result = work.await;
     drop(spinner);
     if result.is_err() {
-        failed(printer, &format!("{label}: failed"));
+        failed(reporter, &format!("{label}: failed"));
     }
     result
 }
@@ -144,7 +144,7 @@ pub async fn preflight(
 ) -> Result<Preflight, Failure> {
     let artifact = match settings.engine {
         GitOpsEngine::None => None,
-        _ => Some(gitops_setup::preflight_source(&ctx.printer, settings)?),
+        _ => Some(gitops_setup::preflight_source(ctx.reporter(), settings)?),
     };
     let credentials = match &settings.credentials {
         Some(request) => resolve_registry_credentials(ctx, request).await?,
@@ -164,12 +164,12 @@ pub async fn preflight(
 
 /// Step 1: the local registry container, running and answering `/v2/`.
 async fn local_registry_step(
-    printer: &Printer,
+    reporter: &dyn Reporter,
     settings: &ClusterSettings,
     provider: &Provider,
 ) -> Result<(), Failure> {
     let Some(local) = &settings.local_registry else {
-        skipped(printer, &skip_reason(settings, "registry"));
+        skipped(reporter, &skip_reason(settings, "registry"));
         return Ok(());
     };
     let line = format!(
@@ -210,8 +210,8 @@ async fn local_registry_step(
     };
     wait_for_registry(local, settings.timeout).await?;
     match started {
-        true => done(printer, &line),
-        false => skipped(printer, &line),
+        true => done(reporter, &line),
+        false => skipped(reporter, &line),
     }
     Ok(())
 }
@@ -248,34 +248,34 @@ fn skip_reason(settings: &ClusterSettings, what: &str) -> String {
 
 /// Step 2: the cluster. Returns whether it was created by this run.
 async fn cluster_step(
-    printer: &Printer,
+    reporter: &dyn Reporter,
     settings: &ClusterSettings,
     provider: &Provider,
 ) -> Result<bool, Failure> {
     let label = format!("cluster {}", settings.cluster);
     if provider.cluster_exists(&settings.cluster).await? {
-        skipped(printer, &format!("{label}: exists"));
+        skipped(reporter, &format!("{label}: exists"));
         return Ok(false);
     }
     // The generated file lives until the tool has read it.
-    let (config_path, _generated) = distribution_config_path(printer, settings)?;
+    let (config_path, _generated) = distribution_config_path(reporter, settings)?;
     provider
         .create_cluster(&settings.cluster, &config_path)
         .await?;
-    done(printer, &format!("{label}: created"));
+    done(reporter, &format!("{label}: created"));
     Ok(true)
 }
 
 /// The configured distribution config, or generated defaults in a temporary file when it is
 /// missing (cluster.md "Missing distribution config").
 fn distribution_config_path(
-    printer: &Printer,
+    reporter: &dyn Reporter,
     settings: &ClusterSettings,
 ) -> Result<(PathBuf, Option<tempfile::TempPath>), Failure> {
     if settings.distribution_config.exists() {
         return Ok((settings.distribution_config.clone(), None));
     }
-    printer.info(&format!(
+    reporter.info(&format!(
         "{} not found; using generated defaults",
         settings.distribution_config_display
     ));
@@ -301,12 +301,12 @@ fn distribution_config_path(
 
 /// Step 3: the registry container joins the cluster's network.
 async fn network_step(
-    printer: &Printer,
+    reporter: &dyn Reporter,
     settings: &ClusterSettings,
     provider: &Provider,
 ) -> Result<(), Failure> {
     let Some(local) = &settings.local_registry else {
-        skipped(printer, &skip_reason(settings, "registry network"));
+        skipped(reporter, &skip_reason(settings, "registry network"));
         return Ok(());
     };
     let network = settings.distribution.network(&settings.cluster);
@@ -319,27 +319,27 @@ async fn network_step(
         .await?
         .is_some_and(|info| info.networks.contains(&network));
     if connected {
-        skipped(printer, &line);
+        skipped(reporter, &line);
         return Ok(());
     }
     provider.connect_network(&network, &local.container).await?;
-    done(printer, &line);
+    done(reporter, &line);
     Ok(())
 }
 
 /// Step 4: containerd `hosts.toml` files in every Kind node (K3s has them in `k3d.yaml`).
 async fn mirror_step(
-    printer: &Printer,
+    reporter: &dyn Reporter,
     settings: &ClusterSettings,
     provider: &Provider,
 ) -> Result<(), Failure> {
     let Some(local) = &settings.local_registry else {
-        skipped(printer, &skip_reason(settings, "registry mirror"));
+        skipped(reporter, &skip_reason(settings, "registry mirror"));
         return Ok(());
     };
     if settings.distribution == Distribution::K3s {
         skipped(
-            printer,
+            reporter,
             &format!(
                 "registry mirror: configured in {}",
                 settings.distribution_config_display
@@ -365,15 +365,15 @@ async fn mirror_step(
         nodes.len()
     );
     match wrote {
-        true => done(printer, &line),
-        false => skipped(printer, &line),
+        true => done(reporter, &line),
+        false => skipped(reporter, &line),
     }
     Ok(())
 }
 
 /// Step 5: connect with the resolved context and wait for `GET /version`.
 async fn api_server_step(
-    printer: &Printer,
+    reporter: &dyn Reporter,
     settings: &ClusterSettings,
     created: bool,
 ) -> Result<Cluster, Failure> {
@@ -400,8 +400,8 @@ async fn api_server_step(
     })?;
     let line = format!("api server: ready ({version})");
     match created || looks > 1 {
-        true => done(printer, &line),
-        false => skipped(printer, &line),
+        true => done(reporter, &line),
+        false => skipped(reporter, &line),
     }
     Ok(cluster)
 }

@@ -17,7 +17,7 @@ use super::wait::{self, Poll};
 use crate::config::GitOpsEngine;
 use crate::error::Failure;
 use crate::k8s::{K8sError, with_timeout};
-use crate::output::Printer;
+use crate::progress::Reporter;
 use crate::registry::{self, RegistryErrorKind};
 use crate::retry::{self, RetryPolicy};
 
@@ -103,7 +103,7 @@ pub fn engine_install(
 pub async fn fetch(
     source: &ManifestSource,
     policy: &RetryPolicy,
-    printer: &Printer,
+    reporter: &dyn Reporter,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<String, Failure> {
     match source {
@@ -117,7 +117,7 @@ pub async fn fetch(
         ManifestSource::Url(url) => {
             // The registry client's settings and classification: 404 and TLS failures are
             // final, 5xx and transport failures are retried.
-            retry::retry(policy, printer, None, |_| registry::http::get_text(url, env))
+            retry::retry(policy, reporter, None, |_| registry::http::get_text(url, env))
                 .await
                 .map_err(|exhausted| {
                     let check = match exhausted.error.kind() {

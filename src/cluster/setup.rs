@@ -21,7 +21,8 @@ use crate::gitops::engine::Resource;
 use crate::gitops::flux::resources as flux;
 use crate::gitops::verdict::{Verdict, short_revision};
 use crate::k8s::{K8sError, with_timeout};
-use crate::output::{OutputFormat, Printer, short_digest};
+use crate::output::{OutputFormat, short_digest};
+use crate::progress::Reporter;
 use crate::publish::publish_selection;
 use crate::registry::{RegistryClient, ResolvedCredentials};
 use crate::resolve::{PushTarget, SyncTarget};
@@ -29,18 +30,18 @@ use crate::settings::PushSettings;
 use crate::settings::cluster::ClusterSettings;
 
 /// `✓ <text>`: the step did its work.
-pub fn done(printer: &Printer, text: &str) {
-    printer.info(&format!("✓ {text}"));
+pub fn done(reporter: &dyn Reporter, text: &str) {
+    reporter.info(&format!("✓ {text}"));
 }
 
 /// `– <text>`: the step was already done, or does not apply.
-pub fn skipped(printer: &Printer, text: &str) {
-    printer.info(&format!("– {text}"));
+pub fn skipped(reporter: &dyn Reporter, text: &str) {
+    reporter.info(&format!("– {text}"));
 }
 
 /// `✗ <text>`: the step failed (the `error:` line follows).
-pub fn failed(printer: &Printer, text: &str) {
-    printer.info(&format!("✗ {text}"));
+pub fn failed(reporter: &dyn Reporter, text: &str) {
+    reporter.info(&format!("✗ {text}"));
 }
 
 /// What step 6 pushes when the tag is absent; decided in preflight.
@@ -54,7 +55,7 @@ pub enum InitialArtifact {
 /// Preflight for the source directory (no side effects): a directory with files must select
 /// and validate (exit 2 otherwise); a missing or empty one means the empty artifact.
 pub fn preflight_source(
-    printer: &Printer,
+    reporter: &dyn Reporter,
     settings: &ClusterSettings,
 ) -> Result<InitialArtifact, Failure> {
     let selection = match artifact::select(&settings.source_display, &settings.source_path) {
@@ -65,13 +66,13 @@ pub fn preflight_source(
         Err(error) => return Err(error.into()),
     };
     for warning in &selection.warnings {
-        printer.warn(warning);
+        reporter.warn(warning);
     }
     if settings.validate {
         let validation = artifact::validate(&settings.source_display, &selection);
         if let Some(error) = validation.error() {
             for line in &artifact::report_lines(&validation).0 {
-                printer.report(line);
+                reporter.report(line);
             }
             return Err(error.into());
         }
@@ -95,7 +96,7 @@ impl GitopsSetup<'_> {
         &self,
         artifact: InitialArtifact,
     ) -> Result<(String, bool), Failure> {
-        let printer = &self.ctx.printer;
+        let reporter = self.ctx.reporter();
         let sync = self.sync;
         let env = self.ctx.env.lookup();
         let client = RegistryClient::with_env(
@@ -120,7 +121,7 @@ impl GitopsSetup<'_> {
             })?;
         if let Some(digest) = existing {
             skipped(
-                printer,
+                reporter,
                 &format!("artifact {}: exists (kept)", sync.host_ref),
             );
             return Ok((digest, false));
@@ -139,7 +140,7 @@ impl GitopsSetup<'_> {
         )
         .await?;
         done(
-            printer,
+            reporter,
             &format!(
                 "artifact {}: pushed {}",
                 sync.host_ref,
@@ -183,7 +184,7 @@ impl GitopsSetup<'_> {
     /// Returns whether it applied anything.
     pub async fn install_engine(&self) -> Result<bool, Failure> {
         let settings = self.settings;
-        let printer = &self.ctx.printer;
+        let reporter = self.ctx.reporter();
         let override_source = match settings.engine {
             GitOpsEngine::Flux => self.ctx.env.var(manifests::FLUX_OPERATOR_MANIFEST_ENV),
             _ => self.ctx.env.var(manifests::ARGOCD_MANIFEST_ENV),
@@ -197,15 +198,15 @@ impl GitopsSetup<'_> {
             return Ok(false);
         };
         let env = self.ctx.env.lookup();
-        let text = manifests::fetch(&install.source, &settings.retry, printer, &env).await?;
+        let text = manifests::fetch(&install.source, &settings.retry, reporter, &env).await?;
         let objects = manifests::parse_objects(&text, &install.source)?;
         if manifests::already_installed(self.client, &objects, install.namespace).await {
-            skipped(printer, &format!("{}: installed", install.label));
+            skipped(reporter, &format!("{}: installed", install.label));
             return Ok(false);
         }
         let deadline = Instant::now() + settings.timeout;
         manifests::install(self.client, objects, &install, deadline, settings.timeout).await?;
-        done(printer, &format!("{}: installed", install.label));
+        done(reporter, &format!("{}: installed", install.label));
         Ok(true)
     }
 
@@ -274,8 +275,8 @@ impl GitopsSetup<'_> {
             applied = true;
         }
         match applied {
-            true => done(&self.ctx.printer, &format!("{label}: applied")),
-            false => skipped(&self.ctx.printer, &format!("{label}: unchanged")),
+            true => done(self.ctx.reporter(), &format!("{label}: applied")),
+            false => skipped(self.ctx.reporter(), &format!("{label}: unchanged")),
         }
         Ok(applied)
     }
@@ -315,8 +316,8 @@ impl GitopsSetup<'_> {
         .map_err(|error| wait::timed_out(name, settings.timeout, &error))?;
         let line = format!("{name}: ready, syncing {target}");
         match changed || polls.load(Ordering::Relaxed) > 1 {
-            true => done(&self.ctx.printer, &line),
-            false => skipped(&self.ctx.printer, &line),
+            true => done(self.ctx.reporter(), &line),
+            false => skipped(self.ctx.reporter(), &line),
         }
         Ok(())
     }

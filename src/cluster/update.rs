@@ -105,7 +105,7 @@ pub async fn update(
     settings: &ClusterSettings,
     dry_run: bool,
 ) -> Result<(), Failure> {
-    let printer = &ctx.printer;
+    let reporter = ctx.reporter();
     let provider = Provider::new(settings.distribution, settings.kubeconfig.clone());
     let Preflight {
         artifact,
@@ -127,12 +127,12 @@ pub async fn update(
         .as_ref()
         .filter(|_| settings.engine != GitOpsEngine::None)
     else {
-        printer.result("No changes detected");
+        reporter.result("No changes detected");
         return Ok(());
     };
     let action = decide(&cluster.client, settings, sync, &apis).await?;
     let Some(action) = action else {
-        printer.result("No changes detected");
+        reporter.result("No changes detected");
         return Ok(());
     };
     let sync_ref = format!("{}:{}", sync.require_url()?, sync.tag);
@@ -163,9 +163,9 @@ pub async fn update(
             } => repair_tag(&cluster.client, *object, desired).await?,
         }
     }
-    printer.result(&line);
+    reporter.result(&line);
     if !dry_run {
-        printer.info(HINT);
+        reporter.info(HINT);
     }
     Ok(())
 }
@@ -184,7 +184,7 @@ fn other_engine_warning(ctx: &Context, configured: GitOpsEngine, apis: &ApiGroup
         GitOpsEngine::ArgoCD if apis.flux_served() => "Flux",
         _ => return,
     };
-    ctx.printer.warn(&format!(
+    ctx.reporter().warn(&format!(
         "{other} is installed but spec.cluster.gitOpsEngine is {}; leaving it in place",
         engine_name(configured)
     ));

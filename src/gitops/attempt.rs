@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::report::{AttemptError, Finished, ObjectState, RootFailure};
 use super::verdict::{Verdict, collapse_whitespace, short_revision, timeout_message};
 use crate::k8s::K8sError;
-use crate::output::Printer;
+use crate::progress::Reporter;
 
 /// One tracked object's progress within an attempt.
 #[derive(Debug, Clone, Default)]
@@ -27,7 +27,7 @@ impl Progress {
     /// waiting status changes.
     pub fn settle(
         &mut self,
-        printer: &Printer,
+        reporter: &dyn Reporter,
         label: &str,
         ready: &str,
         verdict: Verdict,
@@ -35,7 +35,7 @@ impl Progress {
     ) {
         match verdict {
             Verdict::Complete { revision } => {
-                printer.info(&ready_line(label, ready, revision.as_deref(), after));
+                reporter.info(&ready_line(label, ready, revision.as_deref(), after));
                 self.done = Some(Finished {
                     state: ObjectState::Ready,
                     reason: None,
@@ -46,7 +46,7 @@ impl Progress {
             }
             Verdict::Failed { reason, message } => {
                 let message = collapse_whitespace(&message);
-                printer.info(&failed_line(label, &reason, &message, after));
+                reporter.info(&failed_line(label, &reason, &message, after));
                 self.done = Some(Finished {
                     state: ObjectState::Failed,
                     reason: Some(reason),
@@ -57,7 +57,7 @@ impl Progress {
             }
             Verdict::Waiting { status } => {
                 if self.last_status.as_deref() != Some(status.as_str()) {
-                    printer.verbose(&format!("{label}: waiting: {status}"));
+                    reporter.verbose(&format!("{label}: waiting: {status}"));
                     self.last_status = Some(status);
                 }
             }

@@ -1,7 +1,8 @@
 //! The expected revision (reconcile.md#expected-revision): the digest the sync tag points at in
 //! the registry right now, so that completion means "serving what was pushed".
 
-use crate::output::{Printer, register_secret};
+use crate::output::register_secret;
+use crate::progress::Reporter;
 use crate::registry::{
     CredentialRequest, CredentialSource, Credentials, RegistryClient, RegistryError,
     RegistryErrorKind, resolve_credentials,
@@ -52,10 +53,10 @@ impl Lookup {
         sync: Option<&SyncTarget>,
         credentials: Option<&CredentialRequest>,
         env: &dyn Fn(&str) -> Option<String>,
-        printer: &Printer,
+        reporter: &dyn Reporter,
     ) -> Option<Lookup> {
         let Some(sync) = sync else {
-            printer.verbose("reconcile: no registry configured; revision not checked");
+            reporter.verbose("reconcile: no registry configured; revision not checked");
             return None;
         };
         let resolved = credentials.map(|request| resolve_credentials(request, env, None));
@@ -66,12 +67,12 @@ impl Lookup {
                     register_secret(&secret);
                 }
                 for warning in &resolved.warnings {
-                    printer.warn(warning);
+                    reporter.warn(warning);
                 }
                 (resolved.credentials, resolved.source)
             }
             Some(Err(error)) => {
-                printer.warn(&unreadable_warning(&sync.host_ref, &error.to_string()));
+                reporter.warn(&unreadable_warning(&sync.host_ref, &error.to_string()));
                 return Some(Lookup {
                     sync: sync.clone(),
                     client: None,
@@ -87,7 +88,7 @@ impl Lookup {
     }
 
     /// Look `D` up: `HEAD` on the sync tag's manifest.
-    pub async fn lookup(&self, printer: &Printer) -> Result<Expected, ExpectedError> {
+    pub async fn lookup(&self, reporter: &dyn Reporter) -> Result<Expected, ExpectedError> {
         let Some(client) = &self.client else {
             return Ok(Expected::Unchecked);
         };
@@ -99,7 +100,7 @@ impl Lookup {
             Ok(Some(digest)) => Ok(Expected::Digest { host_ref, digest }),
             Ok(None) => Err(ExpectedError::NothingPushed { host_ref }),
             Err(error) if unreadable(&error) => {
-                printer.warn(&unreadable_warning(&host_ref, &error.reason()));
+                reporter.warn(&unreadable_warning(&host_ref, &error.reason()));
                 Ok(Expected::Unchecked)
             }
             Err(source) => Err(ExpectedError::Registry { host_ref, source }),

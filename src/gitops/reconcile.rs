@@ -102,9 +102,9 @@ pub async fn reconcile(
     run: &RunState,
     started: Instant,
 ) -> Result<Option<String>, Failure> {
-    let printer = &ctx.printer;
+    let reporter = ctx.reporter();
     if settings.kwok {
-        printer.warn("KWOK simulates GitOps controllers; reconciliation skipped");
+        reporter.warn("KWOK simulates GitOps controllers; reconciliation skipped");
         run.with(|facts| facts.status = Some("succeeded"));
         return Ok(None);
     }
@@ -115,7 +115,7 @@ pub async fn reconcile(
         settings.sync.as_ref(),
         settings.credentials.as_ref(),
         &env,
-        printer,
+        reporter,
     );
     let inputs = AttemptInputs {
         ctx,
@@ -125,7 +125,7 @@ pub async fn reconcile(
         lookup: lookup.as_ref(),
         run,
     };
-    let result = retry::retry(&settings.retry, printer, Some(&ctx.cancel), |n| {
+    let result = retry::retry(&settings.retry, reporter, Some(&ctx.cancel), |n| {
         attempt(&inputs, n)
     })
     .await;
@@ -149,7 +149,7 @@ struct AttemptInputs<'a> {
 
 async fn attempt(inputs: &AttemptInputs<'_>, n: u32) -> Result<Success, AttemptError> {
     let ctx = inputs.ctx;
-    let printer = &ctx.printer;
+    let reporter = ctx.reporter();
     let settings = inputs.settings;
     inputs.run.with(|facts| facts.attempts = n);
     if ctx.cancel.is_cancelled() {
@@ -163,7 +163,7 @@ async fn attempt(inputs: &AttemptInputs<'_>, n: u32) -> Result<Success, AttemptE
         result = work => result,
         () = interrupted => Err(AttemptError::Interrupted),
         () = tokio::time::sleep_until(deadline + Duration::from_millis(50)) => {
-            printer.verbose("reconcile: attempt deadline passed");
+            reporter.verbose("reconcile: attempt deadline passed");
             Err(AttemptError::TimedOut {
                 message: format!("timed out after {}", crate::duration::format_go(settings.timeout)),
                 unfinished: Vec::new(),
@@ -178,7 +178,7 @@ async fn attempt_steps(
     deadline: tokio::time::Instant,
 ) -> Result<Success, AttemptError> {
     let ctx = inputs.ctx;
-    let printer = &ctx.printer;
+    let reporter = ctx.reporter();
     let settings = inputs.settings;
     let client = &inputs.cluster.client;
 
@@ -194,16 +194,16 @@ async fn attempt_steps(
         facts.engine.replace(selection.engine).is_none()
     });
     if first_selection && let Some(line) = selection.detected_line() {
-        printer.info(&line);
+        reporter.info(&line);
     }
     if first_selection && selection.engine == Engine::ArgoCd && settings.exclude_given {
-        printer.warn("--exclude applies to Flux Kustomizations only; ignored");
+        reporter.warn("--exclude applies to Flux Kustomizations only; ignored");
     }
 
     // 2. The expected revision.
     let expected = match inputs.lookup {
         Some(lookup) => lookup
-            .lookup(printer)
+            .lookup(reporter)
             .await
             .map_err(AttemptError::Expected)?,
         None => Expected::Unchecked,
@@ -217,7 +217,7 @@ async fn attempt_steps(
         });
         if first_lookup {
             let tag = settings.sync.as_ref().map_or("", |sync| sync.tag.as_str());
-            printer.info(&format!(
+            reporter.info(&format!(
                 "reconcile: expected revision {}",
                 short_revision(&format!("{tag}@{digest}"))
             ));
@@ -251,7 +251,7 @@ async fn flux_attempt(
     let recovery = helm_recovery::recover(
         client,
         versions.helm_release.as_ref(),
-        &ctx.printer,
+        ctx.reporter(),
         settings.recovery,
         &stop,
     )
@@ -287,7 +287,7 @@ async fn flux_attempt(
         expected: expected.clone(),
         lookup: inputs.lookup,
         excludes: &settings.excludes,
-        printer: &ctx.printer,
+        reporter: ctx.reporter(),
         deadline,
         timeout: settings.timeout,
     })
@@ -330,7 +330,7 @@ async fn argo_attempt(
         application: &application,
         expected: expected.clone(),
         sync_url,
-        printer: &ctx.printer,
+        reporter: ctx.reporter(),
         deadline,
         timeout: inputs.settings.timeout,
     })
@@ -531,7 +531,7 @@ async fn diagnose(inputs: &AttemptInputs<'_>) -> bool {
         return false;
     };
     for line in diagnostics::render(&report) {
-        inputs.ctx.printer.report(&line);
+        inputs.ctx.reporter().report(&line);
     }
     inputs
         .run

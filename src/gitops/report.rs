@@ -8,7 +8,8 @@ use serde_json::{Value, json};
 
 use super::expected::ExpectedError;
 use crate::error::{Failure, FailureClass};
-use crate::output::{Printer, Step};
+
+use crate::progress::{Activity, Reporter};
 use crate::retry::Retryable;
 
 /// The final state of one object (reconcile.md#json `objects[].state`).
@@ -99,23 +100,23 @@ impl ObjectReport {
 
 /// One spinner per tracked object on a terminal (cli.md#progress), showing its current waiting
 /// status; it disappears when the object finishes, and the final line (printed by the caller
-/// through the `Printer`) takes its place. Does nothing when spinners are not drawn.
+/// through the reporter) takes its place. Does nothing when spinners are not drawn.
 pub struct ObjectSpinners<'p> {
-    printer: &'p Printer,
-    steps: std::collections::BTreeMap<String, (Step<'p>, Option<String>)>,
+    reporter: &'p dyn Reporter,
+    steps: std::collections::BTreeMap<String, (Box<dyn Activity + 'p>, Option<String>)>,
 }
 
 impl<'p> ObjectSpinners<'p> {
-    pub fn new(printer: &'p Printer) -> Self {
+    pub fn new(reporter: &'p dyn Reporter) -> Self {
         ObjectSpinners {
-            printer,
+            reporter,
             steps: Default::default(),
         }
     }
 
     /// Bring the spinners in line with the objects: `(name, waiting status, finished)`.
     pub fn sync<'a>(&mut self, objects: impl Iterator<Item = (String, Option<&'a str>, bool)>) {
-        if !self.printer.draws_spinners() {
+        if !self.reporter.live() {
             return;
         }
         let mut seen = std::collections::BTreeSet::new();
@@ -129,12 +130,12 @@ impl<'p> ObjectSpinners<'p> {
             let text = format!("{name}: {}", status.unwrap_or("waiting"));
             match self.steps.get_mut(&name) {
                 Some((step, shown)) if shown.as_deref() != status => {
-                    step.set_message(&text);
+                    step.update(&text);
                     *shown = status.map(str::to_string);
                 }
                 Some(_) => {}
                 None => {
-                    let step = self.printer.step(&text);
+                    let step = self.reporter.step(&text);
                     self.steps.insert(name, (step, status.map(str::to_string)));
                 }
             }
@@ -240,7 +241,7 @@ impl AttemptError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::output::PrinterConfig;
+    use crate::progress::Recorder;
 
     fn objects<'a>(
         items: &'a [(&'a str, Option<&'a str>, bool)],
@@ -252,11 +253,8 @@ mod tests {
 
     #[test]
     fn a_terminal_gets_one_spinner_per_unfinished_object() {
-        let printer = Printer::new(PrinterConfig {
-            stderr_is_tty: true,
-            ..PrinterConfig::default()
-        });
-        let mut spinners = ObjectSpinners::new(&printer);
+        let reporter = Recorder::live();
+        let mut spinners = ObjectSpinners::new(&reporter);
         spinners.sync(objects(&[
             ("kustomization apps/a", None, false),
             ("kustomization apps/b", Some("DependencyNotReady: x"), false),
@@ -288,8 +286,8 @@ mod tests {
 
     #[test]
     fn without_a_terminal_nothing_is_drawn() {
-        let printer = Printer::new(PrinterConfig::default());
-        let mut spinners = ObjectSpinners::new(&printer);
+        let reporter = Recorder::default();
+        let mut spinners = ObjectSpinners::new(&reporter);
         spinners.sync(objects(&[("kustomization apps/a", None, false)]));
         assert!(spinners.steps.is_empty());
     }

@@ -6,7 +6,6 @@
 mod plan;
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Instant;
 
 pub use self::plan::{PlanError, Planned, plan};
@@ -42,14 +41,14 @@ pub async fn publish_selection(
     selection: artifact::Selection,
     from_git: bool,
 ) -> Result<String, Failure> {
-    let printer = &ctx.printer;
+    let reporter = ctx.reporter();
     let cache = layer_cache(ctx);
-    let planned = match plan::plan(settings, selection, cache.as_ref(), printer, from_git).await {
+    let planned = match plan::plan(settings, selection, cache.as_ref(), reporter, from_git).await {
         Ok(planned) => planned,
         Err(PlanError::Failed(failure)) => return Err(failure),
         Err(PlanError::Invalid(invalid)) => {
             for line in &artifact::report_lines(&invalid.validation).0 {
-                printer.report(line);
+                reporter.report(line);
             }
             return Err(invalid.error);
         }
@@ -60,7 +59,7 @@ pub async fn publish_selection(
 }
 
 /// Resolve credentials (a credential helper is a child process, so off the async threads) and
-/// register every secret with the printer before anything can echo it. Shared by every command
+/// register every secret with the reporter before anything can echo it. Shared by every command
 /// that talks to a registry with the user's credentials.
 pub async fn resolve_registry_credentials(
     ctx: &Context,
@@ -77,7 +76,7 @@ pub async fn resolve_registry_credentials(
         register_secret(&secret);
     }
     for warning in &resolved.warnings {
-        ctx.printer.warn(warning);
+        ctx.reporter().warn(warning);
     }
     tracing::debug!("using {} for {}", resolved.source, request.host);
     Ok(resolved)
@@ -148,30 +147,23 @@ pub async fn upload(
     .map_err(|error| {
         Failure::failed(format!("push to {} failed: {}", target.url, error.reason()))
     })?;
-    let printer = &ctx.printer;
-    let bar = Arc::new(printer.byte_bar("push: uploading layer", planned.layer_size));
+    let reporter = ctx.reporter();
+    let bar = reporter.transfer("push: uploading layer", planned.layer_size);
     let started = Instant::now();
-    let events = {
-        let bar = Arc::clone(&bar);
-        move |event: PushEvent| match event {
-            PushEvent::ConfigExists => printer.info("push: config blob exists (skipped)"),
-            PushEvent::UploadingConfig => printer.info("push: uploading config blob"),
-            PushEvent::LayerExists => printer.info("push: layer blob exists (skipped)"),
-            PushEvent::UploadingLayer { size } => {
-                printer.info(&format!("push: uploading layer ({})", human_bytes(size)));
-            }
-            PushEvent::Uploaded(sent) => {
-                if let Some(bar) = bar.as_ref() {
-                    bar.set_position(sent);
-                }
-            }
-            PushEvent::Tagged { digest } => {
-                printer.info(&format!(
-                    "push: tag {} → {}",
-                    target.tag,
-                    short_digest(&digest)
-                ));
-            }
+    let events = |event: PushEvent| match event {
+        PushEvent::ConfigExists => reporter.info("push: config blob exists (skipped)"),
+        PushEvent::UploadingConfig => reporter.info("push: uploading config blob"),
+        PushEvent::LayerExists => reporter.info("push: layer blob exists (skipped)"),
+        PushEvent::UploadingLayer { size } => {
+            reporter.info(&format!("push: uploading layer ({})", human_bytes(size)));
+        }
+        PushEvent::Uploaded(sent) => bar.sent(sent),
+        PushEvent::Tagged { digest } => {
+            reporter.info(&format!(
+                "push: tag {} → {}",
+                target.tag,
+                short_digest(&digest)
+            ));
         }
     };
     let attempt = |_| async {
@@ -197,10 +189,8 @@ pub async fn upload(
         let upload = planned.upload().await.map_err(AttemptError::Build)?;
         Ok(upload_artifact(&client, &target.repository, &target.tag, &upload, &events).await?)
     };
-    let result = retry::retry(&settings.retry, printer, None, attempt).await;
-    if let Some(bar) = bar.as_ref() {
-        bar.finish_and_clear();
-    }
+    let result = retry::retry(&settings.retry, reporter, None, attempt).await;
+    drop(bar);
     tracing::debug!("push: registry exchange took {:?}", started.elapsed());
     result.map_err(|exhausted| push_failure(&settings.target.url, &settings.target, exhausted))
 }

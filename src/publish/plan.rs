@@ -13,7 +13,7 @@ use tokio::sync::OnceCell;
 use crate::artifact::cache::{CachedLayer, LayerCache};
 use crate::artifact::{self, Annotations, Selection, Validation, manifest};
 use crate::error::Failure;
-use crate::output::Printer;
+use crate::progress::Reporter;
 use crate::registry::{ArtifactUpload, ConfigBlob, LayerBlob};
 use crate::settings::PushSettings;
 
@@ -91,7 +91,7 @@ pub async fn plan(
     settings: &PushSettings,
     selection: Selection,
     cache: Option<&LayerCache>,
-    printer: &Printer,
+    reporter: &dyn Reporter,
     from_git: bool,
 ) -> Result<Planned, PlanError> {
     let selection = Arc::new(selection);
@@ -140,7 +140,7 @@ pub async fn plan(
     };
     tracing::debug!("push: planned the artifact in {:?}", started.elapsed());
     if let Some(files) = validated_files {
-        printer.info(&format!("push: validated {files} YAML files"));
+        reporter.info(&format!("push: validated {files} YAML files"));
     }
     let annotations = inputs.annotations(&layer_digest)?;
     let (manifest, manifest_digest) =

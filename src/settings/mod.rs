@@ -75,7 +75,7 @@ fn load_with(
     };
     if let Some(file) = &file {
         for warning in &file.warnings {
-            ctx.printer.warn(warning);
+            ctx.reporter().warn(warning);
         }
         check(file)?;
     }

@@ -27,7 +27,7 @@ use crate::gitops::report::{AttemptError, ObjectReport, ObjectSpinners, ObjectSt
 use crate::gitops::verdict::timeout_message;
 use crate::gitops::watch::{self, Update};
 use crate::k8s::{K8sError, with_timeout};
-use crate::output::Printer;
+use crate::progress::Reporter;
 
 use super::resources::{APPLICATION, NAMESPACE};
 /// The kind in object reports.
@@ -56,7 +56,7 @@ pub struct ArgoAttempt<'a> {
     pub expected: Expected,
     /// `sync.url`: Applications with this repoURL are revision-gated. `None` gates nothing.
     pub sync_url: Option<&'a str>,
-    pub printer: &'a Printer,
+    pub reporter: &'a dyn Reporter,
     pub deadline: tokio::time::Instant,
     pub timeout: Duration,
 }
@@ -104,7 +104,7 @@ pub async fn reconcile(attempt: ArgoAttempt<'_>) -> (ArgoSummary, Result<(), Att
 }
 
 async fn run(attempt: &ArgoAttempt<'_>, state: &mut State) -> Result<(), AttemptError> {
-    let printer = attempt.printer;
+    let reporter = attempt.reporter;
     let (tx, mut rx) = mpsc::unbounded_channel();
     let _watch = Watches(vec![watch::spawn_namespaced(
         attempt.client.clone(),
@@ -155,14 +155,14 @@ async fn run(attempt: &ArgoAttempt<'_>, state: &mut State) -> Result<(), Attempt
             },
         );
     }
-    printer.info(&header_line(state.apps.len()));
+    reporter.info(&header_line(state.apps.len()));
     if state.apps.is_empty() {
         return Ok(());
     }
 
     trigger(attempt, state).await?;
 
-    let mut spinners = ObjectSpinners::new(printer);
+    let mut spinners = ObjectSpinners::new(reporter);
     loop {
         evaluate(attempt, state);
         spinners.sync(state.apps.iter().map(|(name, app)| {
@@ -182,7 +182,7 @@ async fn run(attempt: &ArgoAttempt<'_>, state: &mut State) -> Result<(), Attempt
             }
         };
         match received {
-            Some((_, update)) => apply_update(state, update, printer),
+            Some((_, update)) => apply_update(state, update, reporter),
             None => return Err(watch_ended()),
         }
     }
@@ -275,7 +275,7 @@ async fn trigger(attempt: &ArgoAttempt<'_>, state: &mut State) -> Result<(), Att
                     accept(app, requested.latest);
                 }
             }
-            Err(error) if error.is_not_found() => drop_deleted(state, &name, attempt.printer),
+            Err(error) if error.is_not_found() => drop_deleted(state, &name, attempt.reporter),
             Err(error) => return Err(kube_error(error)),
         }
     }
@@ -347,7 +347,7 @@ pub fn is_older(candidate: Option<&str>, floor: Option<&str>) -> bool {
     }
 }
 
-fn apply_update(state: &mut State, update: Update, printer: &Printer) {
+fn apply_update(state: &mut State, update: Update, reporter: &dyn Reporter) {
     match update {
         Update::Snapshot(objects) => {
             let present: BTreeSet<String> = objects
@@ -365,7 +365,7 @@ fn apply_update(state: &mut State, update: Update, printer: &Printer) {
                 .map(|(name, _)| name.clone())
                 .collect();
             for name in gone {
-                drop_deleted(state, &name, printer);
+                drop_deleted(state, &name, reporter);
             }
         }
         Update::Upsert(object) => upsert(state, object),
@@ -377,7 +377,7 @@ fn apply_update(state: &mut State, update: Update, printer: &Printer) {
                     .get(&name)
                     .is_some_and(|app| app.progress.done.is_none())
             {
-                drop_deleted(state, &name, printer);
+                drop_deleted(state, &name, reporter);
             }
         }
         Update::ListFailed(error) => tracing::debug!("relist of Applications failed: {error}"),
@@ -398,9 +398,9 @@ fn upsert(state: &mut State, object: Value) {
     }
 }
 
-fn drop_deleted(state: &mut State, name: &str, printer: &Printer) {
+fn drop_deleted(state: &mut State, name: &str, reporter: &dyn Reporter) {
     if state.apps.remove(name).is_some() {
-        printer.info(&format!("{}: deleted, no longer tracked", label(name)));
+        reporter.info(&format!("{}: deleted, no longer tracked", label(name)));
     }
 }
 
@@ -422,7 +422,7 @@ fn evaluate(attempt: &ArgoAttempt<'_>, state: &mut State) {
         let verdict = application_verdict(&app.object, &context);
         app.gated = gated;
         app.progress
-            .settle(attempt.printer, &label(name), READY, verdict, after);
+            .settle(attempt.reporter, &label(name), READY, verdict, after);
     }
 }
 
@@ -545,7 +545,7 @@ mod tests {
     };
 
     use super::*;
-    use crate::output::PrinterConfig;
+    use crate::progress::Recorder;
 
     const SYNC_URL: &str = "oci://registry.local:5000/app";
     const APP_PATH: &str = "/apis/argoproj.io/v1alpha1/namespaces/argocd/applications/";
@@ -678,16 +678,13 @@ mod tests {
     ) -> (ArgoSummary, Result<(), AttemptError>) {
         let client = client_for(server).await;
         let resource = application_resource();
-        let printer = Printer::new(PrinterConfig {
-            quiet: true,
-            ..PrinterConfig::default()
-        });
+        let reporter = Recorder::default();
         reconcile(ArgoAttempt {
             client: &client,
             application: &resource,
             expected,
             sync_url: Some(SYNC_URL),
-            printer: &printer,
+            reporter: &reporter,
             deadline: tokio::time::Instant::now() + timeout,
             timeout,
         })

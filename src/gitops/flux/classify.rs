@@ -110,7 +110,7 @@ impl Excludes {
     }
 }
 
-/// The warning text (without the `warning: ` prefix the printer adds).
+/// The warning text (without the `warning: ` prefix the reporter adds).
 pub fn unmatched_exclude_warning(entry: &str) -> String {
     format!("--exclude {entry} matched no Kustomization")
 }

@@ -28,7 +28,7 @@ use crate::gitops::report::{AttemptError, Finished, ObjectReport, ObjectSpinners
 use crate::gitops::verdict::Verdict;
 use crate::gitops::watch::{self, Update};
 use crate::k8s::{K8sError, with_timeout};
-use crate::output::Printer;
+use crate::progress::Reporter;
 
 /// The word of a complete object's progress line (`kustomization apps/web: ready, …`).
 const READY: &str = "ready";
@@ -55,7 +55,7 @@ pub struct FluxAttempt<'a> {
     /// For the one re-lookup of `D` when the source serves another digest.
     pub lookup: Option<&'a Lookup>,
     pub excludes: &'a Excludes,
-    pub printer: &'a Printer,
+    pub reporter: &'a dyn Reporter,
     pub deadline: tokio::time::Instant,
     pub timeout: Duration,
 }
@@ -105,7 +105,7 @@ pub async fn reconcile(attempt: FluxAttempt<'_>) -> (FluxSummary, Result<(), Att
 }
 
 async fn run(mut attempt: FluxAttempt<'_>, summary: &mut FluxSummary) -> Result<(), AttemptError> {
-    let printer = attempt.printer;
+    let reporter = attempt.reporter;
     let (tx, mut rx) = mpsc::unbounded_channel();
     let mut kinds: Vec<&ApiResource> = vec![&attempt.apis.kustomization];
     kinds.extend(attempt.apis.sources.iter());
@@ -163,18 +163,18 @@ async fn run(mut attempt: FluxAttempt<'_>, summary: &mut FluxSummary) -> Result<
     }
 
     state.sync_source = choose_sync_source(instance_sync, &attempt.apis.sources, &state);
-    classify_initial(&mut state, attempt.excludes, printer);
+    classify_initial(&mut state, attempt.excludes, reporter);
     summary.tracked = state.tracked.len();
     summary.excluded = count(&state, ObjectState::Excluded);
     summary.suspended = count(&state, ObjectState::Suspended);
-    printer.info(&header_line(&state, summary));
+    reporter.info(&header_line(&state, summary));
 
     until_deadline(attempt.deadline, trigger(&attempt, &mut state)).await??;
 
     // Each round evaluates only what the updates since the last round touched, after draining
     // every update already queued: a burst of events costs one pass, not one pass per event.
     let mut touched = Touched::Everything;
-    let mut spinners = ObjectSpinners::new(printer);
+    let mut spinners = ObjectSpinners::new(reporter);
     loop {
         evaluate(&mut attempt, &mut state, &touched).await;
         spinners.sync(spinner_view(&state));
@@ -190,9 +190,9 @@ async fn run(mut attempt: FluxAttempt<'_>, summary: &mut FluxSummary) -> Result<
         let Some((kind, update)) = received else {
             break;
         };
-        touched = apply_update(&mut state, &kind, update, attempt.excludes, printer);
+        touched = apply_update(&mut state, &kind, update, attempt.excludes, reporter);
         while let Ok((kind, update)) = rx.try_recv() {
-            let more = apply_update(&mut state, &kind, update, attempt.excludes, printer);
+            let more = apply_update(&mut state, &kind, update, attempt.excludes, reporter);
             touched.merge(more);
         }
     }
@@ -243,9 +243,9 @@ fn choose_sync_source(
         .find(|key| state.sources.contains_key(key))
 }
 
-fn classify_initial(state: &mut State, excludes: &Excludes, printer: &Printer) {
+fn classify_initial(state: &mut State, excludes: &Excludes, reporter: &dyn Reporter) {
     if state.sync_source.is_none() {
-        printer.warn(&format!(
+        reporter.warn(&format!(
             "no Flux sync source found ({}/{}); waiting for Kustomizations only",
             resources::NAMESPACE,
             resources::SYNC_NAME
@@ -256,7 +256,7 @@ fn classify_initial(state: &mut State, excludes: &Excludes, printer: &Printer) {
         admit(state, key, excludes, false);
     }
     for entry in excludes.unmatched(keys.iter()) {
-        printer.warn(&unmatched_exclude_warning(&entry));
+        reporter.warn(&unmatched_exclude_warning(&entry));
     }
 }
 
@@ -286,7 +286,7 @@ fn admit(state: &mut State, key: &ObjectKey, excludes: &Excludes, created: bool)
 
 /// After the initial list: Kustomizations that appeared are classified and tracked without the
 /// token rule; tracked ones that disappeared are dropped.
-fn track_new_and_drop_deleted(state: &mut State, excludes: &Excludes, printer: &Printer) {
+fn track_new_and_drop_deleted(state: &mut State, excludes: &Excludes, reporter: &dyn Reporter) {
     let new: Vec<ObjectKey> = state
         .kustomizations
         .keys()
@@ -307,7 +307,7 @@ fn track_new_and_drop_deleted(state: &mut State, excludes: &Excludes, printer: &
         .collect();
     for key in gone {
         state.tracked.remove(&key);
-        printer.info(&format!("{key}: deleted, no longer tracked"));
+        reporter.info(&format!("{key}: deleted, no longer tracked"));
     }
 }
 
@@ -342,7 +342,7 @@ fn apply_update(
     kind: &str,
     update: Update,
     excludes: &Excludes,
-    printer: &Printer,
+    reporter: &dyn Reporter,
 ) -> Touched {
     let is_kustomization = FluxKind::from_api_kind(kind) == Some(FluxKind::Kustomization);
     match update {
@@ -352,7 +352,7 @@ fn apply_update(
         }
         Update::Snapshot(objects) => {
             replace_kind(state, kind, &objects);
-            track_new_and_drop_deleted(state, excludes, printer);
+            track_new_and_drop_deleted(state, excludes, reporter);
             Touched::Everything
         }
         update if is_kustomization => {
@@ -381,7 +381,7 @@ fn apply_update(
                     .is_some_and(|t| t.progress.done.is_none())
             {
                 state.tracked.remove(&key);
-                printer.info(&format!("{key}: deleted, no longer tracked"));
+                reporter.info(&format!("{key}: deleted, no longer tracked"));
             }
             Touched::Some([key].into())
         }
@@ -515,7 +515,7 @@ async fn request(
 /// Evaluate the unfinished objects an update touched against their latest state and print
 /// final lines.
 async fn evaluate(attempt: &mut FluxAttempt<'_>, state: &mut State, touched: &Touched) {
-    let printer = attempt.printer;
+    let reporter = attempt.reporter;
     let source_was_done = state.source_progress.done.is_some();
     evaluate_source(attempt, state).await;
     let source_complete = matches!(
@@ -560,12 +560,12 @@ async fn evaluate(attempt: &mut FluxAttempt<'_>, state: &mut State, touched: &To
         if let Some(tracked) = state.tracked.get_mut(&key) {
             tracked
                 .progress
-                .settle(printer, &key.to_string(), READY, verdict, after);
+                .settle(reporter, &key.to_string(), READY, verdict, after);
         }
     }
     // Blocking only changes when a failure appears or the set of objects changed.
     if failed_now || matches!(touched, Touched::Everything) {
-        mark_blocked(state, printer);
+        mark_blocked(state, reporter);
     }
 }
 
@@ -586,7 +586,7 @@ async fn evaluate_source(attempt: &mut FluxAttempt<'_>, state: &mut State) {
     {
         // A push may have happened meanwhile: look D up once more before failing.
         state.relooked = true;
-        if let Ok(expected) = lookup.lookup(attempt.printer).await {
+        if let Ok(expected) = lookup.lookup(attempt.reporter).await {
             attempt.expected = expected;
             verdict = source_verdict(source, attempt.token, attempt.expected.digest());
         }
@@ -609,12 +609,12 @@ async fn evaluate_source(attempt: &mut FluxAttempt<'_>, state: &mut State) {
     let after = state.started.elapsed();
     state
         .source_progress
-        .settle(attempt.printer, &key.to_string(), READY, verdict, after);
+        .settle(attempt.reporter, &key.to_string(), READY, verdict, after);
 }
 
 /// Dependents of failed objects (directly, transitively, or through the failed sync source)
 /// stop waiting and count as failures.
-fn mark_blocked(state: &mut State, printer: &Printer) {
+fn mark_blocked(state: &mut State, reporter: &dyn Reporter) {
     let mut failed: Vec<ObjectKey> = state
         .tracked
         .iter()
@@ -654,7 +654,7 @@ fn mark_blocked(state: &mut State, printer: &Printer) {
             continue;
         }
         let label = blocker.blocker_label();
-        printer.info(&format!("{key}: blocked by {label}"));
+        reporter.info(&format!("{key}: blocked by {label}"));
         tracked.progress.done = Some(Finished {
             state: ObjectState::Blocked,
             reason: None,

@@ -26,8 +26,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::env_vars::test_only;
 use crate::error::Failure;
-use crate::output::Printer;
 use crate::process::ProcessEnv;
+use crate::progress::Reporter;
 use crate::retry::test_knob;
 
 pub use detect::stuck_reason;
@@ -163,24 +163,6 @@ impl RecoveryReport {
     }
 }
 
-/// Where recovery's lines go. Production passes the [`Printer`]; tests capture the lines.
-/// `Sync` because the resume guard may print from a helper thread while it is dropped.
-pub trait RecoveryOutput: Sync {
-    /// A progress line (suppressed by `--quiet`).
-    fn info(&self, line: &str);
-    /// A `warning:` line; `line` comes without the prefix.
-    fn warn(&self, line: &str);
-}
-
-impl RecoveryOutput for Printer {
-    fn info(&self, line: &str) {
-        Printer::info(self, line);
-    }
-    fn warn(&self, line: &str) {
-        Printer::warn(self, line);
-    }
-}
-
 /// A HelmRelease's namespace and name. Ordered by the string `namespace/name`, as the spec sorts
 /// the batch (which differs from ordering the pair when a namespace contains `-` or `.`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -297,18 +279,7 @@ fn suspend_patch(suspend: bool) -> Patch<Value> {
 pub async fn recover(
     client: &kube::Client,
     helm_release: Option<&ApiResource>,
-    printer: &Printer,
-    bounds: RecoveryBounds,
-    cancel: &CancellationToken,
-) -> RecoveryReport {
-    recover_with(client, helm_release, printer, bounds, cancel).await
-}
-
-/// [`recover`] with its lines going to any [`RecoveryOutput`].
-pub async fn recover_with(
-    client: &kube::Client,
-    helm_release: Option<&ApiResource>,
-    out: &dyn RecoveryOutput,
+    out: &dyn Reporter,
     bounds: RecoveryBounds,
     cancel: &CancellationToken,
 ) -> RecoveryReport {

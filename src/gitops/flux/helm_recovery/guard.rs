@@ -26,7 +26,8 @@ use kube::api::{Api, ApiResource, DynamicObject, PatchParams};
 use tokio::runtime::{Handle, RuntimeFlavor};
 use tokio::time::Instant;
 
-use super::{RecoveryOutput, ReleaseKey, RequestFailure, suspend_patch};
+use super::{ReleaseKey, RequestFailure, suspend_patch};
+use crate::progress::Reporter;
 
 /// Tries per resume (reconcile.md#reset, step 5).
 const RESUME_TRIES: u32 = 3;
@@ -51,7 +52,7 @@ struct Resumer<'a> {
     client: kube::Client,
     resource: ApiResource,
     budget: Duration,
-    out: &'a dyn RecoveryOutput,
+    out: &'a dyn Reporter,
 }
 
 pub struct ResumeGuard<'a> {
@@ -64,7 +65,7 @@ impl<'a> ResumeGuard<'a> {
         client: kube::Client,
         resource: ApiResource,
         budget: Duration,
-        out: &'a dyn RecoveryOutput,
+        out: &'a dyn Reporter,
     ) -> Self {
         ResumeGuard {
             resumer: Resumer {
@@ -85,7 +86,7 @@ impl<'a> ResumeGuard<'a> {
         &self.resumer.resource
     }
 
-    pub fn output(&self) -> &'a dyn RecoveryOutput {
+    pub fn output(&self) -> &'a dyn Reporter {
         self.resumer.out
     }
 

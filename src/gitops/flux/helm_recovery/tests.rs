@@ -1,7 +1,7 @@
 //! Recovery against the fake API server with the HelmRelease simulator.
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fake_apiserver::fixtures::{HelmState, helm_release};
@@ -15,23 +15,7 @@ use tokio_util::sync::CancellationToken;
 use super::guard::ResumeGuard;
 use super::*;
 
-#[derive(Default)]
-struct Captured(Mutex<Vec<String>>);
-
-impl RecoveryOutput for Captured {
-    fn info(&self, line: &str) {
-        self.0.lock().unwrap().push(line.to_string());
-    }
-    fn warn(&self, line: &str) {
-        self.0.lock().unwrap().push(format!("warning: {line}"));
-    }
-}
-
-impl Captured {
-    fn lines(&self) -> Vec<String> {
-        self.0.lock().unwrap().clone()
-    }
-}
+type Captured = crate::progress::Recorder;
 
 struct Harness {
     server: FakeApiServer,
@@ -160,7 +144,7 @@ async fn stuck_releases_are_suspended_observed_and_resumed_in_order() {
 
     let out = Captured::default();
     let started = Instant::now();
-    let report = recover_with(
+    let report = recover(
         &h.client,
         Some(&helm_resource()),
         &out,
@@ -241,7 +225,7 @@ async fn a_controller_that_never_observes_is_waited_for_only_up_to_the_bound() {
     h.sim.never_observe("apps/a");
     let out = Captured::default();
     let started = Instant::now();
-    let report = recover_with(
+    let report = recover(
         &h.client,
         Some(&helm_resource()),
         &out,
@@ -273,7 +257,7 @@ async fn a_failing_resume_names_the_release_and_the_flux_command() {
     let out = Captured::default();
     let resource = helm_resource();
     let cancel = CancellationToken::new();
-    let recovery = recover_with(
+    let recovery = recover(
         &h.client,
         Some(&resource),
         &out,
@@ -326,7 +310,7 @@ async fn cancelling_during_the_observe_wait_still_resumes() {
     let resource = helm_resource();
     let cancel = CancellationToken::new();
     let started = Instant::now();
-    let recovery = recover_with(
+    let recovery = recover(
         &h.client,
         Some(&resource),
         &out,
@@ -364,7 +348,7 @@ async fn a_cancelled_token_sends_no_suspend() {
     let cancel = CancellationToken::new();
     cancel.cancel();
     let out = Captured::default();
-    let report = recover_with(
+    let report = recover(
         &h.client,
         Some(&helm_resource()),
         &out,
@@ -388,7 +372,7 @@ async fn a_rejected_suspend_is_skipped_and_never_resumed() {
         1,
     );
     let out = Captured::default();
-    let report = recover_with(
+    let report = recover(
         &h.client,
         Some(&helm_resource()),
         &out,
@@ -431,7 +415,7 @@ async fn a_suspend_with_unknown_outcome_is_still_resumed() {
         1,
     );
     let out = Captured::default();
-    let report = recover_with(
+    let report = recover(
         &h.client,
         Some(&helm_resource()),
         &out,
@@ -455,7 +439,7 @@ async fn a_failed_list_warns_and_changes_nothing() {
     h.server
         .fail_next(Route::resource("helmreleases"), Verb::List, 500, 1);
     let out = Captured::default();
-    let report = recover_with(
+    let report = recover(
         &h.client,
         Some(&helm_resource()),
         &out,
@@ -478,10 +462,10 @@ async fn nothing_stuck_or_api_not_served_sends_nothing() {
         .put_object(helm_release("apps", "ready", HelmState::Ready));
     let out = Captured::default();
     let cancel = CancellationToken::new();
-    let report = recover_with(&h.client, None, &out, bounds(200, 200), &cancel).await;
+    let report = recover(&h.client, None, &out, bounds(200, 200), &cancel).await;
     assert!(report.resets.is_empty());
     assert!(h.server.requests().is_empty());
-    let report = recover_with(
+    let report = recover(
         &h.client,
         Some(&helm_resource()),
         &out,
