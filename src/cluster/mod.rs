@@ -1,7 +1,8 @@
 //! Local clusters and their GitOps set-up (cluster.md), for the `ksail cluster …` commands:
 //!
 //! - [`provider`]: the kind, k3d and docker command lines (argv building, output parsing);
-//! - [`scaffold`]: what `cluster init` writes (ksail.yaml, kind.yaml/k3d.yaml, kustomization);
+//! - [`init`]: a new project: the flags validated, the files planned, then written;
+//! - [`scaffold`]: the text of what `init` writes (ksail.yaml, kind.yaml/k3d.yaml, kustomization);
 //! - [`distribution_config`]: the config `create` hands kind or k3d, and the node mirror files;
 //! - [`create`]: preflight and steps 1–5 (registry, cluster, network, mirror, API server);
 //! - [`setup`]: steps 6–9 (initial artifact, engine install, bootstrap objects, engine ready);
@@ -13,6 +14,7 @@
 pub mod bootstrap;
 pub mod create;
 pub mod distribution_config;
+pub mod init;
 pub mod install;
 pub mod provider;
 pub mod scaffold;

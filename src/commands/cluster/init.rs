@@ -1,128 +1,20 @@
-//! `ksail cluster init` (cluster.md#cluster-init): validate every flag, then write `ksail.yaml`,
-//! the distribution config and the source directory's kustomization, each created, skipped or
-//! overwritten. It never reads an existing `ksail.yaml` or the environment: the output depends
-//! only on the flags and the defaults.
-//!
-//! [`plan`] is pure (flags → files); only [`run`] touches the filesystem, and only after the plan
-//! exists, so a validation failure leaves the output directory exactly as it was.
-
-use std::io::Write as _;
-use std::path::{Component, Path, PathBuf};
-
-pub use crate::cluster::scaffold::{KsailYaml, ScaffoldFile, distribution_config, ksail_yaml};
+//! `ksail cluster init` (cluster.md#cluster-init): the flags in, `cluster::init` plans and writes.
 
 use crate::cli::InitArgs;
+use crate::cluster::init::{self, Connection};
 use crate::commands::{Context, Outcome};
-use crate::config::{
-    self, DEFAULT_SOURCE_DIRECTORY, Distribution, Effective, FlagOverrides, GitOpsEngine, Key,
-};
+use crate::config::FlagOverrides;
 use crate::error::Failure;
-use crate::resolve::parse_registry;
-
-const COMMAND: &str = "cluster init";
-
-#[derive(Debug, thiserror::Error)]
-pub enum InitError {
-    #[error(
-        "{origin}: distribution {distribution} is not supported by ksail cluster commands; supported: Vanilla, K3s"
-    )]
-    UnsupportedDistribution {
-        origin: String,
-        distribution: Distribution,
-    },
-    #[error(
-        "{origin}: {path} is also the path of {other}; choose a path that no other scaffold file uses"
-    )]
-    PathClash {
-        origin: &'static str,
-        path: String,
-        other: String,
-    },
-    #[error("flag --output: {output} exists and is not a directory; choose a directory")]
-    OutputNotDirectory { output: String },
-    #[error("cannot create directory {path}: {source}; check the permissions of its parent")]
-    CreateDir {
-        path: String,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error(
-        "cannot write {path}: {source}; check the permissions and that the path is not a directory"
-    )]
-    Write {
-        path: String,
-        #[source]
-        source: std::io::Error,
-    },
-}
-
-impl From<InitError> for Failure {
-    fn from(error: InitError) -> Self {
-        match error {
-            InitError::UnsupportedDistribution { .. }
-            | InitError::PathClash { .. }
-            | InitError::OutputNotDirectory { .. } => Failure::usage(error.to_string()),
-            InitError::CreateDir { .. } | InitError::Write { .. } => {
-                Failure::failed(error.to_string())
-            }
-        }
-    }
-}
-
-/// The global flags `init` writes into `spec.cluster.connection`.
-#[derive(Debug, Clone, Default)]
-pub struct Connection {
-    pub kubeconfig: Option<String>,
-    pub context: Option<String>,
-}
-
-/// What `init` will write, in the order of the spec's table. Paths are relative to the output
-/// directory unless the user gave absolute ones.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InitPlan {
-    pub files: Vec<ScaffoldFile>,
-}
 
 pub async fn run(ctx: &Context, args: InitArgs) -> Outcome {
     Outcome {
-        command: COMMAND,
-        result: init(ctx, &args),
+        command: "cluster init",
+        result: write_project(ctx, &args),
         json: None,
     }
 }
 
-fn init(ctx: &Context, args: &InitArgs) -> Result<(), Failure> {
-    let connection = Connection {
-        kubeconfig: ctx.global.kubeconfig.clone(),
-        context: ctx.global.context.clone(),
-    };
-    let plan = plan(args, &connection, &ctx.env.cwd)?;
-    let output_dir = ctx.env.cwd.join(&args.output);
-    if output_dir.exists() && !output_dir.is_dir() {
-        return Err(InitError::OutputNotDirectory {
-            output: args.output.clone(),
-        }
-        .into());
-    }
-    for file in &plan.files {
-        let shown = shown_path(&args.output, &file.path);
-        let line = match write_file(&output_dir.join(&file.path), &file.content, args.force)
-            .map_err(|error| error.named(&shown))?
-        {
-            Written::Created => format!("created {shown}"),
-            Written::Skipped => format!("skipped {shown} (exists; use --force to overwrite)"),
-            Written::Overwrote => format!("overwrote {shown}"),
-        };
-        ctx.printer.result(&line);
-    }
-    ctx.printer
-        .result(&format!("initialized project in {}", args.output));
-    Ok(())
-}
-
-/// Validate every flag and build the files (cluster.md "Validation first"). Pure: `cwd` is only
-/// used to resolve paths inside the effective settings, nothing is read.
-pub fn plan(args: &InitArgs, connection: &Connection, cwd: &Path) -> Result<InitPlan, Failure> {
+fn write_project(ctx: &Context, args: &InitArgs) -> Result<(), Failure> {
     let flags = FlagOverrides {
         name: args.name.clone(),
         distribution: args.distribution.clone(),
@@ -133,222 +25,19 @@ pub fn plan(args: &InitArgs, connection: &Connection, cwd: &Path) -> Result<Init
         kustomization_file: args.kustomization_file.clone(),
         ..FlagOverrides::default()
     };
-    // No file and no environment: init's output depends only on its flags (config.md).
-    let effective = config::effective(None, &|_| None, &flags, cwd)?;
-    let distribution = effective.distribution.value;
-    let Some(default_config) = distribution
-        .default_config_file()
-        .filter(|_| matches!(distribution, Distribution::Vanilla | Distribution::K3s))
-    else {
-        return Err(InitError::UnsupportedDistribution {
-            origin: effective.origin(Key::Distribution, &effective.distribution.source),
-            distribution,
-        }
-        .into());
+    let connection = Connection {
+        kubeconfig: ctx.global.kubeconfig.clone(),
+        context: ctx.global.context.clone(),
     };
-    let mirror = local_mirror(&effective)?;
-    let cluster = crate::resolve::cluster_name(
-        effective.name.as_ref().map(|name| name.value.as_str()),
-        None,
-        None,
-        distribution.as_str(),
-        None,
-    )
-    .ok()
-    .flatten()
-    .unwrap_or_else(|| distribution.as_str().to_ascii_lowercase());
-
-    let config_written = effective
-        .distribution_config
-        .as_ref()
-        .map_or(default_config, |path| path.value.written.as_str());
-    let source_written = effective.source_directory.value.written.as_str();
-    let kustomization_file = effective
-        .kustomization_file
-        .as_ref()
-        .map(|file| file.value.clone());
-
-    let values = KsailYaml {
-        name: effective.name.as_ref().map(|name| name.value.clone()),
-        distribution: (distribution != Distribution::Vanilla).then_some(distribution),
-        distribution_config: (normalised(config_written) != normalised(default_config))
-            .then(|| config_written.to_string()),
-        kubeconfig: non_empty(&connection.kubeconfig),
-        context: non_empty(&connection.context),
-        gitops_engine: Some(effective.gitops_engine.value)
-            .filter(|engine| *engine != GitOpsEngine::None),
-        registry: effective
-            .registry
-            .as_ref()
-            .map(|registry| registry.value.clone()),
-        source_directory: (normalised(source_written) != normalised(DEFAULT_SOURCE_DIRECTORY))
-            .then(|| source_written.to_string()),
-        kustomization_file: kustomization_file.clone(),
-    };
-    let mut kustomization = PathBuf::from(source_written);
-    if let Some(file) = &kustomization_file {
-        kustomization.push(file);
-    }
-    kustomization.push("kustomization.yaml");
-
-    let files = vec![
-        ScaffoldFile {
-            path: PathBuf::from(config::FILE_NAME),
-            content: ksail_yaml(&values),
-        },
-        ScaffoldFile {
-            path: PathBuf::from(config_written),
-            content: distribution_config(distribution, &cluster, mirror.as_deref())
-                .unwrap_or_default(),
-        },
-        ScaffoldFile {
-            path: kustomization,
-            content: crate::cluster::scaffold::KUSTOMIZATION_YAML.to_string(),
-        },
-    ];
-    check_distinct_paths(&files)?;
-    Ok(InitPlan { files })
-}
-
-/// The `host:port` that gets a containerd mirror: the registry when it is local (loopback), not
-/// for an external one. The string is checked against the registry grammar, and its `${VAR}`
-/// references against the expansion syntax, because the written file is expanded when loaded.
-fn local_mirror(effective: &Effective) -> Result<Option<String>, Failure> {
-    let Some(registry) = &effective.registry else {
-        return Ok(None);
-    };
-    let reference_error = |problem: &str, fix: &str| {
-        Failure::from(effective.value_error(Key::Registry, &registry.source, problem, fix))
-    };
-    config::expand(&registry.value, &|_| None).map_err(|error| {
-        let (problem, fix) = error.parts();
-        reference_error(&problem, &fix)
-    })?;
-    let spec = match crate::settings::config_registry(effective) {
-        Ok(spec) => spec,
-        // A placeholder outside the credentials (`${REGISTRY_HOST}:5000`) can only be checked once
-        // it is expanded, when a command loads the file; decide the mirror from its defaults.
-        Err(_) if registry.value.contains("${") => config::expand(&registry.value, &|_| None)
-            .ok()
-            .and_then(|expanded| parse_registry(&expanded.text).ok().flatten()),
-        Err(failure) => return Err(failure),
-    };
-    Ok(spec.filter(|spec| spec.local).map(|spec| spec.host_port()))
-}
-
-/// Two scaffold files at one path would overwrite each other (`--distribution-config ksail.yaml`).
-fn check_distinct_paths(files: &[ScaffoldFile]) -> Result<(), InitError> {
-    // The flag that chose each file's path; ksail.yaml's is fixed, so it is never the later one.
-    const ORIGINS: [&str; 3] = [
-        "ksail.yaml",
-        "flag --distribution-config",
-        "flag --source-directory",
-    ];
-    for (later, file) in files.iter().enumerate() {
-        if let Some(earlier) = files[..later]
-            .iter()
-            .find(|earlier| lexical(&earlier.path) == lexical(&file.path))
-        {
-            return Err(InitError::PathClash {
-                origin: ORIGINS[later.min(ORIGINS.len() - 1)],
-                path: file.path.display().to_string(),
-                other: earlier.path.display().to_string(),
-            });
-        }
-    }
+    let plan = init::plan(&flags, &connection, &ctx.env.cwd)?;
+    init::write(
+        &plan,
+        &args.output,
+        &ctx.env.cwd,
+        args.force,
+        ctx.reporter(),
+    )?;
+    ctx.printer
+        .result(&format!("initialized project in {}", args.output));
     Ok(())
 }
-
-/// A path without `.` components, for comparing what the user wrote.
-fn lexical(path: &Path) -> Vec<Component<'_>> {
-    path.components()
-        .filter(|component| *component != Component::CurDir)
-        .collect()
-}
-
-/// `./k8s/` and `k8s` name the same default.
-fn normalised(path: &str) -> Vec<Component<'_>> {
-    lexical(Path::new(path))
-}
-
-fn non_empty(value: &Option<String>) -> Option<String> {
-    value.clone().filter(|value| !value.is_empty())
-}
-
-/// A file path as the output lines show it: relative to the current directory, so with the
-/// `--output` prefix unless that is `.`.
-fn shown_path(output: &str, path: &Path) -> String {
-    if path.is_absolute() || lexical(Path::new(output)).is_empty() {
-        path.display().to_string()
-    } else {
-        Path::new(output).join(path).display().to_string()
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Written {
-    Created,
-    Skipped,
-    Overwrote,
-}
-
-/// An IO failure before the path is named for the user.
-enum WriteError {
-    CreateDir(PathBuf, std::io::Error),
-    Write(std::io::Error),
-}
-
-impl WriteError {
-    fn named(self, shown: &str) -> InitError {
-        match self {
-            WriteError::CreateDir(path, source) => InitError::CreateDir {
-                path: path.display().to_string(),
-                source,
-            },
-            WriteError::Write(source) => InitError::Write {
-                path: shown.to_string(),
-                source,
-            },
-        }
-    }
-}
-
-/// Write one file unless it exists (anything at the path counts, even a dangling symlink) and
-/// `force` is off. New files get mode 0644 and new directories 0755 (before the umask).
-fn write_file(path: &Path, content: &str, force: bool) -> Result<Written, WriteError> {
-    let exists = std::fs::symlink_metadata(path).is_ok();
-    if exists && !force {
-        return Ok(Written::Skipped);
-    }
-    if let Some(parent) = path.parent() {
-        create_dirs(parent).map_err(|error| WriteError::CreateDir(parent.to_path_buf(), error))?;
-    }
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true);
-    if exists {
-        options.create(true).truncate(true);
-    } else {
-        options.create_new(true);
-    }
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o644);
-    let mut file = options.open(path).map_err(WriteError::Write)?;
-    file.write_all(content.as_bytes())
-        .map_err(WriteError::Write)?;
-    Ok(if exists {
-        Written::Overwrote
-    } else {
-        Written::Created
-    })
-}
-
-fn create_dirs(dir: &Path) -> std::io::Result<()> {
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o755);
-    builder.create(dir)
-}
-
-#[cfg(test)]
-mod tests;

@@ -4,21 +4,11 @@ use super::*;
 use crate::cluster::scaffold::SCHEMA_URL;
 use crate::error::FailureClass;
 
-fn args() -> InitArgs {
-    InitArgs {
-        name: None,
-        distribution: None,
-        distribution_config: None,
-        gitops_engine: None,
-        local_registry: None,
-        source_directory: None,
-        kustomization_file: None,
-        output: ".".to_string(),
-        force: false,
-    }
+fn args() -> FlagOverrides {
+    FlagOverrides::default()
 }
 
-fn plan_of(args: &InitArgs) -> Result<InitPlan, Failure> {
+fn plan_of(args: &FlagOverrides) -> Result<InitPlan, Failure> {
     plan(args, &Connection::default(), Path::new("/work"))
 }
 
@@ -29,7 +19,7 @@ fn paths(plan: &InitPlan) -> Vec<String> {
         .collect()
 }
 
-fn usage_error(args: &InitArgs) -> String {
+fn usage_error(args: &FlagOverrides) -> String {
     let failure = plan_of(args).expect_err("invalid flags");
     assert_eq!(failure.class, FailureClass::Usage, "{}", failure.message);
     failure.message
@@ -56,7 +46,7 @@ fn default_plan_writes_three_files_in_table_order() {
 
 #[test]
 fn an_engine_implies_the_default_local_registry() {
-    let plan = plan_of(&InitArgs {
+    let plan = plan_of(&FlagOverrides {
         gitops_engine: Some("flux".into()),
         ..args()
     })
@@ -73,7 +63,7 @@ fn an_engine_implies_the_default_local_registry() {
 
 #[test]
 fn an_external_registry_gets_no_mirror() {
-    let plan = plan_of(&InitArgs {
+    let plan = plan_of(&FlagOverrides {
         distribution: Some("K3s".into()),
         local_registry: Some("ci:${GHCR_TOKEN}@ghcr.io/acme/manifests".into()),
         ..args()
@@ -90,7 +80,7 @@ fn an_external_registry_gets_no_mirror() {
 
 #[test]
 fn k3s_mirror_uses_the_default_cluster_name_without_a_name() {
-    let plan = plan_of(&InitArgs {
+    let plan = plan_of(&FlagOverrides {
         distribution: Some("K3s".into()),
         local_registry: Some("localhost".into()),
         ..args()
@@ -113,7 +103,7 @@ fn k3s_mirror_uses_the_default_cluster_name_without_a_name() {
 
 #[test]
 fn a_placeholder_host_is_kept_and_decides_the_mirror_from_its_default() {
-    let plan = plan_of(&InitArgs {
+    let plan = plan_of(&FlagOverrides {
         local_registry: Some("${REGISTRY:-localhost:5051}".into()),
         ..args()
     })
@@ -128,7 +118,7 @@ fn a_placeholder_host_is_kept_and_decides_the_mirror_from_its_default() {
 
 #[test]
 fn paths_and_kustomization_file() {
-    let plan = plan_of(&InitArgs {
+    let plan = plan_of(&FlagOverrides {
         distribution_config: Some("clusters/kind.yaml".into()),
         source_directory: Some("./deploy/".into()),
         kustomization_file: Some("./overlays/dev/".into()),
@@ -159,7 +149,7 @@ fn paths_and_kustomization_file() {
 
 #[test]
 fn default_paths_written_differently_are_still_defaults() {
-    let plan = plan_of(&InitArgs {
+    let plan = plan_of(&FlagOverrides {
         distribution_config: Some("./kind.yaml".into()),
         source_directory: Some("k8s/".into()),
         ..args()
@@ -190,65 +180,65 @@ fn connection_flags_are_written() {
 
 #[test]
 fn invalid_flags_are_usage_errors() {
-    let cases: [(InitArgs, &str); 9] = [
+    let cases: [(FlagOverrides, &str); 9] = [
         (
-            InitArgs {
+            FlagOverrides {
                 name: Some("Bad_Name".into()),
                 ..args()
             },
             "flag --name: invalid metadata.name \"Bad_Name\"",
         ),
         (
-            InitArgs {
+            FlagOverrides {
                 name: Some("a".repeat(64)),
                 ..args()
             },
             "flag --name: invalid metadata.name",
         ),
         (
-            InitArgs {
+            FlagOverrides {
                 distribution: Some("Talos".into()),
                 ..args()
             },
             "flag --distribution: distribution Talos is not supported by ksail cluster commands; supported: Vanilla, K3s",
         ),
         (
-            InitArgs {
+            FlagOverrides {
                 distribution: Some("minikube".into()),
                 ..args()
             },
             "flag --distribution: unknown value \"minikube\"",
         ),
         (
-            InitArgs {
+            FlagOverrides {
                 gitops_engine: Some("Fluxx".into()),
                 ..args()
             },
             "flag --gitops-engine: unknown value \"Fluxx\"",
         ),
         (
-            InitArgs {
+            FlagOverrides {
                 local_registry: Some("oci://localhost:5050".into()),
                 ..args()
             },
             "flag --local-registry: a registry string has no scheme",
         ),
         (
-            InitArgs {
+            FlagOverrides {
                 local_registry: Some("u:${PASS@localhost".into()),
                 ..args()
             },
             "flag --local-registry: \"${\" at character 3 has no closing",
         ),
         (
-            InitArgs {
+            FlagOverrides {
                 kustomization_file: Some("../up".into()),
                 ..args()
             },
             "flag --kustomization-file: \"../up\" has a '..' component",
         ),
         (
-            InitArgs {
+            FlagOverrides {
                 distribution_config: Some("./ksail.yaml".into()),
                 ..args()
             },
