@@ -141,18 +141,54 @@ pub fn kube_error(error: K8sError) -> AttemptError {
     }
 }
 
-/// Run `future` unless the attempt deadline passes first.
-pub async fn until_deadline<T>(
-    deadline: tokio::time::Instant,
-    future: impl Future<Output = T>,
-) -> Result<T, AttemptError> {
-    tokio::time::timeout_at(deadline, future)
-        .await
-        .map_err(|_| AttemptError::TimedOut {
-            message: "timed out before the reconciliation could be requested".to_string(),
-            unfinished: Vec::new(),
-            total: 0,
-        })
+/// The attempt's one deadline: `timeout` after the attempt began. `reconcile` sets it; every wait
+/// of the attempt (discovery, the registry lookup, HelmRelease recovery, the trigger, the watch
+/// loop of either driver) ends at it, and the timeout message quotes `timeout`.
+#[derive(Debug, Clone, Copy)]
+pub struct Deadline {
+    at: tokio::time::Instant,
+    timeout: Duration,
+}
+
+impl Deadline {
+    /// `timeout` from now.
+    pub fn after(timeout: Duration) -> Self {
+        Deadline {
+            at: tokio::time::Instant::now() + timeout,
+            timeout,
+        }
+    }
+
+    /// The `--timeout` this deadline stands for.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// Completes when the deadline passes.
+    pub async fn passed(&self) {
+        tokio::time::sleep_until(self.at).await;
+    }
+
+    /// Run `future` unless the deadline passes first, which is a timeout naming no object (none
+    /// is tracked yet when the steps it bounds run).
+    pub async fn bound<T>(&self, future: impl Future<Output = T>) -> Result<T, AttemptError> {
+        tokio::time::timeout_at(self.at, future)
+            .await
+            .map_err(|_| AttemptError::TimedOut {
+                message: timeout_message(self.timeout, &[], 0),
+                unfinished: Vec::new(),
+                total: 0,
+            })
+    }
+
+    /// Cancel `token` when the deadline passes; the task ends with the returned guard.
+    pub fn cancels(&self, token: tokio_util::sync::CancellationToken) -> Watches {
+        let deadline = *self;
+        Watches(vec![tokio::spawn(async move {
+            deadline.passed().await;
+            token.cancel();
+        })])
+    }
 }
 
 /// `1.2s`: the duration shown in final progress lines.

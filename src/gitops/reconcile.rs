@@ -16,7 +16,7 @@ use time::macros::format_description;
 
 use super::Engine;
 use super::argocd::driver::{self as argocd, ArgoAttempt};
-use super::attempt::{kube_error, seconds};
+use super::attempt::{Deadline, kube_error, seconds};
 use super::diagnostics::{self, Summary, Target};
 use super::engine::{
     ApiVersions, choose_api_versions, discover_apis, not_installed, select_engine,
@@ -149,33 +149,21 @@ struct AttemptInputs<'a> {
 
 async fn attempt(inputs: &AttemptInputs<'_>, n: u32) -> Result<Success, AttemptError> {
     let ctx = inputs.ctx;
-    let reporter = ctx.reporter();
     let settings = inputs.settings;
     inputs.run.with(|facts| facts.attempts = n);
     if ctx.cancel.is_cancelled() {
         return Err(AttemptError::Interrupted);
     }
-    let deadline = tokio::time::Instant::now() + settings.timeout;
-    let cancel = ctx.cancel.clone();
-    let interrupted = async move { cancel.cancelled().await };
-    let work = attempt_steps(inputs, deadline);
+    let deadline = Deadline::after(settings.timeout);
     tokio::select! {
-        result = work => result,
-        () = interrupted => Err(AttemptError::Interrupted),
-        () = tokio::time::sleep_until(deadline + Duration::from_millis(50)) => {
-            reporter.verbose("reconcile: attempt deadline passed");
-            Err(AttemptError::TimedOut {
-                message: format!("timed out after {}", crate::duration::format_go(settings.timeout)),
-                unfinished: Vec::new(),
-                total: 0,
-            })
-        }
+        result = attempt_steps(inputs, deadline) => result,
+        () = ctx.cancel.cancelled() => Err(AttemptError::Interrupted),
     }
 }
 
 async fn attempt_steps(
     inputs: &AttemptInputs<'_>,
-    deadline: tokio::time::Instant,
+    deadline: Deadline,
 ) -> Result<Success, AttemptError> {
     let ctx = inputs.ctx;
     let reporter = ctx.reporter();
@@ -183,7 +171,10 @@ async fn attempt_steps(
     let client = &inputs.cluster.client;
 
     // 1. Engine selection from one GET /apis.
-    let apis = discover_apis(client).await.map_err(kube_error)?;
+    let apis = deadline
+        .bound(discover_apis(client))
+        .await?
+        .map_err(kube_error)?;
     let selection =
         select_engine(settings.configured_engine, &apis).map_err(AttemptError::Engine)?;
     let versions = choose_api_versions(&apis);
@@ -202,9 +193,9 @@ async fn attempt_steps(
 
     // 2. The expected revision.
     let expected = match inputs.lookup {
-        Some(lookup) => lookup
-            .lookup(reporter)
-            .await
+        Some(lookup) => deadline
+            .bound(lookup.lookup(reporter))
+            .await?
             .map_err(AttemptError::Expected)?,
         None => Expected::Unchecked,
     };
@@ -234,7 +225,7 @@ async fn flux_attempt(
     inputs: &AttemptInputs<'_>,
     versions: &ApiVersions,
     expected: Expected,
-    deadline: tokio::time::Instant,
+    deadline: Deadline,
 ) -> Result<Success, AttemptError> {
     let ctx = inputs.ctx;
     let settings = inputs.settings;
@@ -243,11 +234,7 @@ async fn flux_attempt(
     // 3. HelmRelease recovery: the first step that changes the cluster. The attempt deadline
     // and a signal both stop it; it always resumes what it suspended.
     let stop = ctx.cancel.child_token();
-    let deadline_stop = stop.clone();
-    let stopper = tokio::spawn(async move {
-        tokio::time::sleep_until(deadline).await;
-        deadline_stop.cancel();
-    });
+    let stopper = deadline.cancels(stop.clone());
     let recovery = helm_recovery::recover(
         client,
         versions.helm_release.as_ref(),
@@ -256,7 +243,7 @@ async fn flux_attempt(
         &stop,
     )
     .await;
-    stopper.abort();
+    drop(stopper);
     inputs
         .run
         .with(|facts| facts.resets.extend(recovery.resets.iter().cloned()));
@@ -289,7 +276,6 @@ async fn flux_attempt(
         excludes: &settings.excludes,
         reporter: ctx.reporter(),
         deadline,
-        timeout: settings.timeout,
     })
     .await;
     inputs.run.with(|facts| {
@@ -311,7 +297,7 @@ async fn argo_attempt(
     inputs: &AttemptInputs<'_>,
     versions: &ApiVersions,
     expected: Expected,
-    deadline: tokio::time::Instant,
+    deadline: Deadline,
 ) -> Result<Success, AttemptError> {
     let ctx = inputs.ctx;
     let Some(application) = versions.application.clone() else {
@@ -332,7 +318,6 @@ async fn argo_attempt(
         sync_url,
         reporter: ctx.reporter(),
         deadline,
-        timeout: inputs.settings.timeout,
     })
     .await;
     inputs.run.with(|facts| {

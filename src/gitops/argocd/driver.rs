@@ -8,7 +8,7 @@
 //! nothing is ever blocked here.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use futures_util::StreamExt as _;
 use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams};
@@ -18,7 +18,7 @@ use tokio::sync::mpsc;
 use super::readiness::REFRESH_ANNOTATION;
 use super::{ApplicationContext, application_verdict, is_gated, operation_fingerprint};
 use crate::gitops::attempt::{
-    self, Progress, Unfinished, Watches, failure as failure_of, kube_error,
+    self, Deadline, Progress, Unfinished, Watches, failure as failure_of, kube_error,
 };
 #[cfg(test)]
 use crate::gitops::attempt::{failed_line, ready_line};
@@ -57,8 +57,7 @@ pub struct ArgoAttempt<'a> {
     /// `sync.url`: Applications with this repoURL are revision-gated. `None` gates nothing.
     pub sync_url: Option<&'a str>,
     pub reporter: &'a dyn Reporter,
-    pub deadline: tokio::time::Instant,
-    pub timeout: Duration,
+    pub deadline: Deadline,
 }
 
 /// What the attempt saw, whatever its outcome (for the summary line and the JSON document).
@@ -116,11 +115,11 @@ async fn run(attempt: &ArgoAttempt<'_>, state: &mut State) -> Result<(), Attempt
     let snapshot = loop {
         let received = tokio::select! {
             received = rx.recv() => received,
-            () = tokio::time::sleep_until(attempt.deadline) => {
+            () = attempt.deadline.passed() => {
                 return Err(AttemptError::TimedOut {
                     message: format!(
                         "{} before the Applications in {NAMESPACE} could be listed",
-                        timeout_message(attempt.timeout, &[], 0)
+                        timeout_message(attempt.deadline.timeout(), &[], 0)
                     ),
                     unfinished: Vec::new(),
                     total: 0,
@@ -177,7 +176,7 @@ async fn run(attempt: &ArgoAttempt<'_>, state: &mut State) -> Result<(), Attempt
         }
         let received = tokio::select! {
             received = rx.recv() => received,
-            () = tokio::time::sleep_until(attempt.deadline) => {
+            () = attempt.deadline.passed() => {
                 return Err(timed_out(attempt, state));
             }
         };
@@ -260,7 +259,7 @@ async fn trigger(attempt: &ArgoAttempt<'_>, state: &mut State) -> Result<(), Att
     loop {
         let next = tokio::select! {
             next = results.next() => next,
-            () = tokio::time::sleep_until(attempt.deadline) => {
+            () = attempt.deadline.passed() => {
                 return Err(timed_out(attempt, state));
             }
         };
@@ -497,7 +496,7 @@ fn timed_out(attempt: &ArgoAttempt<'_>, state: &State) -> AttemptError {
             name: format!("{NAMESPACE}/{name}"),
         })
         .collect();
-    attempt::timed_out(attempt.timeout, unfinished, state.apps.len())
+    attempt::timed_out(attempt.deadline.timeout(), unfinished, state.apps.len())
 }
 
 fn status_of(app: &Tracked) -> String {
@@ -546,6 +545,7 @@ mod tests {
 
     use super::*;
     use crate::progress::Recorder;
+    use std::time::Duration;
 
     const SYNC_URL: &str = "oci://registry.local:5000/app";
     const APP_PATH: &str = "/apis/argoproj.io/v1alpha1/namespaces/argocd/applications/";
@@ -685,8 +685,7 @@ mod tests {
             expected,
             sync_url: Some(SYNC_URL),
             reporter: &reporter,
-            deadline: tokio::time::Instant::now() + timeout,
-            timeout,
+            deadline: Deadline::after(timeout),
         })
         .await
     }

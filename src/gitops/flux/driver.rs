@@ -7,7 +7,7 @@
 //! those rules and acts on the verdicts.
 
 use std::collections::{BTreeMap, HashSet};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use futures_util::StreamExt as _;
 use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams};
@@ -21,7 +21,7 @@ use super::{
     kustomization_verdict, source_verdict, unmatched_exclude_warning,
 };
 use crate::gitops::attempt::{
-    self, Progress, Unfinished, Watches, failure as failure_of, kube_error, until_deadline,
+    self, Deadline, Progress, Unfinished, Watches, failure as failure_of, kube_error,
 };
 use crate::gitops::expected::{Expected, Lookup};
 use crate::gitops::report::{AttemptError, Finished, ObjectReport, ObjectSpinners, ObjectState};
@@ -56,8 +56,7 @@ pub struct FluxAttempt<'a> {
     pub lookup: Option<&'a Lookup>,
     pub excludes: &'a Excludes,
     pub reporter: &'a dyn Reporter,
-    pub deadline: tokio::time::Instant,
-    pub timeout: Duration,
+    pub deadline: Deadline,
 }
 
 /// What the attempt saw, whatever its outcome (for the summary line and the JSON document).
@@ -117,7 +116,10 @@ async fn run(mut attempt: FluxAttempt<'_>, summary: &mut FluxSummary) -> Result<
     );
     drop(tx);
 
-    let instance_sync = until_deadline(attempt.deadline, sync_from_instance(&attempt)).await??;
+    let instance_sync = attempt
+        .deadline
+        .bound(sync_from_instance(&attempt))
+        .await??;
     if let Some((namespace, _)) = &instance_sync {
         summary.gitops_namespace = namespace.clone();
     }
@@ -138,7 +140,7 @@ async fn run(mut attempt: FluxAttempt<'_>, summary: &mut FluxSummary) -> Result<
     while !pending.is_empty() {
         let received = tokio::select! {
             received = rx.recv() => received,
-            () = tokio::time::sleep_until(attempt.deadline) => {
+            () = attempt.deadline.passed() => {
                 return Err(timed_out(&attempt, &state, summary));
             }
         };
@@ -169,7 +171,10 @@ async fn run(mut attempt: FluxAttempt<'_>, summary: &mut FluxSummary) -> Result<
     summary.suspended = count(&state, ObjectState::Suspended);
     reporter.info(&header_line(&state, summary));
 
-    until_deadline(attempt.deadline, trigger(&attempt, &mut state)).await??;
+    attempt
+        .deadline
+        .bound(trigger(&attempt, &mut state))
+        .await??;
 
     // Each round evaluates only what the updates since the last round touched, after draining
     // every update already queued: a burst of events costs one pass, not one pass per event.
@@ -183,7 +188,7 @@ async fn run(mut attempt: FluxAttempt<'_>, summary: &mut FluxSummary) -> Result<
         }
         let received = tokio::select! {
             received = rx.recv() => received,
-            () = tokio::time::sleep_until(attempt.deadline) => {
+            () = attempt.deadline.passed() => {
                 return Err(timed_out(&attempt, &state, summary));
             }
         };
@@ -819,7 +824,7 @@ fn timed_out(attempt: &FluxAttempt<'_>, state: &State, summary: &mut FluxSummary
         })
         .collect();
     let total = state.tracked.len() + usize::from(state.sync_source.is_some());
-    attempt::timed_out(attempt.timeout, unfinished, total)
+    attempt::timed_out(attempt.deadline.timeout(), unfinished, total)
 }
 
 #[cfg(test)]
