@@ -41,9 +41,10 @@ pub mod wire;
 pub use env::TestEnv;
 pub use faults::{Action, FaultScript, RequestInfo};
 pub use output::{
-    assert_error_line, assert_exit, assert_no_ansi, assert_no_secret, assert_success, describe,
-    has_timestamp_prefix, progress_lines, stderr_lines, stderr_text, stdout_lines, stdout_text,
-    strip_timestamp, timestamped_lines,
+    assert_error_line, assert_exit, assert_no_ansi, assert_no_secret, assert_progress_line,
+    assert_success, attempt_warnings, describe, has_timestamp_prefix, last_stderr_line,
+    progress_lines, stderr_lines, stderr_text, stdout_lines, stdout_text, strip_timestamp,
+    timestamped_lines, warning_lines,
 };
 pub use proxy::{FaultProxy, Proxy, Recorded, RecordingProxy};
 pub use registry::{Registry, RegistryError, RegistryKind};
@@ -77,6 +78,18 @@ macro_rules! require_registry {
             ::std::option::Option::None => return,
         }
     };
+}
+
+/// Starts a registry as [`require_registry!`] does and seeds `k8s:dev` with one `layer`;
+/// `(registry, host:port, digest)`.
+#[macro_export]
+macro_rules! registry_with_dev {
+    ($layer:expr) => {{
+        let registry = $crate::require_registry!();
+        let host = registry.host_port();
+        let digest = $crate::support::http::seed_image(&host, "k8s", "dev", $layer, &[], None);
+        (registry, host, digest)
+    }};
 }
 
 /// Turns `crate::module::test_fn::here` (as `type_name` spells it) into `module::test_fn`.

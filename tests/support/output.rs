@@ -59,6 +59,37 @@ pub fn progress_lines(output: &Output) -> Vec<String> {
         .collect()
 }
 
+/// Some progress line (timestamp removed) is exactly `expected`.
+#[track_caller]
+pub fn assert_progress_line(output: &Output, expected: &str) {
+    assert!(
+        progress_lines(output).iter().any(|line| line == expected),
+        "no stderr line {expected:?}\n{}",
+        describe(output)
+    );
+}
+
+/// The progress lines that are warnings (`warning: …`), prefix removed.
+pub fn warning_lines(output: &Output) -> Vec<String> {
+    progress_lines(output)
+        .into_iter()
+        .filter(|line| line.starts_with("warning: "))
+        .collect()
+}
+
+/// The warnings about a failed attempt (`warning: attempt <n>/<m> failed, …`), prefix removed.
+pub fn attempt_warnings(output: &Output) -> Vec<String> {
+    warning_lines(output)
+        .into_iter()
+        .filter(|line| line.starts_with("warning: attempt "))
+        .collect()
+}
+
+/// The last stderr line (the error line of a failed run), or `""`.
+pub fn last_stderr_line(output: &Output) -> String {
+    stderr_lines(output).last().cloned().unwrap_or_default()
+}
+
 /// Only the timestamped stderr lines (progress, warnings), prefix removed.
 pub fn timestamped_lines(output: &Output) -> Vec<String> {
     stderr_lines(output)
