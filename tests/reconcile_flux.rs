@@ -5,37 +5,30 @@
 
 mod support;
 
-use std::path::PathBuf;
 use std::process::Output;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fake_apiserver::simulators::{
-    ChildAction, FluxKustomization, FluxSource, KsOutcome, SourceOutcome,
+    ChildAction, FluxKustomization, FluxSource, KUSTOMIZE_GROUP as KS_GROUP, KsOutcome,
+    REQUESTED_AT, SourceOutcome,
 };
-use fake_apiserver::{
-    Cluster, FakeApiServer, LoggedRequest, ServerOptions, Simulator, WriteEvent, fixtures,
-};
+use fake_apiserver::{Cluster, LoggedRequest, ServerOptions, Simulator, WriteEvent, fixtures};
 use serde_json::{Value, json};
+use support::fake_cluster::{FakeCluster, KS_PATH, MERGE_PATCH};
 use support::{
-    Proxy, TestEnv, assert_error_line, assert_exit, describe, http, progress_lines, stderr_lines,
-    stdout_lines,
+    Proxy, assert_error_line, assert_exit, assert_progress_line, attempt_warnings, describe,
+    last_stderr_line, progress_lines, stdout_lines, warning_lines,
 };
 
-const KS_GROUP: &str = "kustomize.toolkit.fluxcd.io";
-const KS_PATH: &str = "/apis/kustomize.toolkit.fluxcd.io/v1/kustomizations";
-const REQUESTED_AT: &str = "reconcile.fluxcd.io/requestedAt";
 const EXCLUDE_ANNOTATION: &str = "ksail.devantler.tech/reconcile-exclude";
-const MERGE_PATCH: &str = "application/merge-patch+json";
 /// Seeded status for objects that "were ready before this run".
 const OLD_HEX: &str = "0000000000000000000000000000000000000000000000000000000000000001";
 
-/// One fake cluster plus an isolated ksail environment whose kubeconfig points at it.
-struct Rig {
-    env: TestEnv,
-    server: FakeApiServer,
-    kubeconfig: PathBuf,
-}
+cluster_rig!(
+    /// The fake cluster, with the Flux helpers of these tests.
+    Rig
+);
 
 impl Rig {
     fn new() -> Rig {
@@ -44,12 +37,7 @@ impl Rig {
 
     fn with_options(options: ServerOptions) -> Rig {
         let flux = options.flux;
-        let (env, server, kubeconfig) = support::fake_cluster::start(options, flux);
-        Rig {
-            env,
-            server,
-            kubeconfig,
-        }
+        Rig(FakeCluster::start(options, flux))
     }
 
     /// `ksail.yaml` with Flux and, when given, the registry whose `k8s:dev` is the sync target.
@@ -63,27 +51,73 @@ impl Rig {
         self.env.write("ksail.yaml", text);
     }
 
-    fn cmd(&self, args: &[&str]) -> assert_cmd::Command {
-        let mut full = vec!["workload", "reconcile"];
-        full.extend_from_slice(args);
-        let mut cmd = self.env.ksail(full);
-        cmd.env("KUBECONFIG", &self.kubeconfig)
-            .env("KSAIL_TEST_SUSPEND_OBSERVE_MS", "200")
-            .env("KSAIL_TEST_RESUME_BUDGET_MS", "500")
-            .env("KSAIL_TEST_DIAGNOSTICS_BUDGET_MS", "1000");
-        cmd
-    }
-
     fn run(&self, args: &[&str]) -> Output {
-        self.cmd(args).output().expect("run ksail")
+        self.0.run(args, &[])
     }
 
     fn run_env(&self, args: &[&str], vars: &[(&str, &str)]) -> Output {
-        let mut cmd = self.cmd(args);
-        for (name, value) in vars {
-            cmd.env(name, value);
+        self.0.run(args, vars)
+    }
+
+    /// Flux with `registry` configured, its sync source and the root Kustomization.
+    fn synced(registry: &str) -> Rig {
+        let rig = Rig::new();
+        rig.config(Some(registry));
+        rig.put_root(registry);
+        rig
+    }
+
+    /// The sync source and the root Kustomization, with no registry configured (so no revision
+    /// gate).
+    fn unchecked() -> Rig {
+        let rig = Rig::new();
+        rig.put_root("127.0.0.1:1");
+        rig
+    }
+
+    /// The sync source for `registry` and the root Kustomization `flux-system/flux-system`.
+    fn put_root(&self, registry: &str) {
+        self.put_sync_source(registry);
+        self.put_ks("flux-system", "flux-system", &[]);
+    }
+
+    /// [`Rig::unchecked`] with the Kustomizations and controllers of [`Rig::start`]; returns
+    /// the kustomize controller.
+    fn started(kustomizations: &[(&str, &[&str])]) -> (Rig, Arc<FluxKustomization>) {
+        let rig = Rig::unchecked();
+        let (_, kustomize) = rig.start(kustomizations);
+        (rig, kustomize)
+    }
+
+    /// Puts the Kustomizations (`ns/name`, dependencies), then starts [`Rig::controllers`]
+    /// serving [`old_digest`].
+    fn start(
+        &self,
+        kustomizations: &[(&str, &[&str])],
+    ) -> (Arc<FluxSource>, Arc<FluxKustomization>) {
+        for (key, depends_on) in kustomizations {
+            let (namespace, name) = key.split_once('/').expect("ns/name");
+            self.put_ks(namespace, name, depends_on);
         }
-        cmd.output().expect("run ksail")
+        self.controllers(&old_digest())
+    }
+
+    /// The standard controllers: a source controller serving `digest` and a kustomize
+    /// controller, both answering after 20 ms.
+    fn controllers(&self, digest: &str) -> (Arc<FluxSource>, Arc<FluxKustomization>) {
+        self.controllers_after(digest, 20)
+    }
+
+    fn controllers_after(
+        &self,
+        digest: &str,
+        delay_ms: u64,
+    ) -> (Arc<FluxSource>, Arc<FluxKustomization>) {
+        let source = FluxSource::new(delay_ms, digest);
+        let kustomize = FluxKustomization::new(delay_ms);
+        self.server.add_simulator(source.clone());
+        self.server.add_simulator(kustomize.clone());
+        (source, kustomize)
     }
 
     fn put(&self, object: Value) {
@@ -143,6 +177,14 @@ fn ks(namespace: &str, name: &str, depends_on: &[&str]) -> Value {
     fixtures::kustomization(namespace, name, "flux-system/flux-system", depends_on)
 }
 
+/// `Ready=False` with a terminal `reason`.
+fn failed(reason: &str, message: &str) -> KsOutcome {
+    KsOutcome::Failed {
+        reason: reason.into(),
+        message: message.into(),
+    }
+}
+
 fn with_annotation(mut object: Value, key: &str, value: &str) -> Value {
     object["metadata"]["annotations"] = json!({ key: value });
     object
@@ -158,46 +200,38 @@ fn object_of(path: &str, plural: &str) -> Option<String> {
     }
 }
 
-/// A registry with `k8s:dev` seeded; returns `(registry, host:port, digest D)`.
-macro_rules! registry_with_dev {
+/// A registry with `k8s:dev` seeded and a [`Rig::synced`] to it; returns
+/// `(registry, host:port, digest D, rig)`.
+macro_rules! synced {
     () => {{
-        let registry = require_registry!();
-        let host = registry.host_port();
-        let digest = http::seed_image(&host, "k8s", "dev", b"manifests v2", &[], None);
-        (registry, host, digest)
+        let (registry, host, digest) = registry_with_dev!(b"manifests v2");
+        let rig = Rig::synced(&host);
+        (registry, host, digest, rig)
     }};
 }
 
-/// The standard controllers: a source controller serving `digest` and a kustomize controller.
-fn controllers(
-    server: &FakeApiServer,
-    digest: &str,
-    delay_ms: u64,
-) -> (Arc<FluxSource>, Arc<FluxKustomization>) {
-    let source = FluxSource::new(delay_ms, digest);
-    let kustomize = FluxKustomization::new(delay_ms);
-    server.add_simulator(source.clone());
-    server.add_simulator(kustomize.clone());
-    (source, kustomize)
+/// A digest no registry serves, for runs without a revision gate.
+fn old_digest() -> String {
+    format!("sha256:{OLD_HEX}")
 }
 
-fn assert_progress_line(output: &Output, expected: &str) {
+/// No warning mentions an attempt: the run was not retried.
+#[track_caller]
+fn assert_not_retried(output: &Output, message: &str) {
+    let warnings = warning_lines(output);
     assert!(
-        progress_lines(output).iter().any(|line| line == expected),
-        "no stderr line {expected:?}\n{}",
-        describe(output)
+        warnings.iter().all(|w| !w.contains("attempt ")),
+        "{message}"
     );
 }
 
-fn warnings(output: &Output) -> Vec<String> {
-    progress_lines(output)
-        .into_iter()
-        .filter(|line| line.starts_with("warning: "))
-        .collect()
-}
-
-fn last_error(output: &Output) -> String {
-    stderr_lines(output).last().cloned().unwrap_or_default()
+#[track_caller]
+fn assert_last_error_starts(output: &Output, prefix: &str) {
+    assert!(
+        last_stderr_line(output).starts_with(prefix),
+        "{}",
+        describe(output)
+    );
 }
 
 /// The single stdout line `reconciled Flux: <middle> in <X>s`; returns `<middle>`.
@@ -212,19 +246,7 @@ fn success_middle(output: &Output) -> String {
     let (middle, duration) = rest
         .rsplit_once(" in ")
         .unwrap_or_else(|| panic!("no duration in {line:?}"));
-    let seconds = duration
-        .strip_suffix('s')
-        .unwrap_or_else(|| panic!("duration {duration:?} does not end in s"));
-    let (whole, tenth) = seconds
-        .split_once('.')
-        .unwrap_or_else(|| panic!("duration {duration:?} has no decimal"));
-    assert!(
-        !whole.is_empty()
-            && whole.chars().all(|c| c.is_ascii_digit())
-            && tenth.len() == 1
-            && tenth.chars().all(|c| c.is_ascii_digit()),
-        "duration {duration:?} is not <n>.<d>s"
-    );
+    assert!(is_tenths(duration), "duration {duration:?} is not <n>.<d>s");
     middle.to_string()
 }
 
@@ -259,8 +281,32 @@ fn json_states(document: &Value) -> Vec<(String, String, String)> {
     states
 }
 
+/// The JSON `objects` are the sync source and the root Kustomization, ready, and `others`.
+fn assert_states(document: &Value, others: &[(&str, &str, &str)]) {
+    let roots = [
+        ("Kustomization", "flux-system/flux-system", "ready"),
+        ("OCIRepository", "flux-system/flux-system", "ready"),
+    ];
+    let mut expected: Vec<_> = roots
+        .iter()
+        .chain(others)
+        .map(|(kind, name, state)| triple(kind, name, state))
+        .collect();
+    expected.sort();
+    assert_eq!(json_states(document), expected);
+}
+
 fn triple(kind: &str, name: &str, state: &str) -> (String, String, String) {
     (kind.to_string(), name.to_string(), state.to_string())
+}
+
+/// `<n>.<d>s`: whole seconds and exactly one decimal.
+fn is_tenths(duration: &str) -> bool {
+    let digits = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_digit());
+    match duration.strip_suffix('s').and_then(|s| s.split_once('.')) {
+        Some((whole, tenth)) => digits(whole) && tenth.len() == 1 && digits(tenth),
+        None => false,
+    }
 }
 
 /// RFC 3339, UTC, exactly nine fractional digits: `2026-05-01T10:00:00.123456789Z`.
@@ -281,15 +327,11 @@ fn is_nano_token(token: &str) -> bool {
 
 #[test]
 fn happy_path_patches_source_then_every_kustomization_once_with_one_token() {
-    let (_registry, host, digest) = registry_with_dev!();
-    let rig = Rig::new();
-    rig.config(Some(&host));
-    rig.put_sync_source(&host);
-    rig.put_ks("flux-system", "flux-system", &[]);
+    let (_registry, _, digest, rig) = synced!();
     rig.put_ks("infra", "cert-manager", &[]);
     rig.put_ks("apps", "podinfo", &["infra/cert-manager"]);
     rig.put_ks("team-b", "web", &[]);
-    controllers(&rig.server, &digest, 20);
+    rig.controllers(&digest);
 
     let output = rig.run(&["--timeout", "20s"]);
     let middle = success_middle(&output);
@@ -352,18 +394,14 @@ fn happy_path_patches_source_then_every_kustomization_once_with_one_token() {
 
 #[test]
 fn happy_path_json_document() {
-    let (_registry, host, digest) = registry_with_dev!();
-    let rig = Rig::new();
-    rig.config(Some(&host));
-    rig.put_sync_source(&host);
-    rig.put_ks("flux-system", "flux-system", &[]);
+    let (_registry, host, digest, rig) = synced!();
     rig.put_ks("apps", "podinfo", &[]);
     rig.put(with_annotation(
         ks("apps", "skipped", &[]),
         EXCLUDE_ANNOTATION,
         "true",
     ));
-    controllers(&rig.server, &digest, 20);
+    rig.controllers(&digest);
 
     let output = rig.run(&["--timeout", "20s", "--output", "json"]);
     assert_exit(&output, 0);
@@ -379,14 +417,12 @@ fn happy_path_json_document() {
         document["expected"],
         json!({"url": format!("oci://{host}/k8s:dev"), "digest": digest})
     );
-    assert_eq!(
-        json_states(&document),
-        [
-            triple("Kustomization", "apps/podinfo", "ready"),
-            triple("Kustomization", "apps/skipped", "excluded"),
-            triple("Kustomization", "flux-system/flux-system", "ready"),
-            triple("OCIRepository", "flux-system/flux-system", "ready"),
-        ]
+    assert_states(
+        &document,
+        &[
+            ("Kustomization", "apps/podinfo", "ready"),
+            ("Kustomization", "apps/skipped", "excluded"),
+        ],
     );
     let source = document["objects"]
         .as_array()
@@ -404,13 +440,9 @@ fn happy_path_json_document() {
 
 #[test]
 fn a_second_attempt_does_not_patch_objects_that_already_carry_the_token() {
-    let (_registry, host, digest) = registry_with_dev!();
-    let rig = Rig::new();
-    rig.config(Some(&host));
-    rig.put_sync_source(&host);
-    rig.put_ks("flux-system", "flux-system", &[]);
+    let (_registry, _, digest, rig) = synced!();
     rig.put_ks("apps", "slow", &[]);
-    let (_, kustomize) = controllers(&rig.server, &digest, 20);
+    let (_, kustomize) = rig.controllers(&digest);
     // Still progressing when attempt 1 (1.5 s) times out; ready during attempt 2.
     kustomize.set_outcome("apps/slow", KsOutcome::Slow(2200));
 
@@ -422,10 +454,7 @@ fn a_second_attempt_does_not_patch_objects_that_already_carry_the_token() {
     let document = json_document(&output);
     assert_eq!(document["status"], "succeeded");
     assert_eq!(document["attempts"], 2, "{}", describe(&output));
-    let retry_warnings: Vec<String> = warnings(&output)
-        .into_iter()
-        .filter(|w| w.starts_with("warning: attempt "))
-        .collect();
+    let retry_warnings = attempt_warnings(&output);
     assert_eq!(retry_warnings.len(), 1, "{}", describe(&output));
     assert!(
         retry_warnings[0].starts_with("warning: attempt 1/2 failed, retrying in 10ms: timed out after 1.5s waiting for 1 of 3 objects: kustomization apps/slow ("),
@@ -548,12 +577,9 @@ impl Simulator for ScriptedStatus {
 /// Runs one attempt against a sync source serving `D` and `apps/gated`, whose controller reports
 /// Ready with `applied` / `handled`.
 fn run_gated(host: &str, digest: &str, applied: String, handled: Option<&str>) -> Output {
-    let rig = Rig::new();
-    rig.config(Some(host));
-    rig.put_sync_source(host);
-    rig.put_ks("flux-system", "flux-system", &[]);
+    let rig = Rig::synced(host);
     rig.put_ks("apps", "gated", &[]);
-    let (_, kustomize) = controllers(&rig.server, digest, 20);
+    let (_, kustomize) = rig.controllers(digest);
     kustomize.set_outcome("apps/gated", KsOutcome::Never);
     rig.server.add_simulator(ScriptedStatus::new(
         "apps/gated",
@@ -585,7 +611,7 @@ fn gated_object(document: &Value) -> Value {
 
 #[test]
 fn revision_gate_control_ready_at_the_current_revision_with_the_token_completes() {
-    let (_registry, host, digest) = registry_with_dev!();
+    let (_registry, host, digest) = registry_with_dev!(b"manifests v2");
     let output = run_gated(&host, &digest, format!("dev@{digest}"), None);
     assert_exit(&output, 0);
     assert_eq!(gated_object(&json_document(&output))["state"], "ready");
@@ -593,7 +619,7 @@ fn revision_gate_control_ready_at_the_current_revision_with_the_token_completes(
 
 #[test]
 fn revision_gate_ready_at_the_previous_revision_does_not_complete() {
-    let (_registry, host, digest) = registry_with_dev!();
+    let (_registry, host, digest) = registry_with_dev!(b"manifests v2");
     let output = run_gated(&host, &digest, format!("dev@sha256:{OLD_HEX}"), None);
     assert_exit(&output, 3);
     assert_error_line(
@@ -612,7 +638,7 @@ fn revision_gate_ready_at_the_previous_revision_does_not_complete() {
 
 #[test]
 fn revision_gate_ready_with_an_old_token_does_not_complete() {
-    let (_registry, host, digest) = registry_with_dev!();
+    let (_registry, host, digest) = registry_with_dev!(b"manifests v2");
     let output = run_gated(
         &host,
         &digest,
@@ -629,14 +655,11 @@ fn revision_gate_ready_with_an_old_token_does_not_complete() {
 
 #[test]
 fn a_source_serving_another_digest_fails_after_one_relookup() {
-    let (_registry, host, digest) = registry_with_dev!();
+    let (_registry, host, digest) = registry_with_dev!(b"manifests v2");
     let proxy = Proxy::start(&host);
-    let rig = Rig::new();
-    rig.config(Some(&proxy.host_port()));
-    rig.put_sync_source(&proxy.host_port());
-    rig.put_ks("flux-system", "flux-system", &[]);
+    let rig = Rig::synced(&proxy.host_port());
     let other = format!("sha256:{}", "ab".repeat(32));
-    controllers(&rig.server, &other, 20);
+    rig.controllers(&other);
 
     let started = Instant::now();
     let output = rig.run(&["--timeout", "30s"]);
@@ -656,12 +679,9 @@ fn a_source_serving_another_digest_fails_after_one_relookup() {
         "{}",
         describe(&output)
     );
-    assert!(
-        last_error(&output).starts_with(
-            "error: reconcile failed: flux-system/flux-system (DigestMismatch); 1 dependent blocked; "
-        ),
-        "{}",
-        describe(&output)
+    assert_last_error_starts(
+        &output,
+        "error: reconcile failed: flux-system/flux-system (DigestMismatch); 1 dependent blocked; ",
     );
     assert_progress_line(
         &output,
@@ -678,10 +698,7 @@ fn a_source_serving_another_digest_fails_after_one_relookup() {
         "the lookup and exactly one re-lookup: {:?}",
         proxy.request_lines()
     );
-    assert!(
-        warnings(&output).iter().all(|w| !w.contains("attempt ")),
-        "not retried"
-    );
+    assert_not_retried(&output, "not retried");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -689,13 +706,9 @@ fn a_source_serving_another_digest_fails_after_one_relookup() {
 
 #[test]
 fn a_kustomization_created_during_the_attempt_is_tracked() {
-    let (_registry, host, digest) = registry_with_dev!();
-    let rig = Rig::new();
-    rig.config(Some(&host));
-    rig.put_sync_source(&host);
-    rig.put_ks("flux-system", "flux-system", &[]);
+    let (_registry, _, digest, rig) = synced!();
     rig.put_ks("apps", "slow", &[]);
-    let (_, kustomize) = controllers(&rig.server, &digest, 20);
+    let (_, kustomize) = rig.controllers(&digest);
     // The root applies the new artifact, which contains a new Kustomization; apps/slow keeps the
     // attempt open meanwhile.
     kustomize.on_ready(
@@ -708,14 +721,12 @@ fn a_kustomization_created_during_the_attempt_is_tracked() {
     let output = rig.run(&["--timeout", "20s", "--output", "json"]);
     assert_exit(&output, 0);
     let document = json_document(&output);
-    assert_eq!(
-        json_states(&document),
-        [
-            triple("Kustomization", "apps/child", "ready"),
-            triple("Kustomization", "apps/slow", "ready"),
-            triple("Kustomization", "flux-system/flux-system", "ready"),
-            triple("OCIRepository", "flux-system/flux-system", "ready"),
-        ]
+    assert_states(
+        &document,
+        &[
+            ("Kustomization", "apps/child", "ready"),
+            ("Kustomization", "apps/slow", "ready"),
+        ],
     );
     assert!(
         progress_lines(&output)
@@ -738,14 +749,10 @@ fn a_kustomization_created_during_the_attempt_is_tracked() {
 
 #[test]
 fn a_tracked_kustomization_deleted_during_the_attempt_is_dropped() {
-    let (_registry, host, digest) = registry_with_dev!();
-    let rig = Rig::new();
-    rig.config(Some(&host));
-    rig.put_sync_source(&host);
-    rig.put_ks("flux-system", "flux-system", &[]);
+    let (_registry, _, digest, rig) = synced!();
     rig.put_ks("apps", "web", &[]);
     rig.put_ks("apps", "old", &[]);
-    let (_, kustomize) = controllers(&rig.server, &digest, 20);
+    let (_, kustomize) = rig.controllers(&digest);
     // The root prunes apps/old once it has applied (after the trigger patches), and apps/old
     // itself never becomes ready.
     kustomize.set_outcome("flux-system/flux-system", KsOutcome::Slow(300));
@@ -775,16 +782,12 @@ fn a_tracked_kustomization_deleted_during_the_attempt_is_dropped() {
 
 #[test]
 fn suspended_kustomizations_are_not_patched_and_reported_suspended() {
-    let (_registry, host, digest) = registry_with_dev!();
-    let rig = Rig::new();
-    rig.config(Some(&host));
-    rig.put_sync_source(&host);
-    rig.put_ks("flux-system", "flux-system", &[]);
+    let (_registry, _, digest, rig) = synced!();
     rig.put_ks("apps", "web", &[]);
     let mut paused = ks("apps", "paused", &[]);
     paused["spec"]["suspend"] = json!(true);
     rig.put(paused);
-    controllers(&rig.server, &digest, 20);
+    rig.controllers(&digest);
 
     let output = rig.run(&["--timeout", "20s"]);
     assert_eq!(
@@ -814,11 +817,7 @@ fn suspended_kustomizations_are_not_patched_and_reported_suspended() {
 
 #[test]
 fn excluded_kustomizations_are_never_patched() {
-    let (_registry, host, digest) = registry_with_dev!();
-    let rig = Rig::new();
-    rig.config(Some(&host));
-    rig.put_sync_source(&host);
-    rig.put_ks("flux-system", "flux-system", &[]);
+    let (_registry, _, digest, rig) = synced!();
     // Annotation, trimmed and case-insensitive; anything else is tracked.
     for (name, value) in [
         ("ann-lower", "true"),
@@ -842,7 +841,7 @@ fn excluded_kustomizations_are_never_patched() {
     rig.put_ks("apps", "list-b", &[]);
     rig.put_ks("apps", "rep-1", &[]);
     rig.put_ks("apps", "rep-2", &[]);
-    controllers(&rig.server, &digest, 20);
+    rig.controllers(&digest);
 
     let output = rig.run(&[
         "--timeout",
@@ -862,7 +861,7 @@ fn excluded_kustomizations_are_never_patched() {
         format!("4 Kustomizations ready at dev@{digest} (10 excluded)")
     );
     assert_eq!(
-        warnings(&output),
+        warning_lines(&output),
         ["warning: --exclude apps-typo matched no Kustomization"]
     );
     let mut patched = rig.patched_kustomizations();
@@ -885,16 +884,14 @@ fn excluded_kustomizations_are_never_patched() {
 
 #[test]
 fn excluded_kustomizations_are_reported_excluded_in_json() {
-    let rig = Rig::new();
-    rig.put_sync_source("127.0.0.1:1");
-    rig.put_ks("flux-system", "flux-system", &[]);
+    let rig = Rig::unchecked();
     rig.put(with_annotation(
         ks("apps", "annotated", &[]),
         EXCLUDE_ANNOTATION,
         "True",
     ));
     rig.put_ks("apps", "flagged", &[]);
-    controllers(&rig.server, &format!("sha256:{OLD_HEX}"), 20);
+    rig.controllers(&old_digest());
 
     let output = rig.run(&[
         "--timeout",
@@ -905,14 +902,12 @@ fn excluded_kustomizations_are_reported_excluded_in_json() {
         "apps/flagged",
     ]);
     assert_exit(&output, 0);
-    assert_eq!(
-        json_states(&json_document(&output)),
-        [
-            triple("Kustomization", "apps/annotated", "excluded"),
-            triple("Kustomization", "apps/flagged", "excluded"),
-            triple("Kustomization", "flux-system/flux-system", "ready"),
-            triple("OCIRepository", "flux-system/flux-system", "ready"),
-        ]
+    assert_states(
+        &json_document(&output),
+        &[
+            ("Kustomization", "apps/annotated", "excluded"),
+            ("Kustomization", "apps/flagged", "excluded"),
+        ],
     );
 }
 
@@ -922,11 +917,8 @@ fn excluded_kustomizations_are_reported_excluded_in_json() {
 /// Runs against a cluster whose controllers are scripted by `script`, without a registry (no
 /// revision gate), with a long timeout: a terminal failure must end the run long before it.
 fn run_failing(script: impl FnOnce(&Rig, &FluxSource, &FluxKustomization)) -> Output {
-    let rig = Rig::new();
-    rig.put_sync_source("127.0.0.1:1");
-    rig.put_ks("flux-system", "flux-system", &[]);
-    rig.put_ks("apps", "bad", &[]);
-    let (source, kustomize) = controllers(&rig.server, &format!("sha256:{OLD_HEX}"), 20);
+    let rig = Rig::unchecked();
+    let (source, kustomize) = rig.start(&[("apps/bad", &[])]);
     script(&rig, &source, &kustomize);
     let started = Instant::now();
     let output = rig.run(&["--timeout", "60s"]);
@@ -940,30 +932,19 @@ fn run_failing(script: impl FnOnce(&Rig, &FluxSource, &FluxKustomization)) -> Ou
 
 #[test]
 fn each_kustomization_terminal_reason_fails_fast() {
-    for reason in [
-        "ArtifactFailed",
-        "BuildFailed",
-        "HealthCheckFailed",
-        "PruneFailed",
-        "ReconciliationFailed",
-        "ValidationFailed",
-    ] {
+    let reasons = "ArtifactFailed BuildFailed HealthCheckFailed PruneFailed ReconciliationFailed ValidationFailed";
+    for reason in reasons.split(' ') {
         let output = run_failing(|_, _, kustomize| {
             kustomize.set_outcome(
                 "apps/bad",
-                KsOutcome::Failed {
-                    reason: reason.into(),
-                    message: format!("{reason} in   apps/bad"),
-                },
+                failed(reason, &format!("{reason} in   apps/bad")),
             );
         });
         assert_exit(&output, 1);
         assert_error_line(&output, &format!("reconcile failed: apps/bad ({reason}); "));
-        assert!(
-            last_error(&output)
-                .starts_with(&format!("error: reconcile failed: apps/bad ({reason}); ")),
-            "{reason}: {}",
-            describe(&output)
+        assert_last_error_starts(
+            &output,
+            &format!("error: reconcile failed: apps/bad ({reason}); "),
         );
         assert!(
             progress_lines(&output)
@@ -974,9 +955,9 @@ fn each_kustomization_terminal_reason_fails_fast() {
             "{reason}: {}",
             describe(&output)
         );
-        assert!(
-            warnings(&output).iter().all(|w| !w.contains("attempt ")),
-            "{reason}: a terminal failure is not retried"
+        assert_not_retried(
+            &output,
+            &format!("{reason}: a terminal failure is not retried"),
         );
     }
 }
@@ -993,11 +974,9 @@ fn stalled_with_any_reason_fails_fast() {
         );
     });
     assert_exit(&output, 1);
-    assert!(
-        last_error(&output)
-            .starts_with("error: reconcile failed: apps/bad (SomethingNobodyListed); "),
-        "{}",
-        describe(&output)
+    assert_last_error_starts(
+        &output,
+        "error: reconcile failed: apps/bad (SomethingNobodyListed); ",
     );
 }
 
@@ -1025,12 +1004,11 @@ fn each_source_terminal_reason_fails_fast_and_blocks_what_it_feeds() {
             );
         });
         assert_exit(&output, 1);
-        assert!(
-            last_error(&output).starts_with(&format!(
+        assert_last_error_starts(
+            &output,
+            &format!(
                 "error: reconcile failed: flux-system/flux-system ({reason}); 2 dependents blocked; "
-            )),
-            "{reason}: {}",
-            describe(&output)
+            ),
         );
         assert_progress_line(
             &output,
@@ -1041,12 +1019,7 @@ fn each_source_terminal_reason_fails_fast_and_blocks_what_it_feeds() {
 
 #[test]
 fn dependency_not_ready_and_progressing_do_not_fail() {
-    let rig = Rig::new();
-    rig.put_sync_source("127.0.0.1:1");
-    rig.put_ks("flux-system", "flux-system", &[]);
-    rig.put_ks("apps", "parent", &[]);
-    rig.put_ks("apps", "child", &["parent"]);
-    let (_, kustomize) = controllers(&rig.server, &format!("sha256:{OLD_HEX}"), 20);
+    let (rig, kustomize) = Rig::started(&[("apps/parent", &[]), ("apps/child", &["parent"])]);
     // The parent reports this run's request as handled but still progressing for a while.
     let revision = format!("dev@sha256:{OLD_HEX}");
     kustomize.set_outcome("apps/parent", KsOutcome::Never);
@@ -1086,9 +1059,7 @@ fn dependency_not_ready_and_progressing_do_not_fail() {
 
 #[test]
 fn a_failure_recorded_for_an_older_request_or_generation_does_not_fail() {
-    let rig = Rig::new();
-    rig.put_sync_source("127.0.0.1:1");
-    rig.put_ks("flux-system", "flux-system", &[]);
+    let rig = Rig::unchecked();
     let old_request = "2020-01-01T00:00:00.000000000Z";
     let mut stale_request = ks("apps", "old-request", &[]);
     stale_request["metadata"]["annotations"] = json!({ REQUESTED_AT: old_request });
@@ -1110,7 +1081,7 @@ fn a_failure_recorded_for_an_older_request_or_generation_does_not_fail() {
     });
     rig.put(stale_generation);
     // The controllers take their time, so ksail sees the old failures first.
-    controllers(&rig.server, &format!("sha256:{OLD_HEX}"), 400);
+    rig.controllers_after(&old_digest(), 400);
 
     let output = rig.run(&["--timeout", "20s"]);
     assert_eq!(
@@ -1124,26 +1095,19 @@ fn a_failure_recorded_for_an_older_request_or_generation_does_not_fail() {
 
 #[test]
 fn dependents_of_a_failure_are_blocked_directly_transitively_and_through_excluded() {
-    let rig = Rig::new();
-    rig.put_sync_source("127.0.0.1:1");
-    rig.put_ks("flux-system", "flux-system", &[]);
-    rig.put_ks("apps", "a", &[]);
-    rig.put_ks("apps", "b", &["a"]);
-    rig.put_ks("apps", "c", &["b"]);
+    let rig = Rig::unchecked();
     rig.put(with_annotation(
         ks("infra", "e", &["apps/a"]),
         EXCLUDE_ANNOTATION,
         "true",
     ));
-    rig.put_ks("team", "f", &["infra/e"]);
-    let (_, kustomize) = controllers(&rig.server, &format!("sha256:{OLD_HEX}"), 20);
-    kustomize.set_outcome(
-        "apps/a",
-        KsOutcome::Failed {
-            reason: "BuildFailed".into(),
-            message: "kustomize build failed".into(),
-        },
-    );
+    let (_, kustomize) = rig.start(&[
+        ("apps/a", &[]),
+        ("apps/b", &["a"]),
+        ("apps/c", &["b"]),
+        ("team/f", &["infra/e"]),
+    ]);
+    kustomize.set_outcome("apps/a", failed("BuildFailed", "kustomize build failed"));
 
     let output = rig.run(&["--timeout", "60s"]);
     assert_exit(&output, 1);
@@ -1154,28 +1118,21 @@ fn dependents_of_a_failure_are_blocked_directly_transitively_and_through_exclude
     ] {
         assert_progress_line(&output, line);
     }
-    assert!(
-        last_error(&output)
-            .starts_with("error: reconcile failed: apps/a (BuildFailed); 3 dependents blocked; "),
-        "{}",
-        describe(&output)
+    assert_last_error_starts(
+        &output,
+        "error: reconcile failed: apps/a (BuildFailed); 3 dependents blocked; ",
     );
 }
 
 #[test]
 fn one_blocked_dependent_is_counted_in_the_singular() {
-    let rig = Rig::new();
-    rig.put_sync_source("127.0.0.1:1");
-    rig.put_ks("flux-system", "flux-system", &[]);
-    rig.put_ks("apps", "a", &[]);
-    rig.put_ks("apps", "b", &["a"]);
-    let (_, kustomize) = controllers(&rig.server, &format!("sha256:{OLD_HEX}"), 20);
+    let (rig, kustomize) = Rig::started(&[("apps/a", &[]), ("apps/b", &["a"])]);
     kustomize.set_outcome(
         "apps/a",
-        KsOutcome::Failed {
-            reason: "HealthCheckFailed".into(),
-            message: "timeout waiting for: [Deployment/apps/a status: 'InProgress']".into(),
-        },
+        failed(
+            "HealthCheckFailed",
+            "timeout waiting for: [Deployment/apps/a status: 'InProgress']",
+        ),
     );
 
     let output = rig.run(&["--timeout", "60s"]);
@@ -1194,16 +1151,13 @@ fn one_blocked_dependent_is_counted_in_the_singular() {
 fn nothing_pushed_fails_with_the_push_hint() {
     let registry = require_registry!();
     let host = registry.host_port();
-    let rig = Rig::new();
-    rig.config(Some(&host));
-    rig.put_sync_source(&host);
-    rig.put_ks("flux-system", "flux-system", &[]);
-    controllers(&rig.server, &format!("sha256:{OLD_HEX}"), 20);
+    let rig = Rig::synced(&host);
+    rig.controllers(&old_digest());
 
     let output = rig.run(&["--timeout", "20s"]);
     assert_exit(&output, 1);
     assert_eq!(
-        last_error(&output),
+        last_stderr_line(&output),
         format!(
             "error: nothing has been pushed to oci://{host}/k8s:dev; run ksail workload push first"
         ),
@@ -1211,25 +1165,16 @@ fn nothing_pushed_fails_with_the_push_hint() {
         describe(&output)
     );
     assert_error_line(&output, "nothing has been pushed");
-    assert!(
-        warnings(&output).is_empty(),
-        "not retried: {}",
-        describe(&output)
-    );
-    assert!(
-        rig.patches().is_empty(),
-        "nothing is requested: {}",
-        rig.log()
-    );
+    let not_retried = warning_lines(&output);
+    assert!(not_retried.is_empty(), "not retried: {}", describe(&output));
+    let patches = rig.patches();
+    assert!(patches.is_empty(), "nothing is requested: {}", rig.log());
 }
 
 #[test]
 fn without_a_registry_the_revision_is_not_checked() {
-    let rig = Rig::new();
-    rig.put_sync_source("127.0.0.1:1");
-    rig.put_ks("flux-system", "flux-system", &[]);
-    rig.put_ks("apps", "web", &[]);
-    controllers(&rig.server, &format!("sha256:{OLD_HEX}"), 20);
+    let rig = Rig::unchecked();
+    rig.start(&[("apps/web", &[])]);
 
     let output = rig.run(&["--timeout", "20s", "-v"]);
     assert_eq!(
@@ -1251,11 +1196,7 @@ fn without_a_registry_the_revision_is_not_checked() {
 
 #[test]
 fn the_timeout_is_per_attempt_with_three_attempts_and_exit_3() {
-    let rig = Rig::new();
-    rig.put_sync_source("127.0.0.1:1");
-    rig.put_ks("flux-system", "flux-system", &[]);
-    rig.put_ks("apps", "stuck", &[]);
-    let (_, kustomize) = controllers(&rig.server, &format!("sha256:{OLD_HEX}"), 20);
+    let (rig, kustomize) = Rig::started(&[("apps/stuck", &[])]);
     kustomize.set_outcome("apps/stuck", KsOutcome::Never);
 
     let started = Instant::now();
@@ -1266,18 +1207,12 @@ fn the_timeout_is_per_attempt_with_three_attempts_and_exit_3() {
         elapsed >= Duration::from_secs(3) && elapsed < Duration::from_secs(12),
         "three attempts of 1 s each: {elapsed:?}"
     );
-    assert!(
-        last_error(&output).starts_with(
-            "error: reconcile timed out after 1s (3 attempts): 1 of 3 objects not ready (apps/stuck); "
-        ),
-        "{}",
-        describe(&output)
+    assert_last_error_starts(
+        &output,
+        "error: reconcile timed out after 1s (3 attempts): 1 of 3 objects not ready (apps/stuck); ",
     );
     assert_error_line(&output, "(apps/stuck)");
-    let retries: Vec<String> = warnings(&output)
-        .into_iter()
-        .filter(|w| w.starts_with("warning: attempt "))
-        .collect();
+    let retries = attempt_warnings(&output);
     assert_eq!(
         retries,
         [
@@ -1313,7 +1248,7 @@ fn kwok_skips_reconciliation_without_contacting_the_cluster() {
     let output = rig.run(&["--timeout", "20s"]);
     assert_exit(&output, 0);
     assert_eq!(
-        warnings(&output),
+        warning_lines(&output),
         ["warning: KWOK simulates GitOps controllers; reconciliation skipped"]
     );
     assert!(rig.server.requests().is_empty(), "{}", rig.log());

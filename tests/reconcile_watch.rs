@@ -5,20 +5,18 @@
 mod support;
 
 use std::net::TcpListener;
-use std::path::PathBuf;
 use std::process::Output;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fake_apiserver::simulators::{FluxKustomization, FluxSource, KsOutcome};
-use fake_apiserver::{FakeApiServer, LoggedRequest, Route, ServerOptions, Verb, fixtures};
+use fake_apiserver::{LoggedRequest, Route, ServerOptions, Verb, fixtures};
+use support::fake_cluster::{CONTEXT, FakeCluster, KS_PATH};
 use support::{
-    TestEnv, assert_error_line, assert_exit, describe, has_timestamp_prefix, http, progress_lines,
-    stderr_lines, stdout_lines,
+    TestEnv, assert_error_line, assert_exit, assert_progress_line, attempt_warnings, describe,
+    has_timestamp_prefix, last_stderr_line, progress_lines, stderr_lines, stdout_lines,
 };
 
-const CONTEXT: &str = "kind-kind";
-const KS_PATH: &str = "/apis/kustomize.toolkit.fluxcd.io/v1/kustomizations";
 const OCI_PATH: &str = "/apis/source.toolkit.fluxcd.io/v1/ocirepositories";
 const DIGEST: &str = "sha256:0000000000000000000000000000000000000000000000000000000000000001";
 
@@ -28,11 +26,10 @@ const BOTH_INSTALLED: &str =
     "error: both Flux and Argo CD are installed; set spec.cluster.gitOpsEngine to choose one";
 const NONE_INSTALLED: &str = "error: no GitOps engine is installed in this cluster; run ksail cluster create --gitops-engine Flux, or install Flux or Argo CD";
 
-struct Rig {
-    env: TestEnv,
-    server: FakeApiServer,
-    kubeconfig: PathBuf,
-}
+cluster_rig!(
+    /// The fake cluster, with the helpers of these tests.
+    Rig
+);
 
 impl Rig {
     fn new(options: ServerOptions) -> Rig {
@@ -41,12 +38,7 @@ impl Rig {
     }
 
     fn with_bucket(options: ServerOptions, bucket: bool) -> Rig {
-        let (env, server, kubeconfig) = support::fake_cluster::start(options, bucket);
-        Rig {
-            env,
-            server,
-            kubeconfig,
-        }
+        Rig(FakeCluster::start(options, bucket))
     }
 
     /// A Flux cluster with a sync source and Kustomizations whose controllers make them ready.
@@ -95,20 +87,6 @@ impl Rig {
         self.env.write("ksail.yaml", text);
     }
 
-    fn run(&self, args: &[&str], vars: &[(&str, &str)]) -> Output {
-        let mut full = vec!["workload", "reconcile"];
-        full.extend_from_slice(args);
-        let mut cmd = self.env.ksail(full);
-        cmd.env("KUBECONFIG", &self.kubeconfig)
-            .env("KSAIL_TEST_SUSPEND_OBSERVE_MS", "200")
-            .env("KSAIL_TEST_RESUME_BUDGET_MS", "500")
-            .env("KSAIL_TEST_DIAGNOSTICS_BUDGET_MS", "1000");
-        for (name, value) in vars {
-            cmd.env(name, value);
-        }
-        cmd.output().expect("run ksail")
-    }
-
     fn requests(&self) -> Vec<LoggedRequest> {
         self.server.requests()
     }
@@ -144,22 +122,27 @@ impl Rig {
     }
 }
 
-fn retry_warnings(output: &Output) -> Vec<String> {
-    progress_lines(output)
-        .into_iter()
-        .filter(|line| line.starts_with("warning: attempt "))
-        .collect()
-}
-
-fn last_error(output: &Output) -> String {
-    stderr_lines(output).last().cloned().unwrap_or_default()
-}
-
 fn assert_reconciled(output: &Output, prefix: &str) {
     assert_exit(output, 0);
     let lines = stdout_lines(output);
     assert_eq!(lines.len(), 1, "{}", describe(output));
     assert!(lines[0].starts_with(prefix), "{}", describe(output));
+}
+
+/// One attempt warning per prefix, in order; returns the warnings.
+fn assert_attempt_warnings(output: &Output, prefixes: &[&str]) -> Vec<String> {
+    let warnings = attempt_warnings(output);
+    assert_eq!(warnings.len(), prefixes.len(), "{}", describe(output));
+    for (warning, prefix) in warnings.iter().zip(prefixes) {
+        assert!(warning.starts_with(prefix), "{warnings:?}");
+    }
+    warnings
+}
+
+/// The error line (the last stderr line) contains `needle`.
+fn assert_error_mentions(output: &Output, needle: &str) {
+    let line = last_stderr_line(output);
+    assert!(line.contains(needle), "{}", describe(output));
 }
 
 /// A loopback port that nothing listens on.
@@ -249,13 +232,10 @@ fn a_watch_refused_with_405_falls_back_to_polling() {
     assert_eq!(rig.watches_of(KS_PATH), 1, "no second watch: {}", rig.log());
     // The other kinds keep their watch.
     assert_eq!(rig.lists_of(OCI_PATH), 1, "{}", rig.log());
-    assert!(
-        progress_lines(&output)
-            .iter()
-            .any(|l| l.contains("refused") && l.contains("listing every 2s")),
-        "a debug line says so\n{}",
-        describe(&output)
-    );
+    let polling = progress_lines(&output)
+        .into_iter()
+        .any(|l| l.contains("refused") && l.contains("listing every 2s"));
+    assert!(polling, "a debug line says so\n{}", describe(&output));
 }
 
 #[test]
@@ -300,11 +280,43 @@ fn assert_one_discovery(rig: &Rig) {
     );
 }
 
+/// A run with `gitOpsEngine: <engine>` (and `registry`) against a server with `options` that
+/// ksail refuses after discovery: exit `code`, the error line `expected`, no retry.
+fn assert_refused(
+    options: ServerOptions,
+    (engine, registry): (&str, Option<&str>),
+    code: i32,
+    expected: &str,
+) -> Output {
+    let rig = Rig::new(options);
+    rig.config(engine, registry, None);
+    let output = rig.run(&["--timeout", "20s"], &[]);
+    assert_exit(&output, code);
+    assert_eq!(last_stderr_line(&output), expected, "{}", describe(&output));
+    assert!(attempt_warnings(&output).is_empty(), "not retryable");
+    assert_only_discovery(&rig);
+    output
+}
+
+/// With `gitOpsEngine: None`, the run detects `engine`, says so and succeeds with `prefix`.
+fn assert_detects(rig: &Rig, engine: &str, prefix: &str) {
+    rig.config("None", None, None);
+    let output = rig.run(&["--timeout", "20s"], &[]);
+    assert_reconciled(&output, prefix);
+    assert_progress_line(&output, &format!("reconcile: detected {engine}"));
+    assert_one_discovery(rig);
+}
+
+/// A run with `gitOpsEngine: <engine>` configured does not detect the engine.
+fn assert_not_detected(output: &Output, why: &str) {
+    let lines = progress_lines(output);
+    let detected = lines.iter().any(|l| l.starts_with("reconcile: detected"));
+    assert!(!detected, "{why}{}", describe(output));
+}
+
 #[test]
 fn engine_flux_configured_and_served() {
-    let registry = require_registry!();
-    let host = registry.host_port();
-    let digest = http::seed_image(&host, "k8s", "dev", b"layer", &[], None);
+    let (_registry, host, digest) = registry_with_dev!(b"layer");
     let (rig, _) = Rig::flux_serving(&digest);
     rig.config("Flux", Some(&host), None);
     let output = rig.run(&["--timeout", "20s"], &[]);
@@ -312,44 +324,24 @@ fn engine_flux_configured_and_served() {
         &output,
         &format!("reconciled Flux: 2 Kustomizations ready at dev@{digest} in "),
     );
-    assert!(
-        !progress_lines(&output)
-            .iter()
-            .any(|l| l.starts_with("reconcile: detected")),
-        "a configured engine is not detected\n{}",
-        describe(&output)
-    );
-    assert!(
-        progress_lines(&output).iter().any(|l| l
-            == "reconcile: Flux; source OCIRepository flux-system/flux-system; tracking 2 Kustomizations"),
-        "{}",
-        describe(&output)
+    assert_not_detected(&output, "a configured engine is not detected\n");
+    assert_progress_line(
+        &output,
+        "reconcile: Flux; source OCIRepository flux-system/flux-system; tracking 2 Kustomizations",
     );
     assert_one_discovery(&rig);
 }
 
 #[test]
 fn engine_flux_configured_but_not_served() {
-    let rig = Rig::new(ServerOptions::argocd());
-    rig.config("Flux", Some("127.0.0.1:1"), None);
-    let output = rig.run(&["--timeout", "20s"], &[]);
-    assert_exit(&output, 1);
-    assert_eq!(
-        last_error(&output),
-        FLUX_NOT_INSTALLED,
-        "{}",
-        describe(&output)
-    );
+    let served = ServerOptions::argocd();
+    let output = assert_refused(served, ("Flux", Some("127.0.0.1:1")), 1, FLUX_NOT_INSTALLED);
     assert_error_line(&output, "Flux is not installed");
-    assert!(retry_warnings(&output).is_empty(), "not retryable");
-    assert_only_discovery(&rig);
 }
 
 #[test]
 fn engine_argocd_configured_and_served() {
-    let registry = require_registry!();
-    let host = registry.host_port();
-    let digest = http::seed_image(&host, "k8s", "dev", b"layer", &[], None);
+    let (_registry, host, digest) = registry_with_dev!(b"layer");
     let rig = Rig::new(ServerOptions::argocd());
     rig.config("ArgoCD", Some(&host), None);
     let output = rig.run(&["--timeout", "20s"], &[]);
@@ -362,94 +354,48 @@ fn engine_argocd_configured_and_served() {
         "{}",
         describe(&output)
     );
-    assert!(
-        !progress_lines(&output)
-            .iter()
-            .any(|l| l.starts_with("reconcile: detected")),
-        "{}",
-        describe(&output)
-    );
+    assert_not_detected(&output, "");
     assert_one_discovery(&rig);
 }
 
 #[test]
 fn engine_argocd_configured_but_not_served() {
-    let rig = Rig::new(ServerOptions::flux());
-    rig.config("ArgoCD", Some("127.0.0.1:1"), None);
-    let output = rig.run(&["--timeout", "20s"], &[]);
-    assert_exit(&output, 1);
-    assert_eq!(
-        last_error(&output),
+    let served = ServerOptions::flux();
+    assert_refused(
+        served,
+        ("ArgoCD", Some("127.0.0.1:1")),
+        1,
         ARGOCD_NOT_INSTALLED,
-        "{}",
-        describe(&output)
     );
-    assert!(retry_warnings(&output).is_empty(), "not retryable");
-    assert_only_discovery(&rig);
 }
 
 #[test]
 fn engine_none_detects_flux() {
     let (rig, _) = Rig::flux();
-    rig.config("None", None, None);
-    let output = rig.run(&["--timeout", "20s"], &[]);
-    assert_reconciled(
-        &output,
-        "reconciled Flux: 2 Kustomizations ready (revision not checked) in ",
-    );
-    assert!(
-        progress_lines(&output)
-            .iter()
-            .any(|l| l == "reconcile: detected Flux"),
-        "{}",
-        describe(&output)
-    );
-    assert_one_discovery(&rig);
+    let prefix = "reconciled Flux: 2 Kustomizations ready (revision not checked) in ";
+    assert_detects(&rig, "Flux", prefix);
 }
 
 #[test]
 fn engine_none_detects_argocd() {
     let rig = Rig::new(ServerOptions::argocd());
-    rig.config("None", None, None);
-    let output = rig.run(&["--timeout", "20s"], &[]);
-    assert_reconciled(
-        &output,
-        "reconciled Argo CD: 0 Applications synced and healthy ",
-    );
-    assert!(
-        progress_lines(&output)
-            .iter()
-            .any(|l| l == "reconcile: detected Argo CD"),
-        "{}",
-        describe(&output)
-    );
-    assert_one_discovery(&rig);
+    let prefix = "reconciled Argo CD: 0 Applications synced and healthy ";
+    assert_detects(&rig, "Argo CD", prefix);
 }
 
 #[test]
 fn engine_none_with_both_served_exits_2() {
-    let rig = Rig::new(ServerOptions {
+    let both = ServerOptions {
         flux: true,
         argocd: true,
         ..ServerOptions::default()
-    });
-    rig.config("None", None, None);
-    let output = rig.run(&["--timeout", "20s"], &[]);
-    assert_exit(&output, 2);
-    assert_eq!(last_error(&output), BOTH_INSTALLED, "{}", describe(&output));
-    assert!(retry_warnings(&output).is_empty());
-    assert_only_discovery(&rig);
+    };
+    assert_refused(both, ("None", None), 2, BOTH_INSTALLED);
 }
 
 #[test]
 fn engine_none_with_neither_served_exits_1() {
-    let rig = Rig::new(ServerOptions::default());
-    rig.config("None", None, None);
-    let output = rig.run(&["--timeout", "20s"], &[]);
-    assert_exit(&output, 1);
-    assert_eq!(last_error(&output), NONE_INSTALLED, "{}", describe(&output));
-    assert!(retry_warnings(&output).is_empty());
-    assert_only_discovery(&rig);
+    assert_refused(ServerOptions::default(), ("None", None), 1, NONE_INSTALLED);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -461,15 +407,12 @@ fn discovery_503_twice_then_success_warns_twice() {
     rig.server.fail_next(Route::Any, Verb::Discovery, 503, 2);
     let output = rig.run(&["--timeout", "20s"], &[]);
     assert_reconciled(&output, "reconciled Flux: 2 Kustomizations ready ");
-    let warnings = retry_warnings(&output);
-    assert_eq!(warnings.len(), 2, "{}", describe(&output));
-    assert!(
-        warnings[0].starts_with("warning: attempt 1/3 failed, retrying in 10ms: "),
-        "{warnings:?}"
-    );
-    assert!(
-        warnings[1].starts_with("warning: attempt 2/3 failed, retrying in 20ms: "),
-        "{warnings:?}"
+    let warnings = assert_attempt_warnings(
+        &output,
+        &[
+            "warning: attempt 1/3 failed, retrying in 10ms: ",
+            "warning: attempt 2/3 failed, retrying in 20ms: ",
+        ],
     );
     assert!(warnings.iter().all(|w| w.contains("503")), "{warnings:?}");
     for line in stderr_lines(&output) {
@@ -492,7 +435,11 @@ fn unauthorized_is_not_retried() {
     rig.server.unauthorized_all();
     let output = rig.run(&["--timeout", "20s"], &[]);
     assert_exit(&output, 1);
-    assert!(retry_warnings(&output).is_empty(), "{}", describe(&output));
+    assert!(
+        attempt_warnings(&output).is_empty(),
+        "{}",
+        describe(&output)
+    );
     assert_error_line(&output, "reconcile failed: 401 Unauthorized");
     assert_eq!(rig.discovery_requests(), 1, "{}", rig.log());
     assert!(
@@ -524,7 +471,7 @@ fn an_unreachable_server_is_retried_three_times_without_diagnostics() {
         .unwrap();
     assert_exit(&output, 1);
     assert_eq!(
-        last_error(&output),
+        last_stderr_line(&output),
         format!(
             "error: reconcile failed after 3 attempts: cannot reach the Kubernetes API server at http://127.0.0.1:{port} (context {CONTEXT}): connection refused; check --kubeconfig and --context, or start the cluster"
         ),
@@ -558,12 +505,7 @@ fn retry_after_is_honoured() {
         &[("KSAIL_TEST_RETRY_CAP_MS", "2000")],
     );
     assert_reconciled(&output, "reconciled Flux: 2 Kustomizations ready ");
-    let warnings = retry_warnings(&output);
-    assert_eq!(warnings.len(), 1, "{}", describe(&output));
-    assert!(
-        warnings[0].starts_with("warning: attempt 1/3 failed, retrying in 1s: "),
-        "{warnings:?}"
-    );
+    assert_attempt_warnings(&output, &["warning: attempt 1/3 failed, retrying in 1s: "]);
     assert!(started.elapsed() >= Duration::from_secs(1));
 }
 
@@ -604,12 +546,11 @@ fn a_two_file_kubeconfig_list_is_merged_and_context_flag_selects() {
     // Without a context, the current-context of the first file applies: the dead server.
     let output = run_with_kubeconfig(&rig, &list, &[]);
     assert_exit(&output, 1);
-    assert!(
-        last_error(&output).contains(&format!(
+    assert_error_mentions(
+        &output,
+        &format!(
             "cannot reach the Kubernetes API server at http://127.0.0.1:{port} (context dead)"
-        )),
-        "{}",
-        describe(&output)
+        ),
     );
     assert!(rig.requests().is_empty());
 
@@ -629,11 +570,7 @@ fn the_configured_context_is_honoured() {
     // --context overrides the file.
     let output = run_with_kubeconfig(&rig, &list, &["--context", "dead"]);
     assert_exit(&output, 1);
-    assert!(
-        last_error(&output).contains("(context dead)"),
-        "{}",
-        describe(&output)
-    );
+    assert_error_mentions(&output, "(context dead)");
 }
 
 #[test]
@@ -648,9 +585,7 @@ fn the_context_must_exist_in_the_merged_kubeconfig() {
 
 #[test]
 fn the_expected_revision_is_reported_once_when_attempt_1_failed_early() {
-    let registry = require_registry!();
-    let host = registry.host_port();
-    let digest = http::seed_image(&host, "k8s", "dev", b"layer", &[], None);
+    let (_registry, host, digest) = registry_with_dev!(b"layer");
     let (rig, _) = Rig::flux_serving(&digest);
     rig.config("Flux", Some(&host), None);
     rig.server.fail_next(Route::Any, Verb::Discovery, 503, 1);
@@ -659,7 +594,7 @@ fn the_expected_revision_is_reported_once_when_attempt_1_failed_early() {
         &output,
         &format!("reconciled Flux: 2 Kustomizations ready at dev@{digest} in "),
     );
-    assert_eq!(retry_warnings(&output).len(), 1, "{}", describe(&output));
+    assert_eq!(attempt_warnings(&output).len(), 1, "{}", describe(&output));
     let expected = format!("reconcile: expected revision dev@{}", &digest[..19]);
     let reported = progress_lines(&output)
         .iter()
