@@ -10,30 +10,39 @@
 
 mod support;
 
-use std::path::PathBuf;
 use std::process::Output;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fake_apiserver::simulators::{AppOutcome, ArgoCd, OperationOutcome};
-use fake_apiserver::{FakeApiServer, LoggedRequest, ServerOptions, rfc3339_offset};
+use fake_apiserver::{LoggedRequest, ServerOptions, rfc3339_offset};
 use serde_json::{Value, json};
+use support::fake_cluster::{FakeCluster, MERGE_PATCH};
 use support::{
-    Registry, TestEnv, assert_error_line, describe, progress_lines, stderr_text, stdout_lines,
+    Registry, assert_error_line, assert_exit, describe, progress_lines, stderr_text, stdout_lines,
 };
 
 const SYNC_URL: &str = "oci://kind-local-registry:5000/k8s";
+/// A repository that is not the sync target.
+const OTHER_URL: &str = "oci://ghcr.io/acme/other";
 const APPS_PREFIX: &str = "/apis/argoproj.io/v1alpha1/namespaces/";
-const MERGE_PATCH: &str = "application/merge-patch+json";
 /// A digest that is not `D`.
 const OTHER_DIGEST: &str =
     "sha256:9999999999999999999999999999999999999999999999999999999999999999";
 
+/// A [`Fixture`] for this test, or a return from it when registry tests are skipped.
+macro_rules! fixture {
+    ($delay_ms:expr) => {
+        match Fixture::new(&test_name!(), $delay_ms) {
+            Some(fx) => fx,
+            None => return,
+        }
+    };
+}
+
 struct Fixture {
-    env: TestEnv,
-    server: FakeApiServer,
+    cluster: FakeCluster,
     argo: Arc<ArgoCd>,
-    kubeconfig: PathBuf,
     digest: String,
     _registry: Registry,
 }
@@ -43,56 +52,60 @@ impl Fixture {
     /// after `delay_ms`, serving `D` unless told otherwise.
     fn new(test: &str, delay_ms: u64) -> Option<Fixture> {
         let registry = support::registry::start_or_skip(support::RegistryKind::Plain, test)?;
-        let digest = support::http::seed_image(
-            &registry.host_port(),
-            "k8s",
-            "dev",
-            b"argo layer",
-            &[],
-            None,
-        );
-        let env = TestEnv::new();
-        env.write(
+        let host = registry.host_port();
+        let digest = support::http::seed_image(&host, "k8s", "dev", b"argo layer", &[], None);
+        let cluster = FakeCluster::start(ServerOptions::argocd(), false);
+        cluster.env.write(
             "ksail.yaml",
             format!(
-                "apiVersion: ksail.io/v1alpha1\nkind: Cluster\nspec:\n  cluster:\n    gitOpsEngine: ArgoCD\n    localRegistry:\n      registry: \"{}\"\n",
-                registry.host_port()
+                "apiVersion: ksail.io/v1alpha1\nkind: Cluster\nspec:\n  cluster:\n    gitOpsEngine: ArgoCD\n    localRegistry:\n      registry: \"{host}\"\n"
             ),
         );
-        let server = FakeApiServer::start(ServerOptions::argocd());
-        let kubeconfig = env.root().join("kubeconfig");
-        server
-            .write_kubeconfig(&kubeconfig, &["kind-kind"], None)
-            .expect("write the kubeconfig");
         let argo = ArgoCd::new(delay_ms, delay_ms, &digest);
-        server.add_simulator(argo.clone());
+        cluster.server.add_simulator(argo.clone());
         Some(Fixture {
-            env,
-            server,
+            cluster,
             argo,
-            kubeconfig,
             digest,
             _registry: registry,
         })
     }
 
-    fn run(&self, extra: &[&str], vars: &[(&str, &str)]) -> Output {
-        let mut args = vec!["workload", "reconcile"];
-        args.extend_from_slice(extra);
-        let mut cmd = self.env.ksail(args);
-        cmd.env("KUBECONFIG", &self.kubeconfig)
-            .env("KSAIL_TEST_RETRY_ATTEMPTS", "1")
-            .env("KSAIL_TEST_DIAGNOSTICS_BUDGET_MS", "2000");
-        for (k, v) in vars {
-            cmd.env(k, v);
-        }
+    /// One attempt with a 2 s diagnostics budget, and `vars`.
+    fn run(&self, args: &[&str], vars: &[(&str, &str)]) -> Output {
+        let defaults = [
+            ("KSAIL_TEST_RETRY_ATTEMPTS", "1"),
+            ("KSAIL_TEST_DIAGNOSTICS_BUDGET_MS", "2000"),
+        ];
+        let mut cmd = self
+            .cluster
+            .reconcile(args, &[&defaults[..], vars].concat());
         cmd.output().expect("run ksail")
+    }
+
+    /// A run with a 10 s timeout that succeeds.
+    fn run_ok(&self) -> Output {
+        let output = self.run(&["--timeout", "10s"], &[]);
+        assert_exit(&output, 0);
+        output
+    }
+
+    /// An Application in `argocd` (see [`application`]).
+    fn put_app(&self, name: &str, repo_url: &str, sync_policy: Option<Value>) {
+        let app = application("argocd", name, repo_url, sync_policy);
+        self.cluster.server.put_object(app);
+    }
+
+    /// `argocd/<name>`, automated, following the sync URL.
+    fn put_automated(&self, name: &str) {
+        self.put_app(name, SYNC_URL, Some(json!({"automated": {}})));
     }
 
     /// PATCH bodies sent to one Application, in order.
     fn patches_of(&self, namespace: &str, name: &str) -> Vec<Value> {
         let path = format!("{APPS_PREFIX}{namespace}/applications/{name}");
-        self.server
+        self.cluster
+            .server
             .requests()
             .iter()
             .filter(|r| r.method == "PATCH" && r.path == path)
@@ -110,12 +123,12 @@ fn application(namespace: &str, name: &str, repo_url: &str, sync_policy: Option<
         "apiVersion": "argoproj.io/v1alpha1",
         "kind": "Application",
         "metadata": {"name": name, "namespace": namespace},
+        "status": {"sync": {"status": "OutOfSync"}, "health": {"status": "Healthy"}},
         "spec": {
             "project": "default",
             "source": {"repoURL": repo_url, "targetRevision": "dev", "path": "."},
             "destination": {"server": "https://kubernetes.default.svc", "namespace": name},
         },
-        "status": {"sync": {"status": "OutOfSync"}, "health": {"status": "Healthy"}},
     });
     if let Some(policy) = sync_policy {
         app["spec"]["syncPolicy"] = policy;
@@ -146,19 +159,11 @@ fn assert_success_line(output: &Output, count: usize, digest: &str) {
 #[test]
 fn argocd_sync_patch_is_conditional_on_the_state_read_and_copies_sync_options() {
     // A slow controller (300 ms), so ksail's sync patch lands on the state its refresh produced.
-    let Some(fx) = Fixture::new("argocd_sync_patch_exact", 300) else {
-        return;
-    };
-    fx.server.put_object(application(
-        "argocd",
-        "web",
-        SYNC_URL,
-        Some(json!({"automated": {"prune": true}, "syncOptions": ["CreateNamespace=true", "ServerSideApply=true"]})),
-    ));
-    let before = fx.server.resource_version();
+    let fx = fixture!(300);
+    fx.put_app("web", SYNC_URL, Some(json!({"automated": {"prune": true}, "syncOptions": ["CreateNamespace=true", "ServerSideApply=true"]})));
+    let before = fx.cluster.server.resource_version();
 
-    let output = fx.run(&["--timeout", "10s"], &[]);
-    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    let output = fx.run_ok();
     // The refresh is the first write; the sync names the resourceVersion the refresh returned.
     assert_eq!(
         fx.patches_of("argocd", "web"),
@@ -178,36 +183,27 @@ fn argocd_sync_patch_is_conditional_on_the_state_read_and_copies_sync_options() 
 
 #[test]
 fn argocd_refreshes_every_application_and_syncs_each_without_an_operation() {
-    let Some(fx) = Fixture::new("argocd_refresh_and_sync_all", 50) else {
-        return;
-    };
-    fx.server.put_object(application(
-        "argocd",
+    let fx = fixture!(50);
+    fx.put_app(
         "web",
         SYNC_URL,
         Some(json!({"automated": {}, "syncOptions": ["CreateNamespace=true"]})),
-    ));
+    );
     // Not automated, no sync options, another repository.
-    fx.server.put_object(application(
-        "argocd",
-        "manual",
-        "oci://ghcr.io/acme/other",
-        None,
-    ));
+    fx.put_app("manual", OTHER_URL, None);
     // An operation is already set (someone else's sync): it is waited for, never replaced.
     let mut busy = application("argocd", "busy", SYNC_URL, Some(json!({"automated": {}})));
     busy["operation"] = json!({"initiatedBy": {"username": "alice"}, "sync": {"revision": "dev"}});
-    fx.server.put_object(busy);
+    fx.cluster.server.put_object(busy);
     // Outside `argocd`: not considered at all.
-    fx.server.put_object(application(
+    fx.cluster.server.put_object(application(
         "team",
         "elsewhere",
         SYNC_URL,
         Some(json!({"automated": {}})),
     ));
 
-    let output = fx.run(&["--timeout", "10s"], &[]);
-    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    let output = fx.run_ok();
 
     let web = fx.patches_of("argocd", "web");
     assert_eq!(web.len(), 2, "{web:?}");
@@ -219,9 +215,8 @@ fn argocd_refreshes_every_application_and_syncs_each_without_an_operation() {
     assert_sync_body(&manual[1], None);
     assert_eq!(fx.patches_of("argocd", "busy"), vec![refresh_body()]);
     assert!(fx.patches_of("team", "elsewhere").is_empty());
-    let outside: Vec<String> = fx
-        .server
-        .requests()
+    let requests = fx.cluster.server.requests();
+    let outside: Vec<String> = requests
         .iter()
         .filter(|r| r.path.contains("/namespaces/team/"))
         .map(|r| format!("{} {}", r.method, r.path))
@@ -229,6 +224,7 @@ fn argocd_refreshes_every_application_and_syncs_each_without_an_operation() {
     assert!(outside.is_empty(), "{outside:?}");
     // The running operation was alice's, and it is what completed `busy`.
     let busy = fx
+        .cluster
         .server
         .get_object("argoproj.io", "applications", "argocd", "busy")
         .unwrap();
@@ -262,9 +258,7 @@ fn assert_sync_body(body: &Value, sync_options: Option<Value>) {
 
 #[test]
 fn argocd_revision_gate_applies_to_the_matching_application_only() {
-    let Some(fx) = Fixture::new("argocd_gate_matching_only", 50) else {
-        return;
-    };
+    let fx = fixture!(50);
     // `other` follows another repository, which resolves to another digest: not gated, fine.
     let digest = fx.digest.clone();
     fx.argo.set_resolver(Arc::new(move |app: &Value| {
@@ -276,44 +270,24 @@ fn argocd_revision_gate_applies_to_the_matching_application_only() {
         })
     }));
     // The gate ignores host case and a trailing slash.
-    fx.server.put_object(application(
-        "argocd",
+    fx.put_app(
         "web",
         "oci://KIND-local-registry:5000/k8s/",
         Some(json!({"automated": {}})),
-    ));
-    fx.server.put_object(application(
-        "argocd",
-        "other",
-        "oci://ghcr.io/acme/other",
-        Some(json!({"automated": {}})),
-    ));
-    let output = fx.run(&["--timeout", "10s"], &[]);
-    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
-    assert_success_line(&output, 2, &fx.digest);
+    );
+    fx.put_app("other", OTHER_URL, Some(json!({"automated": {}})));
+    assert_success_line(&fx.run_ok(), 2, &fx.digest);
 }
 
 #[test]
 fn argocd_revision_gate_holds_back_the_matching_application_at_another_digest() {
-    let Some(fx) = Fixture::new("argocd_gate_mismatch", 50) else {
-        return;
-    };
+    let fx = fixture!(50);
     // Everything resolves to a digest that is not D: only the gated Application waits.
     fx.argo.set_digest(OTHER_DIGEST);
-    fx.server.put_object(application(
-        "argocd",
-        "web",
-        SYNC_URL,
-        Some(json!({"automated": {}})),
-    ));
-    fx.server.put_object(application(
-        "argocd",
-        "other",
-        "oci://ghcr.io/acme/other",
-        Some(json!({"automated": {}})),
-    ));
+    fx.put_automated("web");
+    fx.put_app("other", OTHER_URL, Some(json!({"automated": {}})));
     let output = fx.run(&["--timeout", "2s"], &[]);
-    assert_eq!(output.status.code(), Some(3), "{}", describe(&output));
+    assert_exit(&output, 3);
     assert!(stdout_lines(&output).is_empty());
     assert_error_line(
         &output,
@@ -331,9 +305,7 @@ fn argocd_revision_gate_holds_back_the_matching_application_at_another_digest() 
 
 #[test]
 fn argocd_stale_failed_operation_is_ignored() {
-    let Some(fx) = Fixture::new("argocd_stale_failed", 50) else {
-        return;
-    };
+    let fx = fixture!(50);
     let mut app = application("argocd", "web", SYNC_URL, Some(json!({"automated": {}})));
     app["status"]["operationState"] = json!({
         "phase": "Failed",
@@ -342,29 +314,15 @@ fn argocd_stale_failed_operation_is_ignored() {
         "finishedAt": rfc3339_offset(-3590),
         "operation": {"sync": {}},
     });
-    fx.server.put_object(app);
-    let output = fx.run(&["--timeout", "10s"], &[]);
-    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
-    assert_success_line(&output, 1, &fx.digest);
+    fx.cluster.server.put_object(app);
+    assert_success_line(&fx.run_ok(), 1, &fx.digest);
 }
 
 #[test]
 fn argocd_this_runs_failed_operation_fails_fast() {
-    let Some(fx) = Fixture::new("argocd_failed_fast", 50) else {
-        return;
-    };
-    fx.server.put_object(application(
-        "argocd",
-        "web",
-        SYNC_URL,
-        Some(json!({"automated": {}})),
-    ));
-    fx.server.put_object(application(
-        "argocd",
-        "api",
-        SYNC_URL,
-        Some(json!({"automated": {}})),
-    ));
+    let fx = fixture!(50);
+    fx.put_automated("web");
+    fx.put_automated("api");
     fx.argo.script_operation(
         "argocd/web",
         vec![OperationOutcome::Failed(
@@ -373,7 +331,7 @@ fn argocd_this_runs_failed_operation_fails_fast() {
     );
     let started = Instant::now();
     let output = fx.run(&["--timeout", "20s"], &[("KSAIL_TEST_RETRY_ATTEMPTS", "3")]);
-    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    assert_exit(&output, 1);
     assert!(
         started.elapsed() < Duration::from_secs(10),
         "a failed operation must fail fast: {:?}",
@@ -395,15 +353,8 @@ fn argocd_this_runs_failed_operation_fails_fast() {
 
 #[test]
 fn argocd_comparison_error_is_not_terminal_and_times_out() {
-    let Some(fx) = Fixture::new("argocd_comparison_error", 50) else {
-        return;
-    };
-    fx.server.put_object(application(
-        "argocd",
-        "web",
-        SYNC_URL,
-        Some(json!({"automated": {}})),
-    ));
+    let fx = fixture!(50);
+    fx.put_automated("web");
     fx.argo.script_app(
         "argocd/web",
         vec![AppOutcome::ComparisonError(
@@ -411,7 +362,7 @@ fn argocd_comparison_error_is_not_terminal_and_times_out() {
         )],
     );
     let output = fx.run(&["--timeout", "2s"], &[]);
-    assert_eq!(output.status.code(), Some(3), "{}", describe(&output));
+    assert_exit(&output, 3);
     assert_error_line(
         &output,
         "reconcile timed out after 2s (1 attempt): 1 of 1 object not ready (argocd/web)",
@@ -426,17 +377,10 @@ fn argocd_comparison_error_is_not_terminal_and_times_out() {
 
 #[test]
 fn argocd_exclude_prints_a_warning_and_is_ignored() {
-    let Some(fx) = Fixture::new("argocd_exclude_warning", 50) else {
-        return;
-    };
-    fx.server.put_object(application(
-        "argocd",
-        "web",
-        SYNC_URL,
-        Some(json!({"automated": {}})),
-    ));
+    let fx = fixture!(50);
+    fx.put_automated("web");
     let output = fx.run(&["--timeout", "10s", "--exclude", "web"], &[]);
-    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    assert_exit(&output, 0);
     let lines = progress_lines(&output);
     let warnings: Vec<&String> = lines.iter().filter(|l| l.starts_with("warning:")).collect();
     assert_eq!(
@@ -450,18 +394,11 @@ fn argocd_exclude_prints_a_warning_and_is_ignored() {
 
 #[test]
 fn argocd_requests_stay_in_the_argocd_namespace() {
-    let Some(fx) = Fixture::new("argocd_namespace_only", 50) else {
-        return;
-    };
-    fx.server.put_object(application(
-        "argocd",
-        "web",
-        SYNC_URL,
-        Some(json!({"automated": {}})),
-    ));
-    let output = fx.run(&["--timeout", "10s"], &[]);
-    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    let fx = fixture!(50);
+    fx.put_automated("web");
+    fx.run_ok();
     let apps: Vec<LoggedRequest> = fx
+        .cluster
         .server
         .requests()
         .into_iter()
@@ -481,7 +418,8 @@ fn argocd_requests_stay_in_the_argocd_namespace() {
 /// the simulated controller retries it; the run's output.
 fn run_retrying_sync(test: &str, policy: Value, message: &str, timeout: &str) -> Option<Output> {
     let fx = Fixture::new(test, 50)?;
-    fx.server
+    fx.cluster
+        .server
         .put_object(application("argocd", "web", SYNC_URL, Some(policy)));
     fx.argo.script_operation(
         "argocd/web",
@@ -502,7 +440,7 @@ fn argocd_a_sync_the_controller_keeps_retrying_fails_after_two_failed_attempts()
     ) else {
         return;
     };
-    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    assert_exit(&output, 1);
     assert_error_line(
         &output,
         "reconcile failed: argocd/web (SyncFailed); see diagnostics above",
@@ -525,7 +463,7 @@ fn argocd_a_sync_retried_under_the_applications_own_policy_is_waited_out() {
         return;
     };
     // Dozens of failed attempts (one every 50 ms here), and still only the timeout ends the run.
-    assert_eq!(output.status.code(), Some(3), "{}", describe(&output));
+    assert_exit(&output, 3);
     assert!(
         stderr_text(&output).contains("argocd/web  SyncFailed · reason: bad. Retrying attempt #"),
         "the report shows the sync Argo CD keeps retrying: {}",
