@@ -4,7 +4,10 @@
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
-use fake_apiserver::{FakeApiServer, ServerOptions};
+use std::sync::Arc;
+
+use fake_apiserver::simulators::{FluxKustomization, FluxSource};
+use fake_apiserver::{FakeApiServer, ServerOptions, fixtures};
 
 use super::TestEnv;
 use super::env::KSAIL_TIMEOUT;
@@ -65,6 +68,25 @@ impl FakeCluster {
             );
         }
         FakeCluster::around(server)
+    }
+
+    /// A Flux cluster for runs with `gitOpsEngine: None` (the engine detected, no registry, no
+    /// revision gate): the sync source `flux-system/flux-system` (for `k8s:dev` in the local
+    /// registry), and a source controller serving `digest` and a kustomize controller that answer
+    /// at once.
+    pub fn flux_detected(digest: &str) -> (FakeCluster, Arc<FluxKustomization>) {
+        let cluster = FakeCluster::start(ServerOptions::flux(), true);
+        cluster.engine("None");
+        cluster.server.put_object(fixtures::oci_repository(
+            "flux-system",
+            "flux-system",
+            "oci://kind-local-registry:5000/k8s",
+            "dev",
+        ));
+        cluster.server.add_simulator(FluxSource::new(0, digest));
+        let kustomize = FluxKustomization::new(0);
+        cluster.server.add_simulator(kustomize.clone());
+        (cluster, kustomize)
     }
 
     /// A fresh environment whose `<tmp>/kubeconfig` points at `server`.
