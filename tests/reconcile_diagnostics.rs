@@ -10,19 +10,19 @@
 
 mod support;
 
-use std::path::PathBuf;
 use std::process::Output;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fake_apiserver::fixtures::{self, EventTimes};
 use fake_apiserver::simulators::{
-    AppOutcome, ArgoCd, FluxKustomization, FluxSource, KsOutcome, OperationOutcome, SOURCE_GROUP,
+    AppOutcome, ArgoCd, FluxKustomization, KsOutcome, OperationOutcome,
 };
 use fake_apiserver::{FakeApiServer, Route, ServerOptions, Verb};
 use serde_json::{Value, json};
+use support::fake_cluster::FakeCluster;
 use support::{
-    TestEnv, assert_error_line, describe, has_timestamp_prefix, progress_lines, stderr_lines,
+    assert_error_line, assert_exit, describe, has_timestamp_prefix, progress_lines, stderr_lines,
     stdout_lines,
 };
 
@@ -32,9 +32,7 @@ const CERT_MANAGER_MESSAGE: &str =
 const HELM_MESSAGE: &str = "Helm upgrade failed for release podinfo/podinfo with chart podinfo@6.5.0: context deadline exceeded";
 
 struct Cluster {
-    env: TestEnv,
-    server: FakeApiServer,
-    kubeconfig: PathBuf,
+    fake: FakeCluster,
     kustomize: Option<Arc<FluxKustomization>>,
     argo: Option<Arc<ArgoCd>>,
 }
@@ -42,19 +40,24 @@ struct Cluster {
 impl Cluster {
     /// A Flux cluster whose sync source `flux-system/flux-system` becomes ready when asked.
     fn flux() -> Cluster {
-        let server = FakeApiServer::start(ServerOptions::flux());
-        // A real source-controller serves Bucket too, and ksail lists every source kind.
-        server.register_crd(SOURCE_GROUP, "v1", "Bucket", "buckets", true, true);
-        server.put_object(fixtures::oci_repository(
-            "flux-system",
-            "flux-system",
-            "oci://kind-local-registry:5000/k8s",
-            "dev",
-        ));
-        server.add_simulator(FluxSource::new(0, DIGEST));
-        let kustomize = FluxKustomization::new(0);
-        server.add_simulator(kustomize.clone());
-        Cluster::with_server(server, Some(kustomize), None)
+        let (fake, kustomize) = FakeCluster::flux_detected(DIGEST);
+        Cluster {
+            fake,
+            kustomize: Some(kustomize),
+            argo: None,
+        }
+    }
+
+    /// [`Cluster::flux`] with `infra/cert-manager` failing its health check.
+    fn cert_manager_failing() -> Cluster {
+        let c = Cluster::flux();
+        c.failing(
+            "infra",
+            "cert-manager",
+            "HealthCheckFailed",
+            CERT_MANAGER_MESSAGE,
+        );
+        c
     }
 
     /// An Argo CD cluster with the Application simulator (50 ms per step).
@@ -62,35 +65,18 @@ impl Cluster {
         let server = FakeApiServer::start(ServerOptions::argocd());
         let argo = ArgoCd::new(50, 50, DIGEST);
         server.add_simulator(argo.clone());
-        Cluster::with_server(server, None, Some(argo))
-    }
-
-    fn with_server(
-        server: FakeApiServer,
-        kustomize: Option<Arc<FluxKustomization>>,
-        argo: Option<Arc<ArgoCd>>,
-    ) -> Cluster {
-        let env = TestEnv::new();
-        env.write(
-            "ksail.yaml",
-            "apiVersion: ksail.io/v1alpha1\nkind: Cluster\nspec:\n  cluster:\n    gitOpsEngine: None\n",
-        );
-        let kubeconfig = env.root().join("kubeconfig");
-        server
-            .write_kubeconfig(&kubeconfig, &["kind-kind"], None)
-            .expect("write the kubeconfig");
+        let fake = FakeCluster::around(server);
+        fake.engine("None");
         Cluster {
-            env,
-            server,
-            kubeconfig,
-            kustomize,
-            argo,
+            fake,
+            kustomize: None,
+            argo: Some(argo),
         }
     }
 
     /// A Kustomization from the sync source with a scripted outcome.
     fn kustomization(&self, namespace: &str, name: &str, depends_on: &[&str], outcome: KsOutcome) {
-        self.server.put_object(fixtures::kustomization(
+        self.fake.server.put_object(fixtures::kustomization(
             namespace,
             name,
             "flux-system/flux-system",
@@ -121,31 +107,58 @@ impl Cluster {
         kind: &str,
         object: &str,
     ) {
-        self.server.put_object(fixtures::event(
-            namespace,
-            name,
-            "Warning",
-            "HealthCheckFailed",
+        let health = ("Warning", "HealthCheckFailed");
+        let about = (kind, object);
+        self.put(event(
+            (namespace, name),
+            health,
             CERT_MANAGER_MESSAGE,
-            kind,
-            object,
-            EventTimes::last_seconds_ago(seconds_ago),
+            about,
+            seconds_ago,
         ));
     }
 
-    fn run(&self, extra: &[&str], vars: &[(&str, &str)]) -> Output {
-        let mut args = vec!["workload", "reconcile"];
-        args.extend_from_slice(extra);
-        let mut cmd = self.env.ksail(args);
-        cmd.env("KUBECONFIG", &self.kubeconfig)
-            .env("KSAIL_TEST_RETRY_ATTEMPTS", "1")
-            .env("KSAIL_TEST_SUSPEND_OBSERVE_MS", "100")
-            .env("KSAIL_TEST_DIAGNOSTICS_BUDGET_MS", "3000");
-        for (k, v) in vars {
-            cmd.env(k, v);
-        }
+    fn put(&self, object: Value) {
+        self.fake.server.put_object(object);
+    }
+
+    /// A recent (2 minutes old) warning event about the Kustomization `object`.
+    fn recent_warning(&self, name: &str, object: &str) {
+        self.warning_event("flux-system", name, 120, "Kustomization", object);
+    }
+
+    /// One attempt with a 100 ms observe wait and a 3 s diagnostics budget, and `vars`.
+    fn run(&self, args: &[&str], vars: &[(&str, &str)]) -> Output {
+        let defaults = [
+            ("KSAIL_TEST_RETRY_ATTEMPTS", "1"),
+            ("KSAIL_TEST_SUSPEND_OBSERVE_MS", "100"),
+            ("KSAIL_TEST_DIAGNOSTICS_BUDGET_MS", "3000"),
+        ];
+        let mut cmd = self.fake.reconcile(args, &[&defaults[..], vars].concat());
         cmd.output().expect("run ksail")
     }
+
+    /// [`Cluster::run`] that fails with exit 1.
+    fn run_failed(&self, args: &[&str], vars: &[(&str, &str)]) -> Output {
+        let output = self.run(args, vars);
+        assert_exit(&output, 1);
+        output
+    }
+}
+
+/// An event `(namespace, name)` of `(type, reason)` about `(kind, name)`, last seen
+/// `seconds_ago`.
+fn event(
+    (namespace, name): (&str, &str),
+    (event_type, reason): (&str, &str),
+    message: &str,
+    (kind, object): (&str, &str),
+    seconds_ago: i64,
+) -> Value {
+    let times = EventTimes::last_seconds_ago(seconds_ago);
+    fixtures::event(
+        namespace, name, event_type, reason, message, kind, object, times,
+    )
 }
 
 /// The report (from `Diagnostics (…)`) through the final error line, exactly as printed.
@@ -158,6 +171,13 @@ fn report_block(output: &Output, engine: &str) -> Vec<String> {
     lines[start..].to_vec()
 }
 
+/// The report through the error line is `golden`, line for line.
+#[track_caller]
+fn assert_report(output: &Output, engine: &str, golden: &str) {
+    let expected: Vec<&str> = golden.lines().collect();
+    assert_lines(&report_block(output, engine), &expected, output);
+}
+
 fn assert_lines(actual: &[String], expected: &[&str], output: &Output) {
     let expected: Vec<String> = expected.iter().map(|s| s.to_string()).collect();
     assert_eq!(actual, expected.as_slice(), "\n{}", describe(output));
@@ -166,13 +186,7 @@ fn assert_lines(actual: &[String], expected: &[&str], output: &Output) {
 /// The golden Flux failure: a Kustomization failing its health check, a dependent blocked, a
 /// failing HelmRelease, a crash-looping controller pod and a warning event.
 fn golden_flux_cluster() -> Cluster {
-    let c = Cluster::flux();
-    c.failing(
-        "infra",
-        "cert-manager",
-        "HealthCheckFailed",
-        CERT_MANAGER_MESSAGE,
-    );
+    let c = Cluster::cert_manager_failing();
     c.kustomization("apps", "podinfo", &["infra/cert-manager"], KsOutcome::Ready);
     let mut release = fixtures::helm_release(
         "podinfo",
@@ -180,65 +194,52 @@ fn golden_flux_cluster() -> Cluster {
         fixtures::HelmState::NotReady("UpgradeFailed".into()),
     );
     release["status"]["conditions"][0]["message"] = json!(HELM_MESSAGE);
-    c.server.put_object(release);
-    c.server.put_object(fixtures::pod_waiting(
+    c.put(release);
+    let helm_controller = "helm-controller-5d8f9c7b6-x2x4q";
+    let image = "ghcr.io/fluxcd/helm-controller:v1.3.0";
+    c.put(fixtures::pod_waiting(
         "flux-system",
-        "helm-controller-5d8f9c7b6-x2x4q",
-        "ghcr.io/fluxcd/helm-controller:v1.3.0",
+        helm_controller,
+        image,
         "CrashLoopBackOff",
         5,
     ));
     // Healthy pods and Normal events are not shown.
-    c.server.put_object(fixtures::pod_running(
-        "flux-system",
-        "source-controller-6b7d9f8c4-abcde",
-    ));
-    c.server.put_object(fixtures::event(
-        "flux-system",
-        "podinfo.normal",
-        "Normal",
-        "ReconciliationSucceeded",
+    let source_controller = "source-controller-6b7d9f8c4-abcde";
+    c.put(fixtures::pod_running("flux-system", source_controller));
+    c.put(event(
+        ("flux-system", "podinfo.normal"),
+        ("Normal", "ReconciliationSucceeded"),
         "Reconciliation finished",
-        "Kustomization",
-        "podinfo",
-        EventTimes::last_seconds_ago(60),
+        ("Kustomization", "podinfo"),
+        60,
     ));
-    c.warning_event(
-        "flux-system",
-        "cert-manager.1",
-        120,
-        "Kustomization",
-        "cert-manager",
-    );
+    c.recent_warning("cert-manager.1", "cert-manager");
     c
 }
 
 #[test]
 fn diagnostics_golden_flux_report_and_summary_line() {
     let c = golden_flux_cluster();
-    let output = c.run(&["--timeout", "10s"], &[]);
-    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    let output = c.run_failed(&["--timeout", "10s"], &[]);
     assert!(
         stdout_lines(&output).is_empty(),
         "stdout is empty on failure"
     );
-    let block = report_block(&output, "Flux");
-    assert_lines(
-        &block,
-        &[
-            "Diagnostics (Flux)",
-            "  Kustomizations",
-            "    ✗ infra/cert-manager  HealthCheckFailed · timeout waiting for: [Deployment/cert-manager/cert-manager status: 'InProgress']",
-            "    · apps/podinfo        blocked by infra/cert-manager",
-            "  HelmReleases",
-            "    ✗ podinfo/podinfo     UpgradeFailed · Helm upgrade failed for release podinfo/podinfo with chart podinfo@6.5.0: context deadline exceeded",
-            "  Pods not ready (flux-system)",
-            "    helm-controller-5d8f9c7b6-x2x4q  CrashLoopBackOff (ghcr.io/fluxcd/helm-controller:v1.3.0, 5 restarts)",
-            "  Warning events (flux-system, last 5m)",
-            "    2m ago  Kustomization/cert-manager  HealthCheckFailed: timeout waiting for: [Deployment/cert-manager/cert-manager status: 'InProgress']",
-            "error: reconcile failed: infra/cert-manager (HealthCheckFailed); 1 dependent blocked; see diagnostics above",
-        ],
+    assert_report(
         &output,
+        "Flux",
+        r#"Diagnostics (Flux)
+  Kustomizations
+    ✗ infra/cert-manager  HealthCheckFailed · timeout waiting for: [Deployment/cert-manager/cert-manager status: 'InProgress']
+    · apps/podinfo        blocked by infra/cert-manager
+  HelmReleases
+    ✗ podinfo/podinfo     UpgradeFailed · Helm upgrade failed for release podinfo/podinfo with chart podinfo@6.5.0: context deadline exceeded
+  Pods not ready (flux-system)
+    helm-controller-5d8f9c7b6-x2x4q  CrashLoopBackOff (ghcr.io/fluxcd/helm-controller:v1.3.0, 5 restarts)
+  Warning events (flux-system, last 5m)
+    2m ago  Kustomization/cert-manager  HealthCheckFailed: timeout waiting for: [Deployment/cert-manager/cert-manager status: 'InProgress']
+error: reconcile failed: infra/cert-manager (HealthCheckFailed); 1 dependent blocked; see diagnostics above"#,
     );
     assert_error_line(&output, "see diagnostics above");
 }
@@ -246,8 +247,7 @@ fn diagnostics_golden_flux_report_and_summary_line() {
 #[test]
 fn diagnostics_json_member_holds_the_report_and_the_text_goes_to_stderr() {
     let c = golden_flux_cluster();
-    let output = c.run(&["--timeout", "10s", "--output", "json"], &[]);
-    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    let output = c.run_failed(&["--timeout", "10s", "--output", "json"], &[]);
     // The text report still goes to stderr, before the error line.
     let block = report_block(&output, "Flux");
     assert_eq!(block.len(), 11, "\n{}", describe(&output));
@@ -304,108 +304,71 @@ fn diagnostics_golden_argocd_report() {
         })
     };
     for name in ["web", "api", "cache", "ok"] {
-        c.server.put_object(app(name));
+        c.put(app(name));
     }
     let argo = c.argo.as_ref().unwrap();
+    let apply_failed = "one or more objects failed to apply:\n  Deployment.apps \"web\" is invalid";
     argo.script_operation(
         "argocd/web",
-        vec![OperationOutcome::Failed(
-            "one or more objects failed to apply:\n  Deployment.apps \"web\" is invalid".into(),
-        )],
+        vec![OperationOutcome::Failed(apply_failed.into())],
     );
+    let warming_up = "rpc error: code = Unknown desc = repo-server is warming up";
     argo.script_app(
         "argocd/api",
-        vec![AppOutcome::ComparisonError(
-            "rpc error: code = Unknown desc = repo-server is warming up".into(),
-        )],
+        vec![AppOutcome::ComparisonError(warming_up.into())],
     );
     argo.script_app("argocd/cache", vec![AppOutcome::Progressing]);
-    c.server.put_object(fixtures::pod_running(
-        "argocd",
-        "argocd-application-controller-0",
-    ));
-    c.server.put_object(fixtures::pod_terminated(
-        "argocd",
-        "argocd-dex-server-55b",
-        1,
-        "Error",
-    ));
-    c.server.put_object(fixtures::pod_init_waiting(
-        "argocd",
-        "argocd-repo-server-7c9d",
-        "PodInitializing",
-    ));
-    c.server.put_object(fixtures::pod_phase(
-        "argocd",
-        "argocd-redis-0",
-        "Pending",
-        Some("Unschedulable"),
-    ));
-    c.server.put_object(fixtures::pod_phase(
-        "argocd",
-        "argocd-node-x",
-        "Unknown",
-        None,
-    ));
-    c.server.put_object(fixtures::event(
-        "argocd",
-        "web.1",
-        "Warning",
-        "OperationFailed",
+    for pod in [
+        fixtures::pod_running("argocd", "argocd-application-controller-0"),
+        fixtures::pod_terminated("argocd", "argocd-dex-server-55b", 1, "Error"),
+        fixtures::pod_init_waiting("argocd", "argocd-repo-server-7c9d", "PodInitializing"),
+        fixtures::pod_phase("argocd", "argocd-redis-0", "Pending", Some("Unschedulable")),
+        fixtures::pod_phase("argocd", "argocd-node-x", "Unknown", None),
+    ] {
+        c.put(pod);
+    }
+    c.put(event(
+        ("argocd", "web.1"),
+        ("Warning", "OperationFailed"),
         "Operation failed:   one or more objects failed to apply",
-        "Application",
-        "web",
-        EventTimes::last_seconds_ago(150),
+        ("Application", "web"),
+        150,
     ));
     // An event in another namespace is not read.
-    c.server.put_object(fixtures::event(
-        "default",
-        "other.1",
-        "Warning",
-        "BackOff",
+    c.put(event(
+        ("default", "other.1"),
+        ("Warning", "BackOff"),
         "Back-off restarting failed container",
-        "Pod",
-        "other",
-        EventTimes::last_seconds_ago(150),
+        ("Pod", "other"),
+        150,
     ));
 
-    let output = c.run(&["--timeout", "2s"], &[]);
-    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
-    let block = report_block(&output, "Argo CD");
-    assert_lines(
-        &block,
-        &[
-            "Diagnostics (Argo CD)",
-            "  Applications",
-            "    ✗ argocd/api    ComparisonError · rpc error: code = Unknown desc = repo-server is warming up",
-            "    ✗ argocd/web    OperationState/Failed · one or more objects failed to apply: Deployment.apps \"web\" is invalid",
-            "    ► argocd/cache  Synced/Progressing",
-            "  Pods not ready (argocd)",
-            "    argocd-dex-server-55b    exited 1 (Error)",
-            "    argocd-node-x            Unknown",
-            "    argocd-redis-0           Pending (Unschedulable)",
-            "    argocd-repo-server-7c9d  init: PodInitializing",
-            "  Warning events (argocd, last 5m)",
-            "    2m ago  Application/web  OperationFailed: Operation failed: one or more objects failed to apply",
-            "error: reconcile failed: argocd/web (OperationState/Failed); see diagnostics above",
-        ],
+    let output = c.run_failed(&["--timeout", "2s"], &[]);
+    assert_report(
         &output,
+        "Argo CD",
+        r#"Diagnostics (Argo CD)
+  Applications
+    ✗ argocd/api    ComparisonError · rpc error: code = Unknown desc = repo-server is warming up
+    ✗ argocd/web    OperationState/Failed · one or more objects failed to apply: Deployment.apps "web" is invalid
+    ► argocd/cache  Synced/Progressing
+  Pods not ready (argocd)
+    argocd-dex-server-55b    exited 1 (Error)
+    argocd-node-x            Unknown
+    argocd-redis-0           Pending (Unschedulable)
+    argocd-repo-server-7c9d  init: PodInitializing
+  Warning events (argocd, last 5m)
+    2m ago  Application/web  OperationFailed: Operation failed: one or more objects failed to apply
+error: reconcile failed: argocd/web (OperationState/Failed); see diagnostics above"#,
     );
 }
 
 #[test]
 fn diagnostics_show_warning_events_of_the_last_5_minutes_only() {
-    let c = Cluster::flux();
-    c.failing(
-        "infra",
-        "cert-manager",
-        "HealthCheckFailed",
-        CERT_MANAGER_MESSAGE,
-    );
-    c.warning_event("flux-system", "recent", 120, "Kustomization", "recent");
+    let c = Cluster::cert_manager_failing();
+    c.recent_warning("recent", "recent");
     c.warning_event("flux-system", "old", 1800, "Kustomization", "old");
-    let output = c.run(&["--timeout", "10s"], &[]);
-    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    let output = c.run_failed(&["--timeout", "10s"], &[]);
     let block = report_block(&output, "Flux");
     let events_at = block
         .iter()
@@ -427,13 +390,7 @@ fn diagnostics_show_warning_events_of_the_last_5_minutes_only() {
 
 #[test]
 fn diagnostics_cap_events_at_20_and_json_lists_all() {
-    let c = Cluster::flux();
-    c.failing(
-        "infra",
-        "cert-manager",
-        "HealthCheckFailed",
-        CERT_MANAGER_MESSAGE,
-    );
+    let c = Cluster::cert_manager_failing();
     // 25 events, 125 s to 245 s old (all "2m" to "4m", inside the window), newest first shown.
     for i in 0..25 {
         let seconds_ago = 125 + 5 * i64::from(i);
@@ -445,8 +402,7 @@ fn diagnostics_cap_events_at_20_and_json_lists_all() {
             &format!("k{i:02}"),
         );
     }
-    let output = c.run(&["--timeout", "10s", "--output", "json"], &[]);
-    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    let output = c.run_failed(&["--timeout", "10s", "--output", "json"], &[]);
     let block = report_block(&output, "Flux");
     let events_at = block
         .iter()
@@ -485,12 +441,11 @@ fn diagnostics_cap_events_at_20_and_json_lists_all() {
 fn diagnostics_unreachable_server_prints_nothing_but_the_error_line() {
     // A kubeconfig for a server that is gone: the engine is never known, nothing is collected.
     let c = Cluster::flux();
-    let Cluster {
+    let FakeCluster {
         env,
         server,
         kubeconfig,
-        ..
-    } = c;
+    } = c.fake;
     drop(server);
     let output = env
         .ksail(["workload", "reconcile", "--timeout", "5s"])
@@ -498,33 +453,25 @@ fn diagnostics_unreachable_server_prints_nothing_but_the_error_line() {
         .env("KSAIL_TEST_RETRY_ATTEMPTS", "1")
         .output()
         .expect("run ksail");
-    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    assert_exit(&output, 1);
     let lines = stderr_lines(&output);
     assert_eq!(lines.len(), 1, "only the error line\n{}", describe(&output));
     assert_error_line(&output, "cannot reach the Kubernetes API server");
 }
 
+/// The cert-manager failure with a recent warning event, whose `/version` probe meets `fault`.
+fn probe_meets(fault: impl FnOnce(&FakeApiServer, Route)) -> Cluster {
+    let c = Cluster::cert_manager_failing();
+    c.recent_warning("recent", "cert-manager");
+    fault(&c.fake.server, Route::prefix("/version"));
+    c
+}
+
 #[test]
 fn diagnostics_probe_failure_omits_the_report_silently() {
     // The run itself works and fails terminally; then the API server stops answering /version.
-    let c = Cluster::flux();
-    c.failing(
-        "infra",
-        "cert-manager",
-        "HealthCheckFailed",
-        CERT_MANAGER_MESSAGE,
-    );
-    c.warning_event(
-        "flux-system",
-        "recent",
-        120,
-        "Kustomization",
-        "cert-manager",
-    );
-    c.server
-        .drop_connection(Route::prefix("/version"), Verb::Any, 1000);
-    let output = c.run(&["--timeout", "10s"], &[]);
-    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    let c = probe_meets(|server, version| server.drop_connection(version, Verb::Any, 1000));
+    let output = c.run_failed(&["--timeout", "10s"], &[]);
     let raw = stderr_lines(&output);
     // Every line but the error line is a stamped progress line: no report line, no section.
     for line in &raw[..raw.len() - 1] {
@@ -551,7 +498,7 @@ fn diagnostics_probe_failure_omits_the_report_silently() {
     );
     assert!(!raw.last().unwrap().contains("see diagnostics above"));
     // Nothing was listed after the probe failed.
-    let requests = c.server.requests();
+    let requests = c.fake.server.requests();
     let probe = requests
         .iter()
         .position(|r| r.path == "/version")
@@ -566,22 +513,8 @@ fn diagnostics_probe_failure_omits_the_report_silently() {
 
 #[test]
 fn diagnostics_stalled_server_honours_the_budget() {
-    let c = Cluster::flux();
-    c.failing(
-        "infra",
-        "cert-manager",
-        "HealthCheckFailed",
-        CERT_MANAGER_MESSAGE,
-    );
-    c.warning_event(
-        "flux-system",
-        "recent",
-        120,
-        "Kustomization",
-        "cert-manager",
-    );
     // /version answers after 20 s; the budget is 300 ms.
-    c.server.delay(Route::prefix("/version"), Verb::Any, 20_000);
+    let c = probe_meets(|server, version| server.delay(version, Verb::Any, 20_000));
     let started = Instant::now();
     let output = c.run(
         &["--timeout", "10s"],
@@ -589,10 +522,10 @@ fn diagnostics_stalled_server_honours_the_budget() {
     );
     let ended = Instant::now();
     let elapsed = ended - started;
-    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    assert_exit(&output, 1);
     assert!(elapsed < Duration::from_secs(6), "the run took {elapsed:?}");
     // The run ends about 300 ms after the probe was sent, not when /version would answer.
-    let requests = c.server.requests();
+    let requests = c.fake.server.requests();
     let probe = requests
         .iter()
         .find(|r| r.path == "/version")
@@ -616,46 +549,29 @@ fn diagnostics_stalled_server_honours_the_budget() {
 
 #[test]
 fn diagnostics_summary_line_for_several_root_failures() {
-    let c = Cluster::flux();
-    c.failing(
-        "infra",
-        "cert-manager",
-        "HealthCheckFailed",
-        CERT_MANAGER_MESSAGE,
-    );
+    let c = Cluster::cert_manager_failing();
     c.failing(
         "apps",
         "web",
         "BuildFailed",
         "kustomize build failed: missing resource",
     );
-    let output = c.run(&["--timeout", "10s"], &[]);
-    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
-    let block = report_block(&output, "Flux");
-    assert_lines(
-        &block,
-        &[
-            "Diagnostics (Flux)",
-            "  Kustomizations",
-            "    ✗ apps/web            BuildFailed · kustomize build failed: missing resource",
-            "    ✗ infra/cert-manager  HealthCheckFailed · timeout waiting for: [Deployment/cert-manager/cert-manager status: 'InProgress']",
-            "error: reconcile failed: 2 resources not ready (apps/web, infra/cert-manager); see diagnostics above",
-        ],
+    let output = c.run_failed(&["--timeout", "10s"], &[]);
+    assert_report(
         &output,
+        "Flux",
+        r#"Diagnostics (Flux)
+  Kustomizations
+    ✗ apps/web            BuildFailed · kustomize build failed: missing resource
+    ✗ infra/cert-manager  HealthCheckFailed · timeout waiting for: [Deployment/cert-manager/cert-manager status: 'InProgress']
+error: reconcile failed: 2 resources not ready (apps/web, infra/cert-manager); see diagnostics above"#,
     );
 }
 
 #[test]
 fn diagnostics_summary_line_for_one_root_without_dependents() {
-    let c = Cluster::flux();
-    c.failing(
-        "infra",
-        "cert-manager",
-        "HealthCheckFailed",
-        CERT_MANAGER_MESSAGE,
-    );
-    let output = c.run(&["--timeout", "10s"], &[]);
-    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    let c = Cluster::cert_manager_failing();
+    let output = c.run_failed(&["--timeout", "10s"], &[]);
     let lines = stderr_lines(&output);
     assert_eq!(
         lines.last().map(String::as_str),
@@ -673,16 +589,13 @@ fn diagnostics_summary_line_for_a_timeout() {
     // Progressing for a minute: a `►` row, and the attempt times out.
     c.kustomization("apps", "slow", &[], KsOutcome::Slow(60_000));
     let output = c.run(&["--timeout", "1s"], &[("KSAIL_TEST_RETRY_ATTEMPTS", "2")]);
-    assert_eq!(output.status.code(), Some(3), "{}", describe(&output));
-    let block = report_block(&output, "Flux");
-    assert_lines(
-        &block,
-        &[
-            "Diagnostics (Flux)",
-            "  Kustomizations",
-            "    ► apps/slow  Progressing · Reconciliation in progress",
-            "error: reconcile timed out after 1s (2 attempts): 1 of 2 objects not ready (apps/slow); see diagnostics above",
-        ],
+    assert_exit(&output, 3);
+    assert_report(
         &output,
+        "Flux",
+        r#"Diagnostics (Flux)
+  Kustomizations
+    ► apps/slow  Progressing · Reconciliation in progress
+error: reconcile timed out after 1s (2 attempts): 1 of 2 objects not ready (apps/slow); see diagnostics above"#,
     );
 }
