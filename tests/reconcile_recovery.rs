@@ -10,97 +10,85 @@
 
 mod support;
 
-use std::path::PathBuf;
 use std::process::{Output, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fake_apiserver::fixtures::{self, HelmState};
-use fake_apiserver::simulators::{FluxKustomization, FluxSource, HelmReleaseSim, SOURCE_GROUP};
-use fake_apiserver::{FakeApiServer, LoggedRequest, Route, ServerOptions, Verb};
+use fake_apiserver::simulators::HelmReleaseSim;
+use fake_apiserver::{FakeApiServer, LoggedRequest, Route, Verb};
 use serde_json::{Value, json};
-use support::{TestEnv, describe, progress_lines, stdout_lines};
+use support::fake_cluster::{FakeCluster, MERGE_PATCH};
+use support::{assert_exit, describe, progress_lines, stdout_lines};
 
 const DIGEST: &str = "sha256:1a2b3c4d5e6f00000000000000000000000000000000000000000000000000aa";
 const HELM_PREFIX: &str = "/apis/helm.toolkit.fluxcd.io/v2/namespaces/";
 const KUSTOMIZE_PREFIX: &str = "/apis/kustomize.toolkit.fluxcd.io";
-const MERGE_PATCH: &str = "application/merge-patch+json";
+const ONE_ATTEMPT: [(&str, &str); 1] = [("KSAIL_TEST_RETRY_ATTEMPTS", "1")];
 
 /// A fake Flux cluster whose sync source and root Kustomization become ready when asked, plus
 /// the HelmRelease simulator (observing after `observe_ms`, ready 0 ms after resume).
 struct Fixture {
-    env: TestEnv,
-    server: FakeApiServer,
+    cluster: FakeCluster,
     helm: Arc<HelmReleaseSim>,
-    kubeconfig: PathBuf,
 }
 
 impl Fixture {
     fn new(observe_ms: u64) -> Fixture {
-        let env = TestEnv::new();
-        let server = FakeApiServer::start(ServerOptions::flux());
-        // A real source-controller serves Bucket too, and ksail lists every source kind.
-        server.register_crd(SOURCE_GROUP, "v1", "Bucket", "buckets", true, true);
-        let kubeconfig = env.root().join("kubeconfig");
-        server
-            .write_kubeconfig(&kubeconfig, &["kind-kind"], None)
-            .expect("write the kubeconfig");
-        env.write(
-            "ksail.yaml",
-            "apiVersion: ksail.io/v1alpha1\nkind: Cluster\nspec:\n  cluster:\n    gitOpsEngine: None\n",
-        );
-        server.put_object(fixtures::oci_repository(
-            "flux-system",
-            "flux-system",
-            "oci://kind-local-registry:5000/k8s",
-            "dev",
-        ));
-        server.put_object(fixtures::kustomization(
+        let (cluster, _) = FakeCluster::flux_detected(DIGEST);
+        cluster.server.put_object(fixtures::kustomization(
             "flux-system",
             "flux-system",
             "flux-system",
             &[],
         ));
-        server.add_simulator(FluxSource::new(0, DIGEST));
-        server.add_simulator(FluxKustomization::new(0));
         let helm = HelmReleaseSim::new(observe_ms, 0);
-        server.add_simulator(helm.clone());
-        Fixture {
-            env,
-            server,
-            helm,
-            kubeconfig,
-        }
+        cluster.server.add_simulator(helm.clone());
+        Fixture { cluster, helm }
     }
 
     fn put_release(&self, namespace: &str, name: &str, state: HelmState) {
-        self.server
+        self.cluster
+            .server
             .put_object(fixtures::helm_release(namespace, name, state));
+    }
+
+    fn not_ready(&self, namespace: &str, name: &str, reason: &str) {
+        self.put_release(namespace, name, HelmState::NotReady(reason.into()));
+    }
+
+    fn stalled(&self, namespace: &str, name: &str, reason: &str) {
+        self.put_release(namespace, name, HelmState::Stalled(reason.into()));
     }
 
     /// `ksail workload reconcile --timeout 10s <extra>` against this cluster, one attempt.
     fn process(&self, extra: &[&str], vars: &[(&str, &str)]) -> std::process::Command {
-        let mut args = vec!["workload", "reconcile", "--timeout", "10s"];
-        args.extend_from_slice(extra);
-        let mut cmd = self.env.ksail_process(args);
-        cmd.env("KUBECONFIG", &self.kubeconfig)
-            .env("KSAIL_TEST_RETRY_ATTEMPTS", "1");
-        for (k, v) in vars {
-            cmd.env(k, v);
-        }
-        cmd
+        let args = [&["--timeout", "10s"][..], extra].concat();
+        self.cluster
+            .reconcile_process(&args, &[&ONE_ATTEMPT[..], vars].concat())
     }
 
     fn run(&self, extra: &[&str], vars: &[(&str, &str)]) -> Output {
-        let mut cmd = assert_cmd::Command::from_std(self.process(extra, vars));
-        cmd.timeout(support::env::KSAIL_TIMEOUT);
+        let args = [&["--timeout", "10s"][..], extra].concat();
+        let mut cmd = self
+            .cluster
+            .reconcile(&args, &[&ONE_ATTEMPT[..], vars].concat());
         cmd.output().expect("run ksail")
     }
 
     /// PATCH requests to HelmReleases, as `(ns/name, body)`, in arrival order.
     fn helm_patches(&self) -> Vec<(String, Value)> {
-        helm_patches(&self.server.requests())
+        helm_patches(&self.cluster.server.requests())
     }
+}
+
+/// The bodies of the patches of `key` (`ns/name`), in order.
+fn bodies_of<'a>(patches: &'a [(String, Value)], key: &str) -> Vec<&'a Value> {
+    patches
+        .iter()
+        .filter(|(k, _)| k == key)
+        .map(|(_, b)| b)
+        .collect()
 }
 
 fn helm_patches(requests: &[LoggedRequest]) -> Vec<(String, Value)> {
@@ -133,6 +121,11 @@ fn position(lines: &[String], wanted: &str) -> usize {
             lines.join("\n")
         )
     })
+}
+
+/// A condition `{type, status, reason, "message": "m"}`.
+fn condition(kind: &str, status: &str, reason: &str) -> Value {
+    json!({"type": kind, "status": status, "reason": reason, "message": "m"})
 }
 
 /// A HelmRelease with explicit conditions (for cases the fixture does not build).
@@ -170,51 +163,45 @@ fn recovery_detection_resets_each_stuck_reason_and_skips_the_rest() {
         fx.put_release(ns, name, HelmState::Stalled(reason.into()));
     }
     // Not stuck: transient dependency waits, suspended, ready, other reasons, no conditions.
-    fx.put_release(
-        "skip",
-        "dep",
-        HelmState::NotReady("DependencyNotReady".into()),
-    );
-    fx.server.put_object(release_with(
-        "skip",
-        "dep-stalled",
-        false,
-        json!([
-            {"type": "Stalled", "status": "True", "reason": "RetriesExceeded", "message": "m"},
-            {"type": "Ready", "status": "False", "reason": "DependencyNotReady", "message": "m"}
-        ]),
-    ));
-    fx.server.put_object(release_with(
-        "skip",
-        "suspended",
-        true,
-        json!([
-            {"type": "Stalled", "status": "True", "reason": "RetriesExceeded", "message": "m"},
-            {"type": "Ready", "status": "False", "reason": "UpgradeFailed", "message": "m"}
-        ]),
-    ));
+    for (name, reason) in [
+        ("dep", "DependencyNotReady"),
+        ("progressing", "Progressing"),
+        ("artifact", "ArtifactFailed"),
+    ] {
+        fx.put_release("skip", name, HelmState::NotReady(reason.into()));
+    }
     fx.put_release("skip", "ready", HelmState::Ready);
-    fx.put_release(
-        "skip",
-        "progressing",
-        HelmState::NotReady("Progressing".into()),
-    );
-    fx.put_release(
-        "skip",
-        "artifact",
-        HelmState::NotReady("ArtifactFailed".into()),
-    );
-    fx.server
-        .put_object(release_with("skip", "noconds", false, json!([])));
-    fx.server.put_object(release_with(
-        "skip",
-        "stalled-false",
-        false,
-        json!([{"type": "Stalled", "status": "False", "reason": "RetriesExceeded", "message": "m"}]),
-    ));
+    let retries_exceeded = condition("Stalled", "True", "RetriesExceeded");
+    for (name, suspend, conditions) in [
+        (
+            "dep-stalled",
+            false,
+            json!([
+                retries_exceeded,
+                condition("Ready", "False", "DependencyNotReady")
+            ]),
+        ),
+        (
+            "suspended",
+            true,
+            json!([
+                retries_exceeded,
+                condition("Ready", "False", "UpgradeFailed")
+            ]),
+        ),
+        ("noconds", false, json!([])),
+        (
+            "stalled-false",
+            false,
+            json!([condition("Stalled", "False", "RetriesExceeded")]),
+        ),
+    ] {
+        let release = release_with("skip", name, suspend, conditions);
+        fx.cluster.server.put_object(release);
+    }
 
     let output = fx.run(&[], &[("KSAIL_TEST_SUSPEND_OBSERVE_MS", "3000")]);
-    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    assert_exit(&output, 0);
 
     let mut expected: Vec<(String, String)> = stuck_ready
         .iter()
@@ -226,11 +213,7 @@ fn recovery_detection_resets_each_stuck_reason_and_skips_the_rest() {
     // Every stuck release got exactly one suspend, then one resume; nothing else was patched.
     let patches = fx.helm_patches();
     for (key, _) in &expected {
-        let bodies: Vec<&Value> = patches
-            .iter()
-            .filter(|(k, _)| k == key)
-            .map(|(_, b)| b)
-            .collect();
+        let bodies = bodies_of(&patches, key);
         assert_eq!(
             bodies,
             vec![&suspend_body(), &resume_body()],
@@ -243,7 +226,7 @@ fn recovery_detection_resets_each_stuck_reason_and_skips_the_rest() {
         expected.iter().map(|(k, _)| k).collect(),
         "only stuck releases are patched"
     );
-    for request in fx.server.requests() {
+    for request in fx.cluster.server.requests() {
         if request.method == "PATCH" && request.path.starts_with(HELM_PREFIX) {
             assert_eq!(request.content_type.as_deref(), Some(MERGE_PATCH));
         }
@@ -303,23 +286,19 @@ fn recovery_suspends_waits_for_observation_then_resumes_before_any_kustomize_req
     // The controller observes the suspension after 400 ms; the bound is far away (5 s), so the
     // resume time shows that ksail waited for the observation, not for the bound.
     let fx = Fixture::new(400);
-    fx.put_release(
-        "podinfo",
-        "podinfo",
-        HelmState::NotReady("UpgradeFailed".into()),
-    );
-    fx.put_release("apps", "web", HelmState::Stalled("RetriesExceeded".into()));
+    fx.not_ready("podinfo", "podinfo", "UpgradeFailed");
+    fx.stalled("apps", "web", "RetriesExceeded");
 
     let started = Instant::now();
     let output = fx.run(&[], &[("KSAIL_TEST_SUSPEND_OBSERVE_MS", "5000")]);
-    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    assert_exit(&output, 0);
     assert!(
         started.elapsed() < Duration::from_secs(4),
         "{:?}",
         started.elapsed()
     );
 
-    let requests = fx.server.requests();
+    let requests = fx.cluster.server.requests();
     let is_patch = |r: &LoggedRequest, key: &str, body: &Value| {
         r.method == "PATCH"
             && r.path.starts_with(HELM_PREFIX)
@@ -403,16 +382,16 @@ fn recovery_suspends_waits_for_observation_then_resumes_before_any_kustomize_req
 #[test]
 fn recovery_with_a_controller_that_never_observes_honours_the_bound_and_resumes() {
     let fx = Fixture::new(0);
-    fx.put_release("apps", "web", HelmState::Stalled("RetriesExceeded".into()));
+    fx.stalled("apps", "web", "RetriesExceeded");
     fx.helm.never_observe("apps/web");
 
     let started = Instant::now();
     let output = fx.run(&[], &[("KSAIL_TEST_SUSPEND_OBSERVE_MS", "300")]);
     let elapsed = started.elapsed();
-    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    assert_exit(&output, 0);
     assert!(elapsed < Duration::from_secs(5), "the run took {elapsed:?}");
 
-    let requests = fx.server.requests();
+    let requests = fx.cluster.server.requests();
     let suspend = requests
         .iter()
         .find(|r| r.method == "PATCH" && r.body_json() == Some(suspend_body()))
@@ -491,31 +470,35 @@ fn spawn(fx: &Fixture, extra: &[&str], vars: &[(&str, &str)]) -> std::process::C
         .expect("spawn ksail")
 }
 
+/// `apps/web` stuck (UpgradeFailed) and never observed: the observe wait (1.5 s here) leaves time
+/// to break the resume only. Once the suspend has arrived, every further PATCH of the release
+/// gets `status`; the run still exits 0.
+fn run_with_failing_resume(
+    extra: &[&str],
+    vars: &[(&str, &str)],
+    status: u16,
+) -> (Fixture, Output) {
+    let fx = Fixture::new(0);
+    fx.not_ready("apps", "web", "UpgradeFailed");
+    fx.helm.never_observe("apps/web");
+    let mut child = spawn(&fx, extra, vars);
+    wait_for_suspend(&fx.cluster.server, Duration::from_secs(10));
+    let release = Route::object("helmreleases", Some("apps"), "web");
+    fx.cluster
+        .server
+        .fail_next(release, Verb::Patch, status, 100);
+    let output = wait_bounded(&mut child, Duration::from_secs(30));
+    assert_exit(&output, 0);
+    (fx, output)
+}
+
 #[test]
 fn recovery_failing_resume_warns_with_the_flux_command_and_keeps_exit_0() {
-    let fx = Fixture::new(0);
-    fx.put_release("apps", "web", HelmState::NotReady("UpgradeFailed".into()));
-    fx.helm.never_observe("apps/web");
-
-    // The observe wait (1.5 s, never observed) leaves time to break the resume only: once the
-    // suspend has arrived, every further PATCH of the release gets a 500.
-    let mut child = spawn(
-        &fx,
-        &[],
-        &[
-            ("KSAIL_TEST_SUSPEND_OBSERVE_MS", "1500"),
-            ("KSAIL_TEST_RESUME_BUDGET_MS", "5000"),
-        ],
-    );
-    wait_for_suspend(&fx.server, Duration::from_secs(10));
-    fx.server.fail_next(
-        Route::object("helmreleases", Some("apps"), "web"),
-        Verb::Patch,
-        500,
-        100,
-    );
-    let output = wait_bounded(&mut child, Duration::from_secs(30));
-    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    let vars = [
+        ("KSAIL_TEST_SUSPEND_OBSERVE_MS", "1500"),
+        ("KSAIL_TEST_RESUME_BUDGET_MS", "5000"),
+    ];
+    let (fx, output) = run_with_failing_resume(&[], &vars, 500);
 
     let patches = fx.helm_patches();
     assert_eq!(patches[0], ("apps/web".to_string(), suspend_body()));
@@ -547,17 +530,13 @@ fn recovery_failing_resume_warns_with_the_flux_command_and_keeps_exit_0() {
 #[test]
 fn recovery_sigint_during_the_observe_wait_resumes_and_exits_130() {
     let fx = Fixture::new(0);
-    fx.put_release("apps", "web", HelmState::Stalled("RetriesExceeded".into()));
-    fx.put_release(
-        "podinfo",
-        "podinfo",
-        HelmState::NotReady("InstallFailed".into()),
-    );
+    fx.stalled("apps", "web", "RetriesExceeded");
+    fx.not_ready("podinfo", "podinfo", "InstallFailed");
     fx.helm.never_observe("apps/web");
     fx.helm.never_observe("podinfo/podinfo");
 
     let mut child = spawn(&fx, &[], &[("KSAIL_TEST_SUSPEND_OBSERVE_MS", "60000")]);
-    wait_for_suspend(&fx.server, Duration::from_secs(10));
+    wait_for_suspend(&fx.cluster.server, Duration::from_secs(10));
     // Both suspends are sent together; give the second one a moment to land as well.
     let deadline = Instant::now() + Duration::from_secs(5);
     while fx.helm_patches().len() < 2 && Instant::now() < deadline {
@@ -568,7 +547,7 @@ fn recovery_sigint_during_the_observe_wait_resumes_and_exits_130() {
     let rc = unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     assert_eq!(rc, 0);
     let output = wait_bounded(&mut child, Duration::from_secs(30));
-    assert_eq!(output.status.code(), Some(130), "{}", describe(&output));
+    assert_exit(&output, 130);
     assert!(
         signalled.elapsed() < Duration::from_secs(10),
         "the observe wait was not cut short: {:?}",
@@ -577,11 +556,7 @@ fn recovery_sigint_during_the_observe_wait_resumes_and_exits_130() {
 
     let patches = fx.helm_patches();
     for key in ["apps/web", "podinfo/podinfo"] {
-        let bodies: Vec<&Value> = patches
-            .iter()
-            .filter(|(k, _)| k == key)
-            .map(|(_, b)| b)
-            .collect();
+        let bodies = bodies_of(&patches, key);
         assert_eq!(
             bodies,
             vec![&suspend_body(), &resume_body()],
@@ -589,7 +564,7 @@ fn recovery_sigint_during_the_observe_wait_resumes_and_exits_130() {
             describe(&output)
         );
     }
-    let requests = fx.server.requests();
+    let requests = fx.cluster.server.requests();
     assert!(
         !requests
             .iter()
@@ -606,27 +581,15 @@ fn recovery_sigint_during_the_observe_wait_resumes_and_exits_130() {
 #[test]
 fn recovery_json_lists_helm_release_resets() {
     let fx = Fixture::new(0);
-    fx.put_release(
-        "podinfo",
-        "podinfo",
-        HelmState::NotReady("UpgradeFailed".into()),
-    );
-    fx.put_release(
-        "apps",
-        "web",
-        HelmState::Stalled("MissingRollbackTarget".into()),
-    );
-    fx.put_release(
-        "apps",
-        "dep",
-        HelmState::NotReady("DependencyNotReady".into()),
-    );
+    fx.not_ready("podinfo", "podinfo", "UpgradeFailed");
+    fx.stalled("apps", "web", "MissingRollbackTarget");
+    fx.not_ready("apps", "dep", "DependencyNotReady");
 
     let output = fx.run(
         &["--output", "json"],
         &[("KSAIL_TEST_SUSPEND_OBSERVE_MS", "3000")],
     );
-    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    assert_exit(&output, 0);
     let doc: Value = serde_json::from_slice(&output.stdout).expect("one JSON document");
     assert_eq!(doc["status"], "succeeded");
     assert_eq!(doc["exitCode"], 0);
@@ -644,23 +607,8 @@ fn recovery_json_lists_helm_release_resets() {
 
 #[test]
 fn recovery_json_reports_a_failed_resume() {
-    let fx = Fixture::new(0);
-    fx.put_release("apps", "web", HelmState::NotReady("UpgradeFailed".into()));
-    fx.helm.never_observe("apps/web");
-    let mut child = spawn(
-        &fx,
-        &["--output", "json"],
-        &[("KSAIL_TEST_SUSPEND_OBSERVE_MS", "1500")],
-    );
-    wait_for_suspend(&fx.server, Duration::from_secs(10));
-    fx.server.fail_next(
-        Route::object("helmreleases", Some("apps"), "web"),
-        Verb::Patch,
-        503,
-        100,
-    );
-    let output = wait_bounded(&mut child, Duration::from_secs(30));
-    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    let vars = [("KSAIL_TEST_SUSPEND_OBSERVE_MS", "1500")];
+    let (_, output) = run_with_failing_resume(&["--output", "json"], &vars, 503);
     let doc: Value = serde_json::from_slice(&output.stdout).expect("one JSON document");
     assert_eq!(
         doc["helmReleaseResets"],
