@@ -2,15 +2,13 @@
 //! artifact, the engine installation, the bootstrap objects and the engine-ready wait. Each step
 //! prints one progress line (`✓` done, `–` already done) and is idempotent.
 
-use std::sync::atomic::{AtomicU32, Ordering};
-
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use serde_json::Value;
 use tokio::time::Instant;
 
 use super::bootstrap::{self, SyncSpec};
 use super::install::{self as manifests, Applier};
-use super::wait::{self, Poll};
+use super::wait::{self, Poll, Seen};
 use crate::artifact::{self, ArtifactError, Selection};
 use crate::config::GitOpsEngine;
 use crate::context::Context;
@@ -19,6 +17,7 @@ use crate::gitops::argocd::resources as argocd;
 use crate::gitops::argocd::{ApplicationContext, application_verdict};
 use crate::gitops::engine::Resource;
 use crate::gitops::flux::resources as flux;
+use crate::gitops::flux::{FluxKind, FluxObject, SourceVerdict, served_verdict};
 use crate::gitops::verdict::{Verdict, short_revision};
 use crate::k8s::{K8sError, with_timeout};
 use crate::output::{OutputFormat, short_digest};
@@ -281,7 +280,8 @@ impl GitopsSetup<'_> {
         Ok(applied)
     }
 
-    /// Step 9: wait until the engine serves `digest` (exit 3 at `--timeout`). `changed` says
+    /// Step 9: wait until the engine serves `digest` (exit 3 at `--timeout`), judging its objects
+    /// by the reconcile readiness rules whenever a watch reports a change. `changed` says
     /// whether steps 6–8 changed anything in this run; if not and the engine is ready at the
     /// first look, the step was already done.
     pub async fn wait_ready(&self, digest: &str, changed: bool) -> Result<(), Failure> {
@@ -289,33 +289,62 @@ impl GitopsSetup<'_> {
         let url = self.sync.require_url()?;
         let target = format!("{url}:{}", self.sync.tag);
         let engine = settings.engine;
-        let name = match engine {
+        let (name, watched) = match engine {
             GitOpsEngine::None => return Ok(()),
-            GitOpsEngine::Flux => "Flux",
-            GitOpsEngine::ArgoCD => "Argo CD",
+            GitOpsEngine::Flux => (
+                "Flux",
+                vec![
+                    (flux::FLUX_INSTANCE.preferred(), flux::NAMESPACE),
+                    (flux::OCI_REPOSITORY.preferred(), flux::NAMESPACE),
+                ],
+            ),
+            GitOpsEngine::ArgoCD => (
+                "Argo CD",
+                vec![(argocd::APPLICATION.preferred(), argocd::NAMESPACE)],
+            ),
         };
         let deadline = Instant::now() + settings.timeout;
-        if engine == GitOpsEngine::ArgoCD
-            && matches!(argocd_ready(self.client, digest).await?, Poll::Pending(_))
-        {
-            // A refresh makes the controller compare the new Application now rather than at
-            // its next resync.
-            request_refresh(self.client).await?;
-        }
-        let polls = AtomicU32::new(0);
-        wait::until(deadline, || {
-            polls.fetch_add(1, Ordering::Relaxed);
-            async move {
-                match engine {
-                    GitOpsEngine::ArgoCD => argocd_ready(self.client, digest).await,
-                    _ => flux_ready(self.client, digest).await,
-                }
+        if engine == GitOpsEngine::ArgoCD {
+            let application = get_object(
+                self.client,
+                &argocd::APPLICATION,
+                argocd::NAMESPACE,
+                argocd::APPLICATION_NAME,
+            )
+            .await
+            .map_err(|error| read_failure("Application argocd/ksail", error))?;
+            if matches!(
+                argocd_ready(application.as_ref(), digest)?,
+                Poll::Pending(_)
+            ) {
+                // A refresh makes the controller compare the new Application now rather than
+                // at its next resync.
+                request_refresh(self.client).await?;
             }
-        })
+        }
+        let cannot_list = |kind: &str, error: kube::Error| {
+            read_failure(
+                &format!("{kind}s in the {name} namespace"),
+                K8sError::from(error),
+            )
+        };
+        let ((), looks) = wait::until_watched(
+            deadline,
+            self.client,
+            &watched,
+            cannot_list,
+            |seen| match engine {
+                GitOpsEngine::ArgoCD => argocd_ready(
+                    seen.get(&argocd::APPLICATION.kind, argocd::APPLICATION_NAME),
+                    digest,
+                ),
+                _ => flux_ready(seen, digest),
+            },
+        )
         .await
         .map_err(|error| wait::timed_out(name, settings.timeout, &error))?;
         let line = format!("{name}: ready, syncing {target}");
-        match changed || polls.load(Ordering::Relaxed) > 1 {
+        match changed || looks > 1 {
             true => done(self.ctx.reporter(), &line),
             false => skipped(self.ctx.reporter(), &line),
         }
@@ -360,13 +389,11 @@ fn ready_condition(object: &Value) -> Option<(String, String)> {
         })
 }
 
-/// FluxInstance `flux-system/flux` Ready, and the sync OCIRepository Ready at `digest`.
-async fn flux_ready(client: &kube::Client, digest: &str) -> Result<Poll<()>, Failure> {
-    let ns = flux::NAMESPACE;
-    let instance = get_object(client, &flux::FLUX_INSTANCE, ns, flux::INSTANCE_NAME)
-        .await
-        .map_err(|error| read_failure("FluxInstance flux-system/flux", error))?;
-    match instance.as_ref().and_then(ready_condition) {
+/// FluxInstance `flux-system/flux` Ready, and the sync OCIRepository complete at `digest` by
+/// the source readiness rules (a stalled or terminally failed source ends the wait).
+fn flux_ready(seen: &Seen, digest: &str) -> Result<Poll<()>, Failure> {
+    let instance = seen.get(&flux::FLUX_INSTANCE.kind, flux::INSTANCE_NAME);
+    match instance.and_then(ready_condition) {
         Some((status, _)) if status == "True" => {}
         Some((status, message)) => {
             return Ok(Poll::Pending(format!(
@@ -379,44 +406,40 @@ async fn flux_ready(client: &kube::Client, digest: &str) -> Result<Poll<()>, Fai
             ));
         }
     }
-    let source_name = flux::SYNC_NAME;
-    let source = get_object(client, &flux::OCI_REPOSITORY, ns, source_name)
-        .await
-        .map_err(|error| read_failure("OCIRepository flux-system/flux-system", error))?;
-    let Some(source) = source else {
+    let Some(source) = seen.get(&flux::OCI_REPOSITORY.kind, flux::SYNC_NAME) else {
         return Ok(Poll::Pending(
             "OCIRepository flux-system/flux-system does not exist yet".into(),
         ));
     };
-    if !matches!(ready_condition(&source), Some((status, _)) if status == "True") {
-        return Ok(Poll::Pending(
-            "OCIRepository flux-system/flux-system is not Ready".into(),
-        ));
-    }
-    let revision = source
-        .pointer("/status/artifact/revision")
-        .and_then(Value::as_str)
-        .unwrap_or("");
-    if !revision_has_digest(revision, digest) {
-        return Ok(Poll::Pending(format!(
+    let source = FluxObject::parse_as(FluxKind::OciRepository, source).map_err(|error| {
+        Failure::failed(format!(
+            "cannot read OCIRepository flux-system/flux-system: {error}"
+        ))
+    })?;
+    Ok(match served_verdict(&source, Some(digest)) {
+        SourceVerdict::Complete { .. } => Poll::Ready(()),
+        SourceVerdict::Waiting { status } => {
+            Poll::Pending(format!("OCIRepository flux-system/flux-system: {status}"))
+        }
+        // The source has not pulled the pushed tag yet; it will at its next interval.
+        SourceVerdict::DigestMismatch {
+            served_revision, ..
+        } => Poll::Pending(format!(
             "OCIRepository flux-system/flux-system serves {}, waiting for {}",
-            short_revision(revision),
+            short_revision(&served_revision),
             short_digest(digest)
-        )));
-    }
-    Ok(Poll::Ready(()))
+        )),
+        SourceVerdict::Failed { reason, message } => {
+            return Err(Failure::failed(format!(
+                "OCIRepository flux-system/flux-system failed: {reason}: {}; check that the cluster reaches the registry, then run ksail cluster update",
+                crate::error::one_line(&message)
+            )));
+        }
+    })
 }
 
 /// Application `argocd/ksail` meets the completion rules with `D` = `digest`.
-async fn argocd_ready(client: &kube::Client, digest: &str) -> Result<Poll<()>, Failure> {
-    let application = get_object(
-        client,
-        &argocd::APPLICATION,
-        argocd::NAMESPACE,
-        argocd::APPLICATION_NAME,
-    )
-    .await
-    .map_err(|error| read_failure("Application argocd/ksail", error))?;
+fn argocd_ready(application: Option<&Value>, digest: &str) -> Result<Poll<()>, Failure> {
     let Some(application) = application else {
         return Ok(Poll::Pending(
             "Application argocd/ksail does not exist yet".into(),
@@ -427,7 +450,7 @@ async fn argocd_ready(client: &kube::Client, digest: &str) -> Result<Poll<()>, F
         expected_digest: Some(digest),
         gated: true,
     };
-    Ok(match application_verdict(&application, &context) {
+    Ok(match application_verdict(application, &context) {
         Verdict::Complete { .. } => Poll::Ready(()),
         Verdict::Waiting { status } => Poll::Pending(format!("Application argocd/ksail: {status}")),
         Verdict::Failed { reason, message } => {
@@ -458,12 +481,6 @@ async fn request_refresh(client: &kube::Client) -> Result<(), Failure> {
         ))
     })?;
     Ok(())
-}
-
-/// Whether a Flux revision (`<tag>@sha256:<hex>` or a bare digest) names `digest`.
-fn revision_has_digest(revision: &str, digest: &str) -> bool {
-    let served = revision.rsplit('@').next().unwrap_or(revision);
-    !served.is_empty() && served.eq_ignore_ascii_case(digest)
 }
 
 /// Whether `live` already holds everything `desired` sets (a Secret's `stringData` may have
@@ -530,5 +547,89 @@ mod tests {
         assert!(matches_live(&live, &desired));
         let other = json!({"kind": "Secret", "data": {"url": "eA=="}});
         assert!(!matches_live(&other, &desired));
+    }
+
+    const DIGEST: &str = "sha256:1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b1c2d3e4f5a6b7c8d9e0f1a2b";
+
+    fn ready_instance() -> (&'static str, Value) {
+        let instance = json!({
+            "kind": "FluxInstance",
+            "metadata": {"name": "flux", "namespace": "flux-system"},
+            "status": {"conditions": [{"type": "Ready", "status": "True", "reason": "ReconciliationSucceeded"}]}
+        });
+        ("FluxInstance", instance)
+    }
+
+    fn source(conditions: Value, revision: &str) -> (&'static str, Value) {
+        let source = json!({
+            "kind": "OCIRepository",
+            "metadata": {"name": "flux-system", "namespace": "flux-system", "generation": 1},
+            "status": {
+                "observedGeneration": 1,
+                "conditions": conditions,
+                "artifact": {"revision": revision}
+            }
+        });
+        ("OCIRepository", source)
+    }
+
+    fn ready() -> Value {
+        json!([{"type": "Ready", "status": "True", "reason": "Succeeded", "message": "stored"}])
+    }
+
+    #[test]
+    fn flux_is_ready_when_the_sync_source_serves_the_digest() {
+        let seen = Seen::listed(vec![
+            ready_instance(),
+            source(ready(), &format!("dev@{DIGEST}")),
+        ]);
+        assert!(matches!(flux_ready(&seen, DIGEST), Ok(Poll::Ready(()))));
+    }
+
+    #[test]
+    fn flux_waits_for_the_instance_then_for_the_pushed_digest() {
+        let pending = |seen: &Seen| match flux_ready(seen, DIGEST) {
+            Ok(Poll::Pending(status)) => status,
+            _ => panic!("expected a pending status"),
+        };
+        assert_eq!(
+            pending(&Seen::listed(vec![])),
+            "FluxInstance flux-system/flux has no Ready condition yet"
+        );
+        assert_eq!(
+            pending(&Seen::listed(vec![ready_instance()])),
+            "OCIRepository flux-system/flux-system does not exist yet"
+        );
+        let old = "sha256:ffffffffffff7a8b9c0d1e2f3a4b5c6d7e8f9a0b1c2d3e4f5a6b7c8d9e0f1a2b";
+        let status = pending(&Seen::listed(vec![
+            ready_instance(),
+            source(ready(), &format!("dev@{old}")),
+        ]));
+        assert!(
+            status.starts_with(
+                "OCIRepository flux-system/flux-system serves dev@sha256:ffffffffffff"
+            ),
+            "{status}"
+        );
+    }
+
+    #[test]
+    fn a_stalled_sync_source_ends_the_wait_with_its_reason() {
+        let stalled = json!([
+            {"type": "Stalled", "status": "True", "reason": "InvalidURL", "message": "bad\nurl"},
+            {"type": "Ready", "status": "False", "reason": "InvalidURL", "message": "bad url"}
+        ]);
+        let seen = Seen::listed(vec![ready_instance(), source(stalled, "")]);
+        let failure = match flux_ready(&seen, DIGEST) {
+            Err(failure) => failure,
+            Ok(_) => panic!("a stalled source is a failure"),
+        };
+        assert!(
+            failure
+                .message
+                .starts_with("OCIRepository flux-system/flux-system failed: InvalidURL: bad url;"),
+            "{}",
+            failure.message
+        );
     }
 }

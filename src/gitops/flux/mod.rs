@@ -22,7 +22,7 @@ pub use dependencies::{blocked_by, dependency_edges};
 pub use objects::{FluxKind, FluxObject, ObjectKey};
 pub use readiness::{
     KustomizationContext, SourceState, SourceVerdict, digest_mismatch_failure,
-    kustomization_verdict, source_verdict,
+    kustomization_verdict, served_verdict, source_verdict,
 };
 
 use crate::error::Failure;

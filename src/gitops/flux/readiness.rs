@@ -81,10 +81,25 @@ pub fn source_verdict(
     token: &str,
     expected_digest: Option<&str>,
 ) -> SourceVerdict {
+    judge_source(source, Some(token), expected_digest)
+}
+
+/// The same rules for a source nobody asked to reconcile (`cluster create` waiting for the first
+/// artifact): the controller only has to have seen the current spec.
+pub fn served_verdict(source: &FluxObject, expected_digest: Option<&str>) -> SourceVerdict {
+    judge_source(source, None, expected_digest)
+}
+
+fn judge_source(
+    source: &FluxObject,
+    token: Option<&str>,
+    expected_digest: Option<&str>,
+) -> SourceVerdict {
     if let Some((reason, message)) = stalled(source) {
         return SourceVerdict::Failed { reason, message };
     }
-    if !source.generation_observed() || !source.handled_request(token) {
+    let handled = token.is_none_or(|token| source.handled_request(token));
+    if !source.generation_observed() || !handled {
         return source_waiting(WAITING_FOR_HANDLING);
     }
     let Some(ready) = source.condition("Ready") else {
