@@ -335,7 +335,7 @@ impl GitopsSetup<'_> {
             cannot_list,
             |seen| match engine {
                 GitOpsEngine::ArgoCD => argocd_ready(
-                    seen.get(&argocd::APPLICATION.kind, argocd::APPLICATION_NAME),
+                    seen.get(argocd::APPLICATION.kind, argocd::APPLICATION_NAME),
                     digest,
                 ),
                 _ => flux_ready(seen, digest),
@@ -392,7 +392,7 @@ fn ready_condition(object: &Value) -> Option<(String, String)> {
 /// FluxInstance `flux-system/flux` Ready, and the sync OCIRepository complete at `digest` by
 /// the source readiness rules (a stalled or terminally failed source ends the wait).
 fn flux_ready(seen: &Seen, digest: &str) -> Result<Poll<()>, Failure> {
-    let instance = seen.get(&flux::FLUX_INSTANCE.kind, flux::INSTANCE_NAME);
+    let instance = seen.get(flux::FLUX_INSTANCE.kind, flux::INSTANCE_NAME);
     match instance.and_then(ready_condition) {
         Some((status, _)) if status == "True" => {}
         Some((status, message)) => {
@@ -406,7 +406,7 @@ fn flux_ready(seen: &Seen, digest: &str) -> Result<Poll<()>, Failure> {
             ));
         }
     }
-    let Some(source) = seen.get(&flux::OCI_REPOSITORY.kind, flux::SYNC_NAME) else {
+    let Some(source) = seen.get(flux::OCI_REPOSITORY.kind, flux::SYNC_NAME) else {
         return Ok(Poll::Pending(
             "OCIRepository flux-system/flux-system does not exist yet".into(),
         ));
