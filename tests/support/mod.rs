@@ -33,6 +33,7 @@ pub mod faults;
 pub mod http;
 pub mod output;
 pub mod proxy;
+pub mod push;
 pub mod real;
 pub mod registry;
 pub mod tls;
@@ -89,6 +90,17 @@ macro_rules! registry_with_dev {
         let host = registry.host_port();
         let digest = $crate::support::http::seed_image(&host, "k8s", "dev", $layer, &[], None);
         (registry, host, digest)
+    }};
+}
+
+/// Starts a registry as [`require_registry!`] does, behind a recording [`Proxy`];
+/// `(registry, proxy)`.
+#[macro_export]
+macro_rules! proxied_registry {
+    () => {{
+        let registry = $crate::require_registry!();
+        let proxy = $crate::support::Proxy::start(&registry.host_port());
+        (registry, proxy)
     }};
 }
 

@@ -1,0 +1,104 @@
+//! The runs and fixtures the `ksail workload push` test files share.
+
+use std::process::Output;
+
+use serde_json::Value;
+
+use super::{
+    TestEnv, assert_exit, describe, http, stderr_lines, stderr_text, stdout_lines, stdout_text,
+};
+
+/// The repository and tag of the default sync target.
+pub const REPO: &str = "k8s";
+pub const TAG: &str = "dev";
+/// A valid manifest: one ConfigMap named `app`.
+pub const APP_MANIFEST: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app\n";
+/// A valid manifest: one ConfigMap named `a`.
+pub const CM: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n";
+
+/// An environment whose `k8s/app.yaml` holds `content`.
+pub fn env_with_app(content: &str) -> TestEnv {
+    let env = TestEnv::new();
+    env.write("k8s/app.yaml", content);
+    env
+}
+
+/// An environment with one valid manifest ([`APP_MANIFEST`]) under `k8s/`.
+pub fn env_with_manifests() -> TestEnv {
+    env_with_app(APP_MANIFEST)
+}
+
+/// `oci://<host_port>/k8s:dev`.
+pub fn target(host_port: &str) -> String {
+    format!("oci://{host_port}/{REPO}:{TAG}")
+}
+
+/// `ksail <args>` with `vars` set, run to its end.
+pub fn run(env: &TestEnv, args: &[&str], vars: &[(&str, &str)]) -> Output {
+    let mut cmd = env.ksail(args);
+    cmd.envs(vars.iter().copied());
+    cmd.output().expect("run ksail")
+}
+
+/// `ksail workload push oci://<host_port>/k8s:dev` with `vars` set.
+pub fn push_target(env: &TestEnv, host_port: &str, vars: &[(&str, &str)]) -> Output {
+    run(env, &["workload", "push", &target(host_port)], vars)
+}
+
+/// `ksail workload push --registry <registry> <extra>`.
+pub fn push_registry(env: &TestEnv, registry: &str, extra: &[&str]) -> Output {
+    let args = [&["workload", "push", "--registry", registry][..], extra].concat();
+    run(env, &args, &[])
+}
+
+/// Asserts exit 0; a failure shows both streams.
+#[track_caller]
+pub fn run_ok(output: &Output) {
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "ksail failed\nstdout:\n{}\nstderr:\n{}",
+        stdout_text(output),
+        stderr_text(output)
+    );
+}
+
+/// The JSON document (the last stdout line) of a `--output json` run. Tests of other behaviour
+/// use this lenient form so that a stray stdout line fails only the tests that pin the JSON
+/// stream itself.
+pub fn json_of(output: &Output) -> Value {
+    let text = stdout_text(output);
+    let last = text.lines().last().unwrap_or_default();
+    serde_json::from_str(last)
+        .unwrap_or_else(|e| panic!("the last stdout line is not JSON ({e}): {text:?}"))
+}
+
+/// Checks `pushed oci://<pushed_to>/k8s:dev@<digest>` and that the registry (read directly)
+/// holds that manifest under the tag.
+#[track_caller]
+pub fn assert_pushed_to(output: &Output, pushed_to: &str, registry_host: &str) {
+    assert_exit(output, 0);
+    let lines = stdout_lines(output);
+    assert_eq!(lines.len(), 1, "{}", describe(output));
+    let prefix = format!("pushed {}@", target(pushed_to));
+    let digest = lines[0]
+        .strip_prefix(&prefix)
+        .unwrap_or_else(|| panic!("{:?} does not start with {prefix:?}", lines[0]));
+    let (status, body, _) = http::fetch_manifest(registry_host, REPO, TAG);
+    assert_eq!(status, 200, "the tag was written");
+    assert_eq!(http::sha256_digest(&body), digest);
+}
+
+/// The last stderr line is exactly `expected`.
+#[track_caller]
+pub fn assert_error_is(output: &Output, expected: &str) {
+    let last = stderr_lines(output).pop().expect("an error line");
+    assert_eq!(last, expected);
+}
+
+/// Reports a skipped case on the real stderr: libtest captures `eprintln!` of passing tests, and
+/// a skip must be visible (testing.md: never skip silently).
+pub fn skip(test: &str, why: &str) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr().lock(), "skipped: {test}: {why}");
+}
