@@ -6,39 +6,22 @@ mod support;
 
 use std::process::{Command, Output};
 
+use support::push::{REPO, TAG, env_with_app, push_target, skip, target};
 use support::{
     Proxy, Recorded, TestEnv, assert_error_line, assert_exit, describe, http, progress_lines,
     stdout_lines,
 };
 
-/// Reports a skipped case on the real stderr: libtest captures `eprintln!` of passing tests, and
-/// a skip must be visible (testing.md: never skip silently).
-fn skip(test: &str, why: &str) {
-    use std::io::Write as _;
-    let _ = writeln!(std::io::stderr().lock(), "skipped: {test}: {why}");
-}
-
-const REPO: &str = "k8s";
-const TAG: &str = "dev";
 const APP_V1: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app\ndata:\n  v: \"1\"\n";
 const APP_V2: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app\ndata:\n  v: \"2\"\n";
 
-fn env_with_app(content: &str) -> TestEnv {
-    let env = TestEnv::new();
-    env.write("k8s/app.yaml", content);
-    env
-}
-
-fn target(host_port: &str) -> String {
-    format!("oci://{host_port}/{REPO}:{TAG}")
-}
-
-fn push(env: &TestEnv, host_port: &str, extra_env: &[(&str, &str)]) -> Output {
-    let mut cmd = env.ksail(["workload", "push", &target(host_port)]);
-    for (name, value) in extra_env {
-        cmd.env(name, value);
-    }
-    cmd.output().expect("run ksail")
+/// A push through `proxy` with a single attempt.
+fn push_once(env: &TestEnv, proxy: &Proxy) -> Output {
+    push_target(
+        env,
+        &proxy.host_port(),
+        &[("KSAIL_TEST_RETRY_ATTEMPTS", "1")],
+    )
 }
 
 /// The digest in `pushed|unchanged oci://…@sha256:…`, after checking the verb and the URL.
@@ -137,11 +120,10 @@ fn first_push_sequence(config: &str, layer: &str) -> Vec<String> {
 
 #[test]
 fn push_first_time_is_get_head_upload_head_upload_put_manifest_last() {
-    let registry = require_registry!();
-    let proxy = Proxy::start(&registry.host_port());
+    let (registry, proxy) = proxied_registry!();
     let env = env_with_app(APP_V1);
 
-    let output = push(&env, &proxy.host_port(), &[]);
+    let output = push_target(&env, &proxy.host_port(), &[]);
     assert_exit(&output, 0);
     let digest = result_digest(&output, "pushed", &proxy.host_port());
 
@@ -168,15 +150,14 @@ fn push_first_time_is_get_head_upload_head_upload_put_manifest_last() {
 
 #[test]
 fn push_unchanged_content_sends_exactly_one_get_and_uploads_nothing() {
-    let registry = require_registry!();
-    let proxy = Proxy::start(&registry.host_port());
+    let (_registry, proxy) = proxied_registry!();
     let env = env_with_app(APP_V1);
-    let first = push(&env, &proxy.host_port(), &[]);
+    let first = push_target(&env, &proxy.host_port(), &[]);
     assert_exit(&first, 0);
     let first_digest = result_digest(&first, "pushed", &proxy.host_port());
 
     proxy.clear();
-    let again = push(&env, &proxy.host_port(), &[]);
+    let again = push_target(&env, &proxy.host_port(), &[]);
     assert_exit(&again, 0);
     assert_eq!(
         log(&proxy),
@@ -199,15 +180,14 @@ fn push_unchanged_content_sends_exactly_one_get_and_uploads_nothing() {
 
 #[test]
 fn push_content_change_skips_the_existing_config_blob() {
-    let registry = require_registry!();
-    let proxy = Proxy::start(&registry.host_port());
+    let (registry, proxy) = proxied_registry!();
     let env = env_with_app(APP_V1);
-    assert_exit(&push(&env, &proxy.host_port(), &[]), 0);
+    assert_exit(&push_target(&env, &proxy.host_port(), &[]), 0);
     let (config_v1, layer_v1, digest_v1) = stored_digests(&registry.host_port());
 
     env.write("k8s/app.yaml", APP_V2);
     proxy.clear();
-    let output = push(&env, &proxy.host_port(), &[]);
+    let output = push_target(&env, &proxy.host_port(), &[]);
     assert_exit(&output, 0);
     let digest = result_digest(&output, "pushed", &proxy.host_port());
     let (config, layer, stored) = stored_digests(&registry.host_port());
@@ -279,18 +259,17 @@ fn push_revision_change_with_same_content_uploads_no_blob_but_retags() {
         );
         return;
     }
-    let registry = require_registry!();
-    let proxy = Proxy::start(&registry.host_port());
+    let (registry, proxy) = proxied_registry!();
     let env = env_with_app(APP_V1);
     git(&env, &["init", "-q"]);
     git(&env, &["add", "k8s"]);
     git(&env, &["commit", "-q", "-m", "one"]);
-    assert_exit(&push(&env, &proxy.host_port(), &[]), 0);
+    assert_exit(&push_target(&env, &proxy.host_port(), &[]), 0);
     let (config, layer, digest_v1) = stored_digests(&registry.host_port());
 
     git(&env, &["commit", "-q", "--allow-empty", "-m", "two"]);
     proxy.clear();
-    let output = push(&env, &proxy.host_port(), &[]);
+    let output = push_target(&env, &proxy.host_port(), &[]);
     assert_exit(&output, 0);
     let digest = result_digest(&output, "pushed", &proxy.host_port());
     let (config_after, layer_after, stored) = stored_digests(&registry.host_port());
@@ -321,16 +300,11 @@ fn manifest_put(r: &support::RequestInfo) -> bool {
 
 #[test]
 fn push_interrupted_before_the_manifest_leaves_a_new_tag_absent_and_resumes_without_reupload() {
-    let registry = require_registry!();
-    let proxy = Proxy::start(&registry.host_port());
+    let (registry, proxy) = proxied_registry!();
     let env = env_with_app(APP_V1);
     proxy.fail_when(manifest_put);
 
-    let failed = push(
-        &env,
-        &proxy.host_port(),
-        &[("KSAIL_TEST_RETRY_ATTEMPTS", "1")],
-    );
+    let failed = push_once(&env, &proxy);
     assert_exit(&failed, 1);
     assert_error_line(&failed, "connection reset");
     assert!(
@@ -355,7 +329,7 @@ fn push_interrupted_before_the_manifest_leaves_a_new_tag_absent_and_resumes_with
 
     proxy.stop_failing();
     proxy.clear();
-    let resumed = push(&env, &proxy.host_port(), &[]);
+    let resumed = push_target(&env, &proxy.host_port(), &[]);
     assert_exit(&resumed, 0);
     let digest = result_digest(&resumed, "pushed", &proxy.host_port());
     let (config, layer, stored) = stored_digests(&registry.host_port());
@@ -375,19 +349,14 @@ fn push_interrupted_before_the_manifest_leaves_a_new_tag_absent_and_resumes_with
 
 #[test]
 fn push_interrupted_before_the_manifest_keeps_an_existing_tag_on_the_old_digest() {
-    let registry = require_registry!();
-    let proxy = Proxy::start(&registry.host_port());
+    let (registry, proxy) = proxied_registry!();
     let env = env_with_app(APP_V1);
-    assert_exit(&push(&env, &proxy.host_port(), &[]), 0);
+    assert_exit(&push_target(&env, &proxy.host_port(), &[]), 0);
     let (_, layer_v1, digest_v1) = stored_digests(&registry.host_port());
 
     env.write("k8s/app.yaml", APP_V2);
     proxy.fail_when(manifest_put);
-    let failed = push(
-        &env,
-        &proxy.host_port(),
-        &[("KSAIL_TEST_RETRY_ATTEMPTS", "1")],
-    );
+    let failed = push_once(&env, &proxy);
     assert_exit(&failed, 1);
     assert_error_line(&failed, "connection reset");
     let (_, layer_still, digest_still) = stored_digests(&registry.host_port());
@@ -399,7 +368,7 @@ fn push_interrupted_before_the_manifest_keeps_an_existing_tag_on_the_old_digest(
 
     proxy.stop_failing();
     proxy.clear();
-    let resumed = push(&env, &proxy.host_port(), &[]);
+    let resumed = push_target(&env, &proxy.host_port(), &[]);
     assert_exit(&resumed, 0);
     let digest = result_digest(&resumed, "pushed", &proxy.host_port());
     let (config, layer, stored) = stored_digests(&registry.host_port());
@@ -419,12 +388,11 @@ fn push_interrupted_before_the_manifest_keeps_an_existing_tag_on_the_old_digest(
 
 #[test]
 fn push_retries_start_again_at_the_get_and_find_uploaded_blobs_by_head() {
-    let registry = require_registry!();
-    let proxy = Proxy::start(&registry.host_port());
+    let (registry, proxy) = proxied_registry!();
     let env = env_with_app(APP_V1);
     proxy.fail_when(manifest_put);
 
-    let failed = push(&env, &proxy.host_port(), &[]);
+    let failed = push_target(&env, &proxy.host_port(), &[]);
     assert_exit(&failed, 1);
     assert_error_line(&failed, "failed after 3 attempts: connection reset");
     let (status, _, _) = http::fetch_manifest(&registry.host_port(), REPO, TAG);
@@ -467,10 +435,9 @@ fn push_retries_start_again_at_the_get_and_find_uploaded_blobs_by_head() {
 
 #[test]
 fn push_progress_lines_of_a_first_push_appear_in_order() {
-    let registry = require_registry!();
-    let proxy = Proxy::start(&registry.host_port());
+    let (registry, proxy) = proxied_registry!();
     let env = env_with_app(APP_V1);
-    let output = push(&env, &proxy.host_port(), &[]);
+    let output = push_target(&env, &proxy.host_port(), &[]);
     assert_exit(&output, 0);
     let digest = result_digest(&output, "pushed", &proxy.host_port());
     let (_, layer, _) = stored_digests(&registry.host_port());

@@ -9,37 +9,17 @@ use std::net::TcpListener;
 use std::process::Output;
 use std::time::{Duration, Instant};
 
+use support::push::{
+    REPO, TAG, assert_error_is, assert_pushed_to, env_with_manifests, push_target, target,
+};
 use support::{
-    Action, FaultScript, Proxy, TestEnv, assert_error_line, assert_exit, describe,
+    Action, FaultScript, Proxy, Registry, assert_error_line, assert_exit, describe,
     has_timestamp_prefix, http, stderr_lines, stdout_lines, strip_timestamp,
 };
 
-const REPO: &str = "k8s";
-const TAG: &str = "dev";
 /// The `<what to do>` of a failed push to a loopback (local) registry.
 const LOCAL_HINT: &str =
     "start the registry with ksail cluster create or check spec.cluster.localRegistry.registry";
-
-fn env_with_app() -> TestEnv {
-    let env = TestEnv::new();
-    env.write(
-        "k8s/app.yaml",
-        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app\n",
-    );
-    env
-}
-
-fn target(host_port: &str) -> String {
-    format!("oci://{host_port}/{REPO}:{TAG}")
-}
-
-fn push(env: &TestEnv, host_port: &str, extra_env: &[(&str, &str)]) -> Output {
-    let mut cmd = env.ksail(["workload", "push", &target(host_port)]);
-    for (name, value) in extra_env {
-        cmd.env(name, value);
-    }
-    cmd.output().expect("run ksail")
-}
 
 /// The retry warnings, without their timestamp prefix (each must have one: stderr is no TTY).
 fn retry_warnings(output: &Output) -> Vec<String> {
@@ -53,17 +33,31 @@ fn retry_warnings(output: &Output) -> Vec<String> {
         .collect()
 }
 
-fn assert_pushed(output: &Output, proxy: &Proxy, registry_host: &str) {
-    assert_exit(output, 0);
-    let lines = stdout_lines(output);
-    assert_eq!(lines.len(), 1, "{}", describe(output));
-    let prefix = format!("pushed {}@", target(&proxy.host_port()));
-    let digest = lines[0]
-        .strip_prefix(&prefix)
-        .unwrap_or_else(|| panic!("{:?} does not start with {prefix:?}", lines[0]));
-    let (status, body, _) = http::fetch_manifest(registry_host, REPO, TAG);
-    assert_eq!(status, 200, "the tag was written");
-    assert_eq!(http::sha256_digest(&body), digest);
+/// A push of `k8s:dev` through a proxy that plays `script` in front of a fresh registry, with
+/// `vars` set; `(registry, proxy, output)`.
+macro_rules! scripted_push {
+    ($script:expr) => {
+        scripted_push!($script, &[])
+    };
+    ($script:expr, $vars:expr) => {{
+        let registry = require_registry!();
+        let proxy = Proxy::with_script(&registry.host_port(), $script);
+        let env = env_with_manifests();
+        let output = push_target(&env, &proxy.host_port(), $vars);
+        (registry, proxy, output)
+    }};
+}
+
+/// The push succeeded after one retry, announced by `warning`; the manifest GETs got `gets`.
+fn assert_retried_once(
+    output: &Output,
+    (registry, proxy): (&Registry, &Proxy),
+    warning: &str,
+    gets: &[u16],
+) {
+    assert_pushed_to(output, &proxy.host_port(), &registry.host_port());
+    assert_eq!(retry_warnings(output), [warning]);
+    assert_eq!(manifest_gets(proxy), gets);
 }
 
 fn manifest_gets(proxy: &Proxy) -> Vec<u16> {
@@ -78,19 +72,14 @@ fn manifest_gets(proxy: &Proxy) -> Vec<u16> {
 
 #[test]
 fn push_retry_503_twice_then_success_prints_two_warnings_and_exits_0() {
-    let registry = require_registry!();
-    let proxy = Proxy::with_script(
-        &registry.host_port(),
-        FaultScript::new().on_requests(1..=2, Action::Status(503, None)),
-    );
-    let env = env_with_app();
-    let output = push(&env, &proxy.host_port(), &[]);
-    assert_pushed(&output, &proxy, &registry.host_port());
+    let (registry, proxy, output) =
+        scripted_push!(FaultScript::new().on_requests(1..=2, Action::Status(503, None)));
+    assert_pushed_to(&output, &proxy.host_port(), &registry.host_port());
     assert_eq!(
         retry_warnings(&output),
-        vec![
-            "warning: attempt 1/3 failed, retrying in 10ms: 503 unavailable".to_string(),
-            "warning: attempt 2/3 failed, retrying in 20ms: 503 unavailable".to_string(),
+        [
+            "warning: attempt 1/3 failed, retrying in 10ms: 503 unavailable",
+            "warning: attempt 2/3 failed, retrying in 20ms: 503 unavailable",
         ]
     );
     assert_eq!(
@@ -103,20 +92,13 @@ fn push_retry_503_twice_then_success_prints_two_warnings_and_exits_0() {
 
 #[test]
 fn push_retry_401_anonymous_is_rejected_after_one_attempt() {
-    let registry = require_registry!();
-    let proxy = Proxy::with_script(
-        &registry.host_port(),
-        FaultScript::new().on_requests(1.., Action::Status(401, None)),
-    );
-    let env = env_with_app();
-    let output = push(&env, &proxy.host_port(), &[]);
+    let (_registry, proxy, output) =
+        scripted_push!(FaultScript::new().on_requests(1.., Action::Status(401, None)));
     assert_exit(&output, 1);
+    let url = target(&proxy.host_port());
     assert_error_line(
         &output,
-        &format!(
-            "push to {} rejected: 401 unauthorized",
-            target(&proxy.host_port())
-        ),
+        &format!("push to {url} rejected: 401 unauthorized"),
     );
     assert!(retry_warnings(&output).is_empty(), "{}", describe(&output));
     assert_eq!(
@@ -128,56 +110,31 @@ fn push_retry_401_anonymous_is_rejected_after_one_attempt() {
 
 #[test]
 fn push_retry_connection_reset_is_retried() {
-    let registry = require_registry!();
-    let proxy = Proxy::with_script(
-        &registry.host_port(),
-        FaultScript::new().on_request(1, Action::Reset),
-    );
-    let env = env_with_app();
-    let output = push(&env, &proxy.host_port(), &[]);
-    assert_pushed(&output, &proxy, &registry.host_port());
-    assert_eq!(
-        retry_warnings(&output),
-        vec!["warning: attempt 1/3 failed, retrying in 10ms: connection reset".to_string()]
-    );
-    assert_eq!(manifest_gets(&proxy), vec![0, 404]);
+    let (registry, proxy, output) = scripted_push!(FaultScript::new().on_request(1, Action::Reset));
+    let warning = "warning: attempt 1/3 failed, retrying in 10ms: connection reset";
+    assert_retried_once(&output, (&registry, &proxy), warning, &[0, 404]);
 }
 
 #[test]
 fn push_retry_unexpected_eof_is_retried() {
-    let registry = require_registry!();
-    let proxy = Proxy::with_script(
-        &registry.host_port(),
-        FaultScript::new().on_request(1, Action::UnexpectedEof),
-    );
-    let env = env_with_app();
-    let output = push(&env, &proxy.host_port(), &[]);
-    assert_pushed(&output, &proxy, &registry.host_port());
-    assert_eq!(
-        retry_warnings(&output),
-        vec!["warning: attempt 1/3 failed, retrying in 10ms: unexpected EOF".to_string()]
-    );
-    assert_eq!(manifest_gets(&proxy), vec![200, 404]);
+    let (registry, proxy, output) =
+        scripted_push!(FaultScript::new().on_request(1, Action::UnexpectedEof));
+    let warning = "warning: attempt 1/3 failed, retrying in 10ms: unexpected EOF";
+    assert_retried_once(&output, (&registry, &proxy), warning, &[200, 404]);
 }
 
 #[test]
 fn push_retry_503_on_every_request_fails_after_3_attempts_with_the_local_hint() {
-    let registry = require_registry!();
-    let proxy = Proxy::with_script(
-        &registry.host_port(),
-        FaultScript::new().on_requests(1.., Action::Status(503, None)),
-    );
-    let env = env_with_app();
-    let output = push(&env, &proxy.host_port(), &[]);
+    let (_registry, proxy, output) =
+        scripted_push!(FaultScript::new().on_requests(1.., Action::Status(503, None)));
     assert_exit(&output, 1);
     assert_error_line(&output, "failed after 3 attempts");
-    let last = stderr_lines(&output).pop().expect("an error line");
-    assert_eq!(
-        last,
-        format!(
+    assert_error_is(
+        &output,
+        &format!(
             "error: push to {} failed after 3 attempts: 503 unavailable; {LOCAL_HINT}",
             target(&proxy.host_port())
-        )
+        ),
     );
     assert_eq!(retry_warnings(&output).len(), 2);
     assert_eq!(manifest_gets(&proxy), vec![503, 503, 503]);
@@ -192,18 +149,18 @@ fn push_retry_after_on_a_429_raises_the_delay() {
         &registry.host_port(),
         FaultScript::new().on_request(1, Action::Status(429, Some(1))),
     );
-    let env = env_with_app();
+    let env = env_with_manifests();
     let started = Instant::now();
-    let output = push(
+    let output = push_target(
         &env,
         &proxy.host_port(),
         &[("KSAIL_TEST_RETRY_CAP_MS", "2000")],
     );
     let elapsed = started.elapsed();
-    assert_pushed(&output, &proxy, &registry.host_port());
+    assert_pushed_to(&output, &proxy.host_port(), &registry.host_port());
     assert_eq!(
         retry_warnings(&output),
-        vec!["warning: attempt 1/3 failed, retrying in 1s: 429 toomanyrequests".to_string()]
+        ["warning: attempt 1/3 failed, retrying in 1s: 429 toomanyrequests"]
     );
     assert!(
         elapsed >= Duration::from_secs(1),
@@ -213,31 +170,21 @@ fn push_retry_after_on_a_429_raises_the_delay() {
 
 #[test]
 fn push_retry_redirect_loop_is_the_retryable_redirect_limit() {
-    let registry = require_registry!();
-    let proxy = Proxy::with_script(
-        &registry.host_port(),
+    let (_registry, proxy, output) = scripted_push!(
         FaultScript::new().on_requests(1.., Action::RedirectLoop),
-    );
-    let env = env_with_app();
-    let output = push(
-        &env,
-        &proxy.host_port(),
-        &[("KSAIL_TEST_RETRY_ATTEMPTS", "2")],
+        &[("KSAIL_TEST_RETRY_ATTEMPTS", "2")]
     );
     assert_exit(&output, 1);
-    let last = stderr_lines(&output).pop().expect("an error line");
-    assert_eq!(
-        last,
-        format!(
+    assert_error_is(
+        &output,
+        &format!(
             "error: push to {} failed after 2 attempts: stopped after 10 redirects; {LOCAL_HINT}",
             target(&proxy.host_port())
-        )
+        ),
     );
     assert_eq!(
         retry_warnings(&output),
-        vec![
-            "warning: attempt 1/2 failed, retrying in 10ms: stopped after 10 redirects".to_string()
-        ]
+        ["warning: attempt 1/2 failed, retrying in 10ms: stopped after 10 redirects"]
     );
     let requests = proxy.requests();
     let first_hops = requests
@@ -256,13 +203,11 @@ fn push_retry_redirect_loop_is_the_retryable_redirect_limit() {
 
 #[test]
 fn push_retry_404_on_blob_upload_is_not_retried() {
-    let registry = require_registry!();
-    let proxy = Proxy::with_script(
-        &registry.host_port(),
-        FaultScript::new().when(|r| r.method == "POST", 1.., Action::Status(404, None)),
-    );
-    let env = env_with_app();
-    let output = push(&env, &proxy.host_port(), &[]);
+    let (registry, proxy, output) = scripted_push!(FaultScript::new().when(
+        |r| r.method == "POST",
+        1..,
+        Action::Status(404, None)
+    ));
     assert_exit(&output, 1);
     assert_error_line(
         &output,
@@ -282,15 +227,11 @@ fn push_retry_404_on_blob_upload_is_not_retried() {
 
 #[test]
 fn b23_retry_attempts_0_exits_2_naming_the_variable_and_sends_nothing() {
-    let registry = require_registry!();
-    let proxy = Proxy::start(&registry.host_port());
-    let env = env_with_app();
+    let (_registry, proxy) = proxied_registry!();
+    let env = env_with_manifests();
     let before = env.tree_hash();
-    let output = push(
-        &env,
-        &proxy.host_port(),
-        &[("KSAIL_TEST_RETRY_ATTEMPTS", "0")],
-    );
+    let no_attempt = [("KSAIL_TEST_RETRY_ATTEMPTS", "0")];
+    let output = push_target(&env, &proxy.host_port(), &no_attempt);
     assert_exit(&output, 2);
     assert_error_line(&output, "KSAIL_TEST_RETRY_ATTEMPTS");
     assert!(proxy.requests().is_empty(), "{:#?}", proxy.request_lines());
@@ -306,22 +247,21 @@ fn push_retry_connection_refused_is_retried_and_fails_after_3_attempts() {
         .expect("a free port")
         .port();
     let host_port = format!("127.0.0.1:{port}");
-    let env = env_with_app();
-    let output = push(&env, &host_port, &[]);
+    let env = env_with_manifests();
+    let output = push_target(&env, &host_port, &[]);
     assert_exit(&output, 1);
-    let last = stderr_lines(&output).pop().expect("an error line");
-    assert_eq!(
-        last,
-        format!(
+    assert_error_is(
+        &output,
+        &format!(
             "error: push to {} failed after 3 attempts: connection refused; {LOCAL_HINT}",
             target(&host_port)
-        )
+        ),
     );
     assert_eq!(
         retry_warnings(&output),
-        vec![
-            "warning: attempt 1/3 failed, retrying in 10ms: connection refused".to_string(),
-            "warning: attempt 2/3 failed, retrying in 20ms: connection refused".to_string(),
+        [
+            "warning: attempt 1/3 failed, retrying in 10ms: connection refused",
+            "warning: attempt 2/3 failed, retrying in 20ms: connection refused",
         ]
     );
 }

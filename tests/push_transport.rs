@@ -11,55 +11,24 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::process::Output;
 use std::time::{Duration, Instant};
 
+use support::push::{
+    REPO, TAG, assert_error_is, assert_pushed_to, env_with_manifests, run, skip, target,
+};
 use support::tls::{TlsStats, non_loopback_looking_name};
 use support::{
     Proxy, TestEnv, TlsListener, assert_error_line, assert_exit, describe, http, stderr_lines,
     stdout_lines,
 };
 
-/// Reports a skipped case on the real stderr: libtest captures `eprintln!` of passing tests, and
-/// a skip must be visible (testing.md: never skip silently).
-fn skip(test: &str, why: &str) {
-    use std::io::Write as _;
-    let _ = writeln!(std::io::stderr().lock(), "skipped: {test}: {why}");
-}
-
-const REPO: &str = "k8s";
-const TAG: &str = "dev";
 const TLS_HINT: &str = "; if this registry serves plain HTTP, pass --insecure";
-
-fn env_with_app() -> TestEnv {
-    let env = TestEnv::new();
-    env.write(
-        "k8s/app.yaml",
-        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app\n",
-    );
-    env
-}
-
-fn target(host_port: &str) -> String {
-    format!("oci://{host_port}/{REPO}:{TAG}")
-}
 
 fn push(env: &TestEnv, host_port: &str, flags: &[&str]) -> Output {
     let reference = target(host_port);
-    let mut args = vec!["workload", "push", reference.as_str()];
-    args.extend_from_slice(flags);
-    env.ksail(&args).output().expect("run ksail")
-}
-
-/// Checks `pushed <url>@<digest>` and that the registry (read directly) holds that manifest.
-fn assert_pushed(output: &Output, pushed_to: &str, registry_host: &str) {
-    assert_exit(output, 0);
-    let lines = stdout_lines(output);
-    assert_eq!(lines.len(), 1, "{}", describe(output));
-    let prefix = format!("pushed {}@", target(pushed_to));
-    let digest = lines[0]
-        .strip_prefix(&prefix)
-        .unwrap_or_else(|| panic!("{:?} does not start with {prefix:?}", lines[0]));
-    let (status, body, _) = http::fetch_manifest(registry_host, REPO, TAG);
-    assert_eq!(status, 200, "the tag was written");
-    assert_eq!(http::sha256_digest(&body), digest);
+    run(
+        env,
+        &[&["workload", "push", &reference][..], flags].concat(),
+        &[],
+    )
 }
 
 fn no_retry(output: &Output) {
@@ -105,7 +74,7 @@ fn push_transport_loopback_registry_is_spoken_to_over_plain_http() {
     // The proxy speaks only HTTP/1.1 and records what it could parse: every request of the push
     // arriving there proves plain HTTP.
     let proxy = Proxy::start(&registry.host_port());
-    let env = env_with_app();
+    let env = env_with_manifests();
     // Same content through two loopback names: the second push finds it unchanged.
     let names = [proxy.host_port(), format!("localhost:{}", proxy.port())];
     for (host_port, verb) in names.iter().zip(["pushed", "unchanged"]) {
@@ -130,12 +99,12 @@ fn push_transport_loopback_registry_is_spoken_to_over_plain_http() {
     assert_eq!(status, 200);
 
     // And straight at docker-registry, which serves only HTTP.
-    let env = env_with_app();
+    let env = env_with_manifests();
     env.write(
         "k8s/other.yaml",
         "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: x\n",
     );
-    assert_pushed(
+    assert_pushed_to(
         &push(&env, &registry.host_port(), &[]),
         &registry.host_port(),
         &registry.host_port(),
@@ -152,16 +121,15 @@ fn push_transport_remote_host_uses_verified_https_without_fallback() {
         );
         return;
     };
-    let env = env_with_app();
+    let env = env_with_manifests();
     let output = push(&env, &host_port, &[]);
     assert_exit(&output, 1);
     assert_error_line(&output, "TLS handshake with");
-    let last = stderr_lines(&output).pop().expect("an error line");
-    assert_eq!(
-        last,
-        format!(
+    assert_error_is(
+        &output,
+        &format!(
             "error: TLS handshake with {host_port} failed: invalid peer certificate: UnknownIssuer{TLS_HINT}"
-        )
+        ),
     );
     no_retry(&output);
     assert!(stdout_lines(&output).is_empty());
@@ -189,9 +157,9 @@ fn push_transport_insecure_flag_uses_plain_http_for_a_remote_host() {
     };
     let registry = require_registry!();
     let host_port = format!("{name}:{}", registry.port());
-    let env = env_with_app();
+    let env = env_with_manifests();
     let output = push(&env, &host_port, &["--insecure"]);
-    assert_pushed(&output, &host_port, &registry.host_port());
+    assert_pushed_to(&output, &host_port, &registry.host_port());
 }
 
 fn write_config(env: &TestEnv, registry: &str, insecure: bool) {
@@ -212,10 +180,10 @@ fn push_transport_config_insecure_uses_plain_http_for_its_own_registry() {
     };
     let registry = require_registry!();
     let host_port = format!("{name}:{}", registry.port());
-    let env = env_with_app();
+    let env = env_with_manifests();
     write_config(&env, &host_port, true);
     let output = push(&env, &host_port, &[]);
-    assert_pushed(&output, &host_port, &registry.host_port());
+    assert_pushed_to(&output, &host_port, &registry.host_port());
 }
 
 #[test]
@@ -234,7 +202,7 @@ fn push_transport_config_insecure_for_another_registry_does_not_apply() {
     ];
     let mut lines = Vec::new();
     for other in others {
-        let env = env_with_app();
+        let env = env_with_manifests();
         write_config(&env, &other, true);
         let output = push(&env, &host_port, &[]);
         assert_exit(&output, 1);
