@@ -15,6 +15,7 @@ use std::time::{Duration, SystemTime};
 use serde_json::Value;
 
 use support::env::SYSTEM_PATH;
+use support::push::{CM, json_of, push_registry, run_ok};
 use support::{
     TestEnv, assert_error_line, assert_no_ansi, has_timestamp_prefix, http, stderr_lines,
     stderr_text, stdout_lines, stdout_text,
@@ -36,26 +37,8 @@ const GZIP_HEADER: [u8; 10] = [0x1f, 0x8b, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0
 const COMMIT_EPOCH: &str = "1710000000 +0000";
 const COMMIT_CREATED: &str = "2024-03-09T16:00:00Z";
 
-const CM: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n";
-
 // ---------------------------------------------------------------------------------------------
 // Helpers
-
-fn push(env: &TestEnv, registry: &str, extra: &[&str]) -> Output {
-    let mut args = vec!["workload", "push", "--registry", registry];
-    args.extend_from_slice(extra);
-    env.ksail(args).output().expect("run ksail")
-}
-
-fn run_ok(output: &Output) {
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "ksail failed\nstdout:\n{}\nstderr:\n{}",
-        stdout_text(output),
-        stderr_text(output)
-    );
-}
 
 /// The one JSON document on stdout (an object and a trailing newline, nothing else).
 fn json_document(output: &Output) -> Value {
@@ -82,19 +65,10 @@ fn json_document(output: &Output) -> Value {
     document
 }
 
-/// The JSON document as the last stdout line. Tests of other behaviour use this lenient form so
-/// that a stray stdout line fails only the tests that pin the JSON stream itself.
-fn json_of(output: &Output) -> Value {
-    let text = stdout_text(output);
-    let last = text.lines().last().unwrap_or_default();
-    serde_json::from_str(last)
-        .unwrap_or_else(|e| panic!("the last stdout line is not JSON ({e}): {text:?}"))
-}
-
 fn push_json(env: &TestEnv, registry: &str, extra: &[&str]) -> Value {
     let mut args = vec!["--output", "json"];
     args.extend_from_slice(extra);
-    let output = push(env, registry, &args);
+    let output = push_registry(env, registry, &args);
     run_ok(&output);
     json_of(&output)
 }
@@ -260,7 +234,7 @@ fn manifest_is_canonical_oci_json_with_flux_config_one_layer_and_three_annotatio
     env.write("k8s/apps/cm.yaml", CM);
     env.write("k8s/kustomization.yaml", "resources:\n  - apps/cm.yaml\n");
 
-    let output = push(&env, &host, &[]);
+    let output = push_registry(&env, &host, &[]);
     run_ok(&output);
     let url = format!("oci://{host}/k8s:dev");
     let printed = result_digest(&output, "pushed", &url);
@@ -338,7 +312,7 @@ fn config_blob_is_the_two_bytes_of_an_empty_object() {
     let host = registry.host_port();
     let env = TestEnv::new();
     env.write("k8s/cm.yaml", CM);
-    run_ok(&push(&env, &host, &[]));
+    run_ok(&push_registry(&env, &host, &[]));
     let (_, json, _) = manifest(&host, "k8s", "dev");
     assert_eq!(json["config"]["digest"], CONFIG_DIGEST);
     assert_eq!(blob(&host, "k8s", CONFIG_DIGEST), b"{}");
@@ -366,7 +340,7 @@ fn layer_is_gzip_with_fixed_header_around_a_normalised_byte_ordered_tar() {
     chmod(&env.work().join("k8s/data.bin"), 0o755);
     chmod(&env.work().join("k8s/a.yaml"), 0o600);
 
-    run_ok(&push(&env, &host, &[]));
+    run_ok(&push_registry(&env, &host, &[]));
     let (_, json, _) = manifest(&host, "k8s", "dev");
     let layer = blob(&host, "k8s", &layer_digest_of(&json));
 
@@ -942,12 +916,12 @@ fn text_output_is_one_pushed_line_then_one_unchanged_line() {
     env.write("k8s/cm.yaml", CM);
     let url = format!("oci://{host}/k8s:dev");
 
-    let first = push(&env, &host, &[]);
+    let first = push_registry(&env, &host, &[]);
     run_ok(&first);
     let digest = result_digest(&first, "pushed", &url);
     assert_eq!(stdout_text(&first), format!("pushed {url}@{digest}\n"));
 
-    let second = push(&env, &host, &[]);
+    let second = push_registry(&env, &host, &[]);
     run_ok(&second);
     assert_eq!(stdout_text(&second), format!("unchanged {url}@{digest}\n"));
     let (_, _, header_digest) = manifest(&host, "k8s", "dev");
@@ -1063,7 +1037,7 @@ fn json_output_on_validation_failure_is_invalid_with_problems() {
     env.write("k8s/list.yaml", "- a\n");
     env.write("k8s/nokind.yaml", "apiVersion: v1\nmetadata: {}\n");
 
-    let output = push(&env, &host, &["--output", "json"]);
+    let output = push_registry(&env, &host, &["--output", "json"]);
     assert_eq!(output.status.code(), Some(2));
     let json = json_document(&output);
     assert_members(&json);
@@ -1114,7 +1088,7 @@ fn json_output_on_a_registry_failure_is_failed_with_exit_code_1() {
     let host = format!("127.0.0.1:{port}");
     let env = TestEnv::new();
     env.write("k8s/cm.yaml", CM);
-    let output = push(&env, &host, &["--output", "json"]);
+    let output = push_registry(&env, &host, &["--output", "json"]);
     assert_eq!(output.status.code(), Some(1));
     let json = json_document(&output);
     assert_members(&json);
@@ -1144,7 +1118,7 @@ fn non_tty_progress_lines_carry_the_timestamp_prefix() {
     let host = registry.host_port();
     let env = TestEnv::new();
     env.write("k8s/cm.yaml", CM);
-    let output = push(&env, &host, &[]);
+    let output = push_registry(&env, &host, &[]);
     run_ok(&output);
     let lines = stderr_lines(&output);
     assert!(!lines.is_empty(), "a non-quiet push shows progress");
@@ -1177,7 +1151,7 @@ fn non_tty_failure_stderr_is_timestamped_lines_problem_lines_then_the_error_line
     env.write("k8s/cm.yaml", CM);
     env.write("k8s/bad.yaml", "- a\n");
     env.write("k8s/sub/bad.yml", "apiVersion: v1\n");
-    let output = push(&env, &host, &[]);
+    let output = push_registry(&env, &host, &[]);
     assert_eq!(output.status.code(), Some(2));
     let lines = stderr_lines(&output);
     let (error, before) = lines.split_last().expect("stderr has lines");
@@ -1212,7 +1186,7 @@ fn no_color_env_and_flag_leave_no_ansi_escape() {
     run_ok(&with_env);
     assert!(stderr_text(&with_env).contains("warning: "));
     assert_no_ansi(&with_env);
-    let with_flag = push(&env, &host, &["--no-color"]);
+    let with_flag = push_registry(&env, &host, &["--no-color"]);
     run_ok(&with_flag);
     assert_no_ansi(&with_flag);
 
@@ -1224,7 +1198,7 @@ fn no_color_env_and_flag_leave_no_ansi_escape() {
         .unwrap();
     assert_eq!(failed_env.status.code(), Some(2));
     assert_no_ansi(&failed_env);
-    let failed_flag = push(&env, &host, &["--no-color"]);
+    let failed_flag = push_registry(&env, &host, &["--no-color"]);
     assert_eq!(failed_flag.status.code(), Some(2));
     assert_no_ansi(&failed_flag);
 }
@@ -1239,7 +1213,7 @@ fn quiet_suppresses_progress_but_keeps_the_mismatch_warning_and_the_result() {
         "ksail.yaml",
         "apiVersion: ksail.io/v1alpha1\nkind: Cluster\nspec:\n  cluster:\n    gitOpsEngine: Flux\n",
     );
-    let output = push(&env, &host, &["-q"]);
+    let output = push_registry(&env, &host, &["-q"]);
     run_ok(&output);
     let url = format!("oci://{host}/k8s:dev");
     let lines = stderr_lines(&output);
@@ -1254,7 +1228,7 @@ fn quiet_suppresses_progress_but_keeps_the_mismatch_warning_and_the_result() {
     result_digest(&output, "pushed", &url);
 
     // Without -q the same run shows progress as well as the warning.
-    let loud = push(&env, &host, &[]);
+    let loud = push_registry(&env, &host, &[]);
     run_ok(&loud);
     let loud_lines = stderr_lines(&loud);
     assert!(
@@ -1269,7 +1243,7 @@ fn quiet_suppresses_progress_but_keeps_the_mismatch_warning_and_the_result() {
 
     // Quiet keeps validation problem lines and the error line too.
     env.write("k8s/bad.yaml", "- a\n");
-    let failed = push(&env, &host, &["-q"]);
+    let failed = push_registry(&env, &host, &["-q"]);
     assert_eq!(failed.status.code(), Some(2));
     let failed_lines = stderr_lines(&failed);
     assert!(

@@ -628,8 +628,7 @@ fn p10_no_validate_flag_beats_env_true() {
 
 #[test]
 fn p11_b22_unparsable_validate_on_push_variable_exits_2_naming_it() {
-    let registry = require_registry!();
-    let proxy = Proxy::start(&registry.host_port());
+    let (_registry, proxy) = proxied_registry!();
     let env = env_with_manifests();
     let before = env.tree_hash();
     let reference = format!("oci://{}/k8s", proxy.host_port());

@@ -8,46 +8,21 @@ mod support;
 use std::fs;
 use std::process::Output;
 
+use support::push::{CM, json_of, push_registry, run_ok};
 use support::{
     Proxy, Registry, TestEnv, has_timestamp_prefix, http, stderr_lines, stderr_text, stdout_text,
     timestamped_lines,
 };
 
-const CM: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n";
-
 // ---------------------------------------------------------------------------------------------
 // Helpers
-
-fn push(env: &TestEnv, registry: &str, extra: &[&str]) -> Output {
-    let mut args = vec!["workload", "push", "--registry", registry];
-    args.extend_from_slice(extra);
-    env.ksail(args).output().expect("run ksail")
-}
-
-fn run_ok(output: &Output) {
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "ksail failed\nstdout:\n{}\nstderr:\n{}",
-        stdout_text(output),
-        stderr_text(output)
-    );
-}
-
-/// The JSON document (the last stdout line) of a `--output json` run.
-fn json_of(output: &Output) -> serde_json::Value {
-    let text = stdout_text(output);
-    let last = text.lines().last().unwrap_or_default();
-    serde_json::from_str(last)
-        .unwrap_or_else(|e| panic!("the last stdout line is not JSON ({e}): {text:?}"))
-}
 
 /// Runs a push through a recording proxy in front of `registry`; it must exit 2 with one error
 /// line as the last stderr line, print nothing on stdout, send no request and change no file.
 fn rejected(env: &TestEnv, registry: &Registry, extra: &[&str]) -> Output {
     let proxy = Proxy::start(&registry.host_port());
     let before = env.tree_hash();
-    let output = push(env, &proxy.host_port(), extra);
+    let output = push_registry(env, &proxy.host_port(), extra);
     assert_eq!(
         output.status.code(),
         Some(2),
@@ -104,7 +79,7 @@ fn problem_lines(output: &Output) -> Vec<String> {
 
 /// Pushes (exit 0) and returns the layer's tar entries as `(name, data)` in archive order.
 fn push_and_list(env: &TestEnv, host: &str, extra: &[&str]) -> Vec<(String, Vec<u8>)> {
-    let output = push(env, host, extra);
+    let output = push_registry(env, host, extra);
     run_ok(&output);
     let repo = "k8s";
     let (status, body, _) = http::fetch_manifest(host, repo, "dev");
@@ -333,7 +308,7 @@ fn internal_file_and_directory_links_are_packed_at_the_link_path() {
     env.write("k8s/.sourceignore", "ignored-link.yaml\n");
     env.symlink("/etc/hostname", "k8s/ignored-link.yaml");
 
-    let output = push(&env, &host, &["--output", "json"]);
+    let output = push_registry(&env, &host, &["--output", "json"]);
     run_ok(&output);
     let entries = push_and_list(&env, &host, &[]);
     assert_eq!(
@@ -466,7 +441,7 @@ fn sockets_and_fifos_are_skipped_with_a_warning() {
         "mkfifo is needed for this test"
     );
 
-    let output = push(&env, &host, &[]);
+    let output = push_registry(&env, &host, &[]);
     run_ok(&output);
     let texts = timestamped_lines(&output);
     let warnings: Vec<&String> = texts
@@ -582,7 +557,7 @@ fn no_validate_flag_and_validate_on_push_false_push_the_same_tree() {
 
     let flag = TestEnv::new();
     invalid_tree(&flag);
-    let output = push(&flag, &host, &["--no-validate", "--output", "json"]);
+    let output = push_registry(&flag, &host, &["--no-validate", "--output", "json"]);
     run_ok(&output);
     assert!(
         !timestamped_lines(&output)
@@ -598,7 +573,7 @@ fn no_validate_flag_and_validate_on_push_false_push_the_same_tree() {
         "ksail.yaml",
         "apiVersion: ksail.io/v1alpha1\nkind: Cluster\nspec:\n  workload:\n    validateOnPush: false\n",
     );
-    let output = push(&config, &host, &["--output", "json"]);
+    let output = push_registry(&config, &host, &["--output", "json"]);
     run_ok(&output);
     let by_config = json_of(&output);
 
@@ -677,7 +652,7 @@ fn validation_exemptions_pass() {
     );
     env.write("k8s/charts/web/templates/list.yaml", "- a\n");
 
-    let output = push(&env, &host, &[]);
+    let output = push_registry(&env, &host, &[]);
     run_ok(&output);
     let texts = timestamped_lines(&output);
     assert!(

@@ -282,8 +282,7 @@ fn read_tar_gz_reports_headers_as_stored() {
 
 #[test]
 fn recording_proxy_records_and_rewrites_locations() {
-    let registry = require_registry!();
-    let proxy = Proxy::start(&registry.host_port());
+    let (_registry, proxy) = proxied_registry!();
     let host = proxy.host_port();
     let digest = http::upload_blob(&host, "app", b"config", None);
     let (status, _) = http::fetch_blob(&host, "app", &digest);
@@ -335,8 +334,7 @@ fn recording_proxy_streams_a_large_upload() {
 
 #[test]
 fn recording_proxy_keeps_connections_alive_and_relays_chunked_bodies() {
-    let registry = require_registry!();
-    let proxy = Proxy::start(&registry.host_port());
+    let (_registry, proxy) = proxied_registry!();
     let host = proxy.host_port();
 
     let started = http::send(
@@ -380,8 +378,7 @@ fn recording_proxy_keeps_connections_alive_and_relays_chunked_bodies() {
 
 #[test]
 fn recording_proxy_fail_after_drops_later_matches_without_forwarding() {
-    let registry = require_registry!();
-    let proxy = Proxy::start(&registry.host_port());
+    let (_registry, proxy) = proxied_registry!();
     let host = proxy.host_port();
     proxy.fail_after(1, |r| r.method == "GET" && r.path.contains("/tags/"));
 
