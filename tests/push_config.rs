@@ -9,20 +9,14 @@ mod support;
 
 use std::process::Output;
 
+use support::push::{APP_MANIFEST, assert_pushed_line, env_with_manifests, run};
 use support::{
-    Proxy, RegistryKind, TestEnv, assert_error_line, assert_no_secret, has_timestamp_prefix, http,
-    stderr_lines, stderr_text, stdout_text,
+    Proxy, RegistryKind, TestEnv, assert_case_exit, assert_error_line, assert_no_secret,
+    has_timestamp_prefix, http, stderr_lines, stderr_text, stdout_text,
 };
 
-const MANIFEST: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app\n";
 /// Length of the `YYYY-MM-DDTHH:MM:SSZ ` prefix of non-TTY progress lines.
 const STAMP: usize = 21;
-
-fn env_with_manifests() -> TestEnv {
-    let env = TestEnv::new();
-    env.write("k8s/app.yaml", MANIFEST);
-    env
-}
 
 /// `ksail.yaml` with `gitOpsEngine: Flux`, the given registry string (if any) and the given
 /// `spec.workload` lines.
@@ -42,35 +36,6 @@ fn flux_config(registry: Option<&str>, workload: &[&str]) -> String {
         }
     }
     text
-}
-
-fn run(env: &TestEnv, args: &[&str], vars: &[(&str, &str)]) -> Output {
-    let mut cmd = env.ksail(args);
-    for (name, value) in vars {
-        cmd.env(name, value);
-    }
-    cmd.output().expect("run ksail")
-}
-
-/// Exit 0 and the one stdout line `pushed <url>@sha256:…`; returns the digest.
-fn assert_pushed_line(output: &Output, url: &str) -> String {
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "push failed\nstderr:\n{}",
-        stderr_text(output)
-    );
-    let stdout = stdout_text(output);
-    let prefix = format!("pushed {url}@");
-    let digest = stdout
-        .strip_prefix(&prefix)
-        .and_then(|rest| rest.strip_suffix('\n'))
-        .unwrap_or_else(|| panic!("stdout is not `{prefix}<digest>`: {stdout:?}"));
-    assert!(
-        digest.starts_with("sha256:") && digest.len() == 71,
-        "{digest}"
-    );
-    digest.to_string()
 }
 
 /// The registry holds exactly `tags` in `repo`, and `tag` points at the manifest `digest`.
@@ -142,13 +107,7 @@ fn check_row(
     let mut json_args = args.to_vec();
     json_args.extend(["--output", "json"]);
     let again = run(env, &json_args, vars);
-    assert_eq!(
-        again.status.code(),
-        Some(0),
-        "{}: {}",
-        row.id,
-        stderr_text(&again)
-    );
+    assert_case_exit(&again, 0, row.id);
     let document = json_document(&again);
     assert_eq!(document["status"], "unchanged", "{}: {document}", row.id);
     assert_eq!(document["url"], url.as_str(), "{}", row.id);
@@ -319,7 +278,7 @@ fn r21_path_flag_names_the_repository_and_warns() {
     let registry = require_registry!();
     let host = registry.host_port();
     let env = env_with_manifests();
-    env.write("clusters/dev/app.yaml", MANIFEST);
+    env.write("clusters/dev/app.yaml", APP_MANIFEST);
     env.write("ksail.yaml", flux_config(Some(&host), &[]));
     let row = Row {
         id: "R21",
@@ -407,13 +366,13 @@ fn nearest_ancestor_ksail_yaml_wins() {
     let host = registry.host_port();
     let env = TestEnv::new();
     env.write("ksail.yaml", flux_config(Some(&host), &["tag: outer"]));
-    env.write("k8s/app.yaml", MANIFEST);
+    env.write("k8s/app.yaml", APP_MANIFEST);
     env.write(
         "project/ksail.yaml",
         flux_config(Some(&host), &["tag: inner"]),
     );
     // The default source `k8s` is relative to the directory of the ksail.yaml that was found.
-    env.write("project/k8s/app.yaml", MANIFEST);
+    env.write("project/k8s/app.yaml", APP_MANIFEST);
     let deeper = env.mkdir("project/src/deeper");
     let output = env
         .ksail(["workload", "push"])
@@ -438,7 +397,7 @@ fn config_flag_and_ksail_config_name_the_file_exactly() {
         "configs/env.yaml",
         flux_config(Some(&host), &["tag: from-env"]),
     );
-    env.write("configs/k8s/app.yaml", MANIFEST);
+    env.write("configs/k8s/app.yaml", APP_MANIFEST);
 
     let output = run(
         &env,

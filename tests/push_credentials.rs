@@ -10,9 +10,10 @@ use std::process::Output;
 
 use base64::Engine as _;
 use serde_json::json;
+use support::push::{assert_pushed_line, env_with_manifests, run};
 use support::{
-    Proxy, RegistryKind, TestEnv, assert_error_line, assert_no_secret, has_timestamp_prefix, http,
-    stderr_lines, stderr_text, stdout_text, strip_timestamp,
+    Proxy, RegistryKind, TestEnv, assert_case_exit, assert_error_line, assert_no_secret,
+    has_timestamp_prefix, http, stderr_lines, stderr_text, stdout_text, strip_timestamp,
 };
 
 const USER: &str = "ci";
@@ -26,16 +27,6 @@ fn auth_registry() -> RegistryKind<'static> {
 /// base64 of `user:password`, the form Basic auth and docker's `auth` use.
 fn b64(user: &str, password: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
-}
-
-/// An environment with one valid manifest under `k8s/`.
-fn env_with_manifests() -> TestEnv {
-    let env = TestEnv::new();
-    env.write(
-        "k8s/app.yaml",
-        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app\n",
-    );
-    env
 }
 
 /// A ksail.yaml with the given registry string and `credentials` lines (already indented by
@@ -53,33 +44,10 @@ fn write_config(env: &TestEnv, registry: &str, credentials: &[&str]) {
     env.write("ksail.yaml", text);
 }
 
-fn run(env: &TestEnv, args: &[&str], vars: &[(&str, &str)]) -> Output {
-    let mut cmd = env.ksail(args);
-    for (name, value) in vars {
-        cmd.env(name, value);
-    }
-    cmd.output().expect("run ksail")
-}
-
 /// The push exited 0, printed `pushed oci://<host>/<repo>:<tag>@sha256:…`, and the registry
 /// (read back as `ci`) holds exactly that manifest under the tag.
 fn assert_pushed(output: &Output, host: &str, repo: &str, tag: &str) {
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "push failed\nstderr:\n{}",
-        stderr_text(output)
-    );
-    let stdout = stdout_text(output);
-    let prefix = format!("pushed oci://{host}/{repo}:{tag}@");
-    let digest = stdout
-        .strip_prefix(&prefix)
-        .and_then(|rest| rest.strip_suffix('\n'))
-        .unwrap_or_else(|| panic!("stdout is not {prefix}<digest>: {stdout:?}"));
-    assert!(
-        digest.starts_with("sha256:") && digest.len() == 71,
-        "{digest}"
-    );
+    let digest = assert_pushed_line(output, &format!("oci://{host}/{repo}:{tag}"));
     assert!(
         http::list_tags_as(host, repo, USER, PASS).contains(&tag.to_string()),
         "tag {tag} is not in {repo}"
@@ -87,7 +55,7 @@ fn assert_pushed(output: &Output, host: &str, repo: &str, tag: &str) {
     let (status, body, header) = http::fetch_manifest_as(host, repo, tag, USER, PASS);
     assert_eq!(status, 200);
     assert_eq!(http::sha256_digest(&body), digest);
-    assert_eq!(header.as_deref(), Some(digest));
+    assert_eq!(header.as_deref(), Some(digest.as_str()));
 }
 
 /// Secret hygiene (artifact.md "Secret hygiene"): pushes changed content to a new tag at `-vvv`
@@ -524,13 +492,7 @@ fn wrong_password_error_names_the_source_never_the_value() {
         let mut args = vec!["-vvv", "workload", "push"];
         args.extend(case.args.iter().copied());
         let output = run(&env, &args, &case.vars);
-        assert_eq!(
-            output.status.code(),
-            Some(1),
-            "{}: {}",
-            case.name,
-            stderr_text(&output)
-        );
+        assert_case_exit(&output, 1, case.name);
         assert_error_line(&output, "rejected");
         assert_error_line(&output, &case.source);
         assert_no_secret(&output, WRONG);
@@ -624,13 +586,7 @@ fn b12_incomplete_credential_configuration_exits_2_before_any_request() {
         let mut args = vec!["workload", "push"];
         args.extend(case.args.iter().map(String::as_str));
         let output = run(&env, &args, &case.vars);
-        assert_eq!(
-            output.status.code(),
-            Some(2),
-            "{}: {}",
-            case.name,
-            stderr_text(&output)
-        );
+        assert_case_exit(&output, 2, case.name);
         let lines = stderr_lines(&output);
         assert_eq!(
             lines.last().map(String::as_str),

@@ -42,10 +42,10 @@ pub mod wire;
 pub use env::TestEnv;
 pub use faults::{Action, FaultScript, RequestInfo};
 pub use output::{
-    assert_error_line, assert_exit, assert_no_ansi, assert_no_secret, assert_progress_line,
-    assert_success, attempt_warnings, describe, has_timestamp_prefix, last_stderr_line,
-    progress_lines, stderr_lines, stderr_text, stdout_lines, stdout_text, strip_timestamp,
-    timestamped_lines, warning_lines,
+    assert_case_exit, assert_error_line, assert_exit, assert_no_ansi, assert_no_secret,
+    assert_progress_line, assert_success, attempt_warnings, describe, has_timestamp_prefix,
+    last_stderr_line, progress_lines, stderr_lines, stderr_text, stdout_lines, stdout_text,
+    strip_timestamp, timestamped_lines, warning_lines,
 };
 pub use proxy::{FaultProxy, Proxy, Recorded, RecordingProxy};
 pub use registry::{Registry, RegistryError, RegistryKind};

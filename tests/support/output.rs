@@ -37,6 +37,17 @@ pub fn assert_exit(output: &Output, code: i32) {
     assert_eq!(output.status.code(), Some(code), "{}", describe(output));
 }
 
+/// Asserts the exit code of one case of a table; a mismatch names the case and shows stderr.
+#[track_caller]
+pub fn assert_case_exit(output: &Output, code: i32, case: &str) {
+    assert_eq!(
+        output.status.code(),
+        Some(code),
+        "{case}: {}",
+        stderr_text(output)
+    );
+}
+
 #[track_caller]
 pub fn assert_success(output: &Output) {
     assert_exit(output, 0);

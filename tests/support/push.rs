@@ -89,6 +89,28 @@ pub fn assert_pushed_to(output: &Output, pushed_to: &str, registry_host: &str) {
     assert_eq!(http::sha256_digest(&body), digest);
 }
 
+/// Exit 0 and the one stdout line `pushed <url>@sha256:…`; returns the digest.
+#[track_caller]
+pub fn assert_pushed_line(output: &Output, url: &str) -> String {
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "push failed\nstderr:\n{}",
+        stderr_text(output)
+    );
+    let stdout = stdout_text(output);
+    let prefix = format!("pushed {url}@");
+    let digest = stdout
+        .strip_prefix(&prefix)
+        .and_then(|rest| rest.strip_suffix('\n'))
+        .unwrap_or_else(|| panic!("stdout is not `{prefix}<digest>`: {stdout:?}"));
+    assert!(
+        digest.starts_with("sha256:") && digest.len() == 71,
+        "{digest}"
+    );
+    digest.to_string()
+}
+
 /// The last stderr line is exactly `expected`.
 #[track_caller]
 pub fn assert_error_is(output: &Output, expected: &str) {
