@@ -97,13 +97,19 @@ fn completion_scripts_exist_for_every_supported_shell() {
     }
 }
 
+/// `ksail <args>` exits 2 with one error line containing `phrase`.
+fn usage_error(env: &TestEnv, args: &[&str], phrase: &str) -> std::process::Output {
+    let output = env.ksail(args).output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert_error_line(&output, phrase);
+    output
+}
+
 #[test]
 fn b21_completion_for_an_unknown_shell_exits_2() {
     let env = TestEnv::new();
     let before = env.tree_hash();
-    let output = env.ksail(["completion", "tcsh"]).output().unwrap();
-    assert_eq!(output.status.code(), Some(2));
-    assert_error_line(&output, "tcsh");
+    let output = usage_error(&env, &["completion", "tcsh"], "tcsh");
     assert!(output.stdout.is_empty());
     assert_eq!(env.tree_hash(), before);
 }
@@ -111,12 +117,11 @@ fn b21_completion_for_an_unknown_shell_exits_2() {
 #[test]
 fn b01_unknown_flag_exits_2_with_one_error_line_and_no_json() {
     let env = TestEnv::new();
-    let output = env
-        .ksail(["workload", "push", "--frobnicate", "--output", "json"])
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(2));
-    assert_error_line(&output, "--frobnicate");
+    let output = usage_error(
+        &env,
+        &["workload", "push", "--frobnicate", "--output", "json"],
+        "--frobnicate",
+    );
     assert_eq!(stderr_lines(&output).len(), 1, "only the error line");
     assert!(output.stdout.is_empty(), "argument errors write no JSON");
 }
@@ -138,24 +143,18 @@ fn unknown_command_and_extra_argument_exit_2() {
 #[test]
 fn b15_quiet_and_verbose_together_exit_2() {
     let env = TestEnv::new();
-    let output = env
-        .ksail(["-q", "-v", "workload", "push"])
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(2));
-    assert_error_line(&output, "--quiet");
+    usage_error(&env, &["-q", "-v", "workload", "push"], "--quiet");
 }
 
 #[test]
 fn b14_validate_and_no_validate_together_exit_2() {
     let env = TestEnv::new();
     let before = env.tree_hash();
-    let output = env
-        .ksail(["workload", "push", "--validate", "--no-validate"])
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(2));
-    assert_error_line(&output, "--no-validate");
+    usage_error(
+        &env,
+        &["workload", "push", "--validate", "--no-validate"],
+        "--no-validate",
+    );
     assert_eq!(env.tree_hash(), before);
 }
 
