@@ -14,7 +14,7 @@ use crate::config::GitOpsEngine;
 use crate::context::Context;
 use crate::error::Failure;
 use crate::gitops::argocd::resources as argocd;
-use crate::gitops::argocd::{ApplicationContext, application_verdict};
+use crate::gitops::argocd::{Application, ApplicationContext, application_verdict};
 use crate::gitops::engine::Resource;
 use crate::gitops::flux::resources as flux;
 use crate::gitops::flux::{FluxKind, FluxObject, SourceVerdict, served_verdict};
@@ -445,12 +445,17 @@ fn argocd_ready(application: Option<&Value>, digest: &str) -> Result<Poll<()>, F
             "Application argocd/ksail does not exist yet".into(),
         ));
     };
+    let application = Application::parse(application).map_err(|error| {
+        Failure::failed(format!(
+            "cannot read Application argocd/ksail: {error}; check the Argo CD version ksail installed"
+        ))
+    })?;
     let context = ApplicationContext {
         recorded_operation: None,
         expected_digest: Some(digest),
         gated: true,
     };
-    Ok(match application_verdict(application, &context) {
+    Ok(match application_verdict(&application, &context) {
         Verdict::Complete { .. } => Poll::Ready(()),
         Verdict::Waiting { status } => Poll::Pending(format!("Application argocd/ksail: {status}")),
         Verdict::Failed { reason, message } => {

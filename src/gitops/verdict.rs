@@ -5,8 +5,6 @@ mod revision;
 mod text;
 mod timeout;
 
-use serde_json::Value;
-
 pub use revision::{digests_equal, parse_revision_digest, short_revision, short_revision_marked};
 pub use text::{collapse_whitespace, reason_and_message};
 pub use timeout::timeout_message;
@@ -23,9 +21,4 @@ pub enum Verdict {
     /// Terminal: ends the wait for this object and is not retryable. `message` is the
     /// controller's text as is (callers collapse whitespace where they print it).
     Failed { reason: String, message: String },
-}
-
-/// A string at a JSON pointer.
-pub fn str_at<'a>(object: &'a Value, pointer: &str) -> Option<&'a str> {
-    object.pointer(pointer).and_then(Value::as_str)
 }

@@ -16,7 +16,9 @@ use serde_json::{Map, Value, json};
 use tokio::sync::mpsc;
 
 use super::readiness::REFRESH_ANNOTATION;
-use super::{ApplicationContext, application_verdict, is_gated, operation_fingerprint};
+use super::{
+    Application, ApplicationContext, application_verdict, is_gated, operation_fingerprint,
+};
 use crate::gitops::attempt::{
     self, Deadline, Progress, Unfinished, Watches, failure as failure_of, kube_error,
 };
@@ -74,7 +76,7 @@ pub struct ArgoSummary {
 #[derive(Debug, Clone)]
 struct Tracked {
     /// The newest accepted state.
-    object: Value,
+    object: Application,
     /// `status.operationState.startedAt` before the trigger: an operation that still has it is
     /// not this run's.
     recorded_operation: Option<String>,
@@ -138,7 +140,7 @@ async fn run(attempt: &ArgoAttempt<'_>, state: &mut State) -> Result<(), Attempt
     };
 
     state.started = Instant::now();
-    for object in snapshot.into_iter().filter(in_namespace) {
+    for object in parse_all(snapshot).into_iter().filter(in_namespace) {
         let Some(name) = name_of(&object) else {
             continue;
         };
@@ -222,21 +224,17 @@ pub fn sync_patch(resource_version: &str, sync_options: &[String]) -> Value {
 }
 
 /// `spec.syncPolicy.syncOptions`, so ksail's sync behaves like the Application's own.
-fn sync_options(application: &Value) -> Vec<String> {
+fn sync_options(application: &Application) -> Vec<String> {
     application
-        .pointer("/spec/syncPolicy/syncOptions")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .map(str::to_string)
-        .collect()
+        .sync_policy()
+        .and_then(|policy| policy.sync_options.clone())
+        .unwrap_or_default()
 }
 
 /// What triggering one Application produced.
 struct Requested {
     /// The newest state read or written on the way.
-    latest: Value,
+    latest: Application,
     /// The resourceVersion of ksail's last successful patch.
     patched_rv: Option<String>,
 }
@@ -287,7 +285,7 @@ async fn request(api: &Api<DynamicObject>, name: &str) -> Result<Requested, K8sE
     let mut patched_rv = resource_version(&current);
     let mut conflicts = 0;
     loop {
-        if has_operation(&current) {
+        if current.operation.is_some() {
             // Someone else's operation (or the controller's auto-sync): wait for it instead.
             return Ok(Requested {
                 latest: current,
@@ -308,22 +306,22 @@ async fn request(api: &Api<DynamicObject>, name: &str) -> Result<Requested, K8sE
             Err(error) if error.is_conflict() && conflicts < MAX_SYNC_CONFLICTS => {
                 conflicts += 1;
                 tracing::debug!("application {NAMESPACE}/{name}: changed meanwhile; reading again");
-                current = with_timeout(api.get(name)).await.map(|o| to_value(&o))?;
+                current = with_timeout(api.get(name)).await.map(to_application)?;
             }
             Err(error) => return Err(error),
         }
     }
 }
 
-async fn patch(api: &Api<DynamicObject>, name: &str, body: Value) -> Result<Value, K8sError> {
+async fn patch(api: &Api<DynamicObject>, name: &str, body: Value) -> Result<Application, K8sError> {
     with_timeout(api.patch(name, &PatchParams::default(), &Patch::Merge(body)))
         .await
-        .map(|object| to_value(&object))
+        .map(to_application)
 }
 
 /// Take a newer state: never one older than ksail's last patch (it would not show the refresh
 /// or sync ksail asked for) nor one older than the state already held.
-fn accept(app: &mut Tracked, object: Value) {
+fn accept(app: &mut Tracked, object: Application) {
     let rv = resource_version(&object);
     if is_older(rv.as_deref(), app.patched_rv.as_deref())
         || is_older(rv.as_deref(), resource_version(&app.object).as_deref())
@@ -349,6 +347,7 @@ pub fn is_older(candidate: Option<&str>, floor: Option<&str>) -> bool {
 fn apply_update(state: &mut State, update: Update, reporter: &dyn Reporter) {
     match update {
         Update::Snapshot(objects) => {
+            let objects = parse_all(objects);
             let present: BTreeSet<String> = objects
                 .iter()
                 .filter(|object| in_namespace(object))
@@ -367,9 +366,14 @@ fn apply_update(state: &mut State, update: Update, reporter: &dyn Reporter) {
                 drop_deleted(state, &name, reporter);
             }
         }
-        Update::Upsert(object) => upsert(state, object),
+        Update::Upsert(object) => {
+            if let Some(object) = parse(&object) {
+                upsert(state, object);
+            }
+        }
         Update::Deleted(object) => {
-            if in_namespace(&object)
+            if let Some(object) = parse(&object)
+                && in_namespace(&object)
                 && let Some(name) = name_of(&object)
                 && state
                     .apps
@@ -385,7 +389,7 @@ fn apply_update(state: &mut State, update: Update, reporter: &dyn Reporter) {
 
 /// A state of a tracked Application. Applications created after the initial list are not
 /// tracked: the attempt tracks what it listed at its start.
-fn upsert(state: &mut State, object: Value) {
+fn upsert(state: &mut State, object: Application) {
     if !in_namespace(&object) {
         return;
     }
@@ -507,31 +511,38 @@ fn status_of(app: &Tracked) -> String {
     }
 }
 
-fn has_operation(application: &Value) -> bool {
-    application
-        .get("operation")
-        .is_some_and(|operation| !operation.is_null())
+fn in_namespace(object: &Application) -> bool {
+    object.namespace() == Some(NAMESPACE)
 }
 
-fn in_namespace(object: &Value) -> bool {
-    str_at(object, "/metadata/namespace") == Some(NAMESPACE)
+fn name_of(object: &Application) -> Option<String> {
+    object.name().map(str::to_string)
 }
 
-fn name_of(object: &Value) -> Option<String> {
-    str_at(object, "/metadata/name").map(str::to_string)
+fn resource_version(object: &Application) -> Option<String> {
+    object.resource_version().map(str::to_string)
 }
 
-fn resource_version(object: &Value) -> Option<String> {
-    str_at(object, "/metadata/resourceVersion").map(str::to_string)
+/// An Application from a watch event; one that does not read as an Application (impossible for
+/// a served object, whose schema the API server enforces) is left out with a debug line.
+fn parse(object: &Value) -> Option<Application> {
+    Application::parse(object)
+        .inspect_err(|error| tracing::debug!("unreadable Application left out: {error}"))
+        .ok()
 }
 
-fn str_at<'a>(object: &'a Value, pointer: &str) -> Option<&'a str> {
-    object.pointer(pointer).and_then(Value::as_str)
+fn parse_all(objects: Vec<Value>) -> Vec<Application> {
+    objects.iter().filter_map(parse).collect()
 }
 
-/// A DynamicObject as the JSON the rules read. Serializing one cannot fail (it is JSON already).
-fn to_value(object: &DynamicObject) -> Value {
-    serde_json::to_value(object).unwrap_or(Value::Null)
+/// A DynamicObject from a GET or PATCH as an Application. Serializing one cannot fail (it is
+/// JSON already); a response that does not read as an Application becomes an empty one, which
+/// only ever waits.
+fn to_application(object: DynamicObject) -> Application {
+    serde_json::to_value(object)
+        .ok()
+        .and_then(|object| parse(&object))
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -579,9 +590,10 @@ mod tests {
 
     #[test]
     fn sync_options_come_from_the_sync_policy() {
-        let app = json!({"spec": {"syncPolicy": {"syncOptions": ["A=true", 3, "B=false"]}}});
-        assert_eq!(sync_options(&app), ["A=true", "B=false"]);
-        assert!(sync_options(&json!({"spec": {}})).is_empty());
+        let app = |object: Value| Application::parse(&object).expect("an Application");
+        let options = app(json!({"spec": {"syncPolicy": {"syncOptions": ["A=true", "B=false"]}}}));
+        assert_eq!(sync_options(&options), ["A=true", "B=false"]);
+        assert!(sync_options(&app(json!({"spec": {}}))).is_empty());
     }
 
     #[test]

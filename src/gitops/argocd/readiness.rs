@@ -11,12 +11,12 @@
 //! failed twice (one retry, about 5 s). With a retry policy of its own the Application asked for
 //! those retries, and the run waits for the controller's verdict.
 
-use serde_json::Value;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+use super::objects::{self, Application};
 use crate::gitops::verdict::{
-    Verdict, collapse_whitespace, digests_equal, reason_and_message, short_revision, str_at,
+    Verdict, collapse_whitespace, digests_equal, reason_and_message, short_revision,
 };
 
 pub use super::resources::REFRESH_ANNOTATION;
@@ -37,18 +37,8 @@ pub struct ApplicationContext<'a> {
 
 /// An Application is revision-gated when `spec.source.repoURL` or any `spec.sources[].repoURL`
 /// is the sync URL.
-pub fn is_gated(application: &Value, sync_url: &str) -> bool {
-    let single = str_at(application, "/spec/source/repoURL");
-    let multiple = application
-        .pointer("/spec/sources")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(|source| source.get("repoURL").and_then(Value::as_str));
-    single
-        .into_iter()
-        .chain(multiple)
-        .any(|url| urls_match(url, sync_url))
+pub fn is_gated(application: &Application, sync_url: &str) -> bool {
+    application.repo_urls().any(|url| urls_match(url, sync_url))
 }
 
 /// URL equality ignoring the case of scheme and host and a trailing `/`. The path keeps its
@@ -72,22 +62,22 @@ fn normalize_url(url: &str) -> String {
 
 /// Completion rule 6: `status.sync.revision` is `D`, or for a multi-source Application
 /// `status.sync.revisions` contains it.
-pub fn expected_revision_matches(application: &Value, expected_digest: &str) -> bool {
-    if is_multi_source(application) {
-        return application
-            .pointer("/status/sync/revisions")
-            .and_then(Value::as_array)
-            .into_iter()
+pub fn expected_revision_matches(application: &Application, expected_digest: &str) -> bool {
+    let sync = &application.status.sync;
+    if application.is_multi_source() {
+        return sync
+            .revisions
+            .iter()
             .flatten()
-            .filter_map(Value::as_str)
             .any(|revision| digests_equal(revision, expected_digest));
     }
-    str_at(application, "/status/sync/revision")
+    sync.revision
+        .as_deref()
         .is_some_and(|revision| digests_equal(revision, expected_digest))
 }
 
 /// Evaluate one Application (completion rules 1–6 and the terminal rule).
-pub fn application_verdict(application: &Value, context: &ApplicationContext) -> Verdict {
+pub fn application_verdict(application: &Application, context: &ApplicationContext) -> Verdict {
     let operation = OperationState::read(application);
     if let Some(operation) = &operation
         && operation.has_failed()
@@ -108,10 +98,10 @@ pub fn application_verdict(application: &Value, context: &ApplicationContext) ->
     {
         return verdict;
     }
-    if has_refresh_annotation(application) {
+    if application.has_annotation(REFRESH_ANNOTATION) {
         return waiting("waiting for the controller to handle the refresh".into());
     }
-    if application.get("operation").is_some_and(|op| !op.is_null()) {
+    if application.operation.is_some() {
         // The controller keeps `.operation` until the operation completes.
         if let Some(operation) = &operation
             && operation.phase_is("Running")
@@ -126,8 +116,9 @@ pub fn application_verdict(application: &Value, context: &ApplicationContext) ->
     }
     // `<sync>/<health>` first: it is what users know from the Argo CD UI and what the timeout
     // message quotes; the operation phase only explains a Synced+Healthy app that is not done.
-    let sync = str_at(application, "/status/sync/status").unwrap_or("Unknown");
-    let health = str_at(application, "/status/health/status").unwrap_or("Unknown");
+    let status = &application.status;
+    let sync = status.sync.status.as_deref().unwrap_or("Unknown");
+    let health = status.health.status.as_deref().unwrap_or("Unknown");
     if sync != "Synced" || health != "Healthy" {
         return waiting(format!("{sync}/{health}"));
     }
@@ -137,7 +128,7 @@ pub fn application_verdict(application: &Value, context: &ApplicationContext) ->
         return waiting(operation.waiting_status());
     }
     if let Some(operation) = &operation
-        && !operation.compared_after_finish(str_at(application, "/status/reconciledAt"))
+        && !operation.compared_after_finish(status.reconciled_at.as_deref())
     {
         return waiting("waiting for the controller to compare the synced state".into());
     }
@@ -155,7 +146,7 @@ pub fn application_verdict(application: &Value, context: &ApplicationContext) ->
         };
     }
     Verdict::Complete {
-        revision: str_at(application, "/status/sync/revision").map(str::to_string),
+        revision: status.sync.revision.clone(),
     }
 }
 
@@ -165,7 +156,7 @@ const FAILED_ATTEMPTS_WITHOUT_POLICY: u64 = 2;
 /// The verdict for an operation the controller is retrying after failed attempts (`Running`
 /// with `retryCount` ≥ 1), or `None` for any other operation.
 fn retrying_verdict(
-    application: &Value,
+    application: &Application,
     operation: &OperationState,
     context: &ApplicationContext,
 ) -> Option<Verdict> {
@@ -189,8 +180,8 @@ fn retrying_verdict(
     // `processRequestedAppOperation`: `RetryCount++`), so retryCount is the failed attempts.
     let failed_attempts = operation.retry_count;
     let has_policy = application
-        .pointer("/spec/syncPolicy/retry")
-        .is_some_and(|retry| !retry.is_null());
+        .sync_policy()
+        .is_some_and(|policy| policy.retry.is_some());
     if !has_policy && failed_attempts >= FAILED_ATTEMPTS_WITHOUT_POLICY {
         return Some(Verdict::Failed {
             reason: "SyncFailed".into(),
@@ -207,39 +198,23 @@ fn waiting(status: String) -> Verdict {
     Verdict::Waiting { status }
 }
 
-fn has_refresh_annotation(application: &Value) -> bool {
-    application
-        .pointer("/metadata/annotations")
-        .and_then(|annotations| annotations.get(REFRESH_ANNOTATION))
-        .is_some_and(|value| !value.is_null())
-}
-
-fn is_multi_source(application: &Value) -> bool {
-    application
-        .pointer("/spec/sources")
-        .and_then(Value::as_array)
-        .is_some_and(|sources| !sources.is_empty())
-}
-
 /// The first `ComparisonError` or `SyncError` condition as `Type: message`.
-fn error_condition(application: &Value) -> Option<String> {
+fn error_condition(application: &Application) -> Option<String> {
     application
-        .pointer("/status/conditions")
-        .and_then(Value::as_array)?
+        .status
+        .conditions
         .iter()
+        .flatten()
         .find_map(|condition| {
-            let condition_type = condition.get("type").and_then(Value::as_str)?;
+            let condition_type = condition.condition_type.as_deref()?;
             ERROR_CONDITIONS.contains(&condition_type).then(|| {
-                let message = condition
-                    .get("message")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default();
+                let message = condition.message.as_deref().unwrap_or_default();
                 reason_and_message(condition_type, message)
             })
         })
 }
 
-/// `status.operationState`, present once any operation ran.
+/// What the rules read of `status.operationState`.
 struct OperationState {
     phase: String,
     finished_at: Option<String>,
@@ -256,41 +231,38 @@ struct OperationState {
 /// automated sync that the refresh sets off often starts within the second of the operation
 /// before it (seen on the real tier: an auto-sync that failed was taken for the earlier,
 /// successful one, and the run waited out its timeout).
-pub fn operation_fingerprint(application: &Value) -> Option<String> {
-    let state = application
-        .pointer("/status/operationState")
-        .filter(|state| !state.is_null())?;
-    let field = |pointer: &str| state.pointer(pointer).and_then(Value::as_str).unwrap_or("");
+pub fn operation_fingerprint(application: &Application) -> Option<String> {
+    let state = application.status.operation_state.as_ref()?;
+    let synced = state
+        .sync_result
+        .as_ref()
+        .and_then(|result| result.revision.as_deref());
     Some(
         [
-            field("/startedAt"),
-            field("/finishedAt"),
-            field("/phase"),
-            field("/syncResult/revision"),
+            state.started_at.as_deref(),
+            state.finished_at.as_deref(),
+            state.phase.as_deref(),
+            synced,
         ]
+        .map(Option::unwrap_or_default)
         .join("|"),
     )
 }
 
 impl OperationState {
-    fn read(application: &Value) -> Option<OperationState> {
-        let state = application
-            .pointer("/status/operationState")
-            .filter(|state| !state.is_null())?;
-        let text = |field: &str| state.get(field).and_then(Value::as_str).map(str::to_string);
+    fn read(application: &Application) -> Option<OperationState> {
+        let state: &objects::OperationState = application.status.operation_state.as_ref()?;
         Some(OperationState {
-            phase: text("phase").unwrap_or_default(),
-            finished_at: text("finishedAt").filter(|at| !at.is_empty()),
-            message: text("message").unwrap_or_default(),
+            phase: state.phase.clone().unwrap_or_default(),
+            finished_at: state.finished_at.clone().filter(|at| !at.is_empty()),
+            message: state.message.clone().unwrap_or_default(),
             fingerprint: operation_fingerprint(application).unwrap_or_default(),
-            retry_count: state
-                .get("retryCount")
-                .and_then(Value::as_u64)
-                .unwrap_or_default(),
+            retry_count: state.retry_count.unwrap_or_default().max(0).unsigned_abs(),
             revision: state
-                .pointer("/operation/sync/revision")
-                .and_then(Value::as_str)
-                .map(str::to_string),
+                .operation
+                .as_ref()
+                .and_then(|operation| operation.sync.as_ref())
+                .and_then(|sync| sync.revision.clone()),
         })
     }
 

@@ -9,6 +9,11 @@ const OLD_DIGEST: &str = "sha256:9f8e7d6c5b4a00112233445566778899aabbccddeeff001
 const SYNC_URL: &str = "oci://kind-local-registry:5000/k8s";
 const RECORDED: &str = "2026-05-01T09:00:00Z";
 
+/// The fixture as the rules read it.
+fn typed(object: &Value) -> Application {
+    Application::parse(object).expect("the fixture reads as an Application")
+}
+
 fn digest() -> String {
     format!("sha256:{HEX}")
 }
@@ -57,7 +62,7 @@ fn failed_app(phase: &str, started_at: &str) -> Value {
 
 /// The operation recorded before the trigger: one that failed and started at [`RECORDED`].
 fn recorded() -> Option<String> {
-    operation_fingerprint(&failed_app("Failed", RECORDED))
+    operation_fingerprint(&typed(&failed_app("Failed", RECORDED)))
 }
 
 /// An automated sync of digest() that failed `retry_count` times, as the controller leaves it
@@ -311,7 +316,7 @@ fn application_completion_needs_every_condition() {
         ),
     ];
     for (name, app, context, expected) in cases {
-        check(name, application_verdict(&app, &context), &expected);
+        check(name, application_verdict(&typed(&app), &context), &expected);
     }
 }
 
@@ -347,9 +352,9 @@ fn application_failures_are_terminal_only_for_this_runs_operation() {
                 app["status"]["operationState"]["syncResult"] = json!({"revision": d.clone()});
             }),
             ApplicationContext {
-                recorded_operation: operation_fingerprint(&edit(complete_app(), |app| {
+                recorded_operation: operation_fingerprint(&typed(&edit(complete_app(), |app| {
                     app["status"]["operationState"]["startedAt"] = json!(RECORDED);
-                })),
+                }))),
                 ..gated_context(&d)
             },
             Expect::Failed("OperationState/Failed"),
@@ -438,7 +443,7 @@ fn application_failures_are_terminal_only_for_this_runs_operation() {
         ),
     ];
     for (name, app, context, expected) in cases {
-        check(name, application_verdict(&app, &context), &expected);
+        check(name, application_verdict(&typed(&app), &context), &expected);
     }
 }
 
@@ -448,7 +453,7 @@ fn failed_operation_without_message_names_the_phase() {
         app["status"]["operationState"]["message"] = json!("")
     });
     assert_eq!(
-        application_verdict(&app, &gated_context(&digest())),
+        application_verdict(&typed(&app), &gated_context(&digest())),
         Verdict::Failed {
             reason: "OperationState/Error".into(),
             message: "sync operation Error".into()
@@ -506,7 +511,7 @@ fn gating_compares_repo_urls_ignoring_host_case_and_trailing_slash() {
         ("no source", app(json!({})), false),
     ];
     for (name, application, expected) in cases {
-        assert_eq!(is_gated(&application, SYNC_URL), expected, "{name}");
+        assert_eq!(is_gated(&typed(&application), SYNC_URL), expected, "{name}");
     }
     assert!(urls_match(
         "oci://GHCR.io/acme/app",
@@ -523,7 +528,7 @@ fn expected_revision_accepts_tagged_and_bare_forms() {
     let app = edit(complete_app(), |app| {
         app["status"]["sync"]["revision"] = json!(format!("dev@sha256:{HEX}"))
     });
-    assert!(expected_revision_matches(&app, &digest()));
-    assert!(!expected_revision_matches(&app, OLD_DIGEST));
-    assert!(!expected_revision_matches(&json!({}), &digest()));
+    assert!(expected_revision_matches(&typed(&app), &digest()));
+    assert!(!expected_revision_matches(&typed(&app), OLD_DIGEST));
+    assert!(!expected_revision_matches(&typed(&json!({})), &digest()));
 }

@@ -44,15 +44,19 @@ pub enum ReadinessError {
         "cannot read a Flux {kind}: metadata.name is missing; this is a bug in ksail or the API server, please report it"
     )]
     MissingName { kind: String },
+    #[error(
+        "cannot read a Flux {kind}: {detail}; the object does not match the Flux API ksail knows, please report it"
+    )]
+    Invalid { kind: String, detail: String },
 }
 
 impl From<ReadinessError> for Failure {
     fn from(error: ReadinessError) -> Self {
         match error {
             ReadinessError::InvalidExclude { .. } => Failure::usage(error.to_string()),
-            ReadinessError::UnknownKind { .. } | ReadinessError::MissingName { .. } => {
-                Failure::failed(error.to_string())
-            }
+            ReadinessError::UnknownKind { .. }
+            | ReadinessError::MissingName { .. }
+            | ReadinessError::Invalid { .. } => Failure::failed(error.to_string()),
         }
     }
 }

@@ -1,14 +1,17 @@
-//! Typed views of the Flux objects ksail reads: the few `metadata`, `spec` and `status` fields the
-//! readiness rules need, parsed once per watch event. Missing fields become `None` or empty, because
-//! a freshly created object has no status yet and that is a normal waiting state, not an error.
+//! Typed views of the Flux objects ksail reads: kube's `Object` over the few `spec` and `status`
+//! fields the readiness rules need ([`FluxSpec`], [`FluxStatus`]), deserialized once per watch
+//! event, then flattened into a [`FluxObject`] with namespaces defaulted. Every field is
+//! optional, because a freshly created object has no status yet and that is a normal waiting
+//! state, not an error.
 
 use std::collections::BTreeMap;
 use std::fmt;
 
+use kube::core::Object;
+use serde::Deserialize;
 use serde_json::Value;
 
 use super::ReadinessError;
-use crate::gitops::verdict::str_at;
 
 /// The Flux kinds that the reconcile rules know. Sources of other kinds (for example
 /// `HelmChart` or `ExternalArtifact`) skip the revision gate.
@@ -105,9 +108,13 @@ impl fmt::Display for ObjectKey {
     }
 }
 
-/// One entry of `status.conditions`. Absent strings are empty.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+/// One entry of `status.conditions`. Absent strings are empty. Not k8s-openapi's `Condition`:
+/// that one requires `lastTransitionTime`, which ksail never reads, and a condition without it
+/// would make the whole object unreadable (docs/decisions.md, "Typed objects").
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[serde(default)]
 pub struct Condition {
+    #[serde(rename = "type")]
     pub condition_type: String,
     pub status: String,
     pub reason: String,
@@ -160,7 +167,10 @@ impl FluxObject {
     /// Parse an object whose JSON carries its `kind`, as list items and watch events do.
     #[cfg(test)]
     pub fn parse(object: &Value) -> Result<FluxObject, ReadinessError> {
-        let kind_text = str_at(object, "/kind").unwrap_or_default();
+        let kind_text = object
+            .get("kind")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         let kind =
             FluxKind::from_api_kind(kind_text).ok_or_else(|| ReadinessError::UnknownKind {
                 kind: kind_text.to_string(),
@@ -170,30 +180,57 @@ impl FluxObject {
 
     /// Parse an object whose kind the caller knows (the `kind` member is ignored).
     pub fn parse_as(kind: FluxKind, object: &Value) -> Result<FluxObject, ReadinessError> {
-        let name = str_at(object, "/metadata/name")
+        let invalid = |detail: String| ReadinessError::Invalid {
+            kind: kind.api_kind().to_string(),
+            detail,
+        };
+        let typed =
+            FluxResource::deserialize(object).map_err(|error| invalid(error.to_string()))?;
+        let metadata = typed.metadata;
+        let name = metadata
+            .name
             .filter(|name| !name.is_empty())
             .ok_or_else(|| ReadinessError::MissingName {
                 kind: kind.api_kind().to_string(),
             })?;
-        let namespace = str_at(object, "/metadata/namespace").unwrap_or_default();
-        let owned = |pointer: &str| str_at(object, pointer).map(str::to_string);
+        let namespace = metadata.namespace.unwrap_or_default();
+        let spec = typed.spec.unwrap_or_default();
+        let status = typed.status.unwrap_or_default();
         Ok(FluxObject {
+            generation: metadata.generation,
+            observed_generation: status.observed_generation,
+            last_handled_reconcile_at: status.last_handled_reconcile_at,
+            conditions: status
+                .conditions
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|condition| !condition.condition_type.is_empty())
+                .collect(),
+            last_applied_revision: status.last_applied_revision,
+            last_attempted_revision: status.last_attempted_revision,
+            artifact_revision: status.artifact.and_then(|artifact| artifact.revision),
+            suspend: spec.suspend == Some(true),
+            depends_on: spec
+                .depends_on
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|entry| {
+                    let name = entry.name?;
+                    Some(ObjectKey::kustomization(
+                        or_own(entry.namespace, &namespace),
+                        name,
+                    ))
+                })
+                .collect(),
+            source_ref: spec.source_ref.and_then(|source| {
+                Some(SourceRef {
+                    kind: source.kind?,
+                    name: source.name?,
+                    namespace: or_own(source.namespace, &namespace),
+                })
+            }),
+            annotations: metadata.annotations.unwrap_or_default(),
             key: ObjectKey::new(kind, namespace, name),
-            generation: object
-                .pointer("/metadata/generation")
-                .and_then(Value::as_i64),
-            observed_generation: object
-                .pointer("/status/observedGeneration")
-                .and_then(Value::as_i64),
-            last_handled_reconcile_at: owned("/status/lastHandledReconcileAt"),
-            conditions: parse_conditions(object),
-            last_applied_revision: owned("/status/lastAppliedRevision"),
-            last_attempted_revision: owned("/status/lastAttemptedRevision"),
-            artifact_revision: owned("/status/artifact/revision"),
-            suspend: object.pointer("/spec/suspend").and_then(Value::as_bool) == Some(true),
-            depends_on: parse_depends_on(object, namespace),
-            source_ref: parse_source_ref(object, namespace),
-            annotations: parse_annotations(object),
         })
     }
 
@@ -214,72 +251,52 @@ impl FluxObject {
     }
 }
 
-fn parse_conditions(object: &Value) -> Vec<Condition> {
-    let Some(items) = object
-        .pointer("/status/conditions")
-        .and_then(Value::as_array)
-    else {
-        return Vec::new();
-    };
-    items
-        .iter()
-        .filter_map(|item| {
-            let text = |field: &str| {
-                item.get(field)
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_string()
-            };
-            let condition_type = text("type");
-            (!condition_type.is_empty()).then(|| Condition {
-                condition_type,
-                status: text("status"),
-                reason: text("reason"),
-                message: text("message"),
-            })
-        })
-        .collect()
-}
-
-fn parse_depends_on(object: &Value, own_namespace: &str) -> Vec<ObjectKey> {
-    let Some(entries) = object.pointer("/spec/dependsOn").and_then(Value::as_array) else {
-        return Vec::new();
-    };
-    entries
-        .iter()
-        .filter_map(|entry| {
-            let name = entry.get("name").and_then(Value::as_str)?;
-            let namespace = entry
-                .get("namespace")
-                .and_then(Value::as_str)
-                .filter(|namespace| !namespace.is_empty())
-                .unwrap_or(own_namespace);
-            Some(ObjectKey::kustomization(namespace, name))
-        })
-        .collect()
-}
-
-fn parse_source_ref(object: &Value, own_namespace: &str) -> Option<SourceRef> {
-    let source = object.pointer("/spec/sourceRef")?;
-    let namespace = source
-        .get("namespace")
-        .and_then(Value::as_str)
+/// A reference's namespace, defaulted to the object's own when absent or empty.
+fn or_own(namespace: Option<String>, own: &str) -> String {
+    namespace
         .filter(|namespace| !namespace.is_empty())
-        .unwrap_or(own_namespace);
-    Some(SourceRef {
-        kind: source.get("kind").and_then(Value::as_str)?.to_string(),
-        name: source.get("name").and_then(Value::as_str)?.to_string(),
-        namespace: namespace.to_string(),
-    })
+        .unwrap_or_else(|| own.to_string())
 }
 
-fn parse_annotations(object: &Value) -> BTreeMap<String, String> {
-    let Some(Value::Object(map)) = object.pointer("/metadata/annotations") else {
-        return BTreeMap::new();
-    };
-    map.iter()
-        .filter_map(|(key, value)| Some((key.clone(), value.as_str()?.to_string())))
-        .collect()
+/// A Kustomization, OCIRepository, GitRepository or Bucket as ksail deserializes it; `spec` is
+/// optional too, so that a partial object is a waiting state rather than a parse error.
+pub type FluxResource = Object<Option<FluxSpec>, FluxStatus>;
+
+/// The `spec` fields the rules read.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct FluxSpec {
+    pub suspend: Option<bool>,
+    pub depends_on: Option<Vec<Reference>>,
+    pub source_ref: Option<Reference>,
+}
+
+/// A `dependsOn` entry or the `sourceRef`; the namespace defaults to the object's own.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct Reference {
+    pub kind: Option<String>,
+    pub name: Option<String>,
+    pub namespace: Option<String>,
+}
+
+/// The `status` fields the rules read.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct FluxStatus {
+    pub observed_generation: Option<i64>,
+    pub last_handled_reconcile_at: Option<String>,
+    pub conditions: Option<Vec<Condition>>,
+    pub last_applied_revision: Option<String>,
+    pub last_attempted_revision: Option<String>,
+    pub artifact: Option<Artifact>,
+}
+
+/// `status.artifact` of a source.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct Artifact {
+    pub revision: Option<String>,
 }
 
 #[cfg(test)]
