@@ -55,6 +55,19 @@ fn hostname_for_registry(test: &str) -> Option<String> {
     }
 }
 
+/// A registry and a hostname that looks remote but resolves to 127.0.0.1, or a (reported) return
+/// from the test; `(name, registry, <name>:<port>)`.
+macro_rules! remote_looking_registry {
+    () => {{
+        let Some(name) = hostname_for_registry(&test_name!()) else {
+            return;
+        };
+        let registry = require_registry!();
+        let host_port = format!("{name}:{}", registry.port());
+        (name, registry, host_port)
+    }};
+}
+
 /// The listener's counters once every connection it accepted has been dealt with.
 fn settled_stats(listener: &TlsListener) -> TlsStats {
     let deadline = Instant::now() + Duration::from_secs(3);
@@ -150,13 +163,7 @@ fn push_transport_remote_host_uses_verified_https_without_fallback() {
 
 #[test]
 fn push_transport_insecure_flag_uses_plain_http_for_a_remote_host() {
-    let Some(name) =
-        hostname_for_registry("push_transport_insecure_flag_uses_plain_http_for_a_remote_host")
-    else {
-        return;
-    };
-    let registry = require_registry!();
-    let host_port = format!("{name}:{}", registry.port());
+    let (_, registry, host_port) = remote_looking_registry!();
     let env = env_with_manifests();
     let output = push(&env, &host_port, &["--insecure"]);
     assert_pushed_to(&output, &host_port, &registry.host_port());
@@ -173,13 +180,7 @@ fn write_config(env: &TestEnv, registry: &str, insecure: bool) {
 
 #[test]
 fn push_transport_config_insecure_uses_plain_http_for_its_own_registry() {
-    let Some(name) = hostname_for_registry(
-        "push_transport_config_insecure_uses_plain_http_for_its_own_registry",
-    ) else {
-        return;
-    };
-    let registry = require_registry!();
-    let host_port = format!("{name}:{}", registry.port());
+    let (_, registry, host_port) = remote_looking_registry!();
     let env = env_with_manifests();
     write_config(&env, &host_port, true);
     let output = push(&env, &host_port, &[]);
@@ -188,13 +189,7 @@ fn push_transport_config_insecure_uses_plain_http_for_its_own_registry() {
 
 #[test]
 fn push_transport_config_insecure_for_another_registry_does_not_apply() {
-    let Some(name) =
-        hostname_for_registry("push_transport_config_insecure_for_another_registry_does_not_apply")
-    else {
-        return;
-    };
-    let registry = require_registry!();
-    let host_port = format!("{name}:{}", registry.port());
+    let (name, registry, host_port) = remote_looking_registry!();
     // Another port on the same host, and the same port on another host.
     let others = [
         format!("{name}:{}", registry.port().wrapping_add(1).max(1)),
