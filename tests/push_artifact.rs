@@ -15,7 +15,7 @@ use std::time::{Duration, SystemTime};
 use serde_json::Value;
 
 use support::env::SYSTEM_PATH;
-use support::push::{CM, json_of, push_registry, run_ok};
+use support::push::{CM, json_of, manifest, push_registry, run_ok};
 use support::{
     TestEnv, assert_error_line, assert_no_ansi, has_timestamp_prefix, http, stderr_lines,
     stderr_text, stdout_lines, stdout_text,
@@ -102,19 +102,6 @@ fn assert_sha256_digest(digest: &str) {
                 .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)),
         "{digest:?} is not sha256:<64 lower-case hex>"
     );
-}
-
-/// The raw manifest bytes and their parsed form; the tag must exist.
-fn manifest(host: &str, repo: &str, tag: &str) -> (Vec<u8>, Value, Option<String>) {
-    let (status, body, digest) = http::fetch_manifest(host, repo, tag);
-    assert_eq!(
-        status,
-        200,
-        "GET manifest {repo}:{tag}: {}",
-        String::from_utf8_lossy(&body)
-    );
-    let json: Value = serde_json::from_slice(&body).expect("the manifest is JSON");
-    (body, json, digest)
 }
 
 fn blob(host: &str, repo: &str, digest: &str) -> Vec<u8> {

@@ -6,7 +6,7 @@ mod support;
 
 use std::process::{Command, Output};
 
-use support::push::{REPO, TAG, env_with_app, push_target, skip, target};
+use support::push::{REPO, TAG, env_with_app, manifest, push_target, skip, target};
 use support::{
     Proxy, Recorded, TestEnv, assert_error_line, assert_exit, describe, http, progress_lines,
     stdout_lines,
@@ -79,14 +79,7 @@ fn log(proxy: &Proxy) -> Vec<String> {
 
 /// `(config digest, layer digest)` of the manifest the tag points at, read from the registry.
 fn stored_digests(registry_host: &str) -> (String, String, String) {
-    let (status, body, header_digest) = http::fetch_manifest(registry_host, REPO, TAG);
-    assert_eq!(
-        status,
-        200,
-        "the tag must exist: {}",
-        String::from_utf8_lossy(&body)
-    );
-    let json: serde_json::Value = serde_json::from_slice(&body).expect("manifest is JSON");
+    let (body, json, header_digest) = manifest(registry_host, REPO, TAG);
     let config = json["config"]["digest"]
         .as_str()
         .expect("config digest")

@@ -118,6 +118,21 @@ pub fn assert_error_is(output: &Output, expected: &str) {
     assert_eq!(last, expected);
 }
 
+/// The raw manifest bytes of `repo:tag`, their parsed form and the `Docker-Content-Digest`
+/// header; the tag must exist.
+#[track_caller]
+pub fn manifest(host: &str, repo: &str, tag: &str) -> (Vec<u8>, Value, Option<String>) {
+    let (status, body, digest) = http::fetch_manifest(host, repo, tag);
+    assert_eq!(
+        status,
+        200,
+        "GET manifest {repo}:{tag}: {}",
+        String::from_utf8_lossy(&body)
+    );
+    let json: Value = serde_json::from_slice(&body).expect("the manifest is JSON");
+    (body, json, digest)
+}
+
 /// Reports a skipped case on the real stderr: libtest captures `eprintln!` of passing tests, and
 /// a skip must be visible (testing.md: never skip silently).
 pub fn skip(test: &str, why: &str) {
