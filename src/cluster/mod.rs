@@ -9,13 +9,17 @@
 //! - [`install`]: the engine's install manifest, fetched and server-side applied, CRDs first;
 //! - [`bootstrap`]: the FluxInstance, Application and Secrets ksail writes (pure);
 //! - [`update`]: comparing a cluster with ksail.yaml, repairing tag drift;
-//! - [`wait`]: bounded polling for the steps that have nothing to watch.
+//! - [`delete`]: the cluster, then the registry container ksail made;
+//! - [`list`]: every kind and k3d cluster on this machine, with its registry container;
+//! - [`wait`]: the bounded waits: polling for what has nothing to watch, watches for the engine.
 
 pub mod bootstrap;
 pub mod create;
+pub mod delete;
 pub mod distribution_config;
 pub mod init;
 pub mod install;
+pub mod list;
 pub mod provider;
 pub mod scaffold;
 pub mod setup;

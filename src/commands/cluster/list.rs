@@ -1,16 +1,14 @@
-//! `ksail cluster list` (cluster.md#cluster-list): the clusters kind and k3d know about, with the
-//! state of each one's local registry container. It reads no `ksail.yaml`: it lists every
-//! cluster on this machine, not the configured one.
+//! `ksail cluster list` (cluster.md#cluster-list): `cluster::list` finds the clusters; this
+//! adapter renders the table or the JSON document.
 
 use std::ffi::OsString;
 
 use serde_json::{Map, Value, json};
 
 use crate::cli::ListArgs;
-use crate::cluster::provider::{ContainerInfo, Distribution, PATH_VAR, Provider};
+use crate::cluster::list::{ClusterRow, RegistryRow, list};
+use crate::cluster::provider::PATH_VAR;
 use crate::commands::{Context, Outcome};
-use crate::error::Failure;
-use crate::resolve;
 
 /// The spec's golden layout gives the NAME column at least this width (two spaces follow).
 const NAME_MIN_WIDTH: usize = 11;
@@ -20,7 +18,8 @@ const NO_REGISTRY: &str = "—";
 
 pub async fn run(ctx: &Context, args: ListArgs) -> Outcome {
     let json = args.output.is_json();
-    match list(ctx).await {
+    let search_path = ctx.env.var(PATH_VAR).map(OsString::from);
+    match list(search_path, ctx.reporter()).await {
         Ok(rows) => {
             if !json {
                 for line in render_table(&rows) {
@@ -43,67 +42,6 @@ pub async fn run(ctx: &Context, args: ListArgs) -> Outcome {
 
 fn members(clusters: Value) -> Map<String, Value> {
     Map::from_iter([("clusters".to_string(), clusters)])
-}
-
-/// One line of the listing.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct ClusterRow {
-    name: String,
-    distribution: Distribution,
-    registry: Option<RegistryRow>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct RegistryRow {
-    name: String,
-    running: bool,
-    /// `localhost:5050`, as a user would address it from this machine.
-    address: Option<String>,
-    host_port: Option<u16>,
-}
-
-async fn list(ctx: &Context) -> Result<Vec<ClusterRow>, Failure> {
-    // The distribution only matters for single-cluster calls; listing asks both tools.
-    let provider = Provider::new(Distribution::Vanilla, None)
-        .with_search_path(ctx.env.var(PATH_VAR).map(OsString::from));
-    let listing = provider.list_clusters().await?;
-    for warning in &listing.warnings {
-        ctx.printer.warn(warning);
-    }
-    let mut rows = Vec::with_capacity(listing.clusters.len());
-    for (name, distribution) in listing.clusters {
-        let container = resolve::local_registry_container(&name);
-        let registry = provider
-            .inspect_container(&container)
-            .await?
-            .map(|info| registry_row(container, &info));
-        rows.push(ClusterRow {
-            name,
-            distribution,
-            registry,
-        });
-    }
-    Ok(rows)
-}
-
-fn registry_row(name: String, info: &ContainerInfo) -> RegistryRow {
-    RegistryRow {
-        name,
-        running: info.running,
-        address: info
-            .host_port
-            .map(|port| format!("{}:{port}", display_host(info.host_ip.as_deref()))),
-        host_port: info.host_port,
-    }
-}
-
-/// Loopback and "every address" are shown as `localhost`, the name a push would use.
-fn display_host(host_ip: Option<&str>) -> String {
-    match host_ip {
-        None | Some("" | "0.0.0.0" | "127.0.0.1" | "::") => "localhost".to_string(),
-        Some(ip) if ip.contains(':') => format!("[{ip}]"),
-        Some(ip) => ip.to_string(),
-    }
 }
 
 fn state(registry: &RegistryRow) -> &'static str {
@@ -167,6 +105,8 @@ fn row_json(row: &ClusterRow) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cluster::list::{display_host, registry_row};
+    use crate::cluster::provider::{ContainerInfo, Distribution};
 
     fn row(name: &str, distribution: Distribution, registry: Option<RegistryRow>) -> ClusterRow {
         ClusterRow {
