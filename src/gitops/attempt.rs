@@ -169,6 +169,11 @@ impl Deadline {
         tokio::time::sleep_until(self.at).await;
     }
 
+    /// The output of `future`, or `None` when the deadline passes first.
+    pub async fn before<T>(&self, future: impl Future<Output = T>) -> Option<T> {
+        tokio::time::timeout_at(self.at, future).await.ok()
+    }
+
     /// Run `future` unless the deadline passes first, which is a timeout naming no object (none
     /// is tracked yet when the steps it bounds run).
     pub async fn bound<T>(&self, future: impl Future<Output = T>) -> Result<T, AttemptError> {

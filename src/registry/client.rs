@@ -179,29 +179,15 @@ impl RegistryClient {
         repo: &str,
         reference: &str,
     ) -> Result<Option<FetchedManifest>, RegistryError> {
-        let url = self.url(&format!("/v2/{repo}/manifests/{reference}"))?;
-        let name = describe(&Method::GET, &url);
-        let sent = self
-            .send(
-                Method::GET,
-                url,
-                &scope(repo, Action::Pull),
-                manifest_accept(),
-                &RequestBody::Empty,
-            )
-            .await?;
-        match sent.response.status() {
-            StatusCode::NOT_FOUND => Ok(None),
-            status if status.is_success() => {
-                let digest_header = digest_header(sent.response.headers());
-                let bytes = read_limited(sent.response, MAX_MANIFEST_BYTES, &name).await?;
-                Ok(Some(FetchedManifest {
-                    bytes,
-                    digest_header,
-                }))
-            }
-            _ => Err(self.status_error(&name, sent).await),
-        }
+        let Some((name, sent)) = self.manifest(Method::GET, repo, reference).await? else {
+            return Ok(None);
+        };
+        let digest_header = digest_header(sent.response.headers());
+        let bytes = read_limited(sent.response, MAX_MANIFEST_BYTES, &name).await?;
+        Ok(Some(FetchedManifest {
+            bytes,
+            digest_header,
+        }))
     }
 
     /// `HEAD /v2/<repo>/manifests/<reference>`: the manifest digest, or `Ok(None)` on `404`.
@@ -211,11 +197,32 @@ impl RegistryClient {
         repo: &str,
         reference: &str,
     ) -> Result<Option<String>, RegistryError> {
+        let Some((_, sent)) = self.manifest(Method::HEAD, repo, reference).await? else {
+            return Ok(None);
+        };
+        if let Some(digest) = digest_header(sent.response.headers()) {
+            return Ok(Some(digest));
+        }
+        Ok(self.get_manifest(repo, reference).await?.map(|manifest| {
+            manifest
+                .digest_header
+                .unwrap_or_else(|| sha256_digest(&manifest.bytes))
+        }))
+    }
+
+    /// `method` on `/v2/<repo>/manifests/<reference>`: `Ok(None)` on `404`, the request's name
+    /// and the response on success, the status error otherwise.
+    async fn manifest(
+        &self,
+        method: Method,
+        repo: &str,
+        reference: &str,
+    ) -> Result<Option<(String, Sent)>, RegistryError> {
         let url = self.url(&format!("/v2/{repo}/manifests/{reference}"))?;
-        let name = describe(&Method::HEAD, &url);
+        let name = describe(&method, &url);
         let sent = self
             .send(
-                Method::HEAD,
+                method,
                 url,
                 &scope(repo, Action::Pull),
                 manifest_accept(),
@@ -224,16 +231,7 @@ impl RegistryClient {
             .await?;
         match sent.response.status() {
             StatusCode::NOT_FOUND => Ok(None),
-            status if status.is_success() => {
-                if let Some(digest) = digest_header(sent.response.headers()) {
-                    return Ok(Some(digest));
-                }
-                Ok(self.get_manifest(repo, reference).await?.map(|manifest| {
-                    manifest
-                        .digest_header
-                        .unwrap_or_else(|| sha256_digest(&manifest.bytes))
-                }))
-            }
+            status if status.is_success() => Ok(Some((name, sent))),
             _ => Err(self.status_error(&name, sent).await),
         }
     }

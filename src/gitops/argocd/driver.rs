@@ -115,18 +115,15 @@ async fn run(attempt: &ArgoAttempt<'_>, state: &mut State) -> Result<(), Attempt
     )]);
 
     let snapshot = loop {
-        let received = tokio::select! {
-            received = rx.recv() => received,
-            () = attempt.deadline.passed() => {
-                return Err(AttemptError::TimedOut {
-                    message: format!(
-                        "{} before the Applications in {NAMESPACE} could be listed",
-                        timeout_message(attempt.deadline.timeout(), &[], 0)
-                    ),
-                    unfinished: Vec::new(),
-                    total: 0,
-                });
-            }
+        let Some(received) = attempt.deadline.before(rx.recv()).await else {
+            return Err(AttemptError::TimedOut {
+                message: format!(
+                    "{} before the Applications in {NAMESPACE} could be listed",
+                    timeout_message(attempt.deadline.timeout(), &[], 0)
+                ),
+                unfinished: Vec::new(),
+                total: 0,
+            });
         };
         match received {
             Some((_, Update::Snapshot(objects))) => break objects,
@@ -176,11 +173,8 @@ async fn run(attempt: &ArgoAttempt<'_>, state: &mut State) -> Result<(), Attempt
         if state.apps.values().all(|app| app.progress.done.is_some()) {
             break;
         }
-        let received = tokio::select! {
-            received = rx.recv() => received,
-            () = attempt.deadline.passed() => {
-                return Err(timed_out(attempt, state));
-            }
+        let Some(received) = attempt.deadline.before(rx.recv()).await else {
+            return Err(timed_out(attempt, state));
         };
         match received {
             Some((_, update)) => apply_update(state, update, reporter),
@@ -255,11 +249,8 @@ async fn trigger(attempt: &ArgoAttempt<'_>, state: &mut State) -> Result<(), Att
             .buffer_unordered(PATCH_CONCURRENCY)
     );
     loop {
-        let next = tokio::select! {
-            next = results.next() => next,
-            () = attempt.deadline.passed() => {
-                return Err(timed_out(attempt, state));
-            }
+        let Some(next) = attempt.deadline.before(results.next()).await else {
+            return Err(timed_out(attempt, state));
         };
         let Some((name, result)) = next else {
             return Ok(());

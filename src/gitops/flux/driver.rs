@@ -138,11 +138,8 @@ async fn run(mut attempt: FluxAttempt<'_>, summary: &mut FluxSummary) -> Result<
     // Initial snapshots of every watched kind.
     let mut pending: HashSet<String> = kinds.iter().map(|r| r.kind.clone()).collect();
     while !pending.is_empty() {
-        let received = tokio::select! {
-            received = rx.recv() => received,
-            () = attempt.deadline.passed() => {
-                return Err(timed_out(&attempt, &state, summary));
-            }
+        let Some(received) = attempt.deadline.before(rx.recv()).await else {
+            return Err(timed_out(&attempt, &state, summary));
         };
         let Some((kind, update)) = received else {
             break;
@@ -186,11 +183,8 @@ async fn run(mut attempt: FluxAttempt<'_>, summary: &mut FluxSummary) -> Result<
         if all_done(&state) {
             break;
         }
-        let received = tokio::select! {
-            received = rx.recv() => received,
-            () = attempt.deadline.passed() => {
-                return Err(timed_out(&attempt, &state, summary));
-            }
+        let Some(received) = attempt.deadline.before(rx.recv()).await else {
+            return Err(timed_out(&attempt, &state, summary));
         };
         let Some((kind, update)) = received else {
             break;
