@@ -156,6 +156,88 @@ fn a_manifest_the_api_server_rejects_exits_1_with_the_diagnostics() {
     );
     // Nothing of the failed revision was applied: the good ConfigMap keeps its value.
     assert_eq!(lab.configmap_value("app").as_deref(), Some("one"));
+    // kustomize-controller retries apply failures itself, so ksail asked twice more (fresh
+    // tokens `<run>.1`, `<run>.2`) and believed the failure only when the third request failed.
+    let ks = lab
+        .cluster
+        .get(KUSTOMIZATION, Some(FLUX_NAMESPACE), "flux-system")
+        .expect("the Kustomization exists");
+    let handled = ks["status"]["lastHandledReconcileAt"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        handled.ends_with(".2"),
+        "the controller handled ksail's second re-request: {handled:?}"
+    );
+}
+
+/// A kustomization.yaml naming a file the artifact does not have: `kustomize build` fails.
+const BROKEN_KUSTOMIZE: &str = "apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+resources:
+  - no-such-file.yaml
+";
+
+/// Real kustomize-controller moves `status.observedGeneration` only on success
+/// (`finalizeStatus`), so a Kustomization that is new, or whose spec changed, and fails shows
+/// its failure only in the Ready condition's own `observedGeneration`. The run must still end in
+/// the failure, not wait for a generation that is never observed.
+#[test]
+fn a_new_or_changed_kustomization_that_fails_exits_1_without_waiting_out_the_timeout() {
+    let lab = real::flux().lab();
+    lab.write_config("Flux");
+    lab.write("k8s/base/app.yaml", &real::configmap("app", "one"));
+    lab.write("k8s/apps/apps.yaml", &real::configmap("apps", "one"));
+    lab.write("k8s/broken/kustomization.yaml", BROKEN_KUSTOMIZE);
+    lab.push();
+    lab.cluster.apply(
+        &real::plain_flux_sync(&lab.registry.host_port()).replace("path: ./\n", "path: ./base\n"),
+    );
+    lab.cluster.apply(&kustomization("apps", "./apps", ""));
+    for name in ["flux-system", "apps"] {
+        lab.cluster
+            .wait_condition(KUSTOMIZATION, FLUX_NAMESPACE, name, "Ready", "True");
+    }
+
+    // `apps` changes its spec to the broken path; `fresh` is new and broken from the start.
+    lab.cluster.apply(&kustomization("apps", "./broken", ""));
+    lab.cluster.apply(&kustomization("fresh", "./broken", ""));
+    let started = std::time::Instant::now();
+    let output = lab.run(&["workload", "reconcile", "--timeout", "40s"]);
+    eprintln!("reconcile ended after {:?}", started.elapsed());
+
+    assert_exit(&output, 1);
+    let stderr = stderr_text(&output);
+    for name in ["apps", "fresh"] {
+        assert!(
+            stderr.contains(&format!(
+                "kustomization flux-system/{name}: failed: BuildFailed"
+            )),
+            "{name} is reported failed with kustomize-controller's reason:\n{stderr}"
+        );
+    }
+    assert!(
+        stderr.contains("no-such-file.yaml"),
+        "the report carries the controller's message:\n{stderr}"
+    );
+    assert!(
+        !stderr.contains("attempt 1/3 failed"),
+        "a terminal failure is not retried as a timeout:\n{stderr}"
+    );
+    // The state the verdict had to read: the spec's generation never observed in status.
+    let apps = lab
+        .cluster
+        .get(KUSTOMIZATION, Some(FLUX_NAMESPACE), "apps")
+        .expect("apps exists");
+    assert_ne!(
+        apps["status"]["observedGeneration"], apps["metadata"]["generation"],
+        "kustomize-controller leaves status.observedGeneration behind on failure"
+    );
+    assert_eq!(
+        condition(&apps, "Ready").expect("Ready")["observedGeneration"],
+        apps["metadata"]["generation"],
+        "and stamps the condition with the current generation"
+    );
 }
 
 /// An OCIRepository for chart `name` in the test registry, as Flux's `chartRef` source.

@@ -916,7 +916,7 @@ fn excluded_kustomizations_are_reported_excluded_in_json() {
 
 /// Runs against a cluster whose controllers are scripted by `script`, without a registry (no
 /// revision gate), with a long timeout: a terminal failure must end the run long before it.
-fn run_failing(script: impl FnOnce(&Rig, &FluxSource, &FluxKustomization)) -> Output {
+fn run_failing(script: impl FnOnce(&Rig, &Arc<FluxSource>, &Arc<FluxKustomization>)) -> Output {
     let rig = Rig::unchecked();
     let (source, kustomize) = rig.start(&[("apps/bad", &[])]);
     script(&rig, &source, &kustomize);
@@ -932,14 +932,31 @@ fn run_failing(script: impl FnOnce(&Rig, &FluxSource, &FluxKustomization)) -> Ou
 
 #[test]
 fn each_kustomization_terminal_reason_fails_fast() {
-    let reasons = "ArtifactFailed BuildFailed HealthCheckFailed PruneFailed ReconciliationFailed ValidationFailed";
-    for reason in reasons.split(' ') {
+    // ReconciliationFailed is retried by kustomize-controller itself: ksail believes it only
+    // after three handled requests (the first and two re-requests).
+    let reasons = [
+        ("BuildFailed", 1),
+        ("HealthCheckFailed", 1),
+        ("PruneFailed", 1),
+        ("ReconciliationFailed", 3),
+        ("ValidationFailed", 1),
+    ];
+    for (reason, requests) in reasons {
+        let mut controller = None;
         let output = run_failing(|_, _, kustomize| {
             kustomize.set_outcome(
                 "apps/bad",
                 failed(reason, &format!("{reason} in   apps/bad")),
             );
+            controller = Some(kustomize.clone());
         });
+        let bad_requests = controller
+            .expect("the kustomize controller")
+            .handled()
+            .iter()
+            .filter(|key| *key == "apps/bad")
+            .count();
+        assert_eq!(bad_requests, requests, "{reason}: handled requests");
         assert_exit(&output, 1);
         assert_error_line(&output, &format!("reconcile failed: apps/bad ({reason}); "));
         assert_last_error_starts(
@@ -958,6 +975,29 @@ fn each_kustomization_terminal_reason_fails_fast() {
         assert_not_retried(
             &output,
             &format!("{reason}: a terminal failure is not retried"),
+        );
+    }
+}
+
+/// What kustomize-controller requeues is not the end: `ArtifactFailed` (no artifact yet) is
+/// waited for, and a `ReconciliationFailed` that the next request clears is not a failure.
+#[test]
+fn requeued_failures_that_clear_end_ready() {
+    for (reason, requests) in [("ArtifactFailed", 2), ("ReconciliationFailed", 2)] {
+        let rig = Rig::unchecked();
+        let (_, kustomize) = rig.start(&[("apps/flaky", &[])]);
+        kustomize.script(
+            "apps/flaky",
+            vec![failed(reason, "for a moment"), KsOutcome::Ready],
+        );
+        let output = rig.run(&["--timeout", "30s", "-v"]);
+        assert_exit(&output, 0);
+        let handled = kustomize.handled();
+        assert_eq!(
+            handled.iter().filter(|key| *key == "apps/flaky").count(),
+            requests,
+            "{reason}: {handled:?}\n{}",
+            describe(&output)
         );
     }
 }
@@ -984,11 +1024,10 @@ fn stalled_with_any_reason_fails_fast() {
 fn each_source_terminal_reason_fails_fast_and_blocks_what_it_feeds() {
     for (stalled, reason) in [
         (false, "OCIArtifactPullFailed"),
-        (false, "OCIPullFailed"),
         (false, "AuthenticationFailed"),
         (false, "OCIArtifactLayerOperationFailed"),
         (false, "VerificationError"),
-        (false, "InvalidURL"),
+        (false, "URLInvalid"),
         (false, "InsecureConnectionsDisallowed"),
         (true, "AnyStallReason"),
     ] {

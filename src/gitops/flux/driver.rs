@@ -16,16 +16,17 @@ use tokio::sync::mpsc;
 
 use super::resources::{self, REQUESTED_AT_ANNOTATION};
 use super::{
-    Classification, Excludes, FluxKind, FluxObject, KustomizationContext, ObjectKey, SourceState,
-    SourceVerdict, blocked_by, classify, dependency_edges, digest_mismatch_failure,
-    kustomization_verdict, source_verdict, unmatched_exclude_warning,
+    Classification, Excludes, FluxKind, FluxObject, KustomizationContext, ObjectKey,
+    RETRIED_FAILURE_REQUESTS, RETRIED_REASONS, SourceState, SourceVerdict, blocked_by, classify,
+    dependency_edges, digest_mismatch_failure, kustomization_verdict, source_verdict,
+    unmatched_exclude_warning,
 };
 use crate::gitops::attempt::{
     self, Deadline, Progress, Unfinished, Watches, failure as failure_of, kube_error,
 };
 use crate::gitops::expected::{Expected, Lookup};
 use crate::gitops::report::{AttemptError, Finished, ObjectReport, ObjectSpinners, ObjectState};
-use crate::gitops::verdict::Verdict;
+use crate::gitops::verdict::{Verdict, collapse_whitespace, reason_and_message};
 use crate::gitops::watch::{self, Update};
 use crate::k8s::{K8sError, with_timeout};
 use crate::progress::Reporter;
@@ -36,6 +37,11 @@ const READY: &str = "ready";
 const NOT_HANDLED: &str = "waiting for the controller to handle the request";
 /// At most this many trigger patches are in flight at once.
 const PATCH_CONCURRENCY: usize = 16;
+/// The pauses before the re-requests after a retried failure.
+const REREQUEST_DELAYS: [std::time::Duration; 2] = [
+    std::time::Duration::from_secs(1),
+    std::time::Duration::from_secs(2),
+];
 
 /// The Flux APIs this attempt uses, at the versions the server prefers.
 #[derive(Debug, Clone)]
@@ -79,12 +85,33 @@ pub struct FluxSummary {
 struct Tracked {
     /// Created during the attempt: the token rule does not apply.
     created: bool,
+    /// The request this object must have handled: the run's token, or the token of the last
+    /// re-request ksail sent it.
+    token: String,
+    /// Re-requests sent after a retried failure ([`RETRIED_REASONS`]).
+    rerequests: u32,
+    /// When the pending re-request is due.
+    rerequest_at: Option<Instant>,
     progress: Progress,
+}
+
+impl Tracked {
+    fn new(created: bool, token: &str) -> Self {
+        Tracked {
+            created,
+            token: token.to_string(),
+            rerequests: 0,
+            rerequest_at: None,
+            progress: Progress::default(),
+        }
+    }
 }
 
 /// The attempt's view of the cluster, fed by the watches.
 struct State {
     started: Instant,
+    /// The run's token, which every tracked object starts with.
+    token: String,
     kustomizations: BTreeMap<ObjectKey, FluxObject>,
     sources: BTreeMap<ObjectKey, FluxObject>,
     tracked: BTreeMap<ObjectKey, Tracked>,
@@ -126,6 +153,7 @@ async fn run(mut attempt: FluxAttempt<'_>, summary: &mut FluxSummary) -> Result<
 
     let mut state = State {
         started: Instant::now(),
+        token: attempt.token.to_string(),
         kustomizations: BTreeMap::new(),
         sources: BTreeMap::new(),
         tracked: BTreeMap::new(),
@@ -183,11 +211,21 @@ async fn run(mut attempt: FluxAttempt<'_>, summary: &mut FluxSummary) -> Result<
         if all_done(&state) {
             break;
         }
-        let Some(received) = attempt.deadline.before(rx.recv()).await else {
+        let due = next_rerequest(&state);
+        let Some(wake) = attempt.deadline.before(next_wake(&mut rx, due)).await else {
             return Err(timed_out(&attempt, &state, summary));
         };
-        let Some((kind, update)) = received else {
-            break;
+        let (kind, update) = match wake {
+            Wake::Update(Some(received)) => received,
+            Wake::Update(None) => break,
+            Wake::RerequestDue => {
+                attempt
+                    .deadline
+                    .bound(send_due_rerequests(&attempt, &mut state))
+                    .await??;
+                touched = Touched::Some(Default::default());
+                continue;
+            }
         };
         touched = apply_update(&mut state, &kind, update, attempt.excludes, reporter);
         while let Ok((kind, update)) = rx.try_recv() {
@@ -266,13 +304,8 @@ fn admit(state: &mut State, key: &ObjectKey, excludes: &Excludes, created: bool)
     };
     match classify(object, excludes) {
         Classification::Tracked => {
-            state.tracked.insert(
-                key.clone(),
-                Tracked {
-                    created,
-                    progress: Progress::default(),
-                },
-            );
+            let tracked = Tracked::new(created, &state.token);
+            state.tracked.insert(key.clone(), tracked);
         }
         Classification::Excluded => {
             state.skipped.insert(key.clone(), ObjectState::Excluded);
@@ -444,7 +477,7 @@ async fn trigger(attempt: &FluxAttempt<'_>, state: &mut State) -> Result<(), Att
             .iter()
             .find(|r| r.kind == key.kind.api_kind());
         if let Some(resource) = resource {
-            match request(attempt, resource, &key).await {
+            match request(attempt, resource, &key, attempt.token).await {
                 Ok(()) => {}
                 Err(error) if error.is_not_found() => state.sync_source = None,
                 Err(error) => return Err(kube_error(error)),
@@ -464,7 +497,7 @@ async fn trigger(attempt: &FluxAttempt<'_>, state: &mut State) -> Result<(), Att
         .collect();
     let results: Vec<(ObjectKey, Result<(), K8sError>)> = futures_util::stream::iter(targets)
         .map(|key| async move {
-            let result = request(attempt, &attempt.apis.kustomization, &key).await;
+            let result = request(attempt, &attempt.apis.kustomization, &key, attempt.token).await;
             (key, result)
         })
         .buffer_unordered(PATCH_CONCURRENCY)
@@ -499,13 +532,14 @@ async fn request(
     attempt: &FluxAttempt<'_>,
     resource: &ApiResource,
     key: &ObjectKey,
+    token: &str,
 ) -> Result<(), K8sError> {
     let api: Api<DynamicObject> =
         Api::namespaced_with(attempt.client.clone(), &key.namespace, resource);
     with_timeout(api.patch(
         &key.name,
         &PatchParams::default(),
-        &Patch::Merge(request_patch(attempt.token)),
+        &Patch::Merge(request_patch(token)),
     ))
     .await
     .map(|_| ())
@@ -549,11 +583,16 @@ async fn evaluate(attempt: &mut FluxAttempt<'_>, state: &mut State, touched: &To
             continue;
         };
         let context = KustomizationContext {
-            token: attempt.token,
-            created_during_attempt: tracked.created,
+            token: &tracked.token,
+            // A re-request must be seen handled, even by an object created during the attempt.
+            created_during_attempt: tracked.created && tracked.rerequests == 0,
             source,
         };
         let verdict = kustomization_verdict(object, &context);
+        let verdict = match state.tracked.get_mut(&key) {
+            Some(tracked) => tolerate_retried(tracked, &key, verdict, &state.token, reporter),
+            None => verdict,
+        };
         failed_now |= matches!(verdict, Verdict::Failed { .. });
         let after = state.started.elapsed();
         if let Some(tracked) = state.tracked.get_mut(&key) {
@@ -609,6 +648,97 @@ async fn evaluate_source(attempt: &mut FluxAttempt<'_>, state: &mut State) {
     state
         .source_progress
         .settle(attempt.reporter, &key.to_string(), READY, verdict, after);
+}
+
+/// Before the wait is woken again: the next watch update, or a re-request falling due.
+enum Wake {
+    Update(Option<(String, Update)>),
+    RerequestDue,
+}
+
+async fn next_wake(
+    rx: &mut mpsc::UnboundedReceiver<(String, Update)>,
+    due: Option<Instant>,
+) -> Wake {
+    let Some(due) = due else {
+        return Wake::Update(rx.recv().await);
+    };
+    tokio::select! {
+        received = rx.recv() => Wake::Update(received),
+        () = tokio::time::sleep_until(due.into()) => Wake::RerequestDue,
+    }
+}
+
+fn next_rerequest(state: &State) -> Option<Instant> {
+    state
+        .tracked
+        .values()
+        .filter(|tracked| tracked.progress.done.is_none())
+        .filter_map(|tracked| tracked.rerequest_at)
+        .min()
+}
+
+/// kustomize-controller retries an apply failure itself at `spec.retryInterval` (its
+/// `Reconcile` returns `RequeueAfter: GetRetryInterval()`), so one `ReconciliationFailed` may be a
+/// moment's conflict. Instead of waiting for that interval, ksail asks again, after
+/// [`REREQUEST_DELAYS`], with a fresh token; the failure ends the run when
+/// [`RETRIED_FAILURE_REQUESTS`] handled requests of this run all ended in it.
+fn tolerate_retried(
+    tracked: &mut Tracked,
+    key: &ObjectKey,
+    verdict: Verdict,
+    run_token: &str,
+    reporter: &dyn Reporter,
+) -> Verdict {
+    let Verdict::Failed { reason, message } = verdict else {
+        return verdict;
+    };
+    if !RETRIED_REASONS.contains(&reason.as_str())
+        || tracked.rerequests + 1 >= RETRIED_FAILURE_REQUESTS
+    {
+        return Verdict::Failed { reason, message };
+    }
+    let delay = REREQUEST_DELAYS[tracked.rerequests as usize % REREQUEST_DELAYS.len()];
+    tracked.rerequests += 1;
+    tracked.token = format!("{run_token}.{}", tracked.rerequests);
+    tracked.rerequest_at = Some(Instant::now() + delay);
+    let text = reason_and_message(&reason, &collapse_whitespace(&message));
+    reporter.verbose(&format!(
+        "{key}: {text}; requesting again in {}s (request {} of {RETRIED_FAILURE_REQUESTS})",
+        delay.as_secs(),
+        tracked.rerequests + 1,
+    ));
+    Verdict::Waiting {
+        status: format!("{text} (asking again)"),
+    }
+}
+
+/// Send the re-requests that fell due; a 404 drops the object like the first request does.
+async fn send_due_rerequests(
+    attempt: &FluxAttempt<'_>,
+    state: &mut State,
+) -> Result<(), AttemptError> {
+    let now = Instant::now();
+    let due: Vec<(ObjectKey, String)> = state
+        .tracked
+        .iter_mut()
+        .filter(|(_, tracked)| tracked.rerequest_at.is_some_and(|at| at <= now))
+        .map(|(key, tracked)| {
+            tracked.rerequest_at = None;
+            (key.clone(), tracked.token.clone())
+        })
+        .collect();
+    for (key, token) in due {
+        match request(attempt, &attempt.apis.kustomization, &key, &token).await {
+            Ok(()) => {}
+            Err(error) if error.is_not_found() => {
+                state.tracked.remove(&key);
+                state.kustomizations.remove(&key);
+            }
+            Err(error) => return Err(kube_error(error)),
+        }
+    }
+    Ok(())
 }
 
 /// Dependents of failed objects (directly, transitively, or through the failed sync source)

@@ -119,6 +119,11 @@ pub struct Condition {
     pub status: String,
     pub reason: String,
     pub message: String,
+    /// The generation the controller saw when it set this condition. Flux stamps it on every
+    /// condition it writes (fluxcd/pkg `runtime/conditions` `Set`), failures included, while
+    /// `status.observedGeneration` moves only on success or stall.
+    #[serde(rename = "observedGeneration")]
+    pub observed_generation: Option<i64>,
 }
 
 impl Condition {
@@ -243,6 +248,17 @@ impl FluxObject {
     /// Completion condition 1: the controller has seen the current spec.
     pub fn generation_observed(&self) -> bool {
         self.observed_generation.is_some() && self.observed_generation == self.generation
+    }
+
+    /// Whether `condition` speaks of the current spec. kustomize- and source-controller set
+    /// `status.observedGeneration` only when a reconcile succeeds or stalls
+    /// (kustomize-controller `finalizeStatus`, source-controller `internal/reconcile`
+    /// `ComputeReconcileResult`); a failure of a new generation shows only in the condition's
+    /// own `observedGeneration`.
+    pub fn condition_current(&self, condition: &Condition) -> bool {
+        self.generation_observed()
+            || (condition.observed_generation.is_some()
+                && condition.observed_generation == self.generation)
     }
 
     /// Completion condition 2: the controller handled the request carrying `token`.

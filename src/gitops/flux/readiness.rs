@@ -12,25 +12,37 @@ use crate::gitops::verdict::{
 };
 
 /// `Ready=False` reasons that end the wait for the sync source (once it handled this request).
+/// The names are source-controller's (`api/v1` `condition_types.go`, `ocirepository_types.go`)
+/// and fluxcd/pkg's `apis/meta`.
 pub const SOURCE_TERMINAL_REASONS: &[&str] = &[
     "OCIArtifactPullFailed",
-    "OCIPullFailed",
     "AuthenticationFailed",
     "OCIArtifactLayerOperationFailed",
     "VerificationError",
-    "InvalidURL",
+    "URLInvalid",
     "InsecureConnectionsDisallowed",
 ];
 
 /// `Ready=False` reasons that end the wait for a Kustomization (when every guard holds).
+/// `ArtifactFailed` is not one: kustomize-controller sets it while the source has no artifact
+/// yet and requeues (`Source artifact not found, retrying in …`). `DependencyNotReady` is
+/// requeued too.
 pub const KUSTOMIZATION_TERMINAL_REASONS: &[&str] = &[
-    "ArtifactFailed",
     "BuildFailed",
     "HealthCheckFailed",
     "PruneFailed",
     "ReconciliationFailed",
     "ValidationFailed",
 ];
+
+/// Terminal reasons the controller itself retries at `spec.retryInterval`: an apply can fail
+/// for a moment (a conflict, a webhook or CRD not served yet). The driver re-requests the object
+/// before it believes them ([`RETRIED_FAILURE_REQUESTS`]).
+pub const RETRIED_REASONS: &[&str] = &["ReconciliationFailed"];
+
+/// How many handled requests of one run must end in the same retried reason before the run
+/// fails on it: the first request and two re-requests.
+pub const RETRIED_FAILURE_REQUESTS: u32 = 3;
 
 /// The reason reported (JSON `reason`, summary line) when the sync source serves another digest.
 pub const DIGEST_MISMATCH_REASON: &str = "DigestMismatch";
@@ -98,13 +110,15 @@ fn judge_source(
     if let Some((reason, message)) = stalled(source) {
         return SourceVerdict::Failed { reason, message };
     }
-    let handled = token.is_none_or(|token| source.handled_request(token));
-    if !source.generation_observed() || !handled {
+    if !token.is_none_or(|token| source.handled_request(token)) {
         return source_waiting(WAITING_FOR_HANDLING);
     }
     let Some(ready) = source.condition("Ready") else {
-        return source_waiting(WAITING_FOR_READY);
+        return source_waiting(not_ready_yet(source));
     };
+    if !source.condition_current(ready) {
+        return source_waiting(WAITING_FOR_HANDLING);
+    }
     if !ready.is_true() {
         if is_terminal(ready, SOURCE_TERMINAL_REASONS) {
             return SourceVerdict::Failed {
@@ -113,6 +127,9 @@ fn judge_source(
             };
         }
         return source_waiting(&condition_status(ready));
+    }
+    if !source.generation_observed() {
+        return source_waiting(WAITING_FOR_HANDLING);
     }
     if let Some(reconciling) = true_condition(source, "Reconciling") {
         return source_waiting(&condition_status(reconciling));
@@ -198,9 +215,7 @@ pub fn kustomization_verdict(
     if let Some((reason, message)) = stalled(kustomization) {
         return Verdict::Failed { reason, message };
     }
-    let handled = kustomization.generation_observed()
-        && (context.created_during_attempt || kustomization.handled_request(context.token));
-    if !handled {
+    if !(context.created_during_attempt || kustomization.handled_request(context.token)) {
         return waiting(WAITING_FOR_HANDLING);
     }
     let gate = context
@@ -212,8 +227,11 @@ pub fn kustomization_verdict(
         .as_ref()
         .is_some_and(SourceState::blocks_completion);
     let Some(ready) = kustomization.condition("Ready") else {
-        return waiting(WAITING_FOR_READY);
+        return waiting(not_ready_yet(kustomization));
     };
+    if !kustomization.condition_current(ready) {
+        return waiting(WAITING_FOR_HANDLING);
+    }
     if !ready.is_true() {
         if !is_terminal(ready, KUSTOMIZATION_TERMINAL_REASONS) {
             return waiting(&condition_status(ready));
@@ -232,6 +250,9 @@ pub fn kustomization_verdict(
             reason: ready.reason.clone(),
             message: ready.message.clone(),
         };
+    }
+    if !kustomization.generation_observed() {
+        return waiting(WAITING_FOR_HANDLING);
     }
     if let Some(reconciling) = true_condition(kustomization, "Reconciling") {
         return waiting(&condition_status(reconciling));
@@ -254,7 +275,7 @@ pub fn kustomization_verdict(
 /// reconcile.md requires that a failure for an older generation never fails the run.
 fn stalled(object: &FluxObject) -> Option<(String, String)> {
     let condition = true_condition(object, "Stalled")?;
-    if !object.generation_observed() {
+    if !object.condition_current(condition) {
         return None;
     }
     let reason = if condition.reason.is_empty() {
@@ -280,6 +301,16 @@ fn revision_wait(revision: &str) -> String {
         "waiting for revision {} to be applied",
         short_revision(revision)
     )
+}
+
+/// No `Ready` condition: before the first reconcile of the current spec the controller has not
+/// handled anything yet; after it, it has not said how it went.
+fn not_ready_yet(object: &FluxObject) -> &'static str {
+    if object.generation_observed() {
+        WAITING_FOR_READY
+    } else {
+        WAITING_FOR_HANDLING
+    }
 }
 
 fn waiting(status: &str) -> Verdict {

@@ -516,6 +516,133 @@ fn kustomization_failure_guards() {
     }
 }
 
+/// A Kustomization at generation 3 whose controller handled TOKEN but failed: as real
+/// kustomize-controller leaves it, `status.observedGeneration` still at the last success (2) and
+/// the conditions stamped with the generation they were written for.
+fn failed_new_generation(reason: &str, condition_generation: i64) -> Value {
+    edit(failed_kustomization(reason), |k| {
+        k["metadata"]["generation"] = json!(3);
+        k["status"]["conditions"][0]["observedGeneration"] = json!(condition_generation);
+    })
+}
+
+#[test]
+fn a_failure_of_a_new_generation_is_judged_by_the_conditions_generation() {
+    let gated = || context(sync_source(Some(rev()), true));
+    let cases: Vec<(&str, Value, KustomizationContext, Expect)> = vec![
+        (
+            "Ready=False stamped with the current generation fails",
+            failed_new_generation("BuildFailed", 3),
+            gated(),
+            Expect::Failed("BuildFailed"),
+        ),
+        (
+            "a never-ready object (no status.observedGeneration) fails too",
+            edit(failed_new_generation("HealthCheckFailed", 3), |k| {
+                remove(k, "/status", "observedGeneration")
+            }),
+            gated(),
+            Expect::Failed("HealthCheckFailed"),
+        ),
+        (
+            "stamped with an older generation: not about this spec",
+            failed_new_generation("BuildFailed", 2),
+            gated(),
+            Expect::Waiting(HANDLING),
+        ),
+        (
+            "current but for another request: still waiting for ours",
+            edit(failed_new_generation("BuildFailed", 3), |k| {
+                k["status"]["lastHandledReconcileAt"] = json!(OLD_TOKEN)
+            }),
+            gated(),
+            Expect::Waiting(HANDLING),
+        ),
+        (
+            "the revision guard still holds",
+            edit(failed_new_generation("BuildFailed", 3), |k| {
+                k["status"]["lastAttemptedRevision"] = json!(old_rev())
+            }),
+            gated(),
+            Expect::Waiting(REVISION_WAIT),
+        ),
+        (
+            "a non-terminal reason is quoted, not 'handling'",
+            failed_new_generation("DependencyNotReady", 3),
+            gated(),
+            Expect::Waiting("DependencyNotReady: it broke"),
+        ),
+        (
+            "ArtifactFailed is requeued by the controller: waiting",
+            failed_new_generation("ArtifactFailed", 3),
+            gated(),
+            Expect::Waiting("ArtifactFailed: it broke"),
+        ),
+        (
+            "Ready=True needs status.observedGeneration as well",
+            edit(ready_kustomization(), |k| {
+                k["metadata"]["generation"] = json!(3);
+                k["status"]["conditions"][0]["observedGeneration"] = json!(3);
+            }),
+            gated(),
+            Expect::Waiting(HANDLING),
+        ),
+        (
+            "a stall stamped with the current generation fails",
+            edit(failed_new_generation("InvalidPath", 3), |k| {
+                let stalled = json!({"type": "Stalled", "status": "True", "reason": "InvalidPath",
+                    "message": "stuck", "observedGeneration": 3});
+                k["status"]["conditions"]
+                    .as_array_mut()
+                    .unwrap()
+                    .push(stalled);
+            }),
+            gated(),
+            Expect::Failed("InvalidPath"),
+        ),
+    ];
+    for (name, object, context, expected) in cases {
+        check(
+            name,
+            &kustomization_verdict(&view(&object), &context),
+            &expected,
+        );
+    }
+}
+
+#[test]
+fn a_source_failure_of_a_new_generation_is_judged_by_the_conditions_generation() {
+    let failed = |condition_generation: i64| {
+        edit(ready_source(), |s| {
+            s["metadata"]["generation"] = json!(2);
+            let mut ready = condition("Ready", "False", "OCIArtifactPullFailed", "not found");
+            ready["observedGeneration"] = json!(condition_generation);
+            set_conditions(s, vec![ready]);
+        })
+    };
+    assert_eq!(
+        source_verdict(&view(&failed(2)), TOKEN, Some(&digest())),
+        SourceVerdict::Failed {
+            reason: "OCIArtifactPullFailed".into(),
+            message: "not found".into()
+        }
+    );
+    assert_eq!(
+        source_verdict(&view(&failed(1)), TOKEN, Some(&digest())),
+        SourceVerdict::Waiting {
+            status: HANDLING.into()
+        }
+    );
+    assert_eq!(
+        served_verdict(&view(&failed(2)), None),
+        SourceVerdict::Failed {
+            reason: "OCIArtifactPullFailed".into(),
+            message: "not found".into()
+        },
+        "cluster create's wait (no token) fails on it too"
+    );
+}
+
 #[test]
 fn stalled_is_terminal_with_any_reason_for_the_current_generation() {
     let stalled = |reason: &str| {
@@ -809,6 +936,7 @@ fn quotes_conditions() {
         status: "Unknown".into(),
         reason: reason.into(),
         message: message.into(),
+        observed_generation: None,
     };
     assert_eq!(
         condition_status(&condition("Progressing", "a\n b")),

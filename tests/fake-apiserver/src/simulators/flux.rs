@@ -124,7 +124,6 @@ impl FluxSource {
         let gen_ = generation(&obj);
         let request = requested_at(&obj);
         let common = |status: &mut Value| {
-            status["observedGeneration"] = json!(gen_);
             if let Some(r) = &request {
                 status["lastHandledReconcileAt"] = json!(r);
             }
@@ -157,7 +156,11 @@ impl FluxSource {
             common(status);
             match (&failure, &digest) {
                 (Some((stalled, reason, message)), _) => {
+                    // source-controller (`internal/reconcile` `ComputeReconcileResult`) moves
+                    // `status.observedGeneration` on success and stall only; a plain failure
+                    // shows the generation only in the conditions.
                     if *stalled {
+                        status["observedGeneration"] = json!(gen_);
                         set_condition(status, "Stalled", "True", reason, message);
                     } else {
                         remove_condition(status, "Stalled");
@@ -175,12 +178,17 @@ impl FluxSource {
                         "lastUpdateTime": now_rfc3339(),
                     });
                     status["url"] = json!(format!("http://source-controller.flux-system.svc.cluster.local./{plural}/{ns}/{name}/latest.tar.gz"));
+                    status["observedGeneration"] = json!(gen_);
                     remove_condition(status, "Stalled");
                     let message = format!("stored artifact for digest '{revision}'");
                     set_condition(status, "ArtifactInStorage", "True", "Succeeded", &message);
                     set_condition(status, "Ready", "True", "Succeeded", &message);
                 }
                 (None, None) => {}
+            }
+            match &failure {
+                Some((true, ..)) => stamp_conditions(status, gen_, &["Ready", "Stalled"]),
+                _ => stamp_conditions(status, gen_, &["Ready", "ArtifactInStorage"]),
             }
         });
     }
@@ -326,17 +334,31 @@ impl FluxKustomization {
         if suspended(&obj) || !should_reconcile(cluster, &obj) {
             return None;
         }
+        // A controller that never handles the object writes nothing at all, not even the
+        // dependency or artifact waits below.
+        if self.inner().script.peek(key) == KsOutcome::Never {
+            return None;
+        }
         let gen_ = generation(&obj);
         let request = requested_at(&obj);
-        let handled = move |status: &mut Value| {
-            status["observedGeneration"] = json!(gen_);
+        // kustomize-controller's `finalizeStatus` records the request whatever the outcome,
+        // but moves `status.observedGeneration` only when Ready=True; every condition it sets
+        // carries the generation (fluxcd/pkg `runtime/conditions` `Set`).
+        // A stall is final for the generation: it is recorded as observed, and its condition
+        // stamped too.
+        let handled = move |status: &mut Value, stalled: bool| {
             if let Some(r) = &request {
                 status["lastHandledReconcileAt"] = json!(r);
+            }
+            if stalled {
+                status["observedGeneration"] = json!(gen_);
+                stamp_conditions(status, gen_, &["Ready", "Stalled"]);
+            } else {
+                stamp_conditions(status, gen_, &["Ready"]);
             }
         };
         if let Some(dep) = first_unready_dependency(cluster, &obj) {
             cluster.update_status(KUSTOMIZE_GROUP, "kustomizations", ns, name, |s| {
-                handled(s);
                 set_condition(
                     s,
                     "Ready",
@@ -344,11 +366,13 @@ impl FluxKustomization {
                     "DependencyNotReady",
                     &format!("dependency '{dep}' is not ready"),
                 );
+                handled(s, false);
             });
             return None;
         }
         let Some(revision) = source_revision(cluster, &obj) else {
-            // Not handled yet: the source has no artifact. Re-run when the source changes.
+            // The source has no artifact: requeued (the request counts as handled). Re-run when
+            // the source changes.
             cluster.update_status(KUSTOMIZE_GROUP, "kustomizations", ns, name, |s| {
                 set_condition(
                     s,
@@ -357,6 +381,7 @@ impl FluxKustomization {
                     "ArtifactFailed",
                     "Source artifact not found, retrying in 30s",
                 );
+                handled(s, false);
             });
             return None;
         };
@@ -429,6 +454,7 @@ impl FluxKustomization {
                 "ReconciliationSucceeded",
                 &format!("Applied revision: {revision}"),
             );
+            stamp_conditions(s, gen_, &["Ready"]);
         });
         let actions = self.inner().children.get(key).cloned().unwrap_or_default();
         for action in actions {
@@ -452,11 +478,10 @@ fn write_failure(
     reason: &str,
     message: &str,
     revision: &str,
-    handled: impl FnOnce(&mut Value),
+    handled: impl FnOnce(&mut Value, bool),
 ) {
     let (ns, name) = key.split_once('/').unwrap_or(("", key));
     cluster.update_status(KUSTOMIZE_GROUP, "kustomizations", ns, name, |s| {
-        handled(s);
         s["lastAttemptedRevision"] = json!(revision);
         remove_condition(s, "Reconciling");
         if stalled {
@@ -465,7 +490,25 @@ fn write_failure(
             remove_condition(s, "Stalled");
         }
         set_condition(s, "Ready", "False", reason, message);
+        handled(s, stalled);
     });
+}
+
+/// Stamps the conditions of `types` with the generation they were written for, as fluxcd/pkg's
+/// `conditions.Set` does for each condition a reconcile sets. Conditions of other types keep
+/// the generation they had: an old `Stalled` left behind says nothing about the new spec.
+fn stamp_conditions(status: &mut Value, generation: i64, types: &[&str]) {
+    if let Some(conditions) = status.get_mut("conditions").and_then(Value::as_array_mut) {
+        for condition in conditions {
+            let written = condition
+                .get("type")
+                .and_then(Value::as_str)
+                .is_some_and(|t| types.contains(&t));
+            if written {
+                condition["observedGeneration"] = json!(generation);
+            }
+        }
+    }
 }
 
 /// Something for the controller to do: a request, a new generation, a new source revision, or a

@@ -76,6 +76,14 @@ impl<T: Clone> Script<T> {
     pub fn set_default(&mut self, outcome: T) {
         self.default = outcome;
     }
+    /// The outcome the next request for `key` will take, without taking it.
+    pub fn peek(&self, key: &str) -> T {
+        self.per_object
+            .get(key)
+            .and_then(|q| q.front().cloned())
+            .unwrap_or_else(|| self.default.clone())
+    }
+
     /// The next outcome for `key`; the last one of a queue stays.
     pub fn next(&mut self, key: &str) -> T {
         match self.per_object.get_mut(key) {
@@ -190,12 +198,20 @@ pub(crate) fn requested_at(obj: &Value) -> Option<String> {
         .map(str::to_string)
 }
 
-/// The Flux "something to do" test: a new generation or an unhandled reconcile request.
+/// The Flux "something to do" test: a new generation or an unhandled reconcile request. A
+/// generation counts as seen when `status.observedGeneration` or the Ready condition's own
+/// `observedGeneration` has it: real Flux controllers move the former only on success, and do
+/// not reconcile again on their own status writes (controller-runtime's
+/// `GenerationChangedPredicate`), where the fake would otherwise loop on a failing object.
 pub(crate) fn flux_needs_reconcile(obj: &Value) -> bool {
     let handled = obj
         .pointer("/status/lastHandledReconcileAt")
         .and_then(Value::as_str);
-    observed_generation(obj) != Some(generation(obj))
+    let seen_by_ready = condition(obj, "Ready")
+        .and_then(|ready| ready.get("observedGeneration"))
+        .and_then(Value::as_i64);
+    let generation = Some(generation(obj));
+    (observed_generation(obj) != generation && seen_by_ready != generation)
         || requested_at(obj).is_some_and(|r| Some(r.as_str()) != handled)
 }
 
