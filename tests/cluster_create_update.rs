@@ -1088,6 +1088,35 @@ fn update_repairs_an_oci_repository_tag_when_there_is_no_flux_instance() {
     assert_eq!(writes[0].body, r#"{"spec":{"ref":{"tag":"v2"}}}"#);
 }
 
+/// Flux 2.5 serves OCIRepository only at source v1beta2: update reads and patches it there.
+#[test]
+fn update_repairs_an_oci_repository_tag_at_the_version_flux_2_5_serves() {
+    let registry = require_registry!();
+    let source = FluxSource::with_resolver(0, registry_resolver(&registry));
+    let rig = Rig::flux_with(registry, ServerOptions::flux_2_5(), source, "Flux");
+    rig.create();
+    assert!(
+        rig.server
+            .delete_object(FLUX_GROUP, "fluxinstances", "flux-system", "flux")
+    );
+    set_tag(&rig, "v2");
+    rig.server.clear_requests();
+
+    let output = rig.ksail(&["cluster", "update"]);
+
+    assert_success(&output);
+    assert_eq!(
+        stdout_lines(&output),
+        ["workload tag: dev → v2 (repaired in place)"]
+    );
+    let writes = rig.writes();
+    assert_eq!(writes.len(), 1, "{writes:?}");
+    assert_eq!(
+        writes[0].path,
+        "/apis/source.toolkit.fluxcd.io/v1beta2/namespaces/flux-system/ocirepositories/flux-system"
+    );
+}
+
 #[test]
 fn create_with_an_external_registry_starts_no_container_and_connects_no_network() {
     let registry = require_registry!();

@@ -911,6 +911,47 @@ fn excluded_kustomizations_are_reported_excluded_in_json() {
     );
 }
 
+/// Flux 2.5 serves OCIRepository only at source v1beta2 while the group prefers v1: the version
+/// is chosen per kind from discovery, so the sync source is listed, watched and gated there
+/// (before, the LIST at v1 answered 404, read as "no objects", and the digest gate vanished).
+#[test]
+fn flux_2_5_serves_the_sync_source_at_v1beta2_and_the_digest_gate_holds() {
+    let (_registry, host, digest) = registry_with_dev!(b"manifests v2");
+    let rig = Rig::with_options(ServerOptions::flux_2_5());
+    rig.config(Some(&host));
+    let mut source = fixtures::oci_repository(
+        "flux-system",
+        "flux-system",
+        &format!("oci://{host}/k8s"),
+        "dev",
+    );
+    source["apiVersion"] = json!("source.toolkit.fluxcd.io/v1beta2");
+    rig.put(source);
+    rig.put_ks("flux-system", "flux-system", &[]);
+    rig.controllers(&digest);
+
+    let output = rig.run(&["--timeout", "20s"]);
+
+    assert_eq!(
+        success_middle(&output),
+        format!("1 Kustomization ready at dev@{digest}")
+    );
+    let requests = rig.server.requests();
+    let beta = "/apis/source.toolkit.fluxcd.io/v1beta2/ocirepositories";
+    assert!(
+        requests.iter().any(|r| r.path == beta && r.is_list()),
+        "the sync source is listed at v1beta2\n{}",
+        rig.log()
+    );
+    assert!(
+        !requests.iter().any(|r| r
+            .path
+            .starts_with("/apis/source.toolkit.fluxcd.io/v1/ocirepositories")),
+        "nothing asks for OCIRepository at v1\n{}",
+        rig.log()
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // Terminal failures
 

@@ -2,7 +2,7 @@
 //! artifact, the engine installation, the bootstrap objects and the engine-ready wait. Each step
 //! prints one progress line (`✓` done, `–` already done) and is idempotent.
 
-use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams};
 use serde_json::Value;
 use tokio::time::Instant;
 
@@ -15,7 +15,7 @@ use crate::context::Context;
 use crate::error::Failure;
 use crate::gitops::argocd::resources as argocd;
 use crate::gitops::argocd::{Application, ApplicationContext, application_verdict};
-use crate::gitops::engine::Resource;
+use crate::gitops::engine::{Resource, discover_apis};
 use crate::gitops::flux::resources as flux;
 use crate::gitops::flux::{FluxKind, FluxObject, SourceVerdict, served_verdict};
 use crate::gitops::verdict::{Verdict, short_revision};
@@ -280,6 +280,20 @@ impl GitopsSetup<'_> {
         Ok(applied)
     }
 
+    /// `resource` at the version the server serves its kind (Flux 2.5 serves OCIRepository at
+    /// v1beta2 only); ksail's preferred version when discovery fails or does not list the kind
+    /// yet (flux-operator installs the Flux CRDs after the FluxInstance is applied).
+    async fn served(&self, resource: &Resource) -> ApiResource {
+        match discover_apis(self.client).await {
+            Ok(apis) => apis.choose(resource),
+            Err(error) => {
+                tracing::debug!("discovery for the engine wait failed: {error}");
+                None
+            }
+        }
+        .unwrap_or_else(|| resource.preferred())
+    }
+
     /// Step 9: wait until the engine serves `digest` (exit 3 at `--timeout`), judging its objects
     /// by the reconcile readiness rules whenever a watch reports a change. `changed` says
     /// whether steps 6–8 changed anything in this run; if not and the engine is ready at the
@@ -295,7 +309,7 @@ impl GitopsSetup<'_> {
                 "Flux",
                 vec![
                     (flux::FLUX_INSTANCE.preferred(), flux::NAMESPACE),
-                    (flux::OCI_REPOSITORY.preferred(), flux::NAMESPACE),
+                    (self.served(&flux::OCI_REPOSITORY).await, flux::NAMESPACE),
                 ],
             ),
             GitOpsEngine::ArgoCD => (
@@ -307,7 +321,7 @@ impl GitopsSetup<'_> {
         if engine == GitOpsEngine::ArgoCD {
             let application = get_object(
                 self.client,
-                &argocd::APPLICATION,
+                &argocd::APPLICATION.preferred(),
                 argocd::NAMESPACE,
                 argocd::APPLICATION_NAME,
             )
@@ -355,12 +369,11 @@ impl GitopsSetup<'_> {
 /// GET one object; `Ok(None)` when absent.
 pub async fn get_object(
     client: &kube::Client,
-    resource: &Resource,
+    resource: &ApiResource,
     namespace: &str,
     name: &str,
 ) -> Result<Option<Value>, K8sError> {
-    let api: Api<DynamicObject> =
-        Api::namespaced_with(client.clone(), namespace, &resource.preferred());
+    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), namespace, resource);
     let object = with_timeout(api.get_opt(name)).await?;
     Ok(object.and_then(|object| serde_json::to_value(object).ok()))
 }

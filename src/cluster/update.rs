@@ -160,7 +160,7 @@ pub async fn update(
             }
             Action::RepairTag {
                 object, desired, ..
-            } => repair_tag(&cluster.client, *object, desired).await?,
+            } => repair_tag(&cluster.client, &apis, *object, desired).await?,
         }
     }
     reporter.result(&line);
@@ -213,7 +213,11 @@ async fn decide(
     };
     for &object in candidates {
         let (namespace, name) = object.namespace_and_name();
-        let live = get_object(client, object.resource(), namespace, name)
+        // The version that serves this kind (Flux 2.5 serves OCIRepository at v1beta2 only).
+        let Some(resource) = apis.choose(object.resource()) else {
+            continue;
+        };
+        let live = get_object(client, &resource, namespace, name)
             .await
             .map_err(|error| {
                 Failure::failed(format!(
@@ -240,12 +244,15 @@ async fn decide(
 /// One JSON merge patch of the tag field; labels, annotations and every other field stay.
 async fn repair_tag(
     client: &kube::Client,
+    apis: &ApiGroups,
     object: SyncObject,
     desired: &str,
 ) -> Result<(), Failure> {
     let (namespace, name) = object.namespace_and_name();
-    let api: Api<DynamicObject> =
-        Api::namespaced_with(client.clone(), namespace, &object.resource().preferred());
+    let resource = apis
+        .choose(object.resource())
+        .unwrap_or_else(|| object.resource().preferred());
+    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), namespace, &resource);
     with_timeout(api.patch(
         name,
         &PatchParams::default(),

@@ -2,8 +2,12 @@
 //! (reconcile.md#engine-selection). Both are decided from one discovery request, `GET /apis`;
 //! everything after that request is pure.
 
+use std::collections::BTreeMap;
+
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::APIGroupList;
 use kube::api::ApiResource;
+use serde::Deserialize;
+use serde_json::Value;
 
 use crate::config::GitOpsEngine;
 use crate::error::Failure;
@@ -57,12 +61,27 @@ pub const FLUX_DETECTION_VERSION: &str = "v1";
 pub const ARGOCD_DETECTION_VERSION: &str = "v1alpha1";
 
 /// One API group the server serves.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ServedGroup {
     pub name: String,
     /// Served versions, in the server's order.
     pub versions: Vec<String>,
     pub preferred: Option<String>,
+    /// The kinds each version serves, where discovery said so. A version missing here is taken to
+    /// serve every kind of the group (its resource list could not be read).
+    pub kinds: BTreeMap<String, Vec<String>>,
+}
+
+impl ServedGroup {
+    /// Whether `version` serves `kind`: a group serves a kind only in some of its versions
+    /// (source.toolkit.fluxcd.io serves OCIRepository at v1 only from source-controller v1.6).
+    fn serves_kind(&self, version: &str, kind: &str) -> bool {
+        self.versions.iter().any(|served| served == version)
+            && self
+                .kinds
+                .get(version)
+                .is_none_or(|kinds| kinds.iter().any(|k| k == kind))
+    }
 }
 
 /// The `APIGroupList` of `GET /apis`, reduced to what selection needs.
@@ -84,6 +103,35 @@ impl ApiGroups {
                     .map(|version| version.version)
                     .collect(),
                 preferred: group.preferred_version.map(|preferred| preferred.version),
+                kinds: BTreeMap::new(),
+            })
+            .collect();
+        ApiGroups { groups }
+    }
+
+    /// The groups of an aggregated discovery document (`APIGroupDiscoveryList`,
+    /// apidiscovery.k8s.io/v2): every group with its versions, in the server's order of
+    /// preference, and the kinds each version serves.
+    pub fn from_aggregated(list: &AggregatedList) -> Self {
+        let groups = list
+            .items
+            .iter()
+            .map(|group| ServedGroup {
+                name: group.metadata.name.clone(),
+                versions: group.versions.iter().map(|v| v.version.clone()).collect(),
+                preferred: group.versions.first().map(|v| v.version.clone()),
+                kinds: group
+                    .versions
+                    .iter()
+                    .map(|v| {
+                        let kinds = v
+                            .resources
+                            .iter()
+                            .filter_map(|r| r.response_kind.as_ref()?.kind.clone())
+                            .collect();
+                        (v.version.clone(), kinds)
+                    })
+                    .collect(),
             })
             .collect();
         ApiGroups { groups }
@@ -98,21 +146,21 @@ impl ApiGroups {
             .is_some_and(|group| group.versions.iter().any(|served| served == version))
     }
 
-    /// The server's preferred version when it is one of `allowed`, else the first of `allowed`
-    /// (in the order given) that is served.
-    pub fn choose_version(&self, group: &str, allowed: &[&str]) -> Option<String> {
-        let served = self.group(group)?;
-        let is_served = |version: &str| served.versions.iter().any(|v| v == version);
-        if let Some(preferred) = &served.preferred
-            && allowed.contains(&preferred.as_str())
-            && is_served(preferred)
-        {
-            return Some(preferred.clone());
-        }
-        allowed
+    /// The version of `resource` to use: the server's preferred version of the group when it is
+    /// allowed and serves the kind, else the first allowed version (in the order given) that
+    /// serves the kind. Chosen per kind, not per group.
+    pub fn choose(&self, resource: &Resource) -> Option<ApiResource> {
+        let served = self.group(resource.group)?;
+        let usable = |version: &str| {
+            resource.versions.contains(&version) && served.serves_kind(version, resource.kind)
+        };
+        served
+            .preferred
             .iter()
-            .find(|version| is_served(version))
-            .map(|version| (*version).to_string())
+            .map(String::as_str)
+            .chain(resource.versions.iter().copied())
+            .find(|version| usable(version))
+            .map(|version| resource.at(version))
     }
 
     pub fn flux_served(&self) -> bool {
@@ -124,10 +172,130 @@ impl ApiGroups {
     }
 }
 
-/// Read the served API groups: exactly one request, `GET /apis` (no per-group documents).
+/// Aggregated discovery first (Kubernetes 1.30+ serves it: one request names every group,
+/// version and kind), the legacy `APIGroupList` when the server answers with that instead.
+const DISCOVERY_ACCEPT: &str =
+    "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json";
+
+/// The groups whose kinds ksail uses, for which the legacy path reads resource lists.
+const ENGINE_RESOURCES: [&Resource; 7] = [
+    &flux::KUSTOMIZATION,
+    &flux::OCI_REPOSITORY,
+    &flux::GIT_REPOSITORY,
+    &flux::BUCKET,
+    &flux::HELM_RELEASE,
+    &flux::FLUX_INSTANCE,
+    &argocd::APPLICATION,
+];
+
+/// Read the served API groups and the kinds of each version. One request, `GET /apis`, on a
+/// server with aggregated discovery; otherwise the `APIGroupList` plus, concurrently, the
+/// resource list of each served version ksail accepts for an engine kind.
 pub async fn discover_apis(client: &kube::Client) -> Result<ApiGroups, K8sError> {
-    let list = with_timeout(client.list_api_groups()).await?;
-    Ok(ApiGroups::from_list(list))
+    let request = http::Request::get("/apis")
+        .header(http::header::ACCEPT, DISCOVERY_ACCEPT)
+        .body(Vec::new())
+        .map_err(|error| K8sError::Kube(kube::Error::HttpError(error)))?;
+    let document: Value = match with_timeout(client.request(request)).await {
+        Ok(document) => document,
+        // A server that refuses the aggregated form outright.
+        Err(error) if error.status_code() == Some(406) => {
+            let list = with_timeout(client.list_api_groups()).await?;
+            return Ok(with_resource_lists(client, ApiGroups::from_list(list)).await);
+        }
+        Err(error) => return Err(error),
+    };
+    if document.get("kind").and_then(Value::as_str) == Some("APIGroupDiscoveryList") {
+        let list: AggregatedList = serde_json::from_value(document)
+            .map_err(|error| K8sError::Kube(kube::Error::SerdeError(error)))?;
+        return Ok(ApiGroups::from_aggregated(&list));
+    }
+    let list: APIGroupList = serde_json::from_value(document)
+        .map_err(|error| K8sError::Kube(kube::Error::SerdeError(error)))?;
+    Ok(with_resource_lists(client, ApiGroups::from_list(list)).await)
+}
+
+/// Fill in the kinds of each served version ksail accepts for an engine kind. A list that
+/// cannot be read leaves that version unknown (taken to serve every kind), as before.
+async fn with_resource_lists(client: &kube::Client, mut apis: ApiGroups) -> ApiGroups {
+    let mut wanted: Vec<String> = Vec::new();
+    for resource in ENGINE_RESOURCES {
+        let Some(group) = apis.group(resource.group) else {
+            continue;
+        };
+        for version in &group.versions {
+            let group_version = format!("{}/{version}", resource.group);
+            if resource.versions.contains(&version.as_str()) && !wanted.contains(&group_version) {
+                wanted.push(group_version);
+            }
+        }
+    }
+    let lists = futures_util::future::join_all(wanted.iter().map(|group_version| async move {
+        let list = with_timeout(client.list_api_group_resources(group_version)).await;
+        (group_version, list)
+    }))
+    .await;
+    for (group_version, list) in lists {
+        let list = match list {
+            Ok(list) => list,
+            Err(error) => {
+                tracing::debug!("discovery of {group_version} failed: {error}");
+                continue;
+            }
+        };
+        let Some((group, version)) = group_version.split_once('/') else {
+            continue;
+        };
+        if let Some(served) = apis.groups.iter_mut().find(|g| g.name == group) {
+            let kinds = list
+                .resources
+                .into_iter()
+                .filter(|r| !r.name.contains('/'))
+                .map(|r| r.kind)
+                .collect();
+            served.kinds.insert(version.to_string(), kinds);
+        }
+    }
+    apis
+}
+
+/// `APIGroupDiscoveryList` (apidiscovery.k8s.io/v2), the fields ksail reads.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct AggregatedList {
+    pub items: Vec<AggregatedGroup>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct AggregatedGroup {
+    pub metadata: AggregatedMetadata,
+    pub versions: Vec<AggregatedVersion>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct AggregatedMetadata {
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct AggregatedVersion {
+    pub version: String,
+    pub resources: Vec<AggregatedResource>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct AggregatedResource {
+    pub response_kind: Option<AggregatedKind>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct AggregatedKind {
+    pub kind: Option<String>,
 }
 
 /// The engine to use, and whether it was detected (then the caller prints
@@ -194,10 +362,7 @@ pub struct ApiVersions {
 }
 
 pub fn choose_api_versions(apis: &ApiGroups) -> ApiVersions {
-    let pick = |resource: &Resource| {
-        apis.choose_version(resource.group, resource.versions)
-            .map(|version| resource.at(&version))
-    };
+    let pick = |resource: &Resource| apis.choose(resource);
     ApiVersions {
         kustomization: pick(&flux::KUSTOMIZATION),
         oci_repository: pick(&flux::OCI_REPOSITORY),
@@ -220,7 +385,139 @@ mod tests {
             name: name.to_string(),
             versions: versions.iter().map(|v| (*v).to_string()).collect(),
             preferred: versions.first().map(|v| (*v).to_string()),
+            kinds: BTreeMap::new(),
         }
+    }
+
+    /// An aggregated discovery document (apidiscovery.k8s.io/v2) for `groups`: each
+    /// `(group, [(version, [kinds])])`, versions in the server's order of preference.
+    fn aggregated(groups: &[(&str, &[(&str, &[&str])])]) -> AggregatedList {
+        let items: Vec<Value> = groups
+            .iter()
+            .map(|(name, versions)| {
+                let versions: Vec<Value> = versions
+                    .iter()
+                    .map(|(version, kinds)| {
+                        let resources: Vec<Value> = kinds
+                            .iter()
+                            .map(|kind| {
+                                serde_json::json!({
+                                    "resource": format!("{}s", kind.to_lowercase()),
+                                    "responseKind": {"group": name, "version": version, "kind": kind},
+                                    "scope": "Namespaced",
+                                })
+                            })
+                            .collect();
+                        serde_json::json!({"version": version, "resources": resources, "freshness": "Current"})
+                    })
+                    .collect();
+                serde_json::json!({"metadata": {"name": name}, "versions": versions})
+            })
+            .collect();
+        let document = serde_json::json!({
+            "kind": "APIGroupDiscoveryList",
+            "apiVersion": "apidiscovery.k8s.io/v2",
+            "items": items,
+        });
+        serde_json::from_value(document).expect("a valid discovery document")
+    }
+
+    /// source.toolkit.fluxcd.io as Flux 2.5 (source-controller v1.5) serves it: OCIRepository
+    /// only at v1beta2, though the group's preferred version is v1.
+    const FLUX_2_5_SOURCE: &[(&str, &[&str])] = &[
+        (
+            "v1",
+            &["Bucket", "GitRepository", "HelmChart", "HelmRepository"],
+        ),
+        (
+            "v1beta2",
+            &[
+                "Bucket",
+                "GitRepository",
+                "HelmChart",
+                "HelmRepository",
+                "OCIRepository",
+            ],
+        ),
+    ];
+
+    /// The same group as Flux 2.9 (source-controller v1.9) serves it: OCIRepository at v1.
+    const FLUX_2_9_SOURCE: &[(&str, &[&str])] = &[
+        (
+            "v1",
+            &[
+                "Bucket",
+                "ExternalArtifact",
+                "GitRepository",
+                "HelmChart",
+                "HelmRepository",
+                "OCIRepository",
+            ],
+        ),
+        (
+            "v1beta2",
+            &[
+                "Bucket",
+                "GitRepository",
+                "HelmChart",
+                "HelmRepository",
+                "OCIRepository",
+            ],
+        ),
+    ];
+
+    #[test]
+    fn versions_are_chosen_per_kind_from_discovery_documents() {
+        let kustomize: (&str, &[(&str, &[&str])]) =
+            (KUSTOMIZE_GROUP, &[("v1", &["Kustomization"])]);
+        let flux_2_5 =
+            ApiGroups::from_aggregated(&aggregated(&[kustomize, (SOURCE_GROUP, FLUX_2_5_SOURCE)]));
+        let chosen = choose_api_versions(&flux_2_5);
+        assert_eq!(
+            version_of(&chosen.oci_repository),
+            Some("source.toolkit.fluxcd.io/v1beta2"),
+            "Flux 2.5: OCIRepository is not served at the group's preferred v1"
+        );
+        assert_eq!(
+            version_of(&chosen.git_repository),
+            Some("source.toolkit.fluxcd.io/v1")
+        );
+        assert_eq!(
+            version_of(&chosen.kustomization),
+            Some("kustomize.toolkit.fluxcd.io/v1")
+        );
+
+        let flux_2_9 =
+            ApiGroups::from_aggregated(&aggregated(&[kustomize, (SOURCE_GROUP, FLUX_2_9_SOURCE)]));
+        let chosen = choose_api_versions(&flux_2_9);
+        assert_eq!(
+            version_of(&chosen.oci_repository),
+            Some("source.toolkit.fluxcd.io/v1")
+        );
+        assert!(flux_2_9.flux_served() && flux_2_5.flux_served());
+
+        // A kind no accepted version serves is not chosen at all.
+        let no_oci = ApiGroups::from_aggregated(&aggregated(&[(
+            SOURCE_GROUP,
+            &[("v1", &["GitRepository"])],
+        )]));
+        assert_eq!(choose_api_versions(&no_oci).oci_repository, None);
+    }
+
+    #[test]
+    fn a_version_whose_kinds_are_unknown_is_taken_to_serve_the_group() {
+        // The legacy path when a resource list could not be read: group-level, as before.
+        let mut source = group(SOURCE_GROUP, &["v1", "v1beta2"]);
+        source
+            .kinds
+            .insert("v1beta2".to_string(), vec!["OCIRepository".to_string()]);
+        let chosen = choose_api_versions(&ApiGroups {
+            groups: vec![source],
+        });
+        assert_eq!(
+            version_of(&chosen.oci_repository),
+            Some("source.toolkit.fluxcd.io/v1")
+        );
     }
 
     fn apis(flux: bool, argocd: bool) -> ApiGroups {
@@ -569,6 +866,55 @@ mod tests {
         assert_eq!(
             version_of(&versions.flux_instance),
             Some("fluxcd.controlplane.io/v1")
+        );
+    }
+
+    /// An older server (no aggregated discovery) serving Flux 2.5's shape: the group list, then
+    /// the resource list of each accepted version, read concurrently; OCIRepository at v1beta2.
+    #[tokio::test]
+    async fn without_aggregated_discovery_the_resource_lists_decide_per_kind() {
+        use fake_apiserver::ResourceType;
+        let server = fake_apiserver::FakeApiServer::start(fake_apiserver::ServerOptions {
+            aggregated_discovery: false,
+            ..fake_apiserver::ServerOptions::default()
+        });
+        for (group, version, kind, plural) in [
+            (KUSTOMIZE_GROUP, "v1", "Kustomization", "kustomizations"),
+            (SOURCE_GROUP, "v1", "GitRepository", "gitrepositories"),
+            (SOURCE_GROUP, "v1beta2", "GitRepository", "gitrepositories"),
+            (SOURCE_GROUP, "v1beta2", "OCIRepository", "ocirepositories"),
+        ] {
+            server.register_type(ResourceType::new(group, version, kind, plural, true, true));
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cluster = cluster_for(&server, dir.path()).await;
+        server.clear_requests();
+
+        let apis = discover_apis(&cluster.client).await.expect("discovery");
+
+        let mut requests: Vec<_> = server
+            .requests()
+            .into_iter()
+            .map(|request| format!("{} {}", request.method, request.path))
+            .collect();
+        requests.sort();
+        assert_eq!(
+            requests,
+            [
+                "GET /apis",
+                "GET /apis/kustomize.toolkit.fluxcd.io/v1",
+                "GET /apis/source.toolkit.fluxcd.io/v1",
+                "GET /apis/source.toolkit.fluxcd.io/v1beta2",
+            ]
+        );
+        let versions = choose_api_versions(&apis);
+        assert_eq!(
+            version_of(&versions.oci_repository),
+            Some("source.toolkit.fluxcd.io/v1beta2")
+        );
+        assert_eq!(
+            version_of(&versions.git_repository),
+            Some("source.toolkit.fluxcd.io/v1")
         );
     }
 

@@ -38,6 +38,8 @@ pub use util::{now_rfc3339, rfc3339_offset};
 pub struct ServerOptions {
     /// Also serve the Flux types (see [`FakeApiServer::register_flux`]).
     pub flux: bool,
+    /// Serve them as Flux 2.5 does (see [`types::flux_2_5_types`]) instead of Flux 2.9.
+    pub flux_2_5: bool,
     /// Also serve the Argo CD Application type.
     pub argocd: bool,
     /// Watch events retained for resuming watches; older resourceVersions get `410 Expired`.
@@ -48,17 +50,23 @@ pub struct ServerOptions {
     pub default_watch_timeout_ms: u64,
     /// What `/version` reports.
     pub git_version: String,
+    /// Answer `GET /apis` with an aggregated discovery document (apidiscovery.k8s.io/v2) when
+    /// the client asks for one, as kube-apiserver does since 1.30; `false` plays an older server,
+    /// which answers with the legacy `APIGroupList`.
+    pub aggregated_discovery: bool,
 }
 
 impl Default for ServerOptions {
     fn default() -> Self {
         Self {
             flux: false,
+            flux_2_5: false,
             argocd: false,
             history_window: 10_000,
             bookmark_interval_ms: 2_000,
             default_watch_timeout_ms: 1_800_000,
             git_version: "v1.33.1".to_string(),
+            aggregated_discovery: true,
         }
     }
 }
@@ -67,6 +75,14 @@ impl ServerOptions {
     pub fn flux() -> Self {
         Self {
             flux: true,
+            ..Self::default()
+        }
+    }
+    /// Flux as release 2.5 serves its APIs: OCIRepository only at source v1beta2.
+    pub fn flux_2_5() -> Self {
+        Self {
+            flux: true,
+            flux_2_5: true,
             ..Self::default()
         }
     }
@@ -166,7 +182,7 @@ impl FakeApiServer {
             .enable_all()
             .build()
             .expect("fake apiserver: tokio runtime");
-        let (flux, argocd) = (options.flux, options.argocd);
+        let (flux, flux_2_5, argocd) = (options.flux, options.flux_2_5, options.argocd);
         let shared = Arc::new(cluster::Shared {
             state: Mutex::new(store::State::new(Vec::new(), options.history_window)),
             sims: Mutex::new(Vec::new()),
@@ -201,7 +217,9 @@ impl FakeApiServer {
         for t in types::builtin_types() {
             server.register_type(t);
         }
-        if flux {
+        if flux_2_5 {
+            server.register_types_as_crds(types::flux_2_5_types());
+        } else if flux {
             server.register_flux();
         }
         if argocd {
@@ -308,7 +326,11 @@ impl FakeApiServer {
     /// Serves the Flux types: Kustomization (kustomize v1), OCIRepository and GitRepository
     /// (source v1), HelmRelease (helm v2), FluxInstance (fluxcd.controlplane.io v1).
     pub fn register_flux(&self) {
-        for t in types::flux_types() {
+        self.register_types_as_crds(types::flux_types());
+    }
+
+    fn register_types_as_crds(&self, types: Vec<ResourceType>) {
+        for t in types {
             self.register_crd(
                 &t.group,
                 &t.version,

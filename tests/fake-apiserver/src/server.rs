@@ -288,9 +288,20 @@ async fn handle(
             405,
             "the server does not allow this method on the requested resource",
         ),
-        // Aggregated discovery is not implemented: 406 makes clients use the legacy documents.
-        _ if verb == Verb::Discovery && accept.contains("apidiscovery.k8s.io") => {
-            status_response(406, "aggregated discovery is not supported")
+        // kube-apiserver (1.30+) serves the aggregated form to a client that asks for it; an
+        // older server picks the plain `application/json` alternative of the Accept list.
+        Target::Apis
+            if accept.contains("g=apidiscovery.k8s.io;v=v2")
+                && cluster.shared.options.aggregated_discovery =>
+        {
+            let mut response = json_response(200, &aggregated_discovery(&cluster.lock().types));
+            response.headers_mut().insert(
+                hyper::header::CONTENT_TYPE,
+                HeaderValue::from_static(
+                    "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList",
+                ),
+            );
+            response
         }
         Target::Version => json_response(200, &version_doc(&cluster)),
         Target::Api => json_response(
@@ -677,6 +688,43 @@ fn api_group(types: &[ResourceType], group: &str) -> Option<Value> {
         "versions": versions.iter().map(|v| gv(v)).collect::<Vec<_>>(),
         "preferredVersion": gv(preferred),
     }))
+}
+
+/// `APIGroupDiscoveryList` (apidiscovery.k8s.io/v2): every group, its versions in order of
+/// preference and each version's resources with their kinds.
+fn aggregated_discovery(types: &[ResourceType]) -> Value {
+    let mut groups: Vec<&str> = Vec::new();
+    for t in types.iter().filter(|t| !t.group.is_empty()) {
+        if !groups.contains(&t.group.as_str()) {
+            groups.push(&t.group);
+        }
+    }
+    let items: Vec<Value> = groups
+        .iter()
+        .map(|group| {
+            let versions: Vec<Value> = group_versions(types, group)
+                .iter()
+                .map(|version| {
+                    let resources: Vec<Value> = types
+                        .iter()
+                        .filter(|t| t.group == *group && t.version == *version)
+                        .map(|t| {
+                            json!({
+                                "resource": t.plural,
+                                "responseKind": {"group": group, "version": version, "kind": t.kind},
+                                "scope": if t.namespaced { "Namespaced" } else { "Cluster" },
+                                "singularResource": t.singular(),
+                                "verbs": ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"],
+                            })
+                        })
+                        .collect();
+                    json!({"version": version, "resources": resources, "freshness": "Current"})
+                })
+                .collect();
+            json!({"metadata": {"name": group}, "versions": versions})
+        })
+        .collect();
+    json!({"kind": "APIGroupDiscoveryList", "apiVersion": "apidiscovery.k8s.io/v2", "items": items})
 }
 
 fn api_group_list(types: &[ResourceType]) -> Value {

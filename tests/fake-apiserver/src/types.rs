@@ -153,6 +153,34 @@ pub fn flux_types() -> Vec<ResourceType> {
     ]
 }
 
+/// Flux types as Flux 2.5 (source-controller v1.5) serves them: OCIRepository only at
+/// `source.toolkit.fluxcd.io/v1beta2` (its `api/v1` has no OCIRepository until v1.6), though the
+/// group's preferred version is v1; GitRepository at v1 and v1beta2.
+pub fn flux_2_5_types() -> Vec<ResourceType> {
+    let t = ResourceType::new;
+    let mut types: Vec<ResourceType> = flux_types()
+        .into_iter()
+        .filter(|r| r.kind != "OCIRepository")
+        .collect();
+    types.push(t(
+        "source.toolkit.fluxcd.io",
+        "v1beta2",
+        "OCIRepository",
+        "ocirepositories",
+        true,
+        true,
+    ));
+    types.push(t(
+        "source.toolkit.fluxcd.io",
+        "v1beta2",
+        "GitRepository",
+        "gitrepositories",
+        true,
+        true,
+    ));
+    types
+}
+
 /// Argo CD Application.
 pub fn argocd_types() -> Vec<ResourceType> {
     vec![ResourceType::new(

@@ -117,8 +117,13 @@ fn reconcile(cluster: &Cluster, ns: &str, name: &str) {
         if let Some(secret) = str_at(&sync, "/pullSecret") {
             spec["secretRef"] = json!({"name": secret});
         }
+        // flux-operator writes the source at the version its Flux release serves (v1beta2 for an
+        // OCIRepository before Flux 2.6): the served one.
+        let source_version = cluster
+            .resource_type(SOURCE_GROUP, plural)
+            .map_or_else(|| "v1".to_string(), |t| t.version);
         let source = json!({
-            "apiVersion": format!("{SOURCE_GROUP}/v1"),
+            "apiVersion": format!("{SOURCE_GROUP}/{source_version}"),
             "kind": kind,
             "metadata": {"name": sync_name, "namespace": ns, "labels": labels},
             "spec": spec,
