@@ -389,9 +389,11 @@ mod tests {
         }
     }
 
-    /// An aggregated discovery document (apidiscovery.k8s.io/v2) for `groups`: each
-    /// `(group, [(version, [kinds])])`, versions in the server's order of preference.
-    fn aggregated(groups: &[(&str, &[(&str, &[&str])])]) -> AggregatedList {
+    /// The versions of one group, in the server's order of preference, each with its kinds.
+    type GroupShape = &'static [(&'static str, &'static [&'static str])];
+
+    /// An aggregated discovery document (apidiscovery.k8s.io/v2) for `groups`.
+    fn aggregated(groups: &[(&str, GroupShape)]) -> AggregatedList {
         let items: Vec<Value> = groups
             .iter()
             .map(|(name, versions)| {
@@ -424,7 +426,7 @@ mod tests {
 
     /// source.toolkit.fluxcd.io as Flux 2.5 (source-controller v1.5) serves it: OCIRepository
     /// only at v1beta2, though the group's preferred version is v1.
-    const FLUX_2_5_SOURCE: &[(&str, &[&str])] = &[
+    const FLUX_2_5_SOURCE: GroupShape = &[
         (
             "v1",
             &["Bucket", "GitRepository", "HelmChart", "HelmRepository"],
@@ -442,7 +444,7 @@ mod tests {
     ];
 
     /// The same group as Flux 2.9 (source-controller v1.9) serves it: OCIRepository at v1.
-    const FLUX_2_9_SOURCE: &[(&str, &[&str])] = &[
+    const FLUX_2_9_SOURCE: GroupShape = &[
         (
             "v1",
             &[
