@@ -5,6 +5,8 @@
 //! object. Reports the wall time to exit 0, the API request count by kind, and the time from the
 //! last Kustomization becoming Ready to the process exit. Asserts nothing.
 //!
+//! `chain_vs_flux`: the same peer against ksail on a 5-deep `dependsOn` chain (issue 9, point 6).
+//!
 //! `reconcile_vs_flux`: on the real tier (docs/testing.md), the reference peer `flux reconcile
 //! kustomization flux-system --with-source` of the pinned Flux release (built by
 //! `tests/real/build.sh --peers`) against `ksail workload reconcile`, each after a push of a
@@ -59,6 +61,11 @@ struct Run {
 const RUNS: usize = 5;
 
 fn main() {
+    // `cargo bench --bench reconcile -- chain_vs_flux` runs only that comparison.
+    if std::env::args().any(|arg| arg == "chain_vs_flux") {
+        chain_vs_flux();
+        return;
+    }
     let mut runs: Vec<Run> = (0..RUNS).map(|_| run_once()).collect();
     for run in &runs {
         println!(
@@ -80,6 +87,7 @@ fn main() {
         runs[RUNS - 1].tail.as_secs_f64() * 1e3
     );
     reconcile_vs_flux();
+    chain_vs_flux();
 }
 
 /// `flux reconcile kustomization --with-source` and `ksail workload reconcile` on the same real
@@ -147,6 +155,92 @@ fn reconcile_vs_flux() {
         flux_median.as_secs_f64(),
         ksail_median.as_secs_f64(),
         flux_median.as_secs_f64() / ksail_median.as_secs_f64()
+    );
+}
+
+/// The 5-deep `dependsOn` chain of the real tier (`real::dependency_chain`): after a push that
+/// changes a ConfigMap in every link, `flux reconcile kustomization chain-5 --with-source` (which
+/// waits for the last link, the others following through kustomize-controller's
+/// `--requeue-dependency` of 30 s) against `ksail workload reconcile` (which wakes each waiting
+/// link as its dependency becomes ready). Interleaved rounds; the figure is the time until the
+/// command exits with every link serving the push.
+fn chain_vs_flux() {
+    use support::real;
+    const ROUNDS: usize = 2;
+    let flux = real::components_dir_with_peers().join("bin/flux");
+    let lab = real::flux().lab();
+    lab.write_config("Flux");
+    let write_chain = |value: &str| {
+        for link in real::CHAIN {
+            lab.write(
+                &format!("k8s/{link}/cm.yaml"),
+                &real::configmap(link, value),
+            );
+        }
+    };
+    let serves = |value: &str| {
+        real::CHAIN
+            .iter()
+            .all(|link| lab.configmap_value(link).as_deref() == Some(value))
+    };
+    lab.write("k8s/base/app.yaml", &real::configmap("app", "start"));
+    write_chain("start");
+    lab.push();
+    lab.cluster.apply(
+        &real::plain_flux_sync(&lab.registry.host_port()).replace("path: ./\n", "path: ./base\n"),
+    );
+    lab.cluster.apply(&real::dependency_chain(&real::CHAIN));
+    let set_up = lab
+        .ksail(["workload", "reconcile", "--timeout", "5m"])
+        .output()
+        .expect("run ksail workload reconcile");
+    assert!(set_up.status.success(), "the chain did not come up");
+    let (mut flux_times, mut ksail_times) = (Vec::new(), Vec::new());
+    for round in 0..ROUNDS {
+        let value = format!("flux-{round}");
+        write_chain(&value);
+        lab.push();
+        let started = Instant::now();
+        let status = std::process::Command::new(&flux)
+            .args(["reconcile", "kustomization", "chain-5", "--with-source"])
+            .args(["-n", "flux-system", "--timeout", "5m", "--kubeconfig"])
+            .arg(&lab.cluster.kubeconfig)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .expect("run flux reconcile");
+        flux_times.push(started.elapsed());
+        assert!(status.success(), "flux reconcile failed");
+        assert!(serves(&value), "flux: the chain serves {value}");
+
+        let value = format!("ksail-{round}");
+        write_chain(&value);
+        lab.push();
+        let started = Instant::now();
+        let output = lab
+            .ksail(["workload", "reconcile", "--timeout", "5m"])
+            .output()
+            .expect("run ksail workload reconcile");
+        ksail_times.push(started.elapsed());
+        assert!(output.status.success(), "ksail workload reconcile failed");
+        assert!(serves(&value), "ksail: the chain serves {value}");
+    }
+    let show = |times: &[Duration]| {
+        times
+            .iter()
+            .map(|t| format!("{:.2}", t.as_secs_f64()))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    println!("chain_vs_flux: flux runs {} s", show(&flux_times));
+    println!("chain_vs_flux: ksail runs {} s", show(&ksail_times));
+    let slowest_ksail = ksail_times.iter().max().copied().unwrap_or_default();
+    let fastest_flux = flux_times.iter().min().copied().unwrap_or_default();
+    println!(
+        "chain_vs_flux: 5-deep chain, fastest flux {:.2}s, slowest ksail {:.2}s, flux/ksail {:.1}x",
+        fastest_flux.as_secs_f64(),
+        slowest_ksail.as_secs_f64(),
+        fastest_flux.as_secs_f64() / slowest_ksail.as_secs_f64()
     );
 }
 

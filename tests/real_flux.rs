@@ -5,7 +5,7 @@
 mod support;
 
 use serde_json::Value;
-use support::real::{self, APPS, Lab, assert_exit, condition};
+use support::real::{self, APPS, CHAIN, Lab, assert_exit, condition};
 use support::{stderr_text, stdout_text};
 
 const KUSTOMIZATION: &str = "kustomizations.kustomize.toolkit.fluxcd.io";
@@ -461,6 +461,55 @@ fn excluded_kustomizations_are_neither_requested_nor_waited_for() {
     assert!(
         stderr.contains("no-such-kustomization"),
         "an --exclude that matches nothing is warned about:\n{stderr}"
+    );
+}
+
+/// kustomize-controller re-checks a `DependencyNotReady` Kustomization only every
+/// `--requeue-dependency` (30 s) and does not watch dependencies, so each link of a chain whose
+/// dependency is still being applied costs up to 30 s. ksail asks each waiting link again as soon
+/// as its dependency is ready for this run: the 5-deep chain fits a 60 s timeout that four
+/// requeues (about 2 minutes) could not.
+#[test]
+fn a_five_deep_dependency_chain_follows_at_the_speed_of_the_cluster() {
+    let lab = real::flux().lab();
+    lab.write_config("Flux");
+    lab.write("k8s/base/app.yaml", &real::configmap("app", "one"));
+    for link in CHAIN {
+        lab.write(
+            &format!("k8s/{link}/cm.yaml"),
+            &real::configmap(link, "one"),
+        );
+    }
+    lab.push();
+    lab.cluster.apply(
+        &real::plain_flux_sync(&lab.registry.host_port()).replace("path: ./\n", "path: ./base\n"),
+    );
+    lab.cluster.wait_condition(
+        KUSTOMIZATION,
+        FLUX_NAMESPACE,
+        "flux-system",
+        "Ready",
+        "True",
+    );
+    lab.cluster.apply(&real::dependency_chain(&CHAIN));
+
+    for link in CHAIN {
+        lab.write(
+            &format!("k8s/{link}/cm.yaml"),
+            &real::configmap(link, "two"),
+        );
+    }
+    lab.push();
+    let output = lab.run(&["workload", "reconcile", "--timeout", "60s", "-v"]);
+
+    assert_exit(&output, 0);
+    for link in CHAIN {
+        assert_eq!(lab.configmap_value(link).as_deref(), Some("two"), "{link}");
+    }
+    let stderr = stderr_text(&output);
+    assert!(
+        stderr.contains("its dependencies are ready; requesting it again now"),
+        "a waiting link was woken when its dependency became ready:\n{stderr}"
     );
 }
 

@@ -329,7 +329,7 @@ fn is_nano_token(token: &str) -> bool {
 fn happy_path_patches_source_then_every_kustomization_once_with_one_token() {
     let (_registry, _, digest, rig) = synced!();
     rig.put_ks("infra", "cert-manager", &[]);
-    rig.put_ks("apps", "podinfo", &["infra/cert-manager"]);
+    rig.put_ks("apps", "podinfo", &[]);
     rig.put_ks("team-b", "web", &[]);
     rig.controllers(&digest);
 
@@ -952,6 +952,60 @@ fn flux_2_5_serves_the_sync_source_at_v1beta2_and_the_digest_gate_holds() {
     );
 }
 
+/// kustomize-controller has no watch on dependencies: a dependent that found its dependency not
+/// ready looks again only after `--requeue-dependency` (30 s, as the fake keeps it here). ksail
+/// asks each waiting dependent again, under a fresh token, the moment its dependency is ready for
+/// this run, so a 5-deep chain finishes inside a 20 s timeout that the requeue timer alone could
+/// not meet (5 × 30 s).
+#[test]
+fn a_dependency_chain_is_woken_link_by_link_instead_of_waiting_for_the_requeue_timer() {
+    let rig = Rig::unchecked();
+    let chain = ["apps/c1", "apps/c2", "apps/c3", "apps/c4", "apps/c5"];
+    rig.put_ks("apps", "c1", &[]);
+    for pair in chain.windows(2) {
+        let (namespace, name) = pair[1].split_once('/').expect("ns/name");
+        rig.put_ks(namespace, name, &[pair[0]]);
+    }
+    let (_, kustomize) = rig.controllers(&old_digest());
+    // Each link takes a moment, so every dependent first finds its dependency not ready.
+    for key in chain {
+        kustomize.set_outcome(key, KsOutcome::Slow(100));
+    }
+
+    let output = rig.run(&["--timeout", "20s", "-v"]);
+
+    assert_exit(&output, 0);
+    for key in &chain[1..] {
+        assert_progress_line(
+            &output,
+            &format!("kustomization {key}: its dependencies are ready; requesting it again now"),
+        );
+        let tokens: Vec<String> = rig
+            .patches()
+            .iter()
+            .filter(|patch| object_of(&patch.path, "kustomizations").as_deref() == Some(*key))
+            .filter_map(|patch| {
+                let body = patch.body_json()?;
+                Some(
+                    body["metadata"]["annotations"][REQUESTED_AT]
+                        .as_str()?
+                        .to_string(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            tokens.len(),
+            2,
+            "{key}: the run's request and one wake-up: {tokens:?}"
+        );
+        assert_eq!(
+            tokens[1],
+            format!("{}.1", tokens[0]),
+            "{key}: a fresh token"
+        );
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Terminal failures
 
@@ -1024,9 +1078,12 @@ fn each_kustomization_terminal_reason_fails_fast() {
 /// waited for, and a `ReconciliationFailed` that the next request clears is not a failure.
 #[test]
 fn requeued_failures_that_clear_end_ready() {
-    for (reason, requests) in [("ArtifactFailed", 2), ("ReconciliationFailed", 2)] {
+    for (reason, rerequested) in [("ArtifactFailed", false), ("ReconciliationFailed", true)] {
         let rig = Rig::unchecked();
         let (_, kustomize) = rig.start(&[("apps/flaky", &[])]);
+        // kustomize-controller looks at an ArtifactFailed object again after
+        // `--requeue-dependency`; short here.
+        kustomize.set_requeue_dependency_ms(300);
         kustomize.script(
             "apps/flaky",
             vec![failed(reason, "for a moment"), KsOutcome::Ready],
@@ -1034,12 +1091,23 @@ fn requeued_failures_that_clear_end_ready() {
         let output = rig.run(&["--timeout", "30s", "-v"]);
         assert_exit(&output, 0);
         let handled = kustomize.handled();
-        assert_eq!(
-            handled.iter().filter(|key| *key == "apps/flaky").count(),
-            requests,
-            "{reason}: {handled:?}\n{}",
+        assert!(
+            handled.iter().filter(|key| *key == "apps/flaky").count() >= 2,
+            "{reason}: the failure was reported, then cleared: {handled:?}\n{}",
             describe(&output)
         );
+        let asked_again = progress_lines(&output).iter().any(|line| {
+            line.starts_with("kustomization apps/flaky: ") && line.contains("requesting again")
+        });
+        // ksail asks again only after a ReconciliationFailed it saw for its own request; an
+        // ArtifactFailed is left to the controller's requeue.
+        if !rerequested {
+            assert!(
+                !asked_again,
+                "{reason}: not re-requested\n{}",
+                describe(&output)
+            );
+        }
     }
 }
 

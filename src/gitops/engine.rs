@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::APIGroupList;
 use kube::api::ApiResource;
-use serde::Deserialize;
+use kube::client::APIGroupDiscoveryList;
+use kube::core::discovery::v2::ACCEPT_AGGREGATED_DISCOVERY_V2;
 use serde_json::Value;
 
 use crate::config::GitOpsEngine;
@@ -112,26 +113,36 @@ impl ApiGroups {
     /// The groups of an aggregated discovery document (`APIGroupDiscoveryList`,
     /// apidiscovery.k8s.io/v2): every group with its versions, in the server's order of
     /// preference, and the kinds each version serves.
-    pub fn from_aggregated(list: &AggregatedList) -> Self {
+    pub fn from_aggregated(list: &APIGroupDiscoveryList) -> Self {
         let groups = list
             .items
             .iter()
-            .map(|group| ServedGroup {
-                name: group.metadata.name.clone(),
-                versions: group.versions.iter().map(|v| v.version.clone()).collect(),
-                preferred: group.versions.first().map(|v| v.version.clone()),
-                kinds: group
+            .map(|group| {
+                let versions: Vec<(String, Vec<String>)> = group
                     .versions
                     .iter()
-                    .map(|v| {
+                    .filter_map(|v| {
                         let kinds = v
                             .resources
                             .iter()
                             .filter_map(|r| r.response_kind.as_ref()?.kind.clone())
                             .collect();
-                        (v.version.clone(), kinds)
+                        Some((v.version.clone()?, kinds))
                     })
-                    .collect(),
+                    .collect();
+                ServedGroup {
+                    name: group
+                        .metadata
+                        .as_ref()
+                        .and_then(|metadata| metadata.name.clone())
+                        .unwrap_or_default(),
+                    versions: versions
+                        .iter()
+                        .map(|(version, _)| version.clone())
+                        .collect(),
+                    preferred: versions.first().map(|(version, _)| version.clone()),
+                    kinds: versions.into_iter().collect(),
+                }
             })
             .collect();
         ApiGroups { groups }
@@ -172,11 +183,6 @@ impl ApiGroups {
     }
 }
 
-/// Aggregated discovery first (Kubernetes 1.30+ serves it: one request names every group,
-/// version and kind), the legacy `APIGroupList` when the server answers with that instead.
-const DISCOVERY_ACCEPT: &str =
-    "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json";
-
 /// The groups whose kinds ksail uses, for which the legacy path reads resource lists.
 const ENGINE_RESOURCES: [&Resource; 7] = [
     &flux::KUSTOMIZATION,
@@ -193,7 +199,9 @@ const ENGINE_RESOURCES: [&Resource; 7] = [
 /// resource list of each served version ksail accepts for an engine kind.
 pub async fn discover_apis(client: &kube::Client) -> Result<ApiGroups, K8sError> {
     let request = http::Request::get("/apis")
-        .header(http::header::ACCEPT, DISCOVERY_ACCEPT)
+        // Aggregated discovery first (Kubernetes 1.30+ serves it: one request names every
+        // group, version and kind), the legacy `APIGroupList` as the last alternative.
+        .header(http::header::ACCEPT, ACCEPT_AGGREGATED_DISCOVERY_V2)
         .body(Vec::new())
         .map_err(|error| K8sError::Kube(kube::Error::HttpError(error)))?;
     let document: Value = match with_timeout(client.request(request)).await {
@@ -206,7 +214,7 @@ pub async fn discover_apis(client: &kube::Client) -> Result<ApiGroups, K8sError>
         Err(error) => return Err(error),
     };
     if document.get("kind").and_then(Value::as_str) == Some("APIGroupDiscoveryList") {
-        let list: AggregatedList = serde_json::from_value(document)
+        let list: APIGroupDiscoveryList = serde_json::from_value(document)
             .map_err(|error| K8sError::Kube(kube::Error::SerdeError(error)))?;
         return Ok(ApiGroups::from_aggregated(&list));
     }
@@ -257,45 +265,6 @@ async fn with_resource_lists(client: &kube::Client, mut apis: ApiGroups) -> ApiG
         }
     }
     apis
-}
-
-/// `APIGroupDiscoveryList` (apidiscovery.k8s.io/v2), the fields ksail reads.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
-pub struct AggregatedList {
-    pub items: Vec<AggregatedGroup>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
-pub struct AggregatedGroup {
-    pub metadata: AggregatedMetadata,
-    pub versions: Vec<AggregatedVersion>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
-pub struct AggregatedMetadata {
-    pub name: String,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
-pub struct AggregatedVersion {
-    pub version: String,
-    pub resources: Vec<AggregatedResource>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default, rename_all = "camelCase")]
-pub struct AggregatedResource {
-    pub response_kind: Option<AggregatedKind>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
-pub struct AggregatedKind {
-    pub kind: Option<String>,
 }
 
 /// The engine to use, and whether it was detected (then the caller prints
@@ -393,7 +362,7 @@ mod tests {
     type GroupShape = &'static [(&'static str, &'static [&'static str])];
 
     /// An aggregated discovery document (apidiscovery.k8s.io/v2) for `groups`.
-    fn aggregated(groups: &[(&str, GroupShape)]) -> AggregatedList {
+    fn aggregated(groups: &[(&str, GroupShape)]) -> APIGroupDiscoveryList {
         let items: Vec<Value> = groups
             .iter()
             .map(|(name, versions)| {

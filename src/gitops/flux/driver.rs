@@ -37,6 +37,8 @@ const READY: &str = "ready";
 const NOT_HANDLED: &str = "waiting for the controller to handle the request";
 /// At most this many trigger patches are in flight at once.
 const PATCH_CONCURRENCY: usize = 16;
+/// kustomize-controller's reason for a dependency that is not ready (fluxcd/pkg `apis/meta`).
+const DEPENDENCY_NOT_READY: &str = "DependencyNotReady";
 /// The pauses before the re-requests after a retried failure.
 const REREQUEST_DELAYS: [std::time::Duration; 2] = [
     std::time::Duration::from_secs(1),
@@ -89,6 +91,8 @@ struct Tracked {
     /// re-request ksail sent it.
     token: String,
     /// Re-requests sent after a retried failure ([`RETRIED_REASONS`]).
+    retries: u32,
+    /// Tokens issued to this object after the run's own (retries and dependency wake-ups).
     rerequests: u32,
     /// When the pending re-request is due.
     rerequest_at: Option<Instant>,
@@ -96,10 +100,18 @@ struct Tracked {
 }
 
 impl Tracked {
+    /// Ask this object again at `at`, under a fresh token derived from the run's.
+    fn rerequest(&mut self, run_token: &str, at: Instant) {
+        self.rerequests += 1;
+        self.token = format!("{run_token}.{}", self.rerequests);
+        self.rerequest_at = Some(at);
+    }
+
     fn new(created: bool, token: &str) -> Self {
         Tracked {
             created,
             token: token.to_string(),
+            retries: 0,
             rerequests: 0,
             rerequest_at: None,
             progress: Progress::default(),
@@ -558,6 +570,7 @@ async fn evaluate(attempt: &mut FluxAttempt<'_>, state: &mut State, touched: &To
     // The sync source finishing changes the verdict of everything it gates.
     let everything = !source_was_done && state.source_progress.done.is_some();
     let mut failed_now = everything;
+    let mut ready_now: Vec<ObjectKey> = Vec::new();
     let keys: Vec<ObjectKey> = state
         .tracked
         .iter()
@@ -594,6 +607,9 @@ async fn evaluate(attempt: &mut FluxAttempt<'_>, state: &mut State, touched: &To
             None => verdict,
         };
         failed_now |= matches!(verdict, Verdict::Failed { .. });
+        if matches!(verdict, Verdict::Complete { .. }) {
+            ready_now.push(key.clone());
+        }
         let after = state.started.elapsed();
         if let Some(tracked) = state.tracked.get_mut(&key) {
             tracked
@@ -604,6 +620,49 @@ async fn evaluate(attempt: &mut FluxAttempt<'_>, state: &mut State, touched: &To
     // Blocking only changes when a failure appears or the set of objects changed.
     if failed_now || matches!(touched, Touched::Everything) {
         mark_blocked(state, reporter);
+    }
+    if !ready_now.is_empty() {
+        wake_dependents(state, &ready_now, reporter);
+    }
+}
+
+/// kustomize-controller does not watch a Kustomization's dependencies: a dependent that found
+/// one not ready (`DependencyNotReady`) looks again only after `--requeue-dependency` (30 s by
+/// default), so every link of a `dependsOn` chain would cost up to that long. When the last of
+/// its tracked dependencies is ready for this run, ksail asks the waiting dependent again at once,
+/// under a fresh token.
+fn wake_dependents(state: &mut State, ready_now: &[ObjectKey], reporter: &dyn Reporter) {
+    let is_ready = |state: &State, key: &ObjectKey| {
+        state.tracked.get(key).is_none_or(|tracked| {
+            tracked
+                .progress
+                .done
+                .as_ref()
+                .is_some_and(|done| done.state == ObjectState::Ready)
+        })
+    };
+    let waiting: Vec<ObjectKey> = state
+        .tracked
+        .iter()
+        .filter(|(_, tracked)| tracked.progress.done.is_none() && tracked.rerequest_at.is_none())
+        .filter_map(|(key, _)| {
+            let object = state.kustomizations.get(key)?;
+            let woken = object.depends_on.iter().any(|dep| ready_now.contains(dep));
+            let waits_on_dependency = object
+                .condition("Ready")
+                .is_some_and(|ready| ready.reason == DEPENDENCY_NOT_READY);
+            let all_ready = object.depends_on.iter().all(|dep| is_ready(state, dep));
+            (woken && waits_on_dependency && all_ready).then(|| key.clone())
+        })
+        .collect();
+    let now = Instant::now();
+    for key in waiting {
+        if let Some(tracked) = state.tracked.get_mut(&key) {
+            tracked.rerequest(&state.token, now);
+            reporter.verbose(&format!(
+                "{key}: its dependencies are ready; requesting it again now"
+            ));
+        }
     }
 }
 
@@ -694,19 +753,18 @@ fn tolerate_retried(
         return verdict;
     };
     if !RETRIED_REASONS.contains(&reason.as_str())
-        || tracked.rerequests + 1 >= RETRIED_FAILURE_REQUESTS
+        || tracked.retries + 1 >= RETRIED_FAILURE_REQUESTS
     {
         return Verdict::Failed { reason, message };
     }
-    let delay = REREQUEST_DELAYS[tracked.rerequests as usize % REREQUEST_DELAYS.len()];
-    tracked.rerequests += 1;
-    tracked.token = format!("{run_token}.{}", tracked.rerequests);
-    tracked.rerequest_at = Some(Instant::now() + delay);
+    let delay = REREQUEST_DELAYS[tracked.retries as usize % REREQUEST_DELAYS.len()];
+    tracked.retries += 1;
+    tracked.rerequest(run_token, Instant::now() + delay);
     let text = reason_and_message(&reason, &collapse_whitespace(&message));
     reporter.verbose(&format!(
         "{key}: {text}; requesting again in {}s (request {} of {RETRIED_FAILURE_REQUESTS})",
         delay.as_secs(),
-        tracked.rerequests + 1,
+        tracked.retries + 1,
     ));
     Verdict::Waiting {
         status: format!("{text} (asking again)"),

@@ -119,12 +119,23 @@ async fn discovery_lists_core_and_flux_types() {
         .resolve_gvk(&GroupVersionKind::gvk("", "v1", "ConfigMap"))
         .unwrap();
     assert_eq!(cm_ar.plural, "configmaps");
-    // Aggregated discovery is refused so clients use the legacy documents.
-    let err = client.list_api_groups_aggregated().await.unwrap_err();
-    assert!(
-        matches!(err, kube::Error::Api(ref s) if s.code == 406),
-        "{err:?}"
-    );
+    // Aggregated discovery (kube-apiserver 1.30+) names every kind of every version at once.
+    let aggregated = client.list_api_groups_aggregated().await.unwrap();
+    let kustomize = aggregated
+        .items
+        .iter()
+        .find(|g| {
+            g.metadata.as_ref().and_then(|m| m.name.as_deref())
+                == Some("kustomize.toolkit.fluxcd.io")
+        })
+        .expect("the kustomize group");
+    let kinds: Vec<Option<&str>> = kustomize.versions[0]
+        .resources
+        .iter()
+        .map(|r| r.response_kind.as_ref().and_then(|k| k.kind.as_deref()))
+        .collect();
+    assert_eq!(kustomize.versions[0].version.as_deref(), Some("v1"));
+    assert_eq!(kinds, [Some("Kustomization")]);
     // Argo CD registered at runtime shows up.
     server.register_argocd();
     let discovery = Discovery::new(client).run().await.unwrap();
@@ -745,6 +756,7 @@ async fn kustomization_dependencies_and_scripted_failures() {
     let server = FakeApiServer::start(ServerOptions::flux());
     let source = FluxSource::new(0, DIGEST);
     let ks = FluxKustomization::new(0);
+    ks.set_requeue_dependency_ms(2_000);
     ks.set_outcome("infra/cert-manager", KsOutcome::Slow(300));
     ks.set_outcome(
         "apps/broken",
@@ -756,7 +768,7 @@ async fn kustomization_dependencies_and_scripted_failures() {
     source.set_outcome(
         "other/src",
         SourceOutcome::Stalled {
-            reason: "InvalidURL".into(),
+            reason: "URLInvalid".into(),
             message: "bad".into(),
         },
     );
@@ -820,7 +832,13 @@ async fn kustomization_dependencies_and_scripted_failures() {
         ready_reason("infra", "cert-manager").as_deref() == Some("ReconciliationSucceeded")
     })
     .await;
-    eventually("podinfo follows", || {
+    // Like kustomize-controller, which has no watch on dependencies: the dependent looks again
+    // only when its requeue interval has passed.
+    assert_eq!(
+        ready_reason("apps", "podinfo").as_deref(),
+        Some("DependencyNotReady")
+    );
+    eventually("podinfo follows after its requeue", || {
         ready_reason("apps", "podinfo").as_deref() == Some("ReconciliationSucceeded")
     })
     .await;

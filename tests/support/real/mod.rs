@@ -85,6 +85,39 @@ spec:
     )
 }
 
+/// The links of the dependency chain a test and the benchmark build: each a Kustomization in
+/// flux-system applying `./<link>` of the sync artifact, each depending on the one before.
+pub const CHAIN: [&str; 5] = ["chain-1", "chain-2", "chain-3", "chain-4", "chain-5"];
+
+/// The Kustomizations of `links`, each depending on the previous one (`wait: true`, so a link is
+/// Ready only when what it applied is).
+pub fn dependency_chain(links: &[&str]) -> String {
+    let mut documents = Vec::new();
+    for (index, link) in links.iter().enumerate() {
+        let depends = match index {
+            0 => String::new(),
+            _ => format!("  dependsOn:\n    - name: {}\n", links[index - 1]),
+        };
+        documents.push(format!(
+            "apiVersion: kustomize.toolkit.fluxcd.io/v1
+kind: Kustomization
+metadata:
+  name: {link}
+  namespace: flux-system
+spec:
+  interval: 10m
+  path: ./{link}
+  prune: true
+  wait: true
+  sourceRef:
+    kind: OCIRepository
+    name: flux-system
+{depends}"
+        ));
+    }
+    documents.join("---\n")
+}
+
 /// Prints a ksail run (shown when the test fails) and returns its output.
 fn show(args: &[&str], output: Output) -> Output {
     eprintln!(

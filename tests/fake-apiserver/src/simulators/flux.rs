@@ -249,12 +249,21 @@ struct KsInner {
     children: std::collections::HashMap<String, Vec<ChildAction>>,
     pending: Pending,
     handled: Vec<String>,
+    /// Keys whose last reconcile ended in a requeued wait (dependency or artifact).
+    requeue: std::collections::HashSet<String>,
+    /// Keys whose requeue timer fired: reconciled whatever their state.
+    forced: std::collections::HashSet<String>,
+    /// kustomize-controller's `--requeue-dependency` (30 s by default).
+    requeue_ms: u64,
 }
 
 /// Flux kustomize-controller: on create, a new generation, a new `requestedAt` or a new source
-/// revision, waits for `dependsOn` (`Ready=False` `DependencyNotReady`, re-evaluated when
-/// dependencies change), then applies the scripted outcome, setting `lastAttemptedRevision`,
-/// `lastAppliedRevision`, `lastHandledReconcileAt` and `observedGeneration`.
+/// revision, waits for `dependsOn` (`Ready=False` `DependencyNotReady`), then applies the
+/// scripted outcome, setting `lastAttemptedRevision`, `lastAppliedRevision`,
+/// `lastHandledReconcileAt` and `observedGeneration`. Like the real controller (v1.9
+/// `kustomization_manager.go` watches sources, not dependencies; `Reconcile` returns
+/// `RequeueAfter: DependencyRequeueInterval`), a dependency or artifact wait is looked at again
+/// only after the requeue interval, not when the dependency changes.
 pub struct FluxKustomization {
     delay_ms: u64,
     inner: Mutex<KsInner>,
@@ -269,12 +278,20 @@ impl FluxKustomization {
                 children: Default::default(),
                 pending: Pending::default(),
                 handled: Vec::new(),
+                requeue: Default::default(),
+                forced: Default::default(),
+                requeue_ms: 30_000,
             }),
         })
     }
 
     fn inner(&self) -> std::sync::MutexGuard<'_, KsInner> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The `--requeue-dependency` interval (30 s unless set).
+    pub fn set_requeue_dependency_ms(&self, ms: u64) {
+        self.inner().requeue_ms = ms;
     }
 
     pub fn script(&self, key: &str, outcomes: Vec<KsOutcome>) {
@@ -309,7 +326,19 @@ impl FluxKustomization {
 
     /// One reconcile; a slow outcome keeps the key pending until it finishes.
     fn run(self: Arc<Self>, cluster: &Cluster, key: String) {
-        match self.reconcile(cluster, &key) {
+        let outcome = self.reconcile(cluster, &key);
+        let requeue = {
+            let mut inner = self.inner();
+            inner.requeue.remove(&key).then_some(inner.requeue_ms)
+        };
+        if let Some(ms) = requeue {
+            let (this, key) = (self.clone(), key.clone());
+            cluster.after(ms, move |c| {
+                this.inner().forced.insert(key.clone());
+                this.schedule(c, key);
+            });
+        }
+        match outcome {
             Some(ms) => {
                 let this = self.clone();
                 cluster.after(ms, move |c| {
@@ -331,7 +360,8 @@ impl FluxKustomization {
     fn reconcile(&self, cluster: &Cluster, key: &str) -> Option<u64> {
         let (ns, name) = key.split_once('/').unwrap_or(("", key));
         let obj = cluster.get(KUSTOMIZE_GROUP, "kustomizations", ns, name)?;
-        if suspended(&obj) || !should_reconcile(cluster, &obj) {
+        let forced = self.inner().forced.remove(key);
+        if suspended(&obj) || !(forced || should_reconcile(cluster, &obj)) {
             return None;
         }
         // A controller that never handles the object writes nothing at all, not even the
@@ -368,6 +398,7 @@ impl FluxKustomization {
                 );
                 handled(s, false);
             });
+            self.inner().requeue.insert(key.to_string());
             return None;
         }
         let Some(revision) = source_revision(cluster, &obj) else {
@@ -383,6 +414,7 @@ impl FluxKustomization {
                 );
                 handled(s, false);
             });
+            self.inner().requeue.insert(key.to_string());
             return None;
         };
         let outcome = {
@@ -397,6 +429,10 @@ impl FluxKustomization {
                 None
             }
             KsOutcome::Failed { reason, message } => {
+                // The waits the real controller requeues after `--requeue-dependency`.
+                if reason == "ArtifactFailed" || reason == "DependencyNotReady" {
+                    self.inner().requeue.insert(key.to_string());
+                }
                 write_failure(cluster, key, false, &reason, &message, &revision, handled);
                 None
             }
@@ -517,12 +553,6 @@ fn should_reconcile(cluster: &Cluster, obj: &Value) -> bool {
     if flux_needs_reconcile(obj) {
         return true;
     }
-    if matches!(
-        condition_state(obj, "Ready"),
-        Some((_, "DependencyNotReady" | "ArtifactFailed"))
-    ) {
-        return true;
-    }
     let attempted = obj
         .pointer("/status/lastAttemptedRevision")
         .and_then(Value::as_str);
@@ -587,17 +617,6 @@ impl Simulator for Arc<FluxKustomization> {
                 && should_reconcile(cluster, &ev.object)
             {
                 self.schedule(cluster, key_of(&ev.object));
-            }
-            // Dependents waiting on this one re-evaluate.
-            let changed = key_of(&ev.object);
-            for k in cluster.list(KUSTOMIZE_GROUP, "kustomizations") {
-                if matches!(
-                    condition_state(&k, "Ready"),
-                    Some((_, "DependencyNotReady"))
-                ) && dependencies(&k).contains(&changed)
-                {
-                    self.schedule(cluster, key_of(&k));
-                }
             }
             return;
         }
