@@ -13,13 +13,15 @@ use std::path::PathBuf;
 use std::process::Output;
 use std::sync::Arc;
 
-use fake_apiserver::simulators::{ArgoCd, FluxOperator, FluxSource, SourceOutcome, Workloads};
+use fake_apiserver::simulators::{
+    ArgoCd, FluxKustomization, FluxOperator, FluxSource, KsOutcome, SourceOutcome, Workloads,
+};
 use fake_apiserver::{FakeApiServer, LoggedRequest, ServerOptions};
 use serde_json::{Value, json};
 use support::fake_tools::{FakeContainer, FakeState, FakeTools};
 use support::{
-    Action, FaultScript, Proxy, Registry, TestEnv, assert_error_line, assert_success, http,
-    progress_lines, stderr_lines, stdout_lines,
+    Action, FaultScript, Proxy, Registry, TestEnv, assert_error_line, assert_success, describe,
+    http, progress_lines, stderr_lines, stdout_lines,
 };
 
 const REGISTRY: &str = "kind-local-registry";
@@ -157,10 +159,22 @@ impl Rig {
         source: Arc<FluxSource>,
         engine: &str,
     ) -> Rig {
+        Rig::flux_with_kustomize(registry, options, source, FluxKustomization::new(0), engine)
+    }
+
+    /// [`Rig::flux_with`] with this kustomize controller (for scripted outcomes).
+    fn flux_with_kustomize(
+        registry: Registry,
+        options: ServerOptions,
+        source: Arc<FluxSource>,
+        kustomize: Arc<FluxKustomization>,
+        engine: &str,
+    ) -> Rig {
         let server = FakeApiServer::start(options);
         server.add_simulator(Workloads::new(0));
         server.add_simulator(FluxOperator::new(0));
         server.add_simulator(source);
+        server.add_simulator(kustomize);
         Rig::with_server(registry, server, engine)
     }
 
@@ -936,6 +950,32 @@ fn create_engine_ready_timeout_exits_3() {
         "{last}"
     );
     assert!(step_lines(&output).contains(&"✗ engine ready: failed".to_string()));
+}
+
+/// A first artifact the sync Kustomization cannot build ends `cluster create` with the reason at
+/// once (exit 1), instead of waiting out the timeout behind a FluxInstance that is not ready.
+#[test]
+fn create_with_a_broken_first_artifact_fails_with_the_kustomizations_reason() {
+    let registry = require_registry!();
+    let source = FluxSource::with_resolver(0, registry_resolver(&registry));
+    let kustomize = FluxKustomization::new(0);
+    kustomize.set_outcome(
+        "flux-system/flux-system",
+        KsOutcome::Failed {
+            reason: "BuildFailed".into(),
+            message: "kustomize build failed: no-such-file.yaml".into(),
+        },
+    );
+    let rig = Rig::flux_with_kustomize(registry, ServerOptions::flux(), source, kustomize, "Flux");
+
+    let output = rig.ksail(&["cluster", "create", "--timeout", "5m"]);
+
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    assert!(step_lines(&output).contains(&"✗ engine ready: failed".to_string()));
+    assert_eq!(
+        stderr_lines(&output).last().cloned().unwrap_or_default(),
+        "error: Kustomization flux-system/flux-system failed: BuildFailed: kustomize build failed: no-such-file.yaml; fix the manifests, run ksail workload push, then ksail workload reconcile"
+    );
 }
 
 /// The whole loop a user runs (issue: init → create → push → reconcile → update → change the tag

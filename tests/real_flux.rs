@@ -687,3 +687,24 @@ fn init_create_push_reconcile_update_delete_run_against_real_kubernetes() {
 
     lab.update_then_delete();
 }
+
+/// A first artifact that kustomize-controller cannot build: `cluster create` ends with the sync
+/// Kustomization's real reason (exit 1) while the FluxInstance is still not ready, instead of
+/// waiting out its timeout.
+#[test]
+fn create_with_a_broken_first_artifact_exits_1_with_the_kustomizations_reason() {
+    let lab = real::flux().lab();
+    let _tools = support::fake_tools::FakeTools::install(&lab.env, lab.fake_state());
+    lab.init_project("Flux");
+    lab.write("k8s/kustomization.yaml", BROKEN_KUSTOMIZE);
+
+    let create = lab.run_cluster_command(&["cluster", "create", "--timeout", "3m"]);
+
+    assert_exit(&create, 1);
+    let stderr = stderr_text(&create);
+    assert!(
+        stderr.contains("error: Kustomization flux-system/flux-system failed: BuildFailed: ")
+            && stderr.contains("no-such-file.yaml"),
+        "the error carries kustomize-controller's reason and message:\n{stderr}"
+    );
+}

@@ -19,6 +19,7 @@ use fake_apiserver::simulators::HelmReleaseSim;
 use fake_apiserver::{FakeApiServer, LoggedRequest, Route, Verb};
 use serde_json::{Value, json};
 use support::fake_cluster::{FakeCluster, MERGE_PATCH};
+use support::output::wait_bounded;
 use support::{assert_exit, describe, progress_lines, stdout_lines};
 
 const DIGEST: &str = "sha256:1a2b3c4d5e6f00000000000000000000000000000000000000000000000000aa";
@@ -424,41 +425,6 @@ fn wait_for_suspend(server: &FakeApiServer, limit: Duration) {
     {
         assert!(Instant::now() < deadline, "the suspend PATCH never arrived");
         std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
-/// Waits for the child to exit (at most `limit`), then collects its output.
-fn wait_bounded(child: &mut std::process::Child, limit: Duration) -> Output {
-    use std::io::Read as _;
-    let deadline = Instant::now() + limit;
-    // Drain the pipes on threads so a chatty child can never block on a full pipe.
-    let mut out_pipe = child.stdout.take().expect("piped stdout");
-    let mut err_pipe = child.stderr.take().expect("piped stderr");
-    let out = std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = out_pipe.read_to_end(&mut buf);
-        buf
-    });
-    let err = std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = err_pipe.read_to_end(&mut buf);
-        buf
-    });
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("ksail did not exit within {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    Output {
-        status,
-        stdout: out.join().unwrap_or_default(),
-        stderr: err.join().unwrap_or_default(),
     }
 }
 

@@ -11,10 +11,12 @@ use std::time::{Duration, Instant};
 
 use fake_apiserver::simulators::{FluxKustomization, FluxSource, KsOutcome};
 use fake_apiserver::{LoggedRequest, Route, ServerOptions, Verb, fixtures};
-use support::fake_cluster::{CONTEXT, FakeCluster, KS_PATH};
+use support::fake_cluster::{CONTEXT, FakeCluster, KS_PATH, SHORT_BUDGETS};
+use support::output::wait_bounded;
 use support::{
     TestEnv, assert_error_line, assert_exit, assert_progress_line, attempt_warnings, describe,
     has_timestamp_prefix, last_stderr_line, progress_lines, stderr_lines, stdout_lines,
+    warning_lines,
 };
 
 const OCI_PATH: &str = "/apis/source.toolkit.fluxcd.io/v1/ocirepositories";
@@ -429,6 +431,52 @@ fn discovery_503_twice_then_success_warns_twice() {
     assert_eq!(detected, 1, "{}", describe(&output));
 }
 
+/// The API server goes away in the middle of the wait: the first failed relist is said at once,
+/// the attempt fails after 10 s of silence instead of waiting out `--timeout` (5 minutes here),
+/// the retries find it still gone, and the run exits 1 naming the cause.
+#[test]
+fn an_api_server_that_goes_away_is_said_at_once_and_ends_the_run() {
+    let (rig, kustomize) = Rig::flux();
+    kustomize.set_outcome("apps/web", KsOutcome::Never);
+    let mut child = rig
+        .reconcile_process(&["--timeout", "5m"], &SHORT_BUDGETS)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn ksail");
+    let watching = Instant::now() + Duration::from_secs(10);
+    while !rig
+        .requests()
+        .iter()
+        .any(|r| r.is_watch() && r.path == KS_PATH)
+    {
+        assert!(
+            Instant::now() < watching,
+            "ksail never watched\n{}",
+            rig.log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    rig.server.go_away();
+    let output = wait_bounded(&mut child, Duration::from_secs(60));
+
+    assert_exit(&output, 1);
+    let warnings = warning_lines(&output);
+    assert!(
+        warnings.iter().any(|w| w
+            .starts_with("warning: the API server did not answer a relist of Kustomization: ")
+            && w.ends_with("; waiting up to 10s for it")),
+        "{}",
+        describe(&output)
+    );
+    assert!(
+        last_stderr_line(&output).contains("cannot reach the Kubernetes API server at"),
+        "the error names the real cause\n{}",
+        describe(&output)
+    );
+}
+
 #[test]
 fn unauthorized_is_not_retried() {
     let (rig, _) = Rig::flux();
@@ -440,7 +488,10 @@ fn unauthorized_is_not_retried() {
         "{}",
         describe(&output)
     );
-    assert_error_line(&output, "reconcile failed: 401 Unauthorized");
+    assert_error_line(
+        &output,
+        "reconcile failed: 401 Unauthorized: the API server rejected the credentials of the kubeconfig user",
+    );
     assert_eq!(rig.discovery_requests(), 1, "{}", rig.log());
     assert!(
         rig.requests().iter().all(|r| !r.is_write()),

@@ -17,7 +17,10 @@ use crate::gitops::argocd::resources as argocd;
 use crate::gitops::argocd::{Application, ApplicationContext, application_verdict};
 use crate::gitops::engine::{Resource, discover_apis};
 use crate::gitops::flux::resources as flux;
-use crate::gitops::flux::{FluxKind, FluxObject, SourceVerdict, served_verdict};
+use crate::gitops::flux::{
+    FluxKind, FluxObject, KustomizationContext, SourceState, SourceVerdict, kustomization_verdict,
+    served_verdict,
+};
 use crate::gitops::verdict::{Verdict, short_revision};
 use crate::k8s::{K8sError, with_timeout};
 use crate::output::{OutputFormat, short_digest};
@@ -310,6 +313,7 @@ impl GitopsSetup<'_> {
                 vec![
                     (flux::FLUX_INSTANCE.preferred(), flux::NAMESPACE),
                     (self.served(&flux::OCI_REPOSITORY).await, flux::NAMESPACE),
+                    (self.served(&flux::KUSTOMIZATION).await, flux::NAMESPACE),
                 ],
             ),
             GitOpsEngine::ArgoCD => (
@@ -336,11 +340,8 @@ impl GitopsSetup<'_> {
                 request_refresh(self.client).await?;
             }
         }
-        let cannot_list = |kind: &str, error: kube::Error| {
-            read_failure(
-                &format!("{kind}s in the {name} namespace"),
-                K8sError::from(error),
-            )
+        let cannot_list = |kind: &str, error: K8sError| {
+            read_failure(&format!("{kind}s in the {name} namespace"), error)
         };
         let ((), looks) = wait::until_watched(
             deadline,
@@ -405,6 +406,17 @@ fn ready_condition(object: &Value) -> Option<(String, String)> {
 /// FluxInstance `flux-system/flux` Ready, and the sync OCIRepository complete at `digest` by
 /// the source readiness rules (a stalled or terminally failed source ends the wait).
 fn flux_ready(seen: &Seen, digest: &str) -> Result<Poll<()>, Failure> {
+    // A sync Kustomization that cannot apply the first artifact fails create at once, whatever
+    // the FluxInstance says meanwhile (it stays not ready because of it).
+    let sync = sync_kustomization(seen)?;
+    if let Some(sync) = &sync
+        && let Verdict::Failed { reason, message } = sync_verdict(sync, seen)
+    {
+        return Err(Failure::failed(format!(
+            "Kustomization flux-system/flux-system failed: {reason}: {}; fix the manifests, run ksail workload push, then ksail workload reconcile",
+            crate::error::one_line(&message)
+        )));
+    }
     let instance = seen.get(flux::FLUX_INSTANCE.kind, flux::INSTANCE_NAME);
     match instance.and_then(ready_condition) {
         Some((status, _)) if status == "True" => {}
@@ -429,7 +441,7 @@ fn flux_ready(seen: &Seen, digest: &str) -> Result<Poll<()>, Failure> {
             "cannot read OCIRepository flux-system/flux-system: {error}"
         ))
     })?;
-    Ok(match served_verdict(&source, Some(digest)) {
+    let source_poll = match served_verdict(&source, Some(digest)) {
         SourceVerdict::Complete { .. } => Poll::Ready(()),
         SourceVerdict::Waiting { status } => {
             Poll::Pending(format!("OCIRepository flux-system/flux-system: {status}"))
@@ -448,7 +460,53 @@ fn flux_ready(seen: &Seen, digest: &str) -> Result<Poll<()>, Failure> {
                 crate::error::one_line(&message)
             )));
         }
+    };
+    if let Poll::Pending(status) = source_poll {
+        return Ok(Poll::Pending(status));
+    }
+    Ok(match &sync {
+        None => Poll::Pending("Kustomization flux-system/flux-system does not exist yet".into()),
+        Some(sync) => match sync_verdict(sync, seen) {
+            Verdict::Complete { .. } => Poll::Ready(()),
+            Verdict::Waiting { status }
+            | Verdict::Failed {
+                message: status, ..
+            } => Poll::Pending(format!("Kustomization flux-system/flux-system: {status}")),
+        },
     })
+}
+
+/// The sync Kustomization `flux-system/flux-system`, when seen.
+fn sync_kustomization(seen: &Seen) -> Result<Option<FluxObject>, Failure> {
+    seen.get(flux::KUSTOMIZATION.kind, flux::SYNC_NAME)
+        .map(|object| {
+            FluxObject::parse_as(FluxKind::Kustomization, object).map_err(|error| {
+                Failure::failed(format!(
+                    "cannot read Kustomization flux-system/flux-system: {error}"
+                ))
+            })
+        })
+        .transpose()
+}
+
+/// The reconcile rules for the sync Kustomization, without a request token (nobody asked for a
+/// reconcile: the controller only has to have applied the current spec), gated on the revision
+/// the sync source serves.
+fn sync_verdict(sync: &FluxObject, seen: &Seen) -> Verdict {
+    let revision = seen
+        .get(flux::OCI_REPOSITORY.kind, flux::SYNC_NAME)
+        .and_then(|source| FluxObject::parse_as(FluxKind::OciRepository, source).ok())
+        .and_then(|source| source.artifact_revision);
+    let context = KustomizationContext {
+        token: "",
+        created_during_attempt: true,
+        source: Some(SourceState {
+            revision,
+            is_sync_source: false,
+            sync_source_complete: true,
+        }),
+    };
+    kustomization_verdict(sync, &context)
 }
 
 /// Application `argocd/ksail` meets the completion rules with `D` = `digest`.
@@ -595,13 +653,66 @@ mod tests {
         json!([{"type": "Ready", "status": "True", "reason": "Succeeded", "message": "stored"}])
     }
 
+    /// The sync Kustomization at generation 1 with `conditions`, having applied `applied`.
+    fn sync_kustomization(
+        conditions: Value,
+        observed: Option<i64>,
+        applied: &str,
+    ) -> (&'static str, Value) {
+        let kustomization = json!({
+            "kind": "Kustomization",
+            "metadata": {"name": "flux-system", "namespace": "flux-system", "generation": 1},
+            "status": {
+                "observedGeneration": observed,
+                "conditions": conditions,
+                "lastAppliedRevision": applied,
+                "lastAttemptedRevision": applied,
+            }
+        });
+        ("Kustomization", kustomization)
+    }
+
     #[test]
-    fn flux_is_ready_when_the_sync_source_serves_the_digest() {
+    fn flux_is_ready_when_the_sync_source_serves_the_digest_and_the_kustomization_applied_it() {
+        let revision = format!("dev@{DIGEST}");
+        let without = Seen::listed(vec![ready_instance(), source(ready(), &revision)]);
+        assert!(matches!(
+            flux_ready(&without, DIGEST),
+            Ok(Poll::Pending(status)) if status == "Kustomization flux-system/flux-system does not exist yet"
+        ));
         let seen = Seen::listed(vec![
             ready_instance(),
-            source(ready(), &format!("dev@{DIGEST}")),
+            source(ready(), &revision),
+            sync_kustomization(ready(), Some(1), &revision),
         ]);
         assert!(matches!(flux_ready(&seen, DIGEST), Ok(Poll::Ready(()))));
+    }
+
+    /// A first artifact the sync Kustomization cannot build fails create with the reason at
+    /// once, although the FluxInstance is not ready (and never will be).
+    #[test]
+    fn a_sync_kustomization_that_fails_ends_the_wait_with_its_reason() {
+        let revision = format!("dev@{DIGEST}");
+        let failed = json!([{"type": "Ready", "status": "False", "reason": "BuildFailed",
+            "message": "kustomize build failed:\n no-such-file.yaml", "observedGeneration": 1}]);
+        let not_ready_instance = (
+            "FluxInstance",
+            json!({"kind": "FluxInstance", "metadata": {"name": "flux", "namespace": "flux-system"},
+                "status": {"conditions": [{"type": "Ready", "status": "False", "reason": "Progressing"}]}}),
+        );
+        let seen = Seen::listed(vec![
+            not_ready_instance,
+            source(ready(), &revision),
+            sync_kustomization(failed, None, &revision),
+        ]);
+        let failure = match flux_ready(&seen, DIGEST) {
+            Err(failure) => failure,
+            Ok(_) => panic!("a failed sync Kustomization is a failure"),
+        };
+        assert_eq!(
+            failure.message,
+            "Kustomization flux-system/flux-system failed: BuildFailed: kustomize build failed: no-such-file.yaml; fix the manifests, run ksail workload push, then ksail workload reconcile"
+        );
     }
 
     #[test]
@@ -634,8 +745,8 @@ mod tests {
     #[test]
     fn a_stalled_sync_source_ends_the_wait_with_its_reason() {
         let stalled = json!([
-            {"type": "Stalled", "status": "True", "reason": "InvalidURL", "message": "bad\nurl"},
-            {"type": "Ready", "status": "False", "reason": "InvalidURL", "message": "bad url"}
+            {"type": "Stalled", "status": "True", "reason": "URLInvalid", "message": "bad\nurl"},
+            {"type": "Ready", "status": "False", "reason": "URLInvalid", "message": "bad url"}
         ]);
         let seen = Seen::listed(vec![ready_instance(), source(stalled, "")]);
         let failure = match flux_ready(&seen, DIGEST) {
@@ -645,7 +756,7 @@ mod tests {
         assert!(
             failure
                 .message
-                .starts_with("OCIRepository flux-system/flux-system failed: InvalidURL: bad url;"),
+                .starts_with("OCIRepository flux-system/flux-system failed: URLInvalid: bad url;"),
             "{}",
             failure.message
         );

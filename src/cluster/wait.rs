@@ -15,6 +15,7 @@ use tokio::time::Instant;
 use crate::error::{Failure, FailureClass};
 use crate::gitops::attempt::Watches;
 use crate::gitops::watch::{self, Update};
+use crate::k8s::K8sError;
 
 /// How often a wait step looks again.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(250);
@@ -67,7 +68,7 @@ impl Seen {
         seen
     }
 
-    fn apply(&mut self, kind: &str, update: Update) -> Result<(), kube::Error> {
+    fn apply(&mut self, kind: &str, update: Update) -> Result<(), K8sError> {
         let key = |object: &Value| {
             let name = object.pointer("/metadata/name").and_then(Value::as_str);
             (kind.to_string(), name.unwrap_or_default().to_string())
@@ -100,7 +101,7 @@ pub async fn until_watched<T>(
     deadline: Instant,
     client: &kube::Client,
     resources: &[(ApiResource, &str)],
-    cannot_list: impl Fn(&str, kube::Error) -> Failure,
+    cannot_list: impl Fn(&str, K8sError) -> Failure,
     mut look: impl FnMut(&Seen) -> Result<Poll<T>, Failure>,
 ) -> Result<(T, u32), WaitError> {
     let (tx, mut rx) = mpsc::unbounded_channel();

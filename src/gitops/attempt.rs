@@ -2,10 +2,11 @@
 //! verdict settles it (with its progress line), the failure and timeout a finished attempt
 //! reports, the watch tasks that end with it, and its deadline.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::report::{AttemptError, Finished, ObjectState, RootFailure};
 use super::verdict::{Verdict, collapse_whitespace, short_revision, timeout_message};
+use super::watch::Update;
 use crate::k8s::K8sError;
 use crate::progress::Reporter;
 
@@ -138,6 +139,57 @@ pub fn kube_error(error: K8sError) -> AttemptError {
         },
         unreachable: error.is_unreachable(),
         reason: error.reason(),
+    }
+}
+
+/// How long the API server may stay unreachable during the wait before the attempt fails (and
+/// the shared retry policy decides whether another attempt starts).
+pub const UNREACHABLE_LIMIT: Duration = Duration::from_secs(10);
+
+/// Whether the API server answers the watches' relists during the wait. A watch whose server
+/// went away relists every second on its own; without this the attempt would wait out its
+/// whole `--timeout` in silence and then blame the controller.
+#[derive(Debug, Default)]
+pub struct Reachability {
+    /// When the current run of failed relists began (the first is warned about at once).
+    since: Option<Instant>,
+}
+
+impl Reachability {
+    /// Look at one watch update: `Ok(Some(update))` to act on, `Ok(None)` for a failed relist
+    /// the attempt still tolerates, `Err` when it must end. A refusal (401, 403, TLS) ends it at
+    /// once; an unreachable server ends it after [`UNREACHABLE_LIMIT`]; a 404 (a kind not
+    /// served) is the caller's business.
+    pub fn observe(
+        &mut self,
+        kind: &str,
+        update: Update,
+        reporter: &dyn Reporter,
+    ) -> Result<Option<Update>, AttemptError> {
+        let error = match update {
+            Update::ListFailed(error) if !error.is_not_found() => error,
+            other => {
+                if !matches!(other, Update::ListFailed(_)) && self.since.take().is_some() {
+                    reporter.info("reconcile: the API server answers again");
+                }
+                return Ok(Some(other));
+            }
+        };
+        if !error.is_retryable() {
+            return Err(kube_error(error));
+        }
+        let since = *self.since.get_or_insert_with(|| {
+            reporter.warn(&format!(
+                "the API server did not answer a relist of {kind}: {}; waiting up to {}s for it",
+                error.reason(),
+                UNREACHABLE_LIMIT.as_secs()
+            ));
+            Instant::now()
+        });
+        if since.elapsed() >= UNREACHABLE_LIMIT {
+            return Err(kube_error(error));
+        }
+        Ok(None)
     }
 }
 

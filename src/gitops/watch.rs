@@ -17,6 +17,8 @@ use kube::api::{Api, ApiResource, DynamicObject, ListParams, WatchEvent, WatchPa
 use serde_json::Value;
 use tokio::sync::mpsc;
 
+use crate::k8s::K8sError;
+
 /// Bound on each LIST request (reconcile.md#kubernetes-connection).
 const LIST_TIMEOUT: Duration = Duration::from_secs(30);
 /// Pause before restarting after an error.
@@ -33,9 +35,10 @@ pub enum Update {
     Snapshot(Vec<Value>),
     Upsert(Value),
     Deleted(Value),
-    /// A LIST failed; the watch retries by itself after a pause. The receiver decides whether
-    /// this fails the attempt (for example when the API server is unreachable).
-    ListFailed(kube::Error),
+    /// A LIST failed or got no answer within its bound; the watch retries by itself after a
+    /// pause. The receiver decides whether this fails the attempt (for example when the API
+    /// server stays unreachable).
+    ListFailed(K8sError),
 }
 
 /// Start a list-then-watch of `resource` in all namespaces. Updates arrive as `(kind, update)`
@@ -77,7 +80,7 @@ async fn run(api: Api<DynamicObject>, kind: String, tx: mpsc::UnboundedSender<(S
                 tracing::debug!("list {kind}: {error}");
                 // A 404 means the server does not serve this resource at all: stop watching it.
                 let not_served = matches!(&error, kube::Error::Api(status) if status.code == 404);
-                if !send(Update::ListFailed(error)) || not_served {
+                if !send(Update::ListFailed(K8sError::from(error))) || not_served {
                     return;
                 }
                 tokio::time::sleep(ERROR_PAUSE).await;
@@ -85,6 +88,9 @@ async fn run(api: Api<DynamicObject>, kind: String, tx: mpsc::UnboundedSender<(S
             }
             Err(_) => {
                 tracing::debug!("list {kind}: timed out after {LIST_TIMEOUT:?}");
+                if !send(Update::ListFailed(K8sError::Timeout(LIST_TIMEOUT))) {
+                    return;
+                }
                 tokio::time::sleep(ERROR_PAUSE).await;
                 continue;
             }

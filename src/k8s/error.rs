@@ -183,6 +183,12 @@ impl ErrorKind {
                     None => format!("HTTP {code}"),
                 };
                 let message = one_line(message.trim());
+                // kube-apiserver says only "Unauthorized": say what it means.
+                if *code == 401 {
+                    return format!(
+                        "{head}: the API server rejected the credentials of the kubeconfig user"
+                    );
+                }
                 if message.is_empty() {
                     head
                 } else {

@@ -172,3 +172,38 @@ pub fn assert_no_ansi(output: &Output) {
         );
     }
 }
+
+/// Waits for the child to exit (at most `limit`), then collects its output.
+pub fn wait_bounded(child: &mut std::process::Child, limit: std::time::Duration) -> Output {
+    use std::io::Read as _;
+    let deadline = std::time::Instant::now() + limit;
+    // Drain the pipes on threads so a chatty child can never block on a full pipe.
+    let mut out_pipe = child.stdout.take().expect("piped stdout");
+    let mut err_pipe = child.stderr.take().expect("piped stderr");
+    let out = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = out_pipe.read_to_end(&mut buf);
+        buf
+    });
+    let err = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = err_pipe.read_to_end(&mut buf);
+        buf
+    });
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("ksail did not exit within {limit:?}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    Output {
+        status,
+        stdout: out.join().unwrap_or_default(),
+        stderr: err.join().unwrap_or_default(),
+    }
+}

@@ -20,7 +20,7 @@ use super::{
     Application, ApplicationContext, application_verdict, is_gated, operation_fingerprint,
 };
 use crate::gitops::attempt::{
-    self, Deadline, Progress, Unfinished, Watches, failure as failure_of, kube_error,
+    self, Deadline, Progress, Reachability, Unfinished, Watches, failure as failure_of, kube_error,
 };
 #[cfg(test)]
 use crate::gitops::attempt::{failed_line, ready_line};
@@ -127,9 +127,7 @@ async fn run(attempt: &ArgoAttempt<'_>, state: &mut State) -> Result<(), Attempt
         };
         match received {
             Some((_, Update::Snapshot(objects))) => break objects,
-            Some((_, Update::ListFailed(error))) => {
-                return Err(kube_error(K8sError::from(error)));
-            }
+            Some((_, Update::ListFailed(error))) => return Err(kube_error(error)),
             // Nothing but a snapshot can come first; anything else is not worth acting on.
             Some(_) => {}
             None => return Err(watch_ended()),
@@ -161,6 +159,7 @@ async fn run(attempt: &ArgoAttempt<'_>, state: &mut State) -> Result<(), Attempt
     trigger(attempt, state).await?;
 
     let mut spinners = ObjectSpinners::new(reporter);
+    let mut reachability = Reachability::default();
     loop {
         evaluate(attempt, state);
         spinners.sync(state.apps.iter().map(|(name, app)| {
@@ -177,7 +176,11 @@ async fn run(attempt: &ArgoAttempt<'_>, state: &mut State) -> Result<(), Attempt
             return Err(timed_out(attempt, state));
         };
         match received {
-            Some((_, update)) => apply_update(state, update, reporter),
+            Some((kind, update)) => {
+                if let Some(update) = reachability.observe(&kind, update, reporter)? {
+                    apply_update(state, update, reporter);
+                }
+            }
             None => return Err(watch_ended()),
         }
     }

@@ -22,7 +22,7 @@ use super::{
     unmatched_exclude_warning,
 };
 use crate::gitops::attempt::{
-    self, Deadline, Progress, Unfinished, Watches, failure as failure_of, kube_error,
+    self, Deadline, Progress, Reachability, Unfinished, Watches, failure as failure_of, kube_error,
 };
 use crate::gitops::expected::{Expected, Lookup};
 use crate::gitops::report::{AttemptError, Finished, ObjectReport, ObjectSpinners, ObjectState};
@@ -187,12 +187,12 @@ async fn run(mut attempt: FluxAttempt<'_>, summary: &mut FluxSummary) -> Result<
         match update {
             // A source kind the group does not serve (discovery lists groups, not resources)
             // simply has no objects.
-            Update::ListFailed(kube::Error::Api(status))
-                if status.code == 404 && kind != attempt.apis.kustomization.kind =>
+            Update::ListFailed(error)
+                if error.is_not_found() && kind != attempt.apis.kustomization.kind =>
             {
                 pending.remove(&kind);
             }
-            Update::ListFailed(error) => return Err(kube_error(K8sError::from(error))),
+            Update::ListFailed(error) => return Err(kube_error(error)),
             Update::Snapshot(objects) => {
                 pending.remove(&kind);
                 replace_kind(&mut state, &kind, &objects);
@@ -217,6 +217,7 @@ async fn run(mut attempt: FluxAttempt<'_>, summary: &mut FluxSummary) -> Result<
     // every update already queued: a burst of events costs one pass, not one pass per event.
     let mut touched = Touched::Everything;
     let mut spinners = ObjectSpinners::new(reporter);
+    let mut reachability = Reachability::default();
     loop {
         evaluate(&mut attempt, &mut state, &touched).await;
         spinners.sync(spinner_view(&state));
@@ -228,7 +229,12 @@ async fn run(mut attempt: FluxAttempt<'_>, summary: &mut FluxSummary) -> Result<
             return Err(timed_out(&attempt, &state, summary));
         };
         let (kind, update) = match wake {
-            Wake::Update(Some(received)) => received,
+            Wake::Update(Some((kind, update))) => {
+                match reachability.observe(&kind, update, reporter)? {
+                    Some(update) => (kind, update),
+                    None => continue,
+                }
+            }
             Wake::Update(None) => break,
             Wake::RerequestDue => {
                 attempt
@@ -241,6 +247,9 @@ async fn run(mut attempt: FluxAttempt<'_>, summary: &mut FluxSummary) -> Result<
         };
         touched = apply_update(&mut state, &kind, update, attempt.excludes, reporter);
         while let Ok((kind, update)) = rx.try_recv() {
+            let Some(update) = reachability.observe(&kind, update, reporter)? else {
+                continue;
+            };
             let more = apply_update(&mut state, &kind, update, attempt.excludes, reporter);
             touched.merge(more);
         }

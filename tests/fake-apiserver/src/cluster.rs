@@ -23,6 +23,8 @@ pub(crate) struct Shared {
     pub handle: tokio::runtime::Handle,
     pub options: ServerOptions,
     pub addr: SocketAddr,
+    /// `true` while the server plays one that went away: open watches end, requests are dropped.
+    pub away: tokio::sync::watch::Sender<bool>,
 }
 
 /// Direct access to the fake cluster's storage. Writes through it are not logged as requests,

@@ -189,6 +189,7 @@ impl FakeApiServer {
             handle: runtime.handle().clone(),
             options,
             addr,
+            away: tokio::sync::watch::Sender::new(false),
         });
         let cluster = Cluster { shared };
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -484,6 +485,24 @@ impl FakeApiServer {
             action: FaultAction::Drop,
             remaining: Some(k),
         });
+    }
+
+    /// Plays an API server that went away: every open watch ends and every request from now on
+    /// is dropped without an answer, until [`FakeApiServer::come_back`].
+    pub fn go_away(&self) {
+        self.add_fault(FaultRule {
+            route: Route::Any,
+            verb: Verb::Any,
+            action: FaultAction::Drop,
+            remaining: None,
+        });
+        self.cluster.shared.away.send_replace(true);
+    }
+
+    /// Ends [`FakeApiServer::go_away`]: requests are answered again (all faults are cleared).
+    pub fn come_back(&self) {
+        self.clear_faults();
+        self.cluster.shared.away.send_replace(false);
     }
 
     /// Every watch stays open without events until its timeout.

@@ -583,7 +583,11 @@ fn watch(
     };
 
     let task_rt = rt.clone();
+    let mut away = cluster.shared.away.subscribe();
     cluster.shared.handle.spawn(async move {
+        if *away.borrow_and_update() {
+            return;
+        }
         match plan {
             Plan::Hold => {
                 tokio::select! {
@@ -609,6 +613,7 @@ fn watch(
                     tokio::select! {
                         _ = tokio::time::sleep_until(deadline) => break,
                         _ = tx.closed() => break,
+                        changed = away.changed() => if changed.is_err() || *away.borrow() { break },
                         _ = tick.tick(), if bookmarks => {
                             if tx.send(bookmark(&task_rt, last_rv, false)).await.is_err() {
                                 break;
