@@ -223,3 +223,33 @@ fn init_create_push_reconcile_update_delete_run_against_real_kubernetes() {
 
     lab.update_then_delete();
 }
+
+/// An Application with `automated.prune` but without `selfHeal`, as many are: the sync ksail
+/// starts must prune like the automated one would (argo-cd `autoSync` carries `automated.prune`),
+/// or a resource the new revision removed stays, the Application stays OutOfSync, and every run
+/// times out (the controller does not auto-sync a revision that was synced already).
+#[test]
+fn a_removed_resource_is_pruned_when_the_application_asks_for_pruning() {
+    let lab = real::argocd().lab();
+    lab.write_config("ArgoCD");
+    lab.write("k8s/app.yaml", &real::configmap("app", "one"));
+    lab.write("k8s/extra.yaml", &real::configmap("extra", "one"));
+    let first = lab.push();
+    lab.cluster
+        .apply(&bootstrap_objects("dev").replace("      selfHeal: true\n", ""));
+    wait_synced(&lab, &first);
+    assert_eq!(lab.configmap_value("extra").as_deref(), Some("one"));
+
+    lab.remove("k8s/extra.yaml");
+    let second = lab.push();
+    let output = lab.run(&["workload", "reconcile", "--timeout", "50s"]);
+
+    assert_exit(&output, 0);
+    assert_eq!(application(&lab)["status"]["sync"]["revision"], second);
+    assert_eq!(
+        lab.configmap_value("extra"),
+        None,
+        "the ConfigMap the new revision removed was pruned"
+    );
+    assert_eq!(application(&lab)["status"]["sync"]["status"], "Synced");
+}

@@ -160,7 +160,7 @@ fn assert_success_line(output: &Output, count: usize, digest: &str) {
 fn argocd_sync_patch_is_conditional_on_the_state_read_and_copies_sync_options() {
     // A slow controller (300 ms), so ksail's sync patch lands on the state its refresh produced.
     let fx = fixture!(300);
-    fx.put_app("web", SYNC_URL, Some(json!({"automated": {"prune": true}, "syncOptions": ["CreateNamespace=true", "ServerSideApply=true"]})));
+    fx.put_app("web", SYNC_URL, Some(json!({"automated": {"prune": true}, "syncOptions": ["CreateNamespace=true", "ServerSideApply=true"], "retry": {"limit": 2}})));
     let before = fx.cluster.server.resource_version();
 
     let output = fx.run_ok();
@@ -173,7 +173,9 @@ fn argocd_sync_patch_is_conditional_on_the_state_read_and_copies_sync_options() 
                 "metadata": {"resourceVersion": (before + 1).to_string()},
                 "operation": {
                     "initiatedBy": {"username": "ksail"},
-                    "sync": {"syncOptions": ["CreateNamespace=true", "ServerSideApply=true"]}
+                    // What the Application's automated sync would carry (argo-cd autoSync).
+                    "sync": {"syncOptions": ["CreateNamespace=true", "ServerSideApply=true"], "prune": true},
+                    "retry": {"limit": 2}
                 }
             }),
         ]

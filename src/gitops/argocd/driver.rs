@@ -208,24 +208,51 @@ pub fn refresh_patch() -> Value {
 }
 
 /// The merge patch that starts a sync operation, conditional on `resource_version` (the state
-/// ksail read). `syncOptions` is left out when there are none.
-pub fn sync_patch(resource_version: &str, sync_options: &[String]) -> Value {
+/// ksail read), carrying what the Application's own policy would put into its automated sync.
+pub fn sync_patch(resource_version: &str, policy: &SyncRequest) -> Value {
     let mut sync = Map::new();
-    if !sync_options.is_empty() {
-        sync.insert("syncOptions".to_string(), json!(sync_options));
+    if !policy.sync_options.is_empty() {
+        sync.insert("syncOptions".to_string(), json!(policy.sync_options));
+    }
+    if policy.prune {
+        sync.insert("prune".to_string(), json!(true));
+    }
+    let mut operation = json!({"initiatedBy": {"username": SYNC_USER}, "sync": sync});
+    if let Some(retry) = &policy.retry {
+        operation["retry"] = retry.clone();
     }
     json!({
         "metadata": {"resourceVersion": resource_version},
-        "operation": {"initiatedBy": {"username": SYNC_USER}, "sync": sync},
+        "operation": operation,
     })
 }
 
-/// `spec.syncPolicy.syncOptions`, so ksail's sync behaves like the Application's own.
-fn sync_options(application: &Application) -> Vec<String> {
-    application
-        .sync_policy()
-        .and_then(|policy| policy.sync_options.clone())
-        .unwrap_or_default()
+/// What ksail's sync operation takes from `spec.syncPolicy`, so that it does what the
+/// controller's automated sync would (argo-cd `controller/appcontroller.go` `autoSync`: `Prune`
+/// from `automated.prune`, the policy's `syncOptions`, and its `retry` when it has one). Without
+/// `prune`, a sync of a revision that removed a resource would leave it, and the controller does
+/// not auto-sync a revision that was synced already: the Application stays OutOfSync.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SyncRequest {
+    pub sync_options: Vec<String>,
+    pub prune: bool,
+    pub retry: Option<Value>,
+}
+
+impl SyncRequest {
+    fn of(application: &Application) -> Self {
+        let policy = application.sync_policy();
+        SyncRequest {
+            sync_options: policy
+                .and_then(|policy| policy.sync_options.clone())
+                .unwrap_or_default(),
+            prune: policy
+                .and_then(|policy| policy.automated.as_ref())
+                .and_then(|automated| automated.prune)
+                .unwrap_or(false),
+            retry: policy.and_then(|policy| policy.retry.clone()),
+        }
+    }
 }
 
 /// What triggering one Application produced.
@@ -289,7 +316,7 @@ async fn request(api: &Api<DynamicObject>, name: &str) -> Result<Requested, K8sE
         // A served object always has a resourceVersion; an empty one would make the patch
         // unconditional, which is still a sync on a state at least as new as the one read.
         let rv = resource_version(&current).unwrap_or_default();
-        match patch(api, name, sync_patch(&rv, &sync_options(&current))).await {
+        match patch(api, name, sync_patch(&rv, &SyncRequest::of(&current))).await {
             Ok(synced) => {
                 patched_rv = resource_version(&synced);
                 return Ok(Requested {
@@ -565,29 +592,51 @@ mod tests {
 
     #[test]
     fn the_sync_patch_carries_the_read_version_and_copies_sync_options() {
+        let options = SyncRequest {
+            sync_options: vec!["CreateNamespace=true".into(), "PruneLast=true".into()],
+            ..SyncRequest::default()
+        };
         assert_eq!(
-            serde_json::to_string(&sync_patch(
-                "42",
-                &[
-                    "CreateNamespace=true".to_string(),
-                    "PruneLast=true".to_string()
-                ]
-            ))
-            .unwrap(),
+            serde_json::to_string(&sync_patch("42", &options)).unwrap(),
             r#"{"metadata":{"resourceVersion":"42"},"operation":{"initiatedBy":{"username":"ksail"},"sync":{"syncOptions":["CreateNamespace=true","PruneLast=true"]}}}"#
         );
         assert_eq!(
-            serde_json::to_string(&sync_patch("7", &[])).unwrap(),
+            serde_json::to_string(&sync_patch("7", &SyncRequest::default())).unwrap(),
             r#"{"metadata":{"resourceVersion":"7"},"operation":{"initiatedBy":{"username":"ksail"},"sync":{}}}"#
         );
     }
 
     #[test]
-    fn sync_options_come_from_the_sync_policy() {
+    fn the_sync_request_follows_the_applications_policy() {
         let app = |object: Value| Application::parse(&object).expect("an Application");
-        let options = app(json!({"spec": {"syncPolicy": {"syncOptions": ["A=true", "B=false"]}}}));
-        assert_eq!(sync_options(&options), ["A=true", "B=false"]);
-        assert!(sync_options(&app(json!({"spec": {}}))).is_empty());
+        let automated = app(json!({"spec": {"syncPolicy": {
+            "automated": {"prune": true},
+            "syncOptions": ["A=true", "B=false"],
+            "retry": {"limit": 2, "backoff": {"duration": "5s"}},
+        }}}));
+        let request = SyncRequest::of(&automated);
+        assert_eq!(
+            request,
+            SyncRequest {
+                sync_options: vec!["A=true".into(), "B=false".into()],
+                prune: true,
+                retry: Some(json!({"limit": 2, "backoff": {"duration": "5s"}})),
+            }
+        );
+        assert_eq!(
+            sync_patch("3", &request)["operation"],
+            json!({
+                "initiatedBy": {"username": "ksail"},
+                "sync": {"syncOptions": ["A=true", "B=false"], "prune": true},
+                "retry": {"limit": 2, "backoff": {"duration": "5s"}},
+            })
+        );
+        let no_prune = app(json!({"spec": {"syncPolicy": {"automated": {"selfHeal": true}}}}));
+        assert_eq!(SyncRequest::of(&no_prune), SyncRequest::default());
+        assert_eq!(
+            SyncRequest::of(&app(json!({"spec": {}}))),
+            SyncRequest::default()
+        );
     }
 
     #[test]
@@ -780,7 +829,7 @@ mod tests {
         assert_eq!(web[0], refresh_patch());
         assert_eq!(
             operation_of(&web[1]),
-            json!({"initiatedBy": {"username": "ksail"}, "sync": {"syncOptions": ["CreateNamespace=true", "ServerSideApply=true"]}})
+            json!({"initiatedBy": {"username": "ksail"}, "sync": {"syncOptions": ["CreateNamespace=true", "ServerSideApply=true"], "prune": true}})
         );
         let api = patches(&server, "api");
         assert_eq!(api.len(), 2, "{api:?}");

@@ -86,9 +86,17 @@ pub struct Source {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct SyncPolicy {
-    /// Present when the Application asks for sync retries of its own; only presence is read.
+    /// The Application's own sync retry strategy, carried as is into ksail's sync operation.
     pub retry: Option<Value>,
     pub sync_options: Option<Vec<String>>,
+    pub automated: Option<Automated>,
+}
+
+/// `spec.syncPolicy.automated`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Automated {
+    pub prune: Option<bool>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
