@@ -356,6 +356,11 @@ fn a_stuck_helm_release_is_reset_and_a_dependency_wait_is_left_alone() {
         Value::Bool(true),
         "left resumed"
     );
+    assert_eq!(
+        release["metadata"]["annotations"].get("ksail.devantler.tech/suspended-for-reset"),
+        None,
+        "the resume removed ksail's suspend mark"
+    );
     let after = lab
         .cluster
         .get(HELM_RELEASE, Some(APPS), "waits")

@@ -20,7 +20,7 @@ use fake_apiserver::{FakeApiServer, LoggedRequest, Route, Verb};
 use serde_json::{Value, json};
 use support::fake_cluster::{FakeCluster, MERGE_PATCH};
 use support::output::wait_bounded;
-use support::{assert_exit, describe, progress_lines, stdout_lines};
+use support::{assert_exit, describe, progress_lines, stderr_lines, stdout_lines};
 
 const DIGEST: &str = "sha256:1a2b3c4d5e6f00000000000000000000000000000000000000000000000000aa";
 const HELM_PREFIX: &str = "/apis/helm.toolkit.fluxcd.io/v2/namespaces/";
@@ -107,12 +107,15 @@ fn release_of(path: &str) -> String {
     format!("{}/{}", parts[0], parts.get(2).copied().unwrap_or(""))
 }
 
+/// The mark ksail sets while it holds a release suspended for a reset.
+const SUSPENDED_FOR_RESET: &str = "ksail.devantler.tech/suspended-for-reset";
+
 fn suspend_body() -> Value {
-    json!({"spec": {"suspend": true}})
+    json!({"metadata": {"annotations": {SUSPENDED_FOR_RESET: "true"}}, "spec": {"suspend": true}})
 }
 
 fn resume_body() -> Value {
-    json!({"spec": {"suspend": false}})
+    json!({"metadata": {"annotations": {SUSPENDED_FOR_RESET: null}}, "spec": {"suspend": false}})
 }
 
 fn position(lines: &[String], wanted: &str) -> usize {
@@ -490,6 +493,45 @@ fn recovery_failing_resume_warns_with_the_flux_command_and_keeps_exit_0() {
         stdout_lines(&output)[0].starts_with("reconciled Flux: 1 Kustomization ready"),
         "{}",
         describe(&output)
+    );
+}
+
+/// A run killed between suspend and resume (`kill -9`, a CI job's timeout) leaves the release
+/// suspended with ksail's mark. The next run resumes it and says so; a release the user
+/// suspended (no mark) is left alone.
+#[test]
+fn a_release_an_earlier_run_left_suspended_is_resumed_and_reported() {
+    let fx = Fixture::new(0);
+    let mut left = fixtures::helm_release("apps", "web", HelmState::Ready);
+    left["spec"]["suspend"] = json!(true);
+    left["metadata"]["annotations"] = json!({SUSPENDED_FOR_RESET: "true"});
+    fx.cluster.server.put_object(left);
+    let mut users = fixtures::helm_release("apps", "paused", HelmState::Ready);
+    users["spec"]["suspend"] = json!(true);
+    fx.cluster.server.put_object(users);
+
+    let output = fx.run(&[], &[]);
+
+    assert_exit(&output, 0);
+    assert!(
+        stderr_lines(&output).iter().any(|line| line.ends_with(
+            "warning: helmrelease apps/web: resumed; an earlier ksail run was stopped while it held it suspended for a reset"
+        )),
+        "{}",
+        describe(&output)
+    );
+    let patches = fx.helm_patches();
+    assert_eq!(bodies_of(&patches, "apps/web"), vec![&resume_body()]);
+    assert!(bodies_of(&patches, "apps/paused").is_empty(), "{patches:?}");
+    let web = fx
+        .cluster
+        .server
+        .get_object("helm.toolkit.fluxcd.io", "helmreleases", "apps", "web")
+        .expect("apps/web exists");
+    assert_eq!(web["spec"]["suspend"], json!(false));
+    assert_eq!(
+        web["metadata"]["annotations"].get(SUSPENDED_FOR_RESET),
+        None
     );
 }
 

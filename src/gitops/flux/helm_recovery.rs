@@ -24,6 +24,7 @@ use kube::runtime::{WatchStreamExt as _, watcher};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
+use super::resources::SUSPENDED_FOR_RESET_ANNOTATION;
 use crate::env_vars::test_only;
 use crate::error::Failure;
 use crate::process::ProcessEnv;
@@ -268,8 +269,59 @@ async fn bounded<T>(
     }
 }
 
+/// The suspend (with ksail's mark) or the resume (removing it) of one release.
 fn suspend_patch(suspend: bool) -> Patch<Value> {
-    Patch::Merge(json!({"spec": {"suspend": suspend}}))
+    let mark = if suspend { json!("true") } else { Value::Null };
+    Patch::Merge(json!({
+        "metadata": {"annotations": {SUSPENDED_FOR_RESET_ANNOTATION: mark}},
+        "spec": {"suspend": suspend},
+    }))
+}
+
+/// Releases that carry ksail's mark and are still suspended: an earlier run was stopped between
+/// its suspend and its resume.
+fn left_suspended(listed: &[DynamicObject]) -> Vec<ReleaseKey> {
+    let mut keys: Vec<ReleaseKey> = listed
+        .iter()
+        .filter(|object| {
+            object
+                .data
+                .pointer("/spec/suspend")
+                .and_then(Value::as_bool)
+                == Some(true)
+                && object
+                    .metadata
+                    .annotations
+                    .as_ref()
+                    .is_some_and(|a| a.contains_key(SUSPENDED_FOR_RESET_ANNOTATION))
+        })
+        .map(ReleaseKey::of)
+        .collect();
+    keys.sort();
+    keys
+}
+
+/// Resume what an earlier run left suspended, and say so. A release the user suspended has no
+/// mark and is never touched.
+async fn resume_left_suspended(
+    client: &kube::Client,
+    resource: &ApiResource,
+    listed: &[DynamicObject],
+    out: &dyn Reporter,
+) {
+    for key in left_suspended(listed) {
+        let api: Api<DynamicObject> =
+            Api::namespaced_with(client.clone(), &key.namespace, resource);
+        match bounded(api.patch(&key.name, &PatchParams::default(), &suspend_patch(false))).await {
+            Ok(_) => out.warn(&format!(
+                "helmrelease {key}: resumed; an earlier ksail run was stopped while it held it suspended for a reset"
+            )),
+            Err(failure) => out.warn(&format!(
+                "helmrelease {key}: an earlier ksail run left it suspended and it could not be resumed ({failure}); run: flux resume helmrelease {} -n {}",
+                key.name, key.namespace
+            )),
+        }
+    }
 }
 
 /// Reset every stuck HelmRelease once (reconcile.md#reset). `helm_release` is `None` when the
@@ -300,6 +352,7 @@ pub async fn recover(
             return RecoveryReport::default();
         }
     };
+    resume_left_suspended(client, resource, &listed, out).await;
     let stuck = find_stuck(&listed);
     if cancel.is_cancelled() {
         return RecoveryReport::default();

@@ -61,3 +61,6 @@ pub const SYNC_NAME: &str = "flux-system";
 pub const REQUESTED_AT_ANNOTATION: &str = "reconcile.fluxcd.io/requestedAt";
 /// `"true"` keeps a Kustomization out of `workload reconcile` (ksail's own).
 pub const EXCLUDE_ANNOTATION: &str = "ksail.devantler.tech/reconcile-exclude";
+/// Set on a HelmRelease while ksail holds it suspended for a reset, removed by the resume: a run
+/// killed in between (`kill -9`, a CI job's timeout) leaves the mark, and the next run resumes it.
+pub const SUSPENDED_FOR_RESET_ANNOTATION: &str = "ksail.devantler.tech/suspended-for-reset";
