@@ -253,3 +253,58 @@ fn a_removed_resource_is_pruned_when_the_application_asks_for_pruning() {
     );
     assert_eq!(application(&lab)["status"]["sync"]["status"], "Synced");
 }
+
+/// An Application `child` in argocd, automated, applying `./child` of the same artifact.
+fn child_application() -> String {
+    format!(
+        "apiVersion: argoproj.io/v1alpha1
+kind: Application
+metadata:
+  name: child
+  namespace: argocd
+spec:
+  project: default
+  source:
+    repoURL: oci://{}/k8s
+    targetRevision: dev
+    path: child
+  destination:
+    server: https://kubernetes.default.svc
+    namespace: default
+  syncPolicy:
+    automated: {{}}
+",
+        real::IN_CLUSTER_REGISTRY
+    )
+}
+
+/// App of apps: the push adds a child Application to what the parent applies. The child appears
+/// during the run and is waited for too, so exit 0 means the child's own objects are served.
+#[test]
+fn an_application_created_during_the_run_is_waited_for() {
+    let lab = real::argocd().lab();
+    bootstrap(&lab);
+
+    lab.write("k8s/child-app.yaml", &child_application());
+    lab.write("k8s/child/cm.yaml", &real::configmap("child", "one"));
+    let pushed = lab.push();
+    let output = lab.run(&["workload", "reconcile", "--timeout", "50s"]);
+
+    assert_exit(&output, 0);
+    let stderr = stderr_text(&output);
+    assert!(
+        stderr.contains("application argocd/child: created during the attempt, tracked"),
+        "the child was tracked:\n{stderr}"
+    );
+    assert_eq!(
+        lab.configmap_value("child").as_deref(),
+        Some("one"),
+        "the child's ConfigMap is served when reconcile exits"
+    );
+    let child = lab
+        .cluster
+        .get(APPLICATION, Some(ARGOCD), "child")
+        .expect("the child Application exists");
+    assert_eq!(child["status"]["sync"]["status"], "Synced");
+    assert_eq!(child["status"]["sync"]["revision"], pushed);
+}

@@ -93,12 +93,15 @@ struct Tracked {
 struct State {
     started: Instant,
     apps: BTreeMap<String, Tracked>,
+    /// Every Application name seen in this attempt, tracked or not: one not in it is new.
+    seen: BTreeSet<String>,
 }
 
 pub async fn reconcile(attempt: ArgoAttempt<'_>) -> (ArgoSummary, Result<(), AttemptError>) {
     let mut state = State {
         started: Instant::now(),
         apps: BTreeMap::new(),
+        seen: BTreeSet::new(),
     };
     let result = run(&attempt, &mut state).await;
     (summary(&state, attempt.expected.digest()), result)
@@ -139,6 +142,7 @@ async fn run(attempt: &ArgoAttempt<'_>, state: &mut State) -> Result<(), Attempt
         let Some(name) = name_of(&object) else {
             continue;
         };
+        state.seen.insert(name.clone());
         state.apps.insert(
             name,
             Tracked {
@@ -375,7 +379,7 @@ fn apply_update(state: &mut State, update: Update, reporter: &dyn Reporter) {
                 .filter_map(name_of)
                 .collect();
             for object in objects {
-                upsert(state, object);
+                upsert(state, object, reporter);
             }
             let gone: Vec<String> = state
                 .apps
@@ -389,7 +393,7 @@ fn apply_update(state: &mut State, update: Update, reporter: &dyn Reporter) {
         }
         Update::Upsert(object) => {
             if let Some(object) = parse(&object) {
-                upsert(state, object);
+                upsert(state, object, reporter);
             }
         }
         Update::Deleted(object) => {
@@ -410,16 +414,55 @@ fn apply_update(state: &mut State, update: Update, reporter: &dyn Reporter) {
 
 /// A state of a tracked Application. Applications created after the initial list are not
 /// tracked: the attempt tracks what it listed at its start.
-fn upsert(state: &mut State, object: Application) {
+fn upsert(state: &mut State, object: Application, reporter: &dyn Reporter) {
     if !in_namespace(&object) {
         return;
     }
-    let Some(app) = name_of(&object).and_then(|name| state.apps.get_mut(&name)) else {
+    let Some(name) = name_of(&object) else {
+        return;
+    };
+    if state.seen.insert(name.clone()) {
+        track_created(state, name, object, reporter);
+        return;
+    }
+    let Some(app) = state.apps.get_mut(&name) else {
         return;
     };
     if app.progress.done.is_none() {
         accept(app, object);
     }
+}
+
+/// An Application that appeared during the attempt — typically the child of an app-of-apps
+/// whose sync created it — is waited for too, when its own policy syncs it (automated): ksail
+/// neither refreshes nor syncs it, and any operation on it belongs to this run. One with a manual
+/// policy would never sync on its own, so it is left alone.
+fn track_created(state: &mut State, name: String, object: Application, reporter: &dyn Reporter) {
+    let automated = object
+        .sync_policy()
+        .is_some_and(|policy| policy.automated.is_some());
+    if !automated {
+        tracing::debug!(
+            "{}: created during the attempt, manual sync policy; not tracked",
+            label(&name)
+        );
+        return;
+    }
+    reporter.info(&format!(
+        "{}: created during the attempt, tracked",
+        label(&name)
+    ));
+    state.apps.insert(
+        name,
+        Tracked {
+            recorded_operation: None,
+            object,
+            patched_rv: None,
+            requested: true,
+            progress: Progress::default(),
+            gated: false,
+        },
+    );
 }
 
 fn drop_deleted(state: &mut State, name: &str, reporter: &dyn Reporter) {
