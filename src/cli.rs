@@ -244,6 +244,10 @@ pub struct ReconcileArgs {
     #[arg(long)]
     pub insecure: bool,
 
+    /// Argo CD: sync Applications whose sync policy is manual too (left alone by default)
+    #[arg(long)]
+    pub sync_manual: bool,
+
     /// Result format
     #[arg(long, value_enum, default_value_t = OutputArg::Text, value_name = "FMT")]
     pub output: OutputArg,

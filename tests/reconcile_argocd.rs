@@ -205,7 +205,9 @@ fn argocd_refreshes_every_application_and_syncs_each_without_an_operation() {
         Some(json!({"automated": {}})),
     ));
 
-    let output = fx.run_ok();
+    // `--sync-manual`: the manual Application is synced too.
+    let output = fx.run(&["--timeout", "10s", "--sync-manual"], &[]);
+    assert_exit(&output, 0);
 
     let web = fx.patches_of("argocd", "web");
     assert_eq!(web.len(), 2, "{web:?}");
@@ -235,6 +237,35 @@ fn argocd_refreshes_every_application_and_syncs_each_without_an_operation() {
         Some(&json!("alice"))
     );
     assert_success_line(&output, 3, &fx.digest);
+}
+
+/// Someone chose to sync an Application by hand: without `--sync-manual` ksail leaves it alone
+/// (no refresh, no sync, not waited for), says so, and reports it `excluded`.
+#[test]
+fn argocd_leaves_an_application_with_a_manual_policy_alone_by_default() {
+    let fx = fixture!(50);
+    fx.put_automated("web");
+    fx.put_app("by-hand", SYNC_URL, None);
+
+    let output = fx.run(&["--timeout", "10s", "--output", "json"], &[]);
+
+    assert_exit(&output, 0);
+    assert!(fx.patches_of("argocd", "by-hand").is_empty());
+    assert_eq!(fx.patches_of("argocd", "web").len(), 2);
+    assert!(
+        progress_lines(&output).iter().any(|line| line
+            == "application argocd/by-hand: manual sync policy, left alone (pass --sync-manual to sync it)"),
+        "{}",
+        describe(&output)
+    );
+    let document: Value = serde_json::from_slice(&output.stdout).expect("one JSON document");
+    let by_hand = document["objects"]
+        .as_array()
+        .and_then(|objects| objects.iter().find(|o| o["name"] == "by-hand"))
+        .cloned()
+        .expect("by-hand is reported");
+    assert_eq!(by_hand["state"], "excluded");
+    assert_eq!(by_hand["message"], "manual sync policy");
 }
 
 /// `{"metadata":{"resourceVersion":"<rv>"},"operation":{"initiatedBy":{"username":"ksail"},"sync":{…}}}`

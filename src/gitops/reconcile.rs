@@ -316,6 +316,7 @@ async fn argo_attempt(
         application: &application,
         expected: expected.clone(),
         sync_url,
+        sync_manual: inputs.settings.sync_manual,
         reporter: ctx.reporter(),
         deadline,
     })

@@ -286,6 +286,8 @@ pub struct ReconcileSettings {
     pub timeout: Duration,
     pub excludes: Excludes,
     pub exclude_given: bool,
+    /// `--sync-manual`: Argo CD Applications with a manual sync policy are synced too.
+    pub sync_manual: bool,
     pub sync: Option<SyncTarget>,
     pub credentials: Option<CredentialRequest>,
     pub retry: RetryPolicy,
@@ -346,6 +348,7 @@ pub fn reconcile_settings(
             .map_or(RECONCILE_TIMEOUT, |timeout| timeout.value),
         exclude_given: !args.exclude.is_empty(),
         excludes,
+        sync_manual: args.sync_manual,
         sync: resolution.sync,
         credentials,
         retry,

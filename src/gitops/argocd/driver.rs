@@ -58,6 +58,8 @@ pub struct ArgoAttempt<'a> {
     pub expected: Expected,
     /// `sync.url`: Applications with this repoURL are revision-gated. `None` gates nothing.
     pub sync_url: Option<&'a str>,
+    /// `--sync-manual`: sync Applications whose policy is manual too.
+    pub sync_manual: bool,
     pub reporter: &'a dyn Reporter,
     pub deadline: Deadline,
 }
@@ -95,6 +97,8 @@ struct State {
     apps: BTreeMap<String, Tracked>,
     /// Every Application name seen in this attempt, tracked or not: one not in it is new.
     seen: BTreeSet<String>,
+    /// Applications with a manual sync policy, left alone (without `--sync-manual`).
+    manual: BTreeSet<String>,
 }
 
 pub async fn reconcile(attempt: ArgoAttempt<'_>) -> (ArgoSummary, Result<(), AttemptError>) {
@@ -102,6 +106,7 @@ pub async fn reconcile(attempt: ArgoAttempt<'_>) -> (ArgoSummary, Result<(), Att
         started: Instant::now(),
         apps: BTreeMap::new(),
         seen: BTreeSet::new(),
+        manual: BTreeSet::new(),
     };
     let result = run(&attempt, &mut state).await;
     (summary(&state, attempt.expected.digest()), result)
@@ -143,6 +148,15 @@ async fn run(attempt: &ArgoAttempt<'_>, state: &mut State) -> Result<(), Attempt
             continue;
         };
         state.seen.insert(name.clone());
+        if !attempt.sync_manual && !is_automated(&object) {
+            // Someone chose to sync this one by hand: ksail neither syncs nor waits for it.
+            reporter.info(&format!(
+                "{}: manual sync policy, left alone (pass --sync-manual to sync it)",
+                label(&name)
+            ));
+            state.manual.insert(name);
+            continue;
+        }
         state.apps.insert(
             name,
             Tracked {
@@ -433,15 +447,19 @@ fn upsert(state: &mut State, object: Application, reporter: &dyn Reporter) {
     }
 }
 
+/// `spec.syncPolicy.automated` is set: the controller syncs it by itself.
+fn is_automated(application: &Application) -> bool {
+    application
+        .sync_policy()
+        .is_some_and(|policy| policy.automated.is_some())
+}
+
 /// An Application that appeared during the attempt — typically the child of an app-of-apps
 /// whose sync created it — is waited for too, when its own policy syncs it (automated): ksail
 /// neither refreshes nor syncs it, and any operation on it belongs to this run. One with a manual
 /// policy would never sync on its own, so it is left alone.
 fn track_created(state: &mut State, name: String, object: Application, reporter: &dyn Reporter) {
-    let automated = object
-        .sync_policy()
-        .is_some_and(|policy| policy.automated.is_some());
-    if !automated {
+    if !is_automated(&object) {
         tracing::debug!(
             "{}: created during the attempt, manual sync policy; not tracked",
             label(&name)
@@ -517,6 +535,16 @@ fn summary(state: &State, expected_digest: Option<&str>) -> ArgoSummary {
             .apps
             .iter()
             .map(|(name, app)| report(name, app))
+            .chain(state.manual.iter().map(|name| ObjectReport {
+                kind: KIND.to_string(),
+                namespace: NAMESPACE.to_string(),
+                name: name.clone(),
+                state: ObjectState::Excluded,
+                reason: None,
+                message: Some("manual sync policy".to_string()),
+                revision: None,
+                duration: None,
+            }))
             .collect(),
     }
 }
@@ -769,10 +797,20 @@ mod tests {
         }
     }
 
+    /// One attempt with `--sync-manual` (these tests sync manual Applications as well).
     async fn attempt(
         server: &FakeApiServer,
         expected: Expected,
         timeout: Duration,
+    ) -> (ArgoSummary, Result<(), AttemptError>) {
+        attempt_with(server, expected, timeout, true).await
+    }
+
+    async fn attempt_with(
+        server: &FakeApiServer,
+        expected: Expected,
+        timeout: Duration,
+        sync_manual: bool,
     ) -> (ArgoSummary, Result<(), AttemptError>) {
         let client = client_for(server).await;
         let resource = application_resource();
@@ -782,10 +820,34 @@ mod tests {
             application: &resource,
             expected,
             sync_url: Some(SYNC_URL),
+            sync_manual,
             reporter: &reporter,
             deadline: Deadline::after(timeout),
         })
         .await
+    }
+
+    /// Without `--sync-manual`, an Application whose policy is manual is neither refreshed nor
+    /// synced nor waited for, and is reported `excluded`.
+    #[tokio::test]
+    async fn an_application_with_a_manual_policy_is_left_alone_by_default() {
+        let server = FakeApiServer::start(ServerOptions::argocd());
+        let d = digest('d');
+        let sim = ArgoCd::new(500, 50, &d);
+        server.add_simulator(sim.clone());
+        server.put_object(application("web", SYNC_URL, true, &[]));
+        server.put_object(application("by-hand", SYNC_URL, false, &[]));
+
+        let (summary, result) =
+            attempt_with(&server, expected(&d), Duration::from_secs(20), false).await;
+
+        result.unwrap();
+        assert_eq!(summary.applications, 1);
+        assert!(patches(&server, "by-hand").is_empty());
+        assert_eq!(state_of(&summary, "web").state, ObjectState::Ready);
+        let manual = state_of(&summary, "by-hand");
+        assert_eq!(manual.state, ObjectState::Excluded);
+        assert_eq!(manual.message.as_deref(), Some("manual sync policy"));
     }
 
     /// PATCH bodies sent to one Application, in order.
