@@ -173,8 +173,9 @@ fn argocd_sync_patch_is_conditional_on_the_state_read_and_copies_sync_options() 
                 "metadata": {"resourceVersion": (before + 1).to_string()},
                 "operation": {
                     "initiatedBy": {"username": "ksail"},
-                    // What the Application's automated sync would carry (argo-cd autoSync).
-                    "sync": {"syncOptions": ["CreateNamespace=true", "ServerSideApply=true"], "prune": true},
+                    // What the Application's automated sync would carry (argo-cd autoSync),
+                    // pinned to the pushed digest.
+                    "sync": {"syncOptions": ["CreateNamespace=true", "ServerSideApply=true"], "prune": true, "revision": fx.digest},
                     "retry": {"limit": 2}
                 }
             }),
@@ -212,11 +213,16 @@ fn argocd_refreshes_every_application_and_syncs_each_without_an_operation() {
     let web = fx.patches_of("argocd", "web");
     assert_eq!(web.len(), 2, "{web:?}");
     assert_eq!(web[0], refresh_body());
-    assert_sync_body(&web[1], Some(json!(["CreateNamespace=true"])));
+    // It follows the sync artifact: synced to exactly the pushed digest.
+    assert_sync_body(
+        &web[1],
+        json!({"syncOptions": ["CreateNamespace=true"], "revision": fx.digest}),
+    );
     let manual = fx.patches_of("argocd", "manual");
     assert_eq!(manual.len(), 2, "{manual:?}");
     assert_eq!(manual[0], refresh_body());
-    assert_sync_body(&manual[1], None);
+    // Another repository: the controller resolves its own target revision.
+    assert_sync_body(&manual[1], json!({}));
     assert_eq!(fx.patches_of("argocd", "busy"), vec![refresh_body()]);
     assert!(fx.patches_of("team", "elsewhere").is_empty());
     let requests = fx.cluster.server.requests();
@@ -268,18 +274,14 @@ fn argocd_leaves_an_application_with_a_manual_policy_alone_by_default() {
     assert_eq!(by_hand["message"], "manual sync policy");
 }
 
-/// `{"metadata":{"resourceVersion":"<rv>"},"operation":{"initiatedBy":{"username":"ksail"},"sync":{…}}}`
-/// with a numeric rv and exactly the given syncOptions.
-fn assert_sync_body(body: &Value, sync_options: Option<Value>) {
+/// `{"metadata":{"resourceVersion":"<rv>"},"operation":{"initiatedBy":{"username":"ksail"},"sync":<sync>}}`
+/// with a numeric rv and exactly the given `sync`.
+fn assert_sync_body(body: &Value, sync: Value) {
     let rv = body
         .pointer("/metadata/resourceVersion")
         .and_then(Value::as_str)
         .unwrap_or_else(|| panic!("no resourceVersion in {body}"));
     assert!(rv.parse::<u64>().is_ok(), "{body}");
-    let sync = match sync_options {
-        Some(options) => json!({"syncOptions": options}),
-        None => json!({}),
-    };
     assert_eq!(
         body,
         &json!({

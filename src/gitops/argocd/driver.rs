@@ -235,6 +235,9 @@ pub fn sync_patch(resource_version: &str, policy: &SyncRequest) -> Value {
     if policy.prune {
         sync.insert("prune".to_string(), json!(true));
     }
+    if let Some(revision) = &policy.revision {
+        sync.insert("revision".to_string(), json!(revision));
+    }
     let mut operation = json!({"initiatedBy": {"username": SYNC_USER}, "sync": sync});
     if let Some(retry) = &policy.retry {
         operation["retry"] = retry.clone();
@@ -255,6 +258,9 @@ pub struct SyncRequest {
     pub sync_options: Vec<String>,
     pub prune: bool,
     pub retry: Option<Value>,
+    /// The revision to sync: the expected digest for an Application that follows the sync
+    /// artifact, else the controller resolves `targetRevision` itself.
+    pub revision: Option<String>,
 }
 
 impl SyncRequest {
@@ -269,6 +275,7 @@ impl SyncRequest {
                 .and_then(|automated| automated.prune)
                 .unwrap_or(false),
             retry: policy.and_then(|policy| policy.retry.clone()),
+            revision: None,
         }
     }
 }
@@ -286,12 +293,31 @@ struct Requested {
 async fn trigger(attempt: &ArgoAttempt<'_>, state: &mut State) -> Result<(), AttemptError> {
     let api: Api<DynamicObject> =
         Api::namespaced_with(attempt.client.clone(), NAMESPACE, attempt.application);
-    let names: Vec<String> = state.apps.keys().cloned().collect();
+    // A single-source Application that follows the sync artifact is synced to exactly `D`, not
+    // to whatever the tag names when the controller resolves it (another push may come between).
+    let targets: Vec<(String, Option<String>)> = state
+        .apps
+        .iter()
+        .map(|(name, app)| {
+            let single_source = app.object.spec.sources.as_ref().is_none_or(Vec::is_empty);
+            let pin = attempt
+                .expected
+                .digest()
+                .filter(|_| single_source)
+                .filter(|_| {
+                    attempt
+                        .sync_url
+                        .is_some_and(|url| is_gated(&app.object, url))
+                })
+                .map(str::to_string);
+            (name.clone(), pin)
+        })
+        .collect();
     let api = &api;
     let mut results = std::pin::pin!(
-        futures_util::stream::iter(names)
-            .map(|name| async move {
-                let result = request(api, &name).await;
+        futures_util::stream::iter(targets)
+            .map(|(name, pin)| async move {
+                let result = request(api, &name, pin.as_deref()).await;
                 (name, result)
             })
             .buffer_unordered(PATCH_CONCURRENCY)
@@ -319,7 +345,11 @@ async fn trigger(attempt: &ArgoAttempt<'_>, state: &mut State) -> Result<(), Att
 
 /// Refresh one Application; then, unless an operation is set, start a sync on exactly the
 /// state read. A `409` means it changed meanwhile: read it again and decide again.
-async fn request(api: &Api<DynamicObject>, name: &str) -> Result<Requested, K8sError> {
+async fn request(
+    api: &Api<DynamicObject>,
+    name: &str,
+    pin: Option<&str>,
+) -> Result<Requested, K8sError> {
     let mut current = patch(api, name, refresh_patch()).await?;
     let mut patched_rv = resource_version(&current);
     let mut conflicts = 0;
@@ -334,7 +364,11 @@ async fn request(api: &Api<DynamicObject>, name: &str) -> Result<Requested, K8sE
         // A served object always has a resourceVersion; an empty one would make the patch
         // unconditional, which is still a sync on a state at least as new as the one read.
         let rv = resource_version(&current).unwrap_or_default();
-        match patch(api, name, sync_patch(&rv, &SyncRequest::of(&current))).await {
+        let sync = SyncRequest {
+            revision: pin.map(str::to_string),
+            ..SyncRequest::of(&current)
+        };
+        match patch(api, name, sync_patch(&rv, &sync)).await {
             Ok(synced) => {
                 patched_rv = resource_version(&synced);
                 return Ok(Requested {
@@ -692,6 +726,7 @@ mod tests {
                 sync_options: vec!["A=true".into(), "B=false".into()],
                 prune: true,
                 retry: Some(json!({"limit": 2, "backoff": {"duration": "5s"}})),
+                revision: None,
             }
         );
         assert_eq!(
@@ -934,14 +969,15 @@ mod tests {
         assert_eq!(web[0], refresh_patch());
         assert_eq!(
             operation_of(&web[1]),
-            json!({"initiatedBy": {"username": "ksail"}, "sync": {"syncOptions": ["CreateNamespace=true", "ServerSideApply=true"], "prune": true}})
+            json!({"initiatedBy": {"username": "ksail"}, "sync": {"syncOptions": ["CreateNamespace=true", "ServerSideApply=true"], "prune": true, "revision": d}})
         );
+        // Both follow the sync artifact: synced to exactly D.
         let api = patches(&server, "api");
         assert_eq!(api.len(), 2, "{api:?}");
         assert_eq!(api[0], refresh_patch());
         assert_eq!(
             operation_of(&api[1]),
-            json!({"initiatedBy": {"username": "ksail"}, "sync": {}})
+            json!({"initiatedBy": {"username": "ksail"}, "sync": {"revision": d}})
         );
         assert_eq!(patches(&server, "busy"), [refresh_patch()]);
         assert!(
