@@ -102,219 +102,241 @@ fn refs(strings: &[String]) -> Vec<&str> {
     strings.iter().map(String::as_str).collect()
 }
 
-#[test]
-fn inline_registry_string_credentials_are_used() {
-    let registry = require_registry!(auth_registry());
-    let host = registry.host_port();
-    let env = env_with_manifests();
-    let flag = format!("{USER}:{PASS}@{host}/app");
-    let output = run(&env, &["workload", "push", "--registry", &flag], &[]);
-    assert_pushed(&output, &host, "app", "dev");
-    // The URL on stdout never carries the credentials.
-    assert_no_secret(&output, PASS);
-
-    let hygiene_ref = format!("oci://{host}/app:hygiene");
-    assert_hygienic_push(
-        &env,
-        &["--registry", &flag, &hygiene_ref],
-        &[],
-        &refs(&real_secrets()),
-    );
+/// One source (or order of sources) that supplies the right credentials: the push to
+/// `oci://<host>/app:dev` lands, and the registry holds it.
+struct Supplied {
+    name: &'static str,
+    /// Prepares `env` for the registry at `host`; returns the push flags (`--registry …`).
+    setup: fn(&TestEnv, &str) -> Vec<String>,
+    /// Whether the push names `oci://<host>/app` as its positional reference.
+    reference: bool,
+    vars: &'static [(&'static str, &'static str)],
+    /// Checks after the first push, beyond [`assert_pushed`].
+    check: fn(&TestEnv, &Output, &str),
+    /// `Some(other secrets)`: a second push at `-vvv` ([`assert_hygienic_push`]) prints neither
+    /// form of the real password nor any of these.
+    hygiene: Option<&'static [&'static str]>,
 }
 
-#[test]
-fn token_env_var_supplies_the_password_for_the_ksail_yaml_user() {
-    let registry = require_registry!(auth_registry());
-    let host = registry.host_port();
-    let env = env_with_manifests();
-    write_config(
-        &env,
-        &format!("{USER}@{host}/app"),
-        &["tokenEnvVar: PUSH_TOKEN"],
-    );
-    let vars = [("PUSH_TOKEN", PASS)];
-    let output = run(&env, &["workload", "push"], &vars);
-    assert_pushed(&output, &host, "app", "dev");
+fn no_check(_: &TestEnv, _: &Output, _: &str) {}
 
-    assert_hygienic_push(
-        &env,
-        &[&format!("oci://{host}/app:hygiene")],
-        &vars,
-        &refs(&real_secrets()),
-    );
+/// `ksail.yaml` with the registry string `template` (`{host}` replaced) and `credentials`.
+fn config(env: &TestEnv, host: &str, template: &str, credentials: &[&str]) -> Vec<String> {
+    write_config(env, &template.replace("{host}", host), credentials);
+    vec![]
 }
 
-/// artifact.md "Credentials": cliTokenEnvVar, then tokenEnvVar, then the embedded password.
-#[test]
-fn cli_token_env_var_beats_token_env_var_and_the_embedded_password() {
-    let registry = require_registry!(auth_registry());
-    let host = registry.host_port();
-    let env = env_with_manifests();
-    write_config(
-        &env,
-        &format!("{USER}:wrong-embedded@{host}/app"),
-        &["cliTokenEnvVar: CLI_TOKEN", "tokenEnvVar: PUSH_TOKEN"],
-    );
-    let vars = [("CLI_TOKEN", PASS), ("PUSH_TOKEN", "wrong-token")];
-    let output = run(&env, &["workload", "push"], &vars);
-    assert_pushed(&output, &host, "app", "dev");
-
-    let mut secrets = real_secrets();
-    secrets.push("wrong-embedded".into());
-    secrets.push("wrong-token".into());
-    assert_hygienic_push(
-        &env,
-        &[&format!("oci://{host}/app:hygiene")],
-        &vars,
-        &refs(&secrets),
-    );
+/// The warning lines on stderr.
+fn warnings(output: &Output) -> Vec<String> {
+    stderr_lines(output)
+        .into_iter()
+        .filter(|l| l.contains("warning:"))
+        .collect()
 }
 
-/// A configured variable name takes precedence over the embedded password, as in ksail (Go).
-#[test]
-fn token_env_var_beats_the_embedded_password() {
-    let registry = require_registry!(auth_registry());
-    let host = registry.host_port();
-    let env = env_with_manifests();
-    write_config(
-        &env,
-        &format!("{USER}:wrong-embedded@{host}/app"),
-        &["tokenEnvVar: PUSH_TOKEN"],
-    );
-    let output = run(&env, &["workload", "push"], &[("PUSH_TOKEN", PASS)]);
-    assert_pushed(&output, &host, "app", "dev");
-    assert_no_secret(&output, "wrong-embedded");
+fn supplied_cases() -> Vec<Supplied> {
+    vec![
+        Supplied {
+            name: "inline registry string credentials are used",
+            setup: |_, host| vec!["--registry".into(), format!("{USER}:{PASS}@{host}/app")],
+            reference: false,
+            vars: &[],
+            // The URL on stdout never carries the credentials.
+            check: |_, output, _| assert_no_secret(output, PASS),
+            hygiene: Some(&[]),
+        },
+        Supplied {
+            name: "tokenEnvVar supplies the password for the ksail.yaml user",
+            setup: |env, host| config(env, host, "ci@{host}/app", &["tokenEnvVar: PUSH_TOKEN"]),
+            reference: false,
+            vars: &[("PUSH_TOKEN", PASS)],
+            check: no_check,
+            hygiene: Some(&[]),
+        },
+        // artifact.md "Credentials": cliTokenEnvVar, then tokenEnvVar, then the embedded password.
+        Supplied {
+            name: "cliTokenEnvVar beats tokenEnvVar and the embedded password",
+            setup: |env, host| {
+                let credentials = ["cliTokenEnvVar: CLI_TOKEN", "tokenEnvVar: PUSH_TOKEN"];
+                config(env, host, "ci:wrong-embedded@{host}/app", &credentials)
+            },
+            reference: false,
+            vars: &[("CLI_TOKEN", PASS), ("PUSH_TOKEN", "wrong-token")],
+            check: no_check,
+            hygiene: Some(&["wrong-embedded", "wrong-token"]),
+        },
+        // A configured variable name takes precedence over the embedded password, as in ksail
+        // (Go).
+        Supplied {
+            name: "tokenEnvVar beats the embedded password",
+            setup: |env, host| {
+                config(
+                    env,
+                    host,
+                    "ci:wrong-embedded@{host}/app",
+                    &["tokenEnvVar: PUSH_TOKEN"],
+                )
+            },
+            reference: false,
+            vars: &[("PUSH_TOKEN", PASS)],
+            check: |_, output, _| assert_no_secret(output, "wrong-embedded"),
+            hygiene: None,
+        },
+        // config.md "Variable expansion": the whole registry string from ksail.yaml is expanded.
+        Supplied {
+            name: "a variable in the ksail.yaml registry string is expanded",
+            setup: |env, host| config(env, host, "ci:${REG_PASS}@{host}/app", &[]),
+            reference: false,
+            vars: &[("REG_PASS", PASS)],
+            check: no_check,
+            hygiene: Some(&[]),
+        },
+        // config.md "Variable expansion": `--registry` credentials are expanded when
+        // credentials are resolved.
+        Supplied {
+            name: "--registry credentials are expanded",
+            setup: |_, host| {
+                vec![
+                    "--registry".into(),
+                    format!("{USER}:${{REG_PASS}}@{host}/app"),
+                ]
+            },
+            reference: false,
+            vars: &[("REG_PASS", PASS)],
+            check: no_check,
+            hygiene: None,
+        },
+        Supplied {
+            name: "a docker config auths entry is used",
+            setup: |env, host| {
+                env.write_docker_config(&json!({ "auths": { host: { "auth": b64(USER, PASS) } } }));
+                vec![]
+            },
+            reference: true,
+            vars: &[],
+            check: no_check,
+            hygiene: Some(&[]),
+        },
+        Supplied {
+            name: "a docker config auths entry with an http:// key is used",
+            setup: |env, host| {
+                let key = format!("http://{host}");
+                env.write_docker_config(&json!({ "auths": { key: { "auth": b64(USER, PASS) } } }));
+                vec![]
+            },
+            reference: true,
+            vars: &[],
+            check: no_check,
+            hygiene: None,
+        },
+        Supplied {
+            name: "a credential helper from credHelpers is used",
+            setup: |env, host| {
+                env.fake_credential_helper("test", &[(host, Some((USER, PASS)))]);
+                env.write_docker_config(&json!({ "credHelpers": { host: "test" } }));
+                vec![]
+            },
+            reference: true,
+            vars: &[],
+            check: |env, _, host| {
+                let calls = env.calls();
+                assert_eq!(calls.len(), 1, "{calls:?}");
+                assert_eq!(calls[0]["argv"], json!(["docker-credential-test", "get"]));
+                assert_eq!(calls[0]["stdin"], json!(host));
+            },
+            hygiene: Some(&[]),
+        },
+        Supplied {
+            name: "a credential helper from credsStore is used",
+            setup: |env, host| {
+                env.fake_credential_helper("test", &[(host, Some((USER, PASS)))]);
+                env.write_docker_config(&json!({ "credsStore": "test" }));
+                vec![]
+            },
+            reference: true,
+            vars: &[],
+            check: |env, _, _| assert_eq!(env.calls().len(), 1),
+            hygiene: Some(&[]),
+        },
+        // The registry string comes first: a helper is not even asked when the string has
+        // credentials for the same host.
+        Supplied {
+            name: "registry string credentials win over docker config",
+            setup: |env, host| {
+                env.fake_credential_helper("test", &[(host, Some((USER, "wrong-helper")))]);
+                env.write_docker_config(&json!({
+                    "credsStore": "test",
+                    "auths": { host: { "auth": b64(USER, "wrong-auths") } },
+                }));
+                vec!["--registry".into(), format!("{USER}:{PASS}@{host}/app")]
+            },
+            reference: false,
+            vars: &[],
+            check: |env, _, _| {
+                assert!(
+                    env.calls().is_empty(),
+                    "the helper was asked: {:?}",
+                    env.calls()
+                );
+            },
+            hygiene: None,
+        },
+        Supplied {
+            name: "a missing helper executable warns and the next source is used",
+            setup: |env, host| {
+                env.write_docker_config(&json!({
+                    "credHelpers": { host: "absent" },
+                    "auths": { host: { "auth": b64(USER, PASS) } },
+                }));
+                vec![]
+            },
+            reference: true,
+            vars: &[],
+            check: |_, output, _| {
+                let warnings = warnings(output);
+                assert_eq!(warnings.len(), 1, "{warnings:?}");
+                let line = &warnings[0];
+                assert!(has_timestamp_prefix(line), "{line}");
+                let text = strip_timestamp(line);
+                assert!(text.starts_with("warning: "), "{line}");
+                assert!(text.contains("\"absent\""), "{line}");
+                assert!(text.contains("docker-credential-absent"), "{line}");
+            },
+            hygiene: None,
+        },
+    ]
 }
 
-/// config.md "Variable expansion": the whole registry string from ksail.yaml is expanded.
+/// Every source that can supply the credentials, each against a fresh environment; a failure
+/// names its case.
 #[test]
-fn registry_string_variable_in_ksail_yaml_is_expanded() {
-    let registry = require_registry!(auth_registry());
-    let host = registry.host_port();
-    let env = env_with_manifests();
-    write_config(&env, &format!("{USER}:${{REG_PASS}}@{host}/app"), &[]);
-    let vars = [("REG_PASS", PASS)];
-    let output = run(&env, &["workload", "push"], &vars);
-    assert_pushed(&output, &host, "app", "dev");
-
-    assert_hygienic_push(
-        &env,
-        &[&format!("oci://{host}/app:hygiene")],
-        &vars,
-        &refs(&real_secrets()),
-    );
-}
-
-/// config.md "Variable expansion": `--registry` credentials are expanded when credentials are
-/// resolved.
-#[test]
-fn registry_flag_credentials_are_expanded() {
-    let registry = require_registry!(auth_registry());
-    let host = registry.host_port();
-    let env = env_with_manifests();
-    let flag = format!("{USER}:${{REG_PASS}}@{host}/app");
-    let output = run(
-        &env,
-        &["workload", "push", "--registry", &flag],
-        &[("REG_PASS", PASS)],
-    );
-    assert_pushed(&output, &host, "app", "dev");
-}
-
-#[test]
-fn docker_config_auths_entry_is_used() {
-    let registry = require_registry!(auth_registry());
-    let host = registry.host_port();
-    let env = env_with_manifests();
-    env.write_docker_config(&json!({ "auths": { host.clone(): { "auth": b64(USER, PASS) } } }));
-    let reference = format!("oci://{host}/app");
-    let output = run(&env, &["workload", "push", &reference], &[]);
-    assert_pushed(&output, &host, "app", "dev");
-
-    assert_hygienic_push(
-        &env,
-        &[&format!("oci://{host}/app:hygiene")],
-        &[],
-        &refs(&real_secrets()),
-    );
-}
-
-#[test]
-fn docker_config_auths_entry_with_http_scheme_key_is_used() {
-    let registry = require_registry!(auth_registry());
-    let host = registry.host_port();
-    let env = env_with_manifests();
-    env.write_docker_config(
-        &json!({ "auths": { format!("http://{host}"): { "auth": b64(USER, PASS) } } }),
-    );
-    let reference = format!("oci://{host}/app");
-    let output = run(&env, &["workload", "push", &reference], &[]);
-    assert_pushed(&output, &host, "app", "dev");
-}
-
-#[test]
-fn credential_helper_from_cred_helpers_is_used() {
-    let registry = require_registry!(auth_registry());
-    let host = registry.host_port();
-    let env = env_with_manifests();
-    env.fake_credential_helper("test", &[(host.as_str(), Some((USER, PASS)))]);
-    env.write_docker_config(&json!({ "credHelpers": { host.clone(): "test" } }));
-    let reference = format!("oci://{host}/app");
-    let output = run(&env, &["workload", "push", &reference], &[]);
-    assert_pushed(&output, &host, "app", "dev");
-    let calls = env.calls();
-    assert_eq!(calls.len(), 1, "{calls:?}");
-    assert_eq!(calls[0]["argv"], json!(["docker-credential-test", "get"]));
-    assert_eq!(calls[0]["stdin"], json!(host));
-
-    assert_hygienic_push(
-        &env,
-        &[&format!("oci://{host}/app:hygiene")],
-        &[],
-        &refs(&real_secrets()),
-    );
-}
-
-#[test]
-fn credential_helper_from_creds_store_is_used() {
-    let registry = require_registry!(auth_registry());
-    let host = registry.host_port();
-    let env = env_with_manifests();
-    env.fake_credential_helper("test", &[(host.as_str(), Some((USER, PASS)))]);
-    env.write_docker_config(&json!({ "credsStore": "test" }));
-    let reference = format!("oci://{host}/app");
-    let output = run(&env, &["workload", "push", &reference], &[]);
-    assert_pushed(&output, &host, "app", "dev");
-    assert_eq!(env.calls().len(), 1);
-
-    assert_hygienic_push(
-        &env,
-        &[&format!("oci://{host}/app:hygiene")],
-        &[],
-        &refs(&real_secrets()),
-    );
-}
-
-/// The registry string comes first: a helper is not even asked when the string has credentials
-/// for the same host.
-#[test]
-fn registry_string_credentials_win_over_docker_config() {
-    let registry = require_registry!(auth_registry());
-    let host = registry.host_port();
-    let env = env_with_manifests();
-    env.fake_credential_helper("test", &[(host.as_str(), Some((USER, "wrong-helper")))]);
-    env.write_docker_config(&json!({
-        "credsStore": "test",
-        "auths": { host.clone(): { "auth": b64(USER, "wrong-auths") } },
-    }));
-    let flag = format!("{USER}:{PASS}@{host}/app");
-    let output = run(&env, &["workload", "push", "--registry", &flag], &[]);
-    assert_pushed(&output, &host, "app", "dev");
-    assert!(
-        env.calls().is_empty(),
-        "the helper was asked: {:?}",
-        env.calls()
-    );
+fn each_credential_source_supplies_the_password() {
+    for case in supplied_cases() {
+        eprintln!("case: {}", case.name);
+        // A registry of its own, so that each case really uploads.
+        let registry = require_registry!(auth_registry());
+        let host = registry.host_port();
+        let env = env_with_manifests();
+        let flags = (case.setup)(&env, &host);
+        let mut args: Vec<&str> = vec!["workload", "push"];
+        args.extend(flags.iter().map(String::as_str));
+        let reference = format!("oci://{host}/app");
+        if case.reference {
+            args.push(&reference);
+        }
+        let output = run(&env, &args, case.vars);
+        assert_pushed(&output, &host, "app", "dev");
+        (case.check)(&env, &output, &host);
+        if let Some(others) = case.hygiene {
+            let hygiene_ref = format!("oci://{host}/app:hygiene");
+            let mut hygiene_args: Vec<&str> = flags.iter().map(String::as_str).collect();
+            hygiene_args.push(&hygiene_ref);
+            let real = real_secrets();
+            let mut secrets = refs(&real);
+            secrets.extend_from_slice(others);
+            assert_hygienic_push(&env, &hygiene_args, case.vars, &secrets);
+        }
+    }
 }
 
 #[test]
@@ -339,31 +361,6 @@ fn helper_without_credentials_continues_anonymously_and_is_rejected() {
     );
     assert!(output.stdout.is_empty());
     assert!(http::list_tags_as(&host, "app", USER, PASS).is_empty());
-}
-
-#[test]
-fn missing_helper_executable_warns_and_continues_with_the_next_source() {
-    let registry = require_registry!(auth_registry());
-    let host = registry.host_port();
-    let env = env_with_manifests();
-    env.write_docker_config(&json!({
-        "credHelpers": { host.clone(): "absent" },
-        "auths": { host.clone(): { "auth": b64(USER, PASS) } },
-    }));
-    let reference = format!("oci://{host}/app");
-    let output = run(&env, &["workload", "push", &reference], &[]);
-    assert_pushed(&output, &host, "app", "dev");
-    let warnings: Vec<String> = stderr_lines(&output)
-        .into_iter()
-        .filter(|l| l.contains("warning:"))
-        .collect();
-    assert_eq!(warnings.len(), 1, "{warnings:?}");
-    let line = &warnings[0];
-    assert!(has_timestamp_prefix(line), "{line}");
-    let text = strip_timestamp(line);
-    assert!(text.starts_with("warning: "), "{line}");
-    assert!(text.contains("\"absent\""), "{line}");
-    assert!(text.contains("docker-credential-absent"), "{line}");
 }
 
 #[test]
