@@ -28,14 +28,35 @@ fn kubeconfig_for(dir: &std::path::Path, server: &str) -> PathBuf {
     path
 }
 
-#[tokio::test]
-async fn a_client_built_from_the_kubeconfig_answers_version() {
+/// A fake API server, the directory of its kubeconfig (with `contexts`), and the path of that
+/// kubeconfig.
+fn server_with_kubeconfig(contexts: &[&str]) -> (FakeApiServer, tempfile::TempDir, PathBuf) {
     let server = FakeApiServer::start(ServerOptions::default());
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("config");
     server
-        .write_kubeconfig(&path, &["kind-kind", "other"], None)
+        .write_kubeconfig(&path, contexts, None)
         .expect("kubeconfig");
+    (server, dir, path)
+}
+
+/// A fake API server and a client connected to it through the context `kind-kind`.
+async fn connected() -> (FakeApiServer, tempfile::TempDir, Cluster) {
+    let (server, dir, path) = server_with_kubeconfig(&["kind-kind"]);
+    let cluster = connect(&target(path, None)).await.expect("connect");
+    (server, dir, cluster)
+}
+
+/// `GET /version` through `cluster`, which must fail (`expected` says why).
+async fn version_error(cluster: &Cluster, expected: &str) -> K8sError {
+    with_timeout(cluster.client.apiserver_version())
+        .await
+        .expect_err(expected)
+}
+
+#[tokio::test]
+async fn a_client_built_from_the_kubeconfig_answers_version() {
+    let (server, _dir, path) = server_with_kubeconfig(&["kind-kind", "other"]);
 
     let cluster = connect(&target(path, Some("other")))
         .await
@@ -51,19 +72,11 @@ async fn a_client_built_from_the_kubeconfig_answers_version() {
 
 #[tokio::test]
 async fn kube_does_not_retry_on_its_own() {
-    let server = FakeApiServer::start(ServerOptions::default());
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("config");
-    server
-        .write_kubeconfig(&path, &["kind-kind"], None)
-        .expect("kubeconfig");
-    let cluster = connect(&target(path, None)).await.expect("connect");
+    let (server, _dir, cluster) = connected().await;
     server.clear_requests();
     server.fail_next(Route::Any, Verb::Discovery, 503, 1);
 
-    let error = with_timeout(cluster.client.apiserver_version())
-        .await
-        .expect_err("the 503 reaches the caller");
+    let error = version_error(&cluster, "the 503 reaches the caller").await;
 
     assert_eq!(error.status_code(), Some(503));
     assert!(error.is_retryable());
@@ -77,12 +90,7 @@ async fn kube_does_not_retry_on_its_own() {
 
 #[tokio::test]
 async fn an_unknown_context_fails_before_any_request() {
-    let server = FakeApiServer::start(ServerOptions::default());
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("config");
-    server
-        .write_kubeconfig(&path, &["kind-kind"], None)
-        .expect("kubeconfig");
+    let (server, _dir, path) = server_with_kubeconfig(&["kind-kind"]);
     server.clear_requests();
 
     let failure = connect(&target(path, Some("nope")))
@@ -113,9 +121,7 @@ async fn a_refused_connection_is_retryable_and_reads_as_unreachable() {
         .await
         .expect("connect sends nothing");
 
-    let error = with_timeout(cluster.client.apiserver_version())
-        .await
-        .expect_err("nothing listens");
+    let error = version_error(&cluster, "nothing listens").await;
 
     assert_eq!(error.kind(), ErrorKind::ConnectionRefused);
     assert!(error.is_retryable());
@@ -130,18 +136,10 @@ async fn a_refused_connection_is_retryable_and_reads_as_unreachable() {
 
 #[tokio::test]
 async fn a_dropped_connection_is_retryable() {
-    let server = FakeApiServer::start(ServerOptions::default());
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("config");
-    server
-        .write_kubeconfig(&path, &["kind-kind"], None)
-        .expect("kubeconfig");
-    let cluster = connect(&target(path, None)).await.expect("connect");
+    let (server, _dir, cluster) = connected().await;
     server.drop_connection(Route::Any, Verb::Discovery, 1);
 
-    let error = with_timeout(cluster.client.apiserver_version())
-        .await
-        .expect_err("dropped");
+    let error = version_error(&cluster, "dropped").await;
 
     assert!(error.is_retryable(), "{:?}", error.kind());
     assert!(error.is_unreachable());
@@ -153,9 +151,7 @@ async fn an_unresolvable_host_is_a_retryable_connect_failure() {
     let path = kubeconfig_for(dir.path(), "http://ksail-test.invalid:6443");
     let cluster = connect(&target(path, None)).await.expect("connect");
 
-    let error = with_timeout(cluster.client.apiserver_version())
-        .await
-        .expect_err("cannot resolve");
+    let error = version_error(&cluster, "cannot resolve").await;
 
     assert!(
         matches!(error.kind(), ErrorKind::Connect { .. }),
@@ -167,13 +163,7 @@ async fn an_unresolvable_host_is_a_retryable_connect_failure() {
 
 #[tokio::test]
 async fn a_slow_answer_hits_the_request_bound() {
-    let server = FakeApiServer::start(ServerOptions::default());
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("config");
-    server
-        .write_kubeconfig(&path, &["kind-kind"], None)
-        .expect("kubeconfig");
-    let cluster = connect(&target(path, None)).await.expect("connect");
+    let (server, _dir, cluster) = connected().await;
     server.delay(Route::Any, Verb::Discovery, 2_000);
 
     let error = with_timeout_of(
@@ -190,18 +180,10 @@ async fn a_slow_answer_hits_the_request_bound() {
 
 #[tokio::test]
 async fn a_401_is_not_retryable() {
-    let server = FakeApiServer::start(ServerOptions::default());
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("config");
-    server
-        .write_kubeconfig(&path, &["kind-kind"], None)
-        .expect("kubeconfig");
-    let cluster = connect(&target(path, None)).await.expect("connect");
+    let (server, _dir, cluster) = connected().await;
     server.unauthorized_all();
 
-    let error = with_timeout(cluster.client.apiserver_version())
-        .await
-        .expect_err("401");
+    let error = version_error(&cluster, "401").await;
 
     assert_eq!(error.status_code(), Some(401));
     assert!(!error.is_retryable());
@@ -210,18 +192,10 @@ async fn a_401_is_not_retryable() {
 
 #[tokio::test]
 async fn a_retry_after_header_reaches_the_error() {
-    let server = FakeApiServer::start(ServerOptions::default());
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("config");
-    server
-        .write_kubeconfig(&path, &["kind-kind"], None)
-        .expect("kubeconfig");
-    let cluster = connect(&target(path, None)).await.expect("connect");
+    let (server, _dir, cluster) = connected().await;
     server.fail_next_retry_after(Route::Any, Verb::Discovery, 429, 1, 4);
 
-    let error = with_timeout(cluster.client.apiserver_version())
-        .await
-        .expect_err("429");
+    let error = version_error(&cluster, "429").await;
 
     assert_eq!(error.status_code(), Some(429));
     assert!(error.is_retryable());
@@ -231,9 +205,7 @@ async fn a_retry_after_header_reaches_the_error() {
     );
     // Responses without the header are left alone.
     server.fail_next(Route::Any, Verb::Discovery, 503, 1);
-    let error = with_timeout(cluster.client.apiserver_version())
-        .await
-        .expect_err("503");
+    let error = version_error(&cluster, "503").await;
     assert_eq!(crate::retry::Retryable::retry_after(&error), None);
     assert_eq!(error.reason(), "503 Service Unavailable: injected fault");
 }
