@@ -235,6 +235,30 @@ impl Rig {
         output
     }
 
+    /// The FluxInstance `flux-system/flux`, if the server holds it.
+    fn flux_instance(&self) -> Option<Value> {
+        self.server
+            .get_object(FLUX_GROUP, "fluxinstances", "flux-system", "flux")
+    }
+
+    /// Sets the workload tag to `v2`, runs `cluster update`, checks that it reports the tag
+    /// repaired in place with one merge patch, and returns that write.
+    fn update_repairs_the_tag(&self) -> (LoggedRequest, Output) {
+        set_tag(self, "v2");
+        self.server.clear_requests();
+        let output = self.ksail(&["cluster", "update"]);
+        assert_success(&output);
+        assert_eq!(
+            stdout_lines(&output),
+            ["workload tag: dev → v2 (repaired in place)"]
+        );
+        let mut writes = self.writes();
+        assert_eq!(writes.len(), 1, "one merge patch: {writes:?}");
+        assert_eq!(writes[0].method, "PATCH");
+        assert_eq!(writes[0].content_type.as_deref(), Some(MERGE_PATCH));
+        (writes.remove(0), output)
+    }
+
     fn writes(&self) -> Vec<LoggedRequest> {
         self.server
             .requests()
@@ -311,10 +335,7 @@ fn create_vanilla_flux_runs_the_golden_argv_sequence_and_applies_the_flux_instan
     );
 
     // The FluxInstance golden, with the insecure patch of a local (HTTP) registry.
-    let instance = rig
-        .server
-        .get_object(FLUX_GROUP, "fluxinstances", "flux-system", "flux")
-        .expect("the FluxInstance exists");
+    let instance = rig.flux_instance().expect("the FluxInstance exists");
     assert_eq!(
         instance["spec"],
         json!({
@@ -467,166 +488,228 @@ fn create_keeps_an_existing_artifact() {
     );
 }
 
-#[test]
-fn create_fails_when_kind_is_missing() {
-    let env = TestEnv::new();
-    let tools = FakeTools::install(&env, FakeState::new());
-    tools.uninstall("kind");
-    let output = env
-        .ksail(["cluster", "create"])
-        .output()
-        .expect("run ksail");
-    assert_eq!(output.status.code(), Some(1));
-    assert_error_line(
-        &output,
-        "error: kind is not installed or not on PATH; install it: https://kind.sigs.k8s.io/docs/user/quick-start/#installation",
-    );
-    assert_eq!(tools.call_lines(), ["docker info"]);
+/// What a refused `cluster create` / `cluster update` prints as its last stderr line.
+enum Says {
+    /// The one error line ([`assert_error_line`]) contains this.
+    Line(&'static str),
+    /// The last stderr line passes this check.
+    Last(fn(&str) -> bool),
 }
 
-#[test]
-fn create_fails_when_docker_info_fails() {
-    let env = TestEnv::new();
-    let tools = FakeTools::install(&env, FakeState::new());
-    tools.script(
-        &["docker", "info"],
-        1,
-        "",
-        "Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?\n",
-    );
-    let output = env
-        .ksail(["cluster", "create"])
-        .output()
-        .expect("run ksail");
-    assert_eq!(output.status.code(), Some(1));
-    let last = stderr_lines(&output).last().cloned().unwrap_or_default();
-    assert!(
-        last.starts_with("error: Docker is not available: docker info failed: ")
-            && last.ends_with(
-                "; start Docker (or install it from https://docs.docker.com/get-docker/)"
+/// A run refused before it creates anything, in a project without a registry.
+struct Refusal {
+    name: &'static str,
+    state: fn() -> FakeState,
+    /// Scripts or removes fake tools before the run.
+    tools: fn(&FakeTools),
+    ksail_yaml: Option<&'static str>,
+    command: &'static str,
+    code: i32,
+    says: Says,
+    /// The fake tool calls the run may have made.
+    calls: fn(&[String]) -> bool,
+    /// No file changes (the runs that call no tool write no call log).
+    tree_kept: bool,
+}
+
+const TALOS: &str =
+    "apiVersion: ksail.io/v1alpha1\nkind: Cluster\nspec:\n  cluster:\n    distribution: Talos\n";
+const REGISTRY_5050: &str = "apiVersion: ksail.io/v1alpha1\nkind: Cluster\nspec:\n  cluster:\n    localRegistry:\n      registry: localhost:5050\n";
+
+fn untouched(_: &FakeTools) {}
+
+fn no_calls(calls: &[String]) -> bool {
+    calls.is_empty()
+}
+
+fn only_docker_info(calls: &[String]) -> bool {
+    calls == ["docker info"]
+}
+
+fn not_supported(last: &str) -> bool {
+    last.contains("not supported by ksail cluster commands; supported: Vanilla, K3s")
+}
+
+fn refusals() -> Vec<Refusal> {
+    vec![
+        Refusal {
+            name: "create fails when kind is missing",
+            state: FakeState::new,
+            tools: |tools| tools.uninstall("kind"),
+            ksail_yaml: None,
+            command: "create",
+            code: 1,
+            says: Says::Line(
+                "error: kind is not installed or not on PATH; install it: https://kind.sigs.k8s.io/docs/user/quick-start/#installation",
             ),
-        "{last}"
-    );
-    assert_eq!(tools.call_lines(), ["docker info"]);
+            calls: only_docker_info,
+            tree_kept: false,
+        },
+        Refusal {
+            name: "create fails when docker info fails",
+            state: FakeState::new,
+            tools: |tools| {
+                tools.script(
+                    &["docker", "info"],
+                    1,
+                    "",
+                    "Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?\n",
+                );
+            },
+            ksail_yaml: None,
+            command: "create",
+            code: 1,
+            says: Says::Last(|last| {
+                last.starts_with("error: Docker is not available: docker info failed: ")
+                    && last.ends_with(
+                        "; start Docker (or install it from https://docs.docker.com/get-docker/)",
+                    )
+            }),
+            calls: only_docker_info,
+            tree_kept: false,
+        },
+        Refusal {
+            name: "create does not reuse an unlabelled container",
+            state: || {
+                FakeState::new()
+                    .with_container(REGISTRY, FakeContainer::registry(None, "127.0.0.1", 5050))
+            },
+            tools: untouched,
+            ksail_yaml: Some(REGISTRY_5050),
+            command: "create",
+            code: 1,
+            says: Says::Last(|last| {
+                last.starts_with(
+                    "error: container kind-local-registry exists but was not created by ksail",
+                )
+            }),
+            calls: |calls| {
+                calls
+                    .iter()
+                    .all(|line| !line.starts_with("docker run") && !line.starts_with("docker rm"))
+            },
+            tree_kept: false,
+        },
+        Refusal {
+            name: "create with a port conflict exits 1",
+            state: || {
+                FakeState::new().with_container(
+                    REGISTRY,
+                    FakeContainer::registry(Some("kind"), "127.0.0.1", 5000),
+                )
+            },
+            tools: untouched,
+            ksail_yaml: Some(REGISTRY_5050),
+            command: "create",
+            code: 1,
+            says: Says::Line(
+                "error: registry container kind-local-registry publishes port 5000, but the configured registry is localhost:5050; run ksail cluster delete, or change spec.cluster.localRegistry.registry",
+            ),
+            calls: |calls| calls.iter().all(|line| !line.starts_with("kind create")),
+            tree_kept: false,
+        },
+        // B19: `spec.workload.flux.verify` stops the run before any child process starts.
+        Refusal {
+            name: "B19 create with flux verify exits 2 before any tool runs",
+            state: FakeState::new,
+            tools: untouched,
+            ksail_yaml: Some(
+                "apiVersion: ksail.io/v1alpha1\nkind: Cluster\nspec:\n  cluster:\n    gitOpsEngine: Flux\n  workload:\n    flux:\n      verify:\n        provider: cosign\n",
+            ),
+            command: "create",
+            code: 2,
+            says: Says::Last(|last| {
+                last.starts_with("error: ksail.yaml:") && last.contains("spec.workload.flux.verify")
+            }),
+            calls: no_calls,
+            tree_kept: true,
+        },
+        Refusal {
+            name: "create rejects another distribution",
+            state: FakeState::new,
+            tools: untouched,
+            ksail_yaml: Some(TALOS),
+            command: "create",
+            code: 2,
+            says: Says::Last(not_supported),
+            calls: no_calls,
+            tree_kept: true,
+        },
+        Refusal {
+            name: "update rejects another distribution",
+            state: FakeState::new,
+            tools: untouched,
+            ksail_yaml: Some(TALOS),
+            command: "update",
+            code: 2,
+            says: Says::Last(not_supported),
+            calls: no_calls,
+            tree_kept: true,
+        },
+        Refusal {
+            name: "create rejects another provider",
+            state: FakeState::new,
+            tools: untouched,
+            ksail_yaml: Some(
+                "apiVersion: ksail.io/v1alpha1\nkind: Cluster\nspec:\n  cluster:\n    provider: Hetzner\n",
+            ),
+            command: "create",
+            code: 2,
+            says: Says::Last(|last| last.contains("Hetzner")),
+            calls: no_calls,
+            tree_kept: true,
+        },
+        Refusal {
+            name: "update of a missing cluster exits 1",
+            state: FakeState::new,
+            tools: untouched,
+            ksail_yaml: None,
+            command: "update",
+            code: 1,
+            says: Says::Line("error: cluster kind does not exist; run ksail cluster create"),
+            calls: |calls| calls.iter().all(|line| !line.contains(" create")),
+            tree_kept: false,
+        },
+    ]
 }
 
+/// Each refusal in a fresh project: its exit code, its error, the tool calls it may have made,
+/// and (where no tool runs) no file changed; a failure names its case.
 #[test]
-fn create_does_not_reuse_an_unlabelled_container() {
-    let env = TestEnv::new();
-    let tools = FakeTools::install(
-        &env,
-        FakeState::new().with_container(REGISTRY, FakeContainer::registry(None, "127.0.0.1", 5050)),
-    );
-    env.write(
-        "ksail.yaml",
-        "apiVersion: ksail.io/v1alpha1\nkind: Cluster\nspec:\n  cluster:\n    localRegistry:\n      registry: localhost:5050\n",
-    );
-    let output = env
-        .ksail(["cluster", "create"])
-        .output()
-        .expect("run ksail");
-    assert_eq!(output.status.code(), Some(1));
-    let last = stderr_lines(&output).last().cloned().unwrap_or_default();
-    assert!(
-        last.starts_with(
-            "error: container kind-local-registry exists but was not created by ksail"
-        ),
-        "{last}"
-    );
-    assert!(
-        tools
-            .call_lines()
-            .iter()
-            .all(|line| !line.starts_with("docker run") && !line.starts_with("docker rm")),
-        "{:?}",
-        tools.call_lines()
-    );
-}
-
-#[test]
-fn create_port_conflict_exits_1() {
-    let env = TestEnv::new();
-    let tools = FakeTools::install(
-        &env,
-        FakeState::new().with_container(
-            REGISTRY,
-            FakeContainer::registry(Some("kind"), "127.0.0.1", 5000),
-        ),
-    );
-    env.write(
-        "ksail.yaml",
-        "apiVersion: ksail.io/v1alpha1\nkind: Cluster\nspec:\n  cluster:\n    localRegistry:\n      registry: localhost:5050\n",
-    );
-    let output = env
-        .ksail(["cluster", "create"])
-        .output()
-        .expect("run ksail");
-    assert_eq!(output.status.code(), Some(1));
-    assert_error_line(
-        &output,
-        "error: registry container kind-local-registry publishes port 5000, but the configured registry is localhost:5050; run ksail cluster delete, or change spec.cluster.localRegistry.registry",
-    );
-    assert!(
-        tools
-            .call_lines()
-            .iter()
-            .all(|line| !line.starts_with("kind create")),
-        "{:?}",
-        tools.call_lines()
-    );
-}
-
-/// B19: `spec.workload.flux.verify` stops the run before any child process starts.
-#[test]
-fn create_with_flux_verify_exits_2_before_any_tool_runs() {
-    let env = TestEnv::new();
-    let tools = FakeTools::install(&env, FakeState::new());
-    env.write(
-        "ksail.yaml",
-        "apiVersion: ksail.io/v1alpha1\nkind: Cluster\nspec:\n  cluster:\n    gitOpsEngine: Flux\n  workload:\n    flux:\n      verify:\n        provider: cosign\n",
-    );
-    let before = env.tree_hash();
-    let output = env
-        .ksail(["cluster", "create"])
-        .output()
-        .expect("run ksail");
-    assert_eq!(output.status.code(), Some(2));
-    let last = stderr_lines(&output).last().cloned().unwrap_or_default();
-    assert!(
-        last.starts_with("error: ksail.yaml:") && last.contains("spec.workload.flux.verify"),
-        "{last}"
-    );
-    assert!(tools.call_lines().is_empty(), "{:?}", tools.call_lines());
-    assert_eq!(env.tree_hash(), before);
-}
-
-#[test]
-fn create_and_update_reject_other_distributions_and_providers() {
-    let env = TestEnv::new();
-    let tools = FakeTools::install(&env, FakeState::new());
-    env.write(
-        "ksail.yaml",
-        "apiVersion: ksail.io/v1alpha1\nkind: Cluster\nspec:\n  cluster:\n    distribution: Talos\n",
-    );
-    for command in ["create", "update"] {
-        let output = env.ksail(["cluster", command]).output().expect("run ksail");
-        assert_eq!(output.status.code(), Some(2), "{command}");
-        let last = stderr_lines(&output).last().cloned().unwrap_or_default();
-        assert!(
-            last.contains("not supported by ksail cluster commands; supported: Vanilla, K3s"),
-            "{last}"
+fn create_and_update_refuse_before_creating_anything() {
+    for case in refusals() {
+        eprintln!("case: {}", case.name);
+        let env = TestEnv::new();
+        let tools = FakeTools::install(&env, (case.state)());
+        (case.tools)(&tools);
+        if let Some(text) = case.ksail_yaml {
+            env.write("ksail.yaml", text);
+        }
+        let before = env.tree_hash();
+        let output = env
+            .ksail(["cluster", case.command])
+            .output()
+            .expect("run ksail");
+        assert_eq!(
+            output.status.code(),
+            Some(case.code),
+            "{}: {}",
+            case.name,
+            String::from_utf8_lossy(&output.stderr)
         );
+        match case.says {
+            Says::Line(phrase) => assert_error_line(&output, phrase),
+            Says::Last(check) => {
+                let last = stderr_lines(&output).last().cloned().unwrap_or_default();
+                assert!(check(&last), "{}: {last}", case.name);
+            }
+        }
+        let calls = tools.call_lines();
+        assert!((case.calls)(&calls), "{}: {calls:?}", case.name);
+        if case.tree_kept {
+            assert_eq!(env.tree_hash(), before, "{}", case.name);
+        }
     }
-    env.write(
-        "ksail.yaml",
-        "apiVersion: ksail.io/v1alpha1\nkind: Cluster\nspec:\n  cluster:\n    provider: Hetzner\n",
-    );
-    let output = env
-        .ksail(["cluster", "create"])
-        .output()
-        .expect("run ksail");
-    assert_eq!(output.status.code(), Some(2));
-    assert!(tools.call_lines().is_empty(), "{:?}", tools.call_lines());
 }
 
 #[test]
@@ -662,43 +745,23 @@ fn update_repairs_a_drifted_flux_instance_tag_with_one_merge_patch() {
     let rig = Rig::flux(registry);
     rig.create();
     // Labels a user or another tool put on the object stay.
-    let mut instance = rig
-        .server
-        .get_object(FLUX_GROUP, "fluxinstances", "flux-system", "flux")
-        .unwrap();
+    let mut instance = rig.flux_instance().unwrap();
     instance["metadata"]["labels"] = json!({"team": "platform"});
     rig.server.put_object(instance.clone());
-    let before = rig
-        .server
-        .get_object(FLUX_GROUP, "fluxinstances", "flux-system", "flux")
-        .unwrap();
-    set_tag(&rig, "v2");
-    rig.server.clear_requests();
+    let before = rig.flux_instance().unwrap();
 
-    let output = rig.ksail(&["cluster", "update"]);
+    let (write, output) = rig.update_repairs_the_tag();
 
-    assert_success(&output);
-    assert_eq!(
-        stdout_lines(&output),
-        ["workload tag: dev → v2 (repaired in place)"]
-    );
     assert!(
         progress_lines(&output)
             .contains(&"run ksail workload reconcile to wait for the new revision".to_string())
     );
-    let writes = rig.writes();
-    assert_eq!(writes.len(), 1, "{writes:?}");
-    assert_eq!(writes[0].method, "PATCH");
     assert_eq!(
-        writes[0].path,
+        write.path,
         "/apis/fluxcd.controlplane.io/v1/namespaces/flux-system/fluxinstances/flux"
     );
-    assert_eq!(writes[0].content_type.as_deref(), Some(MERGE_PATCH));
-    assert_eq!(writes[0].body, r#"{"spec":{"sync":{"ref":"v2"}}}"#);
-    let after = rig
-        .server
-        .get_object(FLUX_GROUP, "fluxinstances", "flux-system", "flux")
-        .unwrap();
+    assert_eq!(write.body, r#"{"spec":{"sync":{"ref":"v2"}}}"#);
+    let after = rig.flux_instance().unwrap();
     assert_eq!(after["metadata"]["labels"], before["metadata"]["labels"]);
     let mut expected_spec = before["spec"].clone();
     expected_spec["sync"]["ref"] = json!("v2");
@@ -732,29 +795,6 @@ fn update_dry_run_sends_no_writes() {
 }
 
 #[test]
-fn update_of_a_missing_cluster_exits_1() {
-    let env = TestEnv::new();
-    let tools = FakeTools::install(&env, FakeState::new());
-    let output = env
-        .ksail(["cluster", "update"])
-        .output()
-        .expect("run ksail");
-    assert_eq!(output.status.code(), Some(1));
-    assert_error_line(
-        &output,
-        "error: cluster kind does not exist; run ksail cluster create",
-    );
-    assert!(
-        tools
-            .call_lines()
-            .iter()
-            .all(|line| !line.contains(" create")),
-        "{:?}",
-        tools.call_lines()
-    );
-}
-
-#[test]
 fn create_k3s_argocd_applies_the_repository_secret_and_application() {
     let registry = require_registry!();
     let rig = Rig::argocd(registry);
@@ -775,9 +815,7 @@ fn create_k3s_argocd_applies_the_repository_secret_and_application() {
             .replace("  cluster:\n", "  cluster:\n    distribution: K3s\n"),
     );
 
-    let output = rig.ksail(&["cluster", "create", "--timeout", "20s"]);
-
-    assert_success(&output);
+    let output = rig.create();
     let lines: Vec<String> = rig.tools.call_lines();
     assert_eq!(
         lines[..3],
@@ -824,22 +862,9 @@ fn create_k3s_argocd_applies_the_repository_secret_and_application() {
 fn create_then_drift_repairs_an_application_tag() {
     let registry = require_registry!();
     let rig = Rig::argocd(registry);
-    let create = rig.ksail(&["cluster", "create", "--timeout", "20s"]);
-    assert_success(&create);
-    set_tag(&rig, "v2");
-    rig.server.clear_requests();
-    let output = rig.ksail(&["cluster", "update"]);
-    assert_success(&output);
-    assert_eq!(
-        stdout_lines(&output),
-        ["workload tag: dev → v2 (repaired in place)"]
-    );
-    let writes = rig.writes();
-    assert_eq!(writes.len(), 1, "{writes:?}");
-    assert_eq!(
-        writes[0].body,
-        r#"{"spec":{"source":{"targetRevision":"v2"}}}"#
-    );
+    rig.create();
+    let (write, _) = rig.update_repairs_the_tag();
+    assert_eq!(write.body, r#"{"spec":{"source":{"targetRevision":"v2"}}}"#);
 }
 
 /// The Flux CRDs a flux-operator install brings (the operator's own and the toolkit's), for a
@@ -893,11 +918,7 @@ fn update_installs_a_newly_configured_engine_then_reports_no_changes() {
         stdout_lines(&output),
         ["gitops engine: none → Flux (installed)"]
     );
-    assert!(
-        rig.server
-            .get_object(FLUX_GROUP, "fluxinstances", "flux-system", "flux")
-            .is_some()
-    );
+    assert!(rig.flux_instance().is_some());
     let again = rig.ksail(&["cluster", "update"]);
     assert_success(&again);
     assert_eq!(stdout_lines(&again), ["No changes detected"]);
@@ -924,11 +945,7 @@ fn update_recreates_a_missing_sync_object() {
         stdout_lines(&output),
         ["gitops sync: missing → oci://kind-local-registry:5000/k8s:dev (created)"]
     );
-    assert!(
-        rig.server
-            .get_object(FLUX_GROUP, "fluxinstances", "flux-system", "flux")
-            .is_some()
-    );
+    assert!(rig.flux_instance().is_some());
 }
 
 #[test]
@@ -1006,8 +1023,7 @@ fn full_loop(rig: &Rig, engine: &str) {
         ]
     );
 
-    let create = rig.ksail(&["cluster", "create", "--timeout", "20s"]);
-    assert_success(&create);
+    let create = rig.create();
     assert_eq!(
         stdout_lines(&create).last().map(String::as_str),
         Some(
@@ -1047,18 +1063,7 @@ fn full_loop(rig: &Rig, engine: &str) {
     assert_success(&update);
     assert_eq!(stdout_lines(&update), ["No changes detected"]);
 
-    set_tag(rig, "v2");
-    rig.server.clear_requests();
-    let repair = rig.ksail(&["cluster", "update"]);
-    assert_success(&repair);
-    assert_eq!(
-        stdout_lines(&repair),
-        ["workload tag: dev → v2 (repaired in place)"]
-    );
-    let writes = rig.writes();
-    assert_eq!(writes.len(), 1, "one merge patch: {writes:?}");
-    assert_eq!(writes[0].method, "PATCH");
-    assert_eq!(writes[0].content_type.as_deref(), Some(MERGE_PATCH));
+    rig.update_repairs_the_tag();
     let again = rig.ksail(&["cluster", "update"]);
     assert_success(&again);
     assert_eq!(stdout_lines(&again), ["No changes detected"]);
@@ -1108,24 +1113,14 @@ fn update_repairs_an_oci_repository_tag_when_there_is_no_flux_instance() {
         rig.server
             .delete_object(FLUX_GROUP, "fluxinstances", "flux-system", "flux")
     );
-    set_tag(&rig, "v2");
-    rig.server.clear_requests();
 
-    let output = rig.ksail(&["cluster", "update"]);
+    let (write, _) = rig.update_repairs_the_tag();
 
-    assert_success(&output);
     assert_eq!(
-        stdout_lines(&output),
-        ["workload tag: dev → v2 (repaired in place)"]
-    );
-    let writes = rig.writes();
-    assert_eq!(writes.len(), 1, "{writes:?}");
-    assert_eq!(
-        writes[0].path,
+        write.path,
         "/apis/source.toolkit.fluxcd.io/v1/namespaces/flux-system/ocirepositories/flux-system"
     );
-    assert_eq!(writes[0].content_type.as_deref(), Some(MERGE_PATCH));
-    assert_eq!(writes[0].body, r#"{"spec":{"ref":{"tag":"v2"}}}"#);
+    assert_eq!(write.body, r#"{"spec":{"ref":{"tag":"v2"}}}"#);
 }
 
 /// Flux 2.5 serves OCIRepository only at source v1beta2: update reads and patches it there.
@@ -1175,9 +1170,7 @@ fn create_with_an_external_registry_starts_no_container_and_connects_no_network(
         ),
     );
 
-    let output = rig.ksail(&["cluster", "create", "--timeout", "20s"]);
-
-    assert_success(&output);
+    let output = rig.create();
     let calls = rig.tools.call_lines();
     assert!(
         !calls.iter().any(
@@ -1190,10 +1183,7 @@ fn create_with_an_external_registry_starts_no_container_and_connects_no_network(
         steps.iter().filter(|line| line.starts_with("– ")).count() >= 3,
         "registry, network and mirror steps are skipped: {steps:?}"
     );
-    let instance = rig
-        .server
-        .get_object(FLUX_GROUP, "fluxinstances", "flux-system", "flux")
-        .expect("the FluxInstance is applied");
+    let instance = rig.flux_instance().expect("the FluxInstance is applied");
     assert_eq!(
         instance["spec"]["sync"]["url"],
         format!("oci://{host}:{}/k8s", rig.registry.port())
