@@ -40,6 +40,60 @@ const COMMIT_CREATED: &str = "2024-03-09T16:00:00Z";
 // ---------------------------------------------------------------------------------------------
 // Helpers
 
+/// Starts a registry ([`require_registry!`], so a skipped registry skips the test) and a
+/// project with `k8s/cm.yaml`; `(registry, host:port, env)`.
+macro_rules! registry_and_project {
+    () => {{
+        let registry = require_registry!();
+        let host = registry.host_port();
+        let env = TestEnv::new();
+        env.write("k8s/cm.yaml", CM);
+        (registry, host, env)
+    }};
+}
+
+/// Starts a registry as [`registry_and_project!`] does, with `work/` a git repository on
+/// `$branch` ([`git_repo`]); `(registry, host:port, env, HEAD)`.
+macro_rules! registry_and_git {
+    ($branch:expr) => {{
+        let registry = require_registry!();
+        let host = registry.host_port();
+        let env = TestEnv::new();
+        let head = git_repo(&env, $branch);
+        (registry, host, env, head)
+    }};
+}
+
+/// `ksail workload push --registry <host> <extra>` with the one variable `var` set.
+fn push_with_var(
+    env: &TestEnv,
+    host: &str,
+    extra: &[&str],
+    (name, value): (&str, impl AsRef<std::ffi::OsStr>),
+) -> Output {
+    let args = [&["workload", "push", "--registry", host][..], extra].concat();
+    env.ksail(args).env(name, value).output().unwrap()
+}
+
+/// A successful `--output json` push at `SOURCE_DATE_EPOCH=1700000000`.
+fn push_json_at_epoch(env: &TestEnv, host: &str) -> Output {
+    let output = push_with_var(env, host, &["--output", "json"], EPOCH);
+    run_ok(&output);
+    output
+}
+
+const EPOCH: (&str, &str) = ("SOURCE_DATE_EPOCH", "1700000000");
+
+/// The manifest of `k8s:dev` as JSON.
+fn dev_manifest(host: &str) -> Value {
+    manifest(host, "k8s", "dev").1
+}
+
+/// `git remote <verb> origin <url>` in `work/` (`verb` is `add` or `set-url`).
+fn origin(env: &TestEnv, verb: &str, url: &str) {
+    git(env, &env.work(), &["remote", verb, "origin", url]);
+}
+
 /// The one JSON document on stdout (an object and a trailing newline, nothing else).
 fn json_document(output: &Output) -> Value {
     let text = stdout_text(output);
@@ -295,12 +349,9 @@ fn manifest_is_canonical_oci_json_with_flux_config_one_layer_and_three_annotatio
 
 #[test]
 fn config_blob_is_the_two_bytes_of_an_empty_object() {
-    let registry = require_registry!();
-    let host = registry.host_port();
-    let env = TestEnv::new();
-    env.write("k8s/cm.yaml", CM);
+    let (_registry, host, env) = registry_and_project!();
     run_ok(&push_registry(&env, &host, &[]));
-    let (_, json, _) = manifest(&host, "k8s", "dev");
+    let json = dev_manifest(&host);
     assert_eq!(json["config"]["digest"], CONFIG_DIGEST);
     assert_eq!(blob(&host, "k8s", CONFIG_DIGEST), b"{}");
 }
@@ -328,7 +379,7 @@ fn layer_is_gzip_with_fixed_header_around_a_normalised_byte_ordered_tar() {
     chmod(&env.work().join("k8s/a.yaml"), 0o600);
 
     run_ok(&push_registry(&env, &host, &[]));
-    let (_, json, _) = manifest(&host, "k8s", "dev");
+    let json = dev_manifest(&host);
     let layer = blob(&host, "k8s", &layer_digest_of(&json));
 
     assert_eq!(
@@ -449,7 +500,7 @@ fn golden_fixture_pushes_the_recorded_layer_digest() {
 
     let json = push_json(&env, &host, &[]);
     assert_eq!(str_of(&json, "layerDigest"), ARTIFACT_BASIC_DIGEST);
-    let (_, manifest_json, _) = manifest(&host, "k8s", "dev");
+    let manifest_json = dev_manifest(&host);
     assert_eq!(layer_digest_of(&manifest_json), ARTIFACT_BASIC_DIGEST);
     let layer = blob(&host, "k8s", ARTIFACT_BASIC_DIGEST);
     let names: Vec<String> = http::read_tar_gz(&layer)
@@ -537,10 +588,7 @@ fn same_tree_written_differently_gives_the_same_layer_and_identical_blobs() {
 
 #[test]
 fn no_manifest_or_blob_contains_the_temporary_directory_path() {
-    let registry = require_registry!();
-    let host = registry.host_port();
-    let env = TestEnv::new();
-    git_repo(&env, "main");
+    let (_registry, host, env, _) = registry_and_git!("main");
     env.write("k8s/kustomization.yaml", "resources:\n  - cm.yaml\n");
     env.symlink("cm.yaml", "k8s/link.yaml");
 
@@ -582,19 +630,11 @@ fn no_manifest_or_blob_contains_the_temporary_directory_path() {
 
 #[test]
 fn source_date_epoch_sets_created_and_outside_git_revision_is_the_layer_digest() {
-    let registry = require_registry!();
-    let host = registry.host_port();
-    let env = TestEnv::new();
-    env.write("k8s/cm.yaml", CM);
-    let output = env
-        .ksail(["workload", "push", "--registry", &host, "--output", "json"])
-        .env("SOURCE_DATE_EPOCH", "1700000000")
-        .output()
-        .unwrap();
-    run_ok(&output);
+    let (_registry, host, env) = registry_and_project!();
+    let output = push_json_at_epoch(&env, &host);
     let json = json_of(&output);
     let layer = str_of(&json, "layerDigest").to_string();
-    let (_, manifest_json, _) = manifest(&host, "k8s", "dev");
+    let manifest_json = dev_manifest(&host);
     let annotations = &manifest_json["annotations"];
     assert_eq!(annotations[CREATED], "2023-11-14T22:13:20Z");
     assert_eq!(
@@ -615,10 +655,7 @@ fn source_date_epoch_sets_created_and_outside_git_revision_is_the_layer_digest()
 
 #[test]
 fn created_without_git_or_source_date_epoch_is_the_current_time() {
-    let registry = require_registry!();
-    let host = registry.host_port();
-    let env = TestEnv::new();
-    env.write("k8s/cm.yaml", CM);
+    let (_registry, host, env) = registry_and_project!();
     let before = time_string(SystemTime::now() - Duration::from_secs(1));
     let json = push_json(&env, &host, &[]);
     let after = time_string(SystemTime::now() + Duration::from_secs(1));
@@ -661,13 +698,10 @@ fn time_string_helper_matches_known_dates() {
 
 #[test]
 fn on_a_branch_revision_is_branch_at_sha1_and_created_is_the_committer_time() {
-    let registry = require_registry!();
-    let host = registry.host_port();
-    let env = TestEnv::new();
-    let head = git_repo(&env, "feature/x");
+    let (_registry, host, env, head) = registry_and_git!("feature/x");
 
     let json = push_json(&env, &host, &[]);
-    let (_, manifest_json, _) = manifest(&host, "k8s", "dev");
+    let manifest_json = dev_manifest(&host);
     let annotations = &manifest_json["annotations"];
     assert_eq!(annotations[REVISION], format!("feature/x@sha1:{head}"));
     assert_eq!(annotations[CREATED], COMMIT_CREATED);
@@ -686,21 +720,13 @@ fn on_a_branch_revision_is_branch_at_sha1_and_created_is_the_committer_time() {
     );
 
     // SOURCE_DATE_EPOCH comes before the committer time.
-    let output = env
-        .ksail(["workload", "push", "--registry", &host, "--output", "json"])
-        .env("SOURCE_DATE_EPOCH", "1700000000")
-        .output()
-        .unwrap();
-    run_ok(&output);
+    let output = push_json_at_epoch(&env, &host);
     assert_eq!(json_of(&output)["created"], "2023-11-14T22:13:20Z");
 }
 
 #[test]
 fn uncommitted_changes_keep_the_revision_but_change_the_layer() {
-    let registry = require_registry!();
-    let host = registry.host_port();
-    let env = TestEnv::new();
-    let head = git_repo(&env, "main");
+    let (_registry, host, env, head) = registry_and_git!("main");
     let first = push_json(&env, &host, &[]);
     env.write("k8s/extra.yaml", CM);
     let second = push_json(&env, &host, &[]);
@@ -712,16 +738,13 @@ fn uncommitted_changes_keep_the_revision_but_change_the_layer() {
 
 #[test]
 fn detached_head_revision_is_bare_sha1() {
-    let registry = require_registry!();
-    let host = registry.host_port();
-    let env = TestEnv::new();
-    let head = git_repo(&env, "main");
+    let (_registry, host, env, head) = registry_and_git!("main");
     git(&env, &env.work(), &["checkout", "-q", "--detach"]);
 
     let json = push_json(&env, &host, &[]);
     assert_eq!(str_of(&json, "revision"), format!("sha1:{head}"));
     assert_eq!(str_of(&json, "created"), COMMIT_CREATED);
-    let (_, manifest_json, _) = manifest(&host, "k8s", "dev");
+    let manifest_json = dev_manifest(&host);
     assert_eq!(
         manifest_json["annotations"][REVISION],
         format!("sha1:{head}")
@@ -730,33 +753,10 @@ fn detached_head_revision_is_bare_sha1() {
 
 #[test]
 fn origin_url_loses_its_credentials_and_the_token_appears_nowhere() {
-    let registry = require_registry!();
-    let host = registry.host_port();
-    let env = TestEnv::new();
-    git_repo(&env, "main");
-    git(
-        &env,
-        &env.work(),
-        &[
-            "remote",
-            "add",
-            "origin",
-            "https://ci:tok@github.com/acme/p.git",
-        ],
-    );
+    let (_registry, host, env, _) = registry_and_git!("main");
+    origin(&env, "add", "https://ci:tok@github.com/acme/p.git");
 
-    let output = env
-        .ksail([
-            "workload",
-            "push",
-            "--registry",
-            &host,
-            "--output",
-            "json",
-            "-vvv",
-        ])
-        .output()
-        .unwrap();
+    let output = push_registry(&env, &host, &["--output", "json", "-vvv"]);
     run_ok(&output);
     let json = json_of(&output);
     assert_eq!(str_of(&json, "source"), "https://github.com/acme/p.git");
@@ -777,36 +777,25 @@ fn origin_url_loses_its_credentials_and_the_token_appears_nowhere() {
     }
 
     // scp-style remotes are kept as they are.
-    git(
-        &env,
-        &env.work(),
-        &["remote", "set-url", "origin", "git@github.com:acme/p.git"],
-    );
+    origin(&env, "set-url", "git@github.com:acme/p.git");
     let json = push_json(&env, &host, &[]);
     assert_eq!(str_of(&json, "source"), "git@github.com:acme/p.git");
 }
 
 #[test]
 fn local_path_and_file_url_remotes_fall_back_to_the_oci_source() {
-    let registry = require_registry!();
-    let host = registry.host_port();
-    let env = TestEnv::new();
-    git_repo(&env, "main");
+    let (_registry, host, env, _) = registry_and_git!("main");
     let upstream = env.root().join("upstream.git");
     let upstream = upstream.to_string_lossy().into_owned();
     let fallback = format!("oci://{host}/k8s");
 
-    git(&env, &env.work(), &["remote", "add", "origin", &upstream]);
+    origin(&env, "add", &upstream);
     let json = push_json(&env, &host, &[]);
     assert_eq!(str_of(&json, "source"), fallback, "absolute path remote");
-    let (_, manifest_json, _) = manifest(&host, "k8s", "dev");
+    let manifest_json = dev_manifest(&host);
     assert_eq!(manifest_json["annotations"][SOURCE], fallback.as_str());
 
-    git(
-        &env,
-        &env.work(),
-        &["remote", "set-url", "origin", "../upstream.git"],
-    );
+    origin(&env, "set-url", "../upstream.git");
     assert_eq!(
         str_of(&push_json(&env, &host, &[]), "source"),
         fallback,
@@ -814,11 +803,7 @@ fn local_path_and_file_url_remotes_fall_back_to_the_oci_source() {
     );
 
     let file_url = format!("file://{upstream}");
-    git(
-        &env,
-        &env.work(),
-        &["remote", "set-url", "origin", &file_url],
-    );
+    origin(&env, "set-url", &file_url);
     assert_eq!(
         str_of(&push_json(&env, &host, &[]), "source"),
         fallback,
@@ -828,24 +813,13 @@ fn local_path_and_file_url_remotes_fall_back_to_the_oci_source() {
 
 #[test]
 fn annotations_are_identical_when_git_is_not_on_path() {
-    let registry = require_registry!();
-    let host = registry.host_port();
-    let env = TestEnv::new();
-    let head = git_repo(&env, "main");
-    git(
-        &env,
-        &env.work(),
-        &["remote", "add", "origin", "https://github.com/acme/p.git"],
-    );
+    let (_registry, host, env, head) = registry_and_git!("main");
+    origin(&env, "add", "https://github.com/acme/p.git");
     let with_git = push_json(&env, &host, &[]);
 
     // The child's PATH is only the (empty) fakes directory: no git anywhere.
     assert!(!env.bin().join("git").exists());
-    let output = env
-        .ksail(["workload", "push", "--registry", &host, "--output", "json"])
-        .env("PATH", env.bin())
-        .output()
-        .unwrap();
+    let output = push_with_var(&env, &host, &["--output", "json"], ("PATH", env.bin()));
     run_ok(&output);
     let without_git = json_of(&output);
     assert_eq!(annotations_of(&without_git), annotations_of(&with_git));
@@ -862,11 +836,7 @@ fn annotations_are_identical_when_git_is_not_on_path() {
     git(&env, &env.work(), &["gc", "-q"]);
     assert!(env.work().join(".git/packed-refs").exists());
     assert!(!env.work().join(".git/refs/heads/main").exists());
-    let output = env
-        .ksail(["workload", "push", "--registry", &host, "--output", "json"])
-        .env("PATH", env.bin())
-        .output()
-        .unwrap();
+    let output = push_with_var(&env, &host, &["--output", "json"], ("PATH", env.bin()));
     run_ok(&output);
     assert_eq!(annotations_of(&json_of(&output)), annotations_of(&with_git));
 }
@@ -897,10 +867,7 @@ fn invalid_source_date_epoch_exits_2_without_a_request() {
 
 #[test]
 fn text_output_is_one_pushed_line_then_one_unchanged_line() {
-    let registry = require_registry!();
-    let host = registry.host_port();
-    let env = TestEnv::new();
-    env.write("k8s/cm.yaml", CM);
+    let (_registry, host, env) = registry_and_project!();
     let url = format!("oci://{host}/k8s:dev");
 
     let first = push_registry(&env, &host, &[]);
@@ -950,19 +917,11 @@ fn assert_members(json: &Value) {
 
 #[test]
 fn json_output_is_one_document_with_every_member() {
-    let registry = require_registry!();
-    let host = registry.host_port();
-    let env = TestEnv::new();
-    env.write("k8s/cm.yaml", CM);
+    let (_registry, host, env) = registry_and_project!();
     env.write("k8s/apps/other.yaml", CM);
     env.write("k8s/apps/app.env", "A=1\n");
 
-    let output = env
-        .ksail(["workload", "push", "--registry", &host, "--output", "json"])
-        .env("SOURCE_DATE_EPOCH", "1700000000")
-        .output()
-        .unwrap();
-    run_ok(&output);
+    let output = push_json_at_epoch(&env, &host);
     let json = json_document(&output);
     assert_members(&json);
     let (bytes, manifest_json, _) = manifest(&host, "k8s", "dev");
@@ -985,13 +944,7 @@ fn json_output_is_one_document_with_every_member() {
     assert_eq!(json["sync"], Value::Null, "no cfg_registry, no sync target");
     assert_eq!(json["validation"], serde_json::json!([]));
 
-    let again = env
-        .ksail(["workload", "push", "--registry", &host, "--output", "json"])
-        .env("SOURCE_DATE_EPOCH", "1700000000")
-        .output()
-        .unwrap();
-    run_ok(&again);
-    let again = json_document(&again);
+    let again = json_document(&push_json_at_epoch(&env, &host));
     assert_members(&again);
     assert_eq!(again["status"], "unchanged");
     assert_eq!(again["digest"], json["digest"]);
@@ -999,10 +952,7 @@ fn json_output_is_one_document_with_every_member() {
 
 #[test]
 fn json_output_names_the_sync_target_when_a_gitops_engine_is_configured() {
-    let registry = require_registry!();
-    let host = registry.host_port();
-    let env = TestEnv::new();
-    env.write("k8s/cm.yaml", CM);
+    let (_registry, host, env) = registry_and_project!();
     env.write(
         "ksail.yaml",
         "apiVersion: ksail.io/v1alpha1\nkind: Cluster\nspec:\n  cluster:\n    gitOpsEngine: Flux\n",
@@ -1101,10 +1051,7 @@ fn json_output_on_a_registry_failure_is_failed_with_exit_code_1() {
 
 #[test]
 fn non_tty_progress_lines_carry_the_timestamp_prefix() {
-    let registry = require_registry!();
-    let host = registry.host_port();
-    let env = TestEnv::new();
-    env.write("k8s/cm.yaml", CM);
+    let (_registry, host, env) = registry_and_project!();
     let output = push_registry(&env, &host, &[]);
     run_ok(&output);
     let lines = stderr_lines(&output);
@@ -1132,10 +1079,7 @@ fn non_tty_progress_lines_carry_the_timestamp_prefix() {
 
 #[test]
 fn non_tty_failure_stderr_is_timestamped_lines_problem_lines_then_the_error_line() {
-    let registry = require_registry!();
-    let host = registry.host_port();
-    let env = TestEnv::new();
-    env.write("k8s/cm.yaml", CM);
+    let (_registry, host, env) = registry_and_project!();
     env.write("k8s/bad.yaml", "- a\n");
     env.write("k8s/sub/bad.yml", "apiVersion: v1\n");
     let output = push_registry(&env, &host, &[]);
@@ -1156,20 +1100,13 @@ fn non_tty_failure_stderr_is_timestamped_lines_problem_lines_then_the_error_line
 
 #[test]
 fn no_color_env_and_flag_leave_no_ansi_escape() {
-    let registry = require_registry!();
-    let host = registry.host_port();
-    let env = TestEnv::new();
-    env.write("k8s/cm.yaml", CM);
+    let (_registry, host, env) = registry_and_project!();
     env.write(
         "ksail.yaml",
         "apiVersion: ksail.io/v1alpha1\nkind: Cluster\nspec:\n  cluster:\n    gitOpsEngine: Flux\n",
     );
     // A warning, progress, a result; then a failure.
-    let with_env = env
-        .ksail(["workload", "push", "--registry", &host])
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap();
+    let with_env = push_with_var(&env, &host, &[], ("NO_COLOR", "1"));
     run_ok(&with_env);
     assert!(stderr_text(&with_env).contains("warning: "));
     assert_no_ansi(&with_env);
@@ -1178,11 +1115,7 @@ fn no_color_env_and_flag_leave_no_ansi_escape() {
     assert_no_ansi(&with_flag);
 
     env.write("k8s/bad.yaml", "- a\n");
-    let failed_env = env
-        .ksail(["workload", "push", "--registry", &host])
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap();
+    let failed_env = push_with_var(&env, &host, &[], ("NO_COLOR", "1"));
     assert_eq!(failed_env.status.code(), Some(2));
     assert_no_ansi(&failed_env);
     let failed_flag = push_registry(&env, &host, &["--no-color"]);
@@ -1192,10 +1125,7 @@ fn no_color_env_and_flag_leave_no_ansi_escape() {
 
 #[test]
 fn quiet_suppresses_progress_but_keeps_the_mismatch_warning_and_the_result() {
-    let registry = require_registry!();
-    let host = registry.host_port();
-    let env = TestEnv::new();
-    env.write("k8s/cm.yaml", CM);
+    let (_registry, host, env) = registry_and_project!();
     env.write(
         "ksail.yaml",
         "apiVersion: ksail.io/v1alpha1\nkind: Cluster\nspec:\n  cluster:\n    gitOpsEngine: Flux\n",
