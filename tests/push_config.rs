@@ -131,81 +131,147 @@ fn check_row(
     );
 }
 
-#[test]
-fn r01_default_registry_pushes_k8s_dev() {
-    let registry = require_registry!();
-    let host = registry.host_port();
-    let env = env_with_manifests();
-    env.write("ksail.yaml", flux_config(Some(&host), &[]));
-    let row = Row {
-        id: "R01",
-        host: host.clone(),
+/// One golden row as the binary runs it: `{host}` in the strings stands for the registry,
+/// `{other}` for a recording proxy in front of it (another port).
+struct Golden {
+    row: &'static str,
+    /// The ksail.yaml registry string and `spec.workload` lines.
+    registry: &'static str,
+    workload: &'static [&'static str],
+    /// Extra files with [`APP_MANIFEST`].
+    manifests: &'static [&'static str],
+    args: &'static [&'static str],
+    /// The host the push names (`{host}` or `{other}`).
+    pushes_to: &'static str,
+    repository: &'static str,
+    tag: &'static str,
+    sync_tag: &'static str,
+    warning_follows: Option<&'static str>,
+}
+
+const GOLDEN: &[Golden] = &[
+    Golden {
+        row: "R01 default registry pushes k8s:dev",
+        registry: "{host}",
+        workload: &[],
+        manifests: &[],
+        args: &["workload", "push"],
+        pushes_to: "{host}",
         repository: "k8s",
         tag: "dev",
-        sync_url: "oci://kind-local-registry:5000/k8s",
         sync_tag: "dev",
         warning_follows: None,
-    };
-    check_row(&env, &row, &["workload", "push"], &[], &host);
-}
-
-#[test]
-fn r08_embedded_tag_of_the_registry_is_pushed() {
-    let registry = require_registry!();
-    let host = registry.host_port();
-    let env = env_with_manifests();
-    env.write(
-        "ksail.yaml",
-        flux_config(Some(&format!("{host}/k8s:v2")), &[]),
-    );
-    let row = Row {
-        id: "R08",
-        host: host.clone(),
+    },
+    Golden {
+        row: "R08 the embedded tag of the registry is pushed",
+        registry: "{host}/k8s:v2",
+        workload: &[],
+        manifests: &[],
+        args: &["workload", "push"],
+        pushes_to: "{host}",
         repository: "k8s",
         tag: "v2",
-        sync_url: "oci://kind-local-registry:5000/k8s",
         sync_tag: "v2",
         warning_follows: None,
-    };
-    check_row(&env, &row, &["workload", "push"], &[], &host);
-}
-
-#[test]
-fn r11_ref_tag_beats_workload_tag_and_warns() {
-    let registry = require_registry!();
-    let host = registry.host_port();
-    let env = env_with_manifests();
-    env.write("ksail.yaml", flux_config(Some(&host), &["tag: v1"]));
-    let reference = format!("oci://{host}/k8s:pr-7");
-    let row = Row {
-        id: "R11",
-        host: host.clone(),
+    },
+    Golden {
+        row: "R11 the ref tag beats the workload tag and warns",
+        registry: "{host}",
+        workload: &["tag: v1"],
+        manifests: &[],
+        args: &["workload", "push", "oci://{host}/k8s:pr-7"],
+        pushes_to: "{host}",
         repository: "k8s",
         tag: "pr-7",
-        sync_url: "oci://kind-local-registry:5000/k8s",
         sync_tag: "v1",
-        warning_follows: Some(format!("oci://{host}/k8s:v1")),
-    };
-    check_row(&env, &row, &["workload", "push", &reference], &[], &host);
-}
-
-#[test]
-fn r13_ref_without_tag_takes_the_workload_tag() {
-    let registry = require_registry!();
-    let host = registry.host_port();
-    let env = env_with_manifests();
-    env.write("ksail.yaml", flux_config(Some(&host), &["tag: v1"]));
-    let reference = format!("oci://{host}/k8s");
-    let row = Row {
-        id: "R13",
-        host: host.clone(),
+        warning_follows: Some("oci://{host}/k8s:v1"),
+    },
+    Golden {
+        row: "R13 a ref without a tag takes the workload tag",
+        registry: "{host}",
+        workload: &["tag: v1"],
+        manifests: &[],
+        args: &["workload", "push", "oci://{host}/k8s"],
+        pushes_to: "{host}",
         repository: "k8s",
         tag: "v1",
-        sync_url: "oci://kind-local-registry:5000/k8s",
         sync_tag: "v1",
         warning_follows: None,
-    };
-    check_row(&env, &row, &["workload", "push", &reference], &[], &host);
+    },
+    Golden {
+        row: "R21 --path names the repository and warns",
+        registry: "{host}",
+        workload: &[],
+        manifests: &["clusters/dev/app.yaml"],
+        args: &["workload", "push", "--path", "./clusters/dev/"],
+        pushes_to: "{host}",
+        repository: "dev",
+        tag: "dev",
+        sync_tag: "dev",
+        warning_follows: Some("oci://{host}/k8s:dev"),
+    },
+    // `--registry` on another port (a proxy in front of the same registry) overrides the
+    // ksail.yaml registry for the push only.
+    Golden {
+        row: "R28 --registry overrides the config registry and warns",
+        registry: "{host}",
+        workload: &[],
+        manifests: &[],
+        args: &["workload", "push", "--registry", "{other}/x"],
+        pushes_to: "{other}",
+        repository: "x",
+        tag: "dev",
+        sync_tag: "dev",
+        warning_follows: Some("oci://{host}/k8s:dev"),
+    },
+];
+
+/// Each golden row against a fresh registry and project ([`check_row`]); the rows that push
+/// elsewhere leave `k8s` empty, and `{other}` really carries the push.
+#[test]
+fn golden_rows_push_where_resolution_md_says() {
+    for golden in GOLDEN {
+        eprintln!("row: {}", golden.row);
+        let registry = require_registry!();
+        let host = registry.host_port();
+        let proxy = Proxy::start(&host);
+        let other = proxy.host_port();
+        let expand = |text: &str| text.replace("{host}", &host).replace("{other}", &other);
+        let env = env_with_manifests();
+        for path in golden.manifests {
+            env.write(path, APP_MANIFEST);
+        }
+        env.write(
+            "ksail.yaml",
+            flux_config(Some(&expand(golden.registry)), golden.workload),
+        );
+        let row = Row {
+            id: golden.row,
+            host: expand(golden.pushes_to),
+            repository: golden.repository,
+            tag: golden.tag,
+            sync_url: "oci://kind-local-registry:5000/k8s",
+            sync_tag: golden.sync_tag,
+            warning_follows: golden.warning_follows.map(expand),
+        };
+        let args: Vec<String> = golden.args.iter().map(|arg| expand(arg)).collect();
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        check_row(&env, &row, &args, &[], &host);
+        if golden.repository != "k8s" {
+            assert!(
+                http::list_tags(&host, "k8s").is_empty(),
+                "{}: k8s was pushed",
+                golden.row
+            );
+        }
+        if golden.pushes_to == "{other}" {
+            assert!(
+                proxy.requests().iter().any(|r| r.method == "PUT"),
+                "{}: the push did not go through --registry's port",
+                golden.row
+            );
+        }
+    }
 }
 
 /// R18: credentials from an expanded variable; `s3cr3t` appears in no output at any verbosity.
@@ -271,66 +337,6 @@ fn r18_expanded_credentials_push_and_never_appear() {
         "oci://kind-local-registry:5000/acme/manifests"
     );
     assert_eq!(document["sync"]["tag"], "dev");
-}
-
-#[test]
-fn r21_path_flag_names_the_repository_and_warns() {
-    let registry = require_registry!();
-    let host = registry.host_port();
-    let env = env_with_manifests();
-    env.write("clusters/dev/app.yaml", APP_MANIFEST);
-    env.write("ksail.yaml", flux_config(Some(&host), &[]));
-    let row = Row {
-        id: "R21",
-        host: host.clone(),
-        repository: "dev",
-        tag: "dev",
-        sync_url: "oci://kind-local-registry:5000/k8s",
-        sync_tag: "dev",
-        warning_follows: Some(format!("oci://{host}/k8s:dev")),
-    };
-    check_row(
-        &env,
-        &row,
-        &["workload", "push", "--path", "./clusters/dev/"],
-        &[],
-        &host,
-    );
-    assert!(http::list_tags(&host, "k8s").is_empty(), "k8s was pushed");
-}
-
-/// R28: `--registry` on another port (a proxy in front of the same registry) overrides the
-/// ksail.yaml registry for the push only.
-#[test]
-fn r28_registry_flag_overrides_the_config_registry_and_warns() {
-    let registry = require_registry!();
-    let host = registry.host_port();
-    let proxy = Proxy::start(&host);
-    let other = proxy.host_port();
-    let env = env_with_manifests();
-    env.write("ksail.yaml", flux_config(Some(&host), &[]));
-    let flag = format!("{other}/x");
-    let row = Row {
-        id: "R28",
-        host: other.clone(),
-        repository: "x",
-        tag: "dev",
-        sync_url: "oci://kind-local-registry:5000/k8s",
-        sync_tag: "dev",
-        warning_follows: Some(format!("oci://{host}/k8s:dev")),
-    };
-    check_row(
-        &env,
-        &row,
-        &["workload", "push", "--registry", &flag],
-        &[],
-        &host,
-    );
-    assert!(
-        proxy.requests().iter().any(|r| r.method == "PUT"),
-        "the push did not go through --registry's port"
-    );
-    assert!(http::list_tags(&host, "k8s").is_empty(), "k8s was pushed");
 }
 
 /// cli.md "JSON output": exactly one JSON document (an object and a trailing newline) on stdout.
@@ -477,52 +483,41 @@ fn no_ksail_yaml_means_defaults() {
 
 // ---- Key warnings (config.md "Unknown keys", "Keys that load but are not used") ----
 
-#[test]
-fn unknown_key_warns_with_its_position_and_the_push_still_works() {
-    let registry = require_registry!();
-    let host = registry.host_port();
-    let env = env_with_manifests();
-    env.write(
-        "ksail.yaml",
-        format!(
-            "apiVersion: ksail.io/v1alpha1\nkind: Cluster\nspec:\n  cluster:\n    gitOpsEngine: Flux\n    fooBar: 1\n    localRegistry:\n      registry: \"{host}\"\n  workload:\n    barBaz: x\n"
-        ),
-    );
-    let output = run(&env, &["workload", "push"], &[]);
-    let digest = assert_pushed_line(&output, &format!("oci://{host}/k8s:dev"));
-    assert_registry_has(&host, "k8s", &["dev"], "dev", &digest);
-    // One warning per key; their order is not specified.
-    let mut lines = warnings(&output);
-    lines.sort();
-    assert_eq!(
-        lines,
-        [
+/// Key warnings: each ksail.yaml (`{host}` for the registry) pushes `k8s:dev` and warns with
+/// exactly these lines (sorted; the order of one warning per key is not specified).
+const KEY_WARNINGS: &[(&str, &str, &[&str])] = &[
+    (
+        "unknown keys warn with their position and the push still works",
+        "apiVersion: ksail.io/v1alpha1\nkind: Cluster\nspec:\n  cluster:\n    gitOpsEngine: Flux\n    fooBar: 1\n    localRegistry:\n      registry: \"{host}\"\n  workload:\n    barBaz: x\n",
+        &[
             "warning: ksail.yaml:10:5: unknown key spec.workload.barBaz (ignored)",
             "warning: ksail.yaml:6:5: unknown key spec.cluster.fooBar (ignored)",
-        ]
-    );
-}
+        ],
+    ),
+    (
+        "ignored ksail (Go) keys give one sorted warning and the push still works",
+        "apiVersion: ksail.io/v1alpha1\nkind: Cluster\nspec:\n  editor: vim\n  cluster:\n    csi: Default\n    gitOpsEngine: Flux\n    cni: Cilium\n    localRegistry:\n      registry: \"{host}\"\n  workload:\n    watch: true\n",
+        &[
+            "warning: ksail.yaml: ignoring keys that ksail does not support: spec.cluster.cni, spec.cluster.csi, spec.editor, spec.workload.watch",
+        ],
+    ),
+];
 
 #[test]
-fn ignored_ksail_go_keys_give_one_sorted_warning_and_the_push_still_works() {
-    let registry = require_registry!();
-    let host = registry.host_port();
-    let env = env_with_manifests();
-    env.write(
-        "ksail.yaml",
-        format!(
-            "apiVersion: ksail.io/v1alpha1\nkind: Cluster\nspec:\n  editor: vim\n  cluster:\n    csi: Default\n    gitOpsEngine: Flux\n    cni: Cilium\n    localRegistry:\n      registry: \"{host}\"\n  workload:\n    watch: true\n"
-        ),
-    );
-    let output = run(&env, &["workload", "push"], &[]);
-    let digest = assert_pushed_line(&output, &format!("oci://{host}/k8s:dev"));
-    assert_registry_has(&host, "k8s", &["dev"], "dev", &digest);
-    assert_eq!(
-        warnings(&output),
-        [
-            "warning: ksail.yaml: ignoring keys that ksail does not support: spec.cluster.cni, spec.cluster.csi, spec.editor, spec.workload.watch"
-        ]
-    );
+fn key_warnings_leave_the_push_working() {
+    for (case, config, expected) in KEY_WARNINGS {
+        let registry = require_registry!();
+        let host = registry.host_port();
+        let env = env_with_manifests();
+        env.write("ksail.yaml", config.replace("{host}", &host));
+        let output = run(&env, &["workload", "push"], &[]);
+        assert_case_exit(&output, 0, case);
+        let digest = assert_pushed_line(&output, &format!("oci://{host}/k8s:dev"));
+        assert_registry_has(&host, "k8s", &["dev"], "dev", &digest);
+        let mut lines = warnings(&output);
+        lines.sort();
+        assert_eq!(lines, *expected, "{case}");
+    }
 }
 
 // ---- Precedence (config.md "Golden precedence cases") ----
