@@ -111,17 +111,49 @@ fn first_push_sequence(config: &str, layer: &str) -> Vec<String> {
     ]
 }
 
+/// A push through `proxy` that exited 0 and printed `pushed …@<digest>`, the tag in the registry
+/// pointing at that digest.
+struct Pushed {
+    output: Output,
+    digest: String,
+    config: String,
+    layer: String,
+}
+
+/// Pushes through `proxy`, checks exit 0, the `pushed` line and that the registry behind it
+/// (`registry_host`) stores the printed digest under the tag.
+fn push_pushed(env: &TestEnv, proxy: &Proxy, registry_host: &str) -> Pushed {
+    let output = push_target(env, &proxy.host_port(), &[]);
+    assert_exit(&output, 0);
+    let digest = result_digest(&output, "pushed", &proxy.host_port());
+    let (config, layer, stored) = stored_digests(registry_host);
+    assert_eq!(stored, digest, "stdout names the digest the tag points at");
+    Pushed {
+        output,
+        digest,
+        config,
+        layer,
+    }
+}
+
+/// The requests of a push whose blobs are all in the registry already: the manifest GET (with
+/// `get_status`), both blob HEADs found, the manifest PUT.
+fn no_upload_sequence(get_status: u16, config: &str, layer: &str) -> Vec<String> {
+    let m = format!("/v2/{REPO}/manifests/{TAG}");
+    vec![
+        format!("GET {m} {get_status}"),
+        format!("HEAD /v2/{REPO}/blobs/{config} 200"),
+        format!("HEAD /v2/{REPO}/blobs/{layer} 200"),
+        format!("PUT {m} 201"),
+    ]
+}
+
 #[test]
 fn push_first_time_is_get_head_upload_head_upload_put_manifest_last() {
     let (registry, proxy) = proxied_registry!();
     let env = env_with_app(APP_V1);
 
-    let output = push_target(&env, &proxy.host_port(), &[]);
-    assert_exit(&output, 0);
-    let digest = result_digest(&output, "pushed", &proxy.host_port());
-
-    let (config, layer, stored) = stored_digests(&registry.host_port());
-    assert_eq!(stored, digest, "stdout names the digest the tag points at");
+    let Pushed { config, layer, .. } = push_pushed(&env, &proxy, &registry.host_port());
     assert_ne!(config, layer);
     assert_eq!(
         log(&proxy),
@@ -175,19 +207,19 @@ fn push_unchanged_content_sends_exactly_one_get_and_uploads_nothing() {
 fn push_content_change_skips_the_existing_config_blob() {
     let (registry, proxy) = proxied_registry!();
     let env = env_with_app(APP_V1);
-    assert_exit(&push_target(&env, &proxy.host_port(), &[]), 0);
-    let (config_v1, layer_v1, digest_v1) = stored_digests(&registry.host_port());
+    let v1 = push_pushed(&env, &proxy, &registry.host_port());
 
     env.write("k8s/app.yaml", APP_V2);
     proxy.clear();
-    let output = push_target(&env, &proxy.host_port(), &[]);
-    assert_exit(&output, 0);
-    let digest = result_digest(&output, "pushed", &proxy.host_port());
-    let (config, layer, stored) = stored_digests(&registry.host_port());
-    assert_eq!(stored, digest);
-    assert_ne!(digest, digest_v1, "new content, new manifest");
-    assert_ne!(layer, layer_v1, "new content, new layer");
-    assert_eq!(config, config_v1, "the config blob is constant");
+    let Pushed {
+        output,
+        digest,
+        config,
+        layer,
+    } = push_pushed(&env, &proxy, &registry.host_port());
+    assert_ne!(digest, v1.digest, "new content, new manifest");
+    assert_ne!(layer, v1.layer, "new content, new layer");
+    assert_eq!(config, v1.config, "the config blob is constant");
 
     let m = format!("/v2/{REPO}/manifests/{TAG}");
     let u = format!("/v2/{REPO}/blobs/uploads/");
@@ -257,34 +289,25 @@ fn push_revision_change_with_same_content_uploads_no_blob_but_retags() {
     git(&env, &["init", "-q"]);
     git(&env, &["add", "k8s"]);
     git(&env, &["commit", "-q", "-m", "one"]);
-    assert_exit(&push_target(&env, &proxy.host_port(), &[]), 0);
-    let (config, layer, digest_v1) = stored_digests(&registry.host_port());
+    let Pushed {
+        config,
+        layer,
+        digest: digest_v1,
+        ..
+    } = push_pushed(&env, &proxy, &registry.host_port());
 
     git(&env, &["commit", "-q", "--allow-empty", "-m", "two"]);
     proxy.clear();
-    let output = push_target(&env, &proxy.host_port(), &[]);
-    assert_exit(&output, 0);
-    let digest = result_digest(&output, "pushed", &proxy.host_port());
-    let (config_after, layer_after, stored) = stored_digests(&registry.host_port());
-    assert_eq!(stored, digest);
+    let after = push_pushed(&env, &proxy, &registry.host_port());
     assert_ne!(
-        digest, digest_v1,
+        after.digest, digest_v1,
         "a new revision annotation, a new manifest"
     );
     assert_eq!(
-        (config_after.as_str(), layer_after.as_str()),
+        (after.config.as_str(), after.layer.as_str()),
         (config.as_str(), layer.as_str())
     );
-    let m = format!("/v2/{REPO}/manifests/{TAG}");
-    assert_eq!(
-        log(&proxy),
-        vec![
-            format!("GET {m} 200"),
-            format!("HEAD /v2/{REPO}/blobs/{config} 200"),
-            format!("HEAD /v2/{REPO}/blobs/{layer} 200"),
-            format!("PUT {m} 201"),
-        ]
-    );
+    assert_eq!(log(&proxy), no_upload_sequence(200, &config, &layer));
 }
 
 fn manifest_put(r: &support::RequestInfo) -> bool {
@@ -322,20 +345,10 @@ fn push_interrupted_before_the_manifest_leaves_a_new_tag_absent_and_resumes_with
 
     proxy.stop_failing();
     proxy.clear();
-    let resumed = push_target(&env, &proxy.host_port(), &[]);
-    assert_exit(&resumed, 0);
-    let digest = result_digest(&resumed, "pushed", &proxy.host_port());
-    let (config, layer, stored) = stored_digests(&registry.host_port());
-    assert_eq!(stored, digest);
-    let m = format!("/v2/{REPO}/manifests/{TAG}");
+    let Pushed { config, layer, .. } = push_pushed(&env, &proxy, &registry.host_port());
     assert_eq!(
         log(&proxy),
-        vec![
-            format!("GET {m} 404"),
-            format!("HEAD /v2/{REPO}/blobs/{config} 200"),
-            format!("HEAD /v2/{REPO}/blobs/{layer} 200"),
-            format!("PUT {m} 201"),
-        ],
+        no_upload_sequence(404, &config, &layer),
         "blobs from the failed push are found by HEAD and not sent again"
     );
 }
@@ -344,8 +357,11 @@ fn push_interrupted_before_the_manifest_leaves_a_new_tag_absent_and_resumes_with
 fn push_interrupted_before_the_manifest_keeps_an_existing_tag_on_the_old_digest() {
     let (registry, proxy) = proxied_registry!();
     let env = env_with_app(APP_V1);
-    assert_exit(&push_target(&env, &proxy.host_port(), &[]), 0);
-    let (_, layer_v1, digest_v1) = stored_digests(&registry.host_port());
+    let Pushed {
+        layer: layer_v1,
+        digest: digest_v1,
+        ..
+    } = push_pushed(&env, &proxy, &registry.host_port());
 
     env.write("k8s/app.yaml", APP_V2);
     proxy.fail_when(manifest_put);
@@ -361,22 +377,9 @@ fn push_interrupted_before_the_manifest_keeps_an_existing_tag_on_the_old_digest(
 
     proxy.stop_failing();
     proxy.clear();
-    let resumed = push_target(&env, &proxy.host_port(), &[]);
-    assert_exit(&resumed, 0);
-    let digest = result_digest(&resumed, "pushed", &proxy.host_port());
-    let (config, layer, stored) = stored_digests(&registry.host_port());
-    assert_eq!(stored, digest);
+    let Pushed { config, layer, .. } = push_pushed(&env, &proxy, &registry.host_port());
     assert_ne!(layer, layer_v1);
-    let m = format!("/v2/{REPO}/manifests/{TAG}");
-    assert_eq!(
-        log(&proxy),
-        vec![
-            format!("GET {m} 200"),
-            format!("HEAD /v2/{REPO}/blobs/{config} 200"),
-            format!("HEAD /v2/{REPO}/blobs/{layer} 200"),
-            format!("PUT {m} 201"),
-        ]
-    );
+    assert_eq!(log(&proxy), no_upload_sequence(200, &config, &layer));
 }
 
 #[test]
@@ -430,10 +433,12 @@ fn push_retries_start_again_at_the_get_and_find_uploaded_blobs_by_head() {
 fn push_progress_lines_of_a_first_push_appear_in_order() {
     let (registry, proxy) = proxied_registry!();
     let env = env_with_app(APP_V1);
-    let output = push_target(&env, &proxy.host_port(), &[]);
-    assert_exit(&output, 0);
-    let digest = result_digest(&output, "pushed", &proxy.host_port());
-    let (_, layer, _) = stored_digests(&registry.host_port());
+    let Pushed {
+        output,
+        digest,
+        layer,
+        ..
+    } = push_pushed(&env, &proxy, &registry.host_port());
 
     let lines = progress_lines(&output);
     let expected_prefixes = [
