@@ -109,17 +109,336 @@ fn entry<'a>(entries: &'a [(String, Vec<u8>)], name: &str) -> &'a [u8] {
 // ---------------------------------------------------------------------------------------------
 // Source directory
 
+/// A push refused with exit 2 and an exact error line, before any request ([`rejected`]).
+struct Rejection {
+    name: &'static str,
+    setup: fn(&TestEnv),
+    extra: &'static [&'static str],
+    /// The exact last stderr line; `{work}` stands for the project directory.
+    error: &'static str,
+    /// The validation problem lines, for the cases that report them.
+    problems: Option<Vec<String>>,
+}
+
+const NO_FILES: &str =
+    "error: source directory k8s contains no files to push; add manifests or check .sourceignore";
+const INVALID_TREE_ERROR: &str = "error: validation failed: 4 problems in 3 files under k8s; fix them or push with --no-validate";
+const VALIDATE_ON_PUSH_FALSE: &str =
+    "apiVersion: ksail.io/v1alpha1\nkind: Cluster\nspec:\n  workload:\n    validateOnPush: false\n";
+
+fn rejections() -> Vec<Rejection> {
+    let many: Vec<String> = (0..20)
+        .map(|i| format!("k8s/f{i:02}.yaml:1:1: document 1 is a sequence, not a Kubernetes object"))
+        .chain(["… and 3 more".to_string()])
+        .collect();
+    vec![
+        Rejection {
+            name: "B09 a missing source directory",
+            setup: |env| {
+                env.write("other/cm.yaml", CM);
+            },
+            extra: &[],
+            error: "error: source directory k8s does not exist; create it, or set spec.workload.sourceDirectory or --path",
+            problems: None,
+        },
+        Rejection {
+            name: "a missing --path directory is named as given",
+            setup: |_| {},
+            extra: &["--path", "deploy/prod"],
+            error: "error: source directory deploy/prod does not exist; create it, or set spec.workload.sourceDirectory or --path",
+            problems: None,
+        },
+        Rejection {
+            name: "no files left after the ignore rules",
+            setup: |env| {
+                env.write("k8s/logo.png", [0x89, b'P', b'N', b'G']);
+                env.write("k8s/.gitignore", "*.tmp\n");
+                env.write("k8s/drafts/a.yaml", CM);
+                env.write("k8s/.sourceignore", "drafts/\n.sourceignore\n");
+                env.mkdir("k8s/empty");
+            },
+            extra: &[],
+            error: NO_FILES,
+            problems: None,
+        },
+        Rejection {
+            name: "an empty source directory",
+            setup: |env| {
+                env.mkdir("k8s");
+            },
+            extra: &[],
+            error: NO_FILES,
+            problems: None,
+        },
+        Rejection {
+            name: "B11 an escaping symlink names the link and its target",
+            setup: |env| {
+                env.write("k8s/cm.yaml", CM);
+                fs::create_dir_all(env.root().join("secrets")).unwrap();
+                fs::write(env.root().join("secrets/prod.yaml"), CM).unwrap();
+                env.symlink("../../secrets/prod.yaml", "k8s/secret.yaml");
+                assert!(
+                    env.work().join("k8s/secret.yaml").exists(),
+                    "the link resolves"
+                );
+            },
+            extra: &[],
+            error: "error: symlink k8s/secret.yaml points outside the source directory (to ../../secrets/prod.yaml); copy the file into the source directory or remove the link",
+            problems: None,
+        },
+        Rejection {
+            name: "an escaping directory link",
+            setup: |env| {
+                env.write("k8s/cm.yaml", CM);
+                env.write("outside/x.yaml", CM);
+                env.symlink("../../outside", "k8s/apps/ext");
+            },
+            extra: &[],
+            error: "error: symlink k8s/apps/ext points outside the source directory (to ../../outside); copy the file into the source directory or remove the link",
+            problems: None,
+        },
+        Rejection {
+            name: "an absolute link outside",
+            setup: |env| {
+                env.write("k8s/cm.yaml", CM);
+                let target = env.write("elsewhere.yaml", CM);
+                assert_eq!(target, env.work().join("elsewhere.yaml"));
+                env.symlink(&target, "k8s/abs.yaml");
+            },
+            extra: &[],
+            error: "error: symlink k8s/abs.yaml points outside the source directory (to {work}/elsewhere.yaml); copy the file into the source directory or remove the link",
+            problems: None,
+        },
+        Rejection {
+            name: "a dangling symlink",
+            setup: |env| {
+                env.write("k8s/cm.yaml", CM);
+                env.symlink("gone.yaml", "k8s/app.yaml");
+            },
+            extra: &[],
+            error: "error: symlink k8s/app.yaml points to a missing file; fix or remove the link",
+            problems: None,
+        },
+        Rejection {
+            name: "a symlink loop",
+            setup: |env| {
+                env.write("k8s/cm.yaml", CM);
+                env.symlink(".", "k8s/loop");
+            },
+            extra: &[],
+            error: "error: symlink loop at k8s/loop; remove the link",
+            problems: None,
+        },
+        Rejection {
+            name: "a nested symlink loop",
+            setup: |env| {
+                env.write("k8s/apps/cm.yaml", CM);
+                env.symlink("..", "k8s/apps/up");
+            },
+            extra: &[],
+            error: "error: symlink loop at k8s/apps/up; remove the link",
+            problems: None,
+        },
+        Rejection {
+            name: "B10 validation reports every problem sorted, then the summary",
+            setup: invalid_tree,
+            extra: &[],
+            error: INVALID_TREE_ERROR,
+            problems: Some(INVALID_TREE_PROBLEMS.map(String::from).to_vec()),
+        },
+        Rejection {
+            name: "validation reports scalars and duplicate keys",
+            setup: |env| {
+                env.write("k8s/scalar.yaml", "just text\n");
+                env.write(
+                    "k8s/svc.YML",
+                    "apiVersion: v1\nkind: Service\nmetadata:\n  name: a\n  name: b\n",
+                );
+            },
+            extra: &[],
+            error: "error: validation failed: 2 problems in 2 files under k8s; fix them or push with --no-validate",
+            problems: Some(vec![
+                "k8s/scalar.yaml:1:1: document 1 is a scalar, not a Kubernetes object".into(),
+                "k8s/svc.YML:5:3: duplicate key \"name\"".into(),
+            ]),
+        },
+        Rejection {
+            name: "B10 at most 20 problem lines, then … and N more",
+            setup: |env| {
+                for i in (0..23).rev() {
+                    env.write(&format!("k8s/f{i:02}.yaml"), "- a\n");
+                }
+            },
+            extra: &[],
+            error: "error: validation failed: 23 problems in 23 files under k8s; fix them or push with --no-validate",
+            problems: Some(many),
+        },
+        Rejection {
+            name: "P12 --validate beats validateOnPush: false",
+            setup: |env| {
+                invalid_tree(env);
+                env.write("ksail.yaml", VALIDATE_ON_PUSH_FALSE);
+            },
+            extra: &["--validate"],
+            error: INVALID_TREE_ERROR,
+            problems: None,
+        },
+    ]
+}
+
 #[test]
-fn b09_missing_source_directory_exits_2_without_a_request() {
+fn rejected_sources_exit_2_with_the_exact_error_and_no_request() {
     let registry = require_registry!();
-    let env = TestEnv::new();
-    env.write("other/cm.yaml", CM);
-    assert_rejected(
-        &env,
-        &registry,
-        &[],
-        "error: source directory k8s does not exist; create it, or set spec.workload.sourceDirectory or --path",
-    );
+    for case in rejections() {
+        eprintln!("case: {}", case.name);
+        let env = TestEnv::new();
+        (case.setup)(&env);
+        let error = case
+            .error
+            .replace("{work}", &env.work().display().to_string());
+        let output = assert_rejected(&env, &registry, case.extra, &error);
+        if let Some(expected) = &case.problems {
+            assert_eq!(&problem_lines(&output), expected, "{}", case.name);
+        }
+    }
+}
+
+/// A tree whose push succeeds, and the layer's entries it must give.
+struct Packed {
+    name: &'static str,
+    setup: fn(&TestEnv),
+    names: &'static [&'static str],
+    /// Entries whose content is checked.
+    contents: &'static [(&'static str, &'static [u8])],
+}
+
+const PACKED: &[Packed] = &[
+    Packed {
+        name: "every Flux default exclusion is left out",
+        setup: |env| {
+            env.write("k8s/keep.yaml", CM);
+            env.write("k8s/.git/HEAD", "ref: refs/heads/main\n");
+            env.write("k8s/.git/objects/x", "object");
+            env.write("k8s/sub/.git/config", "[core]\n");
+            for name in [
+                ".gitignore",
+                ".gitmodules",
+                ".gitattributes",
+                "a.jpg",
+                "a.jpeg",
+                "a.gif",
+                "a.png",
+                "a.wmv",
+                "a.flv",
+                "a.tar.gz",
+                "a.zip",
+            ] {
+                env.write(&format!("k8s/{name}"), "x");
+                env.write(&format!("k8s/sub/{name}"), "x");
+            }
+            // Matching is case-sensitive, and only the listed patterns are defaults.
+            env.write("k8s/sub/A.PNG", "x");
+            env.write("k8s/sub/b.tar", "x");
+            env.write("k8s/sub/.hidden", "x");
+            env.write("k8s/sub/git.yaml.orig", "x");
+        },
+        names: &[
+            "keep.yaml",
+            "sub/",
+            "sub/.hidden",
+            "sub/A.PNG",
+            "sub/b.tar",
+            "sub/git.yaml.orig",
+        ],
+        contents: &[],
+    },
+    Packed {
+        name: ".sourceignore negation, dir-only patterns, anchors and unwalked ignored dirs",
+        setup: |env| {
+            env.write(
+                "k8s/.sourceignore",
+                "# local files\n\
+                 \n\
+                 !logo.png\n\
+                 build/\n\
+                 /anchored.yaml\n\
+                 *.secret\n\
+                 !keep.secret\n\
+                 out/\n\
+                 !out/inside.yaml\n\
+                 Case.yaml\n",
+            );
+            env.write("k8s/logo.png", "png");
+            env.write("k8s/deep/logo.png", "png");
+            env.write("k8s/other.png", "png");
+            env.write("k8s/build/a.yaml", CM);
+            env.write("k8s/deep/build/b.yaml", CM);
+            env.write("k8s/notdir/build", "a file named like the dir-only pattern");
+            env.write("k8s/anchored.yaml", CM);
+            env.write("k8s/deep/anchored.yaml", CM);
+            env.write("k8s/a.secret", "s");
+            env.write("k8s/keep.secret", "s");
+            env.write("k8s/out/inside.yaml", CM);
+            env.write("k8s/case.yaml", CM);
+            env.write("k8s/Case.yaml", CM);
+            // If the ignored directory were walked, these would fail the push.
+            env.symlink("/etc/hostname", "k8s/out/escape.yaml");
+            env.symlink("missing.yaml", "k8s/build/dangling.yaml");
+            // A nested .sourceignore is packed but never read.
+            env.write("k8s/deep/.sourceignore", "*.yaml\n*\n");
+            env.write("k8s/deep/kept.yaml", CM);
+        },
+        names: &[
+            ".sourceignore",
+            "case.yaml",
+            "deep/",
+            "deep/.sourceignore",
+            "deep/anchored.yaml",
+            "deep/kept.yaml",
+            "deep/logo.png",
+            "keep.secret",
+            "logo.png",
+            "notdir/",
+            "notdir/build",
+        ],
+        contents: &[("deep/.sourceignore", b"*.yaml\n*\n")],
+    },
+    Packed {
+        name: "the root .sourceignore can exclude itself",
+        setup: |env| {
+            env.write("k8s/.sourceignore", ".sourceignore\n");
+            env.write("k8s/cm.yaml", CM);
+        },
+        names: &["cm.yaml"],
+        contents: &[],
+    },
+    Packed {
+        name: "non-YAML files are packed but not validated",
+        setup: |env| {
+            env.write("k8s/cm.yaml", CM);
+            env.write("k8s/data.json", "{\"not\": \"an object with kind\"}");
+            env.write("k8s/run.sh", "#!/bin/sh\n");
+            env.write("k8s/notes.txt", "- a\n");
+        },
+        names: &["cm.yaml", "data.json", "notes.txt", "run.sh"],
+        contents: &[],
+    },
+];
+
+#[test]
+fn packed_trees_hold_exactly_the_selected_files() {
+    let registry = require_registry!();
+    let host = registry.host_port();
+    for case in PACKED {
+        eprintln!("case: {}", case.name);
+        let env = TestEnv::new();
+        (case.setup)(&env);
+        let entries = push_and_list(&env, &host, &[]);
+        assert_eq!(names(&entries), case.names, "{}", case.name);
+        for (name, content) in case.contents {
+            assert_eq!(entry(&entries, name), *content, "{}: {name}", case.name);
+        }
+    }
 }
 
 #[test]
@@ -136,160 +455,8 @@ fn source_path_that_is_a_file_exits_2_without_a_request() {
     );
 }
 
-#[test]
-fn source_with_no_files_after_ignore_rules_exits_2_without_a_request() {
-    let registry = require_registry!();
-    let env = TestEnv::new();
-    env.write("k8s/logo.png", [0x89, b'P', b'N', b'G']);
-    env.write("k8s/.gitignore", "*.tmp\n");
-    env.write("k8s/drafts/a.yaml", CM);
-    env.write("k8s/.sourceignore", "drafts/\n.sourceignore\n");
-    env.mkdir("k8s/empty");
-    assert_rejected(
-        &env,
-        &registry,
-        &[],
-        "error: source directory k8s contains no files to push; add manifests or check .sourceignore",
-    );
-
-    let empty = TestEnv::new();
-    empty.mkdir("k8s");
-    assert_rejected(
-        &empty,
-        &registry,
-        &[],
-        "error: source directory k8s contains no files to push; add manifests or check .sourceignore",
-    );
-}
-
-#[test]
-fn source_directory_is_named_as_given_with_path() {
-    let registry = require_registry!();
-    let env = TestEnv::new();
-    assert_rejected(
-        &env,
-        &registry,
-        &["--path", "deploy/prod"],
-        "error: source directory deploy/prod does not exist; create it, or set spec.workload.sourceDirectory or --path",
-    );
-}
-
 // ---------------------------------------------------------------------------------------------
 // Ignore rules
-
-#[test]
-fn every_flux_default_exclusion_is_left_out() {
-    let registry = require_registry!();
-    let host = registry.host_port();
-    let env = TestEnv::new();
-    env.write("k8s/keep.yaml", CM);
-    env.write("k8s/.git/HEAD", "ref: refs/heads/main\n");
-    env.write("k8s/.git/objects/x", "object");
-    env.write("k8s/sub/.git/config", "[core]\n");
-    for name in [
-        ".gitignore",
-        ".gitmodules",
-        ".gitattributes",
-        "a.jpg",
-        "a.jpeg",
-        "a.gif",
-        "a.png",
-        "a.wmv",
-        "a.flv",
-        "a.tar.gz",
-        "a.zip",
-    ] {
-        env.write(&format!("k8s/{name}"), "x");
-        env.write(&format!("k8s/sub/{name}"), "x");
-    }
-    // Matching is case-sensitive, and only the listed patterns are defaults.
-    env.write("k8s/sub/A.PNG", "x");
-    env.write("k8s/sub/b.tar", "x");
-    env.write("k8s/sub/.hidden", "x");
-    env.write("k8s/sub/git.yaml.orig", "x");
-
-    let entries = push_and_list(&env, &host, &[]);
-    assert_eq!(
-        names(&entries),
-        [
-            "keep.yaml",
-            "sub/",
-            "sub/.hidden",
-            "sub/A.PNG",
-            "sub/b.tar",
-            "sub/git.yaml.orig",
-        ]
-    );
-}
-
-#[test]
-fn sourceignore_negation_dir_only_anchors_and_unwalked_ignored_dirs() {
-    let registry = require_registry!();
-    let host = registry.host_port();
-    let env = TestEnv::new();
-    env.write(
-        "k8s/.sourceignore",
-        "# local files\n\
-         \n\
-         !logo.png\n\
-         build/\n\
-         /anchored.yaml\n\
-         *.secret\n\
-         !keep.secret\n\
-         out/\n\
-         !out/inside.yaml\n\
-         Case.yaml\n",
-    );
-    env.write("k8s/logo.png", "png");
-    env.write("k8s/deep/logo.png", "png");
-    env.write("k8s/other.png", "png");
-    env.write("k8s/build/a.yaml", CM);
-    env.write("k8s/deep/build/b.yaml", CM);
-    env.write("k8s/notdir/build", "a file named like the dir-only pattern");
-    env.write("k8s/anchored.yaml", CM);
-    env.write("k8s/deep/anchored.yaml", CM);
-    env.write("k8s/a.secret", "s");
-    env.write("k8s/keep.secret", "s");
-    env.write("k8s/out/inside.yaml", CM);
-    env.write("k8s/case.yaml", CM);
-    env.write("k8s/Case.yaml", CM);
-    // If the ignored directory were walked, these would fail the push.
-    env.symlink("/etc/hostname", "k8s/out/escape.yaml");
-    env.symlink("missing.yaml", "k8s/build/dangling.yaml");
-    // A nested .sourceignore is packed but never read.
-    env.write("k8s/deep/.sourceignore", "*.yaml\n*\n");
-    env.write("k8s/deep/kept.yaml", CM);
-
-    let entries = push_and_list(&env, &host, &[]);
-    assert_eq!(
-        names(&entries),
-        [
-            ".sourceignore",
-            "case.yaml",
-            "deep/",
-            "deep/.sourceignore",
-            "deep/anchored.yaml",
-            "deep/kept.yaml",
-            "deep/logo.png",
-            "keep.secret",
-            "logo.png",
-            "notdir/",
-            "notdir/build",
-        ]
-    );
-    assert_eq!(entry(&entries, "deep/.sourceignore"), b"*.yaml\n*\n");
-}
-
-#[test]
-fn root_sourceignore_can_exclude_itself() {
-    let registry = require_registry!();
-    let host = registry.host_port();
-    let env = TestEnv::new();
-    env.write("k8s/.sourceignore", ".sourceignore\n");
-    env.write("k8s/cm.yaml", CM);
-    let entries = push_and_list(&env, &host, &[]);
-    assert_eq!(names(&entries), ["cm.yaml"]);
-}
 
 // ---------------------------------------------------------------------------------------------
 // Symlinks
@@ -332,93 +499,6 @@ fn internal_file_and_directory_links_are_packed_at_the_link_path() {
     assert_eq!(entry(&entries, "linkdir/cm.yaml"), CM.as_bytes());
     assert_eq!(entry(&entries, "overlay/roundabout.yaml"), CM.as_bytes());
     assert_eq!(json_of(&output)["files"], 7);
-}
-
-#[test]
-fn b11_escaping_symlink_exits_2_naming_the_link_and_its_target() {
-    let registry = require_registry!();
-    let env = TestEnv::new();
-    env.write("k8s/cm.yaml", CM);
-    fs::create_dir_all(env.root().join("secrets")).unwrap();
-    fs::write(env.root().join("secrets/prod.yaml"), CM).unwrap();
-    env.symlink("../../secrets/prod.yaml", "k8s/secret.yaml");
-    assert!(
-        env.work().join("k8s/secret.yaml").exists(),
-        "the link resolves"
-    );
-    assert_rejected(
-        &env,
-        &registry,
-        &[],
-        "error: symlink k8s/secret.yaml points outside the source directory (to ../../secrets/prod.yaml); copy the file into the source directory or remove the link",
-    );
-}
-
-#[test]
-fn escaping_absolute_and_directory_links_exit_2() {
-    let registry = require_registry!();
-    let env = TestEnv::new();
-    env.write("k8s/cm.yaml", CM);
-    env.write("outside/x.yaml", CM);
-    env.symlink("../../outside", "k8s/apps/ext");
-    assert_rejected(
-        &env,
-        &registry,
-        &[],
-        "error: symlink k8s/apps/ext points outside the source directory (to ../../outside); copy the file into the source directory or remove the link",
-    );
-
-    let absolute = TestEnv::new();
-    absolute.write("k8s/cm.yaml", CM);
-    let target = absolute.write("elsewhere.yaml", CM);
-    absolute.symlink(&target, "k8s/abs.yaml");
-    assert_rejected(
-        &absolute,
-        &registry,
-        &[],
-        &format!(
-            "error: symlink k8s/abs.yaml points outside the source directory (to {}); copy the file into the source directory or remove the link",
-            target.display()
-        ),
-    );
-}
-
-#[test]
-fn dangling_symlink_exits_2() {
-    let registry = require_registry!();
-    let env = TestEnv::new();
-    env.write("k8s/cm.yaml", CM);
-    env.symlink("gone.yaml", "k8s/app.yaml");
-    assert_rejected(
-        &env,
-        &registry,
-        &[],
-        "error: symlink k8s/app.yaml points to a missing file; fix or remove the link",
-    );
-}
-
-#[test]
-fn symlink_loops_exit_2() {
-    let registry = require_registry!();
-    let env = TestEnv::new();
-    env.write("k8s/cm.yaml", CM);
-    env.symlink(".", "k8s/loop");
-    assert_rejected(
-        &env,
-        &registry,
-        &[],
-        "error: symlink loop at k8s/loop; remove the link",
-    );
-
-    let nested = TestEnv::new();
-    nested.write("k8s/apps/cm.yaml", CM);
-    nested.symlink("..", "k8s/apps/up");
-    assert_rejected(
-        &nested,
-        &registry,
-        &[],
-        "error: symlink loop at k8s/apps/up; remove the link",
-    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -490,67 +570,6 @@ const INVALID_TREE_PROBLEMS: [&str; 4] = [
 ];
 
 #[test]
-fn b10_validation_reports_every_problem_sorted_then_the_summary() {
-    let registry = require_registry!();
-    let env = TestEnv::new();
-    invalid_tree(&env);
-    let output = assert_rejected(
-        &env,
-        &registry,
-        &[],
-        "error: validation failed: 4 problems in 3 files under k8s; fix them or push with --no-validate",
-    );
-    let problems = problem_lines(&output);
-    assert_eq!(problems, INVALID_TREE_PROBLEMS);
-}
-
-#[test]
-fn validation_reports_scalars_and_duplicate_keys() {
-    let registry = require_registry!();
-    let env = TestEnv::new();
-    env.write("k8s/scalar.yaml", "just text\n");
-    env.write(
-        "k8s/svc.YML",
-        "apiVersion: v1\nkind: Service\nmetadata:\n  name: a\n  name: b\n",
-    );
-    let output = assert_rejected(
-        &env,
-        &registry,
-        &[],
-        "error: validation failed: 2 problems in 2 files under k8s; fix them or push with --no-validate",
-    );
-    let problems = problem_lines(&output);
-    assert_eq!(
-        problems,
-        [
-            "k8s/scalar.yaml:1:1: document 1 is a scalar, not a Kubernetes object",
-            "k8s/svc.YML:5:3: duplicate key \"name\"",
-        ]
-    );
-}
-
-#[test]
-fn b10_at_most_20_problem_lines_then_and_n_more() {
-    let registry = require_registry!();
-    let env = TestEnv::new();
-    for i in (0..23).rev() {
-        env.write(&format!("k8s/f{i:02}.yaml"), "- a\n");
-    }
-    let output = assert_rejected(
-        &env,
-        &registry,
-        &[],
-        "error: validation failed: 23 problems in 23 files under k8s; fix them or push with --no-validate",
-    );
-    let problems = problem_lines(&output);
-    let mut expected: Vec<String> = (0..20)
-        .map(|i| format!("k8s/f{i:02}.yaml:1:1: document 1 is a sequence, not a Kubernetes object"))
-        .collect();
-    expected.push("… and 3 more".to_string());
-    assert_eq!(problems, expected);
-}
-
-#[test]
 fn no_validate_flag_and_validate_on_push_false_push_the_same_tree() {
     let registry = require_registry!();
     let host = registry.host_port();
@@ -592,23 +611,6 @@ fn no_validate_flag_and_validate_on_push_false_push_the_same_tree() {
         .output()
         .unwrap();
     run_ok(&output);
-}
-
-#[test]
-fn p12_validate_flag_beats_validate_on_push_false() {
-    let registry = require_registry!();
-    let env = TestEnv::new();
-    invalid_tree(&env);
-    env.write(
-        "ksail.yaml",
-        "apiVersion: ksail.io/v1alpha1\nkind: Cluster\nspec:\n  workload:\n    validateOnPush: false\n",
-    );
-    assert_rejected(
-        &env,
-        &registry,
-        &["--validate"],
-        "error: validation failed: 4 problems in 3 files under k8s; fix them or push with --no-validate",
-    );
 }
 
 #[test]
@@ -701,22 +703,6 @@ fn parse_only_files_are_still_parsed() {
     assert_eq!(problems.len(), 1, "{problems:?}");
     assert!(problems[0].starts_with("k8s/patch.yaml:"), "{problems:?}");
     assert!(!problems[0].contains("Kubernetes object"), "{problems:?}");
-}
-
-#[test]
-fn non_yaml_files_are_packed_but_not_validated() {
-    let registry = require_registry!();
-    let host = registry.host_port();
-    let env = TestEnv::new();
-    env.write("k8s/cm.yaml", CM);
-    env.write("k8s/data.json", "{\"not\": \"an object with kind\"}");
-    env.write("k8s/run.sh", "#!/bin/sh\n");
-    env.write("k8s/notes.txt", "- a\n");
-    let entries = push_and_list(&env, &host, &[]);
-    assert_eq!(
-        names(&entries),
-        ["cm.yaml", "data.json", "notes.txt", "run.sh"]
-    );
 }
 
 #[test]
