@@ -182,6 +182,29 @@ fn basic_value(user: &str, password: &str) -> String {
 
 const MANIFEST: &[u8] = br#"{"schemaVersion":2}"#;
 
+/// An anonymous client for `host_port`, with `env` as its environment.
+fn anonymous_client(
+    host_port: &str,
+    insecure: bool,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> RegistryClient {
+    init_tls();
+    RegistryClient::with_env(
+        host_port,
+        insecure,
+        Credentials::Anonymous,
+        CredentialSource::Anonymous,
+        env,
+    )
+    .unwrap()
+}
+
+/// `GET` of the manifest `acme/app:dev` finds one.
+async fn assert_manifest_found(client: &RegistryClient) {
+    let manifest = client.get_manifest("acme/app", "dev").await.unwrap();
+    assert!(manifest.is_some(), "no manifest acme/app:dev");
+}
+
 #[tokio::test]
 async fn basic_challenge_is_retried_once_with_credentials_then_sent_up_front() {
     let expected = basic_value("ci", "pw");
@@ -286,20 +309,8 @@ fn bearer_registry(token: &'static str) -> impl Fn(&Recorded, u16) -> Reply + Se
 async fn bearer_token_is_fetched_with_basic_credentials_and_cached_per_scope() {
     let server = serve(bearer_registry("tok-1")).await;
     let client = client(&server, basic("ci", "pw"));
-    assert!(
-        client
-            .get_manifest("acme/app", "dev")
-            .await
-            .unwrap()
-            .is_some()
-    );
-    assert!(
-        client
-            .get_manifest("acme/app", "dev")
-            .await
-            .unwrap()
-            .is_some()
-    );
+    assert_manifest_found(&client).await;
+    assert_manifest_found(&client).await;
 
     let requests = server.requests();
     let targets: Vec<_> = requests.iter().map(|r| r.target.as_str()).collect();
@@ -325,13 +336,7 @@ async fn bearer_token_is_fetched_with_basic_credentials_and_cached_per_scope() {
 async fn anonymous_bearer_token_request_sends_no_credentials() {
     let server = serve(bearer_registry("anon")).await;
     let client = client(&server, Credentials::Anonymous);
-    assert!(
-        client
-            .get_manifest("acme/app", "dev")
-            .await
-            .unwrap()
-            .is_some()
-    );
+    assert_manifest_found(&client).await;
     let requests = server.requests();
     assert_eq!(requests[1].header("authorization"), None);
 }
@@ -340,13 +345,7 @@ async fn anonymous_bearer_token_request_sends_no_credentials() {
 async fn identity_token_uses_the_refresh_token_grant() {
     let server = serve(bearer_registry("tok-2")).await;
     let client = client(&server, Credentials::IdentityToken("refresh-me".into()));
-    assert!(
-        client
-            .get_manifest("acme/app", "dev")
-            .await
-            .unwrap()
-            .is_some()
-    );
+    assert_manifest_found(&client).await;
     let token_request = &server.requests()[1];
     assert_eq!(token_request.method, "POST");
     let body = String::from_utf8(token_request.body.clone()).unwrap();
@@ -359,13 +358,7 @@ async fn identity_token_uses_the_refresh_token_grant() {
 async fn registry_token_is_sent_as_the_bearer_token() {
     let server = serve(bearer_registry("regtok")).await;
     let client = client(&server, Credentials::RegistryToken("regtok".into()));
-    assert!(
-        client
-            .get_manifest("acme/app", "dev")
-            .await
-            .unwrap()
-            .is_some()
-    );
+    assert_manifest_found(&client).await;
     let requests = server.requests();
     assert_eq!(requests.len(), 2, "no token endpoint call");
     assert_eq!(requests[1].header("authorization"), Some("Bearer regtok"));
@@ -447,13 +440,7 @@ async fn ten_redirects_are_followed() {
     })
     .await;
     let client = client(&server, Credentials::Anonymous);
-    assert!(
-        client
-            .get_manifest("acme/app", "dev")
-            .await
-            .unwrap()
-            .is_some()
-    );
+    assert_manifest_found(&client).await;
 }
 
 #[tokio::test]
@@ -479,72 +466,66 @@ async fn authorization_is_not_forwarded_to_another_host() {
     })
     .await;
     let client = client(&server, basic("ci", "pw"));
-    assert!(
-        client
-            .get_manifest("acme/app", "dev")
-            .await
-            .unwrap()
-            .is_some()
-    );
+    assert_manifest_found(&client).await;
     let forwarded = other.requests();
     assert_eq!(forwarded.len(), 1);
     assert_eq!(forwarded[0].header("authorization"), None);
     assert_eq!(forwarded[0].header("accept"), Some(MANIFEST_ACCEPT));
 }
 
-#[tokio::test]
-async fn truncated_body_is_an_unexpected_eof() {
-    let server = serve(|_, _| {
-        Reply::Raw(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{\"schema".to_vec())
-    })
-    .await;
-    let client = client(&server, Credentials::Anonymous);
-    let error = client.get_manifest("acme/app", "dev").await.unwrap_err();
-    assert_eq!(*error.kind(), RegistryErrorKind::UnexpectedEof, "{error:?}");
-    assert!(error.is_retryable());
+/// A server whose every answer is broken the same way, and how the client classifies it.
+struct BrokenAnswer {
+    name: &'static str,
+    answer: fn(&Recorded, u16) -> Reply,
+    /// `GET` of the manifest, or `HEAD` of a blob.
+    manifest: bool,
+    kind: RegistryErrorKind,
 }
 
 #[tokio::test]
-async fn connection_closed_without_a_response_is_an_unexpected_eof() {
-    let server = serve(|_, _| Reply::Close).await;
-    let client = client(&server, Credentials::Anonymous);
-    let error = client
-        .blob_exists("acme/app", "sha256:x")
-        .await
+async fn broken_answers_are_classified_and_retryable() {
+    let cases = [
+        BrokenAnswer {
+            name: "a truncated body",
+            answer: |_, _| {
+                Reply::Raw(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{\"schema".to_vec())
+            },
+            manifest: true,
+            kind: RegistryErrorKind::UnexpectedEof,
+        },
+        BrokenAnswer {
+            name: "a connection closed without a response",
+            answer: |_, _| Reply::Close,
+            manifest: false,
+            kind: RegistryErrorKind::UnexpectedEof,
+        },
+        BrokenAnswer {
+            name: "a reset connection",
+            answer: |_, _| Reply::Reset,
+            manifest: false,
+            kind: RegistryErrorKind::ConnectionReset,
+        },
+    ];
+    for case in cases {
+        let server = serve(case.answer).await;
+        let client = client(&server, Credentials::Anonymous);
+        let error = if case.manifest {
+            client.get_manifest("acme/app", "dev").await.map(|_| ())
+        } else {
+            client.blob_exists("acme/app", "sha256:x").await.map(|_| ())
+        }
         .unwrap_err();
-    assert_eq!(*error.kind(), RegistryErrorKind::UnexpectedEof, "{error:?}");
-}
-
-#[tokio::test]
-async fn reset_connection_is_classified_as_reset() {
-    let server = serve(|_, _| Reply::Reset).await;
-    let client = client(&server, Credentials::Anonymous);
-    let error = client
-        .blob_exists("acme/app", "sha256:x")
-        .await
-        .unwrap_err();
-    assert_eq!(
-        *error.kind(),
-        RegistryErrorKind::ConnectionReset,
-        "{error:?}"
-    );
-    assert!(error.is_retryable());
+        assert_eq!(*error.kind(), case.kind, "{}: {error:?}", case.name);
+        assert!(error.is_retryable(), "{}", case.name);
+    }
 }
 
 #[tokio::test]
 async fn refused_connection_is_classified_as_refused() {
-    init_tls();
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     drop(listener);
-    let client = RegistryClient::with_env(
-        &format!("127.0.0.1:{port}"),
-        true,
-        Credentials::Anonymous,
-        CredentialSource::Anonymous,
-        &|_| None,
-    )
-    .unwrap();
+    let client = anonymous_client(&format!("127.0.0.1:{port}"), true, &|_| None);
     let error = client.head_manifest("acme/app", "dev").await.unwrap_err();
     assert_eq!(
         *error.kind(),
@@ -557,15 +538,7 @@ async fn refused_connection_is_classified_as_refused() {
 
 #[tokio::test]
 async fn unresolvable_host_is_a_dns_error() {
-    init_tls();
-    let client = RegistryClient::with_env(
-        "ksail-test.invalid:5000",
-        true,
-        Credentials::Anonymous,
-        CredentialSource::Anonymous,
-        &|_| None,
-    )
-    .unwrap();
+    let client = anonymous_client("ksail-test.invalid:5000", true, &|_| None);
     let error = client
         .blob_exists("acme/app", "sha256:x")
         .await
@@ -642,14 +615,7 @@ async fn loopback_requests_bypass_a_configured_proxy() {
     let server = serve(|_, _| reply("200 OK", &[], b"")).await;
     let proxy_url = format!("http://{}", proxy.host_port());
     let env = move |name: &str| (name == "HTTP_PROXY").then(|| proxy_url.clone());
-    let client = RegistryClient::with_env(
-        &server.host_port(),
-        true,
-        Credentials::Anonymous,
-        CredentialSource::Anonymous,
-        &env,
-    )
-    .unwrap();
+    let client = anonymous_client(&server.host_port(), true, &env);
     assert!(client.blob_exists("acme/app", "sha256:x").await.unwrap());
     assert!(proxy.requests().is_empty());
 }
@@ -776,16 +742,30 @@ fn artifact(dir: &std::path::Path, revision: &str) -> ArtifactUpload {
     }
 }
 
+/// A [`FakeRegistry`] with `state`, an anonymous client for it, and a directory for the layer.
+async fn fake_push_target(
+    state: &Arc<Mutex<FakeRegistry>>,
+) -> (Server, RegistryClient, tempfile::TempDir) {
+    let server = serve(fake_registry(state.clone())).await;
+    let client = client(&server, Credentials::Anonymous);
+    (server, client, tempfile::tempdir().unwrap())
+}
+
+/// The push events seen so far, and the callback that records them.
+fn recorder() -> (Arc<Mutex<Vec<PushEvent>>>, impl Fn(PushEvent) + Send + Sync) {
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let sink = events.clone();
+    (events, move |event: PushEvent| {
+        sink.lock().unwrap().push(event)
+    })
+}
+
 #[tokio::test]
 async fn push_uploads_blobs_then_manifest_and_a_repush_is_one_request() {
     let state = Arc::new(Mutex::new(FakeRegistry::default()));
-    let server = serve(fake_registry(state.clone())).await;
-    let client = client(&server, Credentials::Anonymous);
-    let dir = tempfile::tempdir().unwrap();
+    let (server, client, dir) = fake_push_target(&state).await;
     let upload = artifact(dir.path(), "sha256:rev1");
-    let events = Arc::new(Mutex::new(Vec::new()));
-    let sink = events.clone();
-    let record = move |event: PushEvent| sink.lock().unwrap().push(event);
+    let (events, record) = recorder();
 
     let outcome = push_artifact(&client, "acme/app", "dev", &upload, &record)
         .await
@@ -847,9 +827,7 @@ async fn push_uploads_blobs_then_manifest_and_a_repush_is_one_request() {
 #[tokio::test]
 async fn new_revision_skips_existing_blobs_and_retags() {
     let state = Arc::new(Mutex::new(FakeRegistry::default()));
-    let server = serve(fake_registry(state.clone())).await;
-    let client = client(&server, Credentials::Anonymous);
-    let dir = tempfile::tempdir().unwrap();
+    let (_server, client, dir) = fake_push_target(&state).await;
     push_artifact(
         &client,
         "acme/app",
@@ -859,9 +837,7 @@ async fn new_revision_skips_existing_blobs_and_retags() {
     )
     .await
     .unwrap();
-    let events = Arc::new(Mutex::new(Vec::new()));
-    let sink = events.clone();
-    let record = move |event: PushEvent| sink.lock().unwrap().push(event);
+    let (events, record) = recorder();
     let upload = artifact(dir.path(), "sha256:rev2");
     let outcome = push_artifact(&client, "acme/app", "dev", &upload, &record)
         .await
@@ -881,9 +857,7 @@ async fn differing_stored_digest_is_a_non_retryable_mismatch() {
         lie_about_digest: true,
         ..FakeRegistry::default()
     }));
-    let server = serve(fake_registry(state)).await;
-    let client = client(&server, Credentials::Anonymous);
-    let dir = tempfile::tempdir().unwrap();
+    let (_server, client, dir) = fake_push_target(&state).await;
     let error = push_artifact(
         &client,
         "acme/app",
@@ -934,14 +908,7 @@ fn self_signed_tls_server() -> u16 {
 #[tokio::test]
 async fn untrusted_certificate_is_a_non_retryable_verification_failure() {
     let port = self_signed_tls_server();
-    let client = RegistryClient::with_env(
-        &format!("localhost:{port}"),
-        false,
-        Credentials::Anonymous,
-        CredentialSource::Anonymous,
-        &|_| None,
-    )
-    .unwrap();
+    let client = anonymous_client(&format!("localhost:{port}"), false, &|_| None);
     let error = client.get_manifest("acme/app", "dev").await.unwrap_err();
     assert_eq!(
         *error.kind(),
