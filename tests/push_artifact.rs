@@ -298,14 +298,8 @@ fn manifest_is_canonical_oci_json_with_flux_config_one_layer_and_three_annotatio
         "the manifest has a trailing newline"
     );
 
-    let top: BTreeSet<&str> = json
-        .as_object()
-        .unwrap()
-        .keys()
-        .map(String::as_str)
-        .collect();
     assert_eq!(
-        top,
+        member_names(&json),
         BTreeSet::from([
             "annotations",
             "config",
@@ -901,18 +895,21 @@ const JSON_MEMBERS: [&str; 16] = [
     "validation",
 ];
 
-fn assert_members(json: &Value) {
-    let members: Vec<&str> = json
-        .as_object()
-        .unwrap()
+/// The member names of a JSON object.
+fn member_names(json: &Value) -> BTreeSet<&str> {
+    json.as_object()
+        .unwrap_or_else(|| panic!("not a JSON object: {json}"))
         .keys()
         .map(String::as_str)
-        .collect();
-    let mut expected = JSON_MEMBERS.to_vec();
-    expected.sort_unstable();
-    let mut actual = members.clone();
-    actual.sort_unstable();
-    assert_eq!(actual, expected, "JSON members");
+        .collect()
+}
+
+fn assert_members(json: &Value) {
+    assert_eq!(
+        member_names(json),
+        BTreeSet::from(JSON_MEMBERS),
+        "JSON members"
+    );
 }
 
 #[test]
