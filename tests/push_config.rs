@@ -277,11 +277,9 @@ fn golden_rows_push_where_resolution_md_says() {
 /// R18: credentials from an expanded variable; `s3cr3t` appears in no output at any verbosity.
 #[test]
 fn r18_expanded_credentials_push_and_never_appear() {
-    let registry = require_registry!(RegistryKind::Auth {
+    let (_registry, host, env) = registry_and_manifests!(RegistryKind::Auth {
         users: &[("ci", "s3cr3t")]
     });
-    let host = registry.host_port();
-    let env = env_with_manifests();
     env.write(
         "ksail.yaml",
         flux_config(
@@ -342,9 +340,7 @@ fn r18_expanded_credentials_push_and_never_appear() {
 /// cli.md "JSON output": exactly one JSON document (an object and a trailing newline) on stdout.
 #[test]
 fn json_output_is_the_only_thing_on_stdout() {
-    let registry = require_registry!();
-    let host = registry.host_port();
-    let env = env_with_manifests();
+    let (_registry, host, env) = registry_and_manifests!();
     let reference = format!("oci://{host}/k8s");
     for expected in ["pushed", "unchanged"] {
         let output = run(
@@ -391,9 +387,7 @@ fn nearest_ancestor_ksail_yaml_wins() {
 
 #[test]
 fn config_flag_and_ksail_config_name_the_file_exactly() {
-    let registry = require_registry!();
-    let host = registry.host_port();
-    let env = env_with_manifests();
+    let (_registry, host, env) = registry_and_manifests!();
     env.write("ksail.yaml", flux_config(Some(&host), &["tag: from-cwd"]));
     env.write(
         "configs/flag.yaml",
@@ -443,9 +437,7 @@ fn config_flag_and_ksail_config_name_the_file_exactly() {
 /// where `~/.ksail/ksail.yaml` could shadow the project file.
 #[test]
 fn per_user_config_files_are_never_read() {
-    let registry = require_registry!();
-    let host = registry.host_port();
-    let env = env_with_manifests();
+    let (_registry, host, env) = registry_and_manifests!();
     let broken = "apiVersion: [broken\n";
     for dir in [env.home().join(".ksail"), env.xdg_config().join("ksail")] {
         std::fs::create_dir_all(&dir).unwrap();
@@ -459,9 +451,7 @@ fn per_user_config_files_are_never_read() {
 
 #[test]
 fn no_ksail_yaml_means_defaults() {
-    let registry = require_registry!();
-    let host = registry.host_port();
-    let env = env_with_manifests();
+    let (_registry, host, env) = registry_and_manifests!();
     let reference = format!("oci://{host}/apps");
     let output = run(&env, &["-v", "workload", "push", &reference], &[]);
     let digest = assert_pushed_line(&output, &format!("oci://{host}/apps:dev"));
@@ -506,9 +496,7 @@ const KEY_WARNINGS: &[(&str, &str, &[&str])] = &[
 #[test]
 fn key_warnings_leave_the_push_working() {
     for (case, config, expected) in KEY_WARNINGS {
-        let registry = require_registry!();
-        let host = registry.host_port();
-        let env = env_with_manifests();
+        let (_registry, host, env) = registry_and_manifests!();
         env.write("ksail.yaml", config.replace("{host}", &host));
         let output = run(&env, &["workload", "push"], &[]);
         assert_case_exit(&output, 0, case);
@@ -524,9 +512,7 @@ fn key_warnings_leave_the_push_working() {
 
 #[test]
 fn p2_env_tag_beats_file_tag() {
-    let registry = require_registry!();
-    let host = registry.host_port();
-    let env = env_with_manifests();
+    let (_registry, host, env) = registry_and_manifests!();
     env.write("ksail.yaml", flux_config(Some(&host), &["tag: v1"]));
     let output = run(
         &env,

@@ -314,9 +314,7 @@ fn each_credential_source_supplies_the_password() {
     for case in supplied_cases() {
         eprintln!("case: {}", case.name);
         // A registry of its own, so that each case really uploads.
-        let registry = require_registry!(auth_registry());
-        let host = registry.host_port();
-        let env = env_with_manifests();
+        let (_registry, host, env) = registry_and_manifests!(auth_registry());
         let flags = (case.setup)(&env, &host);
         let mut args: Vec<&str> = vec!["workload", "push"];
         args.extend(flags.iter().map(String::as_str));
@@ -341,9 +339,7 @@ fn each_credential_source_supplies_the_password() {
 
 #[test]
 fn helper_without_credentials_continues_anonymously_and_is_rejected() {
-    let registry = require_registry!(auth_registry());
-    let host = registry.host_port();
-    let env = env_with_manifests();
+    let (_registry, host, env) = registry_and_manifests!(auth_registry());
     // The helper knows another host only, so it answers "credentials not found".
     env.fake_credential_helper("test", &[("other.example:5000", Some((USER, PASS)))]);
     env.write_docker_config(&json!({ "credHelpers": { host.clone(): "test" } }));
@@ -365,9 +361,7 @@ fn helper_without_credentials_continues_anonymously_and_is_rejected() {
 
 #[test]
 fn missing_helper_executable_with_no_other_source_is_rejected_as_anonymous() {
-    let registry = require_registry!(auth_registry());
-    let host = registry.host_port();
-    let env = env_with_manifests();
+    let (_registry, host, env) = registry_and_manifests!(auth_registry());
     env.write_docker_config(&json!({ "credsStore": "absent" }));
     let reference = format!("oci://{host}/app");
     let output = run(&env, &["workload", "push", &reference], &[]);

@@ -104,6 +104,22 @@ macro_rules! proxied_registry {
     }};
 }
 
+/// Starts a registry as [`require_registry!`] does (plain, or of the given kind) and a project
+/// with one valid manifest under `k8s/` ([`push::env_with_manifests`]);
+/// `(registry, host:port, env)`.
+#[macro_export]
+macro_rules! registry_and_manifests {
+    () => {
+        $crate::registry_and_manifests!($crate::support::RegistryKind::Plain)
+    };
+    ($kind:expr) => {{
+        let registry = $crate::require_registry!($kind);
+        let host = registry.host_port();
+        let env = $crate::support::push::env_with_manifests();
+        (registry, host, env)
+    }};
+}
+
 /// Turns `crate::module::test_fn::here` (as `type_name` spells it) into `module::test_fn`.
 pub fn clean_test_name(type_name: &str) -> String {
     let segments: Vec<&str> = type_name
