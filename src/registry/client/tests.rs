@@ -364,15 +364,20 @@ async fn registry_token_is_sent_as_the_bearer_token() {
     assert_eq!(requests[1].header("authorization"), Some("Bearer regtok"));
 }
 
+/// A server that opens every upload session (`POST`) at `location` and answers anything else
+/// with `then()`.
+async fn upload_server(location: &'static str, then: fn() -> Reply) -> Server {
+    serve(move |request, _| match request.method.as_str() {
+        "POST" => reply("202 Accepted", &[("Location", location)], b""),
+        _ => then(),
+    })
+    .await
+}
+
 #[tokio::test]
 async fn upload_follows_a_relative_location_with_a_query_and_streams_the_file() {
-    let server = serve(|request, _| match request.method.as_str() {
-        "POST" => reply(
-            "202 Accepted",
-            &[("Location", "/v2/acme/app/blobs/uploads/u1?_state=abc")],
-            b"",
-        ),
-        _ => reply("201 Created", &[], b""),
+    let server = upload_server("/v2/acme/app/blobs/uploads/u1?_state=abc", || {
+        reply("201 Created", &[], b"")
     })
     .await;
     let dir = tempfile::tempdir().unwrap();
@@ -760,6 +765,15 @@ fn recorder() -> (Arc<Mutex<Vec<PushEvent>>>, impl Fn(PushEvent) + Send + Sync) 
     })
 }
 
+/// Pushes [`artifact`] with `revision` to `acme/app:dev`, ignoring the events.
+async fn silent_push(
+    client: &RegistryClient,
+    dir: &std::path::Path,
+    revision: &str,
+) -> Result<crate::registry::protocol::PushOutcome, PushError> {
+    push_artifact(client, "acme/app", "dev", &artifact(dir, revision), &|_| {}).await
+}
+
 #[tokio::test]
 async fn push_uploads_blobs_then_manifest_and_a_repush_is_one_request() {
     let state = Arc::new(Mutex::new(FakeRegistry::default()));
@@ -828,15 +842,9 @@ async fn push_uploads_blobs_then_manifest_and_a_repush_is_one_request() {
 async fn new_revision_skips_existing_blobs_and_retags() {
     let state = Arc::new(Mutex::new(FakeRegistry::default()));
     let (_server, client, dir) = fake_push_target(&state).await;
-    push_artifact(
-        &client,
-        "acme/app",
-        "dev",
-        &artifact(dir.path(), "sha256:rev1"),
-        &|_| {},
-    )
-    .await
-    .unwrap();
+    silent_push(&client, dir.path(), "sha256:rev1")
+        .await
+        .unwrap();
     let (events, record) = recorder();
     let upload = artifact(dir.path(), "sha256:rev2");
     let outcome = push_artifact(&client, "acme/app", "dev", &upload, &record)
@@ -858,15 +866,7 @@ async fn differing_stored_digest_is_a_non_retryable_mismatch() {
         ..FakeRegistry::default()
     }));
     let (_server, client, dir) = fake_push_target(&state).await;
-    let error = push_artifact(
-        &client,
-        "acme/app",
-        "dev",
-        &artifact(dir.path(), "r"),
-        &|_| {},
-    )
-    .await
-    .unwrap_err();
+    let error = silent_push(&client, dir.path(), "r").await.unwrap_err();
     assert!(
         matches!(error, PushError::DigestMismatch { .. }),
         "{error:?}"
@@ -923,15 +923,7 @@ async fn untrusted_certificate_is_a_non_retryable_verification_failure() {
 
 #[tokio::test]
 async fn upload_without_a_response_times_out_after_the_idle_limit() {
-    let server = serve(|request, _| match request.method.as_str() {
-        "POST" => reply(
-            "202 Accepted",
-            &[("Location", "/v2/acme/app/blobs/uploads/u1")],
-            b"",
-        ),
-        _ => Reply::Hang,
-    })
-    .await;
+    let server = upload_server("/v2/acme/app/blobs/uploads/u1", || Reply::Hang).await;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("layer");
     std::fs::write(&path, b"layer bytes").unwrap();
