@@ -234,17 +234,8 @@ fn argocd_refresh_and_operation() {
             &path(name),
             json!({"metadata": {"annotations": {"argocd.argoproj.io/refresh": "normal"}}}),
         );
-        let rv = get(name)["metadata"]["resourceVersion"]
-            .as_str()
-            .unwrap()
-            .to_string();
-        let (code, _) = merge(
-            &server,
-            &path(name),
-            json!({"metadata": {"resourceVersion": rv}, "operation": {"initiatedBy": {"username": "ksail"}, "sync": {}}}),
-        );
-        // The refresh may already have been handled (resourceVersion moved on): read again.
-        if code == 409 {
+        // A sync operation guarded by the resourceVersion just read.
+        let start_sync = || {
             let rv = get(name)["metadata"]["resourceVersion"]
                 .as_str()
                 .unwrap()
@@ -254,7 +245,11 @@ fn argocd_refresh_and_operation() {
                 &path(name),
                 json!({"metadata": {"resourceVersion": rv}, "operation": {"initiatedBy": {"username": "ksail"}, "sync": {}}}),
             );
-            assert_eq!(code, 200);
+            code
+        };
+        // The refresh may already have been handled (resourceVersion moved on): read again.
+        if start_sync() == 409 {
+            assert_eq!(start_sync(), 200);
         }
     }
     let done = |n: &str| {
