@@ -711,15 +711,16 @@ fn tls_listener_is_reachable_by_the_hostname_when_it_resolves_to_loopback() {
 #[test]
 fn test_env_isolates_and_runs_ksail() {
     let env = TestEnv::new();
-    for dir in [
-        "home",
-        "xdg-config",
-        "xdg-cache",
-        "docker-config",
-        "work",
-        "bin",
+    for (dir, name) in [
+        (env.home(), "home"),
+        (env.xdg_config(), "xdg-config"),
+        (env.xdg_cache(), "xdg-cache"),
+        (env.docker_config(), "docker-config"),
+        (env.work(), "work"),
+        (env.bin(), "bin"),
     ] {
-        assert!(env.root().join(dir).is_dir(), "{dir}");
+        assert_eq!(dir, env.root().join(name));
+        assert!(dir.is_dir(), "{name}");
     }
     let output = env.ksail(["--version"]).output().unwrap();
     assert!(output.status.success(), "{}", support::stderr_text(&output));

@@ -23,6 +23,18 @@ pub const KSAIL_TIMEOUT: Duration = Duration::from_secs(60);
 /// System directories the child may find programs in, after the fakes.
 pub const SYSTEM_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
 
+/// One accessor per path below the root: `name => "relative path";`.
+macro_rules! under_root {
+    ($($(#[$doc:meta])* $name:ident => $path:literal;)*) => {
+        $(
+            $(#[$doc])*
+            pub fn $name(&self) -> PathBuf {
+                self.root().join($path)
+            }
+        )*
+    };
+}
+
 pub struct TestEnv {
     dir: tempfile::TempDir,
 }
@@ -49,28 +61,16 @@ impl TestEnv {
     pub fn root(&self) -> &Path {
         self.dir.path()
     }
-    pub fn home(&self) -> PathBuf {
-        self.root().join("home")
-    }
-    pub fn xdg_config(&self) -> PathBuf {
-        self.root().join("xdg-config")
-    }
-    pub fn xdg_cache(&self) -> PathBuf {
-        self.root().join("xdg-cache")
-    }
-    pub fn docker_config(&self) -> PathBuf {
-        self.root().join("docker-config")
-    }
-    /// The child's working directory.
-    pub fn work(&self) -> PathBuf {
-        self.root().join("work")
-    }
-    /// The fake-executables directory, first on the child's `PATH`.
-    pub fn bin(&self) -> PathBuf {
-        self.root().join("bin")
-    }
-    pub fn calls_path(&self) -> PathBuf {
-        self.root().join("calls.jsonl")
+    under_root! {
+        home => "home";
+        xdg_config => "xdg-config";
+        xdg_cache => "xdg-cache";
+        docker_config => "docker-config";
+        /// The child's working directory.
+        work => "work";
+        /// The fake-executables directory, first on the child's `PATH`.
+        bin => "bin";
+        calls_path => "calls.jsonl";
     }
 
     /// `ksail <args>` with a cleared environment plus exactly the isolation variables, the
