@@ -47,10 +47,7 @@ pub struct RequestInfo {
 
 impl RequestInfo {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        super::wire::header_value(&self.headers, name)
     }
 
     /// The path without its query string.

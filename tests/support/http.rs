@@ -30,10 +30,7 @@ pub struct Response {
 impl Response {
     /// First value of a header, compared case-insensitively.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        wire::header_value(&self.headers, name)
     }
 
     pub fn text(&self) -> String {
@@ -88,26 +85,15 @@ pub fn send(
     stream.flush()?;
 
     let mut reader = BufReader::new(stream);
-    loop {
-        let head = wire::read_head(&mut reader)?.ok_or_else(|| {
-            io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "server closed without a response",
-            )
-        })?;
-        let status = head.status()?;
-        // Interim responses (100 Continue) carry no body; the real one follows.
-        if (100..200).contains(&status) {
-            continue;
-        }
-        let framing = wire::response_framing(method, status, &head)?;
-        let body = wire::read_body(&mut reader, framing)?;
-        return Ok(Response {
-            status,
-            headers: head.headers,
-            body,
-        });
-    }
+    // Interim responses (100 Continue) carry no body; the real one follows.
+    let (head, status) = wire::read_final_head(&mut reader, "server closed without a response")?;
+    let framing = wire::response_framing(method, status, &head)?;
+    let body = wire::read_body(&mut reader, framing)?;
+    Ok(Response {
+        status,
+        headers: head.headers,
+        body,
+    })
 }
 
 /// Splits `http://host:port/path?q` or `host:port/path?q` into (`host:port`, `/path?q`).
@@ -191,16 +177,6 @@ fn fetch_manifest_with(
 /// `GET /v2/<repo>/blobs/<digest>`, following redirects. Returns the status and the body.
 pub fn fetch_blob(host: &str, repo: &str, digest: &str) -> (u16, Vec<u8>) {
     fetch_blob_with(host, repo, digest, None)
-}
-
-pub fn fetch_blob_as(
-    host: &str,
-    repo: &str,
-    digest: &str,
-    user: &str,
-    password: &str,
-) -> (u16, Vec<u8>) {
-    fetch_blob_with(host, repo, digest, Some((user, password)))
 }
 
 fn fetch_blob_with(

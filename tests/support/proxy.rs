@@ -258,16 +258,15 @@ fn serve_connection(client: TcpStream, shared: &Shared) {
         let action = lock(&shared.script).decide(&request);
         let seq = shared.record_arrival(&request);
         let set_status = |status| shared.record_status(seq, status);
-        let next = perform(
-            action,
+        let exchange = Exchange {
             shared,
-            &head,
-            &request,
-            &mut reader,
-            &writer,
-            &set_status,
-        )
-        .unwrap_or(Next::Close);
+            head: &head,
+            request: &request,
+            reader: &mut reader,
+            writer: &writer,
+            set_status: &set_status,
+        };
+        let next = perform(action, exchange).unwrap_or(Next::Close);
         match next {
             Next::KeepAlive => continue,
             Next::Close => {
@@ -283,32 +282,42 @@ fn serve_connection(client: TcpStream, shared: &Shared) {
     }
 }
 
-fn perform(
-    action: Action,
-    shared: &Shared,
-    head: &Head,
-    request: &RequestInfo,
-    reader: &mut BufReader<TcpStream>,
-    writer: &TcpStream,
-    set_status: &dyn Fn(u16),
-) -> io::Result<Next> {
-    let keep_alive = if head.wants_close() {
-        Next::Close
-    } else {
-        Next::KeepAlive
-    };
-    match action {
-        Action::Forward => forward(shared, head, request, reader, writer, set_status),
-        Action::Reset => Ok(Next::Reset),
+/// One request on a client connection, as the proxy handles it.
+struct Exchange<'a> {
+    shared: &'a Shared,
+    head: &'a Head,
+    request: &'a RequestInfo,
+    reader: &'a mut BufReader<TcpStream>,
+    writer: &'a TcpStream,
+    set_status: &'a dyn Fn(u16),
+}
+
+fn perform(action: Action, ex: Exchange<'_>) -> io::Result<Next> {
+    // The responses the proxy makes up itself: status, headers and body.
+    let (status, headers, body) = match action {
+        Action::Forward => return forward(ex),
+        Action::Reset => return Ok(Next::Reset),
         Action::Stall(duration) => {
             let end = Instant::now() + duration;
-            while Instant::now() < end && !shared.stopping.load(Ordering::SeqCst) {
+            while Instant::now() < end && !ex.shared.stopping.load(Ordering::SeqCst) {
                 std::thread::sleep(STALL_SLICE.min(end.saturating_duration_since(Instant::now())));
             }
-            Ok(Next::Close)
+            return Ok(Next::Close);
+        }
+        Action::UnexpectedEof => {
+            wire::discard_body(ex.reader, wire::request_framing(ex.head)?)?;
+            (ex.set_status)(200);
+            let mut out = BufWriter::new(ex.writer);
+            let mut response = Head::new("HTTP/1.1 200 OK");
+            response.set_header("Content-Type", "application/octet-stream");
+            response.set_header("Content-Length", EOF_PROMISED.to_string());
+            out.write_all(&response.to_bytes())?;
+            out.write_all(&[b'x'; EOF_SENT])?;
+            out.flush()?;
+            // A clean FIN after a short body: the client sees an unexpected end of the body.
+            return Ok(Next::Close);
         }
         Action::Status(status, retry_after) => {
-            wire::discard_body(reader, wire::request_framing(head)?)?;
             let mut headers = vec![
                 (
                     "Content-Type".to_string(),
@@ -328,64 +337,24 @@ fn perform(
                     "Basic realm=\"ksail-test\"".to_string(),
                 ));
             }
-            let body = faults::registry_error_body(status, &request.path);
-            set_status(status);
-            respond(
-                writer,
-                request,
-                status,
-                headers,
-                &body,
-                matches!(keep_alive, Next::Close),
-            )?;
-            Ok(keep_alive)
+            let body = faults::registry_error_body(status, &ex.request.path);
+            (status, headers, body)
         }
         Action::Respond {
             status,
             headers,
             body,
-        } => {
-            wire::discard_body(reader, wire::request_framing(head)?)?;
-            set_status(status);
-            respond(
-                writer,
-                request,
-                status,
-                headers,
-                &body,
-                matches!(keep_alive, Next::Close),
-            )?;
-            Ok(keep_alive)
-        }
+        } => (status, headers, body),
         Action::RedirectLoop => {
-            wire::discard_body(reader, wire::request_framing(head)?)?;
-            let location = faults::next_redirect_target(&request.path);
-            set_status(302);
-            let headers = vec![("Location".to_string(), location)];
-            respond(
-                writer,
-                request,
-                302,
-                headers,
-                &[],
-                matches!(keep_alive, Next::Close),
-            )?;
-            Ok(keep_alive)
+            let location = faults::next_redirect_target(&ex.request.path);
+            (302, vec![("Location".to_string(), location)], Vec::new())
         }
-        Action::UnexpectedEof => {
-            wire::discard_body(reader, wire::request_framing(head)?)?;
-            set_status(200);
-            let mut out = BufWriter::new(writer);
-            let mut response = Head::new("HTTP/1.1 200 OK");
-            response.set_header("Content-Type", "application/octet-stream");
-            response.set_header("Content-Length", EOF_PROMISED.to_string());
-            out.write_all(&response.to_bytes())?;
-            out.write_all(&[b'x'; EOF_SENT])?;
-            out.flush()?;
-            // A clean FIN after a short body: the client sees an unexpected end of the body.
-            Ok(Next::Close)
-        }
-    }
+    };
+    wire::discard_body(ex.reader, wire::request_framing(ex.head)?)?;
+    (ex.set_status)(status);
+    let close = ex.head.wants_close();
+    respond(ex.writer, ex.request, status, headers, &body, close)?;
+    Ok(if close { Next::Close } else { Next::KeepAlive })
 }
 
 /// Writes a complete response that the proxy makes up itself.
@@ -411,21 +380,14 @@ fn respond(
     out.flush()
 }
 
-fn forward(
-    shared: &Shared,
-    head: &Head,
-    request: &RequestInfo,
-    reader: &mut BufReader<TcpStream>,
-    writer: &TcpStream,
-    set_status: &dyn Fn(u16),
-) -> io::Result<Next> {
-    let request_framing = wire::request_framing(head)?;
-    let mut upstream_head = head.clone();
+fn forward(ex: Exchange<'_>) -> io::Result<Next> {
+    let request_framing = wire::request_framing(ex.head)?;
+    let mut upstream_head = ex.head.clone();
     // The proxy answers `Expect: 100-continue` itself, so that the body flows straight through
     // instead of waiting for an interim response from the upstream.
     if upstream_head.header("expect").is_some() {
         upstream_head.remove_header("Expect");
-        let mut out = BufWriter::new(writer);
+        let mut out = BufWriter::new(ex.writer);
         out.write_all(b"HTTP/1.1 100 Continue\r\n\r\n")?;
         out.flush()?;
     }
@@ -435,25 +397,25 @@ fn forward(
     // `Host` stays as the client sent it (the proxy's address), so absolute URLs that the
     // upstream builds from it already point back at the proxy.
 
-    let upstream = match TcpStream::connect_timeout(&shared.upstream, UPSTREAM_CONNECT_TIMEOUT) {
+    let upstream = match TcpStream::connect_timeout(&ex.shared.upstream, UPSTREAM_CONNECT_TIMEOUT) {
         Ok(stream) => stream,
         Err(e) => {
-            wire::discard_body(reader, request_framing)?;
-            set_status(502);
+            wire::discard_body(ex.reader, request_framing)?;
+            (ex.set_status)(502);
             let body = format!(
                 "proxy: upstream {} unreachable: {e}",
-                shared.upstream_host_port
+                ex.shared.upstream_host_port
             );
             let headers = vec![("Content-Type".to_string(), "text/plain".to_string())];
             respond(
-                writer,
-                request,
+                ex.writer,
+                ex.request,
                 502,
                 headers,
                 body.as_bytes(),
-                head.wants_close(),
+                ex.head.wants_close(),
             )?;
-            return Ok(if head.wants_close() {
+            return Ok(if ex.head.wants_close() {
                 Next::Close
             } else {
                 Next::KeepAlive
@@ -465,26 +427,14 @@ fn forward(
     {
         let mut up = BufWriter::new(&upstream);
         up.write_all(&upstream_head.to_bytes())?;
-        wire::copy_body(reader, &mut up, request_framing)?;
+        wire::copy_body(ex.reader, &mut up, request_framing)?;
     }
 
     let mut up_reader = BufReader::with_capacity(BUFFER_BYTES, &upstream);
-    let response = loop {
-        let response = wire::read_head(&mut up_reader)?.ok_or_else(|| {
-            io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "upstream closed without a response",
-            )
-        })?;
-        let status = response.status()?;
-        if (100..200).contains(&status) {
-            continue;
-        }
-        break response;
-    };
-    let status = response.status()?;
-    let response_framing = wire::response_framing(&request.method, status, &response)?;
-    let close = head.wants_close() || response_framing == Framing::UntilClose;
+    let (response, status) =
+        wire::read_final_head(&mut up_reader, "upstream closed without a response")?;
+    let response_framing = wire::response_framing(&ex.request.method, status, &response)?;
+    let close = ex.head.wants_close() || response_framing == Framing::UntilClose;
 
     let mut relayed = response.clone();
     relayed.remove_header("Connection");
@@ -493,13 +443,16 @@ fn forward(
         relayed.set_header("Connection", "close");
     }
     if let Some(location) = response.header("location") {
-        let upstream_prefix = format!("http://{}", shared.upstream_host_port);
+        let upstream_prefix = format!("http://{}", ex.shared.upstream_host_port);
         if let Some(rest) = location.strip_prefix(&upstream_prefix) {
-            relayed.set_header("Location", format!("http://{}{rest}", shared.own_host_port));
+            relayed.set_header(
+                "Location",
+                format!("http://{}{rest}", ex.shared.own_host_port),
+            );
         }
     }
-    set_status(status);
-    let mut out = BufWriter::new(writer);
+    (ex.set_status)(status);
+    let mut out = BufWriter::new(ex.writer);
     out.write_all(&relayed.to_bytes())?;
     wire::copy_body(&mut up_reader, &mut out, response_framing)?;
     Ok(if close { Next::Close } else { Next::KeepAlive })

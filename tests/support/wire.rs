@@ -8,6 +8,28 @@ use std::io::{self, BufRead, Read, Write};
 /// Largest request or status line plus headers we accept; a guard against a runaway peer.
 const MAX_HEAD_BYTES: usize = 256 * 1024;
 
+/// The first value of the header `name` among `headers`, compared case-insensitively.
+pub fn header_value<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+}
+
+/// Reads response heads until the final one, skipping interim (1xx) responses such as
+/// `100 Continue`; `(head, status)`. A peer that closes first is an `UnexpectedEof` saying
+/// `closed`.
+pub fn read_final_head(r: &mut impl BufRead, closed: &str) -> io::Result<(Head, u16)> {
+    loop {
+        let head = read_head(r)?
+            .ok_or_else(|| io::Error::new(io::ErrorKind::UnexpectedEof, closed.to_string()))?;
+        let status = head.status()?;
+        if !(100..200).contains(&status) {
+            return Ok((head, status));
+        }
+    }
+}
+
 /// A request or response head: the start line and the header fields in wire order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Head {
@@ -25,10 +47,7 @@ impl Head {
 
     /// The first value of a header, compared case-insensitively.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        header_value(&self.headers, name)
     }
 
     pub fn remove_header(&mut self, name: &str) {
