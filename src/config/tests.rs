@@ -37,6 +37,11 @@ fn error_text(source: &str, pairs: &[(&str, &str)]) -> String {
 
 const HEAD: &str = "apiVersion: ksail.io/v1alpha1\nkind: Cluster\n";
 
+/// The file [`HEAD`] + `body`, loaded with the variables `pairs`; it must be valid.
+fn load_valid(body: &str, pairs: &[(&str, &str)]) -> LoadedFile {
+    parse(&with_head(body), pairs).expect("the file is valid")
+}
+
 fn with_head(body: &str) -> String {
     format!("{HEAD}{body}")
 }
@@ -180,67 +185,126 @@ fn empty_file_and_envelope_errors() {
     );
 }
 
+/// What the error of an invalid ksail.yaml says.
+#[derive(Debug)]
+enum Says {
+    Exactly(&'static str),
+    StartsWith(&'static str),
+    Contains(&'static str),
+    /// It never echoes this (a secret).
+    Never(&'static str),
+}
+
+use Says::{Contains, Exactly, Never, StartsWith};
+
+/// A file body, the variables set while it loads, and what its error says.
+type ErrorCase<'a> = (&'a str, &'a [(&'a str, &'a str)], Says);
+
+/// Each body (below [`HEAD`], with the variables `vars`) fails to load with an error that says
+/// what its row expects; a failure names the body.
+fn assert_errors(cases: &[ErrorCase]) {
+    for (body, vars, says) in cases {
+        let message = error_text(&with_head(body), vars);
+        let holds = match says {
+            Exactly(text) => message == *text,
+            StartsWith(text) => message.starts_with(text),
+            Contains(text) => message.contains(text),
+            Never(text) => !message.contains(text),
+        };
+        assert!(holds, "{body:?}: expected {says:?}, got {message:?}");
+    }
+}
+
 #[test]
 fn value_rule_errors() {
-    let error = |body: &str| error_text(&with_head(body), &[]);
-    assert!(
-        error("metadata:\n  name: Bad_Name\n")
-            .starts_with("ksail.yaml:4:9: metadata.name: invalid metadata.name \"Bad_Name\"")
-    );
-    assert_eq!(
-        error("spec:\n  workload:\n    tag: -bad\n"),
-        "ksail.yaml:5:10: spec.workload.tag: invalid tag \"-bad\" (1 to 128 letters, digits, '_', '.' or '-', not starting with '.' or '-'); use a tag such as v1 or dev"
-    );
-    assert_eq!(
-        error("spec:\n  workload:\n    tag: 1\n"),
-        "ksail.yaml:5:10: spec.workload.tag: expected a string, found integer 1; quote the value"
-    );
-    assert_eq!(
-        error("spec:\n  cluster:\n    connection:\n      timeout: 0s\n"),
-        "ksail.yaml:6:16: spec.cluster.connection.timeout: duration \"0s\" must be greater than zero; use a positive value such as 5m"
-    );
-    assert!(
-        error("spec:\n  cluster:\n    connection:\n      timeout: 300\n")
-            .contains("duration \"300\" has no unit")
-    );
-    assert!(
-        error("spec:\n  workload:\n    sourceDirectory: \"\"\n")
-            .starts_with("ksail.yaml:5:22: spec.workload.sourceDirectory: empty value;")
-    );
-    assert!(
-        error("spec:\n  workload:\n    kustomizationFile: ../up\n")
-            .contains("has a '..' component")
-    );
-    assert!(
-        error("spec:\n  workload:\n    kustomizationFile: /abs\n").contains("is an absolute path")
-    );
-    assert!(
-        error("spec:\n  workload:\n    flux:\n      operatorVersion: latest\n")
-            .contains("invalid version \"latest\"")
-    );
-    assert!(
-        error("spec:\n  cluster:\n    distribution: Kind\n")
-            .contains("(expected Vanilla, K3s, Talos, VCluster, KWOK, EKS, GKE or AKS)")
-    );
+    assert_errors(&[
+        (
+            "metadata:\n  name: Bad_Name\n",
+            &[],
+            StartsWith("ksail.yaml:4:9: metadata.name: invalid metadata.name \"Bad_Name\""),
+        ),
+        (
+            "spec:\n  workload:\n    tag: -bad\n",
+            &[],
+            Exactly(
+                "ksail.yaml:5:10: spec.workload.tag: invalid tag \"-bad\" (1 to 128 letters, digits, '_', '.' or '-', not starting with '.' or '-'); use a tag such as v1 or dev",
+            ),
+        ),
+        (
+            "spec:\n  workload:\n    tag: 1\n",
+            &[],
+            Exactly(
+                "ksail.yaml:5:10: spec.workload.tag: expected a string, found integer 1; quote the value",
+            ),
+        ),
+        (
+            "spec:\n  cluster:\n    connection:\n      timeout: 0s\n",
+            &[],
+            Exactly(
+                "ksail.yaml:6:16: spec.cluster.connection.timeout: duration \"0s\" must be greater than zero; use a positive value such as 5m",
+            ),
+        ),
+        (
+            "spec:\n  cluster:\n    connection:\n      timeout: 300\n",
+            &[],
+            Contains("duration \"300\" has no unit"),
+        ),
+        (
+            "spec:\n  workload:\n    sourceDirectory: \"\"\n",
+            &[],
+            StartsWith("ksail.yaml:5:22: spec.workload.sourceDirectory: empty value;"),
+        ),
+        (
+            "spec:\n  workload:\n    kustomizationFile: ../up\n",
+            &[],
+            Contains("has a '..' component"),
+        ),
+        (
+            "spec:\n  workload:\n    kustomizationFile: /abs\n",
+            &[],
+            Contains("is an absolute path"),
+        ),
+        (
+            "spec:\n  workload:\n    flux:\n      operatorVersion: latest\n",
+            &[],
+            Contains("invalid version \"latest\""),
+        ),
+        (
+            "spec:\n  cluster:\n    distribution: Kind\n",
+            &[],
+            Contains("(expected Vanilla, K3s, Talos, VCluster, KWOK, EKS, GKE or AKS)"),
+        ),
+    ]);
 }
 
 #[test]
 fn credential_values_are_never_echoed() {
-    let body = "spec:\n  cluster:\n    localRegistry:\n      credentials:\n        tokenEnvVar: ghp_s3cret-token\n";
-    let message = error_text(&with_head(body), &[]);
-    assert!(message.starts_with("ksail.yaml:7:22: spec.cluster.localRegistry.credentials.tokenEnvVar: invalid environment variable name"));
-    assert!(!message.contains("s3cret"), "{message}");
-    let body = "spec:\n  cluster:\n    localRegistry:\n      registry: [user, s3cret]\n";
-    let message = error_text(&with_head(body), &[]);
-    assert!(!message.contains("s3cret"), "{message}");
-    let body = "spec:\n  cluster:\n    localRegistry:\n      registry: 12345\n";
-    assert!(error_text(&with_head(body), &[]).contains("expected a string, found an integer;"));
+    let token = "spec:\n  cluster:\n    localRegistry:\n      credentials:\n        tokenEnvVar: ghp_s3cret-token\n";
+    let list = "spec:\n  cluster:\n    localRegistry:\n      registry: [user, s3cret]\n";
+    assert_errors(&[
+        (
+            token,
+            &[],
+            StartsWith(
+                "ksail.yaml:7:22: spec.cluster.localRegistry.credentials.tokenEnvVar: invalid environment variable name",
+            ),
+        ),
+        (token, &[], Never("s3cret")),
+        (list, &[], Never("s3cret")),
+        (
+            "spec:\n  cluster:\n    localRegistry:\n      registry: 12345\n",
+            &[],
+            Contains("expected a string, found an integer;"),
+        ),
+    ]);
 }
 
 #[test]
 fn valid_values_are_normalised() {
-    let body = "metadata:\n  name: demo\nspec:\n  cluster:\n    distribution: k3s\n    gitOpsEngine: argocd\n  workload:\n    kustomizationFile: ./overlays/dev/\n    flux:\n      operatorVersion: v0.60.0\n";
-    let loaded = parse(&with_head(body), &[]).unwrap();
+    let loaded = load_valid(
+        "metadata:\n  name: demo\nspec:\n  cluster:\n    distribution: k3s\n    gitOpsEngine: argocd\n  workload:\n    kustomizationFile: ./overlays/dev/\n    flux:\n      operatorVersion: v0.60.0\n",
+        &[],
+    );
     let value = |key: Key| loaded.get(key).map(|v| v.value.clone());
     assert_eq!(value(Key::Distribution), Some(value::Val::Enum("K3s")));
     assert_eq!(value(Key::GitOpsEngine), Some(value::Val::Enum("ArgoCD")));
@@ -290,8 +354,10 @@ fn kustomization_file_rules() {
 
 #[test]
 fn expansion_applies_to_listed_file_keys_only() {
-    let body = "metadata:\n  name: demo\nspec:\n  cluster:\n    connection:\n      context: ${CTX}\n  workload:\n    tag: ${TAG:-v9}\n    sourceDirectory: $HOME/k8s\n    flux:\n      distributionVersion: ${V}\n";
-    let loaded = parse(&with_head(body), &[("CTX", "kind-demo"), ("V", "2.5")]).unwrap();
+    let loaded = load_valid(
+        "metadata:\n  name: demo\nspec:\n  cluster:\n    connection:\n      context: ${CTX}\n  workload:\n    tag: ${TAG:-v9}\n    sourceDirectory: $HOME/k8s\n    flux:\n      distributionVersion: ${V}\n",
+        &[("CTX", "kind-demo"), ("V", "2.5")],
+    );
     let text = |key: Key| match &loaded.get(key).unwrap().value {
         value::Val::Str(text) => text.clone(),
         other => panic!("{other:?}"),
@@ -314,8 +380,10 @@ fn expansion_applies_to_listed_file_keys_only() {
 
 #[test]
 fn golden_unset_variable_warning() {
-    let body = "spec:\n  cluster:\n    gitOpsEngine: Flux\n    localRegistry:\n      registry: ${GHCR_USER:-ci}:${GHCR_TOKEN}@ghcr.io/acme/app\n";
-    let loaded = parse(&with_head(body), &[]).unwrap();
+    let loaded = load_valid(
+        "spec:\n  cluster:\n    gitOpsEngine: Flux\n    localRegistry:\n      registry: ${GHCR_USER:-ci}:${GHCR_TOKEN}@ghcr.io/acme/app\n",
+        &[],
+    );
     assert_eq!(
         loaded.warnings,
         ["ksail.yaml:7:17: environment variable GHCR_TOKEN is not set; using an empty value"]
@@ -328,28 +396,42 @@ fn golden_unset_variable_warning() {
 
 #[test]
 fn expansion_errors_and_notes() {
-    let body = "spec:\n  workload:\n    tag: ${TAG\n";
-    assert_eq!(
-        error_text(&with_head(body), &[]),
-        "ksail.yaml:5:10: spec.workload.tag: \"${\" at character 1 has no closing \"}\"; close the reference or remove it"
-    );
-    let body = "spec:\n  workload:\n    tag: v-${1X}\n";
-    assert!(error_text(&with_head(body), &[]).starts_with(
-        "ksail.yaml:5:10: spec.workload.tag: invalid variable reference at character 3;"
-    ));
-    let body = "spec:\n  workload:\n    tag: ${TAG}\n";
-    assert_eq!(
-        error_text(&with_head(body), &[("TAG", "-bad")]),
-        "ksail.yaml:5:10: spec.workload.tag: invalid tag \"-bad\" (1 to 128 letters, digits, '_', '.' or '-', not starting with '.' or '-') (after expanding ${TAG}); use a tag such as v1 or dev"
-    );
-    let body = "spec:\n  workload:\n    sourceDirectory: ${SRC}\n";
-    assert!(error_text(&with_head(body), &[]).contains("empty value (after expanding ${SRC});"));
+    assert_errors(&[
+        (
+            "spec:\n  workload:\n    tag: ${TAG\n",
+            &[],
+            Exactly(
+                "ksail.yaml:5:10: spec.workload.tag: \"${\" at character 1 has no closing \"}\"; close the reference or remove it",
+            ),
+        ),
+        (
+            "spec:\n  workload:\n    tag: v-${1X}\n",
+            &[],
+            StartsWith(
+                "ksail.yaml:5:10: spec.workload.tag: invalid variable reference at character 3;",
+            ),
+        ),
+        (
+            "spec:\n  workload:\n    tag: ${TAG}\n",
+            &[("TAG", "-bad")],
+            Exactly(
+                "ksail.yaml:5:10: spec.workload.tag: invalid tag \"-bad\" (1 to 128 letters, digits, '_', '.' or '-', not starting with '.' or '-') (after expanding ${TAG}); use a tag such as v1 or dev",
+            ),
+        ),
+        (
+            "spec:\n  workload:\n    sourceDirectory: ${SRC}\n",
+            &[],
+            Contains("empty value (after expanding ${SRC});"),
+        ),
+    ]);
 }
 
 #[test]
 fn golden_unknown_and_ignored_key_warnings() {
-    let body = "spec:\n  editor: code --wait\n  cluster:\n    distribution: Vanilla\n    csi: Default\n    cni: Cilium\n    provider: Docker\n    localRegistry:\n      registry: localhost:5050\n    fooBar: 1\n  workload:\n    flux:\n      verify:\n        provider: cosign\n  chat:\n    model: x\nmetadata:\n  labels: {}\nextra: 1\n";
-    let loaded = parse(&with_head(body), &[]).unwrap();
+    let loaded = load_valid(
+        "spec:\n  editor: code --wait\n  cluster:\n    distribution: Vanilla\n    csi: Default\n    cni: Cilium\n    provider: Docker\n    localRegistry:\n      registry: localhost:5050\n    fooBar: 1\n  workload:\n    flux:\n      verify:\n        provider: cosign\n  chat:\n    model: x\nmetadata:\n  labels: {}\nextra: 1\n",
+        &[],
+    );
     assert_eq!(
         loaded.warnings,
         [

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use super::effective::ConfigPath;
 use super::keys::FLUX_OPERATOR_VERSION;
 use super::load::LoadedFile;
 use super::tests::{env_of, parse};
@@ -31,6 +32,22 @@ fn settings(file: Option<&LoadedFile>, pairs: &[(&str, &str)], flags: &FlagOverr
     resolve(file, pairs, flags).expect("valid settings")
 }
 
+/// The settings of the file [`HEAD`] + `body` with the variables `pairs` and `flags`.
+fn settings_of(body: &str, pairs: &[(&str, &str)], flags: &FlagOverrides) -> Effective {
+    settings(Some(&file(body, &[])), pairs, flags)
+}
+
+fn sourced<T>(value: T, source: Source) -> Sourced<T> {
+    Sourced { value, source }
+}
+
+fn config_path(written: &str, resolved: &str) -> ConfigPath {
+    ConfigPath {
+        written: written.to_string(),
+        resolved: PathBuf::from(resolved),
+    }
+}
+
 fn no_flags() -> FlagOverrides {
     FlagOverrides::default()
 }
@@ -46,8 +63,7 @@ fn tag(effective: &Effective) -> Option<(&str, &Source)> {
 
 #[test]
 fn p1_file_value() {
-    let loaded = file(TAG_V1, &[]);
-    let effective = settings(Some(&loaded), &[], &no_flags());
+    let effective = settings_of(TAG_V1, &[], &no_flags());
     assert_eq!(
         tag(&effective),
         Some((
@@ -62,12 +78,7 @@ fn p1_file_value() {
 
 #[test]
 fn p2_env_beats_file() {
-    let loaded = file(TAG_V1, &[]);
-    let effective = settings(
-        Some(&loaded),
-        &[("KSAIL_SPEC_WORKLOAD_TAG", "v2")],
-        &no_flags(),
-    );
+    let effective = settings_of(TAG_V1, &[("KSAIL_SPEC_WORKLOAD_TAG", "v2")], &no_flags());
     assert_eq!(
         tag(&effective),
         Some(("v2", &Source::Env("KSAIL_SPEC_WORKLOAD_TAG".into())))
@@ -76,46 +87,40 @@ fn p2_env_beats_file() {
 
 #[test]
 fn p3_empty_env_counts_as_unset() {
-    let loaded = file(TAG_V1, &[]);
-    let effective = settings(
-        Some(&loaded),
-        &[("KSAIL_SPEC_WORKLOAD_TAG", "")],
-        &no_flags(),
-    );
+    let effective = settings_of(TAG_V1, &[("KSAIL_SPEC_WORKLOAD_TAG", "")], &no_flags());
     assert_eq!(tag(&effective).map(|(value, _)| value), Some("v1"));
 }
 
 #[test]
 fn p4_flag_beats_env_and_file() {
-    let loaded = file("spec:\n  cluster:\n    gitOpsEngine: None\n", &[]);
     let flags = FlagOverrides {
         gitops_engine: Some("ArgoCD".into()),
         ..no_flags()
     };
-    let effective = settings(
-        Some(&loaded),
+    let effective = settings_of(
+        "spec:\n  cluster:\n    gitOpsEngine: None\n",
         &[("KSAIL_SPEC_CLUSTER_GITOPSENGINE", "Flux")],
         &flags,
     );
-    assert_eq!(effective.gitops_engine.value, GitOpsEngine::ArgoCD);
     assert_eq!(
-        effective.gitops_engine.source,
-        Source::Flag("--gitops-engine")
+        effective.gitops_engine,
+        sourced(GitOpsEngine::ArgoCD, Source::Flag("--gitops-engine"))
     );
 }
 
 #[test]
 fn p5_alias_beats_file() {
-    let loaded = file("spec:\n  cluster:\n    distribution: Vanilla\n", &[]);
-    let effective = settings(
-        Some(&loaded),
+    let effective = settings_of(
+        "spec:\n  cluster:\n    distribution: Vanilla\n",
         &[("KSAIL_SPEC_DISTRIBUTION", "K3s")],
         &no_flags(),
     );
-    assert_eq!(effective.distribution.value, Distribution::K3s);
     assert_eq!(
-        effective.distribution.source,
-        Source::Env("KSAIL_SPEC_DISTRIBUTION".into())
+        effective.distribution,
+        sourced(
+            Distribution::K3s,
+            Source::Env("KSAIL_SPEC_DISTRIBUTION".into())
+        )
     );
 }
 
@@ -126,37 +131,59 @@ fn p6_canonical_beats_alias() {
         ("KSAIL_SPEC_DISTRIBUTION", "Vanilla"),
     ];
     let effective = settings(None, &env, &no_flags());
-    assert_eq!(effective.distribution.value, Distribution::K3s);
     assert_eq!(
-        effective.distribution.source,
-        Source::Env("KSAIL_SPEC_CLUSTER_DISTRIBUTION".into())
+        effective.distribution,
+        sourced(
+            Distribution::K3s,
+            Source::Env("KSAIL_SPEC_CLUSTER_DISTRIBUTION".into())
+        )
     );
 }
 
 #[test]
 fn p7_gitops_engine_defaults_the_registry() {
-    let loaded = file("spec:\n  cluster:\n    gitOpsEngine: Flux\n", &[]);
-    let registry = settings(Some(&loaded), &[], &no_flags()).registry.unwrap();
-    assert_eq!(registry.value, "localhost:5050");
-    assert_eq!(registry.source, Source::Default);
+    let registry = settings_of(
+        "spec:\n  cluster:\n    gitOpsEngine: Flux\n",
+        &[],
+        &no_flags(),
+    )
+    .registry
+    .unwrap();
+    assert_eq!(
+        registry,
+        sourced("localhost:5050".to_string(), Source::Default)
+    );
 }
 
 #[test]
 fn p8_flag_registry_beats_the_gitops_default() {
-    let loaded = file("spec:\n  cluster:\n    gitOpsEngine: Flux\n", &[]);
     let flags = FlagOverrides {
         local_registry: Some("localhost:6000".into()),
         ..no_flags()
     };
-    let registry = settings(Some(&loaded), &[], &flags).registry.unwrap();
-    assert_eq!(registry.value, "localhost:6000");
-    assert_eq!(registry.source, Source::Flag("--local-registry"));
+    let registry = settings_of("spec:\n  cluster:\n    gitOpsEngine: Flux\n", &[], &flags)
+        .registry
+        .unwrap();
+    assert_eq!(
+        registry,
+        sourced(
+            "localhost:6000".to_string(),
+            Source::Flag("--local-registry")
+        )
+    );
 }
 
 #[test]
 fn p9_no_engine_no_registry() {
-    let loaded = file("spec:\n  cluster:\n    gitOpsEngine: None\n", &[]);
-    assert_eq!(settings(Some(&loaded), &[], &no_flags()).registry, None);
+    assert_eq!(
+        settings_of(
+            "spec:\n  cluster:\n    gitOpsEngine: None\n",
+            &[],
+            &no_flags()
+        )
+        .registry,
+        None
+    );
 }
 
 #[test]
@@ -167,8 +194,7 @@ fn p10_no_validate_flag_beats_env() {
     };
     let env = [("KSAIL_SPEC_WORKLOAD_VALIDATEONPUSH", "true")];
     let validate = settings(None, &env, &flags).validate_on_push;
-    assert!(!validate.value);
-    assert_eq!(validate.source, Source::Flag("--no-validate"));
+    assert_eq!(validate, sourced(false, Source::Flag("--no-validate")));
 }
 
 #[test]
@@ -185,14 +211,17 @@ fn p11_unparsable_env_boolean_names_the_variable() {
 
 #[test]
 fn p12_validate_flag_beats_file() {
-    let loaded = file("spec:\n  workload:\n    validateOnPush: false\n", &[]);
     let flags = FlagOverrides {
         validate_on_push: Some(true),
         ..no_flags()
     };
-    let validate = settings(Some(&loaded), &[], &flags).validate_on_push;
-    assert!(validate.value);
-    assert_eq!(validate.source, Source::Flag("--validate"));
+    let validate = settings_of(
+        "spec:\n  workload:\n    validateOnPush: false\n",
+        &[],
+        &flags,
+    )
+    .validate_on_push;
+    assert_eq!(validate, sourced(true, Source::Flag("--validate")));
 }
 
 #[test]
@@ -205,10 +234,9 @@ fn defaults_without_a_file() {
     assert_eq!(effective.timeout, None);
     assert_eq!(effective.name, None);
     assert_eq!(
-        effective.source_directory.value.resolved,
-        Path::new("/proj/sub/k8s")
+        effective.source_directory.value,
+        config_path("k8s", "/proj/sub/k8s")
     );
-    assert_eq!(effective.source_directory.value.written, "k8s");
     let config = effective.distribution_config.unwrap();
     assert_eq!(config.value.resolved, Path::new("/proj/sub/kind.yaml"));
     assert_eq!(
@@ -236,8 +264,7 @@ fn relative_paths_resolve_against_their_source() {
     );
     // Defaults resolve against the ksail.yaml directory when there is one.
     let config = effective.distribution_config.unwrap();
-    assert_eq!(config.value.written, "k3d.yaml");
-    assert_eq!(config.value.resolved, Path::new("/proj/k3d.yaml"));
+    assert_eq!(config.value, config_path("k3d.yaml", "/proj/k3d.yaml"));
     let env = [
         ("KSAIL_SPEC_SOURCEDIRECTORY", "deploy"),
         ("HOME", "/home/u"),
@@ -248,10 +275,9 @@ fn relative_paths_resolve_against_their_source() {
     };
     let effective = settings(Some(&loaded), &env, &flags);
     assert_eq!(
-        effective.source_directory.value.resolved,
-        Path::new("/proj/sub/deploy")
+        effective.source_directory.value,
+        config_path("deploy", "/proj/sub/deploy")
     );
-    assert_eq!(effective.source_directory.value.written, "deploy");
     let config = effective.distribution_config.unwrap();
     assert_eq!(config.value.resolved, Path::new("/home/u/k3d.yaml"));
     assert_eq!(config.source, Source::Flag("--distribution-config"));
