@@ -138,6 +138,13 @@ fn registry_resolver(registry: &Registry) -> fake_apiserver::simulators::DigestR
     })
 }
 
+/// A [`Rig`] (`flux` or `argocd`) around a registry started as [`require_registry!`] does.
+macro_rules! rig {
+    ($engine:ident) => {
+        Rig::$engine(require_registry!())
+    };
+}
+
 /// One fake cluster world: fakes, fake API server, the real registry and a project.
 struct Rig {
     env: TestEnv,
@@ -235,6 +242,22 @@ impl Rig {
         output
     }
 
+    /// The object the server must hold.
+    fn object(&self, group: &str, resource: &str, namespace: &str, name: &str) -> Value {
+        self.server
+            .get_object(group, resource, namespace, name)
+            .unwrap_or_else(|| panic!("no {resource} {namespace}/{name}"))
+    }
+
+    /// Deletes the FluxInstance `flux-system/flux`, which must exist.
+    fn delete_flux_instance(&self) {
+        assert!(
+            self.server
+                .delete_object(FLUX_GROUP, "fluxinstances", "flux-system", "flux"),
+            "no FluxInstance to delete"
+        );
+    }
+
     /// The FluxInstance `flux-system/flux`, if the server holds it.
     fn flux_instance(&self) -> Option<Value> {
         self.server
@@ -248,10 +271,7 @@ impl Rig {
         self.server.clear_requests();
         let output = self.ksail(&["cluster", "update"]);
         assert_success(&output);
-        assert_eq!(
-            stdout_lines(&output),
-            ["workload tag: dev → v2 (repaired in place)"]
-        );
+        assert_stdout(&output, &["workload tag: dev → v2 (repaired in place)"]);
         let mut writes = self.writes();
         assert_eq!(writes.len(), 1, "one merge patch: {writes:?}");
         assert_eq!(writes[0].method, "PATCH");
@@ -268,6 +288,12 @@ impl Rig {
     }
 }
 
+/// Stdout is exactly `lines`.
+#[track_caller]
+fn assert_stdout(output: &Output, lines: &[&str]) {
+    assert_eq!(stdout_lines(output), lines);
+}
+
 fn step_lines(output: &Output) -> Vec<String> {
     progress_lines(output)
         .into_iter()
@@ -277,8 +303,7 @@ fn step_lines(output: &Output) -> Vec<String> {
 
 #[test]
 fn create_vanilla_flux_runs_the_golden_argv_sequence_and_applies_the_flux_instance() {
-    let registry = require_registry!();
-    let rig = Rig::flux(registry);
+    let rig = rig!(flux);
     let port = rig.registry.port();
     rig.env.write(
         "kind.yaml",
@@ -397,16 +422,15 @@ fn create_vanilla_flux_runs_the_golden_argv_sequence_and_applies_the_flux_instan
         "✓ Flux: ready, syncing oci://kind-local-registry:5000/k8s:dev".to_string(),
     ];
     assert_eq!(steps, expected_steps);
-    assert_eq!(
-        stdout_lines(&output),
-        ["cluster kind created (Flux, oci://kind-local-registry:5000/k8s:dev)"]
+    assert_stdout(
+        &output,
+        &["cluster kind created (Flux, oci://kind-local-registry:5000/k8s:dev)"],
     );
 }
 
 #[test]
 fn create_without_a_distribution_config_uses_generated_defaults() {
-    let registry = require_registry!();
-    let rig = Rig::flux(registry);
+    let rig = rig!(flux);
     let output = rig.create();
     assert!(
         progress_lines(&output)
@@ -427,8 +451,7 @@ fn create_without_a_distribution_config_uses_generated_defaults() {
 
 #[test]
 fn create_rerun_makes_no_create_or_run_calls_and_prints_dashes() {
-    let registry = require_registry!();
-    let rig = Rig::flux(registry);
+    let rig = rig!(flux);
     rig.create();
     let calls_before = rig.tools.calls().len();
     rig.server.clear_requests();
@@ -455,16 +478,15 @@ fn create_rerun_makes_no_create_or_run_calls_and_prints_dashes() {
         "{steps:?}"
     );
     assert!(rig.writes().is_empty(), "{:?}", rig.writes());
-    assert_eq!(
-        stdout_lines(&output),
-        ["cluster kind created (Flux, oci://kind-local-registry:5000/k8s:dev)"]
+    assert_stdout(
+        &output,
+        &["cluster kind created (Flux, oci://kind-local-registry:5000/k8s:dev)"],
     );
 }
 
 #[test]
 fn create_keeps_an_existing_artifact() {
-    let registry = require_registry!();
-    let rig = Rig::flux(registry);
+    let rig = rig!(flux);
     rig.env.write(
         "k8s/app.yaml",
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n",
@@ -714,14 +736,13 @@ fn create_and_update_refuse_before_creating_anything() {
 
 #[test]
 fn update_after_create_and_twice_prints_no_changes_detected() {
-    let registry = require_registry!();
-    let rig = Rig::flux(registry);
+    let rig = rig!(flux);
     rig.create();
     rig.server.clear_requests();
     for _ in 0..2 {
         let output = rig.ksail(&["cluster", "update"]);
         assert_success(&output);
-        assert_eq!(stdout_lines(&output), ["No changes detected"]);
+        assert_stdout(&output, &["No changes detected"]);
     }
     assert!(rig.writes().is_empty(), "{:?}", rig.writes());
     let discovery = rig
@@ -741,8 +762,7 @@ fn set_tag(rig: &Rig, tag: &str) {
 
 #[test]
 fn update_repairs_a_drifted_flux_instance_tag_with_one_merge_patch() {
-    let registry = require_registry!();
-    let rig = Rig::flux(registry);
+    let rig = rig!(flux);
     rig.create();
     // Labels a user or another tool put on the object stay.
     let mut instance = rig.flux_instance().unwrap();
@@ -770,8 +790,7 @@ fn update_repairs_a_drifted_flux_instance_tag_with_one_merge_patch() {
 
 #[test]
 fn update_dry_run_sends_no_writes() {
-    let registry = require_registry!();
-    let rig = Rig::flux(registry);
+    let rig = rig!(flux);
     rig.create();
     set_tag(&rig, "v2");
     rig.server.clear_requests();
@@ -780,10 +799,7 @@ fn update_dry_run_sends_no_writes() {
     let output = rig.ksail(&["cluster", "update", "--dry-run"]);
 
     assert_success(&output);
-    assert_eq!(
-        stdout_lines(&output),
-        ["workload tag: dev → v2 (dry run: not changed)"]
-    );
+    assert_stdout(&output, &["workload tag: dev → v2 (dry run: not changed)"]);
     assert!(rig.writes().is_empty(), "{:?}", rig.writes());
     let new_calls = &rig.tools.call_lines()[calls_before..];
     assert!(
@@ -796,8 +812,7 @@ fn update_dry_run_sends_no_writes() {
 
 #[test]
 fn create_k3s_argocd_applies_the_repository_secret_and_application() {
-    let registry = require_registry!();
-    let rig = Rig::argocd(registry);
+    let rig = rig!(argocd);
     rig.tools.update(|state| {
         let container = state.containers.remove(REGISTRY).unwrap();
         state.containers.insert(
@@ -836,32 +851,25 @@ fn create_k3s_argocd_applies_the_repository_secret_and_application() {
             "docker network connect k3d-dev dev-local-registry"
         ]
     );
-    let secret = rig
-        .server
-        .get_object("", "secrets", "argocd", "ksail-local-registry-repo")
-        .expect("the repository Secret exists");
+    let secret = rig.object("", "secrets", "argocd", "ksail-local-registry-repo");
     assert_eq!(
         secret["metadata"]["labels"]["argocd.argoproj.io/secret-type"],
         "repository"
     );
-    let application = rig
-        .server
-        .get_object("argoproj.io", "applications", "argocd", "ksail")
-        .expect("the Application exists");
+    let application = rig.object("argoproj.io", "applications", "argocd", "ksail");
     assert_eq!(
         application["spec"]["source"],
         json!({"repoURL": "oci://dev-local-registry:5000/k8s", "targetRevision": "dev", "path": "."})
     );
-    assert_eq!(
-        stdout_lines(&output),
-        ["cluster dev created (ArgoCD, oci://dev-local-registry:5000/k8s:dev)"]
+    assert_stdout(
+        &output,
+        &["cluster dev created (ArgoCD, oci://dev-local-registry:5000/k8s:dev)"],
     );
 }
 
 #[test]
 fn create_then_drift_repairs_an_application_tag() {
-    let registry = require_registry!();
-    let rig = Rig::argocd(registry);
+    let rig = rig!(argocd);
     rig.create();
     let (write, _) = rig.update_repairs_the_tag();
     assert_eq!(write.body, r#"{"spec":{"source":{"targetRevision":"v2"}}}"#);
@@ -897,10 +905,7 @@ fn update_installs_a_newly_configured_engine_then_reports_no_changes() {
     let source = FluxSource::with_resolver(0, registry_resolver(&registry));
     let rig = Rig::flux_with(registry, ServerOptions::default(), source, "None");
     let created = rig.create();
-    assert_eq!(
-        stdout_lines(&created),
-        ["cluster kind created (no GitOps engine)"]
-    );
+    assert_stdout(&created, &["cluster kind created (no GitOps engine)"]);
     let text = std::fs::read_to_string(rig.env.work().join("ksail.yaml")).unwrap();
     rig.env.write(
         "ksail.yaml",
@@ -914,25 +919,18 @@ fn update_installs_a_newly_configured_engine_then_reports_no_changes() {
     let output = rig.ksail(&["cluster", "update", "--timeout", "20s"]);
 
     assert_success(&output);
-    assert_eq!(
-        stdout_lines(&output),
-        ["gitops engine: none → Flux (installed)"]
-    );
+    assert_stdout(&output, &["gitops engine: none → Flux (installed)"]);
     assert!(rig.flux_instance().is_some());
     let again = rig.ksail(&["cluster", "update"]);
     assert_success(&again);
-    assert_eq!(stdout_lines(&again), ["No changes detected"]);
+    assert_stdout(&again, &["No changes detected"]);
 }
 
 #[test]
 fn update_recreates_a_missing_sync_object() {
-    let registry = require_registry!();
-    let rig = Rig::flux(registry);
+    let rig = rig!(flux);
     rig.create();
-    assert!(
-        rig.server
-            .delete_object(FLUX_GROUP, "fluxinstances", "flux-system", "flux")
-    );
+    rig.delete_flux_instance();
     assert!(rig.server.delete_object(
         "source.toolkit.fluxcd.io",
         "ocirepositories",
@@ -941,9 +939,9 @@ fn update_recreates_a_missing_sync_object() {
     ));
     let output = rig.ksail(&["cluster", "update", "--timeout", "20s"]);
     assert_success(&output);
-    assert_eq!(
-        stdout_lines(&output),
-        ["gitops sync: missing → oci://kind-local-registry:5000/k8s:dev (created)"]
+    assert_stdout(
+        &output,
+        &["gitops sync: missing → oci://kind-local-registry:5000/k8s:dev (created)"],
     );
     assert!(rig.flux_instance().is_some());
 }
@@ -1013,14 +1011,14 @@ fn full_loop(rig: &Rig, engine: &str) {
         &registry,
     ]);
     assert_success(&init);
-    assert_eq!(
-        stdout_lines(&init),
-        [
+    assert_stdout(
+        &init,
+        &[
             "created ksail.yaml",
             "created kind.yaml",
             "created k8s/kustomization.yaml",
-            "initialized project in ."
-        ]
+            "initialized project in .",
+        ],
     );
 
     let create = rig.create();
@@ -1061,12 +1059,12 @@ fn full_loop(rig: &Rig, engine: &str) {
 
     let update = rig.ksail(&["cluster", "update"]);
     assert_success(&update);
-    assert_eq!(stdout_lines(&update), ["No changes detected"]);
+    assert_stdout(&update, &["No changes detected"]);
 
     rig.update_repairs_the_tag();
     let again = rig.ksail(&["cluster", "update"]);
     assert_success(&again);
-    assert_eq!(stdout_lines(&again), ["No changes detected"]);
+    assert_stdout(&again, &["No changes detected"]);
 
     let delete = rig.ksail(&["cluster", "delete"]);
     assert_success(&delete);
@@ -1089,8 +1087,7 @@ fn full_loop(rig: &Rig, engine: &str) {
 
 #[test]
 fn full_loop_with_flux() {
-    let registry = require_registry!();
-    let rig = Rig::flux(registry);
+    let rig = rig!(flux);
     rig.server
         .add_simulator(fake_apiserver::simulators::FluxKustomization::new(0));
     full_loop(&rig, "Flux");
@@ -1098,21 +1095,16 @@ fn full_loop_with_flux() {
 
 #[test]
 fn full_loop_with_argocd() {
-    let registry = require_registry!();
-    let rig = Rig::argocd(registry);
+    let rig = rig!(argocd);
     full_loop(&rig, "ArgoCD");
 }
 
 #[test]
 fn update_repairs_an_oci_repository_tag_when_there_is_no_flux_instance() {
-    let registry = require_registry!();
-    let rig = Rig::flux(registry);
+    let rig = rig!(flux);
     rig.create();
     // A Flux set up without the operator: only the OCIRepository carries the sync tag.
-    assert!(
-        rig.server
-            .delete_object(FLUX_GROUP, "fluxinstances", "flux-system", "flux")
-    );
+    rig.delete_flux_instance();
 
     let (write, _) = rig.update_repairs_the_tag();
 
@@ -1214,8 +1206,7 @@ fn create_with_manifest_url(rig: &Rig, script: FaultScript) -> (Output, Proxy) {
 
 #[test]
 fn a_manifest_url_that_answers_404_fails_without_retrying() {
-    let registry = require_registry!();
-    let rig = Rig::flux(registry);
+    let rig = rig!(flux);
     let (output, proxy) = create_with_manifest_url(
         &rig,
         FaultScript::new().on_requests(.., Action::Status(404, None)),
@@ -1238,8 +1229,7 @@ fn a_manifest_url_that_answers_404_fails_without_retrying() {
 
 #[test]
 fn a_manifest_url_that_answers_503_is_retried_until_it_serves() {
-    let registry = require_registry!();
-    let rig = Rig::flux(registry);
+    let rig = rig!(flux);
     let script = FaultScript::new()
         .on_requests(1..=2, Action::Status(503, None))
         .on_request(
