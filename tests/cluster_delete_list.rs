@@ -29,6 +29,30 @@ fn assert_line_ending(output: &Output, text: &str) {
     );
 }
 
+/// No `docker rm` was run: the registry container is left alone.
+fn assert_no_registry_removal(fakes: &FakeTools) {
+    let calls = fakes.call_lines();
+    assert!(
+        !calls.iter().any(|line| line.starts_with("docker rm")),
+        "{calls:?}"
+    );
+}
+
+/// A fresh project with the fake tools installed over `state`.
+fn with_fakes(state: FakeState) -> (TestEnv, FakeTools) {
+    let env = TestEnv::new();
+    let fakes = FakeTools::install(&env, state);
+    (env, fakes)
+}
+
+/// Runs `ksail <args>` in a fresh project over `state`, which must succeed.
+fn succeeded(state: FakeState, args: &[&str]) -> (TestEnv, FakeTools, Output) {
+    let (env, fakes) = with_fakes(state);
+    let output = run(&env, args);
+    assert_success(&output);
+    (env, fakes, output)
+}
+
 fn kind_with_registry() -> FakeState {
     FakeState::new()
         .with_cluster(FakeCluster::kind("kind"))
@@ -42,12 +66,7 @@ fn kind_with_registry() -> FakeState {
 
 #[test]
 fn delete_runs_the_golden_argv_sequence() {
-    let env = TestEnv::new();
-    let fakes = FakeTools::install(&env, kind_with_registry());
-
-    let output = run(&env, &["cluster", "delete"]);
-
-    assert_success(&output);
+    let (env, fakes, output) = succeeded(kind_with_registry(), &["cluster", "delete"]);
     assert_eq!(
         fakes.call_lines(),
         [
@@ -126,12 +145,8 @@ fn delete_k3s_uses_k3d_the_configured_name_and_the_kubeconfig_flag() {
 
 #[test]
 fn delete_of_an_absent_cluster_exits_0() {
-    let env = TestEnv::new();
-    let fakes = FakeTools::install(&env, FakeState::new());
-
-    let output = run(&env, &["cluster", "delete", "--name", "ghost"]);
-
-    assert_success(&output);
+    let (_env, fakes, output) =
+        succeeded(FakeState::new(), &["cluster", "delete", "--name", "ghost"]);
     assert_line_ending(&output, "cluster ghost: not found (nothing to delete)");
     assert_line_ending(&output, "registry ghost-local-registry: not found");
     assert_eq!(
@@ -168,21 +183,13 @@ fn delete_leaves_an_unlabelled_container_alone_with_a_warning() {
         warning.contains("kind-local-registry") && warning.contains("io.ksail.registry"),
         "{warning}"
     );
-    assert!(
-        !fakes
-            .call_lines()
-            .iter()
-            .any(|line| line.starts_with("docker rm")),
-        "{:?}",
-        fakes.call_lines()
-    );
+    assert_no_registry_removal(&fakes);
     assert!(fakes.state().containers.contains_key(KIND_REGISTRY));
 }
 
 #[test]
 fn delete_twice_succeeds_both_times() {
-    let env = TestEnv::new();
-    let fakes = FakeTools::install(&env, kind_with_registry());
+    let (env, fakes) = with_fakes(kind_with_registry());
 
     let first = run(&env, &["cluster", "delete"]);
     let second = run(&env, &["cluster", "delete"]);
@@ -202,118 +209,145 @@ fn delete_twice_succeeds_both_times() {
     );
 }
 
-/// B-style: an unsupported distribution exits 2 before any tool runs and changes nothing
-/// (config.md "Keys that load but are not used").
-#[test]
-fn delete_with_distribution_talos_exits_2_without_any_tool_call() {
-    let env = TestEnv::new();
-    env.write(
-        "ksail.yaml",
-        "apiVersion: ksail.io/v1alpha1\nkind: Cluster\nspec:\n  cluster:\n    distribution: Talos\n",
-    );
-    let fakes = FakeTools::install(&env, kind_with_registry());
-    let before = env.tree_hash();
-
-    let output = run(&env, &["cluster", "delete"]);
-
-    assert_eq!(output.status.code(), Some(2), "{}", stderr_text(&output));
-    assert_error_line(
-        &output,
-        "ksail.yaml:5:19: spec.cluster.distribution: distribution Talos is not supported by ksail cluster commands; supported: Vanilla, K3s",
-    );
-    assert!(fakes.calls().is_empty(), "{:?}", fakes.call_lines());
-    assert_eq!(env.tree_hash(), before);
+/// What the error line of a refused run is.
+enum ErrorLine {
+    /// The one error line contains this ([`assert_error_line`]).
+    Contains(&'static str),
+    /// The last stderr line is exactly this.
+    Is(String),
 }
 
+/// A `cluster delete` refused before it deletes anything.
+struct Refused {
+    name: &'static str,
+    /// ksail.yaml below the envelope, if the case writes one.
+    body: Option<&'static str>,
+    args: &'static [&'static str],
+    /// Scripts or removes fake tools before the run.
+    tools: fn(&FakeTools),
+    code: i32,
+    error: ErrorLine,
+    /// The tool calls the run makes; a run that calls none changes no file either.
+    calls: &'static [&'static str],
+}
+
+fn refusals() -> Vec<Refused> {
+    let untouched: fn(&FakeTools) = |_| {};
+    vec![
+        // B-style: an unsupported distribution exits 2 before any tool runs and changes nothing
+        // (config.md "Keys that load but are not used").
+        Refused {
+            name: "distribution Talos",
+            body: Some("spec:\n  cluster:\n    distribution: Talos\n"),
+            args: &[],
+            tools: untouched,
+            code: 2,
+            error: ErrorLine::Contains(
+                "ksail.yaml:5:19: spec.cluster.distribution: distribution Talos is not supported by ksail cluster commands; supported: Vanilla, K3s",
+            ),
+            calls: &[],
+        },
+        // config.md "Keys that load but are not used": errors for create, update and delete.
+        Refused {
+            name: "flux verify",
+            body: Some("spec:\n  workload:\n    flux:\n      verify:\n        provider: cosign\n"),
+            args: &[],
+            tools: untouched,
+            code: 2,
+            error: ErrorLine::Contains(
+                "spec.workload.flux.verify is not supported by ksail cluster commands",
+            ),
+            calls: &[],
+        },
+        Refused {
+            name: "another provider",
+            body: Some("spec:\n  cluster:\n    provider: Hetzner\n"),
+            args: &[],
+            tools: untouched,
+            code: 2,
+            error: ErrorLine::Contains(
+                "spec.cluster.provider: \"Hetzner\" is not supported by ksail cluster commands; supported: Docker",
+            ),
+            calls: &[],
+        },
+        Refused {
+            name: "a bad name",
+            body: None,
+            args: &["--name", "Bad_Name"],
+            tools: untouched,
+            code: 2,
+            error: ErrorLine::Contains("Bad_Name"),
+            calls: &[],
+        },
+        Refused {
+            name: "kind is missing: exit 1 with the install hint",
+            body: None,
+            args: &[],
+            tools: |fakes| fakes.uninstall("kind"),
+            code: 1,
+            error: ErrorLine::Is(
+                "error: kind is not installed or not on PATH; install it: https://kind.sigs.k8s.io/docs/user/quick-start/#installation".to_string(),
+            ),
+            calls: &["docker info"],
+        },
+        Refused {
+            name: "docker info fails: exit 1 with the reason",
+            body: None,
+            args: &[],
+            tools: |fakes| {
+                fakes.script(&["docker", "info"], 1, "", &format!("ERROR: {DOCKER_DOWN}\n"));
+            },
+            code: 1,
+            error: ErrorLine::Is(format!(
+                "error: Docker is not available: docker info failed: {DOCKER_DOWN}; start Docker (or install it from https://docs.docker.com/get-docker/)"
+            )),
+            calls: &["docker info"],
+        },
+    ]
+}
+
+/// Each refusal in a fresh project with a kind cluster and its registry; a failure names the
+/// case.
 #[test]
-fn delete_with_flux_verify_or_another_provider_exits_2_without_any_tool_call() {
-    // config.md "Keys that load but are not used": errors for create, update and delete.
-    for (body, phrase) in [
-        (
-            "spec:\n  workload:\n    flux:\n      verify:\n        provider: cosign\n",
-            "spec.workload.flux.verify is not supported by ksail cluster commands",
-        ),
-        (
-            "spec:\n  cluster:\n    provider: Hetzner\n",
-            "spec.cluster.provider: \"Hetzner\" is not supported by ksail cluster commands; supported: Docker",
-        ),
-    ] {
+fn refused_deletes_exit_with_their_error_before_deleting_anything() {
+    for case in refusals() {
+        eprintln!("case: {}", case.name);
         let env = TestEnv::new();
-        env.write(
-            "ksail.yaml",
-            format!("apiVersion: ksail.io/v1alpha1\nkind: Cluster\n{body}"),
-        );
+        if let Some(body) = case.body {
+            env.write(
+                "ksail.yaml",
+                format!("apiVersion: ksail.io/v1alpha1\nkind: Cluster\n{body}"),
+            );
+        }
         let fakes = FakeTools::install(&env, kind_with_registry());
+        (case.tools)(&fakes);
         let before = env.tree_hash();
 
-        let output = run(&env, &["cluster", "delete"]);
+        let output = run(&env, &[&["cluster", "delete"], case.args].concat());
 
-        assert_eq!(output.status.code(), Some(2), "{}", stderr_text(&output));
-        assert_error_line(&output, phrase);
-        assert!(fakes.calls().is_empty(), "{:?}", fakes.call_lines());
-        assert_eq!(env.tree_hash(), before);
+        assert_eq!(
+            output.status.code(),
+            Some(case.code),
+            "{}: {}",
+            case.name,
+            stderr_text(&output)
+        );
+        match &case.error {
+            ErrorLine::Contains(phrase) => assert_error_line(&output, phrase),
+            ErrorLine::Is(line) => {
+                assert_eq!(stderr_lines(&output).last(), Some(line), "{}", case.name)
+            }
+        }
+        assert_eq!(fakes.call_lines(), case.calls, "{}", case.name);
+        if case.calls.is_empty() {
+            assert_eq!(env.tree_hash(), before, "{}", case.name);
+        }
     }
 }
 
 #[test]
-fn delete_with_a_bad_name_exits_2_without_any_tool_call() {
-    let env = TestEnv::new();
-    let fakes = FakeTools::install(&env, kind_with_registry());
-    let before = env.tree_hash();
-
-    let output = run(&env, &["cluster", "delete", "--name", "Bad_Name"]);
-
-    assert_eq!(output.status.code(), Some(2), "{}", stderr_text(&output));
-    assert_error_line(&output, "Bad_Name");
-    assert!(fakes.calls().is_empty(), "{:?}", fakes.call_lines());
-    assert_eq!(env.tree_hash(), before);
-}
-
-#[test]
-fn delete_without_kind_exits_1_with_the_install_hint() {
-    let env = TestEnv::new();
-    let fakes = FakeTools::install(&env, kind_with_registry());
-    fakes.uninstall("kind");
-
-    let output = run(&env, &["cluster", "delete"]);
-
-    assert_eq!(output.status.code(), Some(1), "{}", stderr_text(&output));
-    assert_eq!(
-        stderr_lines(&output).last().map(String::as_str),
-        Some(
-            "error: kind is not installed or not on PATH; install it: https://kind.sigs.k8s.io/docs/user/quick-start/#installation"
-        )
-    );
-    assert_eq!(fakes.call_lines(), ["docker info"]);
-}
-
-#[test]
-fn delete_when_docker_info_fails_exits_1_with_the_reason() {
-    let env = TestEnv::new();
-    let fakes = FakeTools::install(&env, kind_with_registry());
-    fakes.script(
-        &["docker", "info"],
-        1,
-        "",
-        &format!("ERROR: {DOCKER_DOWN}\n"),
-    );
-
-    let output = run(&env, &["cluster", "delete"]);
-
-    assert_eq!(output.status.code(), Some(1), "{}", stderr_text(&output));
-    assert_eq!(
-        stderr_lines(&output).last().cloned().unwrap_or_default(),
-        format!(
-            "error: Docker is not available: docker info failed: {DOCKER_DOWN}; start Docker (or install it from https://docs.docker.com/get-docker/)"
-        )
-    );
-    assert_eq!(fakes.call_lines(), ["docker info"]);
-}
-
-#[test]
 fn a_failing_kind_delete_names_the_command_and_its_stderr() {
-    let env = TestEnv::new();
-    let fakes = FakeTools::install(&env, kind_with_registry());
+    let (env, fakes) = with_fakes(kind_with_registry());
     let stderr: String = (1..=25).map(|i| format!("detail {i}\n")).collect();
     fakes.script(&["kind", "delete", "cluster"], 1, "", &stderr);
 
@@ -331,36 +365,19 @@ fn a_failing_kind_delete_names_the_command_and_its_stderr() {
     );
     assert_line_ending(&output, "cluster kind: delete failed");
     // The registry is left alone when the cluster could not be deleted.
-    assert!(
-        !fakes
-            .call_lines()
-            .iter()
-            .any(|line| line.starts_with("docker rm")),
-        "{:?}",
-        fakes.call_lines()
-    );
+    assert_no_registry_removal(&fakes);
 }
 
 // ------------------------------------------------------------------------------ cluster list
 
+/// [`kind_with_registry`] and a k3d cluster `dev`.
 fn two_clusters() -> FakeState {
-    FakeState::new()
-        .with_cluster(FakeCluster::kind("kind"))
-        .with_cluster(FakeCluster::k3d("dev"))
-        .with_container(
-            KIND_REGISTRY,
-            FakeContainer::registry(Some("kind"), "127.0.0.1", 5050),
-        )
+    kind_with_registry().with_cluster(FakeCluster::k3d("dev"))
 }
 
 #[test]
 fn list_prints_a_table_sorted_by_name() {
-    let env = TestEnv::new();
-    let fakes = FakeTools::install(&env, two_clusters());
-
-    let output = run(&env, &["cluster", "list"]);
-
-    assert_success(&output);
+    let (_env, fakes, output) = succeeded(two_clusters(), &["cluster", "list"]);
     // The spec's golden layout; rows in name order ("sorted by name").
     assert_eq!(
         stdout_text(&output),
@@ -443,8 +460,7 @@ fn list_without_clusters_says_so() {
 
 #[test]
 fn list_skips_a_tool_that_is_not_installed_silently() {
-    let env = TestEnv::new();
-    let fakes = FakeTools::install(&env, two_clusters());
+    let (env, fakes) = with_fakes(two_clusters());
     fakes.uninstall("k3d");
 
     let output = run(&env, &["cluster", "list"]);
@@ -467,8 +483,7 @@ fn list_skips_a_tool_that_is_not_installed_silently() {
 
 #[test]
 fn list_warns_about_a_failing_tool_when_the_other_answers() {
-    let env = TestEnv::new();
-    let fakes = FakeTools::install(&env, two_clusters());
+    let (env, fakes) = with_fakes(two_clusters());
     fakes.script(
         &["k3d", "cluster", "list"],
         1,
@@ -491,8 +506,7 @@ fn list_warns_about_a_failing_tool_when_the_other_answers() {
 
 #[test]
 fn list_fails_when_both_tools_fail() {
-    let env = TestEnv::new();
-    let fakes = FakeTools::install(&env, two_clusters());
+    let (env, fakes) = with_fakes(two_clusters());
     fakes.script(&["kind", "get", "clusters"], 1, "", "ERROR: kind broke\n");
     fakes.script(&["k3d", "cluster", "list"], 1, "", "FATA[0000] k3d broke\n");
 
@@ -554,35 +568,18 @@ fn fake_kind_create_records_the_cluster_and_merges_the_kubeconfig() {
     );
     let kc = kubeconfig.to_str().expect("utf-8");
 
-    let created = fake(
-        &env,
-        &[
-            "kind",
-            "create",
-            "cluster",
-            "--name",
-            "kind",
-            "--config",
-            config.to_str().expect("utf-8"),
-        ],
-        kc,
-        None,
-    );
+    let create = [
+        "kind",
+        "create",
+        "cluster",
+        "--name",
+        "kind",
+        "--config",
+        config.to_str().expect("utf-8"),
+    ];
+    let created = fake(&env, &create, kc, None);
     assert!(created.status.success(), "{}", stderr_text(&created));
-    let again = fake(
-        &env,
-        &[
-            "kind",
-            "create",
-            "cluster",
-            "--name",
-            "kind",
-            "--config",
-            config.to_str().expect("utf-8"),
-        ],
-        kc,
-        None,
-    );
+    let again = fake(&env, &create, kc, None);
     assert_eq!(
         again.status.code(),
         Some(1),
