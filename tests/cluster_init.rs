@@ -28,6 +28,14 @@ fn init(env: &TestEnv, args: &[&str]) -> Output {
         .expect("run ksail cluster init")
 }
 
+/// `ksail cluster init <args>` in a fresh project, which must succeed.
+fn init_ok(args: &[&str]) -> (TestEnv, Output) {
+    let env = TestEnv::new();
+    let output = init(&env, args);
+    assert_success(&output);
+    (env, output)
+}
+
 fn read(dir: &Path, rel: &str) -> String {
     fs::read_to_string(dir.join(rel)).unwrap_or_else(|e| panic!("read {rel}: {e}"))
 }
@@ -41,17 +49,12 @@ fn header() -> String {
 // cluster.md "Golden: the documented workflow example".
 #[test]
 fn golden_documented_workflow_example() {
-    let env = TestEnv::new();
-    let output = init(
-        &env,
-        &[
-            "--gitops-engine",
-            "Flux",
-            "--local-registry",
-            "localhost:5050",
-        ],
-    );
-    assert_success(&output);
+    let (env, output) = init_ok(&[
+        "--gitops-engine",
+        "Flux",
+        "--local-registry",
+        "localhost:5050",
+    ]);
     let work = env.work();
     assert_eq!(
         read(&work, "ksail.yaml"),
@@ -88,9 +91,7 @@ fn golden_documented_workflow_example() {
 // cluster.md "Golden: default init".
 #[test]
 fn golden_default_init() {
-    let env = TestEnv::new();
-    let output = init(&env, &[]);
-    assert_success(&output);
+    let (env, output) = init_ok(&[]);
     let work = env.work();
     assert_eq!(read(&work, "ksail.yaml"), header());
     assert_eq!(
@@ -112,21 +113,16 @@ fn golden_default_init() {
 // cluster.md "Golden: K3s with a local registry".
 #[test]
 fn golden_k3s_with_a_local_registry() {
-    let env = TestEnv::new();
-    let output = init(
-        &env,
-        &[
-            "-d",
-            "K3s",
-            "-g",
-            "ArgoCD",
-            "-n",
-            "dev",
-            "--local-registry",
-            "localhost:5050",
-        ],
-    );
-    assert_success(&output);
+    let (env, output) = init_ok(&[
+        "-d",
+        "K3s",
+        "-g",
+        "ArgoCD",
+        "-n",
+        "dev",
+        "--local-registry",
+        "localhost:5050",
+    ]);
     let work = env.work();
     assert_eq!(
         read(&work, "k3d.yaml"),
@@ -231,9 +227,7 @@ fn force_overwrites_existing_files() {
 
 #[test]
 fn output_creates_the_directory_with_ordinary_modes() {
-    let env = TestEnv::new();
-    let output = init(&env, &["--output", "new/project", "-s", "manifests"]);
-    assert_success(&output);
+    let (env, output) = init_ok(&["--output", "new/project", "-s", "manifests"]);
     assert_eq!(
         stdout_lines(&output),
         [
@@ -268,17 +262,12 @@ fn output_creates_the_directory_with_ordinary_modes() {
 
 #[test]
 fn kustomization_file_and_distribution_config_paths() {
-    let env = TestEnv::new();
-    let output = init(
-        &env,
-        &[
-            "--kustomization-file",
-            "overlays/dev",
-            "--distribution-config",
-            "clusters/kind-dev.yaml",
-        ],
-    );
-    assert_success(&output);
+    let (env, output) = init_ok(&[
+        "--kustomization-file",
+        "overlays/dev",
+        "--distribution-config",
+        "clusters/kind-dev.yaml",
+    ]);
     assert_eq!(
         stdout_lines(&output),
         [
@@ -298,12 +287,7 @@ fn kustomization_file_and_distribution_config_paths() {
 
 #[test]
 fn kubeconfig_and_context_are_written_to_the_connection() {
-    let env = TestEnv::new();
-    let output = init(
-        &env,
-        &["--kubeconfig", "~/.kube/dev", "--context", "kind-dev"],
-    );
-    assert_success(&output);
+    let (env, _) = init_ok(&["--kubeconfig", "~/.kube/dev", "--context", "kind-dev"]);
     assert_eq!(
         read(&env.work(), "ksail.yaml"),
         header()
