@@ -83,6 +83,28 @@ fn ocirepository_api(client: &Client, ns: &str) -> Api<DynamicObject> {
     Api::namespaced_with(client.clone(), ns, &ar)
 }
 
+/// Creates the ConfigMap `name` with `data`.
+async fn create_cm(api: &Api<ConfigMap>, name: &str, data: Value) {
+    api.create(&PostParams::default(), &cm(name, data))
+        .await
+        .unwrap();
+}
+
+/// Merge-patches the ConfigMap `name` with `patch`.
+async fn merge_data(api: &Api<ConfigMap>, name: &str, patch: Value) {
+    api.patch(name, &PatchParams::default(), &Patch::Merge(patch))
+        .await
+        .unwrap();
+}
+
+/// The `Ready` condition of an object's status, if it has one.
+fn ready_condition(object: &Value) -> Option<&Value> {
+    object["status"]["conditions"]
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == "Ready")
+}
+
 async fn eventually<F: Fn() -> bool>(what: &str, f: F) {
     for _ in 0..200 {
         if f() {
@@ -365,9 +387,7 @@ async fn watcher_sees_added_and_modified() {
     let server = FakeApiServer::start(ServerOptions::default());
     let (client, _dir) = client_for(&server, None).await;
     let api: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
-    api.create(&PostParams::default(), &cm("before", json!({})))
-        .await
-        .unwrap();
+    create_cm(&api, "before", json!({})).await;
     let mut stream = watcher(api.clone(), watcher::Config::default()).boxed();
     let mut seen_init = Vec::new();
     loop {
@@ -378,16 +398,8 @@ async fn watcher_sees_added_and_modified() {
         }
     }
     assert_eq!(seen_init, ["before"]);
-    api.create(&PostParams::default(), &cm("w", json!({"a": "1"})))
-        .await
-        .unwrap();
-    api.patch(
-        "w",
-        &PatchParams::default(),
-        &Patch::Merge(json!({"data": {"a": "2"}})),
-    )
-    .await
-    .unwrap();
+    create_cm(&api, "w", json!({"a": "1"})).await;
+    merge_data(&api, "w", json!({"data": {"a": "2"}})).await;
     let mut values = Vec::new();
     while values.len() < 2 {
         if let watcher::Event::Apply(o) =
@@ -415,9 +427,7 @@ async fn raw_watch_events_bookmarks_timeout_and_410() {
     });
     let (client, _dir) = client_for(&server, None).await;
     let api: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
-    api.create(&PostParams::default(), &cm("x", json!({})))
-        .await
-        .unwrap();
+    create_cm(&api, "x", json!({})).await;
     let rv = api
         .list(&ListParams::default())
         .await
@@ -430,13 +440,7 @@ async fn raw_watch_events_bookmarks_timeout_and_410() {
         .await
         .unwrap()
         .boxed();
-    api.patch(
-        "x",
-        &PatchParams::default(),
-        &Patch::Merge(json!({"data": {"a": "1"}})),
-    )
-    .await
-    .unwrap();
+    merge_data(&api, "x", json!({"data": {"a": "1"}})).await;
     api.delete("x", &DeleteParams::default()).await.unwrap();
     let started = std::time::Instant::now();
     let mut kinds = Vec::new();
@@ -487,9 +491,7 @@ async fn watcher_relists_after_410() {
     assert_eq!(errors, 1);
     let lists = server.requests().iter().filter(|r| r.is_list()).count();
     assert_eq!(lists, 2, "the 410 made the watcher list again");
-    api.create(&PostParams::default(), &cm("after", json!({})))
-        .await
-        .unwrap();
+    create_cm(&api, "after", json!({})).await;
     loop {
         if let Ok(watcher::Event::Apply(o)) =
             tokio::time::timeout(Duration::from_secs(5), stream.next())
@@ -642,9 +644,7 @@ async fn hold_watches_sends_nothing() {
         .await
         .unwrap()
         .boxed();
-    api.create(&PostParams::default(), &cm("x", json!({})))
-        .await
-        .unwrap();
+    create_cm(&api, "x", json!({})).await;
     assert!(
         events.try_next().await.unwrap().is_none(),
         "held watch ends at its timeout with no events"
@@ -740,15 +740,7 @@ async fn flux_source_and_kustomization_reach_ready() {
         )
         .unwrap();
     assert_eq!(src["status"]["observedGeneration"], 1);
-    assert_eq!(
-        src["status"]["conditions"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|c| c["type"] == "Ready")
-            .unwrap()["reason"],
-        "Succeeded"
-    );
+    assert_eq!(ready_condition(&src).unwrap()["reason"], "Succeeded");
 }
 
 #[tokio::test]
@@ -813,25 +805,27 @@ async fn kustomization_dependencies_and_scripted_failures() {
     let ready_reason = |ns: &str, name: &str| {
         server
             .get_object("kustomize.toolkit.fluxcd.io", "kustomizations", ns, name)
-            .and_then(|o| {
-                o["status"]["conditions"]
-                    .as_array()
-                    .and_then(|cs| cs.iter().find(|c| c["type"] == "Ready").cloned())
-            })
+            .and_then(|o| ready_condition(&o).cloned())
             .map(|c| c["reason"].as_str().unwrap_or("").to_string())
     };
-    eventually("podinfo waits for its dependency", || {
-        ready_reason("apps", "podinfo").as_deref() == Some("DependencyNotReady")
-    })
-    .await;
-    eventually("broken fails", || {
-        ready_reason("apps", "broken").as_deref() == Some("HealthCheckFailed")
-    })
-    .await;
-    eventually("cert-manager becomes ready", || {
-        ready_reason("infra", "cert-manager").as_deref() == Some("ReconciliationSucceeded")
-    })
-    .await;
+    // In this order: each step waits for the one before.
+    for (what, ns, name, reason) in [
+        (
+            "podinfo waits for its dependency",
+            "apps",
+            "podinfo",
+            "DependencyNotReady",
+        ),
+        ("broken fails", "apps", "broken", "HealthCheckFailed"),
+        (
+            "cert-manager becomes ready",
+            "infra",
+            "cert-manager",
+            "ReconciliationSucceeded",
+        ),
+    ] {
+        eventually(what, || ready_reason(ns, name).as_deref() == Some(reason)).await;
+    }
     // Like kustomize-controller, which has no watch on dependencies: the dependent looks again
     // only when its requeue interval has passed.
     assert_eq!(
