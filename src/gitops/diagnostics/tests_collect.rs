@@ -24,6 +24,27 @@ fn client(server: &FakeApiServer) -> kube::Client {
     client_for_url(&server.url())
 }
 
+/// [`collect`] for Flux with the default target, now, within `budget`.
+async fn collect_flux(client: &kube::Client, budget: Duration) -> Option<Report> {
+    collect(
+        client,
+        Engine::Flux,
+        &flux_target(&[]),
+        budget,
+        OffsetDateTime::now_utc(),
+    )
+    .await
+}
+
+/// The collection that began at `started` ended at the budget: not before, and not much after.
+fn assert_cut_off_at_the_budget(started: Instant) {
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed >= BUDGET && elapsed < BUDGET + SLACK,
+        "took {elapsed:?}"
+    );
+}
+
 fn with_conditions(mut obj: Value, conditions: Value) -> Value {
     obj["metadata"]["generation"] = json!(1);
     obj["status"] = json!({"observedGeneration": 1, "conditions": conditions});
@@ -219,14 +240,7 @@ async fn collect_lists_argocd_applications_in_the_argocd_namespace_only() {
 async fn nothing_to_show_is_no_report() {
     let server = FakeApiServer::start(ServerOptions::flux());
     server.put_object(fixtures::pod_running("flux-system", "source-controller-1"));
-    let report = collect(
-        &client(&server),
-        Engine::Flux,
-        &flux_target(&[]),
-        Duration::from_secs(10),
-        OffsetDateTime::now_utc(),
-    )
-    .await;
+    let report = collect_flux(&client(&server), Duration::from_secs(10)).await;
     assert_eq!(report, None);
 }
 
@@ -236,12 +250,9 @@ async fn an_unreachable_server_gives_no_report_quickly() {
     let port = closed.local_addr().expect("addr").port();
     drop(closed);
     let started = Instant::now();
-    let report = collect(
+    let report = collect_flux(
         &client_for_url(&format!("http://127.0.0.1:{port}")),
-        Engine::Flux,
-        &flux_target(&[]),
         Duration::from_secs(10),
-        OffsetDateTime::now_utc(),
     )
     .await;
     assert_eq!(report, None);
@@ -257,14 +268,7 @@ async fn an_unauthorized_probe_gives_no_report() {
     let server = FakeApiServer::start(ServerOptions::flux());
     seed_flux(&server);
     server.unauthorized_all();
-    let report = collect(
-        &client(&server),
-        Engine::Flux,
-        &flux_target(&[]),
-        Duration::from_secs(10),
-        OffsetDateTime::now_utc(),
-    )
-    .await;
+    let report = collect_flux(&client(&server), Duration::from_secs(10)).await;
     assert_eq!(report, None);
     assert_eq!(
         server.requests().len(),
@@ -279,20 +283,9 @@ async fn a_stalled_probe_is_cut_off_at_the_budget() {
     seed_flux(&server);
     server.delay(Route::prefix("/version"), Verb::Any, 10_000);
     let started = Instant::now();
-    let report = collect(
-        &client(&server),
-        Engine::Flux,
-        &flux_target(&[]),
-        BUDGET,
-        OffsetDateTime::now_utc(),
-    )
-    .await;
-    let elapsed = started.elapsed();
+    let report = collect_flux(&client(&server), BUDGET).await;
     assert_eq!(report, None);
-    assert!(
-        elapsed >= BUDGET && elapsed < BUDGET + SLACK,
-        "took {elapsed:?}"
-    );
+    assert_cut_off_at_the_budget(started);
 }
 
 #[tokio::test]
@@ -302,20 +295,10 @@ async fn stalled_and_failing_sections_are_omitted_and_the_rest_is_shown_by_the_d
     server.delay(Route::resource("pods"), Verb::List, 10_000);
     server.fail_next(Route::resource("helmreleases"), Verb::List, 500, 1);
     let started = Instant::now();
-    let report = collect(
-        &client(&server),
-        Engine::Flux,
-        &flux_target(&[]),
-        BUDGET,
-        OffsetDateTime::now_utc(),
-    )
-    .await
-    .expect("the sections that answered");
-    let elapsed = started.elapsed();
-    assert!(
-        elapsed >= BUDGET && elapsed < BUDGET + SLACK,
-        "took {elapsed:?}"
-    );
+    let report = collect_flux(&client(&server), BUDGET)
+        .await
+        .expect("the sections that answered");
+    assert_cut_off_at_the_budget(started);
     assert!(report.pods.is_empty(), "the stalled pod list is left out");
     assert!(
         report.resources[1].rows.is_empty(),
