@@ -11,7 +11,10 @@ mod support;
 use std::process::Output;
 
 use serde_json::json;
-use support::{Proxy, Registry, TestEnv, assert_error_line, stderr_lines, stderr_text};
+use support::{
+    Proxy, Registry, TestEnv, assert_case_exit, assert_error_line, assert_no_secret, stderr_lines,
+    stderr_text,
+};
 
 const MANIFEST: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app\n";
 
@@ -76,12 +79,7 @@ fn check(upstream: &Upstream, case: &Case<'_>) {
     }
     let output: Output = cmd.output().expect("run ksail");
     let id = case.id;
-    assert_eq!(
-        output.status.code(),
-        Some(2),
-        "{id}: exit code\nstderr:\n{}",
-        stderr_text(&output)
-    );
+    assert_case_exit(&output, 2, id);
     assert_error_line(&output, "");
     let last = stderr_lines(&output).pop().unwrap_or_default();
     match &case.expected {
@@ -379,11 +377,7 @@ fn b08_x01_to_x09_bad_registry_strings() {
         .ksail(["workload", "push", "--registry", &format!(":tok@{host}/x")])
         .output()
         .unwrap();
-    assert!(
-        !stderr_text(&output).contains("tok@"),
-        "{}",
-        stderr_text(&output)
-    );
+    assert_no_secret(&output, "tok@");
 }
 
 /// X10: a bad tag, from ksail.yaml and from the environment.

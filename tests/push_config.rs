@@ -11,12 +11,9 @@ use std::process::Output;
 
 use support::push::{APP_MANIFEST, assert_pushed_line, env_with_manifests, run};
 use support::{
-    Proxy, RegistryKind, TestEnv, assert_case_exit, assert_error_line, assert_no_secret,
-    has_timestamp_prefix, http, stderr_lines, stderr_text, stdout_text,
+    Proxy, RegistryKind, TestEnv, assert_case_exit, assert_error_line, assert_no_secret, http,
+    stderr_lines, stderr_text, stdout_text, timestamped_warnings,
 };
-
-/// Length of the `YYYY-MM-DDTHH:MM:SSZ ` prefix of non-TTY progress lines.
-const STAMP: usize = 21;
 
 /// `ksail.yaml` with `gitOpsEngine: Flux`, the given registry string (if any) and the given
 /// `spec.workload` lines.
@@ -44,18 +41,6 @@ fn assert_registry_has(host: &str, repo: &str, tags: &[&str], tag: &str, digest:
     let (status, body, _) = http::fetch_manifest(host, repo, tag);
     assert_eq!(status, 200, "manifest {repo}:{tag}");
     assert_eq!(http::sha256_digest(&body), digest, "manifest {repo}:{tag}");
-}
-
-/// The `warning:` lines, with their timestamp prefix checked and removed.
-fn warnings(output: &Output) -> Vec<String> {
-    stderr_lines(output)
-        .into_iter()
-        .filter(|line| line.contains("warning:"))
-        .map(|line| {
-            assert!(has_timestamp_prefix(&line), "no timestamp prefix: {line}");
-            line[STAMP..].to_string()
-        })
-        .collect()
 }
 
 fn mismatch_warning(pushing: &str, follows: &str) -> String {
@@ -102,7 +87,12 @@ fn check_row(
         .iter()
         .map(|follows| mismatch_warning(&url, follows))
         .collect();
-    assert_eq!(warnings(&output), expected_warnings, "{}", row.id);
+    assert_eq!(
+        timestamped_warnings(&output),
+        expected_warnings,
+        "{}",
+        row.id
+    );
 
     let mut json_args = args.to_vec();
     json_args.extend(["--output", "json"]);
@@ -301,7 +291,11 @@ fn r18_expanded_credentials_push_and_never_appear() {
     let (status, body, _) = http::fetch_manifest_as(&host, "acme/manifests", "dev", "ci", "s3cr3t");
     assert_eq!(status, 200);
     assert_eq!(http::sha256_digest(&body), digest);
-    assert!(warnings(&output).is_empty(), "{}", stderr_text(&output));
+    assert!(
+        timestamped_warnings(&output).is_empty(),
+        "{}",
+        stderr_text(&output)
+    );
 
     // Then every verbosity, each to a fresh tag so that it goes through the whole upload.
     for (flag, tag) in [("-v", "v1"), ("-vv", "v2"), ("-vvv", "v3")] {
@@ -310,12 +304,7 @@ fn r18_expanded_credentials_push_and_never_appear() {
             &[flag, "workload", "push"],
             &[vars[0], ("KSAIL_SPEC_WORKLOAD_TAG", tag)],
         );
-        assert_eq!(
-            output.status.code(),
-            Some(0),
-            "{flag}: {}",
-            stderr_text(&output)
-        );
+        assert_case_exit(&output, 0, flag);
         assert_no_secret(&output, "s3cr3t");
     }
     // JSON at the highest verbosity, too.
@@ -446,7 +435,11 @@ fn per_user_config_files_are_never_read() {
     let reference = format!("oci://{host}/k8s");
     let output = run(&env, &["workload", "push", &reference], &[]);
     assert_pushed_line(&output, &format!("oci://{host}/k8s:dev"));
-    assert!(warnings(&output).is_empty(), "{}", stderr_text(&output));
+    assert!(
+        timestamped_warnings(&output).is_empty(),
+        "{}",
+        stderr_text(&output)
+    );
 }
 
 #[test]
@@ -462,7 +455,11 @@ fn no_ksail_yaml_means_defaults() {
         stderr_text(&output)
     );
     // Defaults: engine None, so no sync target and no mismatch warning.
-    assert!(warnings(&output).is_empty(), "{}", stderr_text(&output));
+    assert!(
+        timestamped_warnings(&output).is_empty(),
+        "{}",
+        stderr_text(&output)
+    );
     let again = run(
         &env,
         &["workload", "push", &reference, "--output", "json"],
@@ -502,7 +499,7 @@ fn key_warnings_leave_the_push_working() {
         assert_case_exit(&output, 0, case);
         let digest = assert_pushed_line(&output, &format!("oci://{host}/k8s:dev"));
         assert_registry_has(&host, "k8s", &["dev"], "dev", &digest);
-        let mut lines = warnings(&output);
+        let mut lines = timestamped_warnings(&output);
         lines.sort();
         assert_eq!(lines, *expected, "{case}");
     }
@@ -528,7 +525,11 @@ fn p2_env_tag_beats_file_tag() {
         stderr_text(&output)
     );
     // Push and sync agree (both follow the env tag), so there is no mismatch warning.
-    assert!(warnings(&output).is_empty(), "{}", stderr_text(&output));
+    assert!(
+        timestamped_warnings(&output).is_empty(),
+        "{}",
+        stderr_text(&output)
+    );
 }
 
 #[test]

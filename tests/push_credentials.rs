@@ -12,8 +12,8 @@ use base64::Engine as _;
 use serde_json::json;
 use support::push::{assert_pushed_line, env_with_manifests, run};
 use support::{
-    Proxy, RegistryKind, TestEnv, assert_case_exit, assert_error_line, assert_no_secret,
-    has_timestamp_prefix, http, stderr_lines, stderr_text, stdout_text, strip_timestamp,
+    Proxy, RegistryKind, TestEnv, assert_case_exit, assert_error_line, assert_no_secret, http,
+    stderr_lines, stderr_text, stdout_text, timestamped_warnings,
 };
 
 const USER: &str = "ci";
@@ -124,14 +124,6 @@ fn no_check(_: &TestEnv, _: &Output, _: &str) {}
 fn config(env: &TestEnv, host: &str, template: &str, credentials: &[&str]) -> Vec<String> {
     write_config(env, &template.replace("{host}", host), credentials);
     vec![]
-}
-
-/// The warning lines on stderr.
-fn warnings(output: &Output) -> Vec<String> {
-    stderr_lines(output)
-        .into_iter()
-        .filter(|l| l.contains("warning:"))
-        .collect()
 }
 
 fn supplied_cases() -> Vec<Supplied> {
@@ -293,14 +285,13 @@ fn supplied_cases() -> Vec<Supplied> {
             reference: true,
             vars: &[],
             check: |_, output, _| {
-                let warnings = warnings(output);
+                // Each warning carries the timestamp prefix (checked by the helper).
+                let warnings = timestamped_warnings(output);
                 assert_eq!(warnings.len(), 1, "{warnings:?}");
-                let line = &warnings[0];
-                assert!(has_timestamp_prefix(line), "{line}");
-                let text = strip_timestamp(line);
-                assert!(text.starts_with("warning: "), "{line}");
-                assert!(text.contains("\"absent\""), "{line}");
-                assert!(text.contains("docker-credential-absent"), "{line}");
+                let text = &warnings[0];
+                assert!(text.starts_with("warning: "), "{text}");
+                assert!(text.contains("\"absent\""), "{text}");
+                assert!(text.contains("docker-credential-absent"), "{text}");
             },
             hygiene: None,
         },
@@ -351,7 +342,7 @@ fn helper_without_credentials_continues_anonymously_and_is_rejected() {
     assert_error_line(&output, "anonymous");
     // "credentials not found" is not worth a warning (artifact.md: continues silently).
     assert!(
-        !stderr_lines(&output).iter().any(|l| l.contains("warning:")),
+        timestamped_warnings(&output).is_empty(),
         "{}",
         stderr_text(&output)
     );
@@ -367,9 +358,9 @@ fn missing_helper_executable_with_no_other_source_is_rejected_as_anonymous() {
     let output = run(&env, &["workload", "push", &reference], &[]);
     assert_eq!(output.status.code(), Some(1));
     assert!(
-        stderr_lines(&output)
+        timestamped_warnings(&output)
             .iter()
-            .any(|l| l.contains("warning:") && l.contains("docker-credential-absent")),
+            .any(|l| l.contains("docker-credential-absent")),
         "{}",
         stderr_text(&output)
     );

@@ -11,7 +11,7 @@ use std::process::Output;
 use support::push::{CM, json_of, push_registry, run_ok};
 use support::{
     Proxy, Registry, TestEnv, has_timestamp_prefix, http, stderr_lines, stderr_text, stdout_text,
-    timestamped_lines,
+    timestamped_lines, timestamped_warnings,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -523,13 +523,8 @@ fn sockets_and_fifos_are_skipped_with_a_warning() {
 
     let output = push_registry(&env, &host, &[]);
     run_ok(&output);
-    let texts = timestamped_lines(&output);
-    let warnings: Vec<&String> = texts
-        .iter()
-        .filter(|t| t.starts_with("warning: "))
-        .collect();
     assert_eq!(
-        warnings,
+        timestamped_warnings(&output),
         [
             "warning: skipping k8s/sub/y.fifo: not a regular file or directory",
             "warning: skipping k8s/x.sock: not a regular file or directory",

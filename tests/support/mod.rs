@@ -45,7 +45,7 @@ pub use output::{
     assert_case_exit, assert_error_line, assert_exit, assert_no_ansi, assert_no_secret,
     assert_progress_line, assert_success, attempt_warnings, describe, has_timestamp_prefix,
     last_stderr_line, progress_lines, stderr_lines, stderr_text, stdout_lines, stdout_text,
-    strip_timestamp, timestamped_lines, warning_lines,
+    strip_timestamp, timestamped_lines, timestamped_warnings, warning_lines,
 };
 pub use proxy::{FaultProxy, Proxy, Recorded, RecordingProxy};
 pub use registry::{Registry, RegistryError, RegistryKind};

@@ -148,6 +148,20 @@ pub fn has_timestamp_prefix(line: &str) -> bool {
         })
 }
 
+/// The stderr lines that contain `warning:`, each checked for the timestamp prefix and given
+/// without it (stricter than [`warning_lines`], which takes any line that starts so).
+#[track_caller]
+pub fn timestamped_warnings(output: &Output) -> Vec<String> {
+    stderr_lines(output)
+        .into_iter()
+        .filter(|line| line.contains("warning:"))
+        .map(|line| {
+            assert!(has_timestamp_prefix(&line), "no timestamp prefix: {line}");
+            strip_timestamp(&line).to_string()
+        })
+        .collect()
+}
+
 /// Fails if `secret` appears anywhere on stdout or stderr.
 pub fn assert_no_secret(output: &Output, secret: &str) {
     assert!(!secret.is_empty(), "an empty secret cannot be searched for");
