@@ -44,9 +44,7 @@ const COMMIT_CREATED: &str = "2024-03-09T16:00:00Z";
 /// project with `k8s/cm.yaml`; `(registry, host:port, env)`.
 macro_rules! registry_and_project {
     () => {{
-        let registry = require_registry!();
-        let host = registry.host_port();
-        let env = TestEnv::new();
+        let (registry, host, env) = registry_and_env!();
         env.write("k8s/cm.yaml", CM);
         (registry, host, env)
     }};
@@ -56,9 +54,7 @@ macro_rules! registry_and_project {
 /// `$branch` ([`git_repo`]); `(registry, host:port, env, HEAD)`.
 macro_rules! registry_and_git {
     ($branch:expr) => {{
-        let registry = require_registry!();
-        let host = registry.host_port();
-        let env = TestEnv::new();
+        let (registry, host, env) = registry_and_env!();
         let head = git_repo(&env, $branch);
         (registry, host, env, head)
     }};
@@ -269,9 +265,7 @@ fn annotations_of(json: &Value) -> (String, String, String) {
 
 #[test]
 fn manifest_is_canonical_oci_json_with_flux_config_one_layer_and_three_annotations() {
-    let registry = require_registry!();
-    let host = registry.host_port();
-    let env = TestEnv::new();
+    let (_registry, host, env) = registry_and_env!();
     env.write("k8s/apps/cm.yaml", CM);
     env.write("k8s/kustomization.yaml", "resources:\n  - apps/cm.yaml\n");
 
@@ -355,9 +349,7 @@ fn config_blob_is_the_two_bytes_of_an_empty_object() {
 
 #[test]
 fn layer_is_gzip_with_fixed_header_around_a_normalised_byte_ordered_tar() {
-    let registry = require_registry!();
-    let host = registry.host_port();
-    let env = TestEnv::new();
+    let (_registry, host, env) = registry_and_env!();
     let long_dir = "d".repeat(60);
     let long_file = format!("{}.yaml", "f".repeat(60));
     // Written in an order unrelated to the archive order.
@@ -480,9 +472,7 @@ fn layer_is_gzip_with_fixed_header_around_a_normalised_byte_ordered_tar() {
 
 #[test]
 fn golden_fixture_pushes_the_recorded_layer_digest() {
-    let registry = require_registry!();
-    let host = registry.host_port();
-    let env = TestEnv::new();
+    let (_registry, host, env) = registry_and_env!();
     let fixture = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/artifact-basic");
     copy_tree(&fixture, &env.work().join("k8s"));
     assert!(

@@ -11,8 +11,8 @@ use std::process::Output;
 
 use support::push::{APP_MANIFEST, assert_pushed_line, env_with_manifests, run};
 use support::{
-    Proxy, RegistryKind, TestEnv, assert_case_exit, assert_error_line, assert_no_secret, http,
-    stderr_lines, stderr_text, stdout_text, timestamped_warnings,
+    Proxy, RegistryKind, TestEnv, assert_case_exit, assert_error_line, assert_no_secret,
+    assert_no_warning, http, stderr_lines, stderr_text, stdout_text, timestamped_warnings,
 };
 
 /// `ksail.yaml` with `gitOpsEngine: Flux`, the given registry string (if any) and the given
@@ -291,11 +291,7 @@ fn r18_expanded_credentials_push_and_never_appear() {
     let (status, body, _) = http::fetch_manifest_as(&host, "acme/manifests", "dev", "ci", "s3cr3t");
     assert_eq!(status, 200);
     assert_eq!(http::sha256_digest(&body), digest);
-    assert!(
-        timestamped_warnings(&output).is_empty(),
-        "{}",
-        stderr_text(&output)
-    );
+    assert_no_warning(&output);
 
     // Then every verbosity, each to a fresh tag so that it goes through the whole upload.
     for (flag, tag) in [("-v", "v1"), ("-vv", "v2"), ("-vvv", "v3")] {
@@ -353,9 +349,7 @@ fn json_output_is_the_only_thing_on_stdout() {
 
 #[test]
 fn nearest_ancestor_ksail_yaml_wins() {
-    let registry = require_registry!();
-    let host = registry.host_port();
-    let env = TestEnv::new();
+    let (_registry, host, env) = registry_and_env!();
     env.write("ksail.yaml", flux_config(Some(&host), &["tag: outer"]));
     env.write("k8s/app.yaml", APP_MANIFEST);
     env.write(
@@ -435,11 +429,7 @@ fn per_user_config_files_are_never_read() {
     let reference = format!("oci://{host}/k8s");
     let output = run(&env, &["workload", "push", &reference], &[]);
     assert_pushed_line(&output, &format!("oci://{host}/k8s:dev"));
-    assert!(
-        timestamped_warnings(&output).is_empty(),
-        "{}",
-        stderr_text(&output)
-    );
+    assert_no_warning(&output);
 }
 
 #[test]
@@ -455,11 +445,7 @@ fn no_ksail_yaml_means_defaults() {
         stderr_text(&output)
     );
     // Defaults: engine None, so no sync target and no mismatch warning.
-    assert!(
-        timestamped_warnings(&output).is_empty(),
-        "{}",
-        stderr_text(&output)
-    );
+    assert_no_warning(&output);
     let again = run(
         &env,
         &["workload", "push", &reference, "--output", "json"],
@@ -525,18 +511,12 @@ fn p2_env_tag_beats_file_tag() {
         stderr_text(&output)
     );
     // Push and sync agree (both follow the env tag), so there is no mismatch warning.
-    assert!(
-        timestamped_warnings(&output).is_empty(),
-        "{}",
-        stderr_text(&output)
-    );
+    assert_no_warning(&output);
 }
 
 #[test]
 fn p10_no_validate_flag_beats_env_true() {
-    let registry = require_registry!();
-    let host = registry.host_port();
-    let env = TestEnv::new();
+    let (_registry, host, env) = registry_and_env!();
     let invalid = "apiVersion: v1\nmetadata:\n  name: no-kind\n";
     env.write("k8s/broken.yaml", invalid);
     let reference = format!("oci://{host}/k8s");

@@ -12,8 +12,8 @@ use base64::Engine as _;
 use serde_json::json;
 use support::push::{assert_pushed_line, env_with_manifests, run};
 use support::{
-    Proxy, RegistryKind, TestEnv, assert_case_exit, assert_error_line, assert_no_secret, http,
-    stderr_lines, stderr_text, stdout_text, timestamped_warnings,
+    Proxy, RegistryKind, TestEnv, assert_case_exit, assert_error_line, assert_no_secret,
+    assert_no_warning, http, stderr_lines, stderr_text, stdout_text, timestamped_warnings,
 };
 
 const USER: &str = "ci";
@@ -341,11 +341,7 @@ fn helper_without_credentials_continues_anonymously_and_is_rejected() {
     assert_error_line(&output, "rejected");
     assert_error_line(&output, "anonymous");
     // "credentials not found" is not worth a warning (artifact.md: continues silently).
-    assert!(
-        timestamped_warnings(&output).is_empty(),
-        "{}",
-        stderr_text(&output)
-    );
+    assert_no_warning(&output);
     assert!(output.stdout.is_empty());
     assert!(http::list_tags_as(&host, "app", USER, PASS).is_empty());
 }

@@ -463,9 +463,7 @@ fn source_path_that_is_a_file_exits_2_without_a_request() {
 
 #[test]
 fn internal_file_and_directory_links_are_packed_at_the_link_path() {
-    let registry = require_registry!();
-    let host = registry.host_port();
-    let env = TestEnv::new();
+    let (_registry, host, env) = registry_and_env!();
     env.write("k8s/base/cm.yaml", CM);
     env.write("k8s/base/nested/svc.yaml", CM.replace("name: a", "name: b"));
     env.symlink("base/cm.yaml", "k8s/link.yaml");
@@ -506,9 +504,7 @@ fn internal_file_and_directory_links_are_packed_at_the_link_path() {
 
 #[test]
 fn sockets_and_fifos_are_skipped_with_a_warning() {
-    let registry = require_registry!();
-    let host = registry.host_port();
-    let env = TestEnv::new();
+    let (_registry, host, env) = registry_and_env!();
     env.write("k8s/cm.yaml", CM);
     let _socket = std::os::unix::net::UnixListener::bind(env.work().join("k8s/x.sock"))
         .expect("bind a unix socket in the tree");
@@ -610,9 +606,7 @@ fn no_validate_flag_and_validate_on_push_false_push_the_same_tree() {
 
 #[test]
 fn validation_exemptions_pass() {
-    let registry = require_registry!();
-    let host = registry.host_port();
-    let env = TestEnv::new();
+    let (_registry, host, env) = registry_and_env!();
     // A kustomization may omit apiVersion and kind.
     env.write(
         "k8s/kustomization.yaml",

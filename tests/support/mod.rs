@@ -43,9 +43,10 @@ pub use env::TestEnv;
 pub use faults::{Action, FaultScript, RequestInfo};
 pub use output::{
     assert_case_exit, assert_error_line, assert_exit, assert_no_ansi, assert_no_secret,
-    assert_progress_line, assert_success, attempt_warnings, describe, has_timestamp_prefix,
-    last_stderr_line, progress_lines, stderr_lines, stderr_text, stdout_lines, stdout_text,
-    strip_timestamp, timestamped_lines, timestamped_warnings, warning_lines,
+    assert_no_warning, assert_progress_line, assert_success, attempt_warnings, describe,
+    has_timestamp_prefix, last_stderr_line, progress_lines, stderr_lines, stderr_text,
+    stdout_lines, stdout_text, strip_timestamp, timestamped_lines, timestamped_warnings,
+    warning_lines,
 };
 pub use proxy::{FaultProxy, Proxy, Recorded, RecordingProxy};
 pub use registry::{Registry, RegistryError, RegistryKind};
@@ -101,6 +102,17 @@ macro_rules! proxied_registry {
         let registry = $crate::require_registry!();
         let proxy = $crate::support::Proxy::start(&registry.host_port());
         (registry, proxy)
+    }};
+}
+
+/// Starts a plain registry as [`require_registry!`] does and an empty project;
+/// `(registry, host:port, env)`.
+#[macro_export]
+macro_rules! registry_and_env {
+    () => {{
+        let registry = $crate::require_registry!();
+        let host = registry.host_port();
+        (registry, host, $crate::support::TestEnv::new())
     }};
 }
 

@@ -162,6 +162,16 @@ pub fn timestamped_warnings(output: &Output) -> Vec<String> {
         .collect()
 }
 
+/// No stderr line is a warning.
+#[track_caller]
+pub fn assert_no_warning(output: &Output) {
+    assert!(
+        timestamped_warnings(output).is_empty(),
+        "{}",
+        stderr_text(output)
+    );
+}
+
 /// Fails if `secret` appears anywhere on stdout or stderr.
 pub fn assert_no_secret(output: &Output, secret: &str) {
     assert!(!secret.is_empty(), "an empty secret cannot be searched for");
