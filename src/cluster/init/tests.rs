@@ -8,6 +8,30 @@ fn args() -> FlagOverrides {
     FlagOverrides::default()
 }
 
+/// Init flags from `(flag, value)` pairs, as the command line gives them.
+fn flags(pairs: &[(&str, &str)]) -> FlagOverrides {
+    let mut flags = args();
+    for (flag, value) in pairs {
+        let value = Some(value.to_string());
+        match *flag {
+            "--name" => flags.name = value,
+            "--distribution" => flags.distribution = value,
+            "--distribution-config" => flags.distribution_config = value,
+            "--gitops-engine" => flags.gitops_engine = value,
+            "--local-registry" => flags.local_registry = value,
+            "--source-directory" => flags.source_directory = value,
+            "--kustomization-file" => flags.kustomization_file = value,
+            other => panic!("no init flag {other}"),
+        }
+    }
+    flags
+}
+
+/// The plan for the flags `pairs`, which must be valid.
+fn valid_plan(pairs: &[(&str, &str)]) -> InitPlan {
+    plan_of(&flags(pairs)).expect("valid")
+}
+
 fn plan_of(args: &FlagOverrides) -> Result<InitPlan, Failure> {
     plan(args, &Connection::default(), Path::new("/work"))
 }
@@ -46,11 +70,7 @@ fn default_plan_writes_three_files_in_table_order() {
 
 #[test]
 fn an_engine_implies_the_default_local_registry() {
-    let plan = plan_of(&FlagOverrides {
-        gitops_engine: Some("flux".into()),
-        ..args()
-    })
-    .expect("valid");
+    let plan = valid_plan(&[("--gitops-engine", "flux")]);
     assert!(
         plan.files[0].content.ends_with(
             "    gitOpsEngine: Flux\n    localRegistry:\n      registry: localhost:5050\n"
@@ -63,12 +83,13 @@ fn an_engine_implies_the_default_local_registry() {
 
 #[test]
 fn an_external_registry_gets_no_mirror() {
-    let plan = plan_of(&FlagOverrides {
-        distribution: Some("K3s".into()),
-        local_registry: Some("ci:${GHCR_TOKEN}@ghcr.io/acme/manifests".into()),
-        ..args()
-    })
-    .expect("valid");
+    let plan = valid_plan(&[
+        ("--distribution", "K3s"),
+        (
+            "--local-registry",
+            "ci:${GHCR_TOKEN}@ghcr.io/acme/manifests",
+        ),
+    ]);
     assert_eq!(paths(&plan)[1], "k3d.yaml");
     assert!(!plan.files[1].content.contains("registries"));
     assert!(
@@ -80,12 +101,7 @@ fn an_external_registry_gets_no_mirror() {
 
 #[test]
 fn k3s_mirror_uses_the_default_cluster_name_without_a_name() {
-    let plan = plan_of(&FlagOverrides {
-        distribution: Some("K3s".into()),
-        local_registry: Some("localhost".into()),
-        ..args()
-    })
-    .expect("valid");
+    let plan = valid_plan(&[("--distribution", "K3s"), ("--local-registry", "localhost")]);
     let k3d = &plan.files[1].content;
     assert!(k3d.contains("  name: k3d-default\n"), "{k3d}");
     assert!(k3d.contains("      \"localhost:5050\":\n"), "{k3d}");
@@ -103,11 +119,7 @@ fn k3s_mirror_uses_the_default_cluster_name_without_a_name() {
 
 #[test]
 fn a_placeholder_host_is_kept_and_decides_the_mirror_from_its_default() {
-    let plan = plan_of(&FlagOverrides {
-        local_registry: Some("${REGISTRY:-localhost:5051}".into()),
-        ..args()
-    })
-    .expect("valid");
+    let plan = valid_plan(&[("--local-registry", "${REGISTRY:-localhost:5051}")]);
     assert!(
         plan.files[0]
             .content
@@ -118,13 +130,11 @@ fn a_placeholder_host_is_kept_and_decides_the_mirror_from_its_default() {
 
 #[test]
 fn paths_and_kustomization_file() {
-    let plan = plan_of(&FlagOverrides {
-        distribution_config: Some("clusters/kind.yaml".into()),
-        source_directory: Some("./deploy/".into()),
-        kustomization_file: Some("./overlays/dev/".into()),
-        ..args()
-    })
-    .expect("valid");
+    let plan = valid_plan(&[
+        ("--distribution-config", "clusters/kind.yaml"),
+        ("--source-directory", "./deploy/"),
+        ("--kustomization-file", "./overlays/dev/"),
+    ]);
     assert_eq!(
         paths(&plan),
         [
@@ -149,12 +159,10 @@ fn paths_and_kustomization_file() {
 
 #[test]
 fn default_paths_written_differently_are_still_defaults() {
-    let plan = plan_of(&FlagOverrides {
-        distribution_config: Some("./kind.yaml".into()),
-        source_directory: Some("k8s/".into()),
-        ..args()
-    })
-    .expect("valid");
+    let plan = valid_plan(&[
+        ("--distribution-config", "./kind.yaml"),
+        ("--source-directory", "k8s/"),
+    ]);
     assert!(!plan.files[0].content.contains("spec:"));
 }
 
@@ -180,74 +188,43 @@ fn connection_flags_are_written() {
 
 #[test]
 fn invalid_flags_are_usage_errors() {
-    let cases: [(FlagOverrides, &str); 9] = [
+    let long_name = "a".repeat(64);
+    // (flag, value, what the message says after `flag <flag>: `)
+    let cases = [
+        ("--name", "Bad_Name", "invalid metadata.name \"Bad_Name\""),
+        ("--name", &long_name, "invalid metadata.name"),
         (
-            FlagOverrides {
-                name: Some("Bad_Name".into()),
-                ..args()
-            },
-            "flag --name: invalid metadata.name \"Bad_Name\"",
+            "--distribution",
+            "Talos",
+            "distribution Talos is not supported by ksail cluster commands; supported: Vanilla, K3s",
+        ),
+        ("--distribution", "minikube", "unknown value \"minikube\""),
+        ("--gitops-engine", "Fluxx", "unknown value \"Fluxx\""),
+        (
+            "--local-registry",
+            "oci://localhost:5050",
+            "a registry string has no scheme",
         ),
         (
-            FlagOverrides {
-                name: Some("a".repeat(64)),
-                ..args()
-            },
-            "flag --name: invalid metadata.name",
+            "--local-registry",
+            "u:${PASS@localhost",
+            "\"${\" at character 3 has no closing",
         ),
         (
-            FlagOverrides {
-                distribution: Some("Talos".into()),
-                ..args()
-            },
-            "flag --distribution: distribution Talos is not supported by ksail cluster commands; supported: Vanilla, K3s",
+            "--kustomization-file",
+            "../up",
+            "\"../up\" has a '..' component",
         ),
         (
-            FlagOverrides {
-                distribution: Some("minikube".into()),
-                ..args()
-            },
-            "flag --distribution: unknown value \"minikube\"",
-        ),
-        (
-            FlagOverrides {
-                gitops_engine: Some("Fluxx".into()),
-                ..args()
-            },
-            "flag --gitops-engine: unknown value \"Fluxx\"",
-        ),
-        (
-            FlagOverrides {
-                local_registry: Some("oci://localhost:5050".into()),
-                ..args()
-            },
-            "flag --local-registry: a registry string has no scheme",
-        ),
-        (
-            FlagOverrides {
-                local_registry: Some("u:${PASS@localhost".into()),
-                ..args()
-            },
-            "flag --local-registry: \"${\" at character 3 has no closing",
-        ),
-        (
-            FlagOverrides {
-                kustomization_file: Some("../up".into()),
-                ..args()
-            },
-            "flag --kustomization-file: \"../up\" has a '..' component",
-        ),
-        (
-            FlagOverrides {
-                distribution_config: Some("./ksail.yaml".into()),
-                ..args()
-            },
-            "flag --distribution-config: ./ksail.yaml is also the path of ksail.yaml",
+            "--distribution-config",
+            "./ksail.yaml",
+            "./ksail.yaml is also the path of ksail.yaml",
         ),
     ];
-    for (args, expected) in cases {
-        let message = usage_error(&args);
-        assert!(message.starts_with(expected), "{message}");
+    for (flag, value, says) in cases {
+        let message = usage_error(&flags(&[(flag, value)]));
+        let expected = format!("flag {flag}: {says}");
+        assert!(message.starts_with(&expected), "{flag} {value}: {message}");
     }
 }
 
