@@ -42,31 +42,28 @@ const SCRIPT: &str = include_str!("fake_tools.py");
 pub const TOOLS: [&str; 3] = ["kind", "k3d", "docker"];
 
 /// What the fakes know; serialised as `<tmp>/state.json`.
+/// Fields missing from the JSON take their [`Default`] values.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct FakeState {
-    #[serde(default)]
     pub clusters: Vec<FakeCluster>,
-    #[serde(default)]
     pub containers: BTreeMap<String, FakeContainer>,
     /// Docker networks that exist (`docker network connect` needs one).
-    #[serde(default)]
     pub networks: Vec<String>,
-    #[serde(default)]
     pub scripts: Vec<FakeScript>,
     /// The server URL that `kind/k3d create` write into the kubeconfig (the fake API server's).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub kubeconfig_server: Option<String>,
     /// A bearer token for that kubeconfig user.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub kubeconfig_token: Option<String>,
     /// The CA file of that server, for a real API server (the real tier).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub kubeconfig_certificate_authority: Option<String>,
     /// A client certificate and key file for that kubeconfig user (the real tier).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub kubeconfig_client_certificate: Option<(String, String)>,
     /// Back `registry:*` containers with a real `docker-registry` process.
-    #[serde(default)]
     pub start_registry: bool,
 }
 
@@ -85,20 +82,19 @@ pub struct FakeCluster {
 impl FakeCluster {
     /// A kind cluster with one control-plane node, as `kind create cluster` makes it.
     pub fn kind(name: &str) -> FakeCluster {
-        FakeCluster {
-            name: name.to_string(),
-            distribution: "Vanilla".to_string(),
-            nodes: vec![format!("{name}-control-plane")],
-            config: None,
-        }
+        FakeCluster::with_node(name, "Vanilla", format!("{name}-control-plane"))
     }
 
     /// A k3d cluster with one server node.
     pub fn k3d(name: &str) -> FakeCluster {
+        FakeCluster::with_node(name, "K3s", format!("k3d-{name}-server-0"))
+    }
+
+    fn with_node(name: &str, distribution: &str, node: String) -> FakeCluster {
         FakeCluster {
             name: name.to_string(),
-            distribution: "K3s".to_string(),
-            nodes: vec![format!("k3d-{name}-server-0")],
+            distribution: distribution.to_string(),
+            nodes: vec![node],
             config: None,
         }
     }
@@ -111,25 +107,22 @@ impl FakeCluster {
     }
 }
 
+/// A container the fake docker knows; fields missing from the JSON take their [`Default`]
+/// values.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct FakeContainer {
-    #[serde(default)]
     pub image: String,
-    #[serde(default)]
     pub running: bool,
-    #[serde(default)]
     pub labels: BTreeMap<String, String>,
-    #[serde(default)]
     pub ports: Vec<FakePort>,
-    #[serde(default)]
     pub networks: Vec<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub restart: Option<String>,
     /// Files written with `docker exec -i … sh -c '… cat > <path>'`, by path.
-    #[serde(default)]
     pub files: BTreeMap<String, String>,
     /// The real `docker-registry` process behind it, if any.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub pid: Option<u32>,
 }
 
