@@ -353,12 +353,12 @@ fn missing_helper_executable_with_no_other_source_is_rejected_as_anonymous() {
     let reference = format!("oci://{host}/app");
     let output = run(&env, &["workload", "push", &reference], &[]);
     assert_eq!(output.status.code(), Some(1));
+    let warnings = timestamped_warnings(&output);
     assert!(
-        timestamped_warnings(&output)
+        warnings
             .iter()
             .any(|l| l.contains("docker-credential-absent")),
-        "{}",
-        stderr_text(&output)
+        "{warnings:?}"
     );
     assert_error_line(&output, "anonymous");
 }

@@ -505,14 +505,15 @@ fn explicit_config_must_be_an_existing_file() {
         explicit("custom.yaml").unwrap(),
         Some(root.path().join("custom.yaml"))
     );
-    assert_eq!(
-        explicit("missing.yaml").unwrap_err().to_string(),
-        "missing.yaml: the config file does not exist; check --config or KSAIL_CONFIG"
-    );
-    assert_eq!(
-        explicit("dir").unwrap_err().to_string(),
-        "dir: the config file is a directory, not a file; check --config or KSAIL_CONFIG"
-    );
+    for (path, says) in [
+        ("missing.yaml", "the config file does not exist"),
+        ("dir", "the config file is a directory, not a file"),
+    ] {
+        assert_eq!(
+            explicit(path).unwrap_err().to_string(),
+            format!("{path}: {says}; check --config or KSAIL_CONFIG")
+        );
+    }
 }
 
 #[test]
