@@ -53,6 +53,11 @@ impl Upstream {
     fn host(&self) -> String {
         self.proxy.host_port()
     }
+
+    /// `oci://<proxy>/k8s`.
+    fn reference(&self) -> String {
+        format!("oci://{}/k8s", self.host())
+    }
 }
 
 /// A test environment with a valid source directory and a docker config whose credential store
@@ -138,7 +143,7 @@ fn run_table(cases: Vec<Case<'_>>, upstream: &Upstream) {
 #[test]
 fn b02_extra_positional_argument() {
     let Some(up) = upstream() else { return };
-    let reference = format!("oci://{}/k8s", up.host());
+    let reference = up.reference();
     check(
         &up,
         &Case {
@@ -161,7 +166,7 @@ fn b02_extra_positional_argument() {
 #[test]
 fn b03_config_flag_naming_a_missing_file_or_a_directory() {
     let Some(up) = upstream() else { return };
-    let reference = format!("oci://{}/k8s", up.host());
+    let reference = up.reference();
     // A valid ksail.yaml in the current directory must not be used instead.
     let fallback = (
         "ksail.yaml",
@@ -202,107 +207,61 @@ fn b03_config_flag_naming_a_missing_file_or_a_directory() {
     );
 }
 
+/// B04–B07: a ksail.yaml that does not load; the error line names the file and, where there
+/// is one, the line and column.
 #[test]
-fn b04_yaml_syntax_error_names_file_line_and_column() {
+fn b04_to_b07_a_ksail_yaml_that_does_not_load() {
     let Some(up) = upstream() else { return };
-    let reference = format!("oci://{}/k8s", up.host());
-    check(
-        &up,
-        &Case {
-            id: "B04",
-            files: vec![(
-                "ksail.yaml",
-                config_with("spec:\n  workload:\n    tag: a: b\n"),
-            )],
-            args: vec![reference],
-            vars: vec![],
-            expected: exact(
+    let reference = up.reference();
+    let rows: [(&str, String, Expected); 6] = [
+        (
+            "B04 YAML syntax error",
+            config_with("spec:\n  workload:\n    tag: a: b\n"),
+            exact(
                 "error: ksail.yaml:5:11: mapping values are not allowed here; fix the YAML syntax",
             ),
-        },
-    );
-}
-
-#[test]
-fn b05_wrong_type() {
-    let Some(up) = upstream() else { return };
-    let reference = format!("oci://{}/k8s", up.host());
-    check(
-        &up,
-        &Case {
-            id: "B05",
-            files: vec![(
-                "ksail.yaml",
-                config_with("spec:\n  workload:\n    validateOnPush: \"yes\"\n"),
-            )],
-            args: vec![reference],
-            vars: vec![],
-            expected: exact(
+        ),
+        (
+            "B05 wrong type",
+            config_with("spec:\n  workload:\n    validateOnPush: \"yes\"\n"),
+            exact(
                 "error: ksail.yaml:5:21: spec.workload.validateOnPush: expected a boolean, found string \"yes\"; use true or false",
             ),
-        },
-    );
-}
-
-#[test]
-fn b06_bad_enum() {
-    let Some(up) = upstream() else { return };
-    let reference = format!("oci://{}/k8s", up.host());
-    check(
-        &up,
-        &Case {
-            id: "B06",
-            files: vec![(
-                "ksail.yaml",
-                config_with("spec:\n  cluster:\n    gitOpsEngine: Fluxx\n"),
-            )],
-            args: vec![reference],
-            vars: vec![],
-            expected: exact(
+        ),
+        (
+            "B06 bad enum",
+            config_with("spec:\n  cluster:\n    gitOpsEngine: Fluxx\n"),
+            exact(
                 "error: ksail.yaml:5:19: spec.cluster.gitOpsEngine: unknown value \"Fluxx\" (expected None, Flux or ArgoCD); fix the value",
             ),
-        },
-    );
-}
-
-#[test]
-fn b07_wrong_api_version_and_empty_file() {
-    let Some(up) = upstream() else { return };
-    let reference = format!("oci://{}/k8s", up.host());
-    run_table(
-        vec![
-            Case {
-                id: "B07 apiVersion",
-                files: vec![(
-                    "ksail.yaml",
-                    "apiVersion: ksail.io/v1alpha2\nkind: Cluster\n".into(),
-                )],
-                args: vec![reference.clone()],
-                vars: vec![],
-                expected: phrases(&["ksail.yaml:1:13: apiVersion", "\"ksail.io/v1alpha2\""]),
-            },
-            Case {
-                id: "B07 kind",
-                files: vec![(
-                    "ksail.yaml",
-                    "apiVersion: ksail.io/v1alpha1\nkind: Clusters\n".into(),
-                )],
-                args: vec![reference.clone()],
-                vars: vec![],
-                expected: phrases(&["ksail.yaml:2:7: kind", "\"Clusters\""]),
-            },
-            Case {
-                id: "B07 empty",
-                files: vec![("ksail.yaml", String::new())],
-                args: vec![reference],
-                vars: vec![],
-                expected: exact(
-                    "error: ksail.yaml: file is empty; it needs at least apiVersion and kind",
-                ),
-            },
-        ],
-        &up,
-    );
+        ),
+        (
+            "B07 apiVersion",
+            "apiVersion: ksail.io/v1alpha2\nkind: Cluster\n".into(),
+            phrases(&["ksail.yaml:1:13: apiVersion", "\"ksail.io/v1alpha2\""]),
+        ),
+        (
+            "B07 kind",
+            "apiVersion: ksail.io/v1alpha1\nkind: Clusters\n".into(),
+            phrases(&["ksail.yaml:2:7: kind", "\"Clusters\""]),
+        ),
+        (
+            "B07 empty",
+            String::new(),
+            exact("error: ksail.yaml: file is empty; it needs at least apiVersion and kind"),
+        ),
+    ];
+    let cases = rows
+        .into_iter()
+        .map(|(id, text, expected)| Case {
+            id,
+            files: vec![("ksail.yaml", text)],
+            args: vec![reference.clone()],
+            vars: vec![],
+            expected,
+        })
+        .collect();
+    run_table(cases, &up);
 }
 
 /// resolution.md "Golden error cases" X01–X09: each registry string once as `--registry` and
@@ -385,7 +344,7 @@ fn b08_x01_to_x09_bad_registry_strings() {
 fn b08_x10_bad_tag() {
     let Some(up) = upstream() else { return };
     let host = up.host();
-    let reference = format!("oci://{host}/k8s");
+    let reference = up.reference();
     let config = config_with(&format!(
         "spec:\n  cluster:\n    gitOpsEngine: Flux\n    localRegistry:\n      registry: \"{host}\"\n  workload:\n    tag: -bad\n"
     ));
@@ -516,7 +475,7 @@ fn b08_x16_no_registry_and_x17_bad_metadata_name() {
 #[test]
 fn b20_source_date_epoch_that_is_not_a_number() {
     let Some(up) = upstream() else { return };
-    let reference = format!("oci://{}/k8s", up.host());
+    let reference = up.reference();
     run_table(
         ["abc", "-5", "1.5"]
             .into_iter()
