@@ -73,7 +73,12 @@ pub(super) fn argocd_target() -> Target {
 }
 
 /// A Flux object with the given conditions (`(type, status, reason, message)`).
-fn flux_object(kind: &str, ns: &str, name: &str, conditions: &[(&str, &str, &str, &str)]) -> Value {
+/// `(type, status, reason, message)` of a status condition.
+type Condition<'a> = (&'a str, &'a str, &'a str, &'a str);
+
+/// A Flux object of `kind` at `namespace/name` with these status conditions.
+fn flux_object(kind: &str, id: &str, conditions: &[Condition]) -> Value {
+    let (ns, name) = id.split_once('/').expect("namespace/name");
     let conditions: Vec<Value> = conditions
         .iter()
         .map(|(t, s, r, m)| json!({"type": t, "status": s, "reason": r, "message": m}))
@@ -85,16 +90,20 @@ fn flux_object(kind: &str, ns: &str, name: &str, conditions: &[(&str, &str, &str
     })
 }
 
-fn ready(status: &str, reason: &str, message: &str) -> Vec<(String, String, String, String)> {
-    vec![("Ready".into(), status.into(), reason.into(), message.into())]
+/// A Flux object of `kind` at `namespace/name` whose Ready condition is
+/// `(status, reason, message)`.
+fn flux_ready(kind: &str, id: &str, status: &str, reason: &str, message: &str) -> Value {
+    flux_object(kind, id, &[("Ready", status, reason, message)])
 }
 
-fn flux(kind: &str, ns: &str, name: &str, conds: Vec<(String, String, String, String)>) -> Value {
-    let borrowed: Vec<(&str, &str, &str, &str)> = conds
-        .iter()
-        .map(|(a, b, c, d)| (a.as_str(), b.as_str(), c.as_str(), d.as_str()))
-        .collect();
-    flux_object(kind, ns, name, &borrowed)
+/// [`flux_ready`] for a Kustomization.
+fn ks(id: &str, status: &str, reason: &str, message: &str) -> Value {
+    flux_ready("Kustomization", id, status, reason, message)
+}
+
+/// The Flux report of `listed` at [`NOW`], with `blocked` as ksail's blocked objects.
+fn flux_report(blocked: &[(&str, &str)], listed: Listed) -> Report {
+    build_report(Engine::Flux, &flux_target(blocked), listed, NOW)
 }
 
 fn rfc3339(at: OffsetDateTime) -> String {
@@ -141,44 +150,38 @@ fn flux_listed() -> Listed {
     Listed {
         resources: vec![
             Some(vec![
-                flux(
-                    "Kustomization",
-                    "flux-system",
-                    "flux-system",
-                    ready("True", "ReconciliationSucceeded", "Applied"),
+                ks(
+                    "flux-system/flux-system",
+                    "True",
+                    "ReconciliationSucceeded",
+                    "Applied",
                 ),
-                flux(
-                    "Kustomization",
-                    "apps",
-                    "podinfo",
-                    ready(
-                        "False",
-                        "DependencyNotReady",
-                        "dependency 'infra/cert-manager' is not ready",
-                    ),
+                ks(
+                    "apps/podinfo",
+                    "False",
+                    "DependencyNotReady",
+                    "dependency 'infra/cert-manager' is not ready",
                 ),
-                flux(
-                    "Kustomization",
-                    "infra",
-                    "cert-manager",
-                    ready("False", "HealthCheckFailed", CERT_MANAGER_MESSAGE),
+                ks(
+                    "infra/cert-manager",
+                    "False",
+                    "HealthCheckFailed",
+                    CERT_MANAGER_MESSAGE,
                 ),
             ]),
-            Some(vec![flux(
+            Some(vec![flux_ready(
                 "HelmRelease",
-                "podinfo",
-                "podinfo",
-                ready(
-                    "False",
-                    "UpgradeFailed",
-                    "Helm upgrade failed for release podinfo/podinfo with chart podinfo@6.5.0: context deadline exceeded",
-                ),
+                "podinfo/podinfo",
+                "False",
+                "UpgradeFailed",
+                "Helm upgrade failed for release podinfo/podinfo with chart podinfo@6.5.0: context deadline exceeded",
             )]),
-            Some(vec![flux(
+            Some(vec![flux_ready(
                 "OCIRepository",
-                "flux-system",
-                "flux-system",
-                ready("True", "Succeeded", "stored artifact"),
+                "flux-system/flux-system",
+                "True",
+                "Succeeded",
+                "stored artifact",
             )]),
         ],
         pods: Some(vec![
@@ -223,12 +226,7 @@ fn flux_listed() -> Listed {
 
 #[test]
 fn flux_golden_layout_matches_the_spec_example() {
-    let report = build_report(
-        Engine::Flux,
-        &flux_target(&[("apps/podinfo", "infra/cert-manager")]),
-        flux_listed(),
-        NOW,
-    );
+    let report = flux_report(&[("apps/podinfo", "infra/cert-manager")], flux_listed());
     let expected = [
         "Diagnostics (Flux)",
         "  Kustomizations",
@@ -246,12 +244,7 @@ fn flux_golden_layout_matches_the_spec_example() {
 
 #[test]
 fn flux_report_json_lists_every_row() {
-    let report = build_report(
-        Engine::Flux,
-        &flux_target(&[("apps/podinfo", "infra/cert-manager")]),
-        flux_listed(),
-        NOW,
-    );
+    let report = flux_report(&[("apps/podinfo", "infra/cert-manager")], flux_listed());
     let doc = to_json(&report);
     assert_eq!(doc["engine"], "Flux");
     assert_eq!(doc["namespace"], "flux-system");
@@ -399,72 +392,45 @@ fn a_failed_argocd_operation_names_the_objects_that_failed() {
 #[test]
 fn flux_rows_judge_ready_and_stalled() {
     let none = BTreeMap::new();
+    const STALLED: Condition = ("Stalled", "True", "RetriesExceeded", "exhausted");
     let cases: Vec<(Value, Option<(RowState, &str)>)> = vec![
+        (ks("a/ready", "True", "ReconciliationSucceeded", "ok"), None),
+        (flux_object("Kustomization", "a/fresh", &[]), None),
         (
-            flux(
-                "Kustomization",
-                "a",
-                "ready",
-                ready("True", "ReconciliationSucceeded", "ok"),
-            ),
-            None,
-        ),
-        (flux_object("Kustomization", "a", "fresh", &[]), None),
-        (
-            flux(
-                "Kustomization",
-                "a",
-                "unknown",
-                ready("Unknown", "Progressing", "reconciliation in progress"),
+            ks(
+                "a/unknown",
+                "Unknown",
+                "Progressing",
+                "reconciliation in progress",
             ),
             Some((RowState::Progressing, "Progressing")),
         ),
         (
-            flux(
-                "Kustomization",
-                "a",
-                "retry",
-                ready("False", "ProgressingWithRetry", "retrying"),
-            ),
+            ks("a/retry", "False", "ProgressingWithRetry", "retrying"),
             Some((RowState::Progressing, "ProgressingWithRetry")),
         ),
         (
-            flux(
-                "Kustomization",
-                "a",
-                "dep",
-                ready("False", "DependencyNotReady", "waiting"),
-            ),
+            ks("a/dep", "False", "DependencyNotReady", "waiting"),
             Some((RowState::Blocked, "DependencyNotReady")),
         ),
         (
-            flux(
-                "Kustomization",
-                "a",
-                "build",
-                ready("False", "BuildFailed", "kustomize build failed"),
-            ),
+            ks("a/build", "False", "BuildFailed", "kustomize build failed"),
             Some((RowState::Failed, "BuildFailed")),
         ),
         (
             flux_object(
                 "HelmRelease",
-                "a",
-                "stalled-ready",
-                &[
-                    ("Ready", "True", "UpgradeSucceeded", "ok"),
-                    ("Stalled", "True", "RetriesExceeded", "exhausted"),
-                ],
+                "a/stalled-ready",
+                &[("Ready", "True", "UpgradeSucceeded", "ok"), STALLED],
             ),
             Some((RowState::Failed, "RetriesExceeded")),
         ),
         (
             flux_object(
                 "HelmRelease",
-                "a",
-                "stalled",
+                "a/stalled",
                 &[
-                    ("Stalled", "True", "RetriesExceeded", "exhausted"),
+                    STALLED,
                     ("Ready", "False", "UpgradeFailed", "upgrade failed"),
                 ],
             ),
@@ -473,8 +439,7 @@ fn flux_rows_judge_ready_and_stalled() {
         (
             flux_object(
                 "HelmRelease",
-                "a",
-                "not-stalled",
+                "a/not-stalled",
                 &[("Stalled", "False", "x", "")],
             ),
             None,
@@ -495,11 +460,11 @@ fn an_object_blocked_by_ksail_is_listed_even_when_ready() {
         "apps/podinfo".to_string(),
         "ocirepository flux-system/flux-system".to_string(),
     )]);
-    let obj = flux(
-        "Kustomization",
-        "apps",
-        "podinfo",
-        ready("True", "ReconciliationSucceeded", "old revision"),
+    let obj = ks(
+        "apps/podinfo",
+        "True",
+        "ReconciliationSucceeded",
+        "old revision",
     );
     let row = flux_row("Kustomization", &obj, &blocked).expect("blocked rows are listed");
     assert_eq!(row.state, RowState::Blocked);
@@ -509,12 +474,7 @@ fn an_object_blocked_by_ksail_is_listed_even_when_ready() {
         Some("ocirepository flux-system/flux-system")
     );
     // A blocked object that still reports Progressing is blocked, not progressing.
-    let progressing = flux(
-        "Kustomization",
-        "apps",
-        "podinfo",
-        ready("Unknown", "Progressing", "x"),
-    );
+    let progressing = ks("apps/podinfo", "Unknown", "Progressing", "x");
     assert_eq!(
         flux_row("Kustomization", &progressing, &blocked).map(|r| r.state),
         Some(RowState::Blocked)
@@ -526,21 +486,17 @@ fn blocked_marks_apply_to_the_tracked_kind_only() {
     let listed = Listed {
         resources: vec![
             Some(vec![]),
-            Some(vec![flux(
+            Some(vec![flux_ready(
                 "HelmRelease",
-                "apps",
-                "podinfo",
-                ready("True", "UpgradeSucceeded", "ok"),
+                "apps/podinfo",
+                "True",
+                "UpgradeSucceeded",
+                "ok",
             )]),
         ],
         ..Listed::default()
     };
-    let report = build_report(
-        Engine::Flux,
-        &flux_target(&[("apps/podinfo", "infra/x")]),
-        listed,
-        NOW,
-    );
+    let report = flux_report(&[("apps/podinfo", "infra/x")], listed);
     assert!(report.is_empty());
     assert!(render(&report).is_empty());
 }
@@ -549,57 +505,17 @@ fn blocked_marks_apply_to_the_tracked_kind_only() {
 fn rows_are_ordered_failed_progressing_blocked_then_by_name() {
     let listed = Listed {
         resources: vec![Some(vec![
-            flux(
-                "Kustomization",
-                "b",
-                "dep",
-                ready("False", "DependencyNotReady", "m"),
-            ),
-            flux(
-                "Kustomization",
-                "z",
-                "prog",
-                ready("Unknown", "Progressing", "m"),
-            ),
-            flux(
-                "Kustomization",
-                "c",
-                "fail",
-                ready("False", "BuildFailed", "m"),
-            ),
-            flux(
-                "Kustomization",
-                "a",
-                "prog",
-                ready("Unknown", "Progressing", "m"),
-            ),
-            flux(
-                "Kustomization",
-                "a",
-                "dep",
-                ready("False", "DependencyNotReady", "m"),
-            ),
-            flux(
-                "Kustomization",
-                "b",
-                "fail",
-                ready("False", "HealthCheckFailed", "m"),
-            ),
-            flux(
-                "Kustomization",
-                "a",
-                "blocked",
-                ready("False", "BuildFailed", "m"),
-            ),
+            ks("b/dep", "False", "DependencyNotReady", "m"),
+            ks("z/prog", "Unknown", "Progressing", "m"),
+            ks("c/fail", "False", "BuildFailed", "m"),
+            ks("a/prog", "Unknown", "Progressing", "m"),
+            ks("a/dep", "False", "DependencyNotReady", "m"),
+            ks("b/fail", "False", "HealthCheckFailed", "m"),
+            ks("a/blocked", "False", "BuildFailed", "m"),
         ])],
         ..Listed::default()
     };
-    let report = build_report(
-        Engine::Flux,
-        &flux_target(&[("a/blocked", "c/fail")]),
-        listed,
-        NOW,
-    );
+    let report = flux_report(&[("a/blocked", "c/fail")], listed);
     let names: Vec<String> = report.resources[0]
         .rows
         .iter()
@@ -623,17 +539,13 @@ fn rows_are_ordered_failed_progressing_blocked_then_by_name() {
 fn names_are_padded_to_the_longest_plus_two() {
     let listed = Listed {
         resources: vec![
-            Some(vec![flux(
-                "Kustomization",
-                "a",
-                "b",
-                ready("False", "BuildFailed", "m"),
-            )]),
-            Some(vec![flux(
+            Some(vec![ks("a/b", "False", "BuildFailed", "m")]),
+            Some(vec![flux_ready(
                 "HelmRelease",
-                "long-namespace",
-                "long-name",
-                ready("False", "InstallFailed", ""),
+                "long-namespace/long-name",
+                "False",
+                "InstallFailed",
+                "",
             )]),
         ],
         pods: Some(vec![
@@ -642,7 +554,7 @@ fn names_are_padded_to_the_longest_plus_two() {
         ]),
         ..Listed::default()
     };
-    let lines = render(&build_report(Engine::Flux, &flux_target(&[]), listed, NOW));
+    let lines = render(&flux_report(&[], listed));
     assert_eq!(
         lines,
         [
@@ -671,15 +583,15 @@ fn messages_are_collapsed_trimmed_and_cut_at_120_characters() {
     assert_eq!(clean_message(&words), format!("{}…", "a".repeat(118)));
 
     let listed = Listed {
-        resources: vec![Some(vec![flux(
-            "Kustomization",
-            "a",
-            "b",
-            ready("False", "BuildFailed", &"word ".repeat(40)),
+        resources: vec![Some(vec![ks(
+            "a/b",
+            "False",
+            "BuildFailed",
+            &"word ".repeat(40),
         )])],
         ..Listed::default()
     };
-    let lines = render(&build_report(Engine::Flux, &flux_target(&[]), listed, NOW));
+    let lines = render(&flux_report(&[], listed));
     let message = lines[2].split(" · ").nth(1).expect("reason · message");
     assert!(
         message.chars().count() <= 120 && message.ends_with('…'),
