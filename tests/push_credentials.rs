@@ -120,181 +120,191 @@ struct Supplied {
 
 fn no_check(_: &TestEnv, _: &Output, _: &str) {}
 
+impl Supplied {
+    /// A case that prepares `env` with `setup`; the push names no reference, sets no variable,
+    /// checks nothing more and makes no hygiene push unless the builders below say so.
+    fn new(name: &'static str, setup: fn(&TestEnv, &str) -> Vec<String>) -> Supplied {
+        Supplied {
+            name,
+            setup,
+            reference: false,
+            vars: &[],
+            check: no_check,
+            hygiene: None,
+        }
+    }
+
+    /// The push names `oci://<host>/app`.
+    fn names_the_reference(mut self) -> Supplied {
+        self.reference = true;
+        self
+    }
+
+    fn vars(mut self, vars: &'static [(&'static str, &'static str)]) -> Supplied {
+        self.vars = vars;
+        self
+    }
+
+    fn check(mut self, check: fn(&TestEnv, &Output, &str)) -> Supplied {
+        self.check = check;
+        self
+    }
+
+    /// A hygiene push follows; `others` are secrets besides the real password.
+    fn hygiene(mut self, others: &'static [&'static str]) -> Supplied {
+        self.hygiene = Some(others);
+        self
+    }
+}
+
+/// `--registry <value>`.
+fn flag(value: String) -> Vec<String> {
+    vec!["--registry".into(), value]
+}
+
 /// `ksail.yaml` with the registry string `template` (`{host}` replaced) and `credentials`.
 fn config(env: &TestEnv, host: &str, template: &str, credentials: &[&str]) -> Vec<String> {
     write_config(env, &template.replace("{host}", host), credentials);
     vec![]
 }
 
+/// docker's config.json; the push takes no flag.
+fn docker(env: &TestEnv, config: serde_json::Value) -> Vec<String> {
+    env.write_docker_config(&config);
+    vec![]
+}
+
 fn supplied_cases() -> Vec<Supplied> {
     vec![
-        Supplied {
-            name: "inline registry string credentials are used",
-            setup: |_, host| vec!["--registry".into(), format!("{USER}:{PASS}@{host}/app")],
-            reference: false,
-            vars: &[],
-            // The URL on stdout never carries the credentials.
-            check: |_, output, _| assert_no_secret(output, PASS),
-            hygiene: Some(&[]),
-        },
-        Supplied {
-            name: "tokenEnvVar supplies the password for the ksail.yaml user",
-            setup: |env, host| config(env, host, "ci@{host}/app", &["tokenEnvVar: PUSH_TOKEN"]),
-            reference: false,
-            vars: &[("PUSH_TOKEN", PASS)],
-            check: no_check,
-            hygiene: Some(&[]),
-        },
+        // The URL on stdout never carries the credentials.
+        Supplied::new("inline registry string credentials are used", |_, host| {
+            flag(format!("{USER}:{PASS}@{host}/app"))
+        })
+        .check(|_, output, _| assert_no_secret(output, PASS))
+        .hygiene(&[]),
+        Supplied::new(
+            "tokenEnvVar supplies the password for the ksail.yaml user",
+            |env, host| config(env, host, "ci@{host}/app", &["tokenEnvVar: PUSH_TOKEN"]),
+        )
+        .vars(&[("PUSH_TOKEN", PASS)])
+        .hygiene(&[]),
         // artifact.md "Credentials": cliTokenEnvVar, then tokenEnvVar, then the embedded password.
-        Supplied {
-            name: "cliTokenEnvVar beats tokenEnvVar and the embedded password",
-            setup: |env, host| {
+        Supplied::new(
+            "cliTokenEnvVar beats tokenEnvVar and the embedded password",
+            |env, host| {
                 let credentials = ["cliTokenEnvVar: CLI_TOKEN", "tokenEnvVar: PUSH_TOKEN"];
                 config(env, host, "ci:wrong-embedded@{host}/app", &credentials)
             },
-            reference: false,
-            vars: &[("CLI_TOKEN", PASS), ("PUSH_TOKEN", "wrong-token")],
-            check: no_check,
-            hygiene: Some(&["wrong-embedded", "wrong-token"]),
-        },
+        )
+        .vars(&[("CLI_TOKEN", PASS), ("PUSH_TOKEN", "wrong-token")])
+        .hygiene(&["wrong-embedded", "wrong-token"]),
         // A configured variable name takes precedence over the embedded password, as in ksail
         // (Go).
-        Supplied {
-            name: "tokenEnvVar beats the embedded password",
-            setup: |env, host| {
-                config(
-                    env,
-                    host,
-                    "ci:wrong-embedded@{host}/app",
-                    &["tokenEnvVar: PUSH_TOKEN"],
-                )
-            },
-            reference: false,
-            vars: &[("PUSH_TOKEN", PASS)],
-            check: |_, output, _| assert_no_secret(output, "wrong-embedded"),
-            hygiene: None,
-        },
+        Supplied::new("tokenEnvVar beats the embedded password", |env, host| {
+            let credentials = ["tokenEnvVar: PUSH_TOKEN"];
+            config(env, host, "ci:wrong-embedded@{host}/app", &credentials)
+        })
+        .vars(&[("PUSH_TOKEN", PASS)])
+        .check(|_, output, _| assert_no_secret(output, "wrong-embedded")),
         // config.md "Variable expansion": the whole registry string from ksail.yaml is expanded.
-        Supplied {
-            name: "a variable in the ksail.yaml registry string is expanded",
-            setup: |env, host| config(env, host, "ci:${REG_PASS}@{host}/app", &[]),
-            reference: false,
-            vars: &[("REG_PASS", PASS)],
-            check: no_check,
-            hygiene: Some(&[]),
-        },
+        Supplied::new(
+            "a variable in the ksail.yaml registry string is expanded",
+            |env, host| config(env, host, "ci:${REG_PASS}@{host}/app", &[]),
+        )
+        .vars(&[("REG_PASS", PASS)])
+        .hygiene(&[]),
         // config.md "Variable expansion": `--registry` credentials are expanded when
         // credentials are resolved.
-        Supplied {
-            name: "--registry credentials are expanded",
-            setup: |_, host| {
-                vec![
-                    "--registry".into(),
-                    format!("{USER}:${{REG_PASS}}@{host}/app"),
-                ]
-            },
-            reference: false,
-            vars: &[("REG_PASS", PASS)],
-            check: no_check,
-            hygiene: None,
-        },
-        Supplied {
-            name: "a docker config auths entry is used",
-            setup: |env, host| {
-                env.write_docker_config(&json!({ "auths": { host: { "auth": b64(USER, PASS) } } }));
-                vec![]
-            },
-            reference: true,
-            vars: &[],
-            check: no_check,
-            hygiene: Some(&[]),
-        },
-        Supplied {
-            name: "a docker config auths entry with an http:// key is used",
-            setup: |env, host| {
+        Supplied::new("--registry credentials are expanded", |_, host| {
+            flag(format!("{USER}:${{REG_PASS}}@{host}/app"))
+        })
+        .vars(&[("REG_PASS", PASS)]),
+        Supplied::new("a docker config auths entry is used", |env, host| {
+            docker(
+                env,
+                json!({ "auths": { host: { "auth": b64(USER, PASS) } } }),
+            )
+        })
+        .names_the_reference()
+        .hygiene(&[]),
+        Supplied::new(
+            "a docker config auths entry with an http:// key is used",
+            |env, host| {
                 let key = format!("http://{host}");
-                env.write_docker_config(&json!({ "auths": { key: { "auth": b64(USER, PASS) } } }));
-                vec![]
+                docker(
+                    env,
+                    json!({ "auths": { key: { "auth": b64(USER, PASS) } } }),
+                )
             },
-            reference: true,
-            vars: &[],
-            check: no_check,
-            hygiene: None,
-        },
-        Supplied {
-            name: "a credential helper from credHelpers is used",
-            setup: |env, host| {
+        )
+        .names_the_reference(),
+        Supplied::new(
+            "a credential helper from credHelpers is used",
+            |env, host| {
                 env.fake_credential_helper("test", &[(host, Some((USER, PASS)))]);
-                env.write_docker_config(&json!({ "credHelpers": { host: "test" } }));
-                vec![]
+                docker(env, json!({ "credHelpers": { host: "test" } }))
             },
-            reference: true,
-            vars: &[],
-            check: |env, _, host| {
-                let calls = env.calls();
-                assert_eq!(calls.len(), 1, "{calls:?}");
-                assert_eq!(calls[0]["argv"], json!(["docker-credential-test", "get"]));
-                assert_eq!(calls[0]["stdin"], json!(host));
-            },
-            hygiene: Some(&[]),
-        },
-        Supplied {
-            name: "a credential helper from credsStore is used",
-            setup: |env, host| {
+        )
+        .names_the_reference()
+        .check(|env, _, host| {
+            let calls = env.calls();
+            assert_eq!(calls.len(), 1, "{calls:?}");
+            assert_eq!(calls[0]["argv"], json!(["docker-credential-test", "get"]));
+            assert_eq!(calls[0]["stdin"], json!(host));
+        })
+        .hygiene(&[]),
+        Supplied::new(
+            "a credential helper from credsStore is used",
+            |env, host| {
                 env.fake_credential_helper("test", &[(host, Some((USER, PASS)))]);
-                env.write_docker_config(&json!({ "credsStore": "test" }));
-                vec![]
+                docker(env, json!({ "credsStore": "test" }))
             },
-            reference: true,
-            vars: &[],
-            check: |env, _, _| assert_eq!(env.calls().len(), 1),
-            hygiene: Some(&[]),
-        },
+        )
+        .names_the_reference()
+        .check(|env, _, _| assert_eq!(env.calls().len(), 1))
+        .hygiene(&[]),
         // The registry string comes first: a helper is not even asked when the string has
         // credentials for the same host.
-        Supplied {
-            name: "registry string credentials win over docker config",
-            setup: |env, host| {
+        Supplied::new(
+            "registry string credentials win over docker config",
+            |env, host| {
                 env.fake_credential_helper("test", &[(host, Some((USER, "wrong-helper")))]);
-                env.write_docker_config(&json!({
-                    "credsStore": "test",
-                    "auths": { host: { "auth": b64(USER, "wrong-auths") } },
-                }));
-                vec!["--registry".into(), format!("{USER}:{PASS}@{host}/app")]
-            },
-            reference: false,
-            vars: &[],
-            check: |env, _, _| {
-                assert!(
-                    env.calls().is_empty(),
-                    "the helper was asked: {:?}",
-                    env.calls()
+                docker(
+                    env,
+                    json!({
+                        "credsStore": "test",
+                        "auths": { host: { "auth": b64(USER, "wrong-auths") } },
+                    }),
                 );
+                flag(format!("{USER}:{PASS}@{host}/app"))
             },
-            hygiene: None,
-        },
-        Supplied {
-            name: "a missing helper executable warns and the next source is used",
-            setup: |env, host| {
-                env.write_docker_config(&json!({
-                    "credHelpers": { host: "absent" },
-                    "auths": { host: { "auth": b64(USER, PASS) } },
-                }));
-                vec![]
+        )
+        .check(|env, _, _| {
+            let calls = env.calls();
+            assert!(calls.is_empty(), "the helper was asked: {calls:?}");
+        }),
+        Supplied::new(
+            "a missing helper executable warns and the next source is used",
+            |env, host| {
+                docker(
+                    env,
+                    json!({
+                        "credHelpers": { host: "absent" },
+                        "auths": { host: { "auth": b64(USER, PASS) } },
+                    }),
+                )
             },
-            reference: true,
-            vars: &[],
-            check: |_, output, _| {
-                // Each warning carries the timestamp prefix (checked by the helper).
-                let warnings = timestamped_warnings(output);
-                assert_eq!(warnings.len(), 1, "{warnings:?}");
-                let text = &warnings[0];
-                assert!(text.starts_with("warning: "), "{text}");
-                assert!(text.contains("\"absent\""), "{text}");
-                assert!(text.contains("docker-credential-absent"), "{text}");
-            },
-            hygiene: None,
-        },
+        )
+        .names_the_reference()
+        .check(|_, output, _| {
+            // Each warning carries the timestamp prefix (checked by the helper).
+            let warnings = timestamped_warnings(output);
+            assert_eq!(warnings.len(), 1, "{warnings:?}");
+            let text = &warnings[0];
+            assert!(text.starts_with("warning: "), "{text}");
+            assert!(text.contains("\"absent\""), "{text}");
+            assert!(text.contains("docker-credential-absent"), "{text}");
+        }),
     ]
 }
 
@@ -388,95 +398,155 @@ fn anonymous_push_is_rejected_after_one_attempt() {
     );
 }
 
+const WRONG: &str = "wr0ng-pa55word";
+
+/// A source of wrong credentials: its name, `setup` (prepares `env` for the registry at `host`
+/// and returns the push arguments), the variables set, and the source the error names.
+type WrongSource = (
+    &'static str,
+    fn(&TestEnv, &str) -> Vec<String>,
+    &'static [(&'static str, &'static str)],
+    &'static str,
+);
+
+const WRONG_SOURCES: &[WrongSource] = &[
+    (
+        "--registry",
+        |_, host| flag(format!("{USER}:{WRONG}@{host}/app")),
+        &[],
+        "credentials from the registry string",
+    ),
+    (
+        "ksail.yaml embedded",
+        |env, host| config(env, host, &format!("{USER}:{WRONG}@{{host}}/app"), &[]),
+        &[],
+        "credentials from the registry string",
+    ),
+    (
+        "tokenEnvVar",
+        |env, host| config(env, host, "ci@{host}/app", &["tokenEnvVar: PUSH_TOKEN"]),
+        &[("PUSH_TOKEN", WRONG)],
+        "credentials from environment variable PUSH_TOKEN",
+    ),
+    (
+        "docker config auths",
+        |env, host| {
+            docker(
+                env,
+                json!({ "auths": { host: { "auth": b64(USER, WRONG) } } }),
+            );
+            vec![format!("oci://{host}/app")]
+        },
+        &[],
+        "credentials from docker config.json",
+    ),
+    (
+        "credential helper",
+        |env, host| {
+            env.fake_credential_helper("test", &[(host, Some((USER, WRONG)))]);
+            docker(env, json!({ "credHelpers": { host: "test" } }));
+            vec![format!("oci://{host}/app")]
+        },
+        &[],
+        "credentials from docker credential helper \"test\"",
+    ),
+];
+
 /// Wrong credentials from each source: exit 1; the error names the source, never the value.
 #[test]
 fn wrong_password_error_names_the_source_never_the_value() {
-    const WRONG: &str = "wr0ng-pa55word";
     let registry = require_registry!(auth_registry());
     let host = registry.host_port();
-    let reference = format!("oci://{host}/app");
-    let inline = format!("{USER}:{WRONG}@{host}/app");
-
-    struct Case<'a> {
-        name: &'a str,
-        args: Vec<&'a str>,
-        vars: Vec<(&'a str, &'a str)>,
-        config: Option<(String, Vec<&'a str>)>,
-        docker: Option<serde_json::Value>,
-        helper: bool,
-        source: String,
-    }
-    let cases = vec![
-        Case {
-            name: "--registry",
-            args: vec!["--registry", &inline],
-            vars: vec![],
-            config: None,
-            docker: None,
-            helper: false,
-            source: "credentials from the registry string".into(),
-        },
-        Case {
-            name: "ksail.yaml embedded",
-            args: vec![],
-            vars: vec![],
-            config: Some((format!("{USER}:{WRONG}@{host}/app"), vec![])),
-            docker: None,
-            helper: false,
-            source: "credentials from the registry string".into(),
-        },
-        Case {
-            name: "tokenEnvVar",
-            args: vec![],
-            vars: vec![("PUSH_TOKEN", WRONG)],
-            config: Some((
-                format!("{USER}@{host}/app"),
-                vec!["tokenEnvVar: PUSH_TOKEN"],
-            )),
-            docker: None,
-            helper: false,
-            source: "credentials from environment variable PUSH_TOKEN".into(),
-        },
-        Case {
-            name: "docker config auths",
-            args: vec![&reference],
-            vars: vec![],
-            config: None,
-            docker: Some(json!({ "auths": { host.clone(): { "auth": b64(USER, WRONG) } } })),
-            helper: false,
-            source: "credentials from docker config.json".into(),
-        },
-        Case {
-            name: "credential helper",
-            args: vec![&reference],
-            vars: vec![],
-            config: None,
-            docker: Some(json!({ "credHelpers": { host.clone(): "test" } })),
-            helper: true,
-            source: "credentials from docker credential helper \"test\"".into(),
-        },
-    ];
-    for case in cases {
+    for (name, setup, vars, source) in WRONG_SOURCES {
         let env = env_with_manifests();
-        if let Some((registry_string, credentials)) = &case.config {
-            write_config(&env, registry_string, credentials);
-        }
-        if let Some(docker) = &case.docker {
-            env.write_docker_config(docker);
-        }
-        if case.helper {
-            env.fake_credential_helper("test", &[(host.as_str(), Some((USER, WRONG)))]);
-        }
+        let extra = setup(&env, &host);
         let mut args = vec!["-vvv", "workload", "push"];
-        args.extend(case.args.iter().copied());
-        let output = run(&env, &args, &case.vars);
-        assert_case_exit(&output, 1, case.name);
+        args.extend(extra.iter().map(String::as_str));
+        let output = run(&env, &args, vars);
+        assert_case_exit(&output, 1, name);
         assert_error_line(&output, "rejected");
-        assert_error_line(&output, &case.source);
+        assert_error_line(&output, source);
         assert_no_secret(&output, WRONG);
         assert_no_secret(&output, &b64(USER, WRONG));
         assert!(http::list_tags_as(&host, "app", USER, PASS).is_empty());
     }
+}
+
+/// An incomplete credential configuration: ksail.yaml's registry string (`{host}` and `{pass}`
+/// replaced) and `credentials` lines, perhaps a `--registry` flag, the variables set, and the
+/// exact error line.
+struct Incomplete {
+    name: &'static str,
+    registry: &'static str,
+    credentials: &'static [&'static str],
+    flag: Option<&'static str>,
+    vars: &'static [(&'static str, &'static str)],
+    error: &'static str,
+}
+
+impl Incomplete {
+    fn new(name: &'static str, registry: &'static str, error: &'static str) -> Incomplete {
+        Incomplete {
+            name,
+            registry,
+            credentials: &[],
+            flag: None,
+            vars: &[],
+            error,
+        }
+    }
+
+    fn credentials(mut self, credentials: &'static [&'static str]) -> Incomplete {
+        self.credentials = credentials;
+        self
+    }
+
+    fn flag(mut self, registry: &'static str) -> Incomplete {
+        self.flag = Some(registry);
+        self
+    }
+
+    fn vars(mut self, vars: &'static [(&'static str, &'static str)]) -> Incomplete {
+        self.vars = vars;
+        self
+    }
+}
+
+const CLI_TOKEN: &[&str] = &["cliTokenEnvVar: GHCR_PUSH_TOKEN"];
+const PUSH_TOKEN: &[&str] = &["tokenEnvVar: PUSH_TOKEN"];
+const CLI_UNSET: &str = "error: spec.cluster.localRegistry.credentials.cliTokenEnvVar names GHCR_PUSH_TOKEN, which is not set; export it or remove the setting";
+const TOKEN_UNSET: &str = "error: spec.cluster.localRegistry.credentials.tokenEnvVar names PUSH_TOKEN, which is not set; export it or remove the setting";
+const NO_PASSWORD: &str = "error: registry user \"ci\" has no password; add it to the registry string or set credentials.tokenEnvVar";
+const NO_USER: &str = "error: credentials.tokenEnvVar is set but the registry string has no user; write it as user@host";
+
+fn incomplete_cases() -> Vec<Incomplete> {
+    vec![
+        Incomplete::new("cliTokenEnvVar unset", "ci@{host}/app", CLI_UNSET).credentials(CLI_TOKEN),
+        Incomplete::new("cliTokenEnvVar empty", "ci@{host}/app", CLI_UNSET)
+            .credentials(CLI_TOKEN)
+            .vars(&[("GHCR_PUSH_TOKEN", "")]),
+        Incomplete::new(
+            "cliTokenEnvVar unset, even with an embedded password",
+            "ci:{pass}@{host}/app",
+            CLI_UNSET,
+        )
+        .credentials(CLI_TOKEN),
+        Incomplete::new("tokenEnvVar unset", "ci@{host}/app", TOKEN_UNSET).credentials(PUSH_TOKEN),
+        Incomplete::new(
+            "user without password in ksail.yaml",
+            "ci@{host}/app",
+            NO_PASSWORD,
+        ),
+        Incomplete::new(
+            "user without password in --registry",
+            "{host}/other",
+            NO_PASSWORD,
+        )
+        .flag("ci@{host}/app"),
+        Incomplete::new("tokenEnvVar without a user", "{host}/app", NO_USER)
+            .credentials(PUSH_TOKEN)
+            .vars(&[("PUSH_TOKEN", PASS)]),
+    ]
 }
 
 /// Incomplete credential configuration (artifact.md table, testing.md B12): exit 2 with the
@@ -486,84 +556,17 @@ fn b12_incomplete_credential_configuration_exits_2_before_any_request() {
     let registry = require_registry!(auth_registry());
     let proxy = Proxy::start(&registry.host_port());
     let host = proxy.host_port();
-
-    struct Case<'a> {
-        name: &'a str,
-        registry: String,
-        credentials: Vec<&'a str>,
-        args: Vec<String>,
-        vars: Vec<(&'a str, &'a str)>,
-        error: &'a str,
-    }
-    let cli_unset = "error: spec.cluster.localRegistry.credentials.cliTokenEnvVar names GHCR_PUSH_TOKEN, which is not set; export it or remove the setting";
-    let token_unset = "error: spec.cluster.localRegistry.credentials.tokenEnvVar names PUSH_TOKEN, which is not set; export it or remove the setting";
-    let no_password = "error: registry user \"ci\" has no password; add it to the registry string or set credentials.tokenEnvVar";
-    let no_user = "error: credentials.tokenEnvVar is set but the registry string has no user; write it as user@host";
-    let cases = vec![
-        Case {
-            name: "cliTokenEnvVar unset",
-            registry: format!("ci@{host}/app"),
-            credentials: vec!["cliTokenEnvVar: GHCR_PUSH_TOKEN"],
-            args: vec![],
-            vars: vec![],
-            error: cli_unset,
-        },
-        Case {
-            name: "cliTokenEnvVar empty",
-            registry: format!("ci@{host}/app"),
-            credentials: vec!["cliTokenEnvVar: GHCR_PUSH_TOKEN"],
-            args: vec![],
-            vars: vec![("GHCR_PUSH_TOKEN", "")],
-            error: cli_unset,
-        },
-        Case {
-            name: "cliTokenEnvVar unset, even with an embedded password",
-            registry: format!("ci:{PASS}@{host}/app"),
-            credentials: vec!["cliTokenEnvVar: GHCR_PUSH_TOKEN"],
-            args: vec![],
-            vars: vec![],
-            error: cli_unset,
-        },
-        Case {
-            name: "tokenEnvVar unset",
-            registry: format!("ci@{host}/app"),
-            credentials: vec!["tokenEnvVar: PUSH_TOKEN"],
-            args: vec![],
-            vars: vec![],
-            error: token_unset,
-        },
-        Case {
-            name: "user without password in ksail.yaml",
-            registry: format!("ci@{host}/app"),
-            credentials: vec![],
-            args: vec![],
-            vars: vec![],
-            error: no_password,
-        },
-        Case {
-            name: "user without password in --registry",
-            registry: format!("{host}/other"),
-            credentials: vec![],
-            args: vec!["--registry".into(), format!("ci@{host}/app")],
-            vars: vec![],
-            error: no_password,
-        },
-        Case {
-            name: "tokenEnvVar without a user",
-            registry: format!("{host}/app"),
-            credentials: vec!["tokenEnvVar: PUSH_TOKEN"],
-            args: vec![],
-            vars: vec![("PUSH_TOKEN", PASS)],
-            error: no_user,
-        },
-    ];
-    for case in cases {
+    let expand = |text: &str| text.replace("{host}", &host).replace("{pass}", PASS);
+    for case in incomplete_cases() {
         let env = env_with_manifests();
-        write_config(&env, &case.registry, &case.credentials);
+        write_config(&env, &expand(case.registry), case.credentials);
         let before = env.tree_hash();
+        let flag = case.flag.map(expand);
         let mut args = vec!["workload", "push"];
-        args.extend(case.args.iter().map(String::as_str));
-        let output = run(&env, &args, &case.vars);
+        if let Some(flag) = &flag {
+            args.extend(["--registry", flag]);
+        }
+        let output = run(&env, &args, case.vars);
         assert_case_exit(&output, 2, case.name);
         let lines = stderr_lines(&output);
         assert_eq!(
