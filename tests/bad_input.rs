@@ -28,6 +28,34 @@ struct Case<'a> {
     expected: Expected,
 }
 
+impl<'a> Case<'a> {
+    /// A case with no files, no arguments after `workload push` and no variables.
+    fn new(id: &'a str, expected: Expected) -> Case<'a> {
+        Case {
+            id,
+            files: vec![],
+            args: vec![],
+            vars: vec![],
+            expected,
+        }
+    }
+
+    fn files(mut self, files: Vec<(&'a str, String)>) -> Case<'a> {
+        self.files = files;
+        self
+    }
+
+    fn args(mut self, args: Vec<String>) -> Case<'a> {
+        self.args = args;
+        self
+    }
+
+    fn vars(mut self, vars: Vec<(&'a str, &'a str)>) -> Case<'a> {
+        self.vars = vars;
+        self
+    }
+}
+
 enum Expected {
     /// The whole error line.
     Line(String),
@@ -146,13 +174,7 @@ fn b02_extra_positional_argument() {
     let reference = up.reference();
     check(
         &up,
-        &Case {
-            id: "B02",
-            files: vec![],
-            args: vec![reference, "extra".into()],
-            vars: vec![],
-            expected: phrases(&["extra"]),
-        },
+        &Case::new("B02", phrases(&["extra"])).args(vec![reference, "extra".into()]),
     );
     // Nothing but the error line, not even a progress line.
     let env = prepared_env(&up);
@@ -172,39 +194,41 @@ fn b03_config_flag_naming_a_missing_file_or_a_directory() {
         "ksail.yaml",
         config_with("spec:\n  cluster:\n    gitOpsEngine: Flux\n"),
     );
-    run_table(
-        vec![
-            Case {
-                id: "B03 --config missing",
-                files: vec![fallback.clone()],
-                args: vec!["--config".into(), "missing.yaml".into(), reference.clone()],
-                vars: vec![],
-                expected: phrases(&["missing.yaml", "does not exist"]),
-            },
-            Case {
-                id: "B03 --config directory",
-                files: vec![fallback.clone(), ("conf/keep", String::new())],
-                args: vec!["--config".into(), "conf".into(), reference.clone()],
-                vars: vec![],
-                expected: phrases(&["conf", "directory"]),
-            },
-            Case {
-                id: "B03 KSAIL_CONFIG missing",
-                files: vec![fallback.clone()],
-                args: vec![reference.clone()],
-                vars: vec![("KSAIL_CONFIG", "missing.yaml")],
-                expected: phrases(&["missing.yaml", "does not exist"]),
-            },
-            Case {
-                id: "B03 KSAIL_CONFIG directory",
-                files: vec![fallback, ("conf/keep", String::new())],
-                args: vec![reference],
-                vars: vec![("KSAIL_CONFIG", "conf")],
-                expected: phrases(&["conf", "directory"]),
-            },
-        ],
-        &up,
-    );
+    // --config and KSAIL_CONFIG, each naming a missing file and a directory.
+    let mut cases = Vec::new();
+    for (flag_id, var_id, path, says) in [
+        (
+            "B03 --config missing",
+            "B03 KSAIL_CONFIG missing",
+            "missing.yaml",
+            ["missing.yaml", "does not exist"],
+        ),
+        (
+            "B03 --config directory",
+            "B03 KSAIL_CONFIG directory",
+            "conf",
+            ["conf", "directory"],
+        ),
+    ] {
+        let mut files = vec![fallback.clone()];
+        if path == "conf" {
+            files.push(("conf/keep", String::new()));
+        }
+        let flag = vec!["--config".into(), path.into(), reference.clone()];
+        cases.push(
+            Case::new(flag_id, phrases(&says))
+                .files(files.clone())
+                .args(flag),
+        );
+        let var = vec![("KSAIL_CONFIG", path)];
+        cases.push(
+            Case::new(var_id, phrases(&says))
+                .files(files)
+                .args(vec![reference.clone()])
+                .vars(var),
+        );
+    }
+    run_table(cases, &up);
 }
 
 /// B04–B07: a ksail.yaml that does not load; the error line names the file and, where there
@@ -253,12 +277,10 @@ fn b04_to_b07_a_ksail_yaml_that_does_not_load() {
     ];
     let cases = rows
         .into_iter()
-        .map(|(id, text, expected)| Case {
-            id,
-            files: vec![("ksail.yaml", text)],
-            args: vec![reference.clone()],
-            vars: vec![],
-            expected,
+        .map(|(id, text, expected)| {
+            Case::new(id, expected)
+                .files(vec![("ksail.yaml", text)])
+                .args(vec![reference.clone()])
         })
         .collect();
     run_table(cases, &up);
@@ -300,32 +322,20 @@ fn b08_x01_to_x09_bad_registry_strings() {
     ];
     let mut cases = Vec::new();
     for (id, registry, phrase) in &table {
-        cases.push(Case {
-            id,
-            files: vec![],
-            args: vec!["--registry".into(), registry.clone()],
-            vars: vec![],
-            expected: phrases(&["--registry", phrase]),
-        });
-        cases.push(Case {
-            id,
-            files: vec![],
-            args: vec![],
-            vars: vec![("KSAIL_REGISTRY", registry.as_str())],
-            expected: phrases(&["KSAIL_REGISTRY", phrase]),
-        });
-        cases.push(Case {
-            id,
-            files: vec![(
+        cases.push(
+            Case::new(id, phrases(&["--registry", phrase]))
+                .args(vec!["--registry".into(), registry.clone()]),
+        );
+        cases.push(
+            Case::new(id, phrases(&["KSAIL_REGISTRY", phrase]))
+                .vars(vec![("KSAIL_REGISTRY", registry.as_str())]),
+        );
+        cases.push(Case::new(id, phrases(&["ksail.yaml:7:17: spec.cluster.localRegistry.registry", phrase])).files(vec![(
                 "ksail.yaml",
                 config_with(&format!(
                     "spec:\n  cluster:\n    gitOpsEngine: Flux\n    localRegistry:\n      registry: \"{registry}\"\n"
                 )),
-            )],
-            args: vec![],
-            vars: vec![],
-            expected: phrases(&["ksail.yaml:7:17: spec.cluster.localRegistry.registry", phrase]),
-        });
+            )]));
     }
     for case in &cases {
         check(&up, case);
@@ -350,27 +360,23 @@ fn b08_x10_bad_tag() {
     ));
     run_table(
         vec![
-            Case {
-                id: "X10 ksail.yaml",
-                files: vec![("ksail.yaml", config.clone())],
-                args: vec![],
-                vars: vec![],
-                expected: phrases(&["ksail.yaml:9:10: spec.workload.tag", "invalid tag \"-bad\""]),
-            },
-            Case {
-                id: "X10 ksail.yaml with a ref that has its own tag",
-                files: vec![("ksail.yaml", config)],
-                args: vec![format!("{reference}:ok")],
-                vars: vec![],
-                expected: phrases(&["invalid tag \"-bad\""]),
-            },
-            Case {
-                id: "X10 env",
-                files: vec![],
-                args: vec![reference],
-                vars: vec![("KSAIL_SPEC_WORKLOAD_TAG", "-bad")],
-                expected: phrases(&["KSAIL_SPEC_WORKLOAD_TAG", "invalid tag \"-bad\""]),
-            },
+            Case::new(
+                "X10 ksail.yaml",
+                phrases(&["ksail.yaml:9:10: spec.workload.tag", "invalid tag \"-bad\""]),
+            )
+            .files(vec![("ksail.yaml", config.clone())]),
+            Case::new(
+                "X10 ksail.yaml with a ref that has its own tag",
+                phrases(&["invalid tag \"-bad\""]),
+            )
+            .files(vec![("ksail.yaml", config)])
+            .args(vec![format!("{reference}:ok")]),
+            Case::new(
+                "X10 env",
+                phrases(&["KSAIL_SPEC_WORKLOAD_TAG", "invalid tag \"-bad\""]),
+            )
+            .args(vec![reference])
+            .vars(vec![("KSAIL_SPEC_WORKLOAD_TAG", "-bad")]),
         ],
         &up,
     );
@@ -398,12 +404,8 @@ fn b08_x11_to_x15_bad_oci_references() {
     ];
     let cases: Vec<Case<'_>> = table
         .iter()
-        .map(|(id, reference, phrase)| Case {
-            id,
-            files: vec![],
-            args: vec![reference.clone()],
-            vars: vec![],
-            expected: phrases(&[phrase]),
+        .map(|(id, reference, phrase)| {
+            Case::new(id, phrases(&[phrase])).args(vec![reference.clone()])
         })
         .collect();
     run_table(cases, &up);
@@ -430,42 +432,18 @@ fn b08_x16_no_registry_and_x17_bad_metadata_name() {
     let host = up.host();
     run_table(
         vec![
-            Case {
-                id: "X16 no file",
-                files: vec![],
-                args: vec![],
-                vars: vec![],
-                expected: phrases(&["no registry configured"]),
-            },
-            Case {
-                id: "X16 engine None",
-                files: vec![(
+            Case::new("X16 no file", phrases(&["no registry configured"])),
+            Case::new("X16 engine None", phrases(&["no registry configured"])).files(vec![(
                     "ksail.yaml",
                     config_with("spec:\n  cluster:\n    gitOpsEngine: None\n"),
-                )],
-                args: vec![],
-                vars: vec![],
-                expected: phrases(&["no registry configured"]),
-            },
-            Case {
-                id: "X17",
-                files: vec![(
+                )]),
+            Case::new("X17", phrases(&["invalid metadata.name \"Bad_Name\""])).files(vec![(
                     "ksail.yaml",
                     config_with(&format!(
                         "spec:\n  cluster:\n    gitOpsEngine: Flux\n    localRegistry:\n      registry: \"{host}\"\n"
                     )),
-                )],
-                args: vec![],
-                vars: vec![("KSAIL_METADATA_NAME", "Bad_Name")],
-                expected: phrases(&["invalid metadata.name \"Bad_Name\""]),
-            },
-            Case {
-                id: "X17 with a ref",
-                files: vec![],
-                args: vec![format!("oci://{host}/k8s")],
-                vars: vec![("KSAIL_METADATA_NAME", "Bad_Name")],
-                expected: phrases(&["invalid metadata.name \"Bad_Name\""]),
-            },
+                )]).vars(vec![("KSAIL_METADATA_NAME", "Bad_Name")]),
+            Case::new("X17 with a ref", phrases(&["invalid metadata.name \"Bad_Name\""])).args(vec![format!("oci://{host}/k8s")]).vars(vec![("KSAIL_METADATA_NAME", "Bad_Name")]),
         ],
         &up,
     );
@@ -479,12 +457,10 @@ fn b20_source_date_epoch_that_is_not_a_number() {
     run_table(
         ["abc", "-5", "1.5"]
             .into_iter()
-            .map(|value| Case {
-                id: "B20",
-                files: vec![],
-                args: vec![reference.clone()],
-                vars: vec![("SOURCE_DATE_EPOCH", value)],
-                expected: phrases(&["SOURCE_DATE_EPOCH"]),
+            .map(|value| {
+                Case::new("B20", phrases(&["SOURCE_DATE_EPOCH"]))
+                    .args(vec![reference.clone()])
+                    .vars(vec![("SOURCE_DATE_EPOCH", value)])
             })
             .collect(),
         &up,
