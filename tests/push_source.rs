@@ -120,6 +120,31 @@ struct Rejection {
     problems: Option<Vec<String>>,
 }
 
+impl Rejection {
+    /// A push without extra arguments whose problems are not checked.
+    fn new(name: &'static str, error: &'static str, setup: fn(&TestEnv)) -> Rejection {
+        Rejection {
+            name,
+            setup,
+            extra: &[],
+            error,
+            problems: None,
+        }
+    }
+
+    /// Arguments after `--registry <proxy>`.
+    fn args(mut self, extra: &'static [&'static str]) -> Rejection {
+        self.extra = extra;
+        self
+    }
+
+    /// The validation problem lines, in order.
+    fn problems(mut self, problems: Vec<String>) -> Rejection {
+        self.problems = Some(problems);
+        self
+    }
+}
+
 const NO_FILES: &str =
     "error: source directory k8s contains no files to push; add manifests or check .sourceignore";
 const INVALID_TREE_ERROR: &str = "error: validation failed: 4 problems in 3 files under k8s; fix them or push with --no-validate";
@@ -132,47 +157,21 @@ fn rejections() -> Vec<Rejection> {
         .chain(["… and 3 more".to_string()])
         .collect();
     vec![
-        Rejection {
-            name: "B09 a missing source directory",
-            setup: |env| {
+        Rejection::new("B09 a missing source directory", "error: source directory k8s does not exist; create it, or set spec.workload.sourceDirectory or --path", |env| {
                 env.write("other/cm.yaml", CM);
-            },
-            extra: &[],
-            error: "error: source directory k8s does not exist; create it, or set spec.workload.sourceDirectory or --path",
-            problems: None,
-        },
-        Rejection {
-            name: "a missing --path directory is named as given",
-            setup: |_| {},
-            extra: &["--path", "deploy/prod"],
-            error: "error: source directory deploy/prod does not exist; create it, or set spec.workload.sourceDirectory or --path",
-            problems: None,
-        },
-        Rejection {
-            name: "no files left after the ignore rules",
-            setup: |env| {
+            }),
+        Rejection::new("a missing --path directory is named as given", "error: source directory deploy/prod does not exist; create it, or set spec.workload.sourceDirectory or --path", |_| {}).args(&["--path", "deploy/prod"]),
+        Rejection::new("no files left after the ignore rules", NO_FILES, |env| {
                 env.write("k8s/logo.png", [0x89, b'P', b'N', b'G']);
                 env.write("k8s/.gitignore", "*.tmp\n");
                 env.write("k8s/drafts/a.yaml", CM);
                 env.write("k8s/.sourceignore", "drafts/\n.sourceignore\n");
                 env.mkdir("k8s/empty");
-            },
-            extra: &[],
-            error: NO_FILES,
-            problems: None,
-        },
-        Rejection {
-            name: "an empty source directory",
-            setup: |env| {
+            }),
+        Rejection::new("an empty source directory", NO_FILES, |env| {
                 env.mkdir("k8s");
-            },
-            extra: &[],
-            error: NO_FILES,
-            problems: None,
-        },
-        Rejection {
-            name: "B11 an escaping symlink names the link and its target",
-            setup: |env| {
+            }),
+        Rejection::new("B11 an escaping symlink names the link and its target", "error: symlink k8s/secret.yaml points outside the source directory (to ../../secrets/prod.yaml); copy the file into the source directory or remove the link", |env| {
                 env.write("k8s/cm.yaml", CM);
                 fs::create_dir_all(env.root().join("secrets")).unwrap();
                 fs::write(env.root().join("secrets/prod.yaml"), CM).unwrap();
@@ -181,108 +180,50 @@ fn rejections() -> Vec<Rejection> {
                     env.work().join("k8s/secret.yaml").exists(),
                     "the link resolves"
                 );
-            },
-            extra: &[],
-            error: "error: symlink k8s/secret.yaml points outside the source directory (to ../../secrets/prod.yaml); copy the file into the source directory or remove the link",
-            problems: None,
-        },
-        Rejection {
-            name: "an escaping directory link",
-            setup: |env| {
+            }),
+        Rejection::new("an escaping directory link", "error: symlink k8s/apps/ext points outside the source directory (to ../../outside); copy the file into the source directory or remove the link", |env| {
                 env.write("k8s/cm.yaml", CM);
                 env.write("outside/x.yaml", CM);
                 env.symlink("../../outside", "k8s/apps/ext");
-            },
-            extra: &[],
-            error: "error: symlink k8s/apps/ext points outside the source directory (to ../../outside); copy the file into the source directory or remove the link",
-            problems: None,
-        },
-        Rejection {
-            name: "an absolute link outside",
-            setup: |env| {
+            }),
+        Rejection::new("an absolute link outside", "error: symlink k8s/abs.yaml points outside the source directory (to {work}/elsewhere.yaml); copy the file into the source directory or remove the link", |env| {
                 env.write("k8s/cm.yaml", CM);
                 let target = env.write("elsewhere.yaml", CM);
                 assert_eq!(target, env.work().join("elsewhere.yaml"));
                 env.symlink(&target, "k8s/abs.yaml");
-            },
-            extra: &[],
-            error: "error: symlink k8s/abs.yaml points outside the source directory (to {work}/elsewhere.yaml); copy the file into the source directory or remove the link",
-            problems: None,
-        },
-        Rejection {
-            name: "a dangling symlink",
-            setup: |env| {
+            }),
+        Rejection::new("a dangling symlink", "error: symlink k8s/app.yaml points to a missing file; fix or remove the link", |env| {
                 env.write("k8s/cm.yaml", CM);
                 env.symlink("gone.yaml", "k8s/app.yaml");
-            },
-            extra: &[],
-            error: "error: symlink k8s/app.yaml points to a missing file; fix or remove the link",
-            problems: None,
-        },
-        Rejection {
-            name: "a symlink loop",
-            setup: |env| {
+            }),
+        Rejection::new("a symlink loop", "error: symlink loop at k8s/loop; remove the link", |env| {
                 env.write("k8s/cm.yaml", CM);
                 env.symlink(".", "k8s/loop");
-            },
-            extra: &[],
-            error: "error: symlink loop at k8s/loop; remove the link",
-            problems: None,
-        },
-        Rejection {
-            name: "a nested symlink loop",
-            setup: |env| {
+            }),
+        Rejection::new("a nested symlink loop", "error: symlink loop at k8s/apps/up; remove the link", |env| {
                 env.write("k8s/apps/cm.yaml", CM);
                 env.symlink("..", "k8s/apps/up");
-            },
-            extra: &[],
-            error: "error: symlink loop at k8s/apps/up; remove the link",
-            problems: None,
-        },
-        Rejection {
-            name: "B10 validation reports every problem sorted, then the summary",
-            setup: invalid_tree,
-            extra: &[],
-            error: INVALID_TREE_ERROR,
-            problems: Some(INVALID_TREE_PROBLEMS.map(String::from).to_vec()),
-        },
-        Rejection {
-            name: "validation reports scalars and duplicate keys",
-            setup: |env| {
+            }),
+        Rejection::new("B10 validation reports every problem sorted, then the summary", INVALID_TREE_ERROR, invalid_tree).problems(INVALID_TREE_PROBLEMS.map(String::from).to_vec()),
+        Rejection::new("validation reports scalars and duplicate keys", "error: validation failed: 2 problems in 2 files under k8s; fix them or push with --no-validate", |env| {
                 env.write("k8s/scalar.yaml", "just text\n");
                 env.write(
                     "k8s/svc.YML",
                     "apiVersion: v1\nkind: Service\nmetadata:\n  name: a\n  name: b\n",
                 );
-            },
-            extra: &[],
-            error: "error: validation failed: 2 problems in 2 files under k8s; fix them or push with --no-validate",
-            problems: Some(vec![
+            }).problems(vec![
                 "k8s/scalar.yaml:1:1: document 1 is a scalar, not a Kubernetes object".into(),
                 "k8s/svc.YML:5:3: duplicate key \"name\"".into(),
             ]),
-        },
-        Rejection {
-            name: "B10 at most 20 problem lines, then … and N more",
-            setup: |env| {
+        Rejection::new("B10 at most 20 problem lines, then … and N more", "error: validation failed: 23 problems in 23 files under k8s; fix them or push with --no-validate", |env| {
                 for i in (0..23).rev() {
                     env.write(&format!("k8s/f{i:02}.yaml"), "- a\n");
                 }
-            },
-            extra: &[],
-            error: "error: validation failed: 23 problems in 23 files under k8s; fix them or push with --no-validate",
-            problems: Some(many),
-        },
-        Rejection {
-            name: "P12 --validate beats validateOnPush: false",
-            setup: |env| {
+            }).problems(many),
+        Rejection::new("P12 --validate beats validateOnPush: false", INVALID_TREE_ERROR, |env| {
                 invalid_tree(env);
                 env.write("ksail.yaml", VALIDATE_ON_PUSH_FALSE);
-            },
-            extra: &["--validate"],
-            error: INVALID_TREE_ERROR,
-            problems: None,
-        },
+            }).args(&["--validate"]),
     ]
 }
 
@@ -312,49 +253,67 @@ struct Packed {
     contents: &'static [(&'static str, &'static [u8])],
 }
 
+impl Packed {
+    const fn new(name: &'static str, setup: fn(&TestEnv)) -> Packed {
+        Packed {
+            name,
+            setup,
+            names: &[],
+            contents: &[],
+        }
+    }
+
+    /// The layer's entries, in archive order.
+    const fn holds(mut self, names: &'static [&'static str]) -> Packed {
+        self.names = names;
+        self
+    }
+
+    const fn with_contents(mut self, contents: &'static [(&'static str, &'static [u8])]) -> Packed {
+        self.contents = contents;
+        self
+    }
+}
+
 const PACKED: &[Packed] = &[
-    Packed {
-        name: "every Flux default exclusion is left out",
-        setup: |env| {
-            env.write("k8s/keep.yaml", CM);
-            env.write("k8s/.git/HEAD", "ref: refs/heads/main\n");
-            env.write("k8s/.git/objects/x", "object");
-            env.write("k8s/sub/.git/config", "[core]\n");
-            for name in [
-                ".gitignore",
-                ".gitmodules",
-                ".gitattributes",
-                "a.jpg",
-                "a.jpeg",
-                "a.gif",
-                "a.png",
-                "a.wmv",
-                "a.flv",
-                "a.tar.gz",
-                "a.zip",
-            ] {
-                env.write(&format!("k8s/{name}"), "x");
-                env.write(&format!("k8s/sub/{name}"), "x");
-            }
-            // Matching is case-sensitive, and only the listed patterns are defaults.
-            env.write("k8s/sub/A.PNG", "x");
-            env.write("k8s/sub/b.tar", "x");
-            env.write("k8s/sub/.hidden", "x");
-            env.write("k8s/sub/git.yaml.orig", "x");
-        },
-        names: &[
-            "keep.yaml",
-            "sub/",
-            "sub/.hidden",
-            "sub/A.PNG",
-            "sub/b.tar",
-            "sub/git.yaml.orig",
-        ],
-        contents: &[],
-    },
-    Packed {
-        name: ".sourceignore negation, dir-only patterns, anchors and unwalked ignored dirs",
-        setup: |env| {
+    Packed::new("every Flux default exclusion is left out", |env| {
+        env.write("k8s/keep.yaml", CM);
+        env.write("k8s/.git/HEAD", "ref: refs/heads/main\n");
+        env.write("k8s/.git/objects/x", "object");
+        env.write("k8s/sub/.git/config", "[core]\n");
+        for name in [
+            ".gitignore",
+            ".gitmodules",
+            ".gitattributes",
+            "a.jpg",
+            "a.jpeg",
+            "a.gif",
+            "a.png",
+            "a.wmv",
+            "a.flv",
+            "a.tar.gz",
+            "a.zip",
+        ] {
+            env.write(&format!("k8s/{name}"), "x");
+            env.write(&format!("k8s/sub/{name}"), "x");
+        }
+        // Matching is case-sensitive, and only the listed patterns are defaults.
+        env.write("k8s/sub/A.PNG", "x");
+        env.write("k8s/sub/b.tar", "x");
+        env.write("k8s/sub/.hidden", "x");
+        env.write("k8s/sub/git.yaml.orig", "x");
+    })
+    .holds(&[
+        "keep.yaml",
+        "sub/",
+        "sub/.hidden",
+        "sub/A.PNG",
+        "sub/b.tar",
+        "sub/git.yaml.orig",
+    ]),
+    Packed::new(
+        ".sourceignore negation, dir-only patterns, anchors and unwalked ignored dirs",
+        |env| {
             env.write(
                 "k8s/.sourceignore",
                 "# local files\n\
@@ -388,41 +347,33 @@ const PACKED: &[Packed] = &[
             env.write("k8s/deep/.sourceignore", "*.yaml\n*\n");
             env.write("k8s/deep/kept.yaml", CM);
         },
-        names: &[
-            ".sourceignore",
-            "case.yaml",
-            "deep/",
-            "deep/.sourceignore",
-            "deep/anchored.yaml",
-            "deep/kept.yaml",
-            "deep/logo.png",
-            "keep.secret",
-            "logo.png",
-            "notdir/",
-            "notdir/build",
-        ],
-        contents: &[("deep/.sourceignore", b"*.yaml\n*\n")],
-    },
-    Packed {
-        name: "the root .sourceignore can exclude itself",
-        setup: |env| {
-            env.write("k8s/.sourceignore", ".sourceignore\n");
-            env.write("k8s/cm.yaml", CM);
-        },
-        names: &["cm.yaml"],
-        contents: &[],
-    },
-    Packed {
-        name: "non-YAML files are packed but not validated",
-        setup: |env| {
-            env.write("k8s/cm.yaml", CM);
-            env.write("k8s/data.json", "{\"not\": \"an object with kind\"}");
-            env.write("k8s/run.sh", "#!/bin/sh\n");
-            env.write("k8s/notes.txt", "- a\n");
-        },
-        names: &["cm.yaml", "data.json", "notes.txt", "run.sh"],
-        contents: &[],
-    },
+    )
+    .holds(&[
+        ".sourceignore",
+        "case.yaml",
+        "deep/",
+        "deep/.sourceignore",
+        "deep/anchored.yaml",
+        "deep/kept.yaml",
+        "deep/logo.png",
+        "keep.secret",
+        "logo.png",
+        "notdir/",
+        "notdir/build",
+    ])
+    .with_contents(&[("deep/.sourceignore", b"*.yaml\n*\n")]),
+    Packed::new("the root .sourceignore can exclude itself", |env| {
+        env.write("k8s/.sourceignore", ".sourceignore\n");
+        env.write("k8s/cm.yaml", CM);
+    })
+    .holds(&["cm.yaml"]),
+    Packed::new("non-YAML files are packed but not validated", |env| {
+        env.write("k8s/cm.yaml", CM);
+        env.write("k8s/data.json", "{\"not\": \"an object with kind\"}");
+        env.write("k8s/run.sh", "#!/bin/sh\n");
+        env.write("k8s/notes.txt", "- a\n");
+    })
+    .holds(&["cm.yaml", "data.json", "notes.txt", "run.sh"]),
 ];
 
 #[test]
