@@ -766,41 +766,19 @@ async fn kustomization_dependencies_and_scripted_failures() {
     );
     server.add_simulator(source.clone());
     server.add_simulator(ks.clone());
-    server
-        .apply_object(fixtures::oci_repository(
-            "flux-system",
-            "flux-system",
-            "oci://r/k8s",
-            "dev",
-        ))
-        .unwrap();
-    server
-        .apply_object(fixtures::kustomization(
-            "apps",
-            "podinfo",
-            "flux-system/flux-system",
-            &["infra/cert-manager"],
-        ))
-        .unwrap();
-    server
-        .apply_object(fixtures::kustomization(
-            "infra",
-            "cert-manager",
-            "flux-system/flux-system",
-            &[],
-        ))
-        .unwrap();
-    server
-        .apply_object(fixtures::kustomization(
-            "apps",
-            "broken",
-            "flux-system/flux-system",
-            &[],
-        ))
-        .unwrap();
-    server
-        .apply_object(fixtures::oci_repository("other", "src", "oci://r/x", "dev"))
-        .unwrap();
+    // The source, three Kustomizations that follow it (podinfo after cert-manager), and a
+    // source of its own for the Stalled outcome.
+    let source_ref = "flux-system/flux-system";
+    let objects = [
+        fixtures::oci_repository("flux-system", "flux-system", "oci://r/k8s", "dev"),
+        fixtures::kustomization("apps", "podinfo", source_ref, &["infra/cert-manager"]),
+        fixtures::kustomization("infra", "cert-manager", source_ref, &[]),
+        fixtures::kustomization("apps", "broken", source_ref, &[]),
+        fixtures::oci_repository("other", "src", "oci://r/x", "dev"),
+    ];
+    for object in objects {
+        server.apply_object(object).unwrap();
+    }
 
     let ready_reason = |ns: &str, name: &str| {
         server
