@@ -358,40 +358,50 @@ fn workloads_establish_crds_and_make_deployments_available() {
 #[test]
 fn fixtures_pods_and_events_with_selectors() {
     let server = FakeApiServer::start(ServerOptions::default());
-    server.put_object(fixtures::pod_waiting(
-        "flux-system",
-        "helm-controller-x",
-        "ghcr.io/fluxcd/helm-controller:v1.3.0",
-        "CrashLoopBackOff",
-        5,
-    ));
-    server.put_object(fixtures::pod_terminated("flux-system", "job-y", 1, "Error"));
-    server.put_object(fixtures::pod_init_waiting(
-        "flux-system",
-        "init-z",
-        "PodInitializing",
-    ));
-    server.put_object(fixtures::pod_running("flux-system", "ok"));
-    server.put_object(fixtures::event(
-        "flux-system",
-        "e1",
-        "Warning",
-        "HealthCheckFailed",
-        "timeout",
-        "Kustomization",
-        "cert-manager",
-        EventTimes::last_seconds_ago(120),
-    ));
-    server.put_object(fixtures::event(
-        "flux-system",
-        "e2",
-        "Normal",
-        "Progressing",
-        "ok",
-        "Kustomization",
-        "apps",
-        EventTimes::default(),
-    ));
+    // One pod of each state, then a Warning and a Normal event about Kustomizations: the
+    // Warning last seen two minutes ago, the Normal one without times.
+    let kustomization_event =
+        |name: &str, type_: &str, reason: &str, message: &str, about: &str| {
+            let times = if type_ == "Warning" {
+                EventTimes::last_seconds_ago(120)
+            } else {
+                EventTimes::default()
+            };
+            let kind = "Kustomization";
+            fixtures::event(
+                "flux-system",
+                name,
+                type_,
+                reason,
+                message,
+                kind,
+                about,
+                times,
+            )
+        };
+    let objects = [
+        fixtures::pod_waiting(
+            "flux-system",
+            "helm-controller-x",
+            "ghcr.io/fluxcd/helm-controller:v1.3.0",
+            "CrashLoopBackOff",
+            5,
+        ),
+        fixtures::pod_terminated("flux-system", "job-y", 1, "Error"),
+        fixtures::pod_init_waiting("flux-system", "init-z", "PodInitializing"),
+        fixtures::pod_running("flux-system", "ok"),
+        kustomization_event(
+            "e1",
+            "Warning",
+            "HealthCheckFailed",
+            "timeout",
+            "cert-manager",
+        ),
+        kustomization_event("e2", "Normal", "Progressing", "ok", "apps"),
+    ];
+    for object in objects {
+        server.put_object(object);
+    }
     let (code, pods) = http(
         &server,
         "GET",
