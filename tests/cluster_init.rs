@@ -46,117 +46,133 @@ fn header() -> String {
     )
 }
 
-// cluster.md "Golden: the documented workflow example".
-#[test]
-fn golden_documented_workflow_example() {
-    let (env, output) = init_ok(&[
-        "--gitops-engine",
-        "Flux",
-        "--local-registry",
-        "localhost:5050",
-    ]);
-    let work = env.work();
-    assert_eq!(
-        read(&work, "ksail.yaml"),
-        header()
-            + "spec:\n  cluster:\n    gitOpsEngine: Flux\n    localRegistry:\n      registry: localhost:5050\n"
-    );
-    assert_eq!(
-        read(&work, "kind.yaml"),
-        concat!(
-            "apiVersion: kind.x-k8s.io/v1alpha4\n",
-            "kind: Cluster\n",
-            "name: kind\n",
-            "containerdConfigPatches:\n",
-            "  - |-\n",
-            "    [plugins.\"io.containerd.grpc.v1.cri\".registry]\n",
-            "      config_path = \"/etc/containerd/certs.d\"\n",
-        )
-    );
-    assert_eq!(read(&work, "k8s/kustomization.yaml"), KUSTOMIZATION);
-    assert_eq!(
-        output.stdout,
-        b"created ksail.yaml\ncreated kind.yaml\ncreated k8s/kustomization.yaml\ninitialized project in .\n"
-    );
-    // Nothing else is written: no devcontainer, no hosts.toml, no GitOps manifests.
-    let mut entries: Vec<String> = fs::read_dir(&work)
-        .expect("list work")
-        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
-        .collect();
-    entries.sort();
-    assert_eq!(entries, ["k8s", "kind.yaml", "ksail.yaml"]);
-    assert_eq!(fs::read_dir(work.join("k8s")).expect("list k8s").count(), 1);
+/// One golden of cluster.md#cluster-init: the flags, what ksail.yaml holds below the header,
+/// and the distribution config (path and content). Each also writes `KUSTOMIZATION` and
+/// nothing else, and says so in four lines.
+struct Golden {
+    name: &'static str,
+    args: &'static [&'static str],
+    ksail_yaml: &'static str,
+    distribution_config: (&'static str, &'static str),
 }
 
-// cluster.md "Golden: default init".
-#[test]
-fn golden_default_init() {
-    let (env, output) = init_ok(&[]);
-    let work = env.work();
-    assert_eq!(read(&work, "ksail.yaml"), header());
-    assert_eq!(
-        read(&work, "kind.yaml"),
-        "apiVersion: kind.x-k8s.io/v1alpha4\nkind: Cluster\nname: kind\n"
-    );
-    assert_eq!(read(&work, "k8s/kustomization.yaml"), KUSTOMIZATION);
-    assert_eq!(
-        stdout_lines(&output),
-        [
-            "created ksail.yaml",
-            "created kind.yaml",
-            "created k8s/kustomization.yaml",
-            "initialized project in .",
-        ]
-    );
+const GOLDENS: &[Golden] = &[
+    Golden {
+        name: "the documented workflow example",
+        args: &[
+            "--gitops-engine",
+            "Flux",
+            "--local-registry",
+            "localhost:5050",
+        ],
+        ksail_yaml: "spec:\n  cluster:\n    gitOpsEngine: Flux\n    localRegistry:\n      registry: localhost:5050\n",
+        distribution_config: (
+            "kind.yaml",
+            concat!(
+                "apiVersion: kind.x-k8s.io/v1alpha4\n",
+                "kind: Cluster\n",
+                "name: kind\n",
+                "containerdConfigPatches:\n",
+                "  - |-\n",
+                "    [plugins.\"io.containerd.grpc.v1.cri\".registry]\n",
+                "      config_path = \"/etc/containerd/certs.d\"\n",
+            ),
+        ),
+    },
+    Golden {
+        name: "default init",
+        args: &[],
+        ksail_yaml: "",
+        distribution_config: (
+            "kind.yaml",
+            "apiVersion: kind.x-k8s.io/v1alpha4\nkind: Cluster\nname: kind\n",
+        ),
+    },
+    Golden {
+        name: "K3s with a local registry",
+        args: &[
+            "-d",
+            "K3s",
+            "-g",
+            "ArgoCD",
+            "-n",
+            "dev",
+            "--local-registry",
+            "localhost:5050",
+        ],
+        ksail_yaml: "metadata:\n  name: dev\nspec:\n  cluster:\n    distribution: K3s\n    gitOpsEngine: ArgoCD\n    localRegistry:\n      registry: localhost:5050\n",
+        distribution_config: (
+            "k3d.yaml",
+            concat!(
+                "apiVersion: k3d.io/v1alpha5\n",
+                "kind: Simple\n",
+                "metadata:\n",
+                "  name: dev\n",
+                "registries:\n",
+                "  config: |\n",
+                "    mirrors:\n",
+                "      \"localhost:5050\":\n",
+                "        endpoint:\n",
+                "          - http://dev-local-registry:5000\n",
+                "      \"dev-local-registry:5000\":\n",
+                "        endpoint:\n",
+                "          - http://dev-local-registry:5000\n",
+            ),
+        ),
+    },
+];
+
+/// Every path below `dir` (files and directories), relative and sorted.
+fn tree(dir: &Path) -> Vec<String> {
+    let mut paths = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(current) = pending.pop() {
+        for entry in fs::read_dir(&current).expect("list a directory") {
+            let path = entry.expect("entry").path();
+            let rel = path.strip_prefix(dir).expect("below dir");
+            paths.push(rel.to_string_lossy().into_owned());
+            if path.is_dir() {
+                pending.push(path);
+            }
+        }
+    }
+    paths.sort();
+    paths
 }
 
-// cluster.md "Golden: K3s with a local registry".
+/// cluster.md's init goldens byte for byte; nothing else is written (no devcontainer, no
+/// hosts.toml, no GitOps manifests).
 #[test]
-fn golden_k3s_with_a_local_registry() {
-    let (env, output) = init_ok(&[
-        "-d",
-        "K3s",
-        "-g",
-        "ArgoCD",
-        "-n",
-        "dev",
-        "--local-registry",
-        "localhost:5050",
-    ]);
-    let work = env.work();
-    assert_eq!(
-        read(&work, "k3d.yaml"),
-        concat!(
-            "apiVersion: k3d.io/v1alpha5\n",
-            "kind: Simple\n",
-            "metadata:\n",
-            "  name: dev\n",
-            "registries:\n",
-            "  config: |\n",
-            "    mirrors:\n",
-            "      \"localhost:5050\":\n",
-            "        endpoint:\n",
-            "          - http://dev-local-registry:5000\n",
-            "      \"dev-local-registry:5000\":\n",
-            "        endpoint:\n",
-            "          - http://dev-local-registry:5000\n",
-        )
-    );
-    assert_eq!(
-        read(&work, "ksail.yaml"),
-        header()
-            + "metadata:\n  name: dev\nspec:\n  cluster:\n    distribution: K3s\n    gitOpsEngine: ArgoCD\n    localRegistry:\n      registry: localhost:5050\n"
-    );
-    assert!(!work.join("kind.yaml").exists());
-    assert_eq!(
-        stdout_lines(&output),
-        [
-            "created ksail.yaml",
-            "created k3d.yaml",
-            "created k8s/kustomization.yaml",
-            "initialized project in .",
-        ]
-    );
+fn goldens_are_written_byte_for_byte() {
+    for golden in GOLDENS {
+        let (env, output) = init_ok(golden.args);
+        let work = env.work();
+        let (config, content) = golden.distribution_config;
+        assert_eq!(
+            read(&work, "ksail.yaml"),
+            header() + golden.ksail_yaml,
+            "{}",
+            golden.name
+        );
+        assert_eq!(read(&work, config), content, "{}", golden.name);
+        assert_eq!(
+            read(&work, "k8s/kustomization.yaml"),
+            KUSTOMIZATION,
+            "{}",
+            golden.name
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&output.stdout),
+            format!(
+                "created ksail.yaml\ncreated {config}\ncreated k8s/kustomization.yaml\ninitialized project in .\n"
+            ),
+            "{}",
+            golden.name
+        );
+        let mut expected = vec!["k8s", "k8s/kustomization.yaml", config, "ksail.yaml"];
+        expected.sort_unstable();
+        assert_eq!(tree(&work), expected, "{}", golden.name);
+    }
 }
 
 #[test]
