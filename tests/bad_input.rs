@@ -330,12 +330,11 @@ fn b08_x01_to_x09_bad_registry_strings() {
             Case::new(id, phrases(&["KSAIL_REGISTRY", phrase]))
                 .vars(vec![("KSAIL_REGISTRY", registry.as_str())]),
         );
-        cases.push(Case::new(id, phrases(&["ksail.yaml:7:17: spec.cluster.localRegistry.registry", phrase])).files(vec![(
-                "ksail.yaml",
-                config_with(&format!(
-                    "spec:\n  cluster:\n    gitOpsEngine: Flux\n    localRegistry:\n      registry: \"{registry}\"\n"
-                )),
-            )]));
+        let config = config_with(&format!(
+            "spec:\n  cluster:\n    gitOpsEngine: Flux\n    localRegistry:\n      registry: \"{registry}\"\n"
+        ));
+        let at = "ksail.yaml:7:17: spec.cluster.localRegistry.registry";
+        cases.push(Case::new(id, phrases(&[at, phrase])).files(vec![("ksail.yaml", config)]));
     }
     for case in &cases {
         check(&up, case);
@@ -430,20 +429,23 @@ fn b08_x11_to_x15_bad_oci_references() {
 fn b08_x16_no_registry_and_x17_bad_metadata_name() {
     let Some(up) = upstream() else { return };
     let host = up.host();
+    let no_registry = || phrases(&["no registry configured"]);
+    let engine_none = config_with("spec:\n  cluster:\n    gitOpsEngine: None\n");
+    let flux = config_with(&format!(
+        "spec:\n  cluster:\n    gitOpsEngine: Flux\n    localRegistry:\n      registry: \"{host}\"\n"
+    ));
+    let bad_name = || phrases(&["invalid metadata.name \"Bad_Name\""]);
+    let name_var = || vec![("KSAIL_METADATA_NAME", "Bad_Name")];
     run_table(
         vec![
-            Case::new("X16 no file", phrases(&["no registry configured"])),
-            Case::new("X16 engine None", phrases(&["no registry configured"])).files(vec![(
-                    "ksail.yaml",
-                    config_with("spec:\n  cluster:\n    gitOpsEngine: None\n"),
-                )]),
-            Case::new("X17", phrases(&["invalid metadata.name \"Bad_Name\""])).files(vec![(
-                    "ksail.yaml",
-                    config_with(&format!(
-                        "spec:\n  cluster:\n    gitOpsEngine: Flux\n    localRegistry:\n      registry: \"{host}\"\n"
-                    )),
-                )]).vars(vec![("KSAIL_METADATA_NAME", "Bad_Name")]),
-            Case::new("X17 with a ref", phrases(&["invalid metadata.name \"Bad_Name\""])).args(vec![format!("oci://{host}/k8s")]).vars(vec![("KSAIL_METADATA_NAME", "Bad_Name")]),
+            Case::new("X16 no file", no_registry()),
+            Case::new("X16 engine None", no_registry()).files(vec![("ksail.yaml", engine_none)]),
+            Case::new("X17", bad_name())
+                .files(vec![("ksail.yaml", flux)])
+                .vars(name_var()),
+            Case::new("X17 with a ref", bad_name())
+                .args(vec![up.reference()])
+                .vars(name_var()),
         ],
         &up,
     );
