@@ -108,45 +108,18 @@ fn reconcile_vs_flux() {
         "Ready",
         "True",
     );
-    let (mut flux_times, mut ksail_times) = (Vec::new(), Vec::new());
-    for round in 0..RUNS {
-        let value = format!("flux-{round}");
-        lab.write("k8s/app.yaml", &real::configmap("app", &value));
-        lab.push();
-        let started = Instant::now();
-        let status = std::process::Command::new(&flux)
-            .args(["reconcile", "kustomization", "flux-system", "--with-source"])
-            .args(["-n", "flux-system", "--timeout", "2m", "--kubeconfig"])
-            .arg(&lab.cluster.kubeconfig)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .status()
-            .expect("run flux reconcile");
-        flux_times.push(started.elapsed());
-        assert!(status.success(), "flux reconcile failed");
-        assert_eq!(lab.configmap_value("app").as_deref(), Some(value.as_str()));
-
-        let value = format!("ksail-{round}");
-        lab.write("k8s/app.yaml", &real::configmap("app", &value));
-        lab.push();
-        let started = Instant::now();
-        let output = lab
-            .ksail(["workload", "reconcile", "--timeout", "2m"])
-            .output()
-            .expect("run ksail workload reconcile");
-        ksail_times.push(started.elapsed());
-        assert!(output.status.success(), "ksail workload reconcile failed");
-        assert_eq!(lab.configmap_value("app").as_deref(), Some(value.as_str()));
-    }
-    let show = |times: &[Duration]| {
-        times
-            .iter()
-            .map(|t| format!("{:.2}", t.as_secs_f64()))
-            .collect::<Vec<_>>()
-            .join(" ")
-    };
-    println!("reconcile_vs_flux: flux runs {} s", show(&flux_times));
-    println!("reconcile_vs_flux: ksail runs {} s", show(&ksail_times));
+    let (mut flux_times, mut ksail_times) = interleaved(
+        &lab,
+        &flux,
+        "flux-system",
+        RUNS,
+        |value| {
+            lab.write("k8s/app.yaml", &real::configmap("app", value));
+        },
+        |value| lab.configmap_value("app").as_deref() == Some(value),
+    );
+    println!("reconcile_vs_flux: flux runs {} s", seconds(&flux_times));
+    println!("reconcile_vs_flux: ksail runs {} s", seconds(&ksail_times));
     flux_times.sort();
     ksail_times.sort();
     let (flux_median, ksail_median) = (flux_times[RUNS / 2], ksail_times[RUNS / 2]);
@@ -186,54 +159,20 @@ fn chain_vs_flux() {
     lab.write("k8s/base/app.yaml", &real::configmap("app", "start"));
     write_chain("start");
     lab.push();
-    lab.cluster.apply(
-        &real::plain_flux_sync(&lab.registry.host_port()).replace("path: ./\n", "path: ./base\n"),
-    );
+    lab.cluster.apply(&real::plain_flux_sync_at(
+        &lab.registry.host_port(),
+        "./base",
+    ));
     lab.cluster.apply(&real::dependency_chain(&real::CHAIN));
     let set_up = lab
         .ksail(["workload", "reconcile", "--timeout", "5m"])
         .output()
         .expect("run ksail workload reconcile");
     assert!(set_up.status.success(), "the chain did not come up");
-    let (mut flux_times, mut ksail_times) = (Vec::new(), Vec::new());
-    for round in 0..ROUNDS {
-        let value = format!("flux-{round}");
-        write_chain(&value);
-        lab.push();
-        let started = Instant::now();
-        let status = std::process::Command::new(&flux)
-            .args(["reconcile", "kustomization", "chain-5", "--with-source"])
-            .args(["-n", "flux-system", "--timeout", "5m", "--kubeconfig"])
-            .arg(&lab.cluster.kubeconfig)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .status()
-            .expect("run flux reconcile");
-        flux_times.push(started.elapsed());
-        assert!(status.success(), "flux reconcile failed");
-        assert!(serves(&value), "flux: the chain serves {value}");
-
-        let value = format!("ksail-{round}");
-        write_chain(&value);
-        lab.push();
-        let started = Instant::now();
-        let output = lab
-            .ksail(["workload", "reconcile", "--timeout", "5m"])
-            .output()
-            .expect("run ksail workload reconcile");
-        ksail_times.push(started.elapsed());
-        assert!(output.status.success(), "ksail workload reconcile failed");
-        assert!(serves(&value), "ksail: the chain serves {value}");
-    }
-    let show = |times: &[Duration]| {
-        times
-            .iter()
-            .map(|t| format!("{:.2}", t.as_secs_f64()))
-            .collect::<Vec<_>>()
-            .join(" ")
-    };
-    println!("chain_vs_flux: flux runs {} s", show(&flux_times));
-    println!("chain_vs_flux: ksail runs {} s", show(&ksail_times));
+    let (flux_times, ksail_times) =
+        interleaved(&lab, &flux, "chain-5", ROUNDS, write_chain, serves);
+    println!("chain_vs_flux: flux runs {} s", seconds(&flux_times));
+    println!("chain_vs_flux: ksail runs {} s", seconds(&ksail_times));
     let slowest_ksail = ksail_times.iter().max().copied().unwrap_or_default();
     let fastest_flux = flux_times.iter().min().copied().unwrap_or_default();
     println!(
@@ -242,6 +181,59 @@ fn chain_vs_flux() {
         slowest_ksail.as_secs_f64(),
         fastest_flux.as_secs_f64() / slowest_ksail.as_secs_f64()
     );
+}
+
+/// `rounds` interleaved rounds of: `write` a new value and push, time `flux reconcile
+/// kustomization <kustomization> --with-source` until it exits; the same for `ksail workload
+/// reconcile`. After each command the cluster must `serve` the value. Returns (flux, ksail) times.
+fn interleaved(
+    lab: &support::real::Lab,
+    flux: &std::path::Path,
+    kustomization: &str,
+    rounds: usize,
+    write: impl Fn(&str),
+    serves: impl Fn(&str) -> bool,
+) -> (Vec<Duration>, Vec<Duration>) {
+    let (mut flux_times, mut ksail_times) = (Vec::new(), Vec::new());
+    for round in 0..rounds {
+        let value = format!("flux-{round}");
+        write(&value);
+        lab.push();
+        let started = Instant::now();
+        let status = std::process::Command::new(flux)
+            .args(["reconcile", "kustomization", kustomization, "--with-source"])
+            .args(["-n", "flux-system", "--timeout", "5m", "--kubeconfig"])
+            .arg(&lab.cluster.kubeconfig)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .expect("run flux reconcile");
+        flux_times.push(started.elapsed());
+        assert!(status.success(), "flux reconcile failed");
+        assert!(serves(&value), "flux: the cluster serves {value}");
+
+        let value = format!("ksail-{round}");
+        write(&value);
+        lab.push();
+        let started = Instant::now();
+        let output = lab
+            .ksail(["workload", "reconcile", "--timeout", "5m"])
+            .output()
+            .expect("run ksail workload reconcile");
+        ksail_times.push(started.elapsed());
+        assert!(output.status.success(), "ksail workload reconcile failed");
+        assert!(serves(&value), "ksail: the cluster serves {value}");
+    }
+    (flux_times, ksail_times)
+}
+
+/// `1.23 4.56` (seconds).
+fn seconds(times: &[Duration]) -> String {
+    times
+        .iter()
+        .map(|t| format!("{:.2}", t.as_secs_f64()))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn run_once() -> Run {

@@ -190,9 +190,10 @@ fn a_new_or_changed_kustomization_that_fails_exits_1_without_waiting_out_the_tim
     lab.write("k8s/apps/apps.yaml", &real::configmap("apps", "one"));
     lab.write("k8s/broken/kustomization.yaml", BROKEN_KUSTOMIZE);
     lab.push();
-    lab.cluster.apply(
-        &real::plain_flux_sync(&lab.registry.host_port()).replace("path: ./\n", "path: ./base\n"),
-    );
+    lab.cluster.apply(&real::plain_flux_sync_at(
+        &lab.registry.host_port(),
+        "./base",
+    ));
     lab.cluster.apply(&kustomization("apps", "./apps", ""));
     for name in ["flux-system", "apps"] {
         lab.cluster
@@ -414,9 +415,10 @@ fn excluded_kustomizations_are_neither_requested_nor_waited_for() {
     lab.write("k8s/base/app.yaml", &real::configmap("app", "one"));
     lab.write("k8s/apps/apps.yaml", &real::configmap("apps", "one"));
     lab.push();
-    lab.cluster.apply(
-        &real::plain_flux_sync(&lab.registry.host_port()).replace("path: ./\n", "path: ./base\n"),
-    );
+    lab.cluster.apply(&real::plain_flux_sync_at(
+        &lab.registry.host_port(),
+        "./base",
+    ));
     lab.cluster.apply(&kustomization("apps", "./apps", ""));
     // Both point at a path the artifact does not have: they fail for as long as they exist.
     lab.cluster.apply(&kustomization("slow", "./missing", ""));
@@ -486,9 +488,10 @@ fn a_five_deep_dependency_chain_follows_at_the_speed_of_the_cluster() {
         );
     }
     lab.push();
-    lab.cluster.apply(
-        &real::plain_flux_sync(&lab.registry.host_port()).replace("path: ./\n", "path: ./base\n"),
-    );
+    lab.cluster.apply(&real::plain_flux_sync_at(
+        &lab.registry.host_port(),
+        "./base",
+    ));
     lab.cluster.wait_condition(
         KUSTOMIZATION,
         FLUX_NAMESPACE,

@@ -525,16 +525,27 @@ async fn trigger(attempt: &FluxAttempt<'_>, state: &mut State) -> Result<(), Att
         .collect()
         .await;
     for (key, result) in results {
-        match result {
-            Ok(()) => {}
-            Err(error) if error.is_not_found() => {
-                state.tracked.remove(&key);
-                state.kustomizations.remove(&key);
-            }
-            Err(error) => return Err(kube_error(error)),
-        }
+        requested(state, &key, result)?;
     }
     Ok(())
+}
+
+/// The answer to a request of a Kustomization: a 404 drops it (it was deleted meanwhile); any
+/// other error ends the attempt.
+fn requested(
+    state: &mut State,
+    key: &ObjectKey,
+    result: Result<(), K8sError>,
+) -> Result<(), AttemptError> {
+    match result {
+        Ok(()) => Ok(()),
+        Err(error) if error.is_not_found() => {
+            state.tracked.remove(key);
+            state.kustomizations.remove(key);
+            Ok(())
+        }
+        Err(error) => Err(kube_error(error)),
+    }
 }
 
 fn carries_token(object: &FluxObject, token: &str) -> bool {
@@ -796,14 +807,8 @@ async fn send_due_rerequests(
         })
         .collect();
     for (key, token) in due {
-        match request(attempt, &attempt.apis.kustomization, &key, &token).await {
-            Ok(()) => {}
-            Err(error) if error.is_not_found() => {
-                state.tracked.remove(&key);
-                state.kustomizations.remove(&key);
-            }
-            Err(error) => return Err(kube_error(error)),
-        }
+        let result = request(attempt, &attempt.apis.kustomization, &key, &token).await;
+        requested(state, &key, result)?;
     }
     Ok(())
 }

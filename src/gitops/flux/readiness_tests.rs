@@ -129,6 +129,19 @@ fn check(name: &str, verdict: &Verdict, expected: &Expect) {
     }
 }
 
+/// One row per case: its name, the Kustomization, what the run knows, the verdict expected.
+type KustomizationCase = (&'static str, Value, KustomizationContext<'static>, Expect);
+
+fn check_kustomizations(cases: Vec<KustomizationCase>) {
+    for (name, object, context, expected) in cases {
+        check(
+            name,
+            &kustomization_verdict(&view(&object), &context),
+            &expected,
+        );
+    }
+}
+
 const HANDLING: &str = "waiting for the controller to handle the request";
 const NO_READY: &str = "waiting for the controller to report readiness";
 const SYNC_PENDING: &str = "waiting for the sync source to be ready";
@@ -137,7 +150,7 @@ const REVISION_WAIT: &str = "waiting for revision dev@sha256:1a2b3c4d5e6f to be 
 #[test]
 fn kustomization_completion_needs_every_condition() {
     let gated = || sync_source(Some(rev()), true);
-    let cases: Vec<(&str, Value, KustomizationContext, Expect)> = vec![
+    let cases: Vec<KustomizationCase> = vec![
         (
             "all conditions hold",
             ready_kustomization(),
@@ -321,13 +334,7 @@ fn kustomization_completion_needs_every_condition() {
             Expect::Waiting(HANDLING),
         ),
     ];
-    for (name, object, context, expected) in cases {
-        check(
-            name,
-            &kustomization_verdict(&view(&object), &context),
-            &expected,
-        );
-    }
+    check_kustomizations(cases);
 }
 
 #[test]
@@ -434,7 +441,7 @@ fn non_terminal_kustomization_states_keep_waiting() {
 
 #[test]
 fn kustomization_failure_guards() {
-    let cases: Vec<(&str, Value, KustomizationContext, Expect)> = vec![
+    let cases: Vec<KustomizationCase> = vec![
         (
             "older generation",
             edit(failed_kustomization("BuildFailed"), |k| {
@@ -507,13 +514,7 @@ fn kustomization_failure_guards() {
             Expect::Waiting(HANDLING),
         ),
     ];
-    for (name, object, context, expected) in cases {
-        check(
-            name,
-            &kustomization_verdict(&view(&object), &context),
-            &expected,
-        );
-    }
+    check_kustomizations(cases);
 }
 
 /// A Kustomization at generation 3 whose controller handled TOKEN but failed: as real
@@ -529,7 +530,7 @@ fn failed_new_generation(reason: &str, condition_generation: i64) -> Value {
 #[test]
 fn a_failure_of_a_new_generation_is_judged_by_the_conditions_generation() {
     let gated = || context(sync_source(Some(rev()), true));
-    let cases: Vec<(&str, Value, KustomizationContext, Expect)> = vec![
+    let cases: Vec<KustomizationCase> = vec![
         (
             "Ready=False stamped with the current generation fails",
             failed_new_generation("BuildFailed", 3),
@@ -601,13 +602,7 @@ fn a_failure_of_a_new_generation_is_judged_by_the_conditions_generation() {
             Expect::Failed("InvalidPath"),
         ),
     ];
-    for (name, object, context, expected) in cases {
-        check(
-            name,
-            &kustomization_verdict(&view(&object), &context),
-            &expected,
-        );
-    }
+    check_kustomizations(cases);
 }
 
 #[test]

@@ -698,13 +698,7 @@ fn api_group(types: &[ResourceType], group: &str) -> Option<Value> {
 /// `APIGroupDiscoveryList` (apidiscovery.k8s.io/v2): every group, its versions in order of
 /// preference and each version's resources with their kinds.
 fn aggregated_discovery(types: &[ResourceType]) -> Value {
-    let mut groups: Vec<&str> = Vec::new();
-    for t in types.iter().filter(|t| !t.group.is_empty()) {
-        if !groups.contains(&t.group.as_str()) {
-            groups.push(&t.group);
-        }
-    }
-    let items: Vec<Value> = groups
+    let items: Vec<Value> = named_groups(types)
         .iter()
         .map(|group| {
             let versions: Vec<Value> = group_versions(types, group)
@@ -732,14 +726,19 @@ fn aggregated_discovery(types: &[ResourceType]) -> Value {
     json!({"kind": "APIGroupDiscoveryList", "apiVersion": "apidiscovery.k8s.io/v2", "items": items})
 }
 
-fn api_group_list(types: &[ResourceType]) -> Value {
+/// The named (non-core) groups of `types`, in registration order.
+fn named_groups(types: &[ResourceType]) -> Vec<&str> {
     let mut groups: Vec<&str> = Vec::new();
     for t in types.iter().filter(|t| !t.group.is_empty()) {
         if !groups.contains(&t.group.as_str()) {
             groups.push(&t.group);
         }
     }
-    let docs: Vec<Value> = groups
+    groups
+}
+
+fn api_group_list(types: &[ResourceType]) -> Value {
+    let docs: Vec<Value> = named_groups(types)
         .iter()
         .filter_map(|g| api_group(types, g))
         .map(|mut g| {

@@ -54,6 +54,12 @@ pub fn configmap(name: &str, value: &str) -> String {
 /// `flux-system/flux-system` following `k8s:dev` in the test's registry. The intervals are long,
 /// so that only ksail's request makes Flux look again within a test.
 pub fn plain_flux_sync(registry: &str) -> String {
+    plain_flux_sync_at(registry, "./")
+}
+
+/// [`plain_flux_sync`] with the root Kustomization applying `path` of the artifact (the tests
+/// that add Kustomizations of their own keep the root to `./base`).
+pub fn plain_flux_sync_at(registry: &str, path: &str) -> String {
     format!(
         r#"apiVersion: source.toolkit.fluxcd.io/v1
 kind: OCIRepository
@@ -74,7 +80,7 @@ metadata:
   namespace: flux-system
 spec:
   interval: 10m
-  path: ./
+  path: {path}
   prune: true
   wait: true
   timeout: 30s
