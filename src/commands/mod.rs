@@ -70,10 +70,13 @@ pub async fn with_signals(
     on_interrupt: Outcome,
     cancel: CancellationToken,
 ) -> Outcome {
+    // One set of listeners for both waits: a listener made after the first signal could be
+    // woken by that same signal and cut the cleanup short (a HelmRelease resumed twice).
+    let mut signals = Signals::new();
     let mut command = std::pin::pin!(command);
     tokio::select! {
         outcome = &mut command => return outcome,
-        () = shutdown_signal() => cancel.cancel(),
+        () = signals.next() => cancel.cancel(),
     }
     tokio::select! {
         finished = tokio::time::timeout(CLEANUP_BUDGET, &mut command) => match finished {
@@ -83,28 +86,62 @@ pub async fn with_signals(
             }
             Err(_) => on_interrupt,
         },
-        () = shutdown_signal() => on_interrupt,
+        () = signals.next() => on_interrupt,
     }
 }
 
-async fn shutdown_signal() {
+/// SIGINT and SIGTERM listeners, registered once for the whole command.
+struct Signals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
+    interrupt: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    terminate: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    fn new() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Signals {
+                interrupt: signal(SignalKind::interrupt()).ok(),
+                terminate: signal(SignalKind::terminate()).ok(),
             }
         }
+        #[cfg(not(unix))]
+        {
+            Signals {}
+        }
     }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
+
+    /// The next signal received after the previous call returned.
+    async fn next(&mut self) {
+        #[cfg(unix)]
+        {
+            let interrupt = async {
+                match self.interrupt.as_mut() {
+                    Some(stream) => {
+                        stream.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            let terminate = async {
+                match self.terminate.as_mut() {
+                    Some(stream) => {
+                        stream.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                () = interrupt => {}
+                () = terminate => {}
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }

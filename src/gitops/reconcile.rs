@@ -31,6 +31,7 @@ use crate::error::{Failure, FailureClass};
 use crate::k8s::{self, Cluster};
 use crate::retry::{self, Exhausted, Retryable as _};
 use crate::settings::ReconcileSettings;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// What the run has learned so far; filled in by attempts, read for the JSON document.
 #[derive(Default)]
@@ -124,6 +125,7 @@ pub async fn reconcile(
         token: &token,
         lookup: lookup.as_ref(),
         run,
+        recovering: AtomicBool::new(false),
     };
     let result = retry::retry(&settings.retry, reporter, Some(&ctx.cancel), |n| {
         attempt(&inputs, n)
@@ -145,6 +147,9 @@ struct AttemptInputs<'a> {
     token: &'a str,
     lookup: Option<&'a Lookup>,
     run: &'a RunState,
+    /// HelmRelease recovery is running: a signal must let it finish (it resumes what it
+    /// suspended, within its own budget) rather than drop it halfway through its resumes.
+    recovering: AtomicBool,
 }
 
 async fn attempt(inputs: &AttemptInputs<'_>, n: u32) -> Result<Success, AttemptError> {
@@ -155,9 +160,17 @@ async fn attempt(inputs: &AttemptInputs<'_>, n: u32) -> Result<Success, AttemptE
         return Err(AttemptError::Interrupted);
     }
     let deadline = Deadline::after(settings.timeout);
+    let steps = attempt_steps(inputs, deadline);
+    let mut steps = std::pin::pin!(steps);
     tokio::select! {
-        result = attempt_steps(inputs, deadline) => result,
-        () = ctx.cancel.cancelled() => Err(AttemptError::Interrupted),
+        result = &mut steps => result,
+        () = ctx.cancel.cancelled() => {
+            if inputs.recovering.load(Ordering::SeqCst) {
+                // Recovery sees the same cancellation and returns once it has resumed.
+                let _ = steps.await;
+            }
+            Err(AttemptError::Interrupted)
+        }
     }
 }
 
@@ -235,6 +248,7 @@ async fn flux_attempt(
     // and a signal both stop it; it always resumes what it suspended.
     let stop = ctx.cancel.child_token();
     let stopper = deadline.cancels(stop.clone());
+    inputs.recovering.store(true, Ordering::SeqCst);
     let recovery = helm_recovery::recover(
         client,
         versions.helm_release.as_ref(),
@@ -243,6 +257,7 @@ async fn flux_attempt(
         &stop,
     )
     .await;
+    inputs.recovering.store(false, Ordering::SeqCst);
     drop(stopper);
     inputs
         .run

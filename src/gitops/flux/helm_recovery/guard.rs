@@ -58,6 +58,9 @@ struct Resumer<'a> {
 pub struct ResumeGuard<'a> {
     resumer: Resumer<'a>,
     held: Mutex<BTreeSet<ReleaseKey>>,
+    /// Resumes that have ended but whose line is not printed yet (lines come out in key order).
+    /// A drop in between prints them instead of sending those resumes again.
+    unprinted: Mutex<BTreeMap<ReleaseKey, ResumeOutcome>>,
 }
 
 impl<'a> ResumeGuard<'a> {
@@ -75,6 +78,7 @@ impl<'a> ResumeGuard<'a> {
                 out,
             },
             held: Mutex::new(BTreeSet::new()),
+            unprinted: Mutex::new(BTreeMap::new()),
         }
     }
 
@@ -109,12 +113,17 @@ impl<'a> ResumeGuard<'a> {
     /// order. A release leaves the guard as soon as its outcome is known (and printed), so a
     /// drop in the middle resumes only what is left.
     pub async fn resume_all(&self) -> BTreeMap<ReleaseKey, ResumeOutcome> {
-        self.resumer.resume(self.held(), &self.held).await
+        self.resumer
+            .resume(self.held(), &self.held, &self.unprinted)
+            .await
     }
 }
 
 impl Drop for ResumeGuard<'_> {
     fn drop(&mut self) {
+        for (key, outcome) in std::mem::take(&mut *lock(&self.unprinted)) {
+            self.resumer.print(&key, &outcome);
+        }
         let left = lock(&self.held).len();
         if left == 0 {
             return;
@@ -136,7 +145,7 @@ impl Drop for ResumeGuard<'_> {
 impl ResumeGuard<'_> {
     fn resume_on_helper_thread(&self) {
         let resumer = self.resumer.clone();
-        let held = &self.held;
+        let (held, unprinted) = (&self.held, &self.unprinted);
         std::thread::scope(|scope| {
             let spawned = std::thread::Builder::new()
                 .name("ksail-helm-resume".into())
@@ -147,7 +156,7 @@ impl ResumeGuard<'_> {
                     match runtime {
                         Ok(runtime) => {
                             let keys: Vec<ReleaseKey> = lock(held).iter().cloned().collect();
-                            runtime.block_on(resumer.resume(keys, held));
+                            runtime.block_on(resumer.resume(keys, held, unprinted));
                         }
                         Err(error) => {
                             tracing::debug!(
@@ -174,22 +183,28 @@ impl Resumer<'_> {
         &self,
         keys: Vec<ReleaseKey>,
         held: &Mutex<BTreeSet<ReleaseKey>>,
+        unprinted: &Mutex<BTreeMap<ReleaseKey, ResumeOutcome>>,
     ) -> BTreeMap<ReleaseKey, ResumeOutcome> {
         if keys.is_empty() {
             return BTreeMap::new();
         }
         let deadline = Instant::now() + self.budget;
         // `buffered` runs the resumes concurrently but yields them in key order, so the lines
-        // come out sorted whatever order the server answers in.
+        // come out sorted whatever order the server answers in. A release leaves `held` as soon
+        // as its resume has ended, so that a drop before its line is printed does not send it
+        // again (the drop prints the line instead).
         futures_util::stream::iter(keys)
             .map(|key| async move {
                 let outcome = self.resume_one(&key, deadline).await;
+                lock(held).remove(&key);
+                lock(unprinted).insert(key.clone(), outcome.clone());
                 (key, outcome)
             })
             .buffered(RESUMES_IN_FLIGHT)
             .inspect(|(key, outcome)| {
-                lock(held).remove(key);
-                self.print(key, outcome);
+                if lock(unprinted).remove(key).is_some() {
+                    self.print(key, outcome);
+                }
             })
             .collect()
             .await
@@ -246,8 +261,8 @@ fn resume_failed_line(key: &ReleaseKey, reason: &str) -> String {
     )
 }
 
-/// A poisoned lock only means another thread panicked while holding it; the set itself is
+/// A poisoned lock only means another thread panicked while holding it; the data itself is
 /// still valid, and the guard must keep working during that very unwinding.
-fn lock(held: &Mutex<BTreeSet<ReleaseKey>>) -> MutexGuard<'_, BTreeSet<ReleaseKey>> {
-    held.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+fn lock<T>(data: &Mutex<T>) -> MutexGuard<'_, T> {
+    data.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
