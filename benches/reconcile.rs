@@ -66,6 +66,10 @@ fn main() {
         chain_vs_flux();
         return;
     }
+    if std::env::args().any(|arg| arg == "failure_verdict") {
+        failure_verdict();
+        return;
+    }
     let mut runs: Vec<Run> = (0..RUNS).map(|_| run_once()).collect();
     for run in &runs {
         println!(
@@ -88,6 +92,53 @@ fn main() {
     );
     reconcile_vs_flux();
     chain_vs_flux();
+    failure_verdict();
+}
+
+/// A Kustomization that is new and fails (`kustomize build` names a missing file): the time
+/// until `ksail workload reconcile --timeout 60s` exits 1 with the diagnostics, over 5 runs, each
+/// adding one more such Kustomization. Real kustomize-controller leaves
+/// `status.observedGeneration` unset on this failure (issue 9, point 2: target under 10 s).
+fn failure_verdict() {
+    use support::real;
+    const BROKEN: &str = "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - no-such-file.yaml\n";
+    let lab = real::flux().lab();
+    lab.write_config("Flux");
+    lab.write("k8s/base/app.yaml", &real::configmap("app", "one"));
+    let names: Vec<String> = (0..RUNS).map(|run| format!("broken-{run}")).collect();
+    for name in &names {
+        lab.write(&format!("k8s/{name}/kustomization.yaml"), BROKEN);
+    }
+    lab.push();
+    lab.cluster.apply(&real::plain_flux_sync_at(
+        &lab.registry.host_port(),
+        "./base",
+    ));
+    lab.cluster.wait_condition(
+        "kustomizations.kustomize.toolkit.fluxcd.io",
+        "flux-system",
+        "flux-system",
+        "Ready",
+        "True",
+    );
+    let mut times = Vec::new();
+    for name in &names {
+        lab.cluster.apply(&real::dependency_chain(&[name.as_str()]));
+        let started = Instant::now();
+        let output = lab
+            .ksail(["workload", "reconcile", "--timeout", "60s"])
+            .output()
+            .expect("run ksail workload reconcile");
+        times.push(started.elapsed());
+        assert_eq!(output.status.code(), Some(1), "the failure is reported");
+    }
+    println!("failure_verdict: runs {} s", seconds(&times));
+    times.sort();
+    println!(
+        "failure_verdict: median {:.2}s, max {:.2}s from start to exit 1 (target under 10 s)",
+        times[RUNS / 2].as_secs_f64(),
+        times[RUNS - 1].as_secs_f64()
+    );
 }
 
 /// `flux reconcile kustomization --with-source` and `ksail workload reconcile` on the same real

@@ -203,9 +203,7 @@ fn a_new_or_changed_kustomization_that_fails_exits_1_without_waiting_out_the_tim
     // `apps` changes its spec to the broken path; `fresh` is new and broken from the start.
     lab.cluster.apply(&kustomization("apps", "./broken", ""));
     lab.cluster.apply(&kustomization("fresh", "./broken", ""));
-    let started = std::time::Instant::now();
     let output = lab.run(&["workload", "reconcile", "--timeout", "40s"]);
-    eprintln!("reconcile ended after {:?}", started.elapsed());
 
     assert_exit(&output, 1);
     let stderr = stderr_text(&output);
