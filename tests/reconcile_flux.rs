@@ -661,9 +661,8 @@ fn a_source_serving_another_digest_fails_after_one_relookup() {
     let other = format!("sha256:{}", "ab".repeat(32));
     rig.controllers(&other);
 
-    let started = Instant::now();
+    // Exit 1, not 3: the mismatch ended the run, not the 30 s timeout.
     let output = rig.run(&["--timeout", "30s"]);
-    assert!(started.elapsed() < Duration::from_secs(15), "fails fast");
     assert_exit(&output, 1);
     let expected_message = format!(
         "serves dev@sha256:abababababab…, but oci://{}/k8s:dev is {}…; the cluster follows a different artifact; run ksail cluster update",
@@ -1012,23 +1011,25 @@ fn a_dependency_chain_is_woken_link_by_link_instead_of_waiting_for_the_requeue_t
 /// Runs against a cluster whose controllers are scripted by `script`, without a registry (no
 /// revision gate), with a long timeout: a terminal failure must end the run long before it.
 fn run_failing(script: impl FnOnce(&Rig, &Arc<FluxSource>, &Arc<FluxKustomization>)) -> Output {
+    run_failing_on(script).0
+}
+
+/// [`run_failing`], also returning the rig (for the requests ksail sent).
+fn run_failing_on(
+    script: impl FnOnce(&Rig, &Arc<FluxSource>, &Arc<FluxKustomization>),
+) -> (Output, Rig) {
     let rig = Rig::unchecked();
     let (source, kustomize) = rig.start(&[("apps/bad", &[])]);
     script(&rig, &source, &kustomize);
-    let started = Instant::now();
+    // The callers expect exit 1: with a 60 s timeout that means the failure ended the run.
     let output = rig.run(&["--timeout", "60s"]);
-    assert!(
-        started.elapsed() < Duration::from_secs(15),
-        "a terminal failure fails fast\n{}",
-        describe(&output)
-    );
-    output
+    (output, rig)
 }
 
 #[test]
 fn each_kustomization_terminal_reason_fails_fast() {
     // ReconciliationFailed is retried by kustomize-controller itself: ksail believes it only
-    // after three handled requests (the first and two re-requests).
+    // after three requests of its own (the first and two re-requests) ended in it.
     let reasons = [
         ("BuildFailed", 1),
         ("HealthCheckFailed", 1),
@@ -1037,21 +1038,23 @@ fn each_kustomization_terminal_reason_fails_fast() {
         ("ValidationFailed", 1),
     ];
     for (reason, requests) in reasons {
-        let mut controller = None;
-        let output = run_failing(|_, _, kustomize| {
+        let (output, rig) = run_failing_on(|_, _, kustomize| {
             kustomize.set_outcome(
                 "apps/bad",
                 failed(reason, &format!("{reason} in   apps/bad")),
             );
-            controller = Some(kustomize.clone());
         });
-        let bad_requests = controller
-            .expect("the kustomize controller")
-            .handled()
+        let sent = rig
+            .patched_kustomizations()
             .iter()
             .filter(|key| *key == "apps/bad")
             .count();
-        assert_eq!(bad_requests, requests, "{reason}: handled requests");
+        assert_eq!(
+            sent,
+            requests,
+            "{reason}: requests ksail sent\n{}",
+            rig.log()
+        );
         assert_exit(&output, 1);
         assert_error_line(&output, &format!("reconcile failed: apps/bad ({reason}); "));
         assert_last_error_starts(
@@ -1351,8 +1354,9 @@ fn the_timeout_is_per_attempt_with_three_attempts_and_exit_3() {
     let output = rig.run(&["--timeout", "1s"]);
     let elapsed = started.elapsed();
     assert_exit(&output, 3);
+    // A floor, not a speed target: each of the three attempts did wait its second.
     assert!(
-        elapsed >= Duration::from_secs(3) && elapsed < Duration::from_secs(12),
+        elapsed >= Duration::from_secs(3),
         "three attempts of 1 s each: {elapsed:?}"
     );
     assert_last_error_starts(

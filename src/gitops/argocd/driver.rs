@@ -1158,10 +1158,9 @@ mod tests {
         server.put_object(old);
         server.put_object(application("new", SYNC_URL, false, &[]));
 
-        let started = Instant::now();
+        // A failure, not a timeout of the 30 s attempt: the failed operation ended it.
         let (summary, result) = attempt(&server, expected(&d), Duration::from_secs(30)).await;
 
-        assert!(started.elapsed() < Duration::from_secs(10), "fails fast");
         match result {
             Err(AttemptError::Failed { roots, blocked }) => {
                 assert_eq!(

@@ -590,7 +590,6 @@ async fn evaluate(attempt: &mut FluxAttempt<'_>, state: &mut State, touched: &To
     // The sync source finishing changes the verdict of everything it gates.
     let everything = !source_was_done && state.source_progress.done.is_some();
     let mut failed_now = everything;
-    let mut ready_now: Vec<ObjectKey> = Vec::new();
     let keys: Vec<ObjectKey> = state
         .tracked
         .iter()
@@ -627,9 +626,6 @@ async fn evaluate(attempt: &mut FluxAttempt<'_>, state: &mut State, touched: &To
             None => verdict,
         };
         failed_now |= matches!(verdict, Verdict::Failed { .. });
-        if matches!(verdict, Verdict::Complete { .. }) {
-            ready_now.push(key.clone());
-        }
         let after = state.started.elapsed();
         if let Some(tracked) = state.tracked.get_mut(&key) {
             tracked
@@ -641,17 +637,17 @@ async fn evaluate(attempt: &mut FluxAttempt<'_>, state: &mut State, touched: &To
     if failed_now || matches!(touched, Touched::Everything) {
         mark_blocked(state, reporter);
     }
-    if !ready_now.is_empty() {
-        wake_dependents(state, &ready_now, reporter);
-    }
+    wake_dependents(state, reporter);
 }
 
-/// kustomize-controller does not watch a Kustomization's dependencies: a dependent that found
-/// one not ready (`DependencyNotReady`) looks again only after `--requeue-dependency` (30 s by
-/// default), so every link of a `dependsOn` chain would cost up to that long. When the last of
-/// its tracked dependencies is ready for this run, ksail asks the waiting dependent again at once,
-/// under a fresh token.
-fn wake_dependents(state: &mut State, ready_now: &[ObjectKey], reporter: &dyn Reporter) {
+/// kustomize-controller does not watch a Kustomization's dependencies: one that found a
+/// dependency not ready (`DependencyNotReady`) looks again only after `--requeue-dependency` (30 s
+/// by default), so every link of a `dependsOn` chain would cost up to that long. A tracked
+/// Kustomization whose answer to ksail's latest request is `DependencyNotReady`, while every one
+/// of its tracked dependencies is ready for this run, is asked again at once under a fresh token.
+/// Checked on every pass, not only when a dependency finishes: the dependent's answer may arrive
+/// after its dependency became ready (it read a stale dependency).
+fn wake_dependents(state: &mut State, reporter: &dyn Reporter) {
     let is_ready = |state: &State, key: &ObjectKey| {
         state.tracked.get(key).is_none_or(|tracked| {
             tracked
@@ -665,14 +661,15 @@ fn wake_dependents(state: &mut State, ready_now: &[ObjectKey], reporter: &dyn Re
         .tracked
         .iter()
         .filter(|(_, tracked)| tracked.progress.done.is_none() && tracked.rerequest_at.is_none())
-        .filter_map(|(key, _)| {
+        .filter_map(|(key, tracked)| {
             let object = state.kustomizations.get(key)?;
-            let woken = object.depends_on.iter().any(|dep| ready_now.contains(dep));
+            let answered = object.handled_request(&tracked.token);
             let waits_on_dependency = object
                 .condition("Ready")
                 .is_some_and(|ready| ready.reason == DEPENDENCY_NOT_READY);
+            let has_dependencies = !object.depends_on.is_empty();
             let all_ready = object.depends_on.iter().all(|dep| is_ready(state, dep));
-            (woken && waits_on_dependency && all_ready).then(|| key.clone())
+            (answered && waits_on_dependency && has_dependencies && all_ready).then(|| key.clone())
         })
         .collect();
     let now = Instant::now();

@@ -622,10 +622,24 @@ impl Simulator for Arc<FluxKustomization> {
         }
         if ev.resource.group == SOURCE_GROUP && ev.kind != EventKind::Deleted {
             let source = (ev.resource.plural.clone(), key_of(&ev.object));
+            // kustomize-controller watches sources (`kustomization_manager.go`): a new artifact
+            // revision enqueues every Kustomization that uses the source, and an enqueued
+            // reconcile runs in full.
+            let revision = |object: &serde_json::Value| {
+                str_at(object, "/status/artifact/revision").map(str::to_string)
+            };
+            let new_artifact = revision(&ev.object).is_some()
+                && ev.old.as_ref().and_then(revision) != revision(&ev.object);
             for k in cluster.list(KUSTOMIZE_GROUP, "kustomizations") {
                 let refers =
                     source_of(&k).is_some_and(|(p, ns, n)| (p, format!("{ns}/{n}")) == source);
-                if refers && !suspended(&k) && should_reconcile(cluster, &k) {
+                if !refers || suspended(&k) {
+                    continue;
+                }
+                if new_artifact {
+                    self.inner().forced.insert(key_of(&k));
+                }
+                if new_artifact || should_reconcile(cluster, &k) {
                     self.schedule(cluster, key_of(&k));
                 }
             }
