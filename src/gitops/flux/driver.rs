@@ -663,7 +663,9 @@ fn wake_dependents(state: &mut State, reporter: &dyn Reporter) {
         .filter(|(_, tracked)| tracked.progress.done.is_none() && tracked.rerequest_at.is_none())
         .filter_map(|(key, tracked)| {
             let object = state.kustomizations.get(key)?;
-            let answered = object.handled_request(&tracked.token);
+            // A Kustomization created during the attempt was never asked: its own answer counts.
+            let answered = object.handled_request(&tracked.token)
+                || (tracked.created && tracked.rerequests == 0);
             let waits_on_dependency = object
                 .condition("Ready")
                 .is_some_and(|ready| ready.reason == DEPENDENCY_NOT_READY);
