@@ -37,6 +37,8 @@ pub mod test_only {
     pub const RETRY_BASE_MS: &str = "KSAIL_TEST_RETRY_BASE_MS";
     /// Back-off cap in milliseconds. Default 30000.
     pub const RETRY_CAP_MS: &str = "KSAIL_TEST_RETRY_CAP_MS";
+    /// HelmRelease reset-request wait in milliseconds. Default 10000.
+    pub const RESET_WAIT_MS: &str = "KSAIL_TEST_RESET_WAIT_MS";
     /// HelmRelease suspend-observation bound in milliseconds. Default 10000.
     pub const SUSPEND_OBSERVE_MS: &str = "KSAIL_TEST_SUSPEND_OBSERVE_MS";
     /// HelmRelease resume budget in milliseconds. Default 30000.

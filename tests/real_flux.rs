@@ -350,6 +350,15 @@ fn a_stuck_helm_release_is_reset_and_a_dependency_wait_is_left_alone() {
         condition(&release, "Ready").expect("Ready")["status"],
         "True"
     );
+    // Real helm-controller (v1.6) handles ksail's reset request: no suspend → resume fallback.
+    let reset_at = &release["metadata"]["annotations"]["reconcile.fluxcd.io/resetAt"];
+    assert!(reset_at.is_string(), "ksail sent a reset request");
+    assert_eq!(&release["status"]["lastHandledResetAt"], reset_at);
+    assert!(
+        !stderr_text(&output).contains("did not handle the reset request"),
+        "no fallback to suspend → resume:\n{}",
+        stderr_text(&output)
+    );
     assert_ne!(
         release["spec"]["suspend"],
         Value::Bool(true),

@@ -25,7 +25,12 @@ use support::{assert_exit, describe, progress_lines, stderr_lines, stdout_lines}
 const DIGEST: &str = "sha256:1a2b3c4d5e6f00000000000000000000000000000000000000000000000000aa";
 const HELM_PREFIX: &str = "/apis/helm.toolkit.fluxcd.io/v2/namespaces/";
 const KUSTOMIZE_PREFIX: &str = "/apis/kustomize.toolkit.fluxcd.io";
-const ONE_ATTEMPT: [(&str, &str); 1] = [("KSAIL_TEST_RETRY_ATTEMPTS", "1")];
+/// One attempt, and a short wait for reset requests (the fixture's controller ignores them
+/// unless a test says otherwise).
+const ONE_ATTEMPT: [(&str, &str); 2] = [
+    ("KSAIL_TEST_RETRY_ATTEMPTS", "1"),
+    ("KSAIL_TEST_RESET_WAIT_MS", "100"),
+];
 
 /// A fake Flux cluster whose sync source and root Kustomization become ready when asked, plus
 /// the HelmRelease simulator (observing after `observe_ms`, ready 0 ms after resume).
@@ -36,6 +41,23 @@ struct Fixture {
 
 impl Fixture {
     fn new(observe_ms: u64) -> Fixture {
+        let (cluster, _) = FakeCluster::flux_detected(DIGEST);
+        cluster.server.put_object(fixtures::kustomization(
+            "flux-system",
+            "flux-system",
+            "flux-system",
+            &[],
+        ));
+        let helm = HelmReleaseSim::new(observe_ms, 0);
+        // These tests pin the suspend → resume fallback: a controller without reset requests
+        // (before Flux 2.2). `handling_resets` plays a current one.
+        helm.ignore_resets();
+        cluster.server.add_simulator(helm.clone());
+        Fixture { cluster, helm }
+    }
+
+    /// A helm-controller that handles reset requests, as every one since Flux 2.2.
+    fn handling_resets(observe_ms: u64) -> Fixture {
         let (cluster, _) = FakeCluster::flux_detected(DIGEST);
         cluster.server.put_object(fixtures::kustomization(
             "flux-system",
@@ -92,7 +114,24 @@ fn bodies_of<'a>(patches: &'a [(String, Value)], key: &str) -> Vec<&'a Value> {
         .collect()
 }
 
+/// The suspend and resume PATCHes (the reset requests before them, annotations only, are left
+/// out: see [`reset_requests`]).
 fn helm_patches(requests: &[LoggedRequest]) -> Vec<(String, Value)> {
+    all_helm_patches(requests)
+        .into_iter()
+        .filter(|(_, body)| body.get("spec").is_some())
+        .collect()
+}
+
+/// The reset requests (annotations only) sent to HelmReleases.
+fn reset_requests(requests: &[LoggedRequest]) -> Vec<(String, Value)> {
+    all_helm_patches(requests)
+        .into_iter()
+        .filter(|(_, body)| body.get("spec").is_none())
+        .collect()
+}
+
+fn all_helm_patches(requests: &[LoggedRequest]) -> Vec<(String, Value)> {
     requests
         .iter()
         .filter(|r| r.method == "PATCH" && r.path.starts_with(HELM_PREFIX))
@@ -352,11 +391,19 @@ fn recovery_suspends_waits_for_observation_then_resumes_before_any_kustomize_req
             .any(|r| r.path.starts_with(KUSTOMIZE_PREFIX)),
         "the run never reached the Kustomizations"
     );
-    let first_write = requests.iter().position(LoggedRequest::is_write).unwrap();
+    // The first writes are the reset requests (which this controller ignores), then a suspend.
+    let first_write = requests
+        .iter()
+        .position(|r| {
+            r.is_write()
+                && !(r.path.starts_with(HELM_PREFIX)
+                    && r.body_json().is_some_and(|body| body.get("spec").is_none()))
+        })
+        .unwrap();
     assert!(
         is_patch(&requests[first_write], "apps/web", &suspend_body())
             || is_patch(&requests[first_write], "podinfo/podinfo", &suspend_body()),
-        "the first write must be a suspend: {:?}",
+        "the first write after the reset requests must be a suspend: {:?}",
         requests[first_write].path
     );
     assert_eq!(
@@ -493,6 +540,39 @@ fn recovery_failing_resume_warns_with_the_flux_command_and_keeps_exit_0() {
         stdout_lines(&output)[0].starts_with("reconciled Flux: 1 Kustomization ready"),
         "{}",
         describe(&output)
+    );
+}
+
+/// A current helm-controller handles ksail's reset request: the stuck release is retried
+/// without being suspended; the JSON document says `reset`.
+#[test]
+fn a_stuck_release_is_reset_through_the_controllers_reset_request() {
+    let fx = Fixture::handling_resets(0);
+    fx.stalled("apps", "web", "RetriesExceeded");
+
+    let output = fx.run(&["--output", "json"], &[]);
+
+    assert_exit(&output, 0);
+    assert!(fx.helm_patches().is_empty(), "no suspend or resume");
+    let patches = reset_requests(&fx.cluster.server.requests());
+    let bodies = bodies_of(&patches, "apps/web");
+    assert_eq!(bodies.len(), 1, "one reset request: {bodies:?}");
+    let token = bodies[0]["metadata"]["annotations"]["reconcile.fluxcd.io/resetAt"]
+        .as_str()
+        .expect("a resetAt token");
+    assert_eq!(
+        bodies[0],
+        &json!({"metadata": {"annotations": {
+            "reconcile.fluxcd.io/requestedAt": token,
+            "reconcile.fluxcd.io/resetAt": token,
+            "reconcile.fluxcd.io/forceAt": token,
+        }}})
+    );
+    assert_eq!(fx.helm.order_strings(), ["reset apps/web"]);
+    let document: Value = serde_json::from_slice(&output.stdout).expect("one JSON document");
+    assert_eq!(
+        document["helmReleaseResets"],
+        json!([{"namespace": "apps", "name": "web", "reason": "RetriesExceeded", "result": "reset"}])
     );
 }
 

@@ -254,6 +254,7 @@ async fn flux_attempt(
         versions.helm_release.as_ref(),
         ctx.reporter(),
         settings.recovery,
+        inputs.token,
         &stop,
     )
     .await;

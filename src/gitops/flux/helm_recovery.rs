@@ -15,7 +15,7 @@ mod guard;
 mod tests;
 
 use std::cmp::Ordering;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use futures_util::StreamExt as _;
@@ -24,7 +24,10 @@ use kube::runtime::{WatchStreamExt as _, watcher};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-use super::resources::SUSPENDED_FOR_RESET_ANNOTATION;
+use super::resources::{
+    FORCE_AT_ANNOTATION, REQUESTED_AT_ANNOTATION, RESET_AT_ANNOTATION,
+    SUSPENDED_FOR_RESET_ANNOTATION,
+};
 use crate::env_vars::test_only;
 use crate::error::Failure;
 use crate::process::ProcessEnv;
@@ -42,6 +45,8 @@ const SUSPENDS_IN_FLIGHT: usize = 8;
 /// How long recovery may wait for the controller, and how long resuming may take.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RecoveryBounds {
+    /// Wait for the controller to handle the reset requests (10 s).
+    pub reset_wait: Duration,
     /// Total wait for the controller to observe the suspensions (10 s).
     pub observe: Duration,
     /// Budget for all resume patches, independent of the attempt deadline (30 s).
@@ -51,6 +56,7 @@ pub struct RecoveryBounds {
 impl Default for RecoveryBounds {
     fn default() -> Self {
         RecoveryBounds {
+            reset_wait: Duration::from_secs(10),
             observe: Duration::from_secs(10),
             resume_budget: Duration::from_secs(30),
         }
@@ -69,6 +75,13 @@ impl RecoveryBounds {
             );
             bounds.observe = Duration::from_millis(ms);
         }
+        if let Some(ms) = test_knob(env, test_only::RESET_WAIT_MS, 0, 600_000)? {
+            tracing::debug!(
+                "helm recovery: {} = {ms} (test-only override)",
+                test_only::RESET_WAIT_MS
+            );
+            bounds.reset_wait = Duration::from_millis(ms);
+        }
         // A zero budget could never resume anything, so the smallest budget is 1 ms.
         if let Some(ms) = test_knob(env, test_only::RESUME_BUDGET_MS, 1, 600_000)? {
             tracing::debug!(
@@ -84,6 +97,11 @@ impl RecoveryBounds {
 /// What happened to one stuck release.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ResetResult {
+    /// helm-controller handled ksail's reset request (`status.lastHandledResetAt`): nothing was
+    /// suspended.
+    Reset,
+    /// Reset the old way (suspend, observed, resume), for a controller that did not handle the
+    /// reset request in time.
     Resumed,
     /// The server rejected the suspend patch; the release was left alone.
     SuspendFailed,
@@ -95,6 +113,7 @@ impl ResetResult {
     /// The `result` member of a JSON `helmReleaseResets` entry.
     pub fn json_name(self) -> &'static str {
         match self {
+            ResetResult::Reset => "reset",
             ResetResult::Resumed => "resumed",
             ResetResult::SuspendFailed => "suspendFailed",
             ResetResult::ResumeFailed => "resumeFailed",
@@ -131,10 +150,11 @@ pub struct RecoveryReport {
 }
 
 impl RecoveryReport {
+    /// Releases reset either way (reset request handled, or suspended and resumed).
     pub fn resumed(&self) -> usize {
         self.resets
             .iter()
-            .filter(|r| r.result == ResetResult::Resumed)
+            .filter(|r| matches!(r.result, ResetResult::Reset | ResetResult::Resumed))
             .count()
     }
 
@@ -333,6 +353,7 @@ pub async fn recover(
     helm_release: Option<&ApiResource>,
     out: &dyn Reporter,
     bounds: RecoveryBounds,
+    token: &str,
     cancel: &CancellationToken,
 ) -> RecoveryReport {
     let Some(resource) = helm_release else {
@@ -365,6 +386,35 @@ pub async fn recover(
         out.info(&format!("helmrelease {key}: stuck ({reason}), resetting"));
     }
 
+    // helm-controller's own reset request first: nothing is suspended, so nothing can be left
+    // suspended. Only what it does not handle in time is reset the old way.
+    let handled = request_resets(client, resource, &stuck, token, bounds.reset_wait, cancel).await;
+    let (done, stuck): (Vec<_>, Vec<_>) = stuck
+        .into_iter()
+        .partition(|(key, _)| handled.contains(key));
+    let mut report = RecoveryReport {
+        resets: done
+            .into_iter()
+            .map(|(key, reason)| HelmReleaseReset {
+                namespace: key.namespace,
+                name: key.name,
+                reason,
+                result: ResetResult::Reset,
+            })
+            .collect(),
+    };
+    if stuck.is_empty() || cancel.is_cancelled() {
+        if !report.resets.is_empty() {
+            out.info(&report.summary());
+        }
+        return report;
+    }
+    for (key, _) in &stuck {
+        out.info(&format!(
+            "helmrelease {key}: the controller did not handle the reset request; suspending and resuming it"
+        ));
+    }
+
     let guard = ResumeGuard::new(client.clone(), resource.clone(), bounds.resume_budget, out);
     let suspends = suspend_all(&guard, &stuck, cancel).await;
     let pending: BTreeMap<ReleaseKey, i64> = suspends
@@ -379,11 +429,72 @@ pub async fn recover(
     observe(client, resource, pending, bounds.observe, cancel).await;
     let resumes = guard.resume_all().await;
 
-    let report = build_report(stuck, &suspends, &resumes);
+    report
+        .resets
+        .extend(build_report(stuck, &suspends, &resumes).resets);
+    report.resets.sort_by(|a, b| {
+        let key = |r: &HelmReleaseReset| ReleaseKey {
+            namespace: r.namespace.clone(),
+            name: r.name.clone(),
+        };
+        key(a).cmp(&key(b))
+    });
     if !report.resets.is_empty() {
         out.info(&report.summary());
     }
     report
+}
+
+/// The merge patch of a reset request (helm-controller `api/v2/annotations.go`): `resetAt`
+/// resets the failure counters when it equals `requestedAt`, and `forceAt` makes the controller
+/// release again even when it finds the release in sync.
+fn reset_patch(token: &str) -> Patch<Value> {
+    Patch::Merge(json!({"metadata": {"annotations": {
+        REQUESTED_AT_ANNOTATION: token,
+        RESET_AT_ANNOTATION: token,
+        FORCE_AT_ANNOTATION: token,
+    }}}))
+}
+
+/// Ask helm-controller to reset each stuck release, and wait (by watching, at most `bound`) for
+/// `status.lastHandledResetAt` to show it was handled. Returns the releases that were.
+async fn request_resets(
+    client: &kube::Client,
+    resource: &ApiResource,
+    stuck: &[(ReleaseKey, String)],
+    token: &str,
+    bound: Duration,
+    cancel: &CancellationToken,
+) -> BTreeSet<ReleaseKey> {
+    let mut sent = BTreeSet::new();
+    for (key, _) in stuck {
+        if cancel.is_cancelled() {
+            break;
+        }
+        let api: Api<DynamicObject> =
+            Api::namespaced_with(client.clone(), &key.namespace, resource);
+        match bounded(api.patch(&key.name, &PatchParams::default(), &reset_patch(token))).await {
+            Ok(_) => {
+                sent.insert(key.clone());
+            }
+            Err(failure) => {
+                tracing::debug!("helm recovery: reset request for {key} failed: {failure}");
+            }
+        }
+    }
+    let mut handled = BTreeSet::new();
+    let wait = watch_until(client, resource, &sent, &mut handled, |_, object| {
+        object
+            .data
+            .pointer("/status/lastHandledResetAt")
+            .and_then(Value::as_str)
+            == Some(token)
+    });
+    tokio::select! {
+        _ = tokio::time::timeout(bound, wait) => {}
+        () = cancel.cancelled() => {}
+    }
+    handled
 }
 
 /// One entry per release a suspend was sent for, in batch order. Pure, so that the mapping from
@@ -492,7 +603,15 @@ async fn observe(
     if pending.is_empty() {
         return;
     }
-    let wait = wait_observed(client, resource, pending);
+    let keys: BTreeSet<ReleaseKey> = pending.keys().cloned().collect();
+    let mut reached = BTreeSet::new();
+    let wait = watch_until(client, resource, &keys, &mut reached, |key, object| {
+        let observed = object
+            .data
+            .pointer("/status/observedGeneration")
+            .and_then(Value::as_i64);
+        matches!((pending.get(key), observed), (Some(&wanted), Some(seen)) if seen >= wanted)
+    });
     tokio::select! {
         outcome = tokio::time::timeout(bound, wait) => {
             if outcome.is_err() {
@@ -508,11 +627,18 @@ async fn observe(
     }
 }
 
-async fn wait_observed(
+/// Watch the releases until `test` holds for each of `pending`, adding each to `reached` as it
+/// does (a deleted release counts as reached: there is nothing left to wait for).
+async fn watch_until(
     client: &kube::Client,
     resource: &ApiResource,
-    mut pending: BTreeMap<ReleaseKey, i64>,
+    pending: &BTreeSet<ReleaseKey>,
+    reached: &mut BTreeSet<ReleaseKey>,
+    test: impl Fn(&ReleaseKey, &DynamicObject) -> bool,
 ) {
+    if pending.is_empty() {
+        return;
+    }
     let api: Api<DynamicObject> = Api::all_with(client.clone(), resource);
     let events = watcher(api, watcher::Config::default()).default_backoff();
     let mut events = std::pin::pin!(events);
@@ -520,23 +646,17 @@ async fn wait_observed(
         match event {
             Ok(watcher::Event::Apply(object) | watcher::Event::InitApply(object)) => {
                 let key = ReleaseKey::of(&object);
-                let observed = object
-                    .data
-                    .pointer("/status/observedGeneration")
-                    .and_then(Value::as_i64);
-                if let (Some(&wanted), Some(seen)) = (pending.get(&key), observed)
-                    && seen >= wanted
-                {
-                    pending.remove(&key);
+                if pending.contains(&key) && test(&key, &object) {
+                    reached.insert(key);
                 }
             }
             Ok(watcher::Event::Delete(object)) => {
-                pending.remove(&ReleaseKey::of(&object));
+                reached.insert(ReleaseKey::of(&object));
             }
             Ok(watcher::Event::Init | watcher::Event::InitDone) => {}
             Err(error) => tracing::debug!("helm recovery: watch helmreleases: {error}"),
         }
-        if pending.is_empty() {
+        if pending.iter().all(|key| reached.contains(key)) {
             return;
         }
     }

@@ -59,6 +59,11 @@ pub const SYNC_NAME: &str = "flux-system";
 
 /// Asks a Flux controller to reconcile now; the value is the run's token.
 pub const REQUESTED_AT_ANNOTATION: &str = "reconcile.fluxcd.io/requestedAt";
+/// helm-controller's reset request (failure counters), handled when equal to `requestedAt`.
+pub const RESET_AT_ANNOTATION: &str = "reconcile.fluxcd.io/resetAt";
+/// helm-controller's force request (release even when in sync), handled when equal to
+/// `requestedAt`.
+pub const FORCE_AT_ANNOTATION: &str = "reconcile.fluxcd.io/forceAt";
 /// `"true"` keeps a Kustomization out of `workload reconcile` (ksail's own).
 pub const EXCLUDE_ANNOTATION: &str = "ksail.devantler.tech/reconcile-exclude";
 /// Set on a HelmRelease while ksail holds it suspended for a reset, removed by the resume: a run

@@ -12,6 +12,9 @@ use kube::core::GroupVersionKind;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
+/// The reset request token of these runs.
+const TOKEN: &str = "2026-12-05T01:00:00.000000001Z";
+
 use super::guard::ResumeGuard;
 use super::*;
 
@@ -27,6 +30,14 @@ struct Harness {
 /// A Flux fake server with the helm-controller simulator (observing a suspension after
 /// `observe_ms`) and a client configured like ksail's (no built-in retries).
 async fn harness(observe_ms: u64) -> Harness {
+    let h = harness_handling_resets(observe_ms).await;
+    // Most tests pin the suspend → resume fallback: a controller without reset requests.
+    h.sim.ignore_resets();
+    h
+}
+
+/// [`harness`] with a helm-controller that handles reset requests, as every one since Flux 2.2.
+async fn harness_handling_resets(observe_ms: u64) -> Harness {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let server = FakeApiServer::start(ServerOptions::flux());
     let sim = HelmReleaseSim::new(observe_ms, 20);
@@ -57,6 +68,9 @@ fn helm_resource() -> ApiResource {
 
 fn bounds(observe_ms: u64, budget_ms: u64) -> RecoveryBounds {
     RecoveryBounds {
+        // The reset request is not handled by the old controller these tests play: fall back
+        // quickly.
+        reset_wait: Duration::from_millis(50),
         observe: Duration::from_millis(observe_ms),
         resume_budget: Duration::from_millis(budget_ms),
     }
@@ -74,20 +88,22 @@ fn object_path(ns: &str, name: &str) -> String {
     format!("/apis/helm.toolkit.fluxcd.io/v2/namespaces/{ns}/helmreleases/{name}")
 }
 
-/// The PATCHes of one release, as (`spec.suspend` sent, request).
+/// The suspend and resume PATCHes of one release, as (`spec.suspend` sent, request). The reset
+/// request before them (annotations only) is left out.
 fn patches(server: &FakeApiServer, ns: &str, name: &str) -> Vec<(bool, LoggedRequest)> {
     let path = object_path(ns, name);
     server
         .requests()
         .into_iter()
         .filter(|r| r.method == "PATCH" && r.path == path)
-        .map(|r| {
+        .filter_map(|r| {
             let body = r.body_json().unwrap();
             assert_eq!(
                 r.content_type.as_deref(),
                 Some("application/merge-patch+json")
             );
-            (body["spec"]["suspend"].as_bool().unwrap(), r)
+            let suspend = body["spec"]["suspend"].as_bool()?;
+            Some((suspend, r))
         })
         .collect()
 }
@@ -149,6 +165,7 @@ async fn stuck_releases_are_suspended_observed_and_resumed_in_order() {
         Some(&helm_resource()),
         &out,
         bounds(5_000, 5_000),
+        TOKEN,
         &CancellationToken::new(),
     )
     .await;
@@ -171,6 +188,8 @@ async fn stuck_releases_are_suspended_observed_and_resumed_in_order() {
         vec![
             "helmrelease apps/a: stuck (UpgradeFailed), resetting",
             "helmrelease podinfo/b: stuck (RetriesExceeded), resetting",
+            "helmrelease apps/a: the controller did not handle the reset request; suspending and resuming it",
+            "helmrelease podinfo/b: the controller did not handle the reset request; suspending and resuming it",
             "helmrelease apps/a: resumed",
             "helmrelease podinfo/b: resumed",
             "reset 2 stuck HelmReleases",
@@ -204,13 +223,14 @@ async fn stuck_releases_are_suspended_observed_and_resumed_in_order() {
     assert_eq!(order.iter().filter(|(a, _)| *a == "suspend").count(), 2);
     assert!(order[2..].iter().all(|(a, _)| *a == "resume"));
 
-    // The wait used a watch: the only LISTs are detection and the watch's own start.
+    // The waits used watches: the only LISTs are detection and the start of the two watches
+    // (for the reset request, then for the suspensions).
     let requests = h.server.requests();
     let helm_lists = requests
         .iter()
         .filter(|r| r.is_list() && r.path.ends_with("/helmreleases"))
         .count();
-    assert_eq!(helm_lists, 2);
+    assert_eq!(helm_lists, 3);
     assert!(
         requests
             .iter()
@@ -230,6 +250,7 @@ async fn a_controller_that_never_observes_is_waited_for_only_up_to_the_bound() {
         Some(&helm_resource()),
         &out,
         bounds(200, 2_000),
+        TOKEN,
         &CancellationToken::new(),
     )
     .await;
@@ -262,6 +283,7 @@ async fn a_failing_resume_names_the_release_and_the_flux_command() {
         Some(&resource),
         &out,
         bounds(2_000, 3_000),
+        TOKEN,
         &cancel,
     );
     // Break the resume only: the fault goes in after the suspend, while the controller observes.
@@ -294,6 +316,7 @@ async fn a_failing_resume_names_the_release_and_the_flux_command() {
         out.lines(),
         vec![
             "helmrelease apps/a: stuck (RetriesExceeded), resetting",
+            "helmrelease apps/a: the controller did not handle the reset request; suspending and resuming it",
             "warning: helmrelease apps/a: could not resume (500 InternalError: injected fault); it is still suspended; run: flux resume helmrelease a -n apps",
             "reset 0 stuck HelmReleases, 1 could not be reset",
         ]
@@ -315,6 +338,7 @@ async fn cancelling_during_the_observe_wait_still_resumes() {
         Some(&resource),
         &out,
         bounds(10_000, 2_000),
+        TOKEN,
         &cancel,
     );
     let interrupt = async {
@@ -353,6 +377,7 @@ async fn a_cancelled_token_sends_no_suspend() {
         Some(&helm_resource()),
         &out,
         bounds(200, 200),
+        TOKEN,
         &cancel,
     )
     .await;
@@ -365,11 +390,12 @@ async fn a_rejected_suspend_is_skipped_and_never_resumed() {
     let h = harness(20).await;
     h.server.put_object(stalled("apps", "a"));
     h.server.put_object(upgrade_failed("apps", "b"));
+    // The reset request and then the suspend are refused.
     h.server.fail_next(
         Route::object("helmreleases", Some("apps"), "b"),
         Verb::Patch,
         403,
-        1,
+        2,
     );
     let out = Captured::default();
     let report = recover(
@@ -377,6 +403,7 @@ async fn a_rejected_suspend_is_skipped_and_never_resumed() {
         Some(&helm_resource()),
         &out,
         bounds(2_000, 2_000),
+        TOKEN,
         &CancellationToken::new(),
     )
     .await;
@@ -398,6 +425,8 @@ async fn a_rejected_suspend_is_skipped_and_never_resumed() {
         vec![
             "helmrelease apps/a: stuck (RetriesExceeded), resetting",
             "helmrelease apps/b: stuck (UpgradeFailed), resetting",
+            "helmrelease apps/a: the controller did not handle the reset request; suspending and resuming it",
+            "helmrelease apps/b: the controller did not handle the reset request; suspending and resuming it",
             "warning: helmrelease apps/b: could not suspend (403 Forbidden: injected fault); skipped",
             "helmrelease apps/a: resumed",
             "reset 1 stuck HelmRelease, 1 could not be reset",
@@ -420,6 +449,7 @@ async fn a_suspend_with_unknown_outcome_is_still_resumed() {
         Some(&helm_resource()),
         &out,
         bounds(500, 2_000),
+        TOKEN,
         &CancellationToken::new(),
     )
     .await;
@@ -444,6 +474,7 @@ async fn a_failed_list_warns_and_changes_nothing() {
         Some(&helm_resource()),
         &out,
         bounds(200, 200),
+        TOKEN,
         &CancellationToken::new(),
     )
     .await;
@@ -462,7 +493,7 @@ async fn nothing_stuck_or_api_not_served_sends_nothing() {
         .put_object(helm_release("apps", "ready", HelmState::Ready));
     let out = Captured::default();
     let cancel = CancellationToken::new();
-    let report = recover(&h.client, None, &out, bounds(200, 200), &cancel).await;
+    let report = recover(&h.client, None, &out, bounds(200, 200), TOKEN, &cancel).await;
     assert!(report.resets.is_empty());
     assert!(h.server.requests().is_empty());
     let report = recover(
@@ -470,6 +501,7 @@ async fn nothing_stuck_or_api_not_served_sends_nothing() {
         Some(&helm_resource()),
         &out,
         bounds(200, 200),
+        TOKEN,
         &cancel,
     )
     .await;
@@ -593,9 +625,16 @@ fn bounds_come_from_the_test_only_variables() {
         RecoveryBounds::from_env(&env).unwrap(),
         RecoveryBounds::default()
     );
-    assert_eq!(RecoveryBounds::default(), bounds(10_000, 30_000));
+    assert_eq!(
+        RecoveryBounds::default(),
+        RecoveryBounds {
+            reset_wait: Duration::from_secs(10),
+            ..bounds(10_000, 30_000)
+        }
+    );
     let env = ProcessEnv::fixed(
         &[
+            (test_only::RESET_WAIT_MS, "50"),
             (test_only::SUSPEND_OBSERVE_MS, "200"),
             (test_only::RESUME_BUDGET_MS, "300"),
         ],
@@ -606,4 +645,64 @@ fn bounds_come_from_the_test_only_variables() {
     let error = RecoveryBounds::from_env(&env).unwrap_err();
     assert_eq!(error.class, crate::error::FailureClass::Usage);
     assert!(error.message.contains("KSAIL_TEST_RESUME_BUDGET_MS"));
+}
+
+/// helm-controller handles the reset request (`resetAt` = `requestedAt`, `forceAt` too): the
+/// release is retried without ever being suspended, so nothing can be left suspended.
+#[tokio::test]
+async fn a_controller_that_handles_reset_requests_is_never_suspended() {
+    let h = harness_handling_resets(50).await;
+    h.server.put_object(stalled("apps", "a"));
+    let out = Captured::default();
+
+    let report = recover(
+        &h.client,
+        Some(&helm_resource()),
+        &out,
+        RecoveryBounds {
+            reset_wait: Duration::from_secs(5),
+            ..bounds(5_000, 5_000)
+        },
+        TOKEN,
+        &CancellationToken::new(),
+    )
+    .await;
+
+    assert_eq!(
+        report.resets,
+        vec![reset("apps", "a", "RetriesExceeded", ResetResult::Reset)]
+    );
+    assert_eq!(report.to_json()[0]["result"], "reset");
+    assert_eq!(
+        out.lines(),
+        vec![
+            "helmrelease apps/a: stuck (RetriesExceeded), resetting",
+            "reset 1 stuck HelmRelease",
+        ]
+    );
+    assert!(
+        patches(&h.server, "apps", "a").is_empty(),
+        "no suspend or resume"
+    );
+    let bodies: Vec<serde_json::Value> = h
+        .server
+        .requests()
+        .iter()
+        .filter(|r| r.method == "PATCH" && r.path == object_path("apps", "a"))
+        .filter_map(LoggedRequest::body_json)
+        .collect();
+    assert_eq!(
+        bodies,
+        vec![json!({"metadata": {"annotations": {
+            "reconcile.fluxcd.io/requestedAt": TOKEN,
+            "reconcile.fluxcd.io/resetAt": TOKEN,
+            "reconcile.fluxcd.io/forceAt": TOKEN,
+        }}})]
+    );
+    let release = h
+        .server
+        .get_object("helm.toolkit.fluxcd.io", "helmreleases", "apps", "a")
+        .unwrap();
+    assert_eq!(release["status"]["lastHandledResetAt"], TOKEN);
+    assert!(!suspended_now(&h.server, "apps", "a"));
 }

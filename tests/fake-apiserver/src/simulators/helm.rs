@@ -10,10 +10,10 @@ use super::{HELM_GROUP, generation, key_of, remove_condition, set_condition, sus
 use crate::cluster::{Cluster, Simulator};
 use crate::store::{EventKind, WriteEvent};
 
-/// One suspend or resume the simulator saw, in order.
+/// One reset, suspend or resume the simulator saw, in order.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HelmAction {
-    /// `"suspend"` or `"resume"`.
+    /// `"reset"`, `"suspend"` or `"resume"`.
     pub action: &'static str,
     /// `"<namespace>/<name>"`.
     pub key: String,
@@ -23,6 +23,8 @@ pub struct HelmAction {
 struct Inner {
     never_observe: HashSet<String>,
     never_ready: HashSet<String>,
+    /// Play a helm-controller without reset requests (before Flux 2.2).
+    ignore_resets: bool,
     order: Vec<HelmAction>,
 }
 
@@ -44,6 +46,7 @@ impl HelmReleaseSim {
             inner: Mutex::new(Inner {
                 never_observe: HashSet::new(),
                 never_ready: HashSet::new(),
+                ignore_resets: false,
                 order: Vec::new(),
             }),
         })
@@ -58,7 +61,13 @@ impl HelmReleaseSim {
         self.inner().never_observe.insert(key.to_string());
     }
 
-    /// The release stays stuck after its resume.
+    /// Play a helm-controller that does not know reset requests (before Flux 2.2): ksail's
+    /// `resetAt` is never handled, so it falls back to suspend and resume.
+    pub fn ignore_resets(&self) {
+        self.inner().ignore_resets = true;
+    }
+
+    /// The release stays stuck after its resume (or its reset).
     pub fn never_ready(&self, key: &str) {
         self.inner().never_ready.insert(key.to_string());
     }
@@ -77,9 +86,82 @@ impl HelmReleaseSim {
     }
 }
 
+impl HelmReleaseSim {
+    /// helm-controller's reset request (`api/v2/annotations.go`): `resetAt` equal to
+    /// `requestedAt` and not handled yet resets the failure counters; the controller records it
+    /// in `status.lastHandledResetAt` (and the request in `lastHandledReconcileAt`), then retries
+    /// the release, which becomes ready (unless told never to). Returns whether it was one.
+    fn reset_requested(self: &Arc<Self>, cluster: &Cluster, ev: &WriteEvent) -> bool {
+        let annotation = |name: &str| {
+            ev.object
+                .pointer("/metadata/annotations")
+                .and_then(|a| a.get(name))
+                .and_then(|v| v.as_str())
+                .map(str::to_string)
+        };
+        let (Some(reset), Some(requested)) = (
+            annotation("reconcile.fluxcd.io/resetAt"),
+            annotation("reconcile.fluxcd.io/requestedAt"),
+        ) else {
+            return false;
+        };
+        let handled = ev
+            .object
+            .pointer("/status/lastHandledResetAt")
+            .and_then(|v| v.as_str());
+        if reset != requested || handled == Some(reset.as_str()) {
+            return false;
+        }
+        let key = key_of(&ev.object);
+        let mut inner = self.inner();
+        if inner.ignore_resets {
+            return false;
+        }
+        inner.order.push(HelmAction {
+            action: "reset",
+            key: key.clone(),
+            at: Instant::now(),
+        });
+        let never_ready = inner.never_ready.contains(&key);
+        drop(inner);
+        let (ns, name) = key
+            .split_once('/')
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .unwrap_or_default();
+        let ready_after = self.ready_delay_ms;
+        cluster.after(self.observe_delay_ms, move |c| {
+            c.update_status(HELM_GROUP, "helmreleases", &ns, &name, |s| {
+                s["lastHandledResetAt"] = json!(reset);
+                s["lastHandledReconcileAt"] = json!(reset);
+            });
+            if never_ready {
+                return;
+            }
+            c.after(ready_after, move |c| {
+                let Some(obj) = c.get(HELM_GROUP, "helmreleases", &ns, &name) else {
+                    return;
+                };
+                let g = generation(&obj);
+                let message = format!("Helm upgrade succeeded for release {ns}/{name}");
+                c.update_status(HELM_GROUP, "helmreleases", &ns, &name, |s| {
+                    s["observedGeneration"] = json!(g);
+                    remove_condition(s, "Stalled");
+                    remove_condition(s, "Reconciling");
+                    set_condition(s, "Released", "True", "UpgradeSucceeded", &message);
+                    set_condition(s, "Ready", "True", "UpgradeSucceeded", &message);
+                });
+            });
+        });
+        true
+    }
+}
+
 impl Simulator for Arc<HelmReleaseSim> {
     fn on_write(&self, cluster: &Cluster, ev: &WriteEvent) {
         if !ev.is(HELM_GROUP, "helmreleases") || ev.kind != EventKind::Modified || ev.by_simulator {
+            return;
+        }
+        if self.reset_requested(cluster, ev) {
             return;
         }
         let was = ev.old.as_ref().is_some_and(suspended);
