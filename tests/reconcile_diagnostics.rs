@@ -127,10 +127,12 @@ impl Cluster {
         self.warning_event("flux-system", name, 120, "Kustomization", object);
     }
 
-    /// One attempt with a 100 ms observe wait and a 3 s diagnostics budget, and `vars`.
+    /// One attempt with 100 ms reset and observe waits (no helm-controller runs here) and a 3 s
+    /// diagnostics budget, and `vars`.
     fn run(&self, args: &[&str], vars: &[(&str, &str)]) -> Output {
         let defaults = [
             ("KSAIL_TEST_RETRY_ATTEMPTS", "1"),
+            ("KSAIL_TEST_RESET_WAIT_MS", "100"),
             ("KSAIL_TEST_SUSPEND_OBSERVE_MS", "100"),
             ("KSAIL_TEST_DIAGNOSTICS_BUDGET_MS", "3000"),
         ];

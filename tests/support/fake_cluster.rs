@@ -19,9 +19,10 @@ pub const KS_PATH: &str = "/apis/kustomize.toolkit.fluxcd.io/v1/kustomizations";
 /// The content type of every patch ksail sends.
 pub const MERGE_PATCH: &str = "application/merge-patch+json";
 
-/// Shortened HelmRelease-recovery (observe, resume) and diagnostics budgets, in ms, for runs
-/// that do not test them.
-pub const SHORT_BUDGETS: [(&str, &str); 3] = [
+/// Shortened HelmRelease-recovery (reset wait, observe, resume) and diagnostics budgets, in ms,
+/// for runs that do not test them.
+pub const SHORT_BUDGETS: [(&str, &str); 4] = [
+    ("KSAIL_TEST_RESET_WAIT_MS", "200"),
     ("KSAIL_TEST_SUSPEND_OBSERVE_MS", "200"),
     ("KSAIL_TEST_RESUME_BUDGET_MS", "500"),
     ("KSAIL_TEST_DIAGNOSTICS_BUDGET_MS", "1000"),
