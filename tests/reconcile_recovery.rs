@@ -40,20 +40,12 @@ struct Fixture {
 }
 
 impl Fixture {
+    /// These tests pin the suspend → resume fallback: a controller without reset requests
+    /// (before Flux 2.2). [`Fixture::handling_resets`] plays a current one.
     fn new(observe_ms: u64) -> Fixture {
-        let (cluster, _) = FakeCluster::flux_detected(DIGEST);
-        cluster.server.put_object(fixtures::kustomization(
-            "flux-system",
-            "flux-system",
-            "flux-system",
-            &[],
-        ));
-        let helm = HelmReleaseSim::new(observe_ms, 0);
-        // These tests pin the suspend → resume fallback: a controller without reset requests
-        // (before Flux 2.2). `handling_resets` plays a current one.
-        helm.ignore_resets();
-        cluster.server.add_simulator(helm.clone());
-        Fixture { cluster, helm }
+        let fixture = Fixture::handling_resets(observe_ms);
+        fixture.helm.ignore_resets();
+        fixture
     }
 
     /// A helm-controller that handles reset requests, as every one since Flux 2.2.

@@ -137,20 +137,7 @@ impl HelmReleaseSim {
             if never_ready {
                 return;
             }
-            c.after(ready_after, move |c| {
-                let Some(obj) = c.get(HELM_GROUP, "helmreleases", &ns, &name) else {
-                    return;
-                };
-                let g = generation(&obj);
-                let message = format!("Helm upgrade succeeded for release {ns}/{name}");
-                c.update_status(HELM_GROUP, "helmreleases", &ns, &name, |s| {
-                    s["observedGeneration"] = json!(g);
-                    remove_condition(s, "Stalled");
-                    remove_condition(s, "Reconciling");
-                    set_condition(s, "Released", "True", "UpgradeSucceeded", &message);
-                    set_condition(s, "Ready", "True", "UpgradeSucceeded", &message);
-                });
-            });
+            c.after(ready_after, move |c| upgrade_succeeded(c, &ns, &name));
         });
         true
     }
@@ -198,22 +185,28 @@ impl Simulator for Arc<HelmReleaseSim> {
                 return;
             }
             cluster.after(self.ready_delay_ms, move |c| {
-                let Some(obj) = c.get(HELM_GROUP, "helmreleases", &ns, &name) else {
-                    return;
-                };
-                if suspended(&obj) {
-                    return;
-                }
-                let g = generation(&obj);
-                let message = format!("Helm upgrade succeeded for release {ns}/{name}");
-                c.update_status(HELM_GROUP, "helmreleases", &ns, &name, |s| {
-                    s["observedGeneration"] = json!(g);
-                    remove_condition(s, "Stalled");
-                    remove_condition(s, "Reconciling");
-                    set_condition(s, "Released", "True", "UpgradeSucceeded", &message);
-                    set_condition(s, "Ready", "True", "UpgradeSucceeded", &message);
-                });
+                upgrade_succeeded(c, &ns, &name)
             });
         }
     }
+}
+
+/// The retried release succeeded: `Ready=True` (`UpgradeSucceeded`), `Stalled` gone. A release
+/// suspended again meanwhile is left alone.
+fn upgrade_succeeded(cluster: &Cluster, ns: &str, name: &str) {
+    let Some(obj) = cluster.get(HELM_GROUP, "helmreleases", ns, name) else {
+        return;
+    };
+    if suspended(&obj) {
+        return;
+    }
+    let g = generation(&obj);
+    let message = format!("Helm upgrade succeeded for release {ns}/{name}");
+    cluster.update_status(HELM_GROUP, "helmreleases", ns, name, |s| {
+        s["observedGeneration"] = json!(g);
+        remove_condition(s, "Stalled");
+        remove_condition(s, "Reconciling");
+        set_condition(s, "Released", "True", "UpgradeSucceeded", &message);
+        set_condition(s, "Ready", "True", "UpgradeSucceeded", &message);
+    });
 }
