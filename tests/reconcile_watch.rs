@@ -497,7 +497,7 @@ fn unauthorized_is_not_retried() {
     );
     assert_error_line(
         &output,
-        "reconcile failed: 401 Unauthorized: the API server rejected the credentials of the kubeconfig user",
+        "reconcile failed: 401 Unauthorized: the API server rejected the credentials of the kubeconfig user; renew them, or choose another context with --context",
     );
     assert_eq!(rig.discovery_requests(), 1, "{}", rig.log());
     assert!(

@@ -804,6 +804,15 @@ mod tests {
         .expect("connect")
     }
 
+    /// `METHOD /path` of every request the server received, in order.
+    fn request_lines(server: &fake_apiserver::FakeApiServer) -> Vec<String> {
+        server
+            .requests()
+            .into_iter()
+            .map(|request| format!("{} {}", request.method, request.path))
+            .collect()
+    }
+
     #[tokio::test]
     async fn discovery_is_exactly_one_get_apis() {
         let server = fake_apiserver::FakeApiServer::start(fake_apiserver::ServerOptions::flux());
@@ -813,12 +822,7 @@ mod tests {
 
         let apis = discover_apis(&cluster.client).await.expect("discovery");
 
-        let requests: Vec<_> = server
-            .requests()
-            .into_iter()
-            .map(|request| format!("{} {}", request.method, request.path))
-            .collect();
-        assert_eq!(requests, ["GET /apis"]);
+        assert_eq!(request_lines(&server), ["GET /apis"]);
         assert!(apis.flux_served());
         assert!(!apis.argocd_served());
         assert_eq!(
@@ -863,11 +867,7 @@ mod tests {
 
         let apis = discover_apis(&cluster.client).await.expect("discovery");
 
-        let mut requests: Vec<_> = server
-            .requests()
-            .into_iter()
-            .map(|request| format!("{} {}", request.method, request.path))
-            .collect();
+        let mut requests = request_lines(&server);
         requests.sort();
         assert_eq!(
             requests,

@@ -186,7 +186,7 @@ impl ErrorKind {
                 // kube-apiserver says only "Unauthorized": say what it means.
                 if *code == 401 {
                     return format!(
-                        "{head}: the API server rejected the credentials of the kubeconfig user"
+                        "{head}: the API server rejected the credentials of the kubeconfig user; renew them, or choose another context with --context"
                     );
                 }
                 if message.is_empty() {

@@ -1036,17 +1036,24 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn a_conflict_on_the_sync_patch_reads_again_and_retries() {
+    /// A server whose Application `web` changes between ksail's refresh and its sync patch (an
+    /// operation set meanwhile too, with `set_operation`), and a simulator serving `D`.
+    fn changing_web(set_operation: bool) -> (FakeApiServer, std::sync::Arc<ArgoCd>, String) {
         let server = FakeApiServer::start(ServerOptions::argocd());
         let d = digest('d');
         server.add_simulator(ChangeAfterRefresh {
             fired: AtomicBool::new(false),
-            set_operation: false,
+            set_operation,
         });
         let sim = ArgoCd::new(500, 50, &d);
         server.add_simulator(sim.clone());
         server.put_object(application("web", SYNC_URL, true, &[]));
+        (server, sim, d)
+    }
+
+    #[tokio::test]
+    async fn a_conflict_on_the_sync_patch_reads_again_and_retries() {
+        let (server, sim, d) = changing_web(false);
 
         let (summary, result) = attempt(&server, expected(&d), Duration::from_secs(20)).await;
 
@@ -1071,15 +1078,7 @@ mod tests {
 
     #[tokio::test]
     async fn after_a_conflict_an_operation_set_meanwhile_is_waited_for() {
-        let server = FakeApiServer::start(ServerOptions::argocd());
-        let d = digest('d');
-        server.add_simulator(ChangeAfterRefresh {
-            fired: AtomicBool::new(false),
-            set_operation: true,
-        });
-        let sim = ArgoCd::new(500, 50, &d);
-        server.add_simulator(sim.clone());
-        server.put_object(application("web", SYNC_URL, true, &[]));
+        let (server, sim, d) = changing_web(true);
 
         let (_, result) = attempt(&server, expected(&d), Duration::from_secs(20)).await;
 

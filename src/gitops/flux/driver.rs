@@ -17,9 +17,8 @@ use tokio::sync::mpsc;
 use super::resources::{self, REQUESTED_AT_ANNOTATION};
 use super::{
     Classification, Excludes, FluxKind, FluxObject, KustomizationContext, ObjectKey,
-    RETRIED_FAILURE_REQUESTS, RETRIED_REASONS, SourceState, SourceVerdict, blocked_by, classify,
-    dependency_edges, digest_mismatch_failure, kustomization_verdict, source_verdict,
-    unmatched_exclude_warning,
+    RETRIED_REASONS, SourceState, SourceVerdict, blocked_by, classify, dependency_edges,
+    digest_mismatch_failure, kustomization_verdict, source_verdict, unmatched_exclude_warning,
 };
 use crate::gitops::attempt::{
     self, Deadline, Progress, Reachability, Unfinished, Watches, failure as failure_of, kube_error,
@@ -39,7 +38,8 @@ const NOT_HANDLED: &str = "waiting for the controller to handle the request";
 const PATCH_CONCURRENCY: usize = 16;
 /// kustomize-controller's reason for a dependency that is not ready (fluxcd/pkg `apis/meta`).
 const DEPENDENCY_NOT_READY: &str = "DependencyNotReady";
-/// The pauses before the re-requests after a retried failure.
+/// The pauses before the re-requests after a retried failure: two, so a retried failure ends
+/// the run when three handled requests of this run ended in it.
 const REREQUEST_DELAYS: [std::time::Duration; 2] = [
     std::time::Duration::from_secs(1),
     std::time::Duration::from_secs(2),
@@ -100,6 +100,11 @@ struct Tracked {
 }
 
 impl Tracked {
+    /// Created during the attempt and not asked since: the token rule does not apply to it.
+    fn never_asked(&self) -> bool {
+        self.created && self.rerequests == 0
+    }
+
     /// Ask this object again at `at`, under a fresh token derived from the run's.
     fn rerequest(&mut self, run_token: &str, at: Instant) {
         self.rerequests += 1;
@@ -617,7 +622,7 @@ async fn evaluate(attempt: &mut FluxAttempt<'_>, state: &mut State, touched: &To
         let context = KustomizationContext {
             token: &tracked.token,
             // A re-request must be seen handled, even by an object created during the attempt.
-            created_during_attempt: tracked.created && tracked.rerequests == 0,
+            created_during_attempt: tracked.never_asked(),
             source,
         };
         let verdict = kustomization_verdict(object, &context);
@@ -663,9 +668,7 @@ fn wake_dependents(state: &mut State, reporter: &dyn Reporter) {
         .filter(|(_, tracked)| tracked.progress.done.is_none() && tracked.rerequest_at.is_none())
         .filter_map(|(key, tracked)| {
             let object = state.kustomizations.get(key)?;
-            // A Kustomization created during the attempt was never asked: its own answer counts.
-            let answered = object.handled_request(&tracked.token)
-                || (tracked.created && tracked.rerequests == 0);
+            let answered = object.handled_request(&tracked.token) || tracked.never_asked();
             let waits_on_dependency = object
                 .condition("Ready")
                 .is_some_and(|ready| ready.reason == DEPENDENCY_NOT_READY);
@@ -759,8 +762,8 @@ fn next_rerequest(state: &State) -> Option<Instant> {
 /// kustomize-controller retries an apply failure itself at `spec.retryInterval` (its
 /// `Reconcile` returns `RequeueAfter: GetRetryInterval()`), so one `ReconciliationFailed` may be a
 /// moment's conflict. Instead of waiting for that interval, ksail asks again, after
-/// [`REREQUEST_DELAYS`], with a fresh token; the failure ends the run when
-/// [`RETRIED_FAILURE_REQUESTS`] handled requests of this run all ended in it.
+/// [`REREQUEST_DELAYS`], with a fresh token; the failure ends the run when every handled request
+/// of this run ended in it.
 fn tolerate_retried(
     tracked: &mut Tracked,
     key: &ObjectKey,
@@ -771,19 +774,20 @@ fn tolerate_retried(
     let Verdict::Failed { reason, message } = verdict else {
         return verdict;
     };
-    if !RETRIED_REASONS.contains(&reason.as_str())
-        || tracked.retries + 1 >= RETRIED_FAILURE_REQUESTS
-    {
+    let Some(&delay) = REREQUEST_DELAYS.get(tracked.retries as usize) else {
+        return Verdict::Failed { reason, message };
+    };
+    if !RETRIED_REASONS.contains(&reason.as_str()) {
         return Verdict::Failed { reason, message };
     }
-    let delay = REREQUEST_DELAYS[tracked.retries as usize % REREQUEST_DELAYS.len()];
     tracked.retries += 1;
     tracked.rerequest(run_token, Instant::now() + delay);
     let text = reason_and_message(&reason, &collapse_whitespace(&message));
     reporter.verbose(&format!(
-        "{key}: {text}; requesting again in {}s (request {} of {RETRIED_FAILURE_REQUESTS})",
+        "{key}: {text}; requesting again in {}s (request {} of {})",
         delay.as_secs(),
         tracked.retries + 1,
+        REREQUEST_DELAYS.len() + 1,
     ));
     Verdict::Waiting {
         status: format!("{text} (asking again)"),

@@ -21,8 +21,8 @@ pub use classify::{Classification, Excludes, classify, unmatched_exclude_warning
 pub use dependencies::{blocked_by, dependency_edges};
 pub use objects::{FluxKind, FluxObject, ObjectKey};
 pub use readiness::{
-    KustomizationContext, RETRIED_FAILURE_REQUESTS, RETRIED_REASONS, SourceState, SourceVerdict,
-    digest_mismatch_failure, kustomization_verdict, served_verdict, source_verdict,
+    KustomizationContext, RETRIED_REASONS, SourceState, SourceVerdict, digest_mismatch_failure,
+    kustomization_verdict, served_verdict, source_verdict,
 };
 
 use crate::error::Failure;

@@ -37,12 +37,8 @@ pub const KUSTOMIZATION_TERMINAL_REASONS: &[&str] = &[
 
 /// Terminal reasons the controller itself retries at `spec.retryInterval`: an apply can fail
 /// for a moment (a conflict, a webhook or CRD not served yet). The driver re-requests the object
-/// before it believes them ([`RETRIED_FAILURE_REQUESTS`]).
+/// before it believes them.
 pub const RETRIED_REASONS: &[&str] = &["ReconciliationFailed"];
-
-/// How many handled requests of one run must end in the same retried reason before the run
-/// fails on it: the first request and two re-requests.
-pub const RETRIED_FAILURE_REQUESTS: u32 = 3;
 
 /// The reason reported (JSON `reason`, summary line) when the sync source serves another digest.
 pub const DIGEST_MISMATCH_REASON: &str = "DigestMismatch";

@@ -517,22 +517,22 @@ fn suspended_release(h: &Harness) {
     h.server.put_object(object);
 }
 
+/// A resume guard (2 s budget) holding the suspended `apps/a`.
+fn guard_holding_a(client: kube::Client, out: &dyn Reporter) -> ResumeGuard<'_> {
+    let guard = ResumeGuard::new(client, helm_resource(), Duration::from_secs(2), out);
+    guard.hold(&ReleaseKey {
+        namespace: "apps".into(),
+        name: "a".into(),
+    });
+    guard
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dropped_guard_resumes_what_it_holds() {
     let h = harness(20).await;
     suspended_release(&h);
     let out = Captured::default();
-    let guard = ResumeGuard::new(
-        h.client.clone(),
-        helm_resource(),
-        Duration::from_secs(2),
-        &out,
-    );
-    guard.hold(&ReleaseKey {
-        namespace: "apps".into(),
-        name: "a".into(),
-    });
-    drop(guard);
+    drop(guard_holding_a(h.client.clone(), &out));
     assert!(!suspended_now(&h.server, "apps", "a"));
     assert_eq!(out.lines(), vec!["helmrelease apps/a: resumed"]);
 }
@@ -544,11 +544,7 @@ async fn a_panic_unwinding_through_the_guard_resumes() {
     let out: &'static Captured = Box::leak(Box::default());
     let client = h.client.clone();
     let task = tokio::spawn(async move {
-        let guard = ResumeGuard::new(client, helm_resource(), Duration::from_secs(2), out);
-        guard.hold(&ReleaseKey {
-            namespace: "apps".into(),
-            name: "a".into(),
-        });
+        let _guard = guard_holding_a(client, out);
         panic!("boom while a release is suspended");
     });
     assert!(task.await.unwrap_err().is_panic());
@@ -567,17 +563,7 @@ fn a_guard_dropped_outside_a_runtime_resumes_on_a_helper_thread() {
     suspended_release(&h);
     let out = Captured::default();
     // The runtime that created the client keeps running on its worker, as in `main`.
-    let guard = ResumeGuard::new(
-        h.client.clone(),
-        helm_resource(),
-        Duration::from_secs(2),
-        &out,
-    );
-    guard.hold(&ReleaseKey {
-        namespace: "apps".into(),
-        name: "a".into(),
-    });
-    drop(guard);
+    drop(guard_holding_a(h.client.clone(), &out));
     assert!(!suspended_now(&h.server, "apps", "a"));
     assert_eq!(out.lines(), vec!["helmrelease apps/a: resumed"]);
 }
