@@ -434,19 +434,16 @@ fn discovery_503_twice_then_success_warns_twice() {
 /// The API server goes away in the middle of the wait: the first failed relist is said at once,
 /// the attempt fails after 10 s of silence instead of waiting out `--timeout` (5 minutes here),
 /// the retries find it still gone, and the run exits 1 naming the cause.
-#[test]
-fn an_api_server_that_goes_away_is_said_at_once_and_ends_the_run() {
-    let (rig, kustomize) = Rig::flux();
-    kustomize.set_outcome("apps/web", KsOutcome::Never);
-    let mut child = rig
-        .reconcile_process(&["--timeout", "5m"], &SHORT_BUDGETS)
+/// `ksail workload reconcile <args>` started, once it waits on its watches: they are open and
+/// every request patch (the source and both Kustomizations) has been answered. A server that
+/// goes away during the requests ends the attempt at once instead (a failed PATCH).
+fn spawn_waiting(rig: &Rig, args: &[&str], vars: &[(&str, &str)]) -> std::process::Child {
+    let child = rig
+        .reconcile_process(args, &[&SHORT_BUDGETS[..], vars].concat())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("spawn ksail");
-    // Wait until ksail waits on its watches: they are open and every request patch (the source
-    // and both Kustomizations) has been sent. A server that goes away during the requests ends
-    // the attempt at once instead (a failed PATCH), which is not what this test is about.
     let waiting = Instant::now() + Duration::from_secs(10);
     loop {
         let requests = rig.requests();
@@ -464,6 +461,50 @@ fn an_api_server_that_goes_away_is_said_at_once_and_ends_the_run() {
     }
     // The last PATCH has arrived; give its answer a moment to reach ksail.
     std::thread::sleep(Duration::from_millis(300));
+    child
+}
+
+/// A blip: the server goes away and comes back within the 10 s it is given. The attempt goes
+/// on (it ends at its own 8 s timeout here, exit 3, as the controller never answers), and
+/// the return is said.
+#[test]
+fn an_api_server_that_comes_back_in_time_does_not_end_the_attempt() {
+    let (rig, kustomize) = Rig::flux();
+    kustomize.set_outcome("apps/web", KsOutcome::Never);
+    let mut child = spawn_waiting(
+        &rig,
+        &["--timeout", "8s"],
+        &[("KSAIL_TEST_RETRY_ATTEMPTS", "1")],
+    );
+
+    rig.server.go_away();
+    std::thread::sleep(Duration::from_secs(2));
+    rig.server.come_back();
+    let output = wait_bounded(&mut child, Duration::from_secs(60));
+
+    assert_exit(&output, 3);
+    assert!(
+        warning_lines(&output)
+            .iter()
+            .any(|w| w.starts_with("warning: the API server did not answer a relist of ")),
+        "{}",
+        describe(&output)
+    );
+    assert_progress_line(&output, "reconcile: the API server answers again");
+    assert!(
+        !stderr_lines(&output)
+            .iter()
+            .any(|l| l.contains("cannot reach the Kubernetes API server")),
+        "{}",
+        describe(&output)
+    );
+}
+
+#[test]
+fn an_api_server_that_goes_away_is_said_at_once_and_ends_the_run() {
+    let (rig, kustomize) = Rig::flux();
+    kustomize.set_outcome("apps/web", KsOutcome::Never);
+    let mut child = spawn_waiting(&rig, &["--timeout", "5m"], &[]);
 
     rig.server.go_away();
     let output = wait_bounded(&mut child, Duration::from_secs(60));
