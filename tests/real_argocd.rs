@@ -117,12 +117,16 @@ fn reconcile_waits_until_the_application_serves_the_pushed_digest() {
     );
     // Exit 0 means Argo CD serves what was pushed.
     let app = application(&lab);
-    // The sync ksail starts names the pushed digest itself (an automated sync of the
-    // controller's may have come first; then there is nothing of ksail's to check).
+    // ksail only refreshed it: the controller's own automated sync, which the refresh set off,
+    // synced the pushed digest with the Application's policy.
     let operation = &app["status"]["operationState"]["operation"];
-    if operation["initiatedBy"]["username"] == "ksail" {
-        assert_eq!(operation["sync"]["revision"], Value::String(second.clone()));
-    }
+    assert_eq!(
+        operation["initiatedBy"]["automated"],
+        Value::Bool(true),
+        "{operation}"
+    );
+    assert_eq!(operation["sync"]["revision"], Value::String(second.clone()));
+    assert_eq!(operation["sync"]["prune"], Value::Bool(true));
     assert_eq!(app["status"]["sync"]["revision"], Value::String(second));
     assert_eq!(app["status"]["sync"]["status"], "Synced");
     assert_eq!(lab.configmap_value("app").as_deref(), Some("two"));
@@ -145,12 +149,10 @@ fn a_failing_sync_exits_1_with_the_diagnostics() {
 
     assert_exit(&output, 1);
     let stderr = stderr_text(&output);
-    // The refresh sets off Argo CD's automated sync (retried five times over about 2.5 minutes;
-    // ksail reports it after the second failed attempt: `SyncFailed`) unless ksail's own sync
-    // operation, which has no retries, gets in first (`OperationState/Failed`).
+    // The refresh sets off Argo CD's automated sync (retried five times over about 2.5 minutes);
+    // ksail reports it after the second failed attempt: `SyncFailed`.
     assert!(
-        stderr.contains("argocd/ksail")
-            && (stderr.contains("(SyncFailed)") || stderr.contains("(OperationState/Failed)")),
+        stderr.contains("argocd/ksail") && stderr.contains("(SyncFailed)"),
         "the report names the Application and its failing sync:\n{stderr}"
     );
     assert!(
@@ -313,4 +315,53 @@ fn an_application_created_during_the_run_is_waited_for() {
         .expect("the child Application exists");
     assert_eq!(child["status"]["sync"]["status"], "Synced");
     assert_eq!(child["status"]["sync"]["revision"], pushed);
+}
+
+/// Argo CD does not sync again by itself a revision whose last sync failed (argo-cd `autoSync`,
+/// `alreadyAttemptedSync`): after the cause is fixed in the cluster, the next reconcile must start
+/// the sync itself, and says why.
+#[test]
+fn a_revision_whose_automated_sync_failed_is_synced_by_the_next_run() {
+    let lab = real::argocd().lab();
+    lab.write_config("ArgoCD");
+    lab.write("k8s/app.yaml", &real::configmap("app", "one"));
+    let first = lab.push();
+    // No retries, so the failed sync ends at once.
+    lab.cluster.apply(&bootstrap_objects("dev").replace(
+        "      selfHeal: true\n",
+        "      selfHeal: true\n    retry:\n      limit: 0\n",
+    ));
+    wait_synced(&lab, &first);
+
+    // A ConfigMap in a namespace that does not exist yet: its sync fails.
+    lab.write(
+        "k8s/late.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: late\n  namespace: ksail-late\ndata:\n  value: \"one\"\n",
+    );
+    let second = lab.push();
+    let failed = lab.run(&["workload", "reconcile", "--timeout", "50s"]);
+    assert_exit(&failed, 1);
+
+    lab.namespace("ksail-late");
+    let output = lab.run(&["workload", "reconcile", "--timeout", "50s"]);
+
+    assert_exit(&output, 0);
+    let stderr = stderr_text(&output);
+    assert!(
+        stderr.contains(&format!(
+            "application argocd/ksail: no automated sync started (Failed last sync attempt to [{second}]"
+        )) && stderr.contains("; starting one"),
+        "ksail says why it syncs:\n{stderr}"
+    );
+    let app = application(&lab);
+    let operation = &app["status"]["operationState"]["operation"];
+    assert_eq!(operation["initiatedBy"]["username"], "ksail", "{operation}");
+    assert_eq!(operation["sync"]["prune"], Value::Bool(true));
+    assert_eq!(app["status"]["sync"]["revision"], Value::String(second));
+    assert!(
+        lab.cluster
+            .get("configmap", Some("ksail-late"), "late")
+            .is_some(),
+        "the ConfigMap of the failed revision is served"
+    );
 }

@@ -156,14 +156,18 @@ fn assert_success_line(output: &Output, count: usize, digest: &str) {
     );
 }
 
+/// `--sync-manual` on an Application with a manual policy: ksail's sync is conditional on the
+/// state its refresh produced and carries the policy's sync options and retry.
 #[test]
 fn argocd_sync_patch_is_conditional_on_the_state_read_and_copies_sync_options() {
     // A slow controller (300 ms), so ksail's sync patch lands on the state its refresh produced.
     let fx = fixture!(300);
-    fx.put_app("web", SYNC_URL, Some(json!({"automated": {"prune": true}, "syncOptions": ["CreateNamespace=true", "ServerSideApply=true"], "retry": {"limit": 2}})));
+    fx.put_app("web", SYNC_URL, Some(json!({"syncOptions": ["CreateNamespace=true", "ServerSideApply=true"], "retry": {"limit": 2}})));
     let before = fx.cluster.server.resource_version();
 
-    let output = fx.run_ok();
+    let output = fx.run(&["--timeout", "10s", "--sync-manual"], &[]);
+
+    assert_exit(&output, 0);
     // The refresh is the first write; the sync names the resourceVersion the refresh returned.
     assert_eq!(
         fx.patches_of("argocd", "web"),
@@ -173,9 +177,8 @@ fn argocd_sync_patch_is_conditional_on_the_state_read_and_copies_sync_options() 
                 "metadata": {"resourceVersion": (before + 1).to_string()},
                 "operation": {
                     "initiatedBy": {"username": "ksail"},
-                    // What the Application's automated sync would carry (argo-cd autoSync),
-                    // pinned to the pushed digest.
-                    "sync": {"syncOptions": ["CreateNamespace=true", "ServerSideApply=true"], "prune": true, "revision": fx.digest},
+                    // The policy's options, pinned to the pushed digest.
+                    "sync": {"syncOptions": ["CreateNamespace=true", "ServerSideApply=true"], "revision": fx.digest},
                     "retry": {"limit": 2}
                 }
             }),
@@ -184,8 +187,54 @@ fn argocd_sync_patch_is_conditional_on_the_state_read_and_copies_sync_options() 
     assert_success_line(&output, 1, &fx.digest);
 }
 
+/// An automated Application whose last sync to the pushed digest failed: the controller does
+/// not try that revision again by itself (argo-cd `autoSync`, `alreadyAttemptedSync`), so ksail
+/// starts the sync its automated policy would — prune, sync options, retry — and says why.
 #[test]
-fn argocd_refreshes_every_application_and_syncs_each_without_an_operation() {
+fn argocd_starts_the_sync_the_controller_does_not() {
+    let fx = fixture!(50);
+    let mut web = application(
+        "argocd",
+        "web",
+        SYNC_URL,
+        Some(
+            json!({"automated": {"prune": true}, "syncOptions": ["CreateNamespace=true"], "retry": {"limit": 2}}),
+        ),
+    );
+    web["status"]["operationState"] = json!({
+        "phase": "Failed", "message": "namespaces \"late\" not found",
+        "startedAt": "2020-01-01T00:00:00Z", "finishedAt": "2020-01-01T00:00:01Z",
+        "syncResult": {"revision": fx.digest},
+    });
+    fx.cluster.server.put_object(web);
+
+    let output = fx.run_ok();
+
+    let sent = fx.patches_of("argocd", "web");
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    assert_eq!(sent[0], refresh_body());
+    assert_eq!(
+        sent[1]["operation"],
+        json!({
+            "initiatedBy": {"username": "ksail"},
+            "sync": {"syncOptions": ["CreateNamespace=true"], "prune": true, "revision": fx.digest},
+            "retry": {"limit": 2}
+        })
+    );
+    let said = format!(
+        "application argocd/web: no automated sync started (Failed last sync attempt to [{}]: namespaces \"late\" not found); starting one",
+        fx.digest
+    );
+    assert!(
+        progress_lines(&output).contains(&said),
+        "{}",
+        describe(&output)
+    );
+    assert_success_line(&output, 1, &fx.digest);
+}
+
+#[test]
+fn argocd_refreshes_every_application_and_syncs_those_the_controller_does_not() {
     let fx = fixture!(50);
     fx.put_app(
         "web",
@@ -210,13 +259,21 @@ fn argocd_refreshes_every_application_and_syncs_each_without_an_operation() {
     let output = fx.run(&["--timeout", "10s", "--sync-manual"], &[]);
     assert_exit(&output, 0);
 
-    let web = fx.patches_of("argocd", "web");
-    assert_eq!(web.len(), 2, "{web:?}");
-    assert_eq!(web[0], refresh_body());
-    // It follows the sync artifact: synced to exactly the pushed digest.
-    assert_sync_body(
-        &web[1],
-        json!({"syncOptions": ["CreateNamespace=true"], "revision": fx.digest}),
+    // Automated: only refreshed; the controller's automated sync, which the refresh sets off,
+    // synced it with its policy.
+    assert_eq!(fx.patches_of("argocd", "web"), vec![refresh_body()]);
+    let web = fx
+        .cluster
+        .server
+        .get_object("argoproj.io", "applications", "argocd", "web")
+        .unwrap();
+    assert_eq!(
+        web.pointer("/status/operationState/operation"),
+        Some(&json!({
+            "initiatedBy": {"automated": true},
+            "sync": {"revision": fx.digest, "syncOptions": ["CreateNamespace=true"]},
+            "retry": {"limit": 5}
+        }))
     );
     let manual = fx.patches_of("argocd", "manual");
     assert_eq!(manual.len(), 2, "{manual:?}");
@@ -257,7 +314,7 @@ fn argocd_leaves_an_application_with_a_manual_policy_alone_by_default() {
 
     assert_exit(&output, 0);
     assert!(fx.patches_of("argocd", "by-hand").is_empty());
-    assert_eq!(fx.patches_of("argocd", "web").len(), 2);
+    assert_eq!(fx.patches_of("argocd", "web"), vec![refresh_body()]);
     assert!(
         progress_lines(&output).iter().any(|line| line
             == "application argocd/by-hand: manual sync policy, left alone (pass --sync-manual to sync it)"),
@@ -423,8 +480,8 @@ fn argocd_exclude_prints_a_warning_and_is_ignored() {
         warnings,
         vec!["warning: --exclude applies to Flux Kustomizations only; ignored"]
     );
-    // The excluded name is still refreshed and synced.
-    assert_eq!(fx.patches_of("argocd", "web").len(), 2);
+    // The excluded name is still refreshed (and synced by its automated policy).
+    assert_eq!(fx.patches_of("argocd", "web"), vec![refresh_body()]);
     assert_success_line(&output, 1, &fx.digest);
 }
 

@@ -17,7 +17,8 @@ use tokio::sync::mpsc;
 
 use super::readiness::REFRESH_ANNOTATION;
 use super::{
-    Application, ApplicationContext, application_verdict, is_gated, operation_fingerprint,
+    Application, ApplicationContext, application_verdict, expected_revision_matches, is_gated,
+    operation_fingerprint,
 };
 use crate::gitops::attempt::{
     self, Deadline, Progress, Reachability, Unfinished, Watches, failure as failure_of, kube_error,
@@ -26,7 +27,7 @@ use crate::gitops::attempt::{
 use crate::gitops::attempt::{failed_line, ready_line};
 use crate::gitops::expected::Expected;
 use crate::gitops::report::{AttemptError, ObjectReport, ObjectSpinners, ObjectState};
-use crate::gitops::verdict::timeout_message;
+use crate::gitops::verdict::{collapse_whitespace, short_revision, timeout_message};
 use crate::gitops::watch::{self, Update};
 use crate::k8s::{K8sError, with_timeout};
 use crate::progress::Reporter;
@@ -86,6 +87,8 @@ struct Tracked {
     patched_rv: Option<String>,
     /// The trigger for this Application has been answered.
     requested: bool,
+    /// Refreshed only: the controller's own automated sync is expected (see [`auto_sync`]).
+    awaiting_auto_sync: bool,
     progress: Progress,
     /// The revision gate applied to this Application when it finished.
     gated: bool,
@@ -164,6 +167,7 @@ async fn run(attempt: &ArgoAttempt<'_>, state: &mut State) -> Result<(), Attempt
                 object,
                 patched_rv: None,
                 requested: false,
+                awaiting_auto_sync: false,
                 progress: Progress::default(),
                 gated: false,
             },
@@ -179,6 +183,7 @@ async fn run(attempt: &ArgoAttempt<'_>, state: &mut State) -> Result<(), Attempt
     let mut spinners = ObjectSpinners::new(reporter);
     let mut reachability = Reachability::default();
     loop {
+        start_missing_syncs(attempt, state).await?;
         evaluate(attempt, state);
         spinners.sync(state.apps.iter().map(|(name, app)| {
             (
@@ -295,30 +300,20 @@ async fn trigger(attempt: &ArgoAttempt<'_>, state: &mut State) -> Result<(), Att
         Api::namespaced_with(attempt.client.clone(), NAMESPACE, attempt.application);
     // A single-source Application that follows the sync artifact is synced to exactly `D`, not
     // to whatever the tag names when the controller resolves it (another push may come between).
-    let targets: Vec<(String, Option<String>)> = state
+    let targets: Vec<(String, Option<String>, bool)> = state
         .apps
         .iter()
         .map(|(name, app)| {
-            let single_source = app.object.spec.sources.as_ref().is_none_or(Vec::is_empty);
-            let pin = attempt
-                .expected
-                .digest()
-                .filter(|_| single_source)
-                .filter(|_| {
-                    attempt
-                        .sync_url
-                        .is_some_and(|url| is_gated(&app.object, url))
-                })
-                .map(str::to_string);
-            (name.clone(), pin)
+            let pin = pin_of(attempt, &app.object);
+            (name.clone(), pin, is_automated(&app.object))
         })
         .collect();
     let api = &api;
     let mut results = std::pin::pin!(
         futures_util::stream::iter(targets)
-            .map(|(name, pin)| async move {
-                let result = request(api, &name, pin.as_deref()).await;
-                (name, result)
+            .map(|(name, pin, automated)| async move {
+                let result = request(api, &name, pin.as_deref(), automated).await;
+                (name, result, automated)
             })
             .buffer_unordered(PATCH_CONCURRENCY)
     );
@@ -326,13 +321,14 @@ async fn trigger(attempt: &ArgoAttempt<'_>, state: &mut State) -> Result<(), Att
         let Some(next) = attempt.deadline.before(results.next()).await else {
             return Err(timed_out(attempt, state));
         };
-        let Some((name, result)) = next else {
+        let Some((name, result, automated)) = next else {
             return Ok(());
         };
         match result {
             Ok(requested) => {
                 if let Some(app) = state.apps.get_mut(&name) {
                     app.requested = true;
+                    app.awaiting_auto_sync = automated;
                     app.patched_rv = requested.patched_rv;
                     accept(app, requested.latest);
                 }
@@ -343,23 +339,42 @@ async fn trigger(attempt: &ArgoAttempt<'_>, state: &mut State) -> Result<(), Att
     }
 }
 
-/// Refresh one Application; then, unless an operation is set, start a sync on exactly the
-/// state read. A `409` means it changed meanwhile: read it again and decide again.
+/// Refresh one Application. One whose policy is automated is left to the controller's own
+/// automated sync, which the refresh sets off with exactly the policy's settings; on any other
+/// (`--sync-manual`) a sync is started at once.
 async fn request(
     api: &Api<DynamicObject>,
     name: &str,
     pin: Option<&str>,
+    automated: bool,
 ) -> Result<Requested, K8sError> {
-    let mut current = patch(api, name, refresh_patch()).await?;
-    let mut patched_rv = resource_version(&current);
+    let refreshed = patch(api, name, refresh_patch()).await?;
+    let refreshed_rv = resource_version(&refreshed);
+    if !automated && let Some(synced) = start_sync(api, name, refreshed.clone(), pin).await? {
+        return Ok(Requested {
+            patched_rv: resource_version(&synced),
+            latest: synced,
+        });
+    }
+    Ok(Requested {
+        latest: refreshed,
+        patched_rv: refreshed_rv,
+    })
+}
+
+/// Start a sync on exactly the state read, unless an operation is set (someone else's, or the
+/// controller's automated sync: it is waited for instead, and `None` returned). A `409` means
+/// the Application changed meanwhile: read it again and decide again.
+async fn start_sync(
+    api: &Api<DynamicObject>,
+    name: &str,
+    mut current: Application,
+    pin: Option<&str>,
+) -> Result<Option<Application>, K8sError> {
     let mut conflicts = 0;
     loop {
         if current.operation.is_some() {
-            // Someone else's operation (or the controller's auto-sync): wait for it instead.
-            return Ok(Requested {
-                latest: current,
-                patched_rv,
-            });
+            return Ok(None);
         }
         // A served object always has a resourceVersion; an empty one would make the patch
         // unconditional, which is still a sync on a state at least as new as the one read.
@@ -369,13 +384,7 @@ async fn request(
             ..SyncRequest::of(&current)
         };
         match patch(api, name, sync_patch(&rv, &sync)).await {
-            Ok(synced) => {
-                patched_rv = resource_version(&synced);
-                return Ok(Requested {
-                    latest: synced,
-                    patched_rv,
-                });
-            }
+            Ok(synced) => return Ok(Some(synced)),
             Err(error) if error.is_conflict() && conflicts < MAX_SYNC_CONFLICTS => {
                 conflicts += 1;
                 tracing::debug!("application {NAMESPACE}/{name}: changed meanwhile; reading again");
@@ -384,6 +393,135 @@ async fn request(
             Err(error) => return Err(error),
         }
     }
+}
+
+/// The revision ksail's sync names: a single-source Application that follows the sync artifact
+/// is synced to exactly `D`, not to whatever the tag names when the controller resolves it
+/// (another push may come between).
+fn pin_of(attempt: &ArgoAttempt<'_>, application: &Application) -> Option<String> {
+    let single_source = !application.is_multi_source();
+    attempt
+        .expected
+        .digest()
+        .filter(|_| single_source)
+        .filter(|_| {
+            attempt
+                .sync_url
+                .is_some_and(|url| is_gated(application, url))
+        })
+        .map(str::to_string)
+}
+
+/// What the controller made of the refresh of an Application left to its automated sync.
+#[derive(Debug, PartialEq, Eq)]
+pub enum AutoSync {
+    /// The refresh is not handled yet, or the comparison failed and will be done again.
+    Pending,
+    /// An operation of this run is set or has run, or the Application was in sync already.
+    Handled,
+    /// The controller compared and started nothing (argo-cd `autoSync` skips a revision whose
+    /// last sync failed, drift the self-heal back-off holds, a sync window, ...): why, in words.
+    NotStarted(String),
+}
+
+/// Judge the refresh of an automated Application: argo-cd `processAppRefreshQueueItem` runs
+/// `autoSync` (which sets `.operation`) before it writes the status and removes the refresh
+/// annotation, so a state without the annotation and without a new operation means none comes.
+pub fn auto_sync(
+    application: &Application,
+    recorded_operation: Option<&str>,
+    pin: Option<&str>,
+) -> AutoSync {
+    if application.operation.is_some()
+        || operation_fingerprint(application).as_deref() != recorded_operation
+    {
+        return AutoSync::Handled;
+    }
+    if application.has_annotation(REFRESH_ANNOTATION) {
+        return AutoSync::Pending;
+    }
+    let sync = &application.status.sync;
+    match sync.status.as_deref() {
+        Some("OutOfSync") => {
+            AutoSync::NotStarted(sync_error(application).unwrap_or_else(|| "OutOfSync".to_string()))
+        }
+        Some("Synced") if pin.is_some_and(|pin| !expected_revision_matches(application, pin)) => {
+            AutoSync::NotStarted(format!(
+                "synced at {}",
+                sync.revision
+                    .as_deref()
+                    .map_or("another revision".into(), short_revision)
+            ))
+        }
+        Some("Synced") => AutoSync::Handled,
+        _ => AutoSync::Pending,
+    }
+}
+
+/// The message of a `SyncError` condition, which is where `autoSync` says why it did not sync.
+fn sync_error(application: &Application) -> Option<String> {
+    application
+        .status
+        .conditions
+        .iter()
+        .flatten()
+        .find(|condition| condition.condition_type.as_deref() == Some("SyncError"))
+        .and_then(|condition| condition.message.as_deref())
+        .map(collapse_whitespace)
+}
+
+/// Start a sync on every Application whose automated sync did not come.
+async fn start_missing_syncs(
+    attempt: &ArgoAttempt<'_>,
+    state: &mut State,
+) -> Result<(), AttemptError> {
+    let api: Api<DynamicObject> =
+        Api::namespaced_with(attempt.client.clone(), NAMESPACE, attempt.application);
+    let mut due = Vec::new();
+    for (name, app) in state
+        .apps
+        .iter_mut()
+        .filter(|(_, app)| app.awaiting_auto_sync)
+    {
+        let pin = pin_of(attempt, &app.object);
+        match auto_sync(
+            &app.object,
+            app.recorded_operation.as_deref(),
+            pin.as_deref(),
+        ) {
+            AutoSync::Pending => {}
+            AutoSync::Handled => app.awaiting_auto_sync = false,
+            AutoSync::NotStarted(why) => {
+                app.awaiting_auto_sync = false;
+                due.push((name.clone(), app.object.clone(), pin, why));
+            }
+        }
+    }
+    for (name, current, pin, why) in due {
+        attempt.reporter.info(&format!(
+            "{}: no automated sync started ({why}); starting one",
+            label(&name)
+        ));
+        let Some(result) = attempt
+            .deadline
+            .before(start_sync(&api, &name, current, pin.as_deref()))
+            .await
+        else {
+            return Err(timed_out(attempt, state));
+        };
+        match result {
+            Ok(Some(synced)) => {
+                if let Some(app) = state.apps.get_mut(&name) {
+                    app.patched_rv = resource_version(&synced);
+                    accept(app, synced);
+                }
+            }
+            Ok(None) => {}
+            Err(error) if error.is_not_found() => drop_deleted(state, &name, attempt.reporter),
+            Err(error) => return Err(kube_error(error)),
+        }
+    }
+    Ok(())
 }
 
 async fn patch(api: &Api<DynamicObject>, name: &str, body: Value) -> Result<Application, K8sError> {
@@ -481,11 +619,13 @@ fn upsert(state: &mut State, object: Application, reporter: &dyn Reporter) {
     }
 }
 
-/// `spec.syncPolicy.automated` is set: the controller syncs it by itself.
+/// The controller syncs it by itself: `spec.syncPolicy.automated` is set and not disabled
+/// (argo-cd `pkg/apis/application/v1alpha1/types.go` `IsAutomatedSyncEnabled`).
 fn is_automated(application: &Application) -> bool {
     application
         .sync_policy()
-        .is_some_and(|policy| policy.automated.is_some())
+        .and_then(|policy| policy.automated.as_ref())
+        .is_some_and(|automated| automated.enabled != Some(false))
 }
 
 /// An Application that appeared during the attempt — typically the child of an app-of-apps
@@ -511,6 +651,7 @@ fn track_created(state: &mut State, name: String, object: Application, reporter:
             object,
             patched_rv: None,
             requested: true,
+            awaiting_auto_sync: false,
             progress: Progress::default(),
             gated: false,
         },
@@ -745,6 +886,97 @@ mod tests {
         );
     }
 
+    /// What a handled (or unhandled) refresh of an automated Application means.
+    #[test]
+    fn the_automated_sync_is_judged_from_the_handled_refresh() {
+        let d = digest('d');
+        let recorded = "2020-01-01T00:00:00Z|2020-01-01T00:00:01Z|Succeeded|sha256:old";
+        let last = json!({"phase": "Succeeded", "startedAt": "2020-01-01T00:00:00Z",
+            "finishedAt": "2020-01-01T00:00:01Z", "syncResult": {"revision": "sha256:old"}});
+        let state = |annotated: bool, operation: bool, sync: Value, conditions: Value| {
+            let mut object = json!({"metadata": {"name": "web"},
+                "status": {"operationState": last, "sync": sync, "conditions": conditions}});
+            if annotated {
+                object["metadata"]["annotations"] = json!({REFRESH_ANNOTATION: "normal"});
+            }
+            if operation {
+                object["operation"] = json!({"sync": {}});
+            }
+            Application::parse(&object).expect("an Application")
+        };
+        let out_of_sync = json!({"status": "OutOfSync", "revision": d});
+        let failed = json!([{"type": "SyncError", "message": "Failed last  sync attempt"}]);
+        let cases = [
+            (
+                state(true, false, out_of_sync.clone(), json!([])),
+                AutoSync::Pending,
+            ),
+            (
+                state(true, true, out_of_sync.clone(), json!([])),
+                AutoSync::Handled,
+            ),
+            (
+                state(false, true, out_of_sync.clone(), json!([])),
+                AutoSync::Handled,
+            ),
+            (
+                state(false, false, out_of_sync.clone(), failed),
+                AutoSync::NotStarted("Failed last sync attempt".into()),
+            ),
+            (
+                state(false, false, out_of_sync, json!([])),
+                AutoSync::NotStarted("OutOfSync".into()),
+            ),
+            (
+                state(
+                    false,
+                    false,
+                    json!({"status": "Synced", "revision": d}),
+                    json!([]),
+                ),
+                AutoSync::Handled,
+            ),
+            (
+                state(
+                    false,
+                    false,
+                    json!({"status": "Synced", "revision": "sha256:old"}),
+                    json!([]),
+                ),
+                AutoSync::NotStarted("synced at sha256:old".into()),
+            ),
+            (
+                state(false, false, json!({"status": "Unknown"}), json!([])),
+                AutoSync::Pending,
+            ),
+        ];
+        for (index, (application, expected)) in cases.into_iter().enumerate() {
+            assert_eq!(
+                auto_sync(&application, Some(recorded), Some(&d)),
+                expected,
+                "case {index}"
+            );
+        }
+        // An operation that ran since the recording (and finished) is the automated sync.
+        let mut ran = state(false, false, json!({"status": "OutOfSync"}), json!([]));
+        ran.status.operation_state.as_mut().unwrap().phase = Some("Failed".into());
+        assert_eq!(auto_sync(&ran, Some(recorded), None), AutoSync::Handled);
+    }
+
+    #[test]
+    fn automated_means_the_policy_is_set_and_not_disabled() {
+        let policy = |automated: Value| {
+            Application::parse(&json!({"spec": {"syncPolicy": {"automated": automated}}}))
+                .expect("an Application")
+        };
+        assert!(is_automated(&policy(json!({}))));
+        assert!(is_automated(&policy(json!({"enabled": true}))));
+        assert!(!is_automated(&policy(
+            json!({"enabled": false, "prune": true})
+        )));
+        assert!(!is_automated(&policy(Value::Null)));
+    }
+
     #[test]
     fn resource_versions_compare_numerically_when_both_parse() {
         assert!(is_older(Some("9"), Some("10")));
@@ -838,7 +1070,7 @@ mod tests {
         expected: Expected,
         timeout: Duration,
     ) -> (ArgoSummary, Result<(), AttemptError>) {
-        attempt_with(server, expected, timeout, true).await
+        attempt_with(server, expected, timeout, true, &Recorder::default()).await
     }
 
     async fn attempt_with(
@@ -846,17 +1078,17 @@ mod tests {
         expected: Expected,
         timeout: Duration,
         sync_manual: bool,
+        reporter: &Recorder,
     ) -> (ArgoSummary, Result<(), AttemptError>) {
         let client = client_for(server).await;
         let resource = application_resource();
-        let reporter = Recorder::default();
         reconcile(ArgoAttempt {
             client: &client,
             application: &resource,
             expected,
             sync_url: Some(SYNC_URL),
             sync_manual,
-            reporter: &reporter,
+            reporter,
             deadline: Deadline::after(timeout),
         })
         .await
@@ -873,8 +1105,14 @@ mod tests {
         server.put_object(application("web", SYNC_URL, true, &[]));
         server.put_object(application("by-hand", SYNC_URL, false, &[]));
 
-        let (summary, result) =
-            attempt_with(&server, expected(&d), Duration::from_secs(20), false).await;
+        let (summary, result) = attempt_with(
+            &server,
+            expected(&d),
+            Duration::from_secs(20),
+            false,
+            &Recorder::default(),
+        )
+        .await;
 
         result.unwrap();
         assert_eq!(summary.applications, 1);
@@ -927,8 +1165,11 @@ mod tests {
             .unwrap_or_else(|| panic!("no report for {name}: {:?}", summary.objects))
     }
 
+    /// An automated Application is only refreshed: the controller's own automated sync, set off
+    /// by the refresh, syncs it with its policy. A manual one (`--sync-manual`) gets ksail's sync
+    /// at once, one with an operation running gets nothing but the refresh.
     #[tokio::test]
-    async fn every_application_is_refreshed_and_synced_unless_an_operation_runs() {
+    async fn automated_applications_are_left_to_their_own_sync_others_are_synced() {
         let server = FakeApiServer::start(ServerOptions::argocd());
         let d = digest('d');
         let sim = ArgoCd::new(500, 50, &d);
@@ -964,14 +1205,17 @@ mod tests {
             Some(d.as_str())
         );
 
-        let web = patches(&server, "web");
-        assert_eq!(web.len(), 2, "{web:?}");
-        assert_eq!(web[0], refresh_patch());
+        assert_eq!(patches(&server, "web"), [refresh_patch()]);
+        let web = server
+            .cluster()
+            .get("argoproj.io", "applications", NAMESPACE, "web")
+            .unwrap();
         assert_eq!(
-            operation_of(&web[1]),
-            json!({"initiatedBy": {"username": "ksail"}, "sync": {"syncOptions": ["CreateNamespace=true", "ServerSideApply=true"], "prune": true, "revision": d}})
+            web["status"]["operationState"]["operation"]["initiatedBy"],
+            json!({"automated": true}),
+            "the controller's automated sync synced it"
         );
-        // Both follow the sync artifact: synced to exactly D.
+        // Follows the sync artifact: synced to exactly D.
         let api = patches(&server, "api");
         assert_eq!(api.len(), 2, "{api:?}");
         assert_eq!(api[0], refresh_patch());
@@ -990,6 +1234,72 @@ mod tests {
         let mut handled = sim.handled_operations();
         handled.sort();
         assert_eq!(handled, ["argocd/api", "argocd/busy", "argocd/web"]);
+    }
+
+    /// An automated Application whose last sync to `D` failed: the controller does not sync `D`
+    /// again by itself (argo-cd `alreadyAttemptedSync`), so ksail starts the sync, with the
+    /// policy's settings, and says why.
+    #[tokio::test]
+    async fn when_no_automated_sync_comes_ksail_starts_one() {
+        let server = FakeApiServer::start(ServerOptions::argocd());
+        let d = digest('d');
+        let sim = ArgoCd::new(20, 30, &d);
+        server.add_simulator(sim.clone());
+        let mut web = application("web", SYNC_URL, true, &["CreateNamespace=true"]);
+        web["status"] = json!({"operationState": {
+            "phase": "Failed", "message": "namespace late not found",
+            "startedAt": "2020-01-01T00:00:00Z", "finishedAt": "2020-01-01T00:00:01Z",
+            "syncResult": {"revision": d},
+        }});
+        server.put_object(web);
+        let reporter = Recorder::default();
+
+        let (summary, result) = attempt_with(
+            &server,
+            expected(&d),
+            Duration::from_secs(20),
+            false,
+            &reporter,
+        )
+        .await;
+
+        result.unwrap();
+        assert_eq!(state_of(&summary, "web").state, ObjectState::Ready);
+        let sent = patches(&server, "web");
+        assert_eq!(sent.len(), 2, "{sent:?}");
+        assert_eq!(
+            operation_of(&sent[1]),
+            json!({"initiatedBy": {"username": "ksail"}, "sync": {"syncOptions": ["CreateNamespace=true"], "prune": true, "revision": d}})
+        );
+        let said = format!(
+            "application argocd/web: no automated sync started (Failed last sync attempt to [{d}]: namespace late not found); starting one"
+        );
+        assert!(reporter.lines().contains(&said), "{:?}", reporter.lines());
+    }
+
+    /// An automated Application already synced at `D`: the refresh finds nothing to do, and
+    /// neither the controller nor ksail syncs it.
+    #[tokio::test]
+    async fn an_application_in_sync_is_not_synced_again() {
+        let server = FakeApiServer::start(ServerOptions::argocd());
+        let d = digest('d');
+        let sim = ArgoCd::new(20, 30, &d);
+        server.add_simulator(sim.clone());
+        let mut web = application("web", SYNC_URL, true, &[]);
+        web["status"] = json!({"operationState": {
+            "phase": "Succeeded", "message": "successfully synced",
+            "startedAt": "2020-01-01T00:00:00Z", "finishedAt": "2020-01-01T00:00:01Z",
+            "syncResult": {"revision": d},
+        }});
+        server.put_object(web);
+
+        let (summary, result) = attempt(&server, expected(&d), Duration::from_secs(20)).await;
+
+        result.unwrap();
+        let report = state_of(&summary, "web");
+        assert_eq!(report.state, ObjectState::Ready, "{report:?}");
+        assert_eq!(patches(&server, "web"), [refresh_patch()]);
+        assert!(sim.handled_operations().is_empty());
     }
 
     #[tokio::test]
@@ -1029,8 +1339,7 @@ mod tests {
             cluster.mutate("argoproj.io", "applications", NAMESPACE, &name, |app| {
                 app["metadata"]["labels"] = json!({"changed": "meanwhile"});
                 if set_operation {
-                    app["operation"] =
-                        json!({"initiatedBy": {"automated": true}, "sync": {"revision": "x"}});
+                    app["operation"] = json!({"initiatedBy": {"username": "someone"}, "sync": {}});
                 }
             });
         }
@@ -1047,7 +1356,8 @@ mod tests {
         });
         let sim = ArgoCd::new(500, 50, &d);
         server.add_simulator(sim.clone());
-        server.put_object(application("web", SYNC_URL, true, &[]));
+        // Manual policy (synced with `--sync-manual`): ksail's own sync patch meets the change.
+        server.put_object(application("web", SYNC_URL, false, &[]));
         (server, sim, d)
     }
 

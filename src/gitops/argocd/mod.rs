@@ -12,4 +12,7 @@ pub mod readiness;
 pub mod resources;
 
 pub use objects::Application;
-pub use readiness::{ApplicationContext, application_verdict, is_gated, operation_fingerprint};
+pub use readiness::{
+    ApplicationContext, application_verdict, expected_revision_matches, is_gated,
+    operation_fingerprint,
+};

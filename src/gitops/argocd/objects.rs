@@ -97,6 +97,8 @@ pub struct SyncPolicy {
 #[serde(default, rename_all = "camelCase")]
 pub struct Automated {
     pub prune: Option<bool>,
+    /// `false` turns automated sync off while keeping its settings (Argo CD 3.x).
+    pub enabled: Option<bool>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

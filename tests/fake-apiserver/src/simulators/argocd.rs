@@ -52,7 +52,9 @@ struct Inner {
 
 /// On the refresh annotation (after `refresh_delay_ms`): removes it, sets `status.reconciledAt`,
 /// resolves `targetRevision` into `status.sync.revision` (multi-source: `revisions`), and with an
-/// automated policy applies the scripted [`AppOutcome`]. On `.operation` (any policy): sets
+/// automated policy starts the automated sync the real controller would (see `refresh`); the
+/// scripted [`AppOutcome`] applies to an Application found in sync, and a scripted
+/// `ComparisonError` ends the refresh. On `.operation` (any policy): sets
 /// `operationState` `Running` with `startedAt`, then after `operation_ms` `Succeeded` (state from
 /// the [`AppOutcome`]) or `Failed`, with `finishedAt` and a `reconciledAt` not before it, and only
 /// then clears `.operation` — the real controller keeps it while the operation runs and clears it
@@ -135,35 +137,7 @@ impl ArgoCd {
         };
         let digest = self.resolve(&app);
         if has_refresh(&app) {
-            let automated = app
-                .pointer("/spec/syncPolicy/automated")
-                .is_some_and(|a| !a.is_null());
-            let outcome = automated.then(|| self.inner().app.next(key));
-            self.inner().handled_refreshes.push(key.to_string());
-            cluster.mutate(ARGO_GROUP, "applications", ns, name, |obj| {
-                if let Some(Value::Object(a)) = obj.pointer_mut("/metadata/annotations") {
-                    a.remove(REFRESH);
-                }
-                let status = crate::util::obj_mut(obj, "status");
-                status.insert("reconciledAt".into(), json!(now_rfc3339()));
-                let mut status_value = Value::Object(std::mem::take(status));
-                set_revision(&mut status_value, &app, digest.as_deref());
-                match &outcome {
-                    Some(o) => apply_outcome(&mut status_value, o),
-                    None => {
-                        let synced = status_value
-                            .pointer("/operationState/syncResult/revision")
-                            .and_then(Value::as_str);
-                        let state = if digest.is_some() && synced == digest.as_deref() {
-                            "Synced"
-                        } else {
-                            "OutOfSync"
-                        };
-                        status_value["sync"]["status"] = json!(state);
-                    }
-                }
-                obj["status"] = status_value;
-            });
+            self.refresh(cluster, key, &app, digest.as_deref());
         }
         let Some(app) = cluster.get(ARGO_GROUP, "applications", ns, name) else {
             return;
@@ -177,6 +151,12 @@ impl ArgoCd {
             return;
         }
         self.inner().handled_operations.push(key.to_string());
+        // The digest the operation asks for; a tag (or none) is resolved like `targetRevision`.
+        let pinned = operation
+            .pointer("/sync/revision")
+            .and_then(Value::as_str)
+            .filter(|revision| revision.starts_with("sha256:"))
+            .map(str::to_string);
         let started = now_rfc3339();
         cluster.mutate(ARGO_GROUP, "applications", ns, name, |obj| {
             let status = crate::util::obj_mut(obj, "status");
@@ -202,7 +182,7 @@ impl ArgoCd {
             let Some(app) = c.get(ARGO_GROUP, "applications", &ns, &name) else {
                 return;
             };
-            let digest = this.resolve(&app);
+            let digest = pinned.or_else(|| this.resolve(&app));
             let app_outcome = this.inner().app.next(&key);
             c.mutate(ARGO_GROUP, "applications", &ns, &name, |obj| {
                 let mut status = obj.get("status").cloned().unwrap_or(json!({}));
@@ -213,6 +193,10 @@ impl ArgoCd {
                     OperationOutcome::Failed(message) => {
                         state["phase"] = json!("Failed");
                         state["message"] = json!(message);
+                        // A failed sync still has its result (argo-cd `syncResult` is set once
+                        // the sync tasks ran), which `alreadyAttemptedSync` reads.
+                        state["syncResult"] =
+                            json!({"revision": digest, "source": app.pointer("/spec/source")});
                         status["sync"]["status"] = json!("OutOfSync");
                     }
                     _ => {
@@ -230,6 +214,81 @@ impl ArgoCd {
                     map.remove("operation");
                 }
             });
+        });
+    }
+
+    /// A refresh as argo-cd v3.6 `controller/appcontroller.go` `processAppRefreshQueueItem` does
+    /// it: compare (a scripted `ComparisonError` ends there, sync status `Unknown`), then for an
+    /// automated policy `autoSync` — an OutOfSync Application without an operation gets one,
+    /// unless its last sync was to the same revision (`alreadyAttemptedSync`): after a failed one
+    /// it gets a `SyncError` condition "Failed last sync attempt to …" and no operation. The
+    /// operation is set before the status is written and the annotation removed, as there.
+    /// "Synced" here means the last operation succeeded at the resolved revision.
+    fn refresh(&self, cluster: &Cluster, key: &str, app: &Value, digest: Option<&str>) {
+        let (ns, name) = key.split_once('/').unwrap_or(("", key));
+        self.inner().handled_refreshes.push(key.to_string());
+        let policy = app.pointer("/spec/syncPolicy");
+        let automated = policy
+            .and_then(|p| p.get("automated"))
+            .is_some_and(|a| !a.is_null() && a.get("enabled") != Some(&json!(false)));
+        let comparison_error = matches!(self.inner().app.peek(key), AppOutcome::ComparisonError(_));
+        let last = app.pointer("/status/operationState");
+        let last_revision = last
+            .and_then(|s| s.pointer("/syncResult/revision"))
+            .and_then(Value::as_str);
+        let last_phase = last.and_then(|s| s.get("phase")).and_then(Value::as_str);
+        let attempted = digest.is_some() && last_revision == digest;
+        let in_sync = attempted && last_phase == Some("Succeeded");
+        let idle = app.get("operation").is_none_or(Value::is_null);
+        let outcome =
+            (comparison_error || (automated && in_sync)).then(|| self.inner().app.next(key));
+        if automated && idle && !in_sync && !attempted && !comparison_error {
+            let mut sync = json!({"revision": digest});
+            if let Some(prune) = policy.and_then(|p| p.pointer("/automated/prune")) {
+                sync["prune"] = prune.clone();
+            }
+            if let Some(options) = policy.and_then(|p| p.get("syncOptions")) {
+                sync["syncOptions"] = options.clone();
+            }
+            let retry = policy
+                .and_then(|p| p.get("retry"))
+                .cloned()
+                .unwrap_or(json!({"limit": 5}));
+            cluster.mutate(ARGO_GROUP, "applications", ns, name, |obj| {
+                obj["operation"] =
+                    json!({"initiatedBy": {"automated": true}, "sync": sync, "retry": retry});
+            });
+        }
+        cluster.mutate(ARGO_GROUP, "applications", ns, name, |obj| {
+            if let Some(Value::Object(a)) = obj.pointer_mut("/metadata/annotations") {
+                a.remove(REFRESH);
+            }
+            let status = crate::util::obj_mut(obj, "status");
+            status.insert("reconciledAt".into(), json!(now_rfc3339()));
+            let mut status = Value::Object(std::mem::take(status));
+            set_revision(&mut status, app, digest);
+            match &outcome {
+                Some(o) => apply_outcome(&mut status, o),
+                None => {
+                    let state = if in_sync { "Synced" } else { "OutOfSync" };
+                    status["sync"]["status"] = json!(state);
+                    if let Value::Object(map) = &mut status {
+                        map.remove("conditions");
+                    }
+                }
+            }
+            if automated && idle && attempted && !in_sync && !comparison_error {
+                let message = last
+                    .and_then(|s| s.get("message"))
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                status["conditions"] = json!([{
+                    "type": "SyncError",
+                    "message": format!("Failed last sync attempt to [{}]: {message}", digest.unwrap_or_default()),
+                    "lastTransitionTime": now_rfc3339(),
+                }]);
+            }
+            obj["status"] = status;
         });
     }
 
