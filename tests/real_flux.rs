@@ -383,6 +383,69 @@ fn a_stuck_helm_release_is_reset_and_a_dependency_wait_is_left_alone() {
     );
 }
 
+/// A stuck release whose fix comes with the push (its HelmRelease changes): the release is
+/// retried with the pushed configuration. helm-controller clears the failure counters itself when
+/// the generation differs from its last attempt (`internal/action/reset.go`
+/// `MustResetFailures`), so the spec the Kustomization applies is tried after ksail's reset.
+#[test]
+fn a_stuck_helm_release_is_retried_with_the_configuration_of_the_push() {
+    let lab = real::flux().lab();
+    let registry = lab.registry.host_port();
+    real::charts::push(
+        &registry,
+        "charts/moves",
+        "moves",
+        "0.1.0",
+        &[(
+            "configmap.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: from-moves\n  namespace: {{ .Release.Namespace }}\ndata:\n  value: installed\n",
+        )],
+    );
+    lab.write_config("Flux");
+    lab.write("k8s/app.yaml", &real::configmap("app", "one"));
+    let fixed = format!(
+        "{}---\n{}",
+        chart_source(&registry, "moves"),
+        helm_release("moves", "moves", None)
+    );
+    // The first configuration installs into a namespace that does not exist: it fails, and
+    // without remediation retries helm-controller stops trying.
+    let broken = fixed.replace(
+        "  timeout: 10s\n",
+        "  timeout: 10s\n  targetNamespace: real-helm-missing\n",
+    );
+    lab.write("k8s/helm.yaml", &broken);
+    lab.push();
+    lab.cluster.apply(&real::plain_flux_sync(&registry));
+    lab.cluster
+        .wait_condition_field(HELM_RELEASE, APPS, "moves", "Stalled", "status", "True");
+
+    // The push brings the fix; the cluster itself does not change.
+    lab.write("k8s/helm.yaml", &fixed);
+    lab.push();
+    let output = lab.run(&["workload", "reconcile", "--timeout", "50s"]);
+
+    assert_exit(&output, 0);
+    let installed = lab
+        .cluster
+        .get("configmap", Some(APPS), "from-moves")
+        .expect("the release was installed with the pushed configuration");
+    assert_eq!(installed["data"]["value"], "installed");
+    let release = lab
+        .cluster
+        .get(HELM_RELEASE, Some(APPS), "moves")
+        .expect("moves exists");
+    assert_eq!(release["spec"].get("targetNamespace"), None);
+    assert_eq!(
+        condition(&release, "Ready").expect("Ready")["status"],
+        "True"
+    );
+    assert_eq!(
+        release["status"]["lastAttemptedGeneration"], release["metadata"]["generation"],
+        "the last attempt used the pushed spec"
+    );
+}
+
 /// A Kustomization `name` in `flux-system` applying `path` of the sync source's artifact.
 fn kustomization(name: &str, path: &str, annotations: &str) -> String {
     format!(

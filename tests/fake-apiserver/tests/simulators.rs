@@ -126,6 +126,46 @@ fn helm_release_suspend_observe_resume() {
     );
 }
 
+/// A changed spec (what a Kustomization applying a new artifact does) retries a stuck release,
+/// as helm-controller's `MustResetFailures` does; an annotation-only change does not.
+#[test]
+fn helm_release_retried_on_a_new_generation() {
+    let server = FakeApiServer::start(ServerOptions::flux());
+    let helm = HelmReleaseSim::new(10, 30);
+    server.add_simulator(helm.clone());
+    server.put_object(fixtures::helm_release(
+        "podinfo",
+        "podinfo",
+        HelmState::Stalled("RetriesExceeded".into()),
+    ));
+    let path = "/apis/helm.toolkit.fluxcd.io/v2/namespaces/podinfo/helmreleases/podinfo";
+    let get = || {
+        server
+            .get_object(
+                "helm.toolkit.fluxcd.io",
+                "helmreleases",
+                "podinfo",
+                "podinfo",
+            )
+            .unwrap()
+    };
+
+    merge(
+        &server,
+        path,
+        json!({"metadata": {"annotations": {"note": "x"}}}),
+    );
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(!ready(&get()), "no new generation, no retry");
+
+    let (code, body) = merge(&server, path, json!({"spec": {"targetNamespace": "apps"}}));
+    assert_eq!(code, 200);
+    assert_eq!(body["metadata"]["generation"], 2);
+    eventually("ready after the new generation", || ready(&get()));
+    assert_eq!(get()["status"]["observedGeneration"], 2);
+    assert_eq!(helm.order_strings(), ["retry podinfo/podinfo"]);
+}
+
 #[test]
 fn flux_operator_renders_sync_objects() {
     let server = FakeApiServer::start(ServerOptions::flux());

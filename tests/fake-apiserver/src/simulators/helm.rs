@@ -13,7 +13,7 @@ use crate::store::{EventKind, WriteEvent};
 /// One reset, suspend or resume the simulator saw, in order.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HelmAction {
-    /// `"reset"`, `"suspend"` or `"resume"`.
+    /// `"reset"`, `"suspend"`, `"resume"` or `"retry"` (a new generation).
     pub action: &'static str,
     /// `"<namespace>/<name>"`.
     pub key: String,
@@ -143,6 +143,40 @@ impl HelmReleaseSim {
     }
 }
 
+impl HelmReleaseSim {
+    /// A new generation of a running release (the Kustomization applied a changed spec) clears
+    /// the failure counters and is tried (helm-controller `internal/action/reset.go`
+    /// `MustResetFailures`: the generation differs from the last attempt), so a stuck release is
+    /// retried with the new configuration, which succeeds (unless told never to).
+    fn spec_changed(&self, cluster: &Cluster, ev: &WriteEvent) {
+        let changed = ev
+            .old
+            .as_ref()
+            .is_some_and(|old| generation(old) != generation(&ev.object));
+        if !changed || suspended(&ev.object) {
+            return;
+        }
+        let key = key_of(&ev.object);
+        let mut inner = self.inner();
+        inner.order.push(HelmAction {
+            action: "retry",
+            key: key.clone(),
+            at: Instant::now(),
+        });
+        if inner.never_ready.contains(&key) {
+            return;
+        }
+        drop(inner);
+        let (ns, name) = key
+            .split_once('/')
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .unwrap_or_default();
+        cluster.after(self.ready_delay_ms, move |c| {
+            upgrade_succeeded(c, &ns, &name)
+        });
+    }
+}
+
 impl Simulator for Arc<HelmReleaseSim> {
     fn on_write(&self, cluster: &Cluster, ev: &WriteEvent) {
         if !ev.is(HELM_GROUP, "helmreleases") || ev.kind != EventKind::Modified || ev.by_simulator {
@@ -154,6 +188,7 @@ impl Simulator for Arc<HelmReleaseSim> {
         let was = ev.old.as_ref().is_some_and(suspended);
         let now = suspended(&ev.object);
         if was == now {
+            self.spec_changed(cluster, ev);
             return;
         }
         let key = key_of(&ev.object);
