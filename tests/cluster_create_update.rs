@@ -18,7 +18,7 @@ use fake_apiserver::simulators::{
 };
 use fake_apiserver::{FakeApiServer, LoggedRequest, ServerOptions};
 use serde_json::{Value, json};
-use support::fake_tools::{FakeContainer, FakeState, FakeTools};
+use support::fake_tools::{FakeCluster, FakeContainer, FakeState, FakeTools};
 use support::{
     Action, FaultScript, Proxy, Registry, TestEnv, assert_error_line, assert_success, describe,
     http, progress_lines, stderr_lines, stdout_lines,
@@ -325,6 +325,11 @@ fn create_vanilla_flux_runs_the_golden_argv_sequence_and_applies_the_flux_instan
             "kind create cluster --name kind --config {}",
             kind_yaml.display()
         ),
+        // The ownership mark `cluster delete` checks.
+        "kind get nodes --name kind".to_string(),
+        "docker exec kind-control-plane cat /etc/ksail/cluster".to_string(),
+        "docker exec -i kind-control-plane sh -c mkdir -p /etc/ksail && cat > /etc/ksail/cluster"
+            .to_string(),
         format!("docker inspect {REGISTRY}"),
         format!("docker network connect kind {REGISTRY}"),
         "kind get nodes --name kind".to_string(),
@@ -336,12 +341,7 @@ fn create_vanilla_flux_runs_the_golden_argv_sequence_and_applies_the_flux_instan
             "docker exec -i kind-control-plane sh -c mkdir -p {dir} && cat > {path}"
         ));
     }
-    let lines: Vec<String> = rig
-        .tools
-        .call_lines()
-        .into_iter()
-        .map(|line| line.replace('\'', ""))
-        .collect();
+    let lines = rig.unquoted_calls();
     assert_eq!(
         lines,
         expected,
@@ -810,46 +810,226 @@ fn update_dry_run_sends_no_writes() {
     );
 }
 
-#[test]
-fn create_k3s_argocd_applies_the_repository_secret_and_application() {
-    let rig = rig!(argocd);
-    rig.tools.update(|state| {
-        let container = state.containers.remove(REGISTRY).unwrap();
-        state.containers.insert(
-            "dev-local-registry".into(),
-            FakeContainer {
-                labels: [("io.ksail.registry".to_string(), "dev".to_string())].into(),
-                ..container
-            },
+impl Rig {
+    /// The fake tools' calls, with the shell quotes of the displayed argv removed.
+    fn unquoted_calls(&self) -> Vec<String> {
+        self.tools
+            .call_lines()
+            .into_iter()
+            .map(|line| line.replace('\'', ""))
+            .collect()
+    }
+
+    /// The project becomes K3s cluster `dev`, and the registry container `dev-local-registry`.
+    fn k3s_dev(self) -> Rig {
+        self.tools.update(|state| {
+            let container = state.containers.remove(REGISTRY).unwrap();
+            state.containers.insert(
+                "dev-local-registry".into(),
+                FakeContainer {
+                    labels: [("io.ksail.registry".to_string(), "dev".to_string())].into(),
+                    ..container
+                },
+            );
+        });
+        let text = std::fs::read_to_string(self.env.work().join("ksail.yaml")).unwrap();
+        self.env.write(
+            "ksail.yaml",
+            text.replace("kind: Cluster\n", "kind: Cluster\nmetadata:\n  name: dev\n")
+                .replace("  cluster:\n", "  cluster:\n    distribution: K3s\n"),
         );
-    });
-    let text = std::fs::read_to_string(rig.env.work().join("ksail.yaml")).unwrap();
+        self
+    }
+
+    /// The `registries.yaml` k3s got in node `k3d-dev-server-0`.
+    fn k3s_registries(&self) -> Option<String> {
+        self.tools.state().containers["k3d-dev-server-0"]
+            .files
+            .get("/etc/rancher/k3s/registries.yaml")
+            .cloned()
+    }
+}
+
+/// `cluster init` froze the mirror of another cluster's registry into k3d.yaml; create mirrors
+/// the registry it resolved (`dev-local-registry`, this port) through `--registry-config`.
+#[test]
+fn k3s_nodes_mirror_the_registry_create_resolved_not_the_one_init_wrote() {
+    let rig = rig!(argocd).k3s_dev();
     rig.env.write(
-        "ksail.yaml",
-        text.replace("kind: Cluster\n", "kind: Cluster\nmetadata:\n  name: dev\n")
-            .replace("  cluster:\n", "  cluster:\n    distribution: K3s\n"),
+        "k3d.yaml",
+        "apiVersion: k3d.io/v1alpha5\nkind: Simple\nmetadata:\n  name: dev\nregistries:\n  config: |\n    mirrors:\n      \"localhost:5050\":\n        endpoint:\n          - http://k3d-default-local-registry:5000\n",
     );
 
     let output = rig.create();
-    let lines: Vec<String> = rig.tools.call_lines();
+
+    let port = rig.registry.port();
     assert_eq!(
-        lines[..3],
+        rig.k3s_registries().as_deref(),
+        Some(
+            format!(
+                "mirrors:\n  \"127.0.0.1:{port}\":\n    endpoint:\n      - http://dev-local-registry:5000\n  \"dev-local-registry:5000\":\n    endpoint:\n      - http://dev-local-registry:5000\n"
+            )
+            .as_str()
+        )
+    );
+    assert!(
+        step_lines(&output).contains(&"– registry mirror: configured on 1 node".to_string()),
+        "{:?}",
+        step_lines(&output)
+    );
+}
+
+/// k3s reads registries.yaml only when it starts: an existing cluster whose nodes mirror another
+/// registry is reported with the fix, not claimed configured.
+#[test]
+fn k3s_create_names_an_existing_cluster_that_mirrors_another_registry() {
+    let rig = rig!(argocd).k3s_dev();
+    rig.tools.update(|state| {
+        *state = std::mem::take(state).with_cluster(FakeCluster::k3d("dev"));
+        state
+            .containers
+            .get_mut("k3d-dev-server-0")
+            .unwrap()
+            .files
+            .insert(
+                "/etc/rancher/k3s/registries.yaml".into(),
+                "mirrors:\n  \"localhost:5050\":\n    endpoint:\n      - http://k3d-default-local-registry:5000\n".into(),
+            );
+    });
+
+    let output = rig.ksail(&["cluster", "create", "--timeout", "20s"]);
+
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    assert_error_line(
+        &output,
+        &format!(
+            "node k3d-dev-server-0 does not mirror 127.0.0.1:{} to http://dev-local-registry:5000 (its /etc/rancher/k3s/registries.yaml was written when the cluster was created, for another registry); recreate the cluster: ksail cluster delete, then ksail cluster create",
+            rig.registry.port()
+        ),
+    );
+}
+
+/// The cluster exists but its context is not in the kubeconfig (an interrupted create, another
+/// KUBECONFIG): the re-run writes the context again and finishes the job.
+#[test]
+fn a_re_run_restores_a_missing_kubeconfig_context() {
+    for (rig, cluster, context) in [
+        (rig!(flux), "kind", "kind-kind"),
+        (rig!(argocd).k3s_dev(), "dev", "k3d-dev"),
+    ] {
+        rig.create();
+        std::fs::remove_file(rig.kubeconfig()).expect("the kubeconfig create wrote");
+
+        let output = rig.create();
+
+        assert!(
+            step_lines(&output).contains(&format!(
+                "✓ cluster {cluster}: kubeconfig context {context} restored"
+            )),
+            "{:?}",
+            step_lines(&output)
+        );
+        let kubeconfig = std::fs::read_to_string(rig.kubeconfig()).expect("kubeconfig written");
+        assert!(kubeconfig.contains(context), "{kubeconfig}");
+    }
+}
+
+/// What a finished create leaves, comparable across rigs: the fake tools' world (registry port
+/// and server URL masked), the FluxInstance's spec, and whether the kubeconfig has the context.
+fn end_state(rig: &Rig) -> Value {
+    let mut state = rig.tools.state();
+    state.scripts.clear();
+    let text = serde_json::to_string(&state)
+        .unwrap()
+        .replace(&rig.server.url(), "SERVER")
+        .replace(&rig.registry.port().to_string(), "1");
+    let kubeconfig = std::fs::read_to_string(rig.kubeconfig()).unwrap_or_default();
+    json!({
+        "tools": serde_json::from_str::<Value>(&text).unwrap(),
+        "flux": rig.flux_instance().map(|instance| instance["spec"].clone()),
+        "context": kubeconfig.contains("kind-kind"),
+    })
+}
+
+/// Create stops at each step in turn (a tool fails once, or the engine manifest is missing);
+/// the re-run finishes the job and leaves what an uninterrupted run leaves.
+#[test]
+fn a_re_run_after_an_interruption_at_any_step_ends_like_an_uninterrupted_run() {
+    let baseline = rig!(flux);
+    baseline.create();
+    let expected = end_state(&baseline);
+    let steps: [(&str, Option<&[&str]>); 6] = [
+        ("registry", Some(&["docker", "inspect"])),
+        ("cluster", Some(&["kind", "create", "cluster"])),
+        ("ownership mark", Some(&["docker", "exec", "-i"])),
+        ("network", Some(&["docker", "network", "connect"])),
+        ("node mirror", Some(&["kind", "get", "nodes"])),
+        // The engine manifest is missing on the first run.
+        ("engine", None),
+    ];
+    for (step, failing) in steps {
+        let rig = rig!(flux);
+        let manifest = rig.env.work().join("flux-operator.yaml");
+        let away = manifest.with_extension("away");
+        match failing {
+            Some(prefix) => rig.tools.script_times(prefix, 1, "", "interrupted\n", 1),
+            None => std::fs::rename(&manifest, &away).unwrap(),
+        }
+
+        let stopped = rig.ksail(&["cluster", "create", "--timeout", "20s"]);
+        assert_ne!(
+            stopped.status.code(),
+            Some(0),
+            "{step}: {}",
+            describe(&stopped)
+        );
+        let away = rig.env.work().join("flux-operator.away");
+        if away.exists() {
+            std::fs::rename(&away, rig.env.work().join("flux-operator.yaml")).unwrap();
+        }
+        rig.create();
+
+        assert_eq!(end_state(&rig), expected, "{step}");
+    }
+}
+
+#[test]
+fn create_k3s_argocd_applies_the_repository_secret_and_application() {
+    let rig = rig!(argocd).k3s_dev();
+
+    let output = rig.create();
+    let lines = rig.unquoted_calls();
+    // The network first, with the registry in it, so k3d writes it into CoreDNS's NodeHosts.
+    assert_eq!(
+        lines[..7],
         [
             "docker info",
             "docker inspect dev-local-registry",
-            "k3d cluster list -o json"
+            "docker network inspect k3d-dev",
+            "docker network create --label io.ksail.network=dev k3d-dev",
+            "docker inspect dev-local-registry",
+            "docker network connect k3d-dev dev-local-registry",
+            "k3d cluster list -o json",
         ]
     );
     assert!(
-        lines[3].starts_with("k3d cluster create dev --config "),
+        lines[7].starts_with("k3d cluster create dev --config ")
+            && lines[7].contains(" --registry-config "),
         "{lines:?}"
     );
     assert_eq!(
-        lines[4..],
+        lines[8..],
         [
-            "docker inspect dev-local-registry",
-            "docker network connect k3d-dev dev-local-registry"
+            "k3d node list -o json",
+            "docker exec k3d-dev-server-0 cat /etc/ksail/cluster",
+            "docker exec -i k3d-dev-server-0 sh -c mkdir -p /etc/ksail && cat > /etc/ksail/cluster",
+            "k3d node list -o json",
+            "docker exec k3d-dev-server-0 cat /etc/rancher/k3s/registries.yaml",
         ]
+    );
+    assert_eq!(
+        rig.tools.state().network_labels["k3d-dev"]["io.ksail.network"],
+        "dev"
     );
     let secret = rig.object("", "secrets", "argocd", "ksail-local-registry-repo");
     assert_eq!(
@@ -921,6 +1101,32 @@ fn update_installs_a_newly_configured_engine_then_reports_no_changes() {
     assert_success(&output);
     assert_stdout(&output, &["gitops engine: none → Flux (installed)"]);
     assert!(rig.flux_instance().is_some());
+    let again = rig.ksail(&["cluster", "update"]);
+    assert_success(&again);
+    assert_stdout(&again, &["No changes detected"]);
+}
+
+/// An interrupted create can leave the engine's API served while its controller was never
+/// applied: update completes the install instead of waiting on a controller that is not there.
+#[test]
+fn update_completes_a_half_applied_engine() {
+    let rig = rig!(flux);
+    rig.create();
+    assert!(
+        rig.server
+            .delete_object("apps", "deployments", "flux-system", "flux-operator")
+    );
+
+    let output = rig.ksail(&["cluster", "update", "--timeout", "20s"]);
+
+    assert_success(&output);
+    assert_stdout(&output, &["gitops engine: incomplete → Flux (completed)"]);
+    assert!(
+        rig.server
+            .get_object("apps", "deployments", "flux-system", "flux-operator")
+            .is_some(),
+        "the operator was applied again"
+    );
     let again = rig.ksail(&["cluster", "update"]);
     assert_success(&again);
     assert_stdout(&again, &["No changes detected"]);

@@ -8,13 +8,14 @@ use std::path::PathBuf;
 use tokio::time::Instant;
 
 use super::distribution_config;
-use super::provider::{Distribution, Provider};
+use super::provider::{Distribution, OWNER_MARK_PATH, Provider};
+use super::scaffold;
 use super::setup::{self as gitops_setup, GitopsSetup, InitialArtifact, done, failed, skipped};
 use super::wait::{self, Poll};
 use crate::config::GitOpsEngine;
 use crate::context::Context;
 use crate::error::Failure;
-use crate::k8s::{self, Cluster};
+use crate::k8s::{self, Cluster, TargetError, read_merged};
 use crate::progress::Reporter;
 use crate::publish::resolve_registry_credentials;
 use crate::registry::{CredentialSource, Credentials, ResolvedCredentials};
@@ -37,6 +38,20 @@ pub async fn create(ctx: &Context, settings: &ClusterSettings) -> Result<String,
         async { local_registry_step(reporter, settings, &provider).await },
     )
     .await?;
+    // k3d writes the members of the cluster network into CoreDNS's `NodeHosts` only when the
+    // cluster starts (k3d `pkg/client/cluster.go` `ClusterStart`), so for K3s the registry joins
+    // the network first; kind's nodes resolve it through Docker's DNS whenever it joins.
+    let network_first = settings.distribution == Distribution::K3s;
+    let network = || {
+        step(
+            reporter,
+            registry_label.as_deref().unwrap_or("registry"),
+            network_step(reporter, settings, &provider),
+        )
+    };
+    if network_first {
+        network().await?;
+    }
     let cluster_label = format!("cluster {}", settings.cluster);
     let created = step(
         reporter,
@@ -44,12 +59,9 @@ pub async fn create(ctx: &Context, settings: &ClusterSettings) -> Result<String,
         cluster_step(reporter, settings, &provider),
     )
     .await?;
-    step(
-        reporter,
-        registry_label.as_deref().unwrap_or("registry"),
-        async { network_step(reporter, settings, &provider).await },
-    )
-    .await?;
+    if !network_first {
+        network().await?;
+    }
     step(
         reporter,
         "registry mirror",
@@ -253,17 +265,113 @@ async fn cluster_step(
     provider: &Provider,
 ) -> Result<bool, Failure> {
     let label = format!("cluster {}", settings.cluster);
-    if provider.cluster_exists(&settings.cluster).await? {
+    let created = if provider.cluster_exists(&settings.cluster).await? {
         skipped(reporter, &format!("{label}: exists"));
-        return Ok(false);
+        restore_context(reporter, settings, provider).await?;
+        false
+    } else {
+        // The generated files live until the tool has read them.
+        let (config_path, _generated) = distribution_config_path(reporter, settings)?;
+        let registries = registries_file(settings)?;
+        provider
+            .create_cluster(
+                &settings.cluster,
+                &config_path,
+                registries.as_ref().map(|path| path.as_ref()),
+            )
+            .await?;
+        done(reporter, &format!("{label}: created"));
+        true
+    };
+    mark_nodes(settings, provider).await?;
+    Ok(created)
+}
+
+/// K3s with a local registry: the `registries.yaml` for the registry this run resolved (name
+/// and port), in a temporary file for `k3d cluster create --registry-config`, which wins over the
+/// mapping `cluster init` wrote into `k3d.yaml` (it may name another cluster's registry).
+fn registries_file(settings: &ClusterSettings) -> Result<Option<tempfile::TempPath>, Failure> {
+    let Some(local) = settings
+        .local_registry
+        .as_ref()
+        .filter(|_| settings.distribution == Distribution::K3s)
+    else {
+        return Ok(None);
+    };
+    let content = scaffold::k3s_registries(&local.host_port, &local.container);
+    temp_file("ksail-registries-", &content).map(Some)
+}
+
+fn temp_file(prefix: &str, content: &str) -> Result<tempfile::TempPath, Failure> {
+    let write_failed = |error: std::io::Error| {
+        Failure::failed(format!(
+            "cannot write a temporary file for the cluster tool: {error}; check TMPDIR and free disk space"
+        ))
+    };
+    let mut file = tempfile::Builder::new()
+        .prefix(prefix)
+        .suffix(".yaml")
+        .tempfile()
+        .map_err(write_failed)?;
+    std::io::Write::write_all(&mut file, content.as_bytes()).map_err(write_failed)?;
+    Ok(file.into_temp_path())
+}
+
+/// A cluster that exists while its derived context is missing from the kubeconfig (another
+/// `KUBECONFIG`, an interrupted create) gets the context written again, so the re-run goes on.
+async fn restore_context(
+    reporter: &dyn Reporter,
+    settings: &ClusterSettings,
+    provider: &Provider,
+) -> Result<(), Failure> {
+    let kube = &settings.kube;
+    let Some(derived) = kube
+        .derived_context
+        .as_ref()
+        .filter(|_| kube.context.is_none())
+    else {
+        return Ok(());
+    };
+    let present = match read_merged(kube) {
+        Ok(merged) => merged
+            .config
+            .contexts
+            .iter()
+            .any(|context| &context.name == derived),
+        Err(TargetError::NoKubeconfig { .. }) => false,
+        // Connecting reports an unreadable or invalid kubeconfig with its own message.
+        Err(_) => true,
+    };
+    if present {
+        return Ok(());
     }
-    // The generated file lives until the tool has read it.
-    let (config_path, _generated) = distribution_config_path(reporter, settings)?;
-    provider
-        .create_cluster(&settings.cluster, &config_path)
-        .await?;
-    done(reporter, &format!("{label}: created"));
-    Ok(true)
+    provider.export_kubeconfig(&settings.cluster).await?;
+    done(
+        reporter,
+        &format!(
+            "cluster {}: kubeconfig context {derived} restored",
+            settings.cluster
+        ),
+    );
+    Ok(())
+}
+
+/// Write the ownership mark into every node that lacks it (`cluster delete` checks it).
+async fn mark_nodes(settings: &ClusterSettings, provider: &Provider) -> Result<(), Failure> {
+    let mark = format!("{}\n", settings.cluster);
+    for node in provider.nodes(&settings.cluster).await? {
+        if provider
+            .read_file_in_node(&node, OWNER_MARK_PATH)
+            .await?
+            .as_deref()
+            != Some(&mark)
+        {
+            provider
+                .write_file_in_node(&node, OWNER_MARK_PATH, &mark)
+                .await?;
+        }
+    }
+    Ok(())
 }
 
 /// The configured distribution config, or generated defaults in a temporary file when it is
@@ -284,18 +392,7 @@ fn distribution_config_path(
         &settings.cluster,
         settings.local_registry.as_ref(),
     );
-    let write_failed = |error: std::io::Error| {
-        Failure::failed(format!(
-            "cannot write the generated distribution config: {error}; check TMPDIR and free disk space"
-        ))
-    };
-    let mut file = tempfile::Builder::new()
-        .prefix("ksail-distribution-")
-        .suffix(".yaml")
-        .tempfile()
-        .map_err(write_failed)?;
-    std::io::Write::write_all(&mut file, content.as_bytes()).map_err(write_failed)?;
-    let path = file.into_temp_path();
+    let path = temp_file("ksail-distribution-", &content)?;
     Ok((path.to_path_buf(), Some(path)))
 }
 
@@ -314,6 +411,13 @@ async fn network_step(
         "registry {}: connected to network {network}",
         local.container
     );
+    // k3d re-uses a network that exists (and then leaves it on delete: ksail removes it).
+    if settings.distribution == Distribution::K3s
+        && provider.network_labels(&network).await?.is_none()
+    {
+        provider.create_network(&network, &settings.cluster).await?;
+        done(reporter, &format!("network {network}: created"));
+    }
     let connected = provider
         .inspect_container(&local.container)
         .await?
@@ -327,7 +431,11 @@ async fn network_step(
     Ok(())
 }
 
-/// Step 4: containerd `hosts.toml` files in every Kind node (K3s has them in `k3d.yaml`).
+/// Where k3s reads its mirrors (k3d writes it from `--registry-config` at create).
+const K3S_REGISTRIES_PATH: &str = "/etc/rancher/k3s/registries.yaml";
+
+/// Step 4: containerd `hosts.toml` files in every Kind node; for K3s a check that the nodes'
+/// `registries.yaml` mirrors the registry this run resolved.
 async fn mirror_step(
     reporter: &dyn Reporter,
     settings: &ClusterSettings,
@@ -337,18 +445,30 @@ async fn mirror_step(
         skipped(reporter, &skip_reason(settings, "registry mirror"));
         return Ok(());
     };
+    let nodes = provider.nodes(&settings.cluster).await?;
+    let plural = if nodes.len() == 1 { "" } else { "s" };
+    let line = format!(
+        "registry mirror: configured on {} node{plural}",
+        nodes.len()
+    );
     if settings.distribution == Distribution::K3s {
-        skipped(
-            reporter,
-            &format!(
-                "registry mirror: configured in {}",
-                settings.distribution_config_display
-            ),
-        );
+        // k3s reads registries.yaml only when it starts: check what the nodes got.
+        for node in &nodes {
+            let content = provider
+                .read_file_in_node(node, K3S_REGISTRIES_PATH)
+                .await?;
+            if !distribution_config::k3s_mirrors_registry(content.as_deref(), local) {
+                return Err(Failure::failed(format!(
+                    "node {node} does not mirror {} to {} (its {K3S_REGISTRIES_PATH} was written when the cluster was created, for another registry); recreate the cluster: ksail cluster delete, then ksail cluster create",
+                    local.host_port,
+                    distribution_config::in_cluster_endpoint(&local.container)
+                )));
+            }
+        }
+        skipped(reporter, &line);
         return Ok(());
     }
     let files = distribution_config::mirror_host_files(local);
-    let nodes = provider.nodes(&settings.cluster).await?;
     let mut wrote = false;
     for node in &nodes {
         for (path, content) in &files {
@@ -359,11 +479,6 @@ async fn mirror_step(
             wrote = true;
         }
     }
-    let plural = if nodes.len() == 1 { "" } else { "s" };
-    let line = format!(
-        "registry mirror: configured on {} node{plural}",
-        nodes.len()
-    );
     match wrote {
         true => done(reporter, &line),
         false => skipped(reporter, &line),

@@ -28,6 +28,37 @@ pub fn in_cluster_endpoint(container: &str) -> String {
     format!("http://{container}:{IN_CLUSTER_REGISTRY_PORT}")
 }
 
+/// Whether a node's `registries.yaml` mirrors both names of `local` (`localhost:<port>` and
+/// `<container>:5000`) to the registry container.
+pub fn k3s_mirrors_registry(registries: Option<&str>, local: &LocalRegistry) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Registries {
+        #[serde(default)]
+        mirrors: std::collections::BTreeMap<String, Mirror>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Mirror {
+        #[serde(default)]
+        endpoint: Vec<String>,
+    }
+    let Some(parsed) = registries.and_then(|text| serde_saphyr::from_str::<Registries>(text).ok())
+    else {
+        return false;
+    };
+    let endpoint = in_cluster_endpoint(&local.container);
+    [
+        local.host_port.clone(),
+        format!("{}:{IN_CLUSTER_REGISTRY_PORT}", local.container),
+    ]
+    .iter()
+    .all(|name| {
+        parsed
+            .mirrors
+            .get(name)
+            .is_some_and(|mirror| mirror.endpoint.contains(&endpoint))
+    })
+}
+
 /// The two `hosts.toml` files of step 4: `(path in the node, content)`.
 pub fn mirror_host_files(local: &LocalRegistry) -> Vec<(String, String)> {
     let endpoint = in_cluster_endpoint(&local.container);

@@ -45,6 +45,13 @@ pub use parse::{Call, STDERR_TAIL_LINES};
 /// The label that marks a registry container as ksail's; its value is the cluster name. Any
 /// value counts as ownership, so containers made by ksail (Go) are recognised too.
 pub const REGISTRY_LABEL: &str = "io.ksail.registry";
+/// The label of a Docker network ksail created for a cluster (`k3d-<cluster>`, made before k3d
+/// so the registry is a member when k3d writes CoreDNS's `NodeHosts`); its value is the cluster.
+pub const NETWORK_LABEL: &str = "io.ksail.network";
+/// The file in every node whose content, the cluster's name, marks the cluster as made by
+/// `ksail cluster create`: `cluster delete` deletes nothing without it. kind cannot label node
+/// containers, so the mark is a file, the same for both tools.
+pub const OWNER_MARK_PATH: &str = "/etc/ksail/cluster";
 /// The image of the local registry container.
 pub const REGISTRY_IMAGE: &str = "registry:3";
 
@@ -291,18 +298,70 @@ impl Provider {
             .any(|cluster| cluster == name))
     }
 
-    /// `kind create cluster --name <n> --config <p>` / `k3d cluster create <n> --config <p>`.
+    /// `kind create cluster --name <n> --config <p>` / `k3d cluster create <n> --config <p>
+    /// [--registry-config <r>]`.
     pub async fn create_cluster(
         &self,
         name: &str,
         config_path: &Path,
+        registry_config: Option<&Path>,
     ) -> Result<(), ProviderError> {
-        let call = parse::create_cluster_call(self.distribution, name, config_path);
+        let call =
+            parse::create_cluster_call(self.distribution, name, config_path, registry_config);
         let options = RunOptions {
             kubeconfig: true,
             ..RunOptions::default()
         };
         self.run(&call, options).await.map(drop)
+    }
+
+    /// Write the cluster's context into the kubeconfig again (`kind export kubeconfig`, `k3d
+    /// kubeconfig merge`), with the same `KUBECONFIG` as create.
+    pub async fn export_kubeconfig(&self, name: &str) -> Result<(), ProviderError> {
+        let call = parse::export_kubeconfig_call(self.distribution, name);
+        let options = RunOptions {
+            kubeconfig: true,
+            ..RunOptions::default()
+        };
+        self.run(&call, options).await.map(drop)
+    }
+
+    /// The labels of Docker network `name`; `None` when it does not exist.
+    pub async fn network_labels(
+        &self,
+        name: &str,
+    ) -> Result<Option<BTreeMap<String, String>>, ProviderError> {
+        let call = parse::inspect_network_call(name);
+        let captured = self.capture(&call, RunOptions::default()).await?;
+        if !captured.success {
+            if parse::is_no_such_network(&captured.stderr) {
+                return Ok(None);
+            }
+            return Err(failed(&call, &captured));
+        }
+        parse::parse_network_labels(&captured.stdout).map_err(|reason| unexpected(&call, reason))
+    }
+
+    /// `docker network create --label io.ksail.network=<cluster> <name>`.
+    pub async fn create_network(&self, name: &str, cluster: &str) -> Result<(), ProviderError> {
+        let call = parse::create_network_call(name, cluster);
+        self.run(&call, RunOptions::default()).await.map(drop)
+    }
+
+    /// `docker network disconnect <network> <container>`.
+    pub async fn disconnect_network(
+        &self,
+        network: &str,
+        container: &str,
+    ) -> Result<(), ProviderError> {
+        let call = parse::disconnect_network_call(network, container);
+        self.run(&call, RunOptions::default()).await.map(drop)
+    }
+
+    /// `docker network rm <name>`.
+    pub async fn remove_network(&self, name: &str) -> Result<(), ProviderError> {
+        let call = parse::remove_network_call(name);
+        self.run(&call, RunOptions::default()).await.map(drop)
     }
 
     /// `kind delete cluster --name <n>` / `k3d cluster delete <n>`.

@@ -141,18 +141,22 @@ fn k3d_yaml(cluster: &str, local_registry: Option<&str>) -> String {
         yaml_scalar(cluster)
     );
     if let Some(host_port) = local_registry {
-        let in_network = format!(
-            "{}:{IN_CLUSTER_REGISTRY_PORT}",
-            local_registry_container(cluster)
-        );
-        let endpoint = format!("http://{in_network}");
-        out.push_str("registries:\n  config: |\n    mirrors:\n");
-        for mirror in [host_port, in_network.as_str()] {
-            let _ = write!(
-                out,
-                "      \"{mirror}\":\n        endpoint:\n          - {endpoint}\n"
-            );
+        out.push_str("registries:\n  config: |\n");
+        for line in k3s_registries(host_port, &local_registry_container(cluster)).lines() {
+            let _ = writeln!(out, "    {line}");
         }
+    }
+    out
+}
+
+/// K3s's `registries.yaml`: both the host-side name (`localhost:<port>`) and the in-network
+/// name (`<container>:5000`) mirror to the registry container.
+pub fn k3s_registries(host_port: &str, container: &str) -> String {
+    let in_network = format!("{container}:{IN_CLUSTER_REGISTRY_PORT}");
+    let endpoint = format!("http://{in_network}");
+    let mut out = String::from("mirrors:\n");
+    for mirror in [host_port, in_network.as_str()] {
+        let _ = write!(out, "  \"{mirror}\":\n    endpoint:\n      - {endpoint}\n");
     }
     out
 }

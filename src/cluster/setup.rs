@@ -187,6 +187,33 @@ impl GitopsSetup<'_> {
     pub async fn install_engine(&self) -> Result<bool, Failure> {
         let settings = self.settings;
         let reporter = self.ctx.reporter();
+        let Some((install, objects)) = self.engine_manifest().await? else {
+            return Ok(false);
+        };
+        if manifests::already_installed(self.client, &objects, install.namespace).await {
+            skipped(reporter, &format!("{}: installed", install.label));
+            return Ok(false);
+        }
+        let deadline = Instant::now() + settings.timeout;
+        manifests::install(self.client, objects, &install, deadline, settings.timeout).await?;
+        done(reporter, &format!("{}: installed", install.label));
+        Ok(true)
+    }
+
+    /// Whether every CRD of the engine's manifest is Established and every workload available:
+    /// an API group being served only says the CRDs were applied (an interrupted create).
+    pub async fn engine_installed(&self) -> Result<bool, Failure> {
+        let Some((install, objects)) = self.engine_manifest().await? else {
+            return Ok(true);
+        };
+        Ok(manifests::already_installed(self.client, &objects, install.namespace).await)
+    }
+
+    /// The configured engine's install manifest, fetched and parsed (`None` for no engine).
+    async fn engine_manifest(
+        &self,
+    ) -> Result<Option<(manifests::EngineInstall, Vec<Value>)>, Failure> {
+        let settings = self.settings;
         let override_source = match settings.engine {
             GitOpsEngine::Flux => self.ctx.env.var(manifests::FLUX_OPERATOR_MANIFEST_ENV),
             _ => self.ctx.env.var(manifests::ARGOCD_MANIFEST_ENV),
@@ -197,19 +224,13 @@ impl GitopsSetup<'_> {
             override_source,
             &self.ctx.env.cwd,
         ) else {
-            return Ok(false);
+            return Ok(None);
         };
         let env = self.ctx.env.lookup();
-        let text = manifests::fetch(&install.source, &settings.retry, reporter, &env).await?;
+        let text =
+            manifests::fetch(&install.source, &settings.retry, self.ctx.reporter(), &env).await?;
         let objects = manifests::parse_objects(&text, &install.source)?;
-        if manifests::already_installed(self.client, &objects, install.namespace).await {
-            skipped(reporter, &format!("{}: installed", install.label));
-            return Ok(false);
-        }
-        let deadline = Instant::now() + settings.timeout;
-        manifests::install(self.client, objects, &install, deadline, settings.timeout).await?;
-        done(reporter, &format!("{}: installed", install.label));
-        Ok(true)
+        Ok(Some((install, objects)))
     }
 
     fn sync_spec(&self) -> Result<SyncSpec<'_>, Failure> {

@@ -72,6 +72,8 @@ impl SyncObject {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
     InstallEngine,
+    /// The engine's API is served but its install is incomplete (an interrupted create).
+    CompleteEngine,
     CreateSync,
     RepairTag {
         object: SyncObject,
@@ -87,6 +89,10 @@ impl Action {
             Action::InstallEngine => (
                 format!("gitops engine: none → {}", engine_name(engine)),
                 "(installed)",
+            ),
+            Action::CompleteEngine => (
+                format!("gitops engine: incomplete → {}", engine_name(engine)),
+                "(completed)",
             ),
             Action::CreateSync => (format!("gitops sync: missing → {sync_ref}"), "(created)"),
             Action::RepairTag { live, desired, .. } => (
@@ -130,7 +136,27 @@ pub async fn update(
         reporter.result("No changes detected");
         return Ok(());
     };
-    let action = decide(&cluster.client, settings, sync, &apis).await?;
+    let setup = GitopsSetup {
+        ctx,
+        settings,
+        sync,
+        client: &cluster.client,
+        credentials,
+    };
+    let mut action = decide(&cluster.client, settings, sync, &apis).await?;
+    if action != Some(Action::InstallEngine) {
+        // Without the manifest (offline, no override) the sync objects are still checked.
+        let complete = setup.engine_installed().await.unwrap_or_else(|error| {
+            reporter.warn(&format!(
+                "cannot check that the {} install is complete: {error}",
+                engine_name(settings.engine)
+            ));
+            true
+        });
+        if !complete {
+            action = Some(Action::CompleteEngine);
+        }
+    }
     let Some(action) = action else {
         reporter.result("No changes detected");
         return Ok(());
@@ -138,16 +164,9 @@ pub async fn update(
     let sync_ref = format!("{}:{}", sync.require_url()?, sync.tag);
     let line = action.report_line(settings.engine, &sync_ref, dry_run);
     if !dry_run {
-        let setup = GitopsSetup {
-            ctx,
-            settings,
-            sync,
-            client: &cluster.client,
-            credentials,
-        };
         let artifact = artifact.unwrap_or(super::setup::InitialArtifact::Empty);
         match &action {
-            Action::InstallEngine => {
+            Action::InstallEngine | Action::CompleteEngine => {
                 let (digest, _) = setup.initial_artifact(artifact).await?;
                 setup.install_engine().await?;
                 setup.apply_bootstrap().await?;
@@ -317,6 +336,10 @@ mod tests {
         assert_eq!(
             Action::InstallEngine.report_line(GitOpsEngine::Flux, sync, false),
             "gitops engine: none → Flux (installed)"
+        );
+        assert_eq!(
+            Action::CompleteEngine.report_line(GitOpsEngine::ArgoCD, sync, true),
+            "gitops engine: incomplete → ArgoCD (dry run: not changed)"
         );
         assert_eq!(
             Action::CreateSync.report_line(GitOpsEngine::ArgoCD, sync, false),

@@ -91,7 +91,13 @@ def load_state():
             state = json.load(f)
     except FileNotFoundError:
         state = {}
-    for key, empty in (("clusters", []), ("containers", {}), ("networks", []), ("scripts", [])):
+    for key, empty in (
+        ("clusters", []),
+        ("containers", {}),
+        ("networks", []),
+        ("network_labels", {}),
+        ("scripts", []),
+    ):
         state.setdefault(key, empty)
     return state
 
@@ -134,7 +140,7 @@ def option(args, name, default=None):
 
 def positionals(args):
     """Arguments that are not options or option values (for the flags kind and k3d take)."""
-    with_value = {"--name", "--config", "-o", "--output", "--kubeconfig", "--image"}
+    with_value = {"--name", "--config", "-o", "--output", "--kubeconfig", "--image", "--registry-config", "--label"}
     out, skip = [], False
     for arg in args:
         if skip:
@@ -192,6 +198,13 @@ def kind(args, state, stdin, reply):
         reply.stderr('Deleting cluster "%s" ...\n' % name)
         delete_cluster(state, name, "Vanilla")
         return 0
+    if args[:2] == ["export", "kubeconfig"]:
+        name = option(args, "--name", "kind")
+        if not find_cluster(state, name, "Vanilla"):
+            reply.stderr('ERROR: could not locate any control plane nodes for cluster named \'%s\'\n' % name)
+            return 1
+        reply.stderr('Set kubectl context to "kind-%s"\n' % name)
+        return 0 if write_kubeconfig(state, reply, "kind-%s" % name) else 1
     if args[:1] == ["version"]:
         reply.stdout("kind v0.29.0 go1.24.2 linux/amd64\n")
         return 0
@@ -230,7 +243,9 @@ def k3d(args, state, stdin, reply):
             )
             return 1
         reply.stderr("INFO[0000] Creating cluster '%s'\n" % name)
-        return create_cluster(state, reply, name, "K3s", option(args, "--config"))
+        return create_cluster(
+            state, reply, name, "K3s", option(args, "--config"), option(args, "--registry-config")
+        )
     if args[:2] == ["cluster", "delete"]:
         names = positionals(args[2:]) or ["k3s-default"]
         for name in names:
@@ -250,6 +265,17 @@ def k3d(args, state, stdin, reply):
                     )
         reply.stdout(json.dumps(nodes) + "\n")
         return 0
+    if args[:2] == ["kubeconfig", "merge"]:
+        names = positionals(args[2:])
+        if "--kubeconfig-merge-default" not in args and "-d" not in args:
+            return unsupported(["k3d"] + args, reply)
+        for name in names:
+            if not find_cluster(state, name, "K3s"):
+                reply.stderr("FATA[0000] failed to get cluster '%s'\n" % name)
+                return 1
+            if not write_kubeconfig(state, reply, "k3d-%s" % name):
+                return 1
+        return 0
     if args[:1] == ["version"]:
         reply.stdout("k3d version v5.8.3\nk3s version v1.31.5-k3s1 (default)\n")
         return 0
@@ -263,7 +289,22 @@ def tool_prefix(distribution):
     return "kind" if distribution == "Vanilla" else "k3d"
 
 
-def create_cluster(state, reply, name, distribution, config_path):
+def registries_from_config(config):
+    """The inline `registries.config` block of a k3d.yaml, dedented (k3d's `registries.yaml`)."""
+    lines = (config or "").splitlines()
+    for i, line in enumerate(lines):
+        if line.rstrip() == "  config: |" and i > 0 and lines[i - 1].rstrip() == "registries:":
+            block = []
+            for rest in lines[i + 1 :]:
+                if rest.startswith("    ") or not rest.strip():
+                    block.append(rest[4:])
+                else:
+                    break
+            return "\n".join(block).rstrip("\n") + "\n"
+    return None
+
+
+def create_cluster(state, reply, name, distribution, config_path, registry_config=None):
     if distribution == "Vanilla":
         nodes, network, image = ["%s-control-plane" % name], "kind", "kindest/node:v1.33.1"
         labels = {"io.x-k8s.kind.cluster": name, "io.x-k8s.kind.role": "control-plane"}
@@ -278,13 +319,38 @@ def create_cluster(state, reply, name, distribution, config_path):
         except OSError as error:
             reply.stderr("ERROR: failed to read config file %s: %s\n" % (config_path, error))
             return 1
+    files = {}
+    if distribution == "K3s":
+        # k3d writes --registry-config (else the config's registries.config) into every node
+        # as k3s's registries.yaml; k3s reads it only when it starts.
+        registries = registries_from_config(config)
+        if registry_config:
+            try:
+                with open(registry_config) as f:
+                    registries = f.read()
+            except OSError as error:
+                reply.stderr("FATA[0000] failed to read registry config %s: %s\n" % (registry_config, error))
+                return 1
+        if registries is not None:
+            files["/etc/rancher/k3s/registries.yaml"] = registries
     context = "%s-%s" % (tool_prefix(distribution), name)
     if not write_kubeconfig(state, reply, context):
         return 1
+    # k3d re-uses a network that exists and then leaves it on delete (pkg/client/cluster.go
+    # ClusterPrepNetwork: "managed externally").
+    external = network in state["networks"]
+    if external and distribution == "K3s":
+        reply.stderr("INFO[0000] Re-using existing network '%s'\n" % network)
     state["clusters"].append(
-        {"name": name, "distribution": distribution, "nodes": nodes, "config": config}
+        {
+            "name": name,
+            "distribution": distribution,
+            "nodes": nodes,
+            "config": config,
+            "network_external": external,
+        }
     )
-    if network not in state["networks"]:
+    if not external:
         state["networks"].append(network)
     for node in nodes:
         state["containers"][node] = {
@@ -293,7 +359,7 @@ def create_cluster(state, reply, name, distribution, config_path):
             "labels": labels,
             "ports": [],
             "networks": [network],
-            "files": {},
+            "files": dict(files),
         }
     return 0
 
@@ -306,6 +372,17 @@ def delete_cluster(state, name, distribution):
     for node in cluster["nodes"]:
         state["containers"].pop(node, None)
     remove_kubeconfig_context("%s-%s" % (tool_prefix(distribution), name))
+    # k3d deletes the network it made unless a container it does not manage is still attached
+    # (pkg/client/cluster.go ClusterDelete: "still in use"); kind leaves its shared network.
+    network = "k3d-%s" % name
+    if distribution == "K3s" and not cluster.get("network_external"):
+        if network_members(state, network):
+            sys.stderr.write(
+                "WARN[0000] Failed to delete cluster network '%s' because it's still in use: is there another cluster using it?\n"
+                % network
+            )
+        else:
+            remove_network(state, network)
 
 
 def kubeconfig_path():
@@ -397,6 +474,14 @@ def docker(args, state, stdin, reply):
         return docker_rm(args[1:], state, reply)
     if args[:2] == ["network", "connect"]:
         return docker_network_connect(args[2:], state, reply)
+    if args[:2] == ["network", "disconnect"]:
+        return docker_network_disconnect(args[2:], state, reply)
+    if args[:2] == ["network", "create"]:
+        return docker_network_create(args[2:], state, reply)
+    if args[:2] == ["network", "inspect"]:
+        return docker_network_inspect(args[2:], state, reply)
+    if args[:2] == ["network", "rm"]:
+        return docker_network_rm(args[2:], state, reply)
     if args[:1] == ["exec"]:
         return docker_exec(args[1:], state, stdin, reply)
     return unsupported(["docker"] + args, reply)
@@ -594,6 +679,103 @@ def docker_network_connect(args, state, reply):
         return 1
     c["networks"].append(network)
     return 0
+
+
+def network_members(state, network):
+    return sorted(n for n, c in state["containers"].items() if network in c.get("networks", []))
+
+
+def remove_network(state, network):
+    if network in state["networks"]:
+        state["networks"].remove(network)
+    state["network_labels"].pop(network, None)
+
+
+def no_such_network(network, reply):
+    reply.stderr("Error response from daemon: network %s not found\n" % network)
+    return 1
+
+
+def one_network(verb, args, reply):
+    """The one network name of `docker network <verb>`, or None after an unsupported reply."""
+    names = positionals(args)
+    if len(names) != 1:
+        unsupported(["docker", "network", verb] + args, reply)
+        return None
+    return names[0]
+
+
+def docker_network_create(args, state, reply):
+    network = one_network("create", args, reply)
+    if network is None:
+        return 2
+    if network in state["networks"]:
+        reply.stderr("Error response from daemon: network with name %s already exists\n" % network)
+        return 1
+    labels = {}
+    for i, arg in enumerate(args):
+        if arg == "--label" and i + 1 < len(args):
+            k, _, v = args[i + 1].partition("=")
+            labels[k] = v
+    state["networks"].append(network)
+    state["network_labels"][network] = labels
+    reply.stdout(container_id("network/" + network) + "\n")
+    return 0
+
+
+def docker_network_inspect(args, state, reply):
+    network = one_network("inspect", args, reply)
+    if network is None:
+        return 2
+    if network not in state["networks"]:
+        reply.stdout("[]\n")
+        return no_such_network(network, reply)
+    found = {
+        "Name": network,
+        "Id": container_id("network/" + network),
+        "Labels": state["network_labels"].get(network, {}),
+        "Containers": {container_id(n): {"Name": n} for n in network_members(state, network)},
+    }
+    reply.stdout(json.dumps([found], indent=4) + "\n")
+    return 0
+
+
+def docker_network_disconnect(args, state, reply):
+    names = [a for a in args if not a.startswith("-")]
+    if len(names) != 2:
+        return unsupported(["docker", "network", "disconnect"] + args, reply)
+    network, name = names
+    if network not in state["networks"]:
+        return no_such_network(network, reply)
+    c = state["containers"].get(name)
+    if c is None:
+        return no_such_container(name, reply)
+    if network not in c["networks"]:
+        reply.stderr(
+            "Error response from daemon: container %s is not connected to network %s\n"
+            % (container_id(name), network)
+        )
+        return 1
+    c["networks"].remove(network)
+    return 0
+
+
+def docker_network_rm(args, state, reply):
+    code = 0
+    for network in positionals(args):
+        if network not in state["networks"]:
+            code = no_such_network(network, reply)
+            continue
+        if network_members(state, network):
+            reply.stderr(
+                "Error response from daemon: error while removing network: network %s id %s has active endpoints\n"
+                % (network, container_id("network/" + network))
+            )
+            code = 1
+            continue
+        remove_network(state, network)
+        reply.stdout(network + "\n")
+    return code
 
 
 def docker_exec(args, state, stdin, reply):

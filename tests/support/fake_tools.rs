@@ -38,6 +38,8 @@ use super::env::{SYSTEM_PATH, TestEnv};
 use super::fakes::write_executable;
 
 const SCRIPT: &str = include_str!("fake_tools.py");
+/// The file `ksail cluster create` writes into every node to mark the cluster as its own.
+pub const OWNER_MARK: &str = "/etc/ksail/cluster";
 /// The executables the fake plays.
 pub const TOOLS: [&str; 3] = ["kind", "k3d", "docker"];
 
@@ -50,6 +52,8 @@ pub struct FakeState {
     pub containers: BTreeMap<String, FakeContainer>,
     /// Docker networks that exist (`docker network connect` needs one).
     pub networks: Vec<String>,
+    /// The labels of networks made with `docker network create --label`.
+    pub network_labels: BTreeMap<String, BTreeMap<String, String>>,
     pub scripts: Vec<FakeScript>,
     /// The server URL that `kind/k3d create` write into the kubeconfig (the fake API server's).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -77,6 +81,9 @@ pub struct FakeCluster {
     /// The config file's content at `create` time.
     #[serde(default)]
     pub config: Option<String>,
+    /// k3d found its network already there at create, and leaves it on delete.
+    #[serde(default)]
+    pub network_external: bool,
 }
 
 impl FakeCluster {
@@ -96,6 +103,7 @@ impl FakeCluster {
             distribution: distribution.to_string(),
             nodes: vec![node],
             config: None,
+            network_external: false,
         }
     }
 
@@ -182,8 +190,19 @@ impl FakeState {
         FakeState::default()
     }
 
-    /// Adds the cluster with its node containers and network, as its `create` would.
-    pub fn with_cluster(mut self, cluster: FakeCluster) -> FakeState {
+    /// Adds the cluster with its node containers and network, as `ksail cluster create` leaves
+    /// it: every node carries ksail's ownership mark.
+    pub fn with_cluster(self, cluster: FakeCluster) -> FakeState {
+        let mark = format!("{}\n", cluster.name);
+        self.with_nodes(cluster, Some(mark))
+    }
+
+    /// Adds a cluster someone made with kind or k3d directly: no node carries ksail's mark.
+    pub fn with_foreign_cluster(self, cluster: FakeCluster) -> FakeState {
+        self.with_nodes(cluster, None)
+    }
+
+    fn with_nodes(mut self, cluster: FakeCluster, mark: Option<String>) -> FakeState {
         let network = cluster.network();
         for node in &cluster.nodes {
             self.containers.insert(
@@ -192,6 +211,10 @@ impl FakeState {
                     image: "node".to_string(),
                     running: true,
                     networks: vec![network.clone()],
+                    files: mark
+                        .iter()
+                        .map(|mark| (OWNER_MARK.to_string(), mark.clone()))
+                        .collect(),
                     ..FakeContainer::default()
                 },
             );
@@ -302,13 +325,36 @@ impl FakeTools {
     /// Answer every call whose argv starts with `argv_prefix` (e.g. `["docker", "info"]`) with
     /// this exit code and output.
     pub fn script(&self, argv_prefix: &[&str], exit: i32, stdout: &str, stderr: &str) {
+        self.push_script(argv_prefix, exit, stdout, stderr, None);
+    }
+
+    /// [`FakeTools::script`] for the next `times` matching calls only.
+    pub fn script_times(
+        &self,
+        argv_prefix: &[&str],
+        exit: i32,
+        stdout: &str,
+        stderr: &str,
+        times: u32,
+    ) {
+        self.push_script(argv_prefix, exit, stdout, stderr, Some(times));
+    }
+
+    fn push_script(
+        &self,
+        argv_prefix: &[&str],
+        exit: i32,
+        stdout: &str,
+        stderr: &str,
+        times: Option<u32>,
+    ) {
         self.update(|state| {
             state.scripts.push(FakeScript {
                 argv_prefix: argv_prefix.iter().map(|s| s.to_string()).collect(),
                 exit,
                 stdout: stdout.to_string(),
                 stderr: stderr.to_string(),
-                times: None,
+                times,
             })
         });
     }

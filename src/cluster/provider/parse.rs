@@ -8,7 +8,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use super::{ContainerInfo, Distribution, REGISTRY_IMAGE, REGISTRY_LABEL, Tool};
+use super::{ContainerInfo, Distribution, NETWORK_LABEL, REGISTRY_IMAGE, REGISTRY_LABEL, Tool};
 use crate::resolve::IN_CLUSTER_REGISTRY_PORT;
 
 /// How much of a failing child's stderr an error carries (cluster.md "Child process failures").
@@ -61,8 +61,14 @@ pub fn list_clusters_call(distribution: Distribution) -> Call {
     }
 }
 
-/// `kind create cluster --name <n> --config <p>` / `k3d cluster create <n> --config <p>`.
-pub fn create_cluster_call(distribution: Distribution, name: &str, config: &Path) -> Call {
+/// `kind create cluster --name <n> --config <p>` / `k3d cluster create <n> --config <p>
+/// [--registry-config <r>]` (k3d's flag wins over the file's `registries.config`).
+pub fn create_cluster_call(
+    distribution: Distribution,
+    name: &str,
+    config: &Path,
+    registry_config: Option<&Path>,
+) -> Call {
     let config = config.to_string_lossy();
     match distribution {
         Distribution::Vanilla => Call::new(
@@ -70,9 +76,71 @@ pub fn create_cluster_call(distribution: Distribution, name: &str, config: &Path
             &["create", "cluster", "--name", name, "--config", &config],
         ),
         Distribution::K3s => {
-            Call::new(Tool::K3d, &["cluster", "create", name, "--config", &config])
+            let mut args = vec!["cluster", "create", name, "--config", &config];
+            let registry_config = registry_config.map(Path::to_string_lossy);
+            if let Some(path) = &registry_config {
+                args.extend(["--registry-config", path]);
+            }
+            Call::new(Tool::K3d, &args)
         }
     }
+}
+
+/// `kind export kubeconfig --name <n>` / `k3d kubeconfig merge <n> --kubeconfig-merge-default`:
+/// the cluster's context written again into the kubeconfig in `KUBECONFIG`.
+pub fn export_kubeconfig_call(distribution: Distribution, name: &str) -> Call {
+    match distribution {
+        Distribution::Vanilla => Call::new(Tool::Kind, &["export", "kubeconfig", "--name", name]),
+        Distribution::K3s => Call::new(
+            Tool::K3d,
+            &["kubeconfig", "merge", name, "--kubeconfig-merge-default"],
+        ),
+    }
+}
+
+/// `docker network inspect <n>`.
+pub fn inspect_network_call(network: &str) -> Call {
+    Call::new(Tool::Docker, &["network", "inspect", network])
+}
+
+/// `docker network create --label io.ksail.network=<cluster> <n>`.
+pub fn create_network_call(network: &str, cluster: &str) -> Call {
+    let label = format!("{NETWORK_LABEL}={cluster}");
+    Call::new(
+        Tool::Docker,
+        &["network", "create", "--label", &label, network],
+    )
+}
+
+pub fn disconnect_network_call(network: &str, container: &str) -> Call {
+    Call::new(Tool::Docker, &["network", "disconnect", network, container])
+}
+
+pub fn remove_network_call(network: &str) -> Call {
+    Call::new(Tool::Docker, &["network", "rm", network])
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct InspectedNetwork {
+    #[serde(default)]
+    labels: Option<BTreeMap<String, String>>,
+}
+
+/// The labels of the network `docker network inspect` printed (`None` for an empty answer).
+pub fn parse_network_labels(stdout: &str) -> Result<Option<BTreeMap<String, String>>, String> {
+    let networks: Vec<InspectedNetwork> = parse_json_array(stdout)?;
+    Ok(networks
+        .into_iter()
+        .next()
+        .map(|network| network.labels.unwrap_or_default()))
+}
+
+/// Docker's answer for a network that does not exist (`network <n> not found`, older CLIs
+/// `No such network`).
+pub fn is_no_such_network(stderr: &str) -> bool {
+    let text = stderr.to_ascii_lowercase();
+    text.contains("no such network") || (text.contains("network") && text.contains("not found"))
 }
 
 /// `kind delete cluster --name <n>` / `k3d cluster delete <n>`.
@@ -382,12 +450,33 @@ mod tests {
                 "k3d cluster list -o json",
             ),
             (
-                create_cluster_call(Distribution::Vanilla, "kind", config),
+                create_cluster_call(Distribution::Vanilla, "kind", config, None),
                 "kind create cluster --name kind --config /work/kind.yaml",
             ),
             (
-                create_cluster_call(Distribution::K3s, "dev", Path::new("k3d.yaml")),
+                create_cluster_call(Distribution::K3s, "dev", Path::new("k3d.yaml"), None),
                 "k3d cluster create dev --config k3d.yaml",
+            ),
+            (
+                create_cluster_call(
+                    Distribution::K3s,
+                    "dev",
+                    Path::new("k3d.yaml"),
+                    Some(Path::new("/tmp/registries.yaml")),
+                ),
+                "k3d cluster create dev --config k3d.yaml --registry-config /tmp/registries.yaml",
+            ),
+            (
+                export_kubeconfig_call(Distribution::Vanilla, "kind"),
+                "kind export kubeconfig --name kind",
+            ),
+            (
+                export_kubeconfig_call(Distribution::K3s, "dev"),
+                "k3d kubeconfig merge dev --kubeconfig-merge-default",
+            ),
+            (
+                create_network_call("k3d-dev", "dev"),
+                "docker network create --label io.ksail.network=dev k3d-dev",
             ),
             (
                 delete_cluster_call(Distribution::Vanilla, "kind"),
