@@ -38,12 +38,29 @@ fn assert_no_registry_removal(fakes: &FakeTools) {
     );
 }
 
-/// A fresh project with the fake tools installed over `state`.
+/// A fresh project (a ksail.yaml of defaults) with the fake tools installed over `state`.
 fn with_fakes(state: FakeState) -> (TestEnv, FakeTools) {
-    let env = TestEnv::new();
+    let env = project();
     let fakes = FakeTools::install(&env, state);
     (env, fakes)
 }
+
+/// A directory with a ksail.yaml of defaults: the project of cluster `kind`.
+fn project() -> TestEnv {
+    let env = TestEnv::new();
+    env.write("ksail.yaml", DEFAULT_PROJECT);
+    env
+}
+
+/// The calls before `kind delete cluster`: is there a cluster, and does a node carry the mark.
+const KIND_OWNER_CHECK: [&str; 4] = [
+    "docker info",
+    "kind get clusters",
+    "kind get nodes --name kind",
+    "docker exec kind-control-plane cat /etc/ksail/cluster",
+];
+
+const DEFAULT_PROJECT: &str = "apiVersion: ksail.io/v1alpha1\nkind: Cluster\n";
 
 /// Runs `ksail <args>` in a fresh project over `state`, which must succeed.
 fn succeeded(state: FakeState, args: &[&str]) -> (TestEnv, FakeTools, Output) {
@@ -70,15 +87,17 @@ fn delete_runs_the_golden_argv_sequence() {
     assert_eq!(
         fakes.call_lines(),
         [
-            "docker info",
-            "kind get clusters",
-            "kind delete cluster --name kind",
-            "docker inspect kind-local-registry",
-            "docker rm --force --volumes kind-local-registry",
+            &KIND_OWNER_CHECK[..],
+            &[
+                "kind delete cluster --name kind",
+                "docker inspect kind-local-registry",
+                "docker rm --force --volumes kind-local-registry",
+            ],
         ]
+        .concat()
     );
     // kind gets KUBECONFIG = the first resolved kubeconfig (here the default ~/.kube/config).
-    let delete_call = &fakes.calls()[2];
+    let delete_call = &fakes.calls()[4];
     let expected_kubeconfig = env.home().join(".kube/config");
     assert_eq!(
         delete_call.kubeconfig.as_deref(),
@@ -125,12 +144,16 @@ fn delete_k3s_uses_k3d_the_configured_name_and_the_kubeconfig_flag() {
         [
             "docker info",
             "k3d cluster list -o json",
+            "k3d node list -o json",
+            "docker exec k3d-dev-server-0 cat /etc/ksail/cluster",
+            "docker inspect dev-local-registry",
             "k3d cluster delete dev",
             "docker inspect dev-local-registry",
+            "docker network inspect k3d-dev",
         ]
     );
     assert_eq!(
-        fakes.calls()[2].kubeconfig.as_deref(),
+        fakes.calls()[5].kubeconfig.as_deref(),
         kubeconfig.to_str(),
         "only the first file of the list"
     );
@@ -161,7 +184,7 @@ fn delete_of_an_absent_cluster_exits_0() {
 
 #[test]
 fn delete_leaves_an_unlabelled_container_alone_with_a_warning() {
-    let env = TestEnv::new();
+    let env = project();
     let fakes = FakeTools::install(
         &env,
         FakeState::new()
@@ -270,6 +293,18 @@ fn refusals() -> Vec<Refused> {
             ),
             calls: &[],
         },
+        // In a directory without a ksail.yaml the default name `kind` could be anyone's cluster.
+        Refused {
+            name: "no ksail.yaml and no --name",
+            body: None,
+            args: &[],
+            tools: untouched,
+            code: 2,
+            error: ErrorLine::Contains(
+                "cannot delete a cluster: there is no ksail.yaml here and no --name, so it is unknown which cluster is this project's; run ksail cluster delete in the project directory, or pass --name",
+            ),
+            calls: &[],
+        },
         Refused {
             name: "a bad name",
             body: None,
@@ -281,7 +316,7 @@ fn refusals() -> Vec<Refused> {
         },
         Refused {
             name: "kind is missing: exit 1 with the install hint",
-            body: None,
+            body: Some(""),
             args: &[],
             tools: |fakes| fakes.uninstall("kind"),
             code: 1,
@@ -292,7 +327,7 @@ fn refusals() -> Vec<Refused> {
         },
         Refused {
             name: "docker info fails: exit 1 with the reason",
-            body: None,
+            body: Some(""),
             args: &[],
             tools: |fakes| {
                 fakes.script(&["docker", "info"], 1, "", &format!("ERROR: {DOCKER_DOWN}\n"));
@@ -342,7 +377,81 @@ fn refused_deletes_exit_with_their_error_before_deleting_anything() {
         if case.calls.is_empty() {
             assert_eq!(env.tree_hash(), before, "{}", case.name);
         }
+        let mut after = fakes.state();
+        after.scripts.clear();
+        assert_eq!(after, kind_with_registry(), "{}", case.name);
     }
+}
+
+/// A cluster made with kind directly (no ksail mark in its nodes) is not deleted, not even when
+/// named: the error says whose it is and how to delete it if it is yours.
+#[test]
+fn a_cluster_ksail_did_not_create_is_left_alone() {
+    let foreign = FakeState::new()
+        .with_foreign_cluster(FakeCluster::kind("kind"))
+        .with_container(
+            KIND_REGISTRY,
+            FakeContainer::registry(Some("kind"), "127.0.0.1", 5050),
+        );
+    for args in [&[][..], &["--name", "kind"][..]] {
+        let (env, fakes) = with_fakes(foreign.clone());
+
+        let output = run(&env, &[&["cluster", "delete"], args].concat());
+
+        assert_eq!(output.status.code(), Some(1), "{}", stderr_text(&output));
+        assert_error_line(
+            &output,
+            "cluster kind was not created by ksail cluster create (no node carries the mark /etc/ksail/cluster), so ksail does not delete it; if it is yours to delete, run kind delete cluster --name kind",
+        );
+        assert_eq!(fakes.call_lines(), KIND_OWNER_CHECK);
+        assert_eq!(fakes.state(), foreign, "nothing deleted");
+    }
+}
+
+/// K3s: the registry leaves the `k3d-<cluster>` network before k3d deletes the cluster, and the
+/// network ksail made for it is removed after: nothing is left behind.
+#[test]
+fn delete_k3s_leaves_no_network_behind() {
+    let env = TestEnv::new();
+    env.write(
+        "ksail.yaml",
+        "apiVersion: ksail.io/v1alpha1\nkind: Cluster\nmetadata:\n  name: dev\nspec:\n  cluster:\n    distribution: K3s\n",
+    );
+    let mut registry = FakeContainer::registry(Some("dev"), "127.0.0.1", 5050);
+    registry.networks.push("k3d-dev".into());
+    let mut cluster = FakeCluster::k3d("dev");
+    cluster.network_external = true;
+    let mut state = FakeState::new()
+        .with_cluster(cluster)
+        .with_container("dev-local-registry", registry);
+    state.network_labels.insert(
+        "k3d-dev".into(),
+        [("io.ksail.network".to_string(), "dev".to_string())].into(),
+    );
+    let fakes = FakeTools::install(&env, state);
+
+    let output = run(&env, &["cluster", "delete"]);
+
+    assert_success(&output);
+    let calls = fakes.call_lines();
+    let position = |line: &str| {
+        calls
+            .iter()
+            .position(|call| call == line)
+            .unwrap_or_else(|| panic!("no call {line:?} in {calls:?}"))
+    };
+    assert!(
+        position("docker network disconnect k3d-dev dev-local-registry")
+            < position("k3d cluster delete dev")
+    );
+    assert!(
+        position("docker rm --force --volumes dev-local-registry")
+            < position("docker network rm k3d-dev")
+    );
+    assert_line_ending(&output, "network k3d-dev: removed");
+    let after = fakes.state();
+    assert!(after.networks.is_empty(), "{:?}", after.networks);
+    assert!(after.containers.is_empty(), "{:?}", after.containers);
 }
 
 #[test]

@@ -353,10 +353,9 @@ fn a_revision_whose_automated_sync_failed_is_synced_by_the_next_run() {
         )) && stderr.contains("; starting one"),
         "ksail says why it syncs:\n{stderr}"
     );
+    // The last operation may be a self-heal the controller runs after ksail's sync: the line
+    // above is what says ksail started one.
     let app = application(&lab);
-    let operation = &app["status"]["operationState"]["operation"];
-    assert_eq!(operation["initiatedBy"]["username"], "ksail", "{operation}");
-    assert_eq!(operation["sync"]["prune"], Value::Bool(true));
     assert_eq!(app["status"]["sync"]["revision"], Value::String(second));
     assert!(
         lab.cluster

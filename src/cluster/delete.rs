@@ -1,11 +1,14 @@
-//! Deleting a cluster (cluster.md#cluster-delete): the cluster, then its local registry container
-//! if ksail made it. Deleting something that does not exist is not an error, so the command can
-//! run twice in a row; there is no prompt, and external registries are never touched.
+//! Deleting a cluster (cluster.md#cluster-delete): the cluster — only one `cluster create` made —
+//! then its local registry container if ksail made it, and for K3s the network ksail made.
+//! Deleting something that does not exist is not an error, so the command can run twice in a
+//! row; there is no prompt, and external registries are never touched.
 
 use std::ffi::OsString;
 use std::path::PathBuf;
 
-use super::provider::{Distribution, Provider, ProviderError, REGISTRY_LABEL};
+use super::provider::{
+    Distribution, NETWORK_LABEL, OWNER_MARK_PATH, Provider, ProviderError, REGISTRY_LABEL,
+};
 use super::setup::{done, failed, skipped};
 use crate::error::Failure;
 use crate::progress::Reporter;
@@ -34,12 +37,20 @@ pub async fn delete(
     provider.check_tool()?;
 
     let cluster = &settings.cluster;
+    let registry = resolve::local_registry_container(cluster);
+    let network = settings.distribution.network(cluster);
     let step = reporter.step(&format!("cluster {cluster}: deleting"));
-    let deleted: Result<bool, ProviderError> = async {
+    let deleted: Result<bool, Failure> = async {
         if !provider.cluster_exists(cluster).await? {
             return Ok(false);
         }
-        provider.delete_cluster(cluster).await.map(|()| true)
+        check_owner(&provider, settings).await?;
+        if settings.distribution == Distribution::K3s {
+            // k3d deletes the network it made only when no foreign container is attached.
+            disconnect_registry(&provider, &network, &registry).await?;
+        }
+        provider.delete_cluster(cluster).await?;
+        Ok(true)
     }
     .await;
     drop(step);
@@ -51,15 +62,76 @@ pub async fn delete(
         ),
         Err(error) => {
             failed(reporter, &format!("cluster {cluster}: delete failed"));
-            return Err(error.into());
+            return Err(error);
         }
     }
-    remove_registry(
-        &provider,
-        reporter,
-        &resolve::local_registry_container(cluster),
-    )
-    .await
+    remove_registry(&provider, reporter, &registry).await?;
+    if settings.distribution == Distribution::K3s {
+        remove_network(&provider, reporter, &network, cluster).await?;
+    }
+    Ok(())
+}
+
+/// A cluster ksail did not create is not deleted: some node must carry the mark
+/// `cluster create` writes (`/etc/ksail/cluster` holding the cluster's name).
+async fn check_owner(provider: &Provider, settings: &DeleteSettings) -> Result<(), Failure> {
+    let cluster = &settings.cluster;
+    let mark = format!("{cluster}\n");
+    for node in provider.nodes(cluster).await? {
+        if provider
+            .read_file_in_node(&node, OWNER_MARK_PATH)
+            .await?
+            .as_deref()
+            == Some(&mark)
+        {
+            return Ok(());
+        }
+    }
+    let tool = match settings.distribution {
+        Distribution::Vanilla => format!("kind delete cluster --name {cluster}"),
+        Distribution::K3s => format!("k3d cluster delete {cluster}"),
+    };
+    Err(Failure::failed(format!(
+        "cluster {cluster} was not created by ksail cluster create (no node carries the mark {OWNER_MARK_PATH}), so ksail does not delete it; if it is yours to delete, run {tool}"
+    )))
+}
+
+/// Take the registry out of the cluster network, if it is in it.
+async fn disconnect_registry(
+    provider: &Provider,
+    network: &str,
+    registry: &str,
+) -> Result<(), Failure> {
+    let attached = provider
+        .inspect_container(registry)
+        .await?
+        .is_some_and(|info| info.is_ksail_registry() && info.networks.iter().any(|n| n == network));
+    if attached {
+        provider.disconnect_network(network, registry).await?;
+    }
+    Ok(())
+}
+
+/// Remove the `k3d-<cluster>` network ksail created before k3d (k3d leaves a network it found).
+async fn remove_network(
+    provider: &Provider,
+    reporter: &dyn Reporter,
+    network: &str,
+    cluster: &str,
+) -> Result<(), Failure> {
+    let ours = provider
+        .network_labels(network)
+        .await?
+        .is_some_and(|labels| labels.get(NETWORK_LABEL).map(String::as_str) == Some(cluster));
+    if !ours {
+        return Ok(());
+    }
+    if let Err(error) = provider.remove_network(network).await {
+        failed(reporter, &format!("network {network}: remove failed"));
+        return Err(error.into());
+    }
+    done(reporter, &format!("network {network}: removed"));
+    Ok(())
 }
 
 /// Remove `<cluster>-local-registry` only when it carries ksail's label: a container of that name

@@ -7,7 +7,7 @@ use crate::cli::DeleteArgs;
 use crate::cluster::delete::{self, DeleteSettings};
 use crate::cluster::provider::{Distribution, PATH_VAR};
 use crate::commands::{Context, Outcome};
-use crate::config::FlagOverrides;
+use crate::config::{FlagOverrides, Source};
 use crate::error::Failure;
 use crate::settings::load_effective_for_cluster;
 
@@ -35,6 +35,17 @@ fn delete_settings(ctx: &Context, args: &DeleteArgs) -> Result<DeleteSettings, F
         ..FlagOverrides::default()
     };
     let effective = load_effective_for_cluster(ctx, &flags)?;
+    // Without a ksail.yaml and without an explicit name, the default name (`kind`) could be
+    // anyone's cluster: ksail does not guess which one to delete.
+    let named = effective
+        .name
+        .as_ref()
+        .is_some_and(|name| matches!(name.source, Source::Flag(_) | Source::Env(_)));
+    if effective.config_file.is_none() && !named {
+        return Err(Failure::usage(
+            "cannot delete a cluster: there is no ksail.yaml here and no --name, so it is unknown which cluster is this project's; run ksail cluster delete in the project directory, or pass --name",
+        ));
+    }
     let distribution = Distribution::from_effective(&effective)?;
     // `--name` reached `effective.name` through the flag overrides (validated there).
     let cluster = crate::settings::config_cluster_name(&effective)?.ok_or_else(|| {
