@@ -104,7 +104,7 @@ pub struct InitArgs {
     #[arg(long, value_name = "REG")]
     pub local_registry: Option<String>,
 
-    /// Manifest directory, relative to the output directory [default: k8s]
+    /// Manifest directory, relative to the project directory [default: k8s]
     #[arg(short = 's', long, value_name = "DIR")]
     pub source_directory: Option<String>,
 
@@ -112,13 +112,56 @@ pub struct InitArgs {
     #[arg(long, value_name = "DIR")]
     pub kustomization_file: Option<String>,
 
-    /// Directory to write into (created if missing)
-    #[arg(short = 'o', long, value_name = "DIR", default_value = ".")]
-    pub output: String,
+    /// Project directory to write into (created if missing)
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub directory: String,
 
     /// Overwrite files that already exist
     #[arg(short = 'f', long)]
     pub force: bool,
+
+    /// Result format
+    #[arg(long, default_value = "text", value_name = "FMT", value_parser = InitOutputParser)]
+    pub output: OutputArg,
+}
+
+/// `cluster init --output`: the format, as everywhere, with a pointer to `--directory` for a
+/// value that is neither (ksail (Go) took the project directory here).
+#[derive(Debug, Clone, Copy)]
+struct InitOutputParser;
+
+impl clap::builder::TypedValueParser for InitOutputParser {
+    type Value = OutputArg;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<OutputArg, clap::Error> {
+        clap::builder::EnumValueParser::<OutputArg>::new()
+            .parse_ref(cmd, arg, value)
+            .map_err(|_| {
+                let value = value.to_string_lossy();
+                clap::Error::raw(
+                    clap::error::ErrorKind::InvalidValue,
+                    format!(
+                        "invalid value '{value}' for '--output <FMT>': the result format is text or json; if {value} is the project directory, pass --directory {value}\n"
+                    ),
+                )
+                .with_cmd(cmd)
+            })
+    }
+
+    fn possible_values(
+        &self,
+    ) -> Option<Box<dyn Iterator<Item = clap::builder::PossibleValue> + '_>> {
+        Some(Box::new(
+            OutputArg::value_variants()
+                .iter()
+                .filter_map(ValueEnum::to_possible_value),
+        ))
+    }
 }
 
 #[derive(Debug, Args)]
@@ -303,6 +346,39 @@ mod tests {
     #[test]
     fn quiet_and_verbose_conflict() {
         assert!(Cli::try_parse_from(["ksail", "-q", "-v", "workload", "push"]).is_err());
+    }
+
+    #[test]
+    fn init_output_is_the_format_and_directory_is_the_project() {
+        let init = |args: &[&str]| match Cli::try_parse_from(
+            ["ksail", "cluster", "init"].iter().chain(args),
+        ) {
+            Ok(Cli {
+                command:
+                    Some(Command::Cluster(ClusterCommand {
+                        command: Some(ClusterSubcommand::Init(args)),
+                    })),
+                ..
+            }) => Ok(args),
+            Ok(other) => panic!("not cluster init: {other:?}"),
+            Err(error) => Err(error.to_string()),
+        };
+        let args = init(&["--output", "json", "--directory", "proj"]).expect("valid");
+        assert_eq!(
+            (args.output, args.directory.as_str()),
+            (OutputArg::Json, "proj")
+        );
+        let args = init(&[]).expect("valid");
+        assert_eq!(
+            (args.output, args.directory.as_str()),
+            (OutputArg::Text, ".")
+        );
+        let error = init(&["--output", "proj"]).expect_err("not a format");
+        assert!(
+            error.starts_with("error: invalid value 'proj' for '--output <FMT>': the result format is text or json; if proj is the project directory, pass --directory proj\n"),
+            "{error}"
+        );
+        assert!(init(&["-o", "proj"]).is_err(), "no short -o");
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! `ksail cluster init` through the binary (cluster.md#cluster-init, testing.md "Cluster tests"):
-//! the three goldens byte for byte, the created/skipped/overwrote lines, `--force`, `--output`,
-//! the connection flags, validation before any write (B17, B18), and the documented workflow's
+//! the three goldens byte for byte, the created/skipped/overwrote lines, `--force`, `--directory`,
+//! `--output json`, the connection flags, validation before any write (B17, B18), and the documented workflow's
 //! next step: a bare `workload push` right after the seed init targets `oci://localhost:5050/k8s:dev`.
 
 mod support;
@@ -10,7 +10,7 @@ use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 use std::process::Output;
 
-use support::{TestEnv, assert_error_line, assert_success, stdout_lines};
+use support::{TestEnv, assert_error_line, assert_success, stderr_lines, stdout_lines};
 
 /// The editor link `cluster init` writes (config.md#json-schema); the same source constant.
 const SCHEMA_URL: &str = concat!(
@@ -242,8 +242,8 @@ fn force_overwrites_existing_files() {
 }
 
 #[test]
-fn output_creates_the_directory_with_ordinary_modes() {
-    let (env, output) = init_ok(&["--output", "new/project", "-s", "manifests"]);
+fn directory_creates_the_project_with_ordinary_modes() {
+    let (env, output) = init_ok(&["--directory", "new/project", "-s", "manifests"]);
     assert_eq!(
         stdout_lines(&output),
         [
@@ -274,6 +274,72 @@ fn output_creates_the_directory_with_ordinary_modes() {
         assert_eq!(mode(dir) & !0o755, 0, "{dir}");
         assert_eq!(mode(dir) & 0o700, 0o700, "{dir}");
     }
+}
+
+/// `--output` is the result format, as for every other command: `json` is no directory name.
+#[test]
+fn output_json_prints_one_document_and_creates_no_json_directory() {
+    let (env, output) = init_ok(&["--output", "json", "--directory", "proj"]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let document: serde_json::Value = serde_json::from_str(stdout.trim())
+        .unwrap_or_else(|e| panic!("one JSON document on stdout ({e}): {stdout}"));
+    assert_eq!(
+        document,
+        serde_json::json!({
+            "command": "cluster init",
+            "status": "succeeded",
+            "exitCode": 0,
+            "error": null,
+            "directory": "proj",
+            "files": [
+                {"path": "proj/ksail.yaml", "action": "created"},
+                {"path": "proj/kind.yaml", "action": "created"},
+                {"path": "proj/k8s/kustomization.yaml", "action": "created"},
+            ],
+        })
+    );
+    assert_eq!(
+        tree(&env.work()),
+        [
+            "proj",
+            "proj/k8s",
+            "proj/k8s/kustomization.yaml",
+            "proj/kind.yaml",
+            "proj/ksail.yaml"
+        ]
+    );
+}
+
+#[test]
+fn output_json_reports_a_bad_flag_in_the_document() {
+    let env = TestEnv::new();
+    let before = env.tree_hash();
+    let output = init(&env, &["--output", "json", "--name", "Bad_Name"]);
+    assert_eq!(output.status.code(), Some(2));
+    let document: serde_json::Value =
+        serde_json::from_slice(&output.stdout).expect("one JSON document on stdout");
+    assert_eq!(document["status"], "invalid");
+    assert_eq!(document["exitCode"], 2);
+    assert_eq!(document["files"], serde_json::json!([]));
+    assert_error_line(&output, "flag --name: invalid metadata.name");
+    assert_eq!(env.tree_hash(), before);
+}
+
+/// ksail (Go) took the project directory as `--output <dir>`: a value that is no format exits 2
+/// and names the flag that took its place.
+#[test]
+fn a_directory_given_to_output_exits_2_and_points_at_directory() {
+    let env = TestEnv::new();
+    let before = env.tree_hash();
+    let output = init(&env, &["--output", "new/project"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert_error_line(
+        &output,
+        "error: invalid value 'new/project' for '--output <FMT>': the result format is text or json; if new/project is the project directory, pass --directory new/project; run ksail --help for usage",
+    );
+    assert_eq!(stderr_lines(&output).len(), 1);
+    assert!(output.stdout.is_empty());
+    assert_eq!(env.tree_hash(), before);
 }
 
 #[test]
@@ -343,7 +409,7 @@ fn an_existing_ksail_yaml_and_the_environment_are_not_read() {
         "apiVersion: ksail.io/v1alpha1\nkind: Cluster\nspec:\n  cluster:\n    distribution: K3s\n",
     );
     let output = env
-        .ksail(["cluster", "init", "--output", "fresh"])
+        .ksail(["cluster", "init", "--directory", "fresh"])
         .env("KSAIL_SPEC_CLUSTER_GITOPSENGINE", "Flux")
         .output()
         .expect("run ksail");
@@ -363,11 +429,11 @@ fn b17_bad_name_exits_2_and_writes_nothing() {
     assert!(output.stdout.is_empty());
     assert_eq!(env.tree_hash(), before);
 
-    let output = init(&env, &["--name", "Bad_Name", "--output", "not/yet"]);
+    let output = init(&env, &["--name", "Bad_Name", "--directory", "not/yet"]);
     assert_eq!(output.status.code(), Some(2));
     assert!(
         !env.work().join("not").exists(),
-        "the output directory was created"
+        "the project directory was created"
     );
     assert_eq!(env.tree_hash(), before);
 }
@@ -410,7 +476,7 @@ fn other_invalid_flags_exit_2_and_write_nothing() {
     ] {
         let env = TestEnv::new();
         let mut all = args.clone();
-        all.extend(["--output", "proj"]);
+        all.extend(["--directory", "proj"]);
         let before = env.tree_hash();
         let output = init(&env, &all);
         assert_eq!(output.status.code(), Some(2), "{args:?}");

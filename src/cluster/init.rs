@@ -4,7 +4,7 @@
 //! only on the flags and the defaults.
 //!
 //! [`plan`] is pure (flags → files); only [`write`] touches the filesystem, and only after the
-//! plan exists, so a validation failure leaves the output directory exactly as it was.
+//! plan exists, so a validation failure leaves the project directory exactly as it was.
 
 use std::io::Write as _;
 use std::path::{Component, Path, PathBuf};
@@ -14,7 +14,6 @@ use crate::config::{
     self, DEFAULT_SOURCE_DIRECTORY, Distribution, Effective, FlagOverrides, GitOpsEngine, Key,
 };
 use crate::error::Failure;
-use crate::progress::Reporter;
 use crate::resolve::parse_registry;
 
 #[derive(Debug, thiserror::Error)]
@@ -34,8 +33,8 @@ pub enum InitError {
         path: String,
         other: String,
     },
-    #[error("flag --output: {output} exists and is not a directory; choose a directory")]
-    OutputNotDirectory { output: String },
+    #[error("flag --directory: {directory} exists and is not a directory; choose a directory")]
+    NotADirectory { directory: String },
     #[error("cannot create directory {path}: {source}; check the permissions of its parent")]
     CreateDir {
         path: String,
@@ -57,7 +56,7 @@ impl From<InitError> for Failure {
         match error {
             InitError::UnsupportedDistribution { .. }
             | InitError::PathClash { .. }
-            | InitError::OutputNotDirectory { .. } => Failure::usage(error.to_string()),
+            | InitError::NotADirectory { .. } => Failure::usage(error.to_string()),
             InitError::CreateDir { .. } | InitError::Write { .. } => {
                 Failure::failed(error.to_string())
             }
@@ -72,39 +71,65 @@ pub struct Connection {
     pub context: Option<String>,
 }
 
-/// What `init` will write, in the order of the spec's table. Paths are relative to the output
+/// What `init` will write, in the order of the spec's table. Paths are relative to the project
 /// directory unless the user gave absolute ones.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InitPlan {
     pub files: Vec<ScaffoldFile>,
 }
 
-/// Write `plan` into `output` (as the user wrote it, relative to `cwd`): each file created,
-/// skipped because it exists (unless `force`) or overwritten, one result line each.
+/// What happened to one file of the plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileOutcome {
+    /// As the output shows it: relative to the current directory (cluster.md#cluster-init).
+    pub path: String,
+    pub action: FileAction,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileAction {
+    Created,
+    /// It exists and `--force` was not given.
+    Skipped,
+    Overwrote,
+}
+
+impl FileAction {
+    /// The word the output line starts with, and the JSON `action`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FileAction::Created => "created",
+            FileAction::Skipped => "skipped",
+            FileAction::Overwrote => "overwrote",
+        }
+    }
+}
+
+/// Write `plan` into `directory` (as the user wrote it, relative to `cwd`): each file created,
+/// skipped because it exists (unless `force`) or overwritten. `written` gets one outcome per
+/// file handled, also when a later file fails.
 pub fn write(
     plan: &InitPlan,
-    output: &str,
+    directory: &str,
     cwd: &Path,
     force: bool,
-    reporter: &dyn Reporter,
+    written: &mut Vec<FileOutcome>,
 ) -> Result<(), Failure> {
-    let output_dir = cwd.join(output);
-    if output_dir.exists() && !output_dir.is_dir() {
-        return Err(InitError::OutputNotDirectory {
-            output: output.to_string(),
+    let project = cwd.join(directory);
+    if project.exists() && !project.is_dir() {
+        return Err(InitError::NotADirectory {
+            directory: directory.to_string(),
         }
         .into());
     }
     for file in &plan.files {
-        let shown = shown_path(output, &file.path);
-        let line = match write_file(&output_dir.join(&file.path), &file.content, force)
-            .map_err(|error| error.named(&shown))?
-        {
-            Written::Created => format!("created {shown}"),
-            Written::Skipped => format!("skipped {shown} (exists; use --force to overwrite)"),
-            Written::Overwrote => format!("overwrote {shown}"),
-        };
-        reporter.result(&line);
+        let shown = shown_path(directory, &file.path);
+        let action = write_file(&project.join(&file.path), &file.content, force)
+            .map_err(|error| error.named(&shown))?;
+        written.push(FileOutcome {
+            path: shown,
+            action,
+        });
     }
     Ok(())
 }
@@ -259,20 +284,13 @@ fn non_empty(value: &Option<String>) -> Option<String> {
 }
 
 /// A file path as the output lines show it: relative to the current directory, so with the
-/// `--output` prefix unless that is `.`.
-fn shown_path(output: &str, path: &Path) -> String {
-    if path.is_absolute() || lexical(Path::new(output)).is_empty() {
+/// `--directory` prefix unless that is `.`.
+fn shown_path(directory: &str, path: &Path) -> String {
+    if path.is_absolute() || lexical(Path::new(directory)).is_empty() {
         path.display().to_string()
     } else {
-        Path::new(output).join(path).display().to_string()
+        Path::new(directory).join(path).display().to_string()
     }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Written {
-    Created,
-    Skipped,
-    Overwrote,
 }
 
 /// An IO failure before the path is named for the user.
@@ -298,10 +316,10 @@ impl WriteError {
 
 /// Write one file unless it exists (anything at the path counts, even a dangling symlink) and
 /// `force` is off. New files get mode 0644 and new directories 0755 (before the umask).
-fn write_file(path: &Path, content: &str, force: bool) -> Result<Written, WriteError> {
+fn write_file(path: &Path, content: &str, force: bool) -> Result<FileAction, WriteError> {
     let exists = std::fs::symlink_metadata(path).is_ok();
     if exists && !force {
-        return Ok(Written::Skipped);
+        return Ok(FileAction::Skipped);
     }
     if let Some(parent) = path.parent() {
         create_dirs(parent).map_err(|error| WriteError::CreateDir(parent.to_path_buf(), error))?;
@@ -319,9 +337,9 @@ fn write_file(path: &Path, content: &str, force: bool) -> Result<Written, WriteE
     file.write_all(content.as_bytes())
         .map_err(WriteError::Write)?;
     Ok(if exists {
-        Written::Overwrote
+        FileAction::Overwrote
     } else {
-        Written::Created
+        FileAction::Created
     })
 }
 

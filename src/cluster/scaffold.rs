@@ -40,7 +40,7 @@ pub struct KsailYaml {
     pub kustomization_file: Option<String>,
 }
 
-/// One file of the scaffold, relative to the output directory (absolute when the user gave an
+/// One file of the scaffold, relative to the project directory (absolute when the user gave an
 /// absolute path).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScaffoldFile {

@@ -229,7 +229,7 @@ fn invalid_flags_are_usage_errors() {
 }
 
 #[test]
-fn shown_paths_carry_the_output_prefix() {
+fn shown_paths_carry_the_directory_prefix() {
     assert_eq!(shown_path(".", Path::new("ksail.yaml")), "ksail.yaml");
     assert_eq!(shown_path("./", Path::new("ksail.yaml")), "ksail.yaml");
     assert_eq!(shown_path("proj", Path::new("k8s/a")), "proj/k8s/a");
@@ -243,10 +243,10 @@ fn write_file_creates_skips_and_overwrites() {
     let write = |content: &str, force: bool| {
         write_file(&path, content, force).unwrap_or_else(|_| panic!("write {content}"))
     };
-    assert_eq!(write("one\n", false), Written::Created);
-    assert_eq!(write("two\n", false), Written::Skipped);
+    assert_eq!(write("one\n", false), FileAction::Created);
+    assert_eq!(write("two\n", false), FileAction::Skipped);
     assert_eq!(std::fs::read_to_string(&path).expect("read"), "one\n");
-    assert_eq!(write("three\n", true), Written::Overwrote);
+    assert_eq!(write("three\n", true), FileAction::Overwrote);
     assert_eq!(std::fs::read_to_string(&path).expect("read"), "three\n");
     #[cfg(unix)]
     {

@@ -34,6 +34,7 @@ pub async fn run(ctx: &Context, command: ClusterSubcommand) -> Outcome {
 /// The outcome reported when a second signal (or the cleanup budget) cuts the command short.
 pub fn interrupted(command: &ClusterSubcommand) -> Outcome {
     let json = match command {
+        ClusterSubcommand::Init(args) => args.output.is_json(),
         ClusterSubcommand::List(args) => args.output.is_json(),
         _ => false,
     };
