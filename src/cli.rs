@@ -116,7 +116,7 @@ pub struct InitArgs {
     #[arg(long, value_name = "DIR", default_value = ".")]
     pub directory: String,
 
-    /// Overwrite files that already exist
+    /// Overwrite an existing ksail.yaml and distribution config (an existing kustomization is kept)
     #[arg(short = 'f', long)]
     pub force: bool,
 

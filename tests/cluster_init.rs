@@ -211,25 +211,25 @@ fn a_second_init_skips_everything_and_changes_nothing() {
         [
             "skipped ksail.yaml (exists; use --force to overwrite)",
             "skipped kind.yaml (exists; use --force to overwrite)",
-            "skipped k8s/kustomization.yaml (exists; use --force to overwrite)",
+            "kept k8s/kustomization.yaml (exists; --force does not overwrite a kustomization: it lists your manifests)",
             "initialized project in .",
         ]
     );
 }
 
 #[test]
-fn force_overwrites_existing_files() {
+fn force_overwrites_ksail_yaml_and_the_distribution_config() {
     let env = TestEnv::new();
     env.write("ksail.yaml", "old\n");
-    env.write("k8s/kustomization.yaml", "old\n");
+    env.write("kind.yaml", "old\n");
     let output = init(&env, &["--force", "-g", "Flux"]);
     assert_success(&output);
     assert_eq!(
         stdout_lines(&output),
         [
             "overwrote ksail.yaml",
-            "created kind.yaml",
-            "overwrote k8s/kustomization.yaml",
+            "overwrote kind.yaml",
+            "created k8s/kustomization.yaml",
             "initialized project in .",
         ]
     );
@@ -238,7 +238,52 @@ fn force_overwrites_existing_files() {
         header()
             + "spec:\n  cluster:\n    gitOpsEngine: Flux\n    localRegistry:\n      registry: localhost:5050\n"
     );
+    assert!(read(&env.work(), "kind.yaml").contains("containerdConfigPatches"));
     assert_eq!(read(&env.work(), "k8s/kustomization.yaml"), KUSTOMIZATION);
+}
+
+/// The kustomization lists the user's manifests: `--force` regenerates what init owns and
+/// leaves it byte for byte (mode included), in the default place and below --kustomization-file.
+#[test]
+fn force_keeps_the_users_kustomization_byte_for_byte() {
+    let mine = concat!(
+        "# the apps of this cluster\n",
+        "apiVersion: kustomize.config.k8s.io/v1beta1\n",
+        "kind: Kustomization\n",
+        "namespace: apps\n",
+        "resources:\n",
+        "  - podinfo.yaml\n",
+        "  - ../base\n",
+        "commonLabels:\n",
+        "  team: platform\n",
+    );
+    for (args, kustomization) in [
+        (vec![], "k8s/kustomization.yaml"),
+        (
+            vec!["-s", "deploy", "--kustomization-file", "overlays/dev"],
+            "deploy/overlays/dev/kustomization.yaml",
+        ),
+    ] {
+        let env = TestEnv::new();
+        let path = env.write(kustomization, mine);
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o640)).expect("chmod");
+        let kept_entry = |env: &TestEnv| env.tree_hash()[&format!("work/{kustomization}")].clone();
+        let before = kept_entry(&env);
+        let mut all = vec!["--force", "-g", "Flux"];
+        all.extend(&args);
+        let output = init(&env, &all);
+        assert_success(&output);
+        assert_eq!(read(&env.work(), kustomization), mine, "{args:?}");
+        assert_eq!(kept_entry(&env), before, "{args:?}: content and mode");
+        assert_eq!(
+            stdout_lines(&output)[2],
+            format!(
+                "kept {kustomization} (exists; --force does not overwrite a kustomization: it lists your manifests)"
+            ),
+            "{args:?}"
+        );
+        assert!(read(&env.work(), "ksail.yaml").contains("gitOpsEngine: Flux"));
+    }
 }
 
 #[test]

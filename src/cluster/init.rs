@@ -1,7 +1,8 @@
 //! A new project (cluster.md#cluster-init): validate every flag, then write `ksail.yaml`, the
 //! distribution config and the source directory's kustomization, each created, skipped or
-//! overwritten. It never reads an existing `ksail.yaml` or the environment: the output depends
-//! only on the flags and the defaults.
+//! overwritten. An existing kustomization is always kept: it lists the user's manifests, which
+//! `--force` must not throw away. It never reads an existing `ksail.yaml` or the environment: the
+//! output depends only on the flags and the defaults.
 //!
 //! [`plan`] is pure (flags → files); only [`write`] touches the filesystem, and only after the
 //! plan exists, so a validation failure leaves the project directory exactly as it was.
@@ -9,7 +10,7 @@
 use std::io::Write as _;
 use std::path::{Component, Path, PathBuf};
 
-use crate::cluster::scaffold::{KsailYaml, ScaffoldFile, distribution_config, ksail_yaml};
+use crate::cluster::scaffold::{KsailYaml, distribution_config, ksail_yaml};
 use crate::config::{
     self, DEFAULT_SOURCE_DIRECTORY, Distribution, Effective, FlagOverrides, GitOpsEngine, Key,
 };
@@ -75,7 +76,24 @@ pub struct Connection {
 /// directory unless the user gave absolute ones.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InitPlan {
-    pub files: Vec<ScaffoldFile>,
+    pub files: Vec<PlannedFile>,
+}
+
+/// One file of the plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedFile {
+    pub kind: FileKind,
+    /// Relative to the project directory (absolute when the user gave an absolute path).
+    pub path: PathBuf,
+    pub content: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileKind {
+    KsailYaml,
+    DistributionConfig,
+    /// `<source>[/<kustomizationFile>]/kustomization.yaml`: never overwritten.
+    Kustomization,
 }
 
 /// What happened to one file of the plan.
@@ -92,6 +110,8 @@ pub enum FileAction {
     /// It exists and `--force` was not given.
     Skipped,
     Overwrote,
+    /// The kustomization exists: left as it is, with or without `--force`.
+    Kept,
 }
 
 impl FileAction {
@@ -101,13 +121,14 @@ impl FileAction {
             FileAction::Created => "created",
             FileAction::Skipped => "skipped",
             FileAction::Overwrote => "overwrote",
+            FileAction::Kept => "kept",
         }
     }
 }
 
 /// Write `plan` into `directory` (as the user wrote it, relative to `cwd`): each file created,
-/// skipped because it exists (unless `force`) or overwritten. `written` gets one outcome per
-/// file handled, also when a later file fails.
+/// skipped because it exists (unless `force`), overwritten, or kept (an existing kustomization).
+/// `written` gets one outcome per file handled, also when a later file fails.
 pub fn write(
     plan: &InitPlan,
     directory: &str,
@@ -123,9 +144,10 @@ pub fn write(
         .into());
     }
     for file in &plan.files {
+        let path = project.join(&file.path);
+        let action = decide(&path, file.kind, force);
         let shown = shown_path(directory, &file.path);
-        let action = write_file(&project.join(&file.path), &file.content, force)
-            .map_err(|error| error.named(&shown))?;
+        write_file(&path, &file.content, action).map_err(|error| error.named(&shown))?;
         written.push(FileOutcome {
             path: shown,
             action,
@@ -200,16 +222,19 @@ pub fn plan(
     kustomization.push("kustomization.yaml");
 
     let files = vec![
-        ScaffoldFile {
+        PlannedFile {
+            kind: FileKind::KsailYaml,
             path: PathBuf::from(config::FILE_NAME),
             content: ksail_yaml(&values),
         },
-        ScaffoldFile {
+        PlannedFile {
+            kind: FileKind::DistributionConfig,
             path: PathBuf::from(config_written),
             content: distribution_config(distribution, &cluster, mirror.as_deref())
                 .unwrap_or_default(),
         },
-        ScaffoldFile {
+        PlannedFile {
+            kind: FileKind::Kustomization,
             path: kustomization,
             content: crate::cluster::scaffold::KUSTOMIZATION_YAML.to_string(),
         },
@@ -245,7 +270,7 @@ fn local_mirror(effective: &Effective) -> Result<Option<String>, Failure> {
 }
 
 /// Two scaffold files at one path would overwrite each other (`--distribution-config ksail.yaml`).
-fn check_distinct_paths(files: &[ScaffoldFile]) -> Result<(), InitError> {
+fn check_distinct_paths(files: &[PlannedFile]) -> Result<(), InitError> {
     // The flag that chose each file's path; ksail.yaml's is fixed, so it is never the later one.
     const ORIGINS: [&str; 3] = [
         "ksail.yaml",
@@ -314,33 +339,37 @@ impl WriteError {
     }
 }
 
-/// Write one file unless it exists (anything at the path counts, even a dangling symlink) and
-/// `force` is off. New files get mode 0644 and new directories 0755 (before the umask).
-fn write_file(path: &Path, content: &str, force: bool) -> Result<FileAction, WriteError> {
+/// What `init` does with the file at `path`. Anything there counts as existing, even a dangling
+/// symlink. An existing file is overwritten only with `force`, an existing kustomization never:
+/// it lists the user's manifests, and the empty one `init` writes would drop them.
+fn decide(path: &Path, kind: FileKind, force: bool) -> FileAction {
     let exists = std::fs::symlink_metadata(path).is_ok();
-    if exists && !force {
-        return Ok(FileAction::Skipped);
+    match (exists, kind) {
+        (false, _) => FileAction::Created,
+        (true, FileKind::Kustomization) => FileAction::Kept,
+        (true, _) if force => FileAction::Overwrote,
+        (true, _) => FileAction::Skipped,
     }
+}
+
+/// Carry out `action` for one file. New files get mode 0644 and new directories 0755 (before
+/// the umask).
+fn write_file(path: &Path, content: &str, action: FileAction) -> Result<(), WriteError> {
+    let mut options = std::fs::OpenOptions::new();
+    match action {
+        FileAction::Skipped | FileAction::Kept => return Ok(()),
+        FileAction::Created => options.create_new(true),
+        FileAction::Overwrote => options.create(true).truncate(true),
+    };
     if let Some(parent) = path.parent() {
         create_dirs(parent).map_err(|error| WriteError::CreateDir(parent.to_path_buf(), error))?;
     }
-    let mut options = std::fs::OpenOptions::new();
     options.write(true);
-    if exists {
-        options.create(true).truncate(true);
-    } else {
-        options.create_new(true);
-    }
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o644);
     let mut file = options.open(path).map_err(WriteError::Write)?;
     file.write_all(content.as_bytes())
-        .map_err(WriteError::Write)?;
-    Ok(if exists {
-        FileAction::Overwrote
-    } else {
-        FileAction::Created
-    })
+        .map_err(WriteError::Write)
 }
 
 fn create_dirs(dir: &Path) -> std::io::Result<()> {

@@ -4,7 +4,6 @@
 //! [`distribution_config`] when the configured file is missing.
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
 
 use crate::config::{API_VERSION, Distribution, GitOpsEngine, KIND, Key};
 use crate::resolve::{IN_CLUSTER_REGISTRY_PORT, local_registry_container};
@@ -38,14 +37,6 @@ pub struct KsailYaml {
     pub registry: Option<String>,
     pub source_directory: Option<String>,
     pub kustomization_file: Option<String>,
-}
-
-/// One file of the scaffold, relative to the project directory (absolute when the user gave an
-/// absolute path).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ScaffoldFile {
-    pub path: PathBuf,
-    pub content: String,
 }
 
 /// `ksail.yaml`: the schema line, `apiVersion`, `kind`, then the set keys in the order of the

@@ -236,13 +236,18 @@ fn shown_paths_carry_the_directory_prefix() {
     assert_eq!(shown_path("proj", Path::new("/abs/k.yaml")), "/abs/k.yaml");
 }
 
+/// Decide and carry out, as `write` does for each file.
+fn write_one(path: &Path, kind: FileKind, content: &str, force: bool) -> FileAction {
+    let action = decide(path, kind, force);
+    write_file(path, content, action).unwrap_or_else(|_| panic!("write {content}"));
+    action
+}
+
 #[test]
 fn write_file_creates_skips_and_overwrites() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("a/b/file.yaml");
-    let write = |content: &str, force: bool| {
-        write_file(&path, content, force).unwrap_or_else(|_| panic!("write {content}"))
-    };
+    let write = |content: &str, force: bool| write_one(&path, FileKind::KsailYaml, content, force);
     assert_eq!(write("one\n", false), FileAction::Created);
     assert_eq!(write("two\n", false), FileAction::Skipped);
     assert_eq!(std::fs::read_to_string(&path).expect("read"), "one\n");
@@ -256,4 +261,16 @@ fn write_file_creates_skips_and_overwrites() {
         assert!(umask_free(0o644, mode(&path)));
         assert!(umask_free(0o755, mode(&dir.path().join("a"))));
     }
+}
+
+#[test]
+fn an_existing_kustomization_is_kept_with_and_without_force() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("k8s/kustomization.yaml");
+    let write =
+        |content: &str, force: bool| write_one(&path, FileKind::Kustomization, content, force);
+    assert_eq!(write("one\n", false), FileAction::Created);
+    assert_eq!(write("two\n", false), FileAction::Kept);
+    assert_eq!(write("three\n", true), FileAction::Kept);
+    assert_eq!(std::fs::read_to_string(&path).expect("read"), "one\n");
 }

@@ -58,6 +58,10 @@ fn file_line(file: &FileOutcome) -> String {
     match file.action {
         FileAction::Created | FileAction::Overwrote => format!("{action} {}", file.path),
         FileAction::Skipped => format!("{action} {} (exists; use --force to overwrite)", file.path),
+        FileAction::Kept => format!(
+            "{action} {} (exists; --force does not overwrite a kustomization: it lists your manifests)",
+            file.path
+        ),
     }
 }
 
