@@ -112,7 +112,7 @@ pub struct InitArgs {
     #[arg(long, value_name = "DIR")]
     pub kustomization_file: Option<String>,
 
-    /// Project directory to write into (created if missing)
+    /// Project directory to write into (created if missing); nothing is written outside it
     #[arg(long, value_name = "DIR", default_value = ".")]
     pub directory: String,
 

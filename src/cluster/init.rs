@@ -5,7 +5,8 @@
 //! output depends only on the flags and the defaults.
 //!
 //! [`plan`] is pure (flags → files); only [`write`] touches the filesystem, and only after the
-//! plan exists, so a validation failure leaves the project directory exactly as it was.
+//! plan exists and every path is confined to the project directory ([`confine`]), so a
+//! validation failure leaves the project directory, and everything outside it, exactly as it was.
 
 use std::io::Write as _;
 use std::path::{Component, Path, PathBuf};
@@ -13,6 +14,7 @@ use std::path::{Component, Path, PathBuf};
 use crate::cluster::scaffold::{KsailYaml, distribution_config, ksail_yaml};
 use crate::config::{
     self, DEFAULT_SOURCE_DIRECTORY, Distribution, Effective, FlagOverrides, GitOpsEngine, Key,
+    Source,
 };
 use crate::error::Failure;
 use crate::resolve::parse_registry;
@@ -36,6 +38,22 @@ pub enum InitError {
     },
     #[error("flag --directory: {directory} exists and is not a directory; choose a directory")]
     NotADirectory { directory: String },
+    #[error(
+        "{origin}{path} {how} outside the project directory {project}; init writes only inside it: {fix}"
+    )]
+    Outside {
+        /// `flag --source-directory: `, or empty for a default path.
+        origin: String,
+        path: String,
+        /// What puts it outside, ending where "outside" can follow (`resolves to /x,`).
+        how: String,
+        project: String,
+        fix: &'static str,
+    },
+    #[error(
+        "{origin}{path} leads into a loop of symlinks; replace the symlink with a file or directory"
+    )]
+    SymlinkLoop { origin: String, path: String },
     #[error("cannot create directory {path}: {source}; check the permissions of its parent")]
     CreateDir {
         path: String,
@@ -57,7 +75,9 @@ impl From<InitError> for Failure {
         match error {
             InitError::UnsupportedDistribution { .. }
             | InitError::PathClash { .. }
-            | InitError::NotADirectory { .. } => Failure::usage(error.to_string()),
+            | InitError::NotADirectory { .. }
+            | InitError::Outside { .. }
+            | InitError::SymlinkLoop { .. } => Failure::usage(error.to_string()),
             InitError::CreateDir { .. } | InitError::Write { .. } => {
                 Failure::failed(error.to_string())
             }
@@ -77,6 +97,10 @@ pub struct Connection {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InitPlan {
     pub files: Vec<PlannedFile>,
+    /// The source directory as written, and the flag that chose it: when the kustomization would
+    /// land outside the project directory because this directory does, the error names it.
+    pub source_directory: PathBuf,
+    pub source_flag: Option<&'static str>,
 }
 
 /// One file of the plan.
@@ -85,6 +109,8 @@ pub struct PlannedFile {
     pub kind: FileKind,
     /// Relative to the project directory (absolute when the user gave an absolute path).
     pub path: PathBuf,
+    /// The flag that chose `path` (`--distribution-config`); `None` for a fixed or default path.
+    pub flag: Option<&'static str>,
     pub content: String,
 }
 
@@ -143,11 +169,16 @@ pub fn write(
         }
         .into());
     }
-    for file in &plan.files {
-        let path = project.join(&file.path);
-        let action = decide(&path, file.kind, force);
+    let actions: Vec<FileAction> = plan
+        .files
+        .iter()
+        .map(|file| decide(&project.join(&file.path), file.kind, force))
+        .collect();
+    confine::check(plan, &project, &actions)?;
+    for (file, action) in plan.files.iter().zip(actions) {
         let shown = shown_path(directory, &file.path);
-        write_file(&path, &file.content, action).map_err(|error| error.named(&shown))?;
+        write_file(&project.join(&file.path), &file.content, action)
+            .map_err(|error| error.named(&shown))?;
         written.push(FileOutcome {
             path: shown,
             action,
@@ -197,6 +228,7 @@ pub fn plan(
         .kustomization_file
         .as_ref()
         .map(|file| file.value.clone());
+    let source_flag = flag_of(&effective.source_directory.source);
 
     let values = KsailYaml {
         name: effective.name.as_ref().map(|name| name.value.clone()),
@@ -225,22 +257,44 @@ pub fn plan(
         PlannedFile {
             kind: FileKind::KsailYaml,
             path: PathBuf::from(config::FILE_NAME),
+            flag: None,
             content: ksail_yaml(&values),
         },
         PlannedFile {
             kind: FileKind::DistributionConfig,
             path: PathBuf::from(config_written),
+            flag: effective
+                .distribution_config
+                .as_ref()
+                .and_then(|path| flag_of(&path.source)),
             content: distribution_config(distribution, &cluster, mirror.as_deref())
                 .unwrap_or_default(),
         },
         PlannedFile {
             kind: FileKind::Kustomization,
             path: kustomization,
+            flag: effective
+                .kustomization_file
+                .as_ref()
+                .and_then(|file| flag_of(&file.source))
+                .or(source_flag),
             content: crate::cluster::scaffold::KUSTOMIZATION_YAML.to_string(),
         },
     ];
     check_distinct_paths(&files)?;
-    Ok(InitPlan { files })
+    Ok(InitPlan {
+        files,
+        source_directory: PathBuf::from(source_written),
+        source_flag,
+    })
+}
+
+/// The flag a value came from; init reads no file or environment, so anything else is a default.
+fn flag_of(source: &Source) -> Option<&'static str> {
+    match source {
+        Source::Flag(flag) => Some(flag),
+        _ => None,
+    }
 }
 
 /// The `host:port` that gets a containerd mirror: the registry when it is local (loopback), not
@@ -380,5 +434,6 @@ fn create_dirs(dir: &Path) -> std::io::Result<()> {
     builder.create(dir)
 }
 
+mod confine;
 #[cfg(test)]
 mod tests;

@@ -158,6 +158,35 @@ fn paths_and_kustomization_file() {
 }
 
 #[test]
+fn each_path_names_the_flag_that_chose_it() {
+    let flags_of = |plan: &InitPlan| -> Vec<Option<&str>> {
+        let mut flags: Vec<_> = plan.files.iter().map(|file| file.flag).collect();
+        flags.push(plan.source_flag);
+        flags
+    };
+    assert_eq!(flags_of(&valid_plan(&[])), [None, None, None, None]);
+    let plan = valid_plan(&[
+        ("--distribution-config", "clusters/kind.yaml"),
+        ("--source-directory", "deploy"),
+    ]);
+    assert_eq!(
+        flags_of(&plan),
+        [
+            None,
+            Some("--distribution-config"),
+            Some("--source-directory"),
+            Some("--source-directory"),
+        ]
+    );
+    assert_eq!(plan.source_directory, Path::new("deploy"));
+    let plan = valid_plan(&[("--kustomization-file", "overlays/dev")]);
+    assert_eq!(
+        flags_of(&plan),
+        [None, None, Some("--kustomization-file"), None]
+    );
+}
+
+#[test]
 fn default_paths_written_differently_are_still_defaults() {
     let plan = valid_plan(&[
         ("--distribution-config", "./kind.yaml"),
