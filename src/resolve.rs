@@ -20,7 +20,7 @@ use crate::yaml::Pos;
 
 pub use cluster_name::cluster_name;
 pub use registry::{OciRef, RegistrySpec, parse_oci_ref, parse_registry, redact_registry_string};
-pub use repository::{sanitise, source_basename};
+pub use repository::{lexical_normalise, sanitise, source_basename};
 
 /// Tag used when nothing else names one.
 pub const DEFAULT_TAG: &str = "dev";

@@ -69,7 +69,7 @@ fn is_separator(c: char) -> bool {
 }
 
 /// Resolve `.` and `..` without touching the file system (`..` at the root stays at the root).
-fn lexical_normalise(path: &Path) -> PathBuf {
+pub fn lexical_normalise(path: &Path) -> PathBuf {
     let mut normalised = PathBuf::new();
     for component in path.components() {
         match component {

@@ -12,6 +12,7 @@
 use std::path::{Component, Path, PathBuf};
 
 use super::{FileAction, FileKind, InitError, InitPlan};
+use crate::resolve::lexical_normalise;
 
 /// Symlinks followed on one path before it counts as a loop (Linux's own limit).
 const MAX_SYMLINKS: u32 = 40;
@@ -50,7 +51,7 @@ struct Root {
 
 impl Root {
     fn of(project: &Path) -> Root {
-        let lexical = lexical_location(project);
+        let lexical = lexical_normalise(project);
         // A loop here fails the first write before anything is written.
         let real = real_location(project).unwrap_or_else(|| lexical.clone());
         Root { lexical, real }
@@ -70,7 +71,7 @@ impl Root {
                 "give a path inside it",
             ));
         }
-        let location = lexical_location(&self.lexical.join(path));
+        let location = lexical_normalise(&self.lexical.join(path));
         if self.contains(&location) {
             return Ok(());
         }
@@ -124,21 +125,6 @@ fn origin(flag: Option<&'static str>) -> String {
         .unwrap_or_default()
 }
 
-/// `path` (absolute) without `.`, each `..` taking back the component before it.
-fn lexical_location(path: &Path) -> PathBuf {
-    let mut location = PathBuf::new();
-    for component in path.components() {
-        match component {
-            Component::CurDir => {}
-            Component::ParentDir => {
-                location.pop();
-            }
-            other => location.push(other),
-        }
-    }
-    location
-}
-
 /// Where a write at `path` (absolute) lands: every symlink on the way followed, a dangling one
 /// at the end too, and a `..` applied to where the symlink before it led, as the kernel does.
 /// Components that do not exist yet are taken as written. `None` for a loop of symlinks.
@@ -177,17 +163,6 @@ fn follow(base: PathBuf, path: &Path, budget: &mut u32) -> Option<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn lexical_location_applies_dots_without_the_filesystem() {
-        for (path, location) in [
-            ("/p/./a/../b", "/p/b"),
-            ("/p/../../x", "/x"),
-            ("/p/a/", "/p/a"),
-        ] {
-            assert_eq!(lexical_location(Path::new(path)), Path::new(location));
-        }
-    }
 
     #[cfg(unix)]
     #[test]
