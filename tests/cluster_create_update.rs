@@ -206,7 +206,7 @@ impl Rig {
         env.write(
             "ksail.yaml",
             format!(
-                "apiVersion: ksail.io/v1alpha1\nkind: Cluster\nspec:\n  cluster:\n    gitOpsEngine: {engine}\n    localRegistry:\n      registry: 127.0.0.1:{}\n",
+                "apiVersion: ksail.io/v1alpha1\nkind: Cluster\nspec:\n  cluster:\n    gitOpsEngine: {engine}\n    mirrorRegistries: none\n    localRegistry:\n      registry: 127.0.0.1:{}\n",
                 registry.port()
             ),
         );
@@ -412,10 +412,12 @@ fn create_vanilla_flux_runs_the_golden_argv_sequence_and_applies_the_flux_instan
     let url = format!("oci://127.0.0.1:{port}/k8s:dev");
     let expected_steps = [
         format!("– registry {REGISTRY}: running on 127.0.0.1:{port}"),
+        "– mirror registries: skipped (none configured)".to_string(),
         "✓ cluster kind: created".to_string(),
         format!("✓ registry {REGISTRY}: connected to network kind"),
         "✓ registry mirror: configured on 1 node".to_string(),
         "✓ api server: ready (v1.33.1)".to_string(),
+        "✓ registry hosting: kube-public/local-registry-hosting applied".to_string(),
         format!("✓ artifact {url}: pushed {}", &digest[..19]),
         "✓ flux-operator 0.58.1: installed".to_string(),
         "✓ FluxInstance flux-system/flux: applied".to_string(),
@@ -468,7 +470,7 @@ fn create_rerun_makes_no_create_or_run_calls_and_prints_dashes() {
         "{new_calls:?}"
     );
     let steps = step_lines(&output);
-    assert_eq!(steps.len(), 9, "{steps:?}");
+    assert_eq!(steps.len(), 11, "{steps:?}");
     assert!(steps.iter().all(|line| line.starts_with("– ")), "{steps:?}");
     assert!(
         steps.contains(&format!(
@@ -850,6 +852,175 @@ impl Rig {
     }
 }
 
+impl Rig {
+    /// The rig's project with the default pull-through mirrors (the rigs turn them off).
+    fn with_mirrors(self) -> Rig {
+        let text = std::fs::read_to_string(self.env.work().join("ksail.yaml")).unwrap();
+        self.env.write(
+            "ksail.yaml",
+            text.replace("    mirrorRegistries: none\n", ""),
+        );
+        self
+    }
+}
+
+const MIRRORS: [(&str, &str, &str); 4] = [
+    (
+        "docker.io",
+        "https://registry-1.docker.io",
+        "ksail-mirror-docker-io",
+    ),
+    ("ghcr.io", "https://ghcr.io", "ksail-mirror-ghcr-io"),
+    ("quay.io", "https://quay.io", "ksail-mirror-quay-io"),
+    (
+        "registry.k8s.io",
+        "https://registry.k8s.io",
+        "ksail-mirror-registry-k8s-io",
+    ),
+];
+
+/// By default four pull-through caches run, join the cluster network, and every kind node asks
+/// them first; they outlive `cluster delete`, so a re-created cluster re-uses them (and their
+/// cache). The local registry is published in kube-public/local-registry-hosting.
+#[test]
+fn create_runs_the_mirror_registries_and_delete_keeps_them() {
+    let rig = rig!(flux).with_mirrors();
+
+    let output = rig.create();
+
+    let calls = rig.unquoted_calls();
+    let state = rig.tools.state();
+    let node = &state.containers["kind-control-plane"];
+    for (host, upstream, container) in MIRRORS {
+        assert!(
+            calls.contains(&format!(
+                "docker run -d --name {container} --restart unless-stopped --label io.ksail.mirror={host} -e REGISTRY_PROXY_REMOTEURL={upstream} -v {container}:/var/lib/registry registry:3"
+            )),
+            "{calls:?}"
+        );
+        assert!(
+            state.containers[container]
+                .networks
+                .contains(&"kind".to_string())
+        );
+        assert_eq!(
+            node.files[&format!("/etc/containerd/certs.d/{host}/hosts.toml")],
+            format!(
+                "server = \"{upstream}\"\n\n[host.\"http://{container}:5000\"]\n  capabilities = [\"pull\", \"resolve\"]\n"
+            )
+        );
+    }
+    let steps = step_lines(&output);
+    for line in [
+        "✓ mirror registries: running (docker.io, ghcr.io, quay.io, registry.k8s.io)",
+        "✓ mirror registries: connected to network kind",
+    ] {
+        assert!(steps.contains(&line.to_string()), "{steps:?}");
+    }
+    assert!(
+        !describe(&output).contains("warning:"),
+        "{}",
+        describe(&output)
+    );
+    let hosting = rig.object("", "configmaps", "kube-public", "local-registry-hosting");
+    let port = rig.registry.port();
+    assert_eq!(
+        hosting["data"]["localRegistryHosting.v1"],
+        format!(
+            "host: \"127.0.0.1:{port}\"\nhostFromContainerRuntime: \"kind-local-registry:5000\"\nhostFromClusterNetwork: \"kind-local-registry:5000\"\nhelp: \"https://kind.sigs.k8s.io/docs/user/local-registry/\"\n"
+        )
+    );
+
+    let deleted = rig.ksail(&["cluster", "delete"]);
+    assert_success(&deleted);
+    let after = rig.tools.state();
+    for (_, _, container) in MIRRORS {
+        assert!(after.containers.contains_key(container), "{container} kept");
+    }
+    let before_recreate = rig.tools.calls().len();
+    let recreated = rig.create();
+    let new_calls = &rig.tools.call_lines()[before_recreate..];
+    assert!(
+        !new_calls
+            .iter()
+            .any(|call| call.contains("--name ksail-mirror-")),
+        "no mirror is started again: {new_calls:?}"
+    );
+    assert!(step_lines(&recreated).contains(
+        &"– mirror registries: running (docker.io, ghcr.io, quay.io, registry.k8s.io)".to_string()
+    ));
+}
+
+/// K3s nodes get the mirrors in registries.yaml; delete takes them out of the cluster network
+/// first, so the network ksail made is removed.
+#[test]
+fn k3s_nodes_use_the_mirrors_and_delete_leaves_no_network() {
+    let rig = rig!(argocd).k3s_dev().with_mirrors();
+
+    rig.create();
+
+    let registries = rig.k3s_registries().expect("registries.yaml in the node");
+    for (host, _, container) in MIRRORS {
+        assert!(
+            registries.contains(&format!(
+                "  \"{host}\":\n    endpoint:\n      - http://{container}:5000\n"
+            )),
+            "{registries}"
+        );
+    }
+    let deleted = rig.ksail(&["cluster", "delete"]);
+    assert_success(&deleted);
+    let after = rig.tools.state();
+    assert!(
+        !after.networks.contains(&"k3d-dev".to_string()),
+        "{:?}",
+        after.networks
+    );
+    assert!(after.containers.contains_key("ksail-mirror-docker-io"));
+}
+
+/// A kind config without containerd's certs.d patch makes the nodes ignore every mirror: said.
+#[test]
+fn a_kind_config_without_the_certs_d_patch_is_warned_about() {
+    let rig = rig!(flux).with_mirrors();
+    rig.env.write(
+        "kind.yaml",
+        "apiVersion: kind.x-k8s.io/v1alpha4\nkind: Cluster\nname: kind\n",
+    );
+
+    let output = rig.create();
+
+    assert!(
+        stderr_lines(&output).iter().any(|line| line.contains(
+            "warning: node kind-control-plane: containerd does not read /etc/containerd/certs.d"
+        )),
+        "{}",
+        describe(&output)
+    );
+}
+
+#[test]
+fn a_mirror_without_a_known_upstream_is_a_usage_error() {
+    let rig = rig!(flux);
+    let text = std::fs::read_to_string(rig.env.work().join("ksail.yaml")).unwrap();
+    rig.env.write(
+        "ksail.yaml",
+        text.replace(
+            "mirrorRegistries: none",
+            "mirrorRegistries: docker.io,example.com",
+        ),
+    );
+
+    let output = rig.ksail(&["cluster", "create", "--timeout", "20s"]);
+
+    assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
+    assert_error_line(
+        &output,
+        "spec.cluster.mirrorRegistries: mirror host \"example.com\" has no known upstream; write example.com=https://<registry>",
+    );
+    assert!(rig.tools.calls().is_empty(), "nothing ran");
+}
+
 /// `cluster init` froze the mirror of another cluster's registry into k3d.yaml; create mirrors
 /// the registry it resolved (`dev-local-registry`, this port) through `--registry-config`.
 #[test]
@@ -903,7 +1074,7 @@ fn k3s_create_names_an_existing_cluster_that_mirrors_another_registry() {
     assert_error_line(
         &output,
         &format!(
-            "node k3d-dev-server-0 does not mirror 127.0.0.1:{} to http://dev-local-registry:5000 (its /etc/rancher/k3s/registries.yaml was written when the cluster was created, for another registry); recreate the cluster: ksail cluster delete, then ksail cluster create",
+            "node k3d-dev-server-0 does not mirror 127.0.0.1:{} to http://dev-local-registry:5000 (its /etc/rancher/k3s/registries.yaml was written when the cluster was created, for other registries); recreate the cluster: ksail cluster delete, then ksail cluster create",
             rig.registry.port()
         ),
     );
@@ -1363,7 +1534,7 @@ fn create_with_an_external_registry_starts_no_container_and_connects_no_network(
     rig.env.write(
         "ksail.yaml",
         format!(
-            "apiVersion: ksail.io/v1alpha1\nkind: Cluster\nspec:\n  cluster:\n    gitOpsEngine: Flux\n    localRegistry:\n      registry: {host}:{}/k8s\n      insecure: true\n",
+            "apiVersion: ksail.io/v1alpha1\nkind: Cluster\nspec:\n  cluster:\n    gitOpsEngine: Flux\n    mirrorRegistries: none\n    localRegistry:\n      registry: {host}:{}/k8s\n      insecure: true\n",
             rig.registry.port()
         ),
     );

@@ -146,14 +146,16 @@ fn delete_k3s_uses_k3d_the_configured_name_and_the_kubeconfig_flag() {
             "k3d cluster list -o json",
             "k3d node list -o json",
             "docker exec k3d-dev-server-0 cat /etc/ksail/cluster",
-            "docker inspect dev-local-registry",
+            // ksail's containers leave the network first (here only the node is in it).
+            "docker network inspect k3d-dev",
+            "docker inspect k3d-dev-server-0",
             "k3d cluster delete dev",
             "docker inspect dev-local-registry",
             "docker network inspect k3d-dev",
         ]
     );
     assert_eq!(
-        fakes.calls()[5].kubeconfig.as_deref(),
+        fakes.calls()[6].kubeconfig.as_deref(),
         kubeconfig.to_str(),
         "only the first file of the list"
     );

@@ -85,7 +85,8 @@ const GOLDENS: &[Golden] = &[
         ksail_yaml: "",
         distribution_config: (
             "kind.yaml",
-            "apiVersion: kind.x-k8s.io/v1alpha4\nkind: Cluster\nname: kind\n",
+            // containerd reads certs.d: the default pull-through mirrors are wired there.
+            "apiVersion: kind.x-k8s.io/v1alpha4\nkind: Cluster\nname: kind\ncontainerdConfigPatches:\n  - |-\n    [plugins.\"io.containerd.grpc.v1.cri\".registry]\n      config_path = \"/etc/containerd/certs.d\"\n",
         ),
     },
     Golden {
@@ -425,8 +426,10 @@ fn local_registry_placeholders_are_written_unexpanded() {
         "{text}"
     );
     assert!(!text.contains("s3cr3t"));
-    // An external registry gets no containerd mirror.
-    assert!(!read(&env.work(), "kind.yaml").contains("containerdConfigPatches"));
+    // An external registry gets no containerd entry of its own; the certs.d patch is there for
+    // the pull-through mirrors.
+    let kind = read(&env.work(), "kind.yaml");
+    assert!(!kind.contains("ghcr.io/acme"), "{kind}");
 }
 
 #[test]

@@ -5,9 +5,12 @@
 
 use std::path::PathBuf;
 
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::api::{Api, Patch, PatchParams};
 use tokio::time::Instant;
 
 use super::distribution_config;
+use super::mirrors::{self, MIRROR_LABEL, Mirror};
 use super::provider::{Distribution, OWNER_MARK_PATH, Provider};
 use super::scaffold;
 use super::setup::{self as gitops_setup, GitopsSetup, InitialArtifact, done, failed, skipped};
@@ -19,6 +22,7 @@ use crate::k8s::{self, Cluster, TargetError, read_merged};
 use crate::progress::Reporter;
 use crate::publish::resolve_registry_credentials;
 use crate::registry::{CredentialSource, Credentials, ResolvedCredentials};
+use crate::resolve::IN_CLUSTER_REGISTRY_PORT;
 use crate::settings::cluster::{ClusterSettings, LocalRegistry};
 
 /// Create the cluster `settings` describe, step by step, printing each step's line; returns the
@@ -36,6 +40,12 @@ pub async fn create(ctx: &Context, settings: &ClusterSettings) -> Result<String,
         reporter,
         registry_label.as_deref().unwrap_or("registry"),
         async { local_registry_step(reporter, settings, &provider).await },
+    )
+    .await?;
+    step(
+        reporter,
+        "mirror registries",
+        mirrors_step(reporter, settings, &provider),
     )
     .await?;
     // k3d writes the members of the cluster network into CoreDNS's `NodeHosts` only when the
@@ -74,6 +84,15 @@ pub async fn create(ctx: &Context, settings: &ClusterSettings) -> Result<String,
         api_server_step(reporter, settings, created),
     )
     .await?;
+
+    if let Some(local) = &settings.local_registry {
+        step(
+            reporter,
+            "registry hosting",
+            registry_hosting_step(reporter, &cluster.client, local),
+        )
+        .await?;
+    }
 
     let Some(sync) = settings
         .sync
@@ -291,14 +310,25 @@ async fn cluster_step(
 /// and port), in a temporary file for `k3d cluster create --registry-config`, which wins over the
 /// mapping `cluster init` wrote into `k3d.yaml` (it may name another cluster's registry).
 fn registries_file(settings: &ClusterSettings) -> Result<Option<tempfile::TempPath>, Failure> {
-    let Some(local) = settings
-        .local_registry
-        .as_ref()
-        .filter(|_| settings.distribution == Distribution::K3s)
-    else {
+    let local = settings.local_registry.as_ref();
+    if settings.distribution != Distribution::K3s
+        || (local.is_none() && settings.mirrors.is_empty())
+    {
         return Ok(None);
-    };
-    let content = scaffold::k3s_registries(&local.host_port, &local.container);
+    }
+    let mut content = String::from("mirrors:\n");
+    if let Some(local) = local {
+        content.push_str(
+            scaffold::k3s_registries(&local.host_port, &local.container)
+                .trim_start_matches("mirrors:\n"),
+        );
+    }
+    for mirror in &settings.mirrors {
+        content.push_str(&scaffold::k3s_mirror_entry(
+            &mirror.host,
+            &mirror.endpoint(),
+        ));
+    }
     temp_file("ksail-registries-", &content).map(Some)
 }
 
@@ -396,55 +426,111 @@ fn distribution_config_path(
     Ok((path.to_path_buf(), Some(path)))
 }
 
-/// Step 3: the registry container joins the cluster's network.
+/// Step 3: the registry container and the mirrors join the cluster's network.
 async fn network_step(
     reporter: &dyn Reporter,
     settings: &ClusterSettings,
     provider: &Provider,
 ) -> Result<(), Failure> {
-    let Some(local) = &settings.local_registry else {
+    let mut members: Vec<(String, Vec<String>)> = Vec::new();
+    if let Some(local) = &settings.local_registry {
+        members.push((
+            format!("registry {}", local.container),
+            vec![local.container.clone()],
+        ));
+    }
+    if !settings.mirrors.is_empty() {
+        let containers = settings.mirrors.iter().map(Mirror::container).collect();
+        members.push(("mirror registries".to_string(), containers));
+    }
+    if members.is_empty() {
         skipped(reporter, &skip_reason(settings, "registry network"));
         return Ok(());
-    };
+    }
     let network = settings.distribution.network(&settings.cluster);
-    let line = format!(
-        "registry {}: connected to network {network}",
-        local.container
-    );
     // k3d re-uses a network that exists (and then leaves it on delete: ksail removes it).
     if settings.distribution == Distribution::K3s
-        && provider.network_labels(&network).await?.is_none()
+        && provider.inspect_network(&network).await?.is_none()
     {
         provider.create_network(&network, &settings.cluster).await?;
         done(reporter, &format!("network {network}: created"));
     }
-    let connected = provider
-        .inspect_container(&local.container)
-        .await?
-        .is_some_and(|info| info.networks.contains(&network));
-    if connected {
-        skipped(reporter, &line);
+    for (label, containers) in members {
+        let mut joined = false;
+        for container in &containers {
+            let connected = provider
+                .inspect_container(container)
+                .await?
+                .is_some_and(|info| info.networks.contains(&network));
+            if !connected {
+                provider.connect_network(&network, container).await?;
+                joined = true;
+            }
+        }
+        let line = format!("{label}: connected to network {network}");
+        match joined {
+            true => done(reporter, &line),
+            false => skipped(reporter, &line),
+        }
+    }
+    Ok(())
+}
+
+/// Step 1b: the pull-through mirror containers, shared by every cluster and kept by delete.
+async fn mirrors_step(
+    reporter: &dyn Reporter,
+    settings: &ClusterSettings,
+    provider: &Provider,
+) -> Result<(), Failure> {
+    if settings.mirrors.is_empty() {
+        skipped(reporter, "mirror registries: skipped (none configured)");
         return Ok(());
     }
-    provider.connect_network(&network, &local.container).await?;
-    done(reporter, &line);
+    let mut started = false;
+    for mirror in &settings.mirrors {
+        let container = mirror.container();
+        match provider.inspect_container(&container).await? {
+            None => {
+                provider.run_mirror(mirror).await?;
+                started = true;
+            }
+            Some(info) if !info.is_ksail_mirror() => {
+                return Err(Failure::failed(format!(
+                    "container {container} exists but was not created by ksail (it has no {MIRROR_LABEL} label), so it is not used as the {} mirror; remove it (docker rm -f {container}) or leave {} out of spec.cluster.mirrorRegistries",
+                    mirror.host, mirror.host
+                )));
+            }
+            Some(info) if info.running => {}
+            Some(_) => {
+                provider.start_container(&container).await?;
+                started = true;
+            }
+        }
+    }
+    let hosts: Vec<&str> = settings.mirrors.iter().map(|m| m.host.as_str()).collect();
+    let line = format!("mirror registries: running ({})", hosts.join(", "));
+    match started {
+        true => done(reporter, &line),
+        false => skipped(reporter, &line),
+    }
     Ok(())
 }
 
 /// Where k3s reads its mirrors (k3d writes it from `--registry-config` at create).
 const K3S_REGISTRIES_PATH: &str = "/etc/rancher/k3s/registries.yaml";
 
-/// Step 4: containerd `hosts.toml` files in every Kind node; for K3s a check that the nodes'
-/// `registries.yaml` mirrors the registry this run resolved.
+/// Step 4: containerd `hosts.toml` files in every Kind node (the local registry under both its
+/// names, each mirrored host); for K3s a check that the nodes' `registries.yaml` has them.
 async fn mirror_step(
     reporter: &dyn Reporter,
     settings: &ClusterSettings,
     provider: &Provider,
 ) -> Result<(), Failure> {
-    let Some(local) = &settings.local_registry else {
+    let local = settings.local_registry.as_ref();
+    if local.is_none() && settings.mirrors.is_empty() {
         skipped(reporter, &skip_reason(settings, "registry mirror"));
         return Ok(());
-    };
+    }
     let nodes = provider.nodes(&settings.cluster).await?;
     let plural = if nodes.len() == 1 { "" } else { "s" };
     let line = format!(
@@ -457,20 +543,31 @@ async fn mirror_step(
             let content = provider
                 .read_file_in_node(node, K3S_REGISTRIES_PATH)
                 .await?;
-            if !distribution_config::k3s_mirrors_registry(content.as_deref(), local) {
+            if let Some(missing) = distribution_config::k3s_missing_mirror(
+                content.as_deref(),
+                local,
+                &settings.mirrors,
+            ) {
                 return Err(Failure::failed(format!(
-                    "node {node} does not mirror {} to {} (its {K3S_REGISTRIES_PATH} was written when the cluster was created, for another registry); recreate the cluster: ksail cluster delete, then ksail cluster create",
-                    local.host_port,
-                    distribution_config::in_cluster_endpoint(&local.container)
+                    "node {node} does not mirror {missing} (its {K3S_REGISTRIES_PATH} was written when the cluster was created, for other registries); recreate the cluster: ksail cluster delete, then ksail cluster create"
                 )));
             }
         }
         skipped(reporter, &line);
         return Ok(());
     }
-    let files = distribution_config::mirror_host_files(local);
+    let mut files = local
+        .map(distribution_config::mirror_host_files)
+        .unwrap_or_default();
+    files.extend(settings.mirrors.iter().map(mirrors::containerd_hosts));
     let mut wrote = false;
     for node in &nodes {
+        if !settings.mirrors.is_empty() && !reads_certs_d(provider, node).await? {
+            reporter.warn(&format!(
+                "node {node}: containerd does not read /etc/containerd/certs.d (the kind config has no config_path patch), so it ignores the registry mirrors; add the containerdConfigPatches block ksail cluster init writes to {} and recreate the cluster",
+                settings.distribution_config_display
+            ));
+        }
         for (path, content) in &files {
             if provider.read_file_in_node(node, path).await?.as_deref() == Some(content.as_str()) {
                 continue;
@@ -484,6 +581,64 @@ async fn mirror_step(
         false => skipped(reporter, &line),
     }
     Ok(())
+}
+
+/// The node's containerd takes registry hosts from `/etc/containerd/certs.d` (kind merges the
+/// config's `containerdConfigPatches` into `/etc/containerd/config.toml`).
+async fn reads_certs_d(provider: &Provider, node: &str) -> Result<bool, Failure> {
+    let config = provider
+        .read_file_in_node(node, "/etc/containerd/config.toml")
+        .await?;
+    Ok(config.is_some_and(|text| text.contains("/etc/containerd/certs.d")))
+}
+
+/// The `kube-public/local-registry-hosting` ConfigMap (KEP-1755, as in kind's local-registry
+/// guide): where the cluster's local registry is, for tools that look it up.
+async fn registry_hosting_step(
+    reporter: &dyn Reporter,
+    client: &kube::Client,
+    local: &LocalRegistry,
+) -> Result<(), Failure> {
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), "kube-public");
+    let in_network = format!("{}:{IN_CLUSTER_REGISTRY_PORT}", local.container);
+    let hosting = format!(
+        "host: \"{}\"\nhostFromContainerRuntime: \"{in_network}\"\nhostFromClusterNetwork: \"{in_network}\"\nhelp: \"https://kind.sigs.k8s.io/docs/user/local-registry/\"\n",
+        local.host_port
+    );
+    let line = "registry hosting: kube-public/local-registry-hosting applied";
+    let current = k8s::with_timeout(api.get_opt(REGISTRY_HOSTING))
+        .await
+        .map_err(|error| hosting_failed(&error))?;
+    let data = current.as_ref().and_then(|map| map.data.as_ref());
+    if data.and_then(|data| data.get(REGISTRY_HOSTING_KEY)) == Some(&hosting) {
+        skipped(reporter, line);
+        return Ok(());
+    }
+    let object = serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": REGISTRY_HOSTING, "namespace": "kube-public"},
+        "data": {REGISTRY_HOSTING_KEY: hosting},
+    });
+    k8s::with_timeout(api.patch(
+        REGISTRY_HOSTING,
+        &PatchParams::apply(crate::cluster::install::FIELD_MANAGER).force(),
+        &Patch::Apply(object),
+    ))
+    .await
+    .map_err(|error| hosting_failed(&error))?;
+    done(reporter, line);
+    Ok(())
+}
+
+const REGISTRY_HOSTING: &str = "local-registry-hosting";
+const REGISTRY_HOSTING_KEY: &str = "localRegistryHosting.v1";
+
+fn hosting_failed(error: &k8s::K8sError) -> Failure {
+    Failure::failed(format!(
+        "cannot write kube-public/{REGISTRY_HOSTING}: {}; check the cluster and run ksail cluster create again",
+        error.reason()
+    ))
 }
 
 /// Step 5: connect with the resolved context and wait for `GET /version`.

@@ -47,7 +47,7 @@ pub async fn delete(
         check_owner(&provider, settings).await?;
         if settings.distribution == Distribution::K3s {
             // k3d deletes the network it made only when no foreign container is attached.
-            disconnect_registry(&provider, &network, &registry).await?;
+            disconnect_ksail_containers(&provider, &network).await?;
         }
         provider.delete_cluster(cluster).await?;
         Ok(true)
@@ -96,18 +96,20 @@ async fn check_owner(provider: &Provider, settings: &DeleteSettings) -> Result<(
     )))
 }
 
-/// Take the registry out of the cluster network, if it is in it.
-async fn disconnect_registry(
-    provider: &Provider,
-    network: &str,
-    registry: &str,
-) -> Result<(), Failure> {
-    let attached = provider
-        .inspect_container(registry)
-        .await?
-        .is_some_and(|info| info.is_ksail_registry() && info.networks.iter().any(|n| n == network));
-    if attached {
-        provider.disconnect_network(network, registry).await?;
+/// Take ksail's containers (the local registry, the mirrors) out of the cluster network: they
+/// outlive the cluster, and k3d deletes a network it made only when nothing foreign is attached.
+async fn disconnect_ksail_containers(provider: &Provider, network: &str) -> Result<(), Failure> {
+    let Some(info) = provider.inspect_network(network).await? else {
+        return Ok(());
+    };
+    for member in &info.members {
+        let ours = provider
+            .inspect_container(member)
+            .await?
+            .is_some_and(|container| container.is_ksail_registry() || container.is_ksail_mirror());
+        if ours {
+            provider.disconnect_network(network, member).await?;
+        }
     }
     Ok(())
 }
@@ -120,9 +122,9 @@ async fn remove_network(
     cluster: &str,
 ) -> Result<(), Failure> {
     let ours = provider
-        .network_labels(network)
+        .inspect_network(network)
         .await?
-        .is_some_and(|labels| labels.get(NETWORK_LABEL).map(String::as_str) == Some(cluster));
+        .is_some_and(|info| info.labels.get(NETWORK_LABEL).map(String::as_str) == Some(cluster));
     if !ours {
         return Ok(());
     }

@@ -2,6 +2,7 @@
 //! (cluster.md "Missing distribution config"): the content `cluster init` would write, and the
 //! containerd `hosts.toml` that step 4 writes into Kind nodes.
 
+use crate::cluster::mirrors::Mirror;
 use crate::cluster::provider::Distribution;
 use crate::cluster::scaffold;
 use crate::config;
@@ -28,35 +29,45 @@ pub fn in_cluster_endpoint(container: &str) -> String {
     format!("http://{container}:{IN_CLUSTER_REGISTRY_PORT}")
 }
 
-/// Whether a node's `registries.yaml` mirrors both names of `local` (`localhost:<port>` and
-/// `<container>:5000`) to the registry container.
-pub fn k3s_mirrors_registry(registries: Option<&str>, local: &LocalRegistry) -> bool {
+/// The first mirror a node's `registries.yaml` lacks, as `host to endpoint`: both names of the
+/// local registry (`localhost:<port>`, `<container>:5000`) and every pull-through mirror.
+pub fn k3s_missing_mirror(
+    registries: Option<&str>,
+    local: Option<&LocalRegistry>,
+    mirrors: &[Mirror],
+) -> Option<String> {
     #[derive(serde::Deserialize)]
     struct Registries {
         #[serde(default)]
-        mirrors: std::collections::BTreeMap<String, Mirror>,
+        mirrors: std::collections::BTreeMap<String, Entry>,
     }
     #[derive(serde::Deserialize)]
-    struct Mirror {
+    struct Entry {
         #[serde(default)]
         endpoint: Vec<String>,
     }
-    let Some(parsed) = registries.and_then(|text| serde_saphyr::from_str::<Registries>(text).ok())
-    else {
-        return false;
-    };
-    let endpoint = in_cluster_endpoint(&local.container);
-    [
-        local.host_port.clone(),
-        format!("{}:{IN_CLUSTER_REGISTRY_PORT}", local.container),
-    ]
-    .iter()
-    .all(|name| {
-        parsed
-            .mirrors
-            .get(name)
-            .is_some_and(|mirror| mirror.endpoint.contains(&endpoint))
-    })
+    let mut wanted: Vec<(String, String)> = Vec::new();
+    if let Some(local) = local {
+        let endpoint = in_cluster_endpoint(&local.container);
+        wanted.push((local.host_port.clone(), endpoint.clone()));
+        wanted.push((
+            format!("{}:{IN_CLUSTER_REGISTRY_PORT}", local.container),
+            endpoint,
+        ));
+    }
+    wanted.extend(mirrors.iter().map(|m| (m.host.clone(), m.endpoint())));
+    let parsed = registries.and_then(|text| serde_saphyr::from_str::<Registries>(text).ok());
+    wanted
+        .into_iter()
+        .find(|(host, endpoint)| {
+            !parsed.as_ref().is_some_and(|parsed| {
+                parsed
+                    .mirrors
+                    .get(host)
+                    .is_some_and(|entry| entry.endpoint.contains(endpoint))
+            })
+        })
+        .map(|(host, endpoint)| format!("{host} to {endpoint}"))
 }
 
 /// The two `hosts.toml` files of step 4: `(path in the node, content)`.
@@ -98,7 +109,7 @@ mod tests {
         );
         assert_eq!(
             generated(Distribution::Vanilla, "kind", None),
-            "apiVersion: kind.x-k8s.io/v1alpha4\nkind: Cluster\nname: kind\n"
+            generated(Distribution::Vanilla, "kind", Some(&local("kind")))
         );
     }
 

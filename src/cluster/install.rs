@@ -33,7 +33,7 @@ pub const ARGOCD_MANIFEST_URL: &str =
     "https://raw.githubusercontent.com/argoproj/argo-cd/v{version}/manifests/install.yaml";
 pub const ARGOCD_VERSION: &str = "3.5.1";
 
-const FIELD_MANAGER: &str = "ksail";
+pub const FIELD_MANAGER: &str = "ksail";
 const CRD_KIND: &str = "CustomResourceDefinition";
 
 /// Where the install manifest comes from.

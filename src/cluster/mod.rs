@@ -20,6 +20,7 @@ pub mod distribution_config;
 pub mod init;
 pub mod install;
 pub mod list;
+pub mod mirrors;
 pub mod provider;
 pub mod scaffold;
 pub mod setup;

@@ -36,11 +36,12 @@ use std::process::Stdio;
 
 use tokio::io::AsyncWriteExt as _;
 
+use crate::cluster::mirrors::{MIRROR_LABEL, Mirror};
 use crate::config::{self, ConfigError, Effective, Key};
 use crate::env_vars;
 use crate::error::Failure;
 
-pub use parse::{Call, STDERR_TAIL_LINES};
+pub use parse::{Call, NetworkInfo, STDERR_TAIL_LINES};
 
 /// The label that marks a registry container as ksail's; its value is the cluster name. Any
 /// value counts as ownership, so containers made by ksail (Go) are recognised too.
@@ -171,6 +172,11 @@ pub struct ContainerInfo {
 }
 
 impl ContainerInfo {
+    /// The container carries [`MIRROR_LABEL`]: a mirror ksail made.
+    pub fn is_ksail_mirror(&self) -> bool {
+        self.labels.contains_key(MIRROR_LABEL)
+    }
+
     /// The container carries the [`REGISTRY_LABEL`] (any value): ksail may reuse or remove it.
     pub fn is_ksail_registry(&self) -> bool {
         self.labels.contains_key(REGISTRY_LABEL)
@@ -326,11 +332,8 @@ impl Provider {
         self.run(&call, options).await.map(drop)
     }
 
-    /// The labels of Docker network `name`; `None` when it does not exist.
-    pub async fn network_labels(
-        &self,
-        name: &str,
-    ) -> Result<Option<BTreeMap<String, String>>, ProviderError> {
+    /// Docker network `name`: its labels and members; `None` when it does not exist.
+    pub async fn inspect_network(&self, name: &str) -> Result<Option<NetworkInfo>, ProviderError> {
         let call = parse::inspect_network_call(name);
         let captured = self.capture(&call, RunOptions::default()).await?;
         if !captured.success {
@@ -339,7 +342,7 @@ impl Provider {
             }
             return Err(failed(&call, &captured));
         }
-        parse::parse_network_labels(&captured.stdout).map_err(|reason| unexpected(&call, reason))
+        parse::parse_network(&captured.stdout).map_err(|reason| unexpected(&call, reason))
     }
 
     /// `docker network create --label io.ksail.network=<cluster> <name>`.
@@ -419,6 +422,13 @@ impl Provider {
     ) -> Result<(), ProviderError> {
         let call = parse::run_registry_call(name, cluster, host_ip, port);
         self.run(&call, RunOptions::default()).await.map(drop)
+    }
+
+    /// Start the pull-through cache `mirror` (see [`parse::run_mirror_call`]).
+    pub async fn run_mirror(&self, mirror: &Mirror) -> Result<(), ProviderError> {
+        self.run(&parse::run_mirror_call(mirror), RunOptions::default())
+            .await
+            .map(drop)
     }
 
     /// `docker start <name>`.

@@ -100,27 +100,26 @@ pub fn distribution_config(
     local_registry: Option<&str>,
 ) -> Option<String> {
     match distribution {
-        Distribution::Vanilla => Some(kind_yaml(cluster, local_registry.is_some())),
+        Distribution::Vanilla => Some(kind_yaml(cluster)),
         Distribution::K3s => Some(k3d_yaml(cluster, local_registry)),
         _ => None,
     }
 }
 
 /// Kind has no field for containerd host files, so the config only points containerd at the
-/// certs.d directory; `cluster create` writes the host files into each node.
-fn kind_yaml(cluster: &str, local_registry: bool) -> String {
+/// certs.d directory; `cluster create` writes the host files into each node (the local registry
+/// and the pull-through mirrors, which are on by default, so the patch is always there).
+fn kind_yaml(cluster: &str) -> String {
     let mut out = format!(
         "apiVersion: kind.x-k8s.io/v1alpha4\nkind: Cluster\nname: {}\n",
         yaml_scalar(cluster)
     );
-    if local_registry {
-        out.push_str(concat!(
-            "containerdConfigPatches:\n",
-            "  - |-\n",
-            "    [plugins.\"io.containerd.grpc.v1.cri\".registry]\n",
-            "      config_path = \"/etc/containerd/certs.d\"\n",
-        ));
-    }
+    out.push_str(concat!(
+        "containerdConfigPatches:\n",
+        "  - |-\n",
+        "    [plugins.\"io.containerd.grpc.v1.cri\".registry]\n",
+        "      config_path = \"/etc/containerd/certs.d\"\n",
+    ));
     out
 }
 
@@ -147,9 +146,14 @@ pub fn k3s_registries(host_port: &str, container: &str) -> String {
     let endpoint = format!("http://{in_network}");
     let mut out = String::from("mirrors:\n");
     for mirror in [host_port, in_network.as_str()] {
-        let _ = write!(out, "  \"{mirror}\":\n    endpoint:\n      - {endpoint}\n");
+        out.push_str(&k3s_mirror_entry(mirror, &endpoint));
     }
     out
+}
+
+/// One entry under `mirrors:` of K3s's `registries.yaml`.
+pub fn k3s_mirror_entry(host: &str, endpoint: &str) -> String {
+    format!("  \"{host}\":\n    endpoint:\n      - {endpoint}\n")
 }
 
 fn indent(depth: usize) -> String {
@@ -383,9 +387,10 @@ mod tests {
 
     #[test]
     fn kind_config_with_and_without_a_local_registry() {
+        // The same either way: the pull-through mirrors need the certs.d patch too.
         assert_eq!(
-            distribution_config(Distribution::Vanilla, "kind", None).as_deref(),
-            Some("apiVersion: kind.x-k8s.io/v1alpha4\nkind: Cluster\nname: kind\n")
+            distribution_config(Distribution::Vanilla, "kind", None),
+            distribution_config(Distribution::Vanilla, "kind", Some("localhost:5050"))
         );
         assert_eq!(
             distribution_config(Distribution::Vanilla, "kind", Some("localhost:5050")).as_deref(),

@@ -16,6 +16,7 @@ use super::keys::{
 };
 use super::load::{LoadedFile, expansion_note};
 use super::value::{Problem, Val, interpret};
+use crate::cluster::mirrors::DEFAULT_MIRRORS;
 use crate::duration::format_go;
 use crate::yaml::Pos;
 
@@ -97,6 +98,8 @@ pub struct Effective {
     /// Without a leading `v`.
     pub flux_operator_version: Sourced<String>,
     pub flux_distribution_version: Sourced<String>,
+    /// `spec.cluster.mirrorRegistries` as written (validated), or the default list.
+    pub mirror_registries: Sourced<String>,
     /// The loaded file's path and its name in messages, when a file was found.
     pub config_file: Option<PathBuf>,
     pub file_display: Option<String>,
@@ -183,6 +186,9 @@ pub fn effective(
         flux_distribution_version: resolver
             .pick_text(Key::FluxDistributionVersion)?
             .unwrap_or_else(|| defaulted(FLUX_DISTRIBUTION_VERSION.to_string())),
+        mirror_registries: resolver
+            .pick_text(Key::MirrorRegistries)?
+            .unwrap_or_else(|| defaulted(DEFAULT_MIRRORS.to_string())),
         config_file: file.map(|file| file.path.clone()),
         file_display: file.map(|file| file.display.clone()),
         expansions: file

@@ -46,6 +46,7 @@ pub enum Key {
     KustomizationFile,
     FluxOperatorVersion,
     FluxDistributionVersion,
+    MirrorRegistries,
 }
 
 /// The YAML type a key's value must have in the file, and how text from env or flags is parsed.
@@ -68,6 +69,8 @@ pub enum Rule {
     KustomizationFile,
     OperatorVersion,
     NonEmpty,
+    /// `none`, or `host[=https://upstream]` entries separated by commas.
+    MirrorRegistries,
 }
 
 /// What `""` means for a key (config.md#precedence). Keys not listed in the spec's "counts as
@@ -142,7 +145,7 @@ const fn key(
 }
 
 /// Indexed by `Key as usize` (checked by a test).
-pub static KEYS: [KeySpec; 18] = [
+pub static KEYS: [KeySpec; 19] = [
     KeySpec {
         rule: Rule::MetadataName,
         empty: Empty::Invalid,
@@ -337,6 +340,17 @@ pub static KEYS: [KeySpec; 18] = [
             "spec.workload.flux.distributionVersion",
             "KSAIL_SPEC_WORKLOAD_FLUX_DISTRIBUTIONVERSION",
             "Flux distribution version of the FluxInstance (spec.distribution.version).",
+        )
+    },
+    KeySpec {
+        rule: Rule::MirrorRegistries,
+        empty: Empty::Invalid,
+        default: Some(DefaultValue::Str(crate::cluster::mirrors::DEFAULT_MIRRORS)),
+        ..key(
+            Key::MirrorRegistries,
+            "spec.cluster.mirrorRegistries",
+            "KSAIL_SPEC_CLUSTER_MIRRORREGISTRIES",
+            "Pull-through mirror registries for the nodes, kept across cluster delete: comma-separated hosts (docker.io, ghcr.io, quay.io and registry.k8s.io are known) or host=https://upstream entries; none for no mirrors.",
         )
     },
 ];

@@ -88,6 +88,10 @@ impl Effective {
                 &self.flux_distribution_version,
                 self.flux_distribution_version.value.clone(),
             ),
+            Key::MirrorRegistries => quoted(
+                &self.mirror_registries,
+                self.mirror_registries.value.clone(),
+            ),
         })
     }
 }

@@ -132,6 +132,13 @@ fn apply_rule(spec: &KeySpec, text: &str) -> Result<Option<Val>, Problem> {
             ),
             "use a tag such as v1 or dev",
         )),
+        Rule::MirrorRegistries => match crate::cluster::mirrors::parse(text) {
+            Ok(_) => valid(text),
+            Err(problem) => Err(Problem::new(
+                problem,
+                "list registry hosts such as docker.io,ghcr.io (or host=https://upstream), or write none",
+            )),
+        },
         Rule::KustomizationFile => {
             normalise_kustomization_file(text).map(|normalised| normalised.map(Val::Str))
         }

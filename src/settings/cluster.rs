@@ -3,6 +3,7 @@
 //! are not used") checked before anything else runs. Reads only the config file and the
 //! distribution config (for the cluster name).
 
+use crate::cluster::mirrors::{self, Mirror};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -80,6 +81,8 @@ pub struct ClusterSettings {
     pub kustomization_file: Option<String>,
     pub flux_operator_version: String,
     pub flux_distribution_version: String,
+    /// The pull-through mirrors the nodes use (empty: none).
+    pub mirrors: Vec<Mirror>,
     pub source_date_epoch: Option<String>,
     pub retry: RetryPolicy,
 }
@@ -195,6 +198,8 @@ pub fn cluster_settings(ctx: &Context, flags: ClusterFlags) -> Result<ClusterSet
             .map(|k| k.value.clone()),
         flux_operator_version: effective.flux_operator_version.value.clone(),
         flux_distribution_version: effective.flux_distribution_version.value.clone(),
+        // Validated when the config was loaded.
+        mirrors: mirrors::parse(&effective.mirror_registries.value).unwrap_or_default(),
         source_date_epoch,
         retry,
     })

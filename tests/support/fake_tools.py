@@ -320,6 +320,11 @@ def create_cluster(state, reply, name, distribution, config_path, registry_confi
             reply.stderr("ERROR: failed to read config file %s: %s\n" % (config_path, error))
             return 1
     files = {}
+    if distribution == "Vanilla" and "/etc/containerd/certs.d" in (config or ""):
+        # kind merges containerdConfigPatches into the node's containerd config.
+        files["/etc/containerd/config.toml"] = (
+            '[plugins."io.containerd.grpc.v1.cri".registry]\n  config_path = "/etc/containerd/certs.d"\n'
+        )
     if distribution == "K3s":
         # k3d writes --registry-config (else the config's registries.config) into every node
         # as k3s's registries.yaml; k3s reads it only when it starts.

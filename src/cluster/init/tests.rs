@@ -64,7 +64,7 @@ fn default_plan_writes_three_files_in_table_order() {
     );
     assert_eq!(
         plan.files[1].content,
-        "apiVersion: kind.x-k8s.io/v1alpha4\nkind: Cluster\nname: kind\n"
+        "apiVersion: kind.x-k8s.io/v1alpha4\nkind: Cluster\nname: kind\ncontainerdConfigPatches:\n  - |-\n    [plugins.\"io.containerd.grpc.v1.cri\".registry]\n      config_path = \"/etc/containerd/certs.d\"\n"
     );
 }
 

@@ -9,6 +9,7 @@ use std::path::Path;
 use serde::Deserialize;
 
 use super::{ContainerInfo, Distribution, NETWORK_LABEL, REGISTRY_IMAGE, REGISTRY_LABEL, Tool};
+use crate::cluster::mirrors::{MIRROR_LABEL, Mirror};
 use crate::resolve::IN_CLUSTER_REGISTRY_PORT;
 
 /// How much of a failing child's stderr an error carries (cluster.md "Child process failures").
@@ -125,15 +126,40 @@ pub fn remove_network_call(network: &str) -> Call {
 struct InspectedNetwork {
     #[serde(default)]
     labels: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    containers: Option<BTreeMap<String, NetworkMember>>,
 }
 
-/// The labels of the network `docker network inspect` printed (`None` for an empty answer).
-pub fn parse_network_labels(stdout: &str) -> Result<Option<BTreeMap<String, String>>, String> {
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct NetworkMember {
+    name: String,
+}
+
+/// What `docker network inspect` says of one network.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NetworkInfo {
+    pub labels: BTreeMap<String, String>,
+    /// The names of the containers attached to it, sorted.
+    pub members: Vec<String>,
+}
+
+/// The network `docker network inspect` printed (`None` for an empty answer).
+pub fn parse_network(stdout: &str) -> Result<Option<NetworkInfo>, String> {
     let networks: Vec<InspectedNetwork> = parse_json_array(stdout)?;
-    Ok(networks
-        .into_iter()
-        .next()
-        .map(|network| network.labels.unwrap_or_default()))
+    Ok(networks.into_iter().next().map(|network| {
+        let mut members: Vec<String> = network
+            .containers
+            .unwrap_or_default()
+            .into_values()
+            .map(|member| member.name)
+            .collect();
+        members.sort();
+        NetworkInfo {
+            labels: network.labels.unwrap_or_default(),
+            members,
+        }
+    }))
 }
 
 /// Docker's answer for a network that does not exist (`network <n> not found`, older CLIs
@@ -193,6 +219,33 @@ pub fn run_registry_call(container: &str, cluster: &str, host_ip: IpAddr, port: 
             &publish,
             "--label",
             &label,
+            REGISTRY_IMAGE,
+        ],
+    )
+}
+
+/// `docker run -d --name <mirror> --restart unless-stopped --label io.ksail.mirror=<host> -e
+/// REGISTRY_PROXY_REMOTEURL=<upstream> -v <volume>:/var/lib/registry registry:3`: a pull-through
+/// cache, reachable only in the cluster networks it joins.
+pub fn run_mirror_call(mirror: &Mirror) -> Call {
+    let label = format!("{MIRROR_LABEL}={}", mirror.host);
+    let proxy = format!("REGISTRY_PROXY_REMOTEURL={}", mirror.upstream);
+    let volume = format!("{}:/var/lib/registry", mirror.volume());
+    Call::new(
+        Tool::Docker,
+        &[
+            "run",
+            "-d",
+            "--name",
+            &mirror.container(),
+            "--restart",
+            "unless-stopped",
+            "--label",
+            &label,
+            "-e",
+            &proxy,
+            "-v",
+            &volume,
             REGISTRY_IMAGE,
         ],
     )
