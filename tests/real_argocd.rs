@@ -205,12 +205,28 @@ fn init_create_push_reconcile_update_delete_run_against_real_kubernetes() {
     let _tools = support::fake_tools::FakeTools::install(&lab.env, lab.fake_state());
     // The scaffold's kustomization.yaml stays: the repo-server builds it with kustomize.
     lab.init_project("ArgoCD");
+    cluster_loop(&lab);
+}
 
+/// The same loop on K3s (fake k3d, cluster `k3d-default`): the network and registries.yaml
+/// wiring, the ownership mark and the network clean-up run against the real engine.
+#[test]
+fn init_create_push_reconcile_update_delete_run_on_k3s() {
+    let lab = real::argocd().lab();
+    let _tools =
+        support::fake_tools::FakeTools::install(&lab.env, lab.fake_state_of("k3d-default"));
+    lab.init_project_with("ArgoCD", &["--distribution", "K3s"]);
+    cluster_loop(&lab);
+}
+
+/// create → the first revision served; push and reconcile → the second; update finds nothing;
+/// delete removes the context.
+fn cluster_loop(lab: &real::Lab) {
     // Argo CD's install manifest of the pinned release, applied to the real API server, then the
     // repository Secret and the Application, which the real controller syncs.
     let create = lab.run_cluster_command(&["cluster", "create", "--timeout", "3m"]);
     assert_exit(&create, 0);
-    let app = application(&lab);
+    let app = application(lab);
     assert_eq!(app["status"]["sync"]["status"], "Synced");
     let server = lab
         .cluster
@@ -224,7 +240,7 @@ fn init_create_push_reconcile_update_delete_run_against_real_kubernetes() {
     let reconcile = lab.run_cluster_command(&["workload", "reconcile", "--timeout", "50s"]);
     assert_exit(&reconcile, 0);
     assert_eq!(
-        application(&lab)["status"]["sync"]["revision"],
+        application(lab)["status"]["sync"]["revision"],
         Value::String(second)
     );
     assert_eq!(lab.configmap_value("app").as_deref(), Some("two"));

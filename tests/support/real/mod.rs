@@ -541,12 +541,22 @@ impl Lab {
     /// this real cluster into the kubeconfig, and the registry container `kind-local-registry`
     /// runs, publishing this test's registry, as `cluster create` leaves it.
     pub fn fake_state(&self) -> FakeState {
+        self.fake_state_of("kind")
+    }
+
+    /// [`Lab::fake_state`] for cluster `cluster` (`k3d-default`): its registry container
+    /// `<cluster>-local-registry`, which the cluster network also resolves from now on.
+    pub fn fake_state_of(&self, cluster: &str) -> FakeState {
         let pki = &self.cluster.pki;
+        let container = format!("{cluster}-local-registry");
+        self.cluster
+            .network
+            .route(&format!("{container}:5000"), &self.registry.host_port());
         let mut state = FakeState::new()
             .with_kubeconfig_server(&self.cluster.server)
             .with_container(
-                "kind-local-registry",
-                FakeContainer::registry(Some("kind"), "127.0.0.1", self.registry.port()),
+                &container,
+                FakeContainer::registry(Some(cluster), "127.0.0.1", self.registry.port()),
             );
         state.kubeconfig_certificate_authority = Some(pki.ca_cert.display().to_string());
         state.kubeconfig_client_certificate = Some((
@@ -587,15 +597,26 @@ impl Lab {
     /// `cluster init` for `engine` with this test's registry, then a source tree whose
     /// kustomization lists ConfigMap `app` = `one`.
     pub fn init_project(&self, engine: &str) {
+        self.init_project_with(engine, &[]);
+    }
+
+    /// [`Lab::init_project`] with more `cluster init` flags (`--distribution K3s`).
+    pub fn init_project_with(&self, engine: &str, flags: &[&str]) {
         let registry = self.registry.host_port();
-        let init = self.run_cluster_command(&[
-            "cluster",
-            "init",
-            "--gitops-engine",
-            engine,
-            "--local-registry",
-            &registry,
-        ]);
+        let init = self.run_cluster_command(
+            &[
+                &[
+                    "cluster",
+                    "init",
+                    "--gitops-engine",
+                    engine,
+                    "--local-registry",
+                    &registry,
+                ][..],
+                flags,
+            ]
+            .concat(),
+        );
         assert_exit(&init, 0);
         self.write("k8s/app.yaml", &configmap("app", "one"));
         self.write(
@@ -617,7 +638,7 @@ impl Lab {
         assert_exit(&delete, 0);
         let kubeconfig = fs::read_to_string(self.own_kubeconfig()).unwrap_or_default();
         assert!(
-            !kubeconfig.contains("\"kind-kind\""),
+            !kubeconfig.contains("\"kind-kind\"") && !kubeconfig.contains("\"k3d-"),
             "delete removed the cluster's context: {kubeconfig}"
         );
     }
