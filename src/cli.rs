@@ -268,6 +268,10 @@ pub struct PushArgs {
     #[arg(long)]
     pub insecure: bool,
 
+    /// Replace the tag even if another push moved it while this one ran
+    #[arg(long)]
+    pub force: bool,
+
     /// Result format
     #[arg(long, value_enum, default_value_t = OutputArg::Text, value_name = "FMT")]
     pub output: OutputArg,

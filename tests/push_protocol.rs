@@ -4,12 +4,13 @@
 
 mod support;
 
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
 
 use support::push::{REPO, TAG, env_with_app, manifest, push_target, skip, target};
 use support::{
-    Proxy, Recorded, TestEnv, assert_error_line, assert_exit, describe, http, progress_lines,
-    stdout_lines,
+    Action, FaultScript, Proxy, Recorded, TestEnv, assert_error_line, assert_exit, describe, http,
+    progress_lines, stdout_lines,
 };
 
 const APP_V1: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app\ndata:\n  v: \"1\"\n";
@@ -107,7 +108,10 @@ fn first_push_sequence(config: &str, layer: &str) -> Vec<String> {
         format!("HEAD /v2/{REPO}/blobs/{layer} 404"),
         format!("POST {u} 202"),
         format!("PUT {u}<session>?digest={layer} 201"),
+        // The tag still holds what it held at the start (nothing), then ours.
+        format!("HEAD {m} 404"),
         format!("PUT {m} 201"),
+        format!("HEAD {m} 200"),
     ]
 }
 
@@ -144,7 +148,9 @@ fn no_upload_sequence(get_status: u16, config: &str, layer: &str) -> Vec<String>
         format!("GET {m} {get_status}"),
         format!("HEAD /v2/{REPO}/blobs/{config} 200"),
         format!("HEAD /v2/{REPO}/blobs/{layer} 200"),
+        format!("HEAD {m} {get_status}"),
         format!("PUT {m} 201"),
+        format!("HEAD {m} 200"),
     ]
 }
 
@@ -168,8 +174,8 @@ fn push_first_time_is_get_head_upload_head_upload_put_manifest_last() {
         .expect("requests were made");
     assert_eq!(
         (last.method.as_str(), last.path_only()),
-        ("PUT", format!("/v2/{REPO}/manifests/{TAG}").as_str()),
-        "the manifest PUT is the last request"
+        ("HEAD", format!("/v2/{REPO}/manifests/{TAG}").as_str()),
+        "the check that the tag holds this push is the last request"
     );
 }
 
@@ -231,7 +237,9 @@ fn push_content_change_skips_the_existing_config_blob() {
             format!("HEAD /v2/{REPO}/blobs/{layer} 404"),
             format!("POST {u} 202"),
             format!("PUT {u}<session>?digest={layer} 201"),
+            format!("HEAD {m} 200"),
             format!("PUT {m} 201"),
+            format!("HEAD {m} 200"),
         ]
     );
     let lines = progress_lines(&output);
@@ -413,9 +421,10 @@ fn push_retries_start_again_at_the_get_and_find_uploaded_blobs_by_head() {
         2,
         "{lines:#?}"
     );
-    // Attempts 2 and 3: GET, HEAD config 200, HEAD layer 200, the (reset) manifest PUT.
+    // Attempts 2 and 3: GET, HEAD config 200, HEAD layer 200, the tag check (still absent), the
+    // (reset) manifest PUT.
     for &start in &gets[1..] {
-        let attempt = &lines[start..start + 4];
+        let attempt = &lines[start..start + 5];
         assert!(
             attempt[1].starts_with("HEAD ") && attempt[1].ends_with(" 200"),
             "{attempt:#?}"
@@ -424,9 +433,10 @@ fn push_retries_start_again_at_the_get_and_find_uploaded_blobs_by_head() {
             attempt[2].starts_with("HEAD ") && attempt[2].ends_with(" 200"),
             "{attempt:#?}"
         );
-        assert_eq!(attempt[3], format!("PUT {m} 0"));
+        assert_eq!(attempt[3], format!("HEAD {m} 404"));
+        assert_eq!(attempt[4], format!("PUT {m} 0"));
     }
-    assert_eq!(lines.len(), 8 + 4 + 4, "{lines:#?}");
+    assert_eq!(lines.len(), 9 + 5 + 5, "{lines:#?}");
 }
 
 #[test]
@@ -473,5 +483,83 @@ fn push_progress_lines_of_a_first_push_appear_in_order() {
         tag_line,
         &format!("push: tag {TAG} → {}", &digest[..19]),
         "12 hex digits"
+    );
+}
+
+/// A slow push (its first blob check held 2 s by the proxy) and a fast one of other content to
+/// the same tag: the fast one lands while the slow one runs.
+fn overtaken_push(
+    registry: &support::Registry,
+    proxy: &Proxy,
+    force: bool,
+) -> (Output, String, String) {
+    proxy.set_script(FaultScript::new().when(
+        |request| request.method == "HEAD" && request.path.contains("/blobs/"),
+        1..=1,
+        Action::Delay(Duration::from_secs(2)),
+    ));
+    let slow_env = env_with_app(APP_V1);
+    let mut args = vec![
+        "workload".to_string(),
+        "push".into(),
+        target(&proxy.host_port()),
+    ];
+    if force {
+        args.push("--force".into());
+    }
+    let slow = slow_env
+        .ksail_process(&args)
+        .env("KSAIL_TEST_RETRY_ATTEMPTS", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the slow push");
+    let held = std::time::Instant::now();
+    while !proxy.requests().iter().any(|r| r.method == "HEAD") {
+        assert!(
+            held.elapsed() < Duration::from_secs(30),
+            "the slow push never reached its blobs"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let fast_env = env_with_app(APP_V2);
+    let fast = push_target(&fast_env, &registry.host_port(), &[]);
+    assert_exit(&fast, 0);
+    let fast_digest = result_digest(&fast, "pushed", &registry.host_port());
+    let slow = slow.wait_with_output().expect("the slow push ends");
+    let (_, _, stored) = stored_digests(&registry.host_port());
+    (slow, fast_digest, stored)
+}
+
+/// The push that started first must not silently replace the one that landed meanwhile (both
+/// used to report `pushed` with exit 0 while one was lost): it fails naming both digests, and
+/// the tag keeps the other push.
+#[test]
+fn a_push_overtaken_by_another_fails_and_tags_nothing() {
+    let (registry, proxy) = proxied_registry!();
+    let (slow, fast_digest, stored) = overtaken_push(&registry, &proxy, false);
+
+    assert_exit(&slow, 1);
+    assert_error_line(
+        &slow,
+        &format!(
+            "tag dev changed while this push ran: it pointed at nothing when the push began and points at {fast_digest} now; nothing was tagged; push again to publish on top of it, or pass --force to replace it"
+        ),
+    );
+    assert_eq!(stored, fast_digest, "the tag keeps the push that landed");
+}
+
+/// `--force` replaces the tag whatever another push did meanwhile.
+#[test]
+fn force_replaces_a_tag_that_moved() {
+    let (registry, proxy) = proxied_registry!();
+    let (slow, fast_digest, stored) = overtaken_push(&registry, &proxy, true);
+
+    assert_exit(&slow, 0);
+    assert_ne!(stored, fast_digest);
+    assert!(
+        stdout_lines(&slow)[0].ends_with(&stored),
+        "{}",
+        describe(&slow)
     );
 }

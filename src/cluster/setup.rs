@@ -170,6 +170,8 @@ impl GitopsSetup<'_> {
             source_path: settings.source_path.clone(),
             // Preflight validated the tree already.
             validate: false,
+            // The first artifact never replaces a push that lands while create runs.
+            force: false,
             credentials: settings.credentials.clone().unwrap_or_else(|| {
                 crate::registry::CredentialRequest {
                     host: sync.host.clone(),

@@ -6,6 +6,7 @@
 mod plan;
 
 use std::path::PathBuf;
+use std::sync::OnceLock;
 use std::time::Instant;
 
 pub use self::plan::{PlanError, Planned, plan};
@@ -17,7 +18,7 @@ use crate::error::Failure;
 use crate::output::{human_bytes, register_secret, short_digest};
 use crate::registry::{
     CredentialRequest, PushError, PushEvent, PushOutcome, RegistryClient, RegistryErrorKind,
-    ResolvedCredentials, check_unchanged, push_artifact, resolve_credentials, upload_artifact,
+    ResolvedCredentials, TagGuard, check_unchanged, resolve_credentials, upload_artifact,
 };
 use crate::retry::{self, Exhausted, Retryable};
 use crate::settings::PushSettings;
@@ -166,28 +167,30 @@ pub async fn upload(
             ));
         }
     };
+    // What the tag held when the push began, kept across retries: a push that lands between two
+    // attempts must not become this push's starting point.
+    let began: OnceLock<Option<String>> = OnceLock::new();
     let attempt = |_| async {
-        if planned.is_packed() {
-            let upload = planned.upload().await.map_err(AttemptError::Build)?;
-            return Ok(
-                push_artifact(&client, &target.repository, &target.tag, &upload, &events).await?,
-            );
-        }
-        // From the cache: the unchanged check needs only the layer's digest, so an unchanged
-        // re-push never compresses anything. Otherwise pack now and upload.
-        if let Some(unchanged) = check_unchanged(
+        // The unchanged check needs only the layer's digest, so an unchanged re-push from the
+        // cache never compresses anything.
+        let read = check_unchanged(
             &client,
             &target.repository,
             &target.tag,
             &planned.layer_digest,
             &planned.annotations.revision,
         )
-        .await?
-        {
+        .await?;
+        if let Some(unchanged) = read.unchanged {
             return Ok(unchanged);
         }
+        let guard = match settings.force {
+            true => TagGuard::Off,
+            false => TagGuard::Expect(began.get_or_init(|| read.digest).clone()),
+        };
         let upload = planned.upload().await.map_err(AttemptError::Build)?;
-        Ok(upload_artifact(&client, &target.repository, &target.tag, &upload, &events).await?)
+        let (repo, tag) = (&target.repository, &target.tag);
+        Ok(upload_artifact(&client, repo, tag, &upload, &guard, &events).await?)
     };
     let result = retry::retry(&settings.retry, reporter, None, attempt).await;
     drop(bar);
@@ -208,6 +211,9 @@ fn push_failure(
         AttemptError::Push(error) => error,
     };
     let reason = error.reason();
+    if error.is_race() {
+        return Failure::failed(format!("push to {url} failed: {reason}"));
+    }
     let PushError::Registry(registry_error) = &error else {
         return Failure::failed(format!(
             "push to {url} failed: {reason}; retry the push, and report the registry if it persists"

@@ -171,15 +171,10 @@ impl Planned {
             .await
     }
 
-    /// Whether the layer is packed already (always, unless the plan came from the cache).
-    pub fn is_packed(&self) -> bool {
-        self.packed.initialized()
-    }
-
     /// What the registry protocol uploads; packs the layer first if needed.
     pub async fn upload(&self) -> Result<ArtifactUpload, Failure> {
         let layer = self.layer().await?;
-        let (annotations, manifest, manifest_digest) = self.manifest_for(layer)?;
+        let (_, manifest, manifest_digest) = self.manifest_for(layer)?;
         Ok(ArtifactUpload {
             config: ConfigBlob {
                 digest: manifest::CONFIG_DIGEST.to_string(),
@@ -192,7 +187,6 @@ impl Planned {
             },
             manifest_bytes: bytes::Bytes::from(manifest),
             manifest_digest,
-            revision: annotations.revision,
         })
     }
 

@@ -20,6 +20,6 @@ pub use auth::{
 pub use client::RegistryClient;
 pub use error::{RegistryError, RegistryErrorKind};
 pub use protocol::{
-    ArtifactUpload, ConfigBlob, LayerBlob, PushError, PushEvent, PushOutcome, check_unchanged,
-    push_artifact, upload_artifact,
+    ArtifactUpload, ConfigBlob, LayerBlob, PushError, PushEvent, PushOutcome, TagGuard,
+    check_unchanged, upload_artifact,
 };

@@ -35,8 +35,6 @@ pub struct ArtifactUpload {
     pub manifest_bytes: Bytes,
     /// SHA-256 of `manifest_bytes`.
     pub manifest_digest: String,
-    /// The `org.opencontainers.image.revision` annotation of the new manifest.
-    pub revision: String,
 }
 
 /// Progress of an attempt, for the `push:` lines (artifact.md#progress).
@@ -64,26 +62,61 @@ pub struct PushOutcome {
     pub digest: String,
 }
 
+/// Where the tag pointed when the push began, so that a push does not silently replace one that
+/// landed meanwhile (artifact.md#concurrent-pushes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TagGuard {
+    /// `--force`: write the manifest whatever the tag holds now.
+    Off,
+    /// The tag's manifest digest when the push began (`None`: the tag did not exist).
+    Expect(Option<String>),
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum PushError {
     #[error(transparent)]
     Registry(#[from] RegistryError),
     #[error("registry stored a different manifest digest ({stored} instead of {computed})")]
     DigestMismatch { computed: String, stored: String },
+    /// Another push moved the tag between the start of this one and its manifest write.
+    #[error(
+        "tag {tag} changed while this push ran: it pointed at {} when the push began and points at {} now; nothing was tagged; push again to publish on top of it, or pass --force to replace it",
+        describe_digest(.began),
+        describe_digest(.now)
+    )]
+    TagMoved {
+        tag: String,
+        began: Option<String>,
+        now: Option<String>,
+    },
+    /// Another push replaced this one right after its manifest write.
+    #[error(
+        "tag {tag} was overwritten right after this push wrote {ours}: it points at {} now (another push raced this one); push again if yours should win",
+        describe_digest(.now)
+    )]
+    Overwritten {
+        tag: String,
+        ours: String,
+        now: Option<String>,
+    },
+}
+
+fn describe_digest(digest: &Option<String>) -> String {
+    digest.clone().unwrap_or_else(|| "nothing".to_string())
 }
 
 impl PushError {
     pub fn is_retryable(&self) -> bool {
         match self {
             PushError::Registry(error) => error.is_retryable(),
-            PushError::DigestMismatch { .. } => false,
+            _ => false,
         }
     }
 
     pub fn retry_after(&self) -> Option<std::time::Duration> {
         match self {
             PushError::Registry(error) => error.retry_after(),
-            PushError::DigestMismatch { .. } => None,
+            _ => None,
         }
     }
 
@@ -94,63 +127,68 @@ impl PushError {
             PushError::DigestMismatch { .. } => {
                 "registry stored a different manifest digest".into()
             }
+            race => race.to_string(),
         }
     }
-}
 
-/// Run one push attempt of `artifact` to `<repo>:<tag>`: the unchanged check, then the upload.
-pub async fn push_artifact(
-    client: &RegistryClient,
-    repo: &str,
-    tag: &str,
-    artifact: &ArtifactUpload,
-    events: &(dyn Fn(PushEvent) + Send + Sync),
-) -> Result<PushOutcome, PushError> {
-    if let Some(unchanged) = check_unchanged(
-        client,
-        repo,
-        tag,
-        &artifact.layer.digest,
-        &artifact.revision,
-    )
-    .await?
-    {
-        return Ok(unchanged);
+    /// Another push got in the way; the message says what to do, not a registry to start.
+    pub fn is_race(&self) -> bool {
+        matches!(
+            self,
+            PushError::TagMoved { .. } | PushError::Overwritten { .. }
+        )
     }
-    upload_artifact(client, repo, tag, artifact, events).await
 }
 
-/// Step 1, the unchanged check: `Some` when the tag already holds an image manifest with exactly
-/// this layer and revision. It needs only the layer's digest, so a caller that knows the digest
-/// (from the layer cache) can run it before compressing anything.
+/// What step 1 read of the tag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TagRead {
+    /// The tag's manifest digest (`None`: no such tag).
+    pub digest: Option<String>,
+    /// `Some` when the tag already holds exactly this artifact: nothing to upload.
+    pub unchanged: Option<PushOutcome>,
+}
+
+/// Step 1, the unchanged check: the tag holds an image manifest with exactly this layer and
+/// revision. It needs only the layer's digest, so a caller that knows the digest (from the layer
+/// cache) can run it before compressing anything.
 pub async fn check_unchanged(
     client: &RegistryClient,
     repo: &str,
     tag: &str,
     layer_digest: &str,
     revision: &str,
-) -> Result<Option<PushOutcome>, PushError> {
+) -> Result<TagRead, PushError> {
     let Some(existing) = client.get_manifest(repo, tag).await? else {
-        return Ok(None);
+        return Ok(TagRead {
+            digest: None,
+            unchanged: None,
+        });
     };
-    if !is_same_artifact(&existing.bytes, layer_digest, revision) {
-        return Ok(None);
-    }
     let digest = existing
         .digest_header
+        .clone()
         .unwrap_or_else(|| sha256_digest(&existing.bytes));
-    Ok(Some(PushOutcome {
-        unchanged: true,
-        digest,
-    }))
+    let unchanged =
+        is_same_artifact(&existing.bytes, layer_digest, revision).then(|| PushOutcome {
+            unchanged: true,
+            digest: digest.clone(),
+        });
+    Ok(TagRead {
+        digest: Some(digest),
+        unchanged,
+    })
 }
 
-/// Steps 2 and 3: blobs config first with `HEAD` before each upload, then the manifest, last.
+/// Steps 2 and 3: blobs config first with `HEAD` before each upload, then the manifest, last —
+/// only when the tag still holds what `guard` expects (or this very manifest, written by an
+/// earlier attempt whose answer was lost), and checked to hold ours after the write.
 pub async fn upload_artifact(
     client: &RegistryClient,
     repo: &str,
     tag: &str,
     artifact: &ArtifactUpload,
+    guard: &TagGuard,
     events: &(dyn Fn(PushEvent) + Send + Sync),
 ) -> Result<PushOutcome, PushError> {
     // 2. Blobs, config first.
@@ -180,6 +218,17 @@ pub async fn upload_artifact(
     }
 
     // 3. Manifest, last.
+    let ours = &artifact.manifest_digest;
+    if let TagGuard::Expect(began) = guard {
+        let now = client.head_manifest(repo, tag).await?;
+        if now != *began && now.as_ref() != Some(ours) {
+            return Err(PushError::TagMoved {
+                tag: tag.to_string(),
+                began: began.clone(),
+                now,
+            });
+        }
+    }
     let stored = client
         .put_manifest(
             repo,
@@ -194,6 +243,14 @@ pub async fn upload_artifact(
         return Err(PushError::DigestMismatch {
             computed: artifact.manifest_digest.clone(),
             stored,
+        });
+    }
+    let now = client.head_manifest(repo, tag).await?;
+    if now.as_ref() != Some(ours) {
+        return Err(PushError::Overwritten {
+            tag: tag.to_string(),
+            ours: ours.clone(),
+            now,
         });
     }
     events(PushEvent::Tagged {

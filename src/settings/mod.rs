@@ -100,6 +100,8 @@ pub struct PushSettings {
     pub source_date_epoch: Option<String>,
     pub retry: RetryPolicy,
     pub output: OutputFormat,
+    /// `--force`: replace the tag even when another push moved it since this one began.
+    pub force: bool,
 }
 
 pub fn push_settings(ctx: &Context, args: &PushArgs) -> Result<PushSettings, Failure> {
@@ -198,6 +200,7 @@ pub fn push_settings(ctx: &Context, args: &PushArgs) -> Result<PushSettings, Fai
         source_date_epoch,
         retry,
         output: args.output.into(),
+        force: args.force,
     })
 }
 

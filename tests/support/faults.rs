@@ -32,6 +32,8 @@ pub enum Action {
     UnexpectedEof,
     /// Hold the request without answering for this long, then close without a response.
     Stall(Duration),
+    /// Hold the request this long, then forward it (a slow link: another client overtakes).
+    Delay(Duration),
     /// `302` to the same path with a changing query, and so on for every hop, forever.
     RedirectLoop,
 }

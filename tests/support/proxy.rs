@@ -65,6 +65,14 @@ struct Shared {
     stopping: AtomicBool,
 }
 
+/// Sleep `duration`, or less when the proxy stops.
+fn hold(shared: &Shared, duration: Duration) {
+    let end = Instant::now() + duration;
+    while Instant::now() < end && !shared.stopping.load(Ordering::SeqCst) {
+        std::thread::sleep(STALL_SLICE.min(end.saturating_duration_since(Instant::now())));
+    }
+}
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panicking connection thread must not take every later assertion down with it.
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -298,11 +306,12 @@ fn perform(action: Action, ex: Exchange<'_>) -> io::Result<Next> {
         Action::Forward => return forward(ex),
         Action::Reset => return Ok(Next::Reset),
         Action::Stall(duration) => {
-            let end = Instant::now() + duration;
-            while Instant::now() < end && !ex.shared.stopping.load(Ordering::SeqCst) {
-                std::thread::sleep(STALL_SLICE.min(end.saturating_duration_since(Instant::now())));
-            }
+            hold(ex.shared, duration);
             return Ok(Next::Close);
+        }
+        Action::Delay(duration) => {
+            hold(ex.shared, duration);
+            return forward(ex);
         }
         Action::UnexpectedEof => {
             wire::discard_body(ex.reader, wire::request_framing(ex.head)?)?;

@@ -11,7 +11,8 @@ use super::*;
 use crate::registry::error::MAX_REDIRECTS;
 use crate::registry::http::{LOOPBACK_NO_PROXY, USER_AGENT, no_proxy_list, proxies_from_env};
 use crate::registry::protocol::{
-    ArtifactUpload, ConfigBlob, LayerBlob, PushError, PushEvent, push_artifact,
+    ArtifactUpload, ConfigBlob, LayerBlob, PushError, PushEvent, TagGuard, check_unchanged,
+    upload_artifact,
 };
 
 #[derive(Debug, Clone)]
@@ -743,8 +744,27 @@ fn artifact(dir: &std::path::Path, revision: &str) -> ArtifactUpload {
         },
         manifest_digest: sha256_digest(&manifest_bytes),
         manifest_bytes: Bytes::from(manifest_bytes),
-        revision: revision.to_string(),
     }
+}
+
+/// One push attempt as `workload push` makes it: the unchanged check, then the upload guarded
+/// by what the check read of the tag.
+async fn push_artifact(
+    client: &RegistryClient,
+    repo: &str,
+    tag: &str,
+    artifact: &ArtifactUpload,
+    events: &(dyn Fn(PushEvent) + Send + Sync),
+) -> Result<crate::registry::protocol::PushOutcome, PushError> {
+    let revision = crate::artifact::manifest::parse_manifest_summary(&artifact.manifest_bytes)
+        .and_then(|summary| summary.revision)
+        .unwrap_or_default();
+    let read = check_unchanged(client, repo, tag, &artifact.layer.digest, &revision).await?;
+    if let Some(unchanged) = read.unchanged {
+        return Ok(unchanged);
+    }
+    let guard = TagGuard::Expect(read.digest);
+    upload_artifact(client, repo, tag, artifact, &guard, events).await
 }
 
 /// A [`FakeRegistry`] with `state`, an anonymous client for it, and a directory for the layer.
@@ -803,10 +823,17 @@ async fn push_uploads_blobs_then_manifest_and_a_repush_is_one_request() {
             format!("HEAD /v2/acme/app/blobs/{layer}"),
             "POST /v2/acme/app/blobs/uploads/".to_string(),
             "PUT /v2/acme/app/blobs/uploads/2".to_string(),
+            "HEAD /v2/acme/app/manifests/dev".to_string(),
             "PUT /v2/acme/app/manifests/dev".to_string(),
+            "HEAD /v2/acme/app/manifests/dev".to_string(),
         ]
     );
-    let manifest_put = server.requests().last().unwrap().clone();
+    let manifest_put = server
+        .requests()
+        .iter()
+        .rfind(|r| r.method == "PUT")
+        .unwrap()
+        .clone();
     assert_eq!(
         manifest_put.header("content-type"),
         Some(OCI_MANIFEST_MEDIA_TYPE)
