@@ -38,6 +38,11 @@ pub fn parse(text: &str) -> Result<Duration, DurationError> {
     if rest.is_empty() {
         return Err(invalid());
     }
+    // A negative duration is never valid here, whatever follows the sign ("-1" is not a
+    // missing unit).
+    if negative && rest.starts_with(|c: char| c.is_ascii_digit() || c == '.') && rest != "0" {
+        return Err(DurationError::NotPositive(text.to_string()));
+    }
     // Go accepts a bare "0"; here it is a zero duration, which is rejected below like "0s".
     if rest == "0" {
         return Err(DurationError::NotPositive(text.to_string()));

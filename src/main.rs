@@ -30,7 +30,7 @@ use tracing_subscriber::EnvFilter;
 use crate::cli::{Cli, Command, WorkloadSubcommand};
 use crate::commands::Outcome;
 use crate::context::{Context, GlobalSettings};
-use crate::error::Failure;
+use crate::error::{Failure, FailureClass};
 use crate::output::{LogTimer, Printer, PrinterConfig, RedactingStderr};
 use crate::process::ProcessEnv;
 
@@ -169,27 +169,109 @@ fn print_help(path: &[&str]) -> i32 {
     0
 }
 
-/// clap's own errors, reshaped to the one-line `error:` form (exit 2). Help and version requests
-/// go to stdout with exit 0.
+/// clap's own errors, reshaped to the one-line `error:` form (exit 2) that points at the help of
+/// the command the user typed; under `--output json` the one JSON document comes first, as for
+/// every other exit. Help and version requests go to stdout with exit 0.
 fn report_parse_error(error: clap::Error) -> i32 {
     use clap::error::ErrorKind;
-    match error.kind() {
+    if matches!(
+        error.kind(),
         ErrorKind::DisplayHelp
-        | ErrorKind::DisplayVersion
-        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
-            let _ = error.print();
-            0
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        let _ = error.print();
+        return 0;
+    }
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let root = Cli::command();
+    let (path, command) = typed_command(&root, &args);
+    let help = match path.is_empty() {
+        true => "ksail --help".to_string(),
+        false => format!("ksail {} --help", path.join(" ")),
+    };
+    let line = format!("{}; run {help} for usage", parse_error_message(&error));
+    if wants_json(command, &args) {
+        let document = serde_json::json!({
+            "command": path.join(" "),
+            "status": FailureClass::Usage.json_status(),
+            "exitCode": 2,
+            "error": line,
+        });
+        println!("{document}");
+    }
+    eprintln!("error: {line}");
+    2
+}
+
+/// The subcommands named in `args` (`["workload", "push"]`) and the command they lead to.
+fn typed_command<'c>(root: &'c clap::Command, args: &[String]) -> (Vec<String>, &'c clap::Command) {
+    let mut path = Vec::new();
+    let mut command = root;
+    for arg in args.iter().filter(|arg| !arg.starts_with('-')) {
+        match command.find_subcommand(arg) {
+            Some(sub) => {
+                path.push(arg.clone());
+                command = sub;
+            }
+            None => break,
         }
-        _ => {
-            let rendered = error.render().to_string();
-            let first = rendered
-                .lines()
-                .next()
-                .unwrap_or("invalid arguments")
-                .trim_start_matches("error: ");
-            eprintln!("error: {first}; run ksail --help for usage");
-            2
+    }
+    (path, command)
+}
+
+/// `--output json` (or `--output=json`) was asked for, on a command that has `--output`.
+fn wants_json(command: &clap::Command, args: &[String]) -> bool {
+    let has_output = command
+        .get_arguments()
+        .any(|arg| arg.get_long() == Some("output"));
+    has_output
+        && args.iter().enumerate().any(|(index, arg)| {
+            arg == "--output=json"
+                || (arg == "--output" && args.get(index + 1).is_some_and(|next| next == "json"))
+        })
+}
+
+/// What clap found wrong, with what it knows: the missing argument's name, the valid values.
+fn parse_error_message(error: &clap::Error) -> String {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    let strings = |kind: ContextKind| match error.get(kind) {
+        Some(ContextValue::Strings(values)) => values.clone(),
+        Some(ContextValue::String(value)) => vec![value.clone()],
+        _ => Vec::new(),
+    };
+    let rendered = error.render().to_string();
+    let first = rendered
+        .lines()
+        .next()
+        .unwrap_or("invalid arguments")
+        .trim_start_matches("error: ")
+        .trim_end_matches(':')
+        .to_string();
+    match error.kind() {
+        ErrorKind::MissingRequiredArgument => {
+            let missing = strings(ContextKind::InvalidArg);
+            match missing.is_empty() {
+                true => first,
+                false => format!("missing required argument {}", missing.join(", ")),
+            }
         }
+        ErrorKind::InvalidValue => {
+            let valid = strings(ContextKind::ValidValue);
+            let value = strings(ContextKind::InvalidValue).concat();
+            if valid.is_empty() {
+                return first;
+            }
+            let mut message = format!("{first}: possible values are {}", valid.join(", "));
+            if let Some(exact) = valid
+                .iter()
+                .find(|known| known.eq_ignore_ascii_case(&value))
+            {
+                message.push_str(&format!(" (values are case-sensitive: write {exact})"));
+            }
+            message
+        }
+        _ => first,
     }
 }
 

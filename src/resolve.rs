@@ -75,6 +75,9 @@ pub struct PushTarget {
     pub local: bool,
     /// Push talks plain HTTP (artifact.md "Transport").
     pub plain_http: bool,
+    /// The registry is the configured one (ksail.yaml or its default), not one named by the
+    /// push argument or `--registry`: failure hints may point at `ksail cluster create`.
+    pub configured: bool,
 }
 
 /// What the GitOps engine follows. Exists only when `cfg_registry` is set.
@@ -216,6 +219,7 @@ fn resolve_push(inputs: &ResolveInputs) -> Option<PushTarget> {
         tag,
         local,
         plain_http,
+        configured: reference.is_none() && inputs.push_registry.is_none(),
     })
 }
 

@@ -311,7 +311,7 @@ fn b08_x01_to_x09_bad_registry_strings() {
         (
             "X07",
             format!("{host}/acme/app@{digest}"),
-            "digest references are not supported",
+            "a digest reference (…@sha256:…) names content, not a place to push to",
         ),
         (
             "X08",

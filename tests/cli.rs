@@ -115,7 +115,7 @@ fn b21_completion_for_an_unknown_shell_exits_2() {
 }
 
 #[test]
-fn b01_unknown_flag_exits_2_with_one_error_line_and_no_json() {
+fn b01_unknown_flag_exits_2_with_one_error_line_and_the_json_document() {
     let env = TestEnv::new();
     let output = usage_error(
         &env,
@@ -123,7 +123,11 @@ fn b01_unknown_flag_exits_2_with_one_error_line_and_no_json() {
         "--frobnicate",
     );
     assert_eq!(stderr_lines(&output).len(), 1, "only the error line");
-    assert!(output.stdout.is_empty(), "argument errors write no JSON");
+    // docs/ci.md: one JSON document on stdout whatever the exit code.
+    let document: serde_json::Value =
+        serde_json::from_slice(&output.stdout).expect("one JSON document");
+    assert_eq!(document["status"], "invalid");
+    assert_eq!(document["exitCode"], 2);
 }
 
 #[test]

@@ -507,7 +507,7 @@ fn other_invalid_flags_exit_2_and_write_nothing() {
         // ksail (Go) took the project directory as `--output <dir>`: the error names its flag.
         (
             vec!["--output", "new/project"],
-            "error: invalid value 'new/project' for '--output <FMT>': the result format is text or json; if new/project is the project directory, pass --directory new/project; run ksail --help for usage",
+            "error: invalid value 'new/project' for '--output <FMT>': the result format is text or json; if new/project is the project directory, pass --directory new/project; run ksail cluster init --help for usage",
         ),
     ] {
         let env = TestEnv::new();

@@ -54,7 +54,7 @@ pub enum InitError {
         "{origin}{path} leads into a loop of symlinks; replace the symlink with a file or directory"
     )]
     SymlinkLoop { origin: String, path: String },
-    #[error("cannot create directory {path}: {source}; check the permissions of its parent")]
+    #[error("cannot create directory {path}: {source}; {}", create_dir_fix(.source))]
     CreateDir {
         path: String,
         #[source]
@@ -437,3 +437,14 @@ fn create_dirs(dir: &Path) -> std::io::Result<()> {
 mod confine;
 #[cfg(test)]
 mod tests;
+
+/// What to do when a directory cannot be created, for the reason it could not.
+fn create_dir_fix(error: &std::io::Error) -> &'static str {
+    match error.kind() {
+        std::io::ErrorKind::PermissionDenied => "check the permissions of its parent",
+        std::io::ErrorKind::NotFound => {
+            "its parent does not exist or cannot hold directories; create the parent first or choose another --directory"
+        }
+        _ => "choose another --directory",
+    }
+}

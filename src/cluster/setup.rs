@@ -163,6 +163,7 @@ impl GitopsSetup<'_> {
                 url: sync.host_ref.clone(),
                 local: sync.local,
                 plain_http: sync.plain_http,
+                configured: true,
             },
             sync: Some(sync.clone()),
             mismatch_warning: None,

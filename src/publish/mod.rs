@@ -238,21 +238,98 @@ fn push_failure(
                 target.repository, target.host
             ))
         }
-        _ if ran_out => Failure::failed(format!(
-            "push to {url} failed after {attempts} attempts: {reason}; {}",
-            connection_hint(target)
-        )),
-        _ => Failure::failed(format!(
-            "push to {url} failed: {reason}; {}",
-            connection_hint(target)
-        )),
+        kind => {
+            let hint = failure_hint(target, kind);
+            match ran_out {
+                true => Failure::failed(format!(
+                    "push to {url} failed after {attempts} attempts: {reason}; {hint}"
+                )),
+                false => Failure::failed(format!("push to {url} failed: {reason}; {hint}")),
+            }
+        }
     }
 }
 
-fn connection_hint(target: &crate::resolve::PushTarget) -> &'static str {
-    if target.local {
-        "start the registry with ksail cluster create or check spec.cluster.localRegistry.registry"
-    } else {
-        "check that the registry is reachable, then push again"
+/// What to do about a transport failure or a registry error, for the kind of failure it is.
+fn failure_hint(target: &crate::resolve::PushTarget, kind: &RegistryErrorKind) -> String {
+    match kind {
+        RegistryErrorKind::Status { code: 500.., .. } => format!(
+            "the registry at {} failed on its side; check its logs, then push again",
+            target.host
+        ),
+        RegistryErrorKind::Timeout => format!(
+            "the registry at {} did not answer in time; check that it is healthy, then push again",
+            target.host
+        ),
+        RegistryErrorKind::Dns { host } => {
+            format!("the host name {host} does not resolve; check the registry host")
+        }
+        RegistryErrorKind::ConnectionRefused if target.local && target.configured => {
+            "start the registry with ksail cluster create or check spec.cluster.localRegistry.registry"
+                .to_string()
+        }
+        RegistryErrorKind::ConnectionRefused => format!(
+            "nothing listens on {}; check the host and port, or start the registry",
+            target.host
+        ),
+        _ => "check that the registry is reachable, then push again".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resolve::PushTarget;
+
+    fn target(local: bool, configured: bool) -> PushTarget {
+        PushTarget {
+            host: "localhost:5050".into(),
+            repository: "k8s".into(),
+            tag: "dev".into(),
+            url: "oci://localhost:5050/k8s:dev".into(),
+            local,
+            plain_http: local,
+            configured,
+        }
+    }
+
+    #[test]
+    fn the_hint_fits_the_failure() {
+        let status = |code| RegistryErrorKind::Status {
+            code,
+            registry_code: None,
+            message: None,
+            retry_after: None,
+        };
+        let cases = [
+            (
+                target(true, true),
+                RegistryErrorKind::ConnectionRefused,
+                "start the registry with ksail cluster create or check spec.cluster.localRegistry.registry",
+            ),
+            (
+                target(true, false),
+                RegistryErrorKind::ConnectionRefused,
+                "nothing listens on localhost:5050; check the host and port, or start the registry",
+            ),
+            (
+                target(true, true),
+                status(503),
+                "the registry at localhost:5050 failed on its side; check its logs, then push again",
+            ),
+            (
+                target(false, false),
+                RegistryErrorKind::Timeout,
+                "the registry at localhost:5050 did not answer in time; check that it is healthy, then push again",
+            ),
+            (
+                target(false, false),
+                RegistryErrorKind::ConnectionReset,
+                "check that the registry is reachable, then push again",
+            ),
+        ];
+        for (target, kind, hint) in cases {
+            assert_eq!(failure_hint(&target, &kind), hint, "{kind:?}");
+        }
     }
 }

@@ -111,7 +111,9 @@ pub enum RegistryParseError {
         "a registry string has no scheme; remove \"{scheme}://\" (or pass an OCI reference as the push argument)"
     )]
     HasScheme { scheme: String },
-    #[error("digest references are not supported; use a tag")]
+    #[error(
+        "a digest reference (…@sha256:…) names content, not a place to push to; write the tag to push: oci://host[:port]/repository[:tag]"
+    )]
     DigestReference,
     #[error("password without a user in the registry string; write it as user:password@host")]
     PasswordWithoutUser,
@@ -203,8 +205,13 @@ pub fn parse_oci_ref(input: &str) -> Result<OciRef, RegistryParseError> {
     let rest = text
         .strip_prefix(OCI_SCHEME)
         .ok_or(RegistryParseError::NotOciReference)?;
-    if rest.contains('@') {
-        return Err(RegistryParseError::CredentialsInReference);
+    if let Some((before, after)) = rest.rsplit_once('@') {
+        // `host/repo@sha256:…` is a digest reference, `user:pass@host/repo` carries credentials.
+        return Err(if before.contains('/') || after.starts_with("sha256:") {
+            RegistryParseError::DigestReference
+        } else {
+            RegistryParseError::CredentialsInReference
+        });
     }
     let location = parse_location(rest)?;
     let path = location.path.ok_or(RegistryParseError::MissingRepository)?;

@@ -1,0 +1,174 @@
+//! Error lines that name the real problem and point at the right help, and the JSON document on
+//! every exit (issue 12, points 1 and 2), through the real binary.
+
+mod support;
+
+use serde_json::Value;
+use support::{Action, FaultScript, Proxy, TestEnv, assert_error_line, describe, stdout_lines};
+
+/// `ksail <args>` in an empty project.
+fn run(args: &[&str]) -> std::process::Output {
+    TestEnv::new().ksail(args).output().expect("run ksail")
+}
+
+/// Each case exits 2 with exactly this error line (the last stderr line).
+#[test]
+fn usage_errors_name_the_problem_and_the_subcommands_help() {
+    let digest = format!("oci://localhost:5999/k8s@sha256:{}", "0".repeat(64));
+    let cases: [(&[&str], &str); 7] = [
+        (
+            &["workload", "push", &digest],
+            "error: OCI_REF argument: a digest reference (…@sha256:…) names content, not a place to push to; write the tag to push: oci://host[:port]/repository[:tag]",
+        ),
+        (
+            &["completion"],
+            "error: missing required argument <SHELL>; run ksail completion --help for usage",
+        ),
+        (
+            &["workload", "push", "--output", "yaml"],
+            "error: invalid value 'yaml' for '--output <FMT>': possible values are text, json; run ksail workload push --help for usage",
+        ),
+        (
+            &["completion", "Bash"],
+            "error: invalid value 'Bash' for '<SHELL>': possible values are bash, elvish, fish, powershell, zsh (values are case-sensitive: write bash); run ksail completion --help for usage",
+        ),
+        (
+            &["workload", "reconcile", "--timeout=-1"],
+            "error: flag --timeout: duration \"-1\" must be greater than zero; use a positive value such as 5m",
+        ),
+        (
+            &["workload", "reconcile", "--bogus"],
+            "error: unexpected argument '--bogus' found; run ksail workload reconcile --help for usage",
+        ),
+        (
+            &["cluster", "frobnicate"],
+            "error: unrecognized subcommand 'frobnicate'; run ksail cluster --help for usage",
+        ),
+    ];
+    for (args, line) in cases {
+        let output = run(args);
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            describe(&output)
+        );
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(stderr.lines().last(), Some(line), "{args:?}");
+    }
+}
+
+/// A directory that cannot be created for lack of a parent is not blamed on permissions.
+#[test]
+fn a_missing_parent_is_not_called_a_permission_problem() {
+    let env = TestEnv::new();
+    let missing = env.root().join("no/such/parent");
+    std::fs::write(env.root().join("no"), "a file, not a directory").unwrap();
+
+    let output = env
+        .ksail(["cluster", "init", "--directory", missing.to_str().unwrap()])
+        .output()
+        .expect("run ksail");
+
+    assert_ne!(output.status.code(), Some(0), "{}", describe(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let last = stderr.lines().last().unwrap_or_default();
+    assert!(!last.contains("permissions"), "{last}");
+}
+
+/// `--output json` prints one JSON document on stdout also when the arguments do not parse.
+#[test]
+fn argument_errors_under_output_json_print_the_document() {
+    for (args, command) in [
+        (
+            &["workload", "reconcile", "--bogus", "--output", "json"][..],
+            "workload reconcile",
+        ),
+        (
+            &["workload", "push", "--output=json", "--timeout", "5m"][..],
+            "workload push",
+        ),
+        (
+            &["cluster", "list", "--output", "json", "extra"][..],
+            "cluster list",
+        ),
+    ] {
+        let output = run(args);
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            describe(&output)
+        );
+        let stdout = stdout_lines(&output);
+        assert_eq!(stdout.len(), 1, "{args:?}: {}", describe(&output));
+        let document: Value = serde_json::from_str(&stdout[0]).expect("one JSON document");
+        assert_eq!(document["command"], command);
+        assert_eq!(document["status"], "invalid");
+        assert_eq!(document["exitCode"], 2);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let line = stderr.lines().last().unwrap_or_default();
+        assert_eq!(
+            document["error"]
+                .as_str()
+                .map(|error| format!("error: {error}")),
+            Some(line.to_string())
+        );
+    }
+    // Without --output json, nothing on stdout.
+    assert!(run(&["workload", "reconcile", "--bogus"]).stdout.is_empty());
+}
+
+/// When the push's retries run out, the hint fits the failure: a registry that answers 500 is not
+/// told to be started with `ksail cluster create`, nor is one named on the command line.
+#[test]
+fn push_failure_hints_fit_the_failure() {
+    let registry = require_registry!();
+    let proxy = Proxy::with_script(
+        &registry.host_port(),
+        FaultScript::new().on_requests(1.., Action::Status(500, None)),
+    );
+    let env = TestEnv::new();
+    env.write(
+        "k8s/app.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app\n",
+    );
+    let failing = env
+        .ksail([
+            "workload",
+            "push",
+            &format!("oci://{}/k8s:dev", proxy.host_port()),
+        ])
+        .env("KSAIL_TEST_RETRY_ATTEMPTS", "1")
+        .output()
+        .expect("run ksail");
+    assert_error_line(
+        &failing,
+        &format!(
+            "the registry at {} failed on its side; check its logs, then push again",
+            proxy.host_port()
+        ),
+    );
+
+    // Nothing listens on the named port: the hint names it, not `ksail cluster create`.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let refused = env
+        .ksail([
+            "workload",
+            "push",
+            &format!("oci://127.0.0.1:{port}/k8s:dev"),
+        ])
+        .env("KSAIL_TEST_RETRY_ATTEMPTS", "1")
+        .output()
+        .expect("run ksail");
+    assert_error_line(
+        &refused,
+        &format!(
+            "nothing listens on 127.0.0.1:{port}; check the host and port, or start the registry"
+        ),
+    );
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!stderr.contains("ksail cluster create"), "{stderr}");
+}
