@@ -172,3 +172,31 @@ fn push_failure_hints_fit_the_failure() {
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert!(!stderr.contains("ksail cluster create"), "{stderr}");
 }
+
+/// An unchanged re-push reports the artifact's own `created` (when it was pushed), not now.
+#[test]
+fn an_unchanged_push_reports_when_the_artifact_was_created() {
+    let registry = require_registry!();
+    let env = TestEnv::new();
+    env.write(
+        "k8s/app.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app\n",
+    );
+    let target = format!("oci://{}/k8s:dev", registry.host_port());
+    let push = || {
+        let output = env
+            .ksail(["workload", "push", &target, "--output", "json"])
+            .output()
+            .expect("run ksail");
+        assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+        serde_json::from_slice::<Value>(&output.stdout).expect("one JSON document")
+    };
+    let first = push();
+    // `created` has whole seconds: a second later, "now" would differ.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let again = push();
+
+    assert_eq!(first["status"], "pushed");
+    assert_eq!(again["status"], "unchanged");
+    assert_eq!(again["created"], first["created"]);
+}

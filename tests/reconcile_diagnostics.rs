@@ -256,9 +256,10 @@ fn diagnostics_json_member_holds_the_report_and_the_text_goes_to_stderr() {
     let doc: Value = serde_json::from_slice(&output.stdout).expect("one JSON document");
     assert_eq!(doc["status"], "failed");
     assert_eq!(doc["exitCode"], 1);
+    // The diagnostics are in the document, not "above": the error says what to do.
     assert_eq!(
         doc["error"],
-        "reconcile failed: infra/cert-manager (HealthCheckFailed); 1 dependent blocked; see diagnostics above"
+        "reconcile failed: infra/cert-manager (HealthCheckFailed); 1 dependent blocked; inspect them with kubectl describe, fix the cause and push again"
     );
     let diagnostics = &doc["diagnostics"];
     assert_eq!(diagnostics["engine"], "Flux");

@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use support::fake_cluster::{FakeCluster, KS_PATH, MERGE_PATCH};
 use support::{
     Proxy, assert_error_line, assert_exit, assert_progress_line, attempt_warnings, describe,
-    last_stderr_line, progress_lines, stdout_lines, warning_lines,
+    last_stderr_line, progress_lines, stderr_text, stdout_lines, warning_lines,
 };
 
 const EXCLUDE_ANNOTATION: &str = "ksail.devantler.tech/reconcile-exclude";
@@ -433,6 +433,12 @@ fn happy_path_json_document() {
     assert_eq!(source["revision"], format!("dev@{digest}"));
     assert_eq!(document["helmReleaseResets"], json!([]));
     assert_eq!(document["diagnostics"], Value::Null);
+    // A ready object says nothing about what it waited for on the way.
+    for object in document["objects"].as_array().unwrap() {
+        if object["state"] == "ready" {
+            assert_eq!(object["message"], Value::Null, "{object}");
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -685,6 +691,19 @@ fn a_source_serving_another_digest_fails_after_one_relookup() {
     assert_progress_line(
         &output,
         "kustomization flux-system/flux-system: blocked by ocirepository flux-system/flux-system",
+    );
+    // The root cause is in the diagnostics report too, though the cluster calls it Ready.
+    let report = stderr_text(&output);
+    let section = report
+        .split("  OCIRepositories")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no OCIRepositories section:\n{report}"));
+    assert!(
+        section
+            .lines()
+            .any(|line| line.contains("✗ flux-system/flux-system")
+                && line.contains("DigestMismatch")),
+        "{report}"
     );
     let heads = proxy
         .requests()

@@ -75,6 +75,8 @@ pub struct ManifestSummary {
     pub layer_digest: String,
     /// The `org.opencontainers.image.revision` annotation, if any.
     pub revision: Option<String>,
+    /// The `org.opencontainers.image.created` annotation, if any.
+    pub created: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -109,13 +111,17 @@ pub fn parse_manifest_summary(bytes: &[u8]) -> Option<ManifestSummary> {
         return None;
     }
     let layer = layers.remove(0);
-    let revision = manifest
-        .annotations
-        .and_then(|annotations| annotations.get(ANNOTATION_REVISION).cloned())
-        .and_then(|value| value.as_str().map(str::to_string));
+    let annotation = |key: &str| {
+        manifest
+            .annotations
+            .as_ref()
+            .and_then(|annotations| annotations.get(key))
+            .and_then(|value| value.as_str().map(str::to_string))
+    };
     Some(ManifestSummary {
         layer_digest: layer.digest,
-        revision,
+        revision: annotation(ANNOTATION_REVISION),
+        created: annotation(ANNOTATION_CREATED),
     })
 }
 
@@ -198,6 +204,7 @@ mod tests {
             Some(ManifestSummary {
                 layer_digest: LAYER.into(),
                 revision: Some("main@sha1:0123456789abcdef0123456789abcdef01234567".into()),
+                created: Some("2026-05-01T10:00:00Z".into()),
             })
         );
     }
@@ -215,7 +222,8 @@ mod tests {
             parse_manifest_summary(docker),
             Some(ManifestSummary {
                 layer_digest: "a".into(),
-                revision: None
+                revision: None,
+                created: None,
             })
         );
     }

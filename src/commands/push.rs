@@ -141,6 +141,10 @@ async fn push(ctx: &Context, args: &PushArgs, report: &mut PushReport) -> Result
     let outcome = publish::upload(ctx, &settings, credentials, &planned).await?;
     planned.remember(cache.as_ref());
     report.digest = Some(outcome.digest.clone());
+    if let (Some(created), Some(annotations)) = (&outcome.created, report.annotations.as_mut()) {
+        // What the registry holds was created when it was first pushed.
+        annotations.created = created.clone();
+    }
     let verb = if outcome.unchanged {
         "unchanged"
     } else {

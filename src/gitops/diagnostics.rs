@@ -55,6 +55,10 @@ pub struct Target {
     /// Objects of the first kind that ksail marked blocked: `ns/name` → what blocked it (shown as
     /// `blocked by <value>`).
     pub blocked: BTreeMap<String, String>,
+    /// Objects ksail judged failed although the cluster may call them Ready (a source serving
+    /// another digest than the registry holds): `(kind, ns/name)` → `(reason, message)`. They are
+    /// listed with that verdict: the root cause belongs in the report.
+    pub failed: BTreeMap<(String, String), (String, Option<String>)>,
 }
 
 /// How a listed resource row reads.
@@ -148,6 +152,26 @@ pub struct Listed {
     pub events: Option<Vec<Value>>,
 }
 
+/// The row of an object the cluster calls ready but ksail judged failed, with ksail's verdict.
+fn failed_by_ksail(
+    kind: &str,
+    obj: &serde_json::Value,
+    failed: &BTreeMap<(String, String), (String, Option<String>)>,
+) -> Option<ResourceRow> {
+    let namespace = obj.pointer("/metadata/namespace")?.as_str()?.to_string();
+    let name = obj.pointer("/metadata/name")?.as_str()?.to_string();
+    let (reason, message) = failed.get(&(kind.to_string(), format!("{namespace}/{name}")))?;
+    Some(ResourceRow {
+        kind: kind.to_string(),
+        namespace,
+        name,
+        state: RowState::Failed,
+        reason: Some(reason.clone()),
+        message: message.clone(),
+        blocked_by: None,
+    })
+}
+
 /// Judge listed objects into a report. Pure: `collect` is this plus IO.
 pub fn build_report(
     engine: Engine,
@@ -170,9 +194,12 @@ pub fn build_report(
             let mut rows: Vec<ResourceRow> = objects
                 .unwrap_or_default()
                 .iter()
-                .filter_map(|obj| match engine {
-                    Engine::Flux => flux_row(&resource.kind, obj, blocked),
-                    Engine::ArgoCd => argocd_row(&resource.kind, obj),
+                .filter_map(|obj| {
+                    let row = match engine {
+                        Engine::Flux => flux_row(&resource.kind, obj, blocked),
+                        Engine::ArgoCd => argocd_row(&resource.kind, obj),
+                    };
+                    row.or_else(|| failed_by_ksail(&resource.kind, obj, &target.failed))
                 })
                 .collect();
             sort_rows(&mut rows);

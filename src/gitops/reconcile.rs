@@ -7,6 +7,7 @@
 //! complete, failed or blocked. After a final failure with a known engine it prints the
 //! diagnostics report, then one error line.
 
+use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -24,11 +25,12 @@ use super::engine::{
 use super::expected::{Expected, Lookup};
 use super::flux::driver::{self as flux, FluxApis, FluxAttempt, skipped_note};
 use super::flux::helm_recovery::{self, HelmReleaseReset};
-use super::report::{AttemptError, ObjectReport};
+use super::report::{AttemptError, ObjectReport, ObjectState};
 use super::verdict::short_revision;
 use crate::context::Context;
 use crate::error::{Failure, FailureClass};
 use crate::k8s::{self, Cluster};
+use crate::output::OutputFormat;
 use crate::retry::{self, Exhausted, Retryable as _};
 use crate::settings::ReconcileSettings;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -406,6 +408,9 @@ async fn failure(inputs: &AttemptInputs<'_>, exhausted: Exhausted<AttemptError>)
         false
     };
     let settings = inputs.settings;
+    // Under --output json the diagnostics are in the document, not "above" the line: the line
+    // (the document's `error`) ends in what to do instead.
+    let report_shown = report_shown && settings.output != OutputFormat::Json;
     let message = match &error {
         AttemptError::Engine(failure) => return failure.clone(),
         AttemptError::Failed { roots, blocked, .. } => {
@@ -487,12 +492,26 @@ fn after_attempts(ran_out: bool, attempts: u32) -> String {
 
 /// Collect and print the diagnostics report; true when one was shown.
 async fn diagnose(inputs: &AttemptInputs<'_>) -> bool {
-    let (engine, versions, namespace, blocked) = inputs.run.with(|facts| {
+    let (engine, versions, namespace, blocked, failed) = inputs.run.with(|facts| {
+        let failed = facts
+            .objects
+            .iter()
+            .filter(|object| object.state == ObjectState::Failed)
+            .filter_map(|object| {
+                let reason = object.reason.clone()?;
+                let key = (
+                    object.kind.clone(),
+                    format!("{}/{}", object.namespace, object.name),
+                );
+                Some((key, (reason, object.message.clone())))
+            })
+            .collect::<BTreeMap<_, _>>();
         (
             facts.engine,
             facts.versions.clone(),
             facts.gitops_namespace.clone(),
             facts.blocked.clone(),
+            failed,
         )
     });
     let (Some(engine), Some(versions)) = (engine, versions) else {
@@ -520,6 +539,7 @@ async fn diagnose(inputs: &AttemptInputs<'_>) -> bool {
         }),
         kinds,
         blocked,
+        failed,
     };
     let report = diagnostics::collect(
         &inputs.cluster.client,

@@ -76,9 +76,12 @@ impl ObjectReport {
             name: name.to_string(),
             state: finished.map_or(ObjectState::TimedOut, |f| f.state),
             reason: finished.and_then(|f| f.reason.clone()),
-            message: finished
-                .and_then(|f| f.message.clone())
-                .or_else(|| last_status.cloned()),
+            // A finished object says what it finished with; only one still waiting (timed out)
+            // shows what it was waiting for — a ready one never says "waiting".
+            message: match finished {
+                Some(finished) => finished.message.clone(),
+                None => last_status.cloned(),
+            },
             revision: finished.and_then(|f| f.revision.clone()),
             duration: finished.map(|f| f.after),
         }

@@ -60,6 +60,8 @@ pub struct PushOutcome {
     pub unchanged: bool,
     /// The manifest digest the tag points at.
     pub digest: String,
+    /// An unchanged artifact's own `created` annotation (when it was pushed), not this run's.
+    pub created: Option<String>,
 }
 
 /// Where the tag pointed when the push began, so that a push does not silently replace one that
@@ -173,6 +175,7 @@ pub async fn check_unchanged(
         is_same_artifact(&existing.bytes, layer_digest, revision).then(|| PushOutcome {
             unchanged: true,
             digest: digest.clone(),
+            created: parse_manifest_summary(&existing.bytes).and_then(|summary| summary.created),
         });
     Ok(TagRead {
         digest: Some(digest),
@@ -259,6 +262,7 @@ pub async fn upload_artifact(
     Ok(PushOutcome {
         unchanged: false,
         digest: artifact.manifest_digest.clone(),
+        created: None,
     })
 }
 

@@ -58,6 +58,7 @@ pub(super) fn flux_target(blocked: &[(&str, &str)]) -> Target {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
+        failed: BTreeMap::new(),
     }
 }
 
@@ -69,6 +70,7 @@ pub(super) fn argocd_target() -> Target {
             api_resource("argoproj.io", "v1alpha1", "Application", "applications"),
         )],
         blocked: BTreeMap::new(),
+        failed: BTreeMap::new(),
     }
 }
 
