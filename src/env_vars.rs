@@ -45,4 +45,7 @@ pub mod test_only {
     pub const RESUME_BUDGET_MS: &str = "KSAIL_TEST_RESUME_BUDGET_MS";
     /// Diagnostics budget in milliseconds. Default 15000.
     pub const DIAGNOSTICS_BUDGET_MS: &str = "KSAIL_TEST_DIAGNOSTICS_BUDGET_MS";
+    /// A file every `--output json` document is appended to, one per line, so that the test
+    /// suite can check each one against its schema in `schemas/`.
+    pub const JSON_LOG: &str = "KSAIL_TEST_JSON_LOG";
 }

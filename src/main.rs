@@ -148,6 +148,7 @@ fn finish(printer: &Printer, outcome: Outcome) -> i32 {
         .map_or(0, |failure| failure.class.exit_code());
     if let Some(document) = outcome.json_document() {
         printer.result(&document);
+        log_document(&document);
     }
     if let Err(failure) = &outcome.result {
         printer.error(&failure.message);
@@ -199,9 +200,26 @@ fn report_parse_error(error: clap::Error) -> i32 {
             "error": line,
         });
         println!("{document}");
+        log_document(&document.to_string());
     }
     eprintln!("error: {line}");
     2
+}
+
+/// Append the document to the test suite's log (`KSAIL_TEST_JSON_LOG`), if it asks for one.
+fn log_document(document: &str) {
+    use std::io::Write as _;
+    let Some(path) = std::env::var_os(env_vars::test_only::JSON_LOG) else {
+        return;
+    };
+    let appended = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .and_then(|mut file| writeln!(file, "{document}"));
+    if let Err(error) = appended {
+        tracing::debug!("cannot log the JSON document: {error}");
+    }
 }
 
 /// The subcommands named in `args` (`["workload", "push"]`) and the command they lead to.

@@ -703,9 +703,24 @@ fn on_a_branch_revision_is_branch_at_sha1_and_created_is_the_committer_time() {
         )
     );
 
-    // SOURCE_DATE_EPOCH comes before the committer time.
-    let output = push_json_at_epoch(&env, &host);
-    assert_eq!(json_of(&output)["created"], "2023-11-14T22:13:20Z");
+    // The same content again is unchanged: it reports the artifact the registry holds, created
+    // at the committer time, whatever SOURCE_DATE_EPOCH says now.
+    let unchanged = json_of(&push_json_at_epoch(&env, &host));
+    assert_eq!(unchanged["status"], "unchanged");
+    assert_eq!(unchanged["created"], COMMIT_CREATED);
+
+    // SOURCE_DATE_EPOCH comes before the committer time for what is pushed.
+    env.write(
+        "k8s/more.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: more\n",
+    );
+    let pushed = json_of(&push_json_at_epoch(&env, &host));
+    assert_eq!(pushed["status"], "pushed");
+    assert_eq!(pushed["created"], "2023-11-14T22:13:20Z");
+    assert_eq!(
+        dev_manifest(&host)["annotations"][CREATED],
+        "2023-11-14T22:13:20Z"
+    );
 }
 
 #[test]

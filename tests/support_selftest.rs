@@ -851,3 +851,21 @@ fn error_line_assertion() {
 fn test_name_macro_names_the_test() {
     assert_eq!(test_name!(), "test_name_macro_names_the_test");
 }
+
+/// The schema check every test environment runs catches a document that breaks its contract.
+#[test]
+fn the_schema_check_refuses_a_document_that_breaks_its_contract() {
+    use support::schemas::check_document;
+    let valid = r#"{"command":"cluster list","status":"succeeded","exitCode":0,"error":null,"clusters":[]}"#;
+    assert_eq!(check_document(valid), Ok(()));
+    for bad in [
+        r#"{"command":"cluster list","status":"succeeded","exitCode":0,"error":null,"clusters":[],"extra":1}"#,
+        r#"{"command":"cluster list","status":"done","exitCode":0,"error":null}"#,
+        r#"{"command":"cluster list","status":"succeeded","error":null}"#,
+        r#"{"command":"workload reconcile","status":"succeeded","exitCode":0,"error":null,"objects":[{"kind":"Kustomization"}]}"#,
+        r#"{"command":"no such command","status":"succeeded","exitCode":0,"error":null}"#,
+        "not json",
+    ] {
+        assert!(check_document(bad).is_err(), "{bad}");
+    }
+}

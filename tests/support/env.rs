@@ -37,6 +37,9 @@ macro_rules! under_root {
 
 pub struct TestEnv {
     dir: tempfile::TempDir,
+    /// Where the child logs every `--output json` document (`KSAIL_TEST_JSON_LOG`); outside
+    /// `dir`, so that logging never changes [`TestEnv::tree_hash`].
+    documents: tempfile::TempDir,
 }
 
 impl TestEnv {
@@ -55,7 +58,15 @@ impl TestEnv {
         ] {
             fs::create_dir_all(dir.path().join(sub)).expect("create a test subdirectory");
         }
-        TestEnv { dir }
+        let documents = tempfile::Builder::new()
+            .prefix("ksail-documents-")
+            .tempdir()
+            .expect("create a temporary directory for JSON documents");
+        TestEnv { dir, documents }
+    }
+
+    fn document_log(&self) -> PathBuf {
+        self.documents.path().join("documents.jsonl")
     }
 
     pub fn root(&self) -> &Path {
@@ -103,6 +114,7 @@ impl TestEnv {
             .env("PATH", format!("{}:{SYSTEM_PATH}", self.bin().display()))
             .env("KSAIL_TEST_RETRY_BASE_MS", "10")
             .env("KSAIL_TEST_RETRY_CAP_MS", "50")
+            .env("KSAIL_TEST_JSON_LOG", self.document_log())
             .current_dir(self.work());
         cmd
     }
@@ -169,6 +181,24 @@ impl TestEnv {
         let mut out = BTreeMap::new();
         hash_tree(self.root(), self.root(), &mut out);
         out
+    }
+}
+
+/// Every JSON document the test's ksail runs printed must match its command's schema in
+/// `schemas/` (issue 12: the schemas are the contract scripts rely on).
+impl Drop for TestEnv {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            return;
+        }
+        let Ok(log) = fs::read_to_string(self.document_log()) else {
+            return;
+        };
+        for line in log.lines() {
+            if let Err(problem) = super::schemas::check_document(line) {
+                panic!("a JSON document does not match its schema: {problem}\n{line}");
+            }
+        }
     }
 }
 

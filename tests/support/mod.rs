@@ -36,6 +36,7 @@ pub mod proxy;
 pub mod push;
 pub mod real;
 pub mod registry;
+pub mod schemas;
 pub mod tls;
 pub mod wire;
 
