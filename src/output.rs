@@ -84,9 +84,13 @@ impl Printer {
             text
         };
         match &self.multi {
-            Some(multi) => {
-                let _ = multi.println(&line);
-            }
+            // Not `MultiProgress::println`: it pads the line to the terminal width and leaves the
+            // newline to auto-wrap, which garbles recordings and terminals of unknown width. A
+            // finished line is written whole, with its newline; only the spinners are redrawn.
+            Some(multi) => multi.suspend(|| {
+                let _guard = self.lock.lock();
+                let _ = writeln!(std::io::stderr().lock(), "{line}");
+            }),
             None => {
                 let _guard = self.lock.lock();
                 let _ = writeln!(std::io::stderr().lock(), "{line}");
