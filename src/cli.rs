@@ -28,29 +28,38 @@ pub struct Cli {
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
     /// Use exactly this ksail.yaml [env: KSAIL_CONFIG] (default: nearest ksail.yaml upwards)
-    #[arg(long, global = true, value_name = "FILE")]
+    #[arg(long, global = true, value_name = "FILE", help_heading = GLOBAL)]
     pub config: Option<PathBuf>,
 
     /// More logs: -v debug, -vv trace, -vvv trace from every library
-    #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet", help_heading = GLOBAL)]
     pub verbose: u8,
 
     /// Show no progress and no informational lines (warnings, errors and results still appear)
-    #[arg(short, long, global = true)]
+    #[arg(short, long, global = true, help_heading = GLOBAL)]
     pub quiet: bool,
 
     /// No ANSI colour on any stream [env: NO_COLOR]
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = GLOBAL)]
     pub no_color: bool,
+}
 
+/// How to reach the cluster: only on the commands that talk to one (or, for `cluster init`,
+/// write how to), under their own heading.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ConnectionArgs {
     /// Kubeconfig file(s), separated by the OS path-list separator [env: KUBECONFIG]
-    #[arg(short = 'k', long, global = true, value_name = "PATHS")]
+    #[arg(short = 'k', long, value_name = "PATHS", help_heading = CONNECTION)]
     pub kubeconfig: Option<String>,
 
     /// Kubeconfig context
-    #[arg(short = 'c', long, global = true, value_name = "NAME")]
+    #[arg(short = 'c', long, value_name = "NAME", help_heading = CONNECTION)]
     pub context: Option<String>,
 }
+
+const CONNECTION: &str = "Cluster connection";
+/// The heading of the flags every command takes.
+const GLOBAL: &str = "Global options";
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -88,16 +97,16 @@ pub struct InitArgs {
     #[arg(short = 'n', long, value_name = "NAME")]
     pub name: Option<String>,
 
-    /// Vanilla (kind) or K3s (k3d) [default: Vanilla]
-    #[arg(short = 'd', long, value_name = "DIST")]
+    /// Vanilla (kind) or K3s (k3d), any case [default: Vanilla]
+    #[arg(short = 'd', long, value_name = "DIST", value_parser = KnownValues(CLUSTER_DISTRIBUTIONS))]
     pub distribution: Option<String>,
 
     /// Path of the distribution config to write [default: kind.yaml / k3d.yaml]
     #[arg(long, value_name = "PATH")]
     pub distribution_config: Option<String>,
 
-    /// None, Flux or ArgoCD [default: None]
-    #[arg(short = 'g', long, value_name = "ENGINE")]
+    /// None, Flux or ArgoCD, any case [default: None]
+    #[arg(short = 'g', long, value_name = "ENGINE", value_parser = KnownValues(GITOPS_ENGINES))]
     pub gitops_engine: Option<String>,
 
     /// Local registry: [user[:pass]@]host[:port][/path][:tag] (localhost:5050 when an engine is set)
@@ -123,6 +132,9 @@ pub struct InitArgs {
     /// Result format
     #[arg(long, default_value = "text", value_name = "FMT", value_parser = InitOutputParser)]
     pub output: OutputArg,
+
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
 }
 
 /// `cluster init --output`: the format, as everywhere, with a pointer to `--directory` for a
@@ -170,16 +182,16 @@ pub struct CreateArgs {
     #[arg(short = 'n', long, value_name = "NAME")]
     pub name: Option<String>,
 
-    /// Overrides spec.cluster.distribution
-    #[arg(short = 'd', long, value_name = "DIST")]
+    /// Overrides spec.cluster.distribution (Vanilla or K3s, any case)
+    #[arg(short = 'd', long, value_name = "DIST", value_parser = KnownValues(CLUSTER_DISTRIBUTIONS))]
     pub distribution: Option<String>,
 
     /// Overrides spec.cluster.distributionConfig
     #[arg(long, value_name = "PATH")]
     pub distribution_config: Option<String>,
 
-    /// Overrides spec.cluster.gitOpsEngine
-    #[arg(short = 'g', long, value_name = "ENGINE")]
+    /// Overrides spec.cluster.gitOpsEngine (None, Flux or ArgoCD, any case)
+    #[arg(short = 'g', long, value_name = "ENGINE", value_parser = KnownValues(GITOPS_ENGINES))]
     pub gitops_engine: Option<String>,
 
     /// Overrides spec.cluster.localRegistry.registry
@@ -193,6 +205,9 @@ pub struct CreateArgs {
     /// Upper bound on each wait step, as a Go duration [default: spec.cluster.connection.timeout, else 10m]
     #[arg(long, value_name = "DUR", allow_hyphen_values = true)]
     pub timeout: Option<String>,
+
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
 }
 
 #[derive(Debug, Args)]
@@ -212,6 +227,9 @@ pub struct UpdateArgs {
     /// Upper bound on each wait step, as a Go duration [default: spec.cluster.connection.timeout, else 10m]
     #[arg(long, value_name = "DUR", allow_hyphen_values = true)]
     pub timeout: Option<String>,
+
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
 }
 
 #[derive(Debug, Args)]
@@ -219,6 +237,9 @@ pub struct DeleteArgs {
     /// Cluster name
     #[arg(short = 'n', long, value_name = "NAME")]
     pub name: Option<String>,
+
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
 }
 
 #[derive(Debug, Args)]
@@ -298,6 +319,9 @@ pub struct ReconcileArgs {
     /// Result format
     #[arg(long, value_enum, default_value_t = OutputArg::Text, value_name = "FMT")]
     pub output: OutputArg,
+
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
 }
 
 /// `--output`: clap's side of [`OutputFormat`].
@@ -391,5 +415,39 @@ mod tests {
             Cli::try_parse_from(["ksail", "workload", "push", "--validate", "--no-validate"])
                 .is_err()
         );
+    }
+}
+
+/// The values the cluster commands provision with (`spec.cluster.distribution` loads more, which
+/// the commands then refuse with their own message).
+const CLUSTER_DISTRIBUTIONS: &[&str] = &["Vanilla", "K3s"];
+const GITOPS_ENGINES: &[&str] = &["None", "Flux", "ArgoCD"];
+
+/// A free-text flag whose known values shells complete and help lists. Any text is accepted here:
+/// the configuration layer validates it, case-insensitively, with the same message as for the
+/// environment and ksail.yaml.
+#[derive(Debug, Clone, Copy)]
+struct KnownValues(&'static [&'static str]);
+
+impl clap::builder::TypedValueParser for KnownValues {
+    type Value = String;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<String, clap::Error> {
+        clap::builder::StringValueParser::new().parse_ref(cmd, arg, value)
+    }
+
+    fn possible_values(
+        &self,
+    ) -> Option<Box<dyn Iterator<Item = clap::builder::PossibleValue> + '_>> {
+        Some(Box::new(
+            self.0
+                .iter()
+                .map(|value| clap::builder::PossibleValue::new(*value)),
+        ))
     }
 }

@@ -27,7 +27,7 @@ mod yaml;
 use clap::{CommandFactory, Parser};
 use tracing_subscriber::EnvFilter;
 
-use crate::cli::{Cli, Command, WorkloadSubcommand};
+use crate::cli::{Cli, ClusterSubcommand, Command, ConnectionArgs, WorkloadSubcommand};
 use crate::commands::Outcome;
 use crate::context::{Context, GlobalSettings};
 use crate::error::{Failure, FailureClass};
@@ -68,13 +68,14 @@ fn run() -> i32 {
     let Some(command) = cli.command else {
         return print_help(&[]);
     };
+    let connection = connection_of(&command).cloned().unwrap_or_default();
     let ctx = Context {
         env,
         printer,
         global: GlobalSettings {
             config: cli.global.config,
-            kubeconfig: cli.global.kubeconfig,
-            context: cli.global.context,
+            kubeconfig: connection.kubeconfig,
+            context: connection.context,
         },
         cancel: tokio_util::sync::CancellationToken::new(),
     };
@@ -104,6 +105,24 @@ fn run() -> i32 {
                 run_async(&ctx, commands::reconcile::run(&ctx, args), on_interrupt)
             }
         },
+    }
+}
+
+/// The cluster-connection flags of the commands that have them.
+fn connection_of(command: &Command) -> Option<&ConnectionArgs> {
+    match command {
+        Command::Cluster(cluster) => match cluster.command.as_ref()? {
+            ClusterSubcommand::Init(args) => Some(&args.connection),
+            ClusterSubcommand::Create(args) => Some(&args.connection),
+            ClusterSubcommand::Update(args) => Some(&args.connection),
+            ClusterSubcommand::Delete(args) => Some(&args.connection),
+            ClusterSubcommand::List(_) => None,
+        },
+        Command::Workload(workload) => match workload.command.as_ref()? {
+            WorkloadSubcommand::Reconcile(args) => Some(&args.connection),
+            WorkloadSubcommand::Push(_) => None,
+        },
+        Command::Completion(_) => None,
     }
 }
 

@@ -122,7 +122,12 @@ fn key_schema(spec: &KeySpec) -> Value {
     schema.insert("type".into(), json!(json_type));
     schema.insert("description".into(), json!(description(spec)));
     if let ValueKind::Enum(values) = spec.kind {
-        schema.insert("enum".into(), json!(values));
+        // The canonical spellings (what editors offer), or any case of them: ksail matches enum
+        // values case-insensitively, and JSON Schema patterns have no case-insensitive flag.
+        schema.insert(
+            "anyOf".into(),
+            json!([{"enum": values}, {"pattern": any_case_pattern(values)}]),
+        );
     }
     match spec.default {
         Some(DefaultValue::Str(text)) => schema.insert("default".into(), json!(text)),
@@ -144,8 +149,28 @@ fn key_schema(spec: &KeySpec) -> Value {
     Value::Object(schema)
 }
 
+/// `^([Nn][Oo][Nn][Ee]|…)$`: each value in any case.
+fn any_case_pattern(values: &[&str]) -> String {
+    let alternatives: Vec<String> = values
+        .iter()
+        .map(|value| {
+            value
+                .chars()
+                .map(|c| match (c.to_ascii_uppercase(), c.to_ascii_lowercase()) {
+                    (upper, lower) if upper != lower => format!("[{upper}{lower}]"),
+                    _ => c.to_string(),
+                })
+                .collect()
+        })
+        .collect();
+    format!("^({})$", alternatives.join("|"))
+}
+
 fn description(spec: &KeySpec) -> String {
     let mut text = spec.description.to_string();
+    if matches!(spec.kind, ValueKind::Enum(_)) {
+        text.push_str(" Case-insensitive.");
+    }
     if spec.expanded {
         text.push_str(" Supports ${VAR} and ${VAR:-default}.");
     }
@@ -217,8 +242,17 @@ mod tests {
         }
         let cluster = &schema["properties"]["spec"]["properties"]["cluster"]["properties"];
         assert_eq!(
-            cluster["gitOpsEngine"]["enum"],
-            json!(["None", "Flux", "ArgoCD"])
+            cluster["gitOpsEngine"]["anyOf"],
+            json!([
+                {"enum": ["None", "Flux", "ArgoCD"]},
+                {"pattern": "^([Nn][Oo][Nn][Ee]|[Ff][Ll][Uu][Xx]|[Aa][Rr][Gg][Oo][Cc][Dd])$"}
+            ])
+        );
+        assert!(
+            cluster["gitOpsEngine"]["description"]
+                .as_str()
+                .unwrap()
+                .contains("Case-insensitive.")
         );
         assert_eq!(cluster["gitOpsEngine"]["default"], "None");
         let workload = &schema["properties"]["spec"]["properties"]["workload"]["properties"];
