@@ -750,35 +750,71 @@ fn detached_head_revision_is_bare_sha1() {
     );
 }
 
-#[test]
-fn origin_url_loses_its_credentials_and_the_token_appears_nowhere() {
-    let (_registry, host, env, _) = registry_and_git!("main");
-    origin(&env, "add", "https://ci:tok@github.com/acme/p.git");
-
-    let output = push_registry(&env, &host, &["--output", "json", "-vvv"]);
+/// Pushes with `remote` as the origin (at `-vvv`, JSON) and checks that the result and the
+/// manifest publish it as `published`, and that `secret` appears in no output and no manifest.
+fn assert_origin_published_as(
+    env: &TestEnv,
+    host: &str,
+    remote: &str,
+    published: &str,
+    secret: &str,
+) {
+    // `add` or `set-url`, whichever applies: both write this key.
+    git(env, &env.work(), &["config", "remote.origin.url", remote]);
+    let output = push_registry(env, host, &["--output", "json", "-vvv"]);
     run_ok(&output);
-    let json = json_of(&output);
-    assert_eq!(str_of(&json, "source"), "https://github.com/acme/p.git");
-    let (bytes, manifest_json, _) = manifest(&host, "k8s", "dev");
-    assert_eq!(
-        manifest_json["annotations"][SOURCE],
-        "https://github.com/acme/p.git"
-    );
+    assert_eq!(str_of(&json_of(&output), "source"), published);
+    let (bytes, manifest_json, _) = manifest(host, "k8s", "dev");
+    assert_eq!(manifest_json["annotations"][SOURCE], published);
     for (what, text) in [
         ("stdout", stdout_text(&output)),
         ("stderr", stderr_text(&output)),
         ("manifest", String::from_utf8_lossy(&bytes).into_owned()),
     ] {
         assert!(
-            !text.contains("tok"),
+            !text.contains(secret),
             "the token appears in the {what}:\n{text}"
         );
     }
+}
+
+#[test]
+fn origin_url_loses_its_credentials_and_the_token_appears_nowhere() {
+    let (_registry, host, env, _) = registry_and_git!("main");
+    assert_origin_published_as(
+        &env,
+        &host,
+        "https://ci:tok@github.com/acme/p.git",
+        "https://github.com/acme/p.git",
+        "tok",
+    );
 
     // scp-style remotes are kept as they are.
     origin(&env, "set-url", "git@github.com:acme/p.git");
     let json = push_json(&env, &host, &[]);
     assert_eq!(str_of(&json, "source"), "git@github.com:acme/p.git");
+}
+
+/// Tokens travel in the query as often as in the user info (`?access_token=`, `?private_token=`):
+/// the published `source` keeps neither, nor a fragment.
+#[test]
+fn origin_url_loses_its_query_and_the_token_appears_nowhere() {
+    for (remote, published) in [
+        (
+            "https://x-access-token:SECRET@github.com/acme/app.git?access_token=SECRET#SECRET",
+            "https://github.com/acme/app.git",
+        ),
+        // scp-style has no query syntax, but a `?` in it must not publish a token either.
+        (
+            "git@github.com:acme/app.git?token=SECRET",
+            "git@github.com:acme/app.git",
+        ),
+    ] {
+        // A fresh registry each: a push whose content and revision are unchanged keeps the
+        // manifest (and its source) that is there.
+        let (_registry, host, env, _) = registry_and_git!("main");
+        assert_origin_published_as(&env, &host, remote, published, "SECRET");
+    }
 }
 
 #[test]

@@ -105,30 +105,48 @@ fn format_created(secs: i64) -> String {
         .unwrap_or_else(|| "1970-01-01T00:00:00Z".to_string())
 }
 
-/// The `source` annotation for a remote URL: user-info removed from URLs, scp-style kept, and
-/// `None` for local paths and `file://` URLs (which fall back to the `oci://` source).
+/// The `source` annotation for a remote URL: user info, query and fragment removed (tokens
+/// travel in all three: `https://x-access-token:…@`, `?access_token=…`, `?private_token=…`),
+/// scp-style kept but for a `user:password@` and anything from a `?` or `#`, and `None` for
+/// local paths and `file://` URLs (which fall back to the `oci://` source). The annotation is
+/// published with the artifact, so it keeps only what names the repository.
 fn public_source_url(url: &str) -> Option<String> {
     let url = url.trim();
     if url.is_empty() {
         return None;
     }
-    if let Some((scheme, rest)) = url.split_once("://") {
-        let valid_scheme = !scheme.is_empty()
-            && scheme
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'));
-        if !valid_scheme || scheme.eq_ignore_ascii_case("file") {
-            return None;
+    let without_user_info = match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let valid_scheme = !scheme.is_empty()
+                && scheme
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'));
+            if !valid_scheme || scheme.eq_ignore_ascii_case("file") {
+                return None;
+            }
+            // The user info ends at the last `@` before the path, also when an unencoded `?` or
+            // `#` in a password would end the authority for a URL parser: none of it may stay.
+            let authority_end = rest.find('/').unwrap_or(rest.len());
+            let (authority, path) = rest.split_at(authority_end);
+            let host = authority
+                .rsplit_once('@')
+                .map_or(authority, |(_, host)| host);
+            format!("{scheme}://{host}{path}")
         }
-        let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-        let (authority, path) = rest.split_at(authority_end);
-        let host = authority
-            .rsplit_once('@')
-            .map_or(authority, |(_, host)| host);
-        return Some(format!("{scheme}://{host}{path}"));
-    }
-    // scp-style `[user@]host:path`: a colon before any slash. A single letter before the colon
-    // is a Windows drive, so a local path.
+        None => scp_without_password(url)?,
+    };
+    // No git host needs the query or the fragment to name a repository.
+    let end = without_user_info
+        .find(['?', '#'])
+        .unwrap_or(without_user_info.len());
+    Some(without_user_info[..end].to_string())
+}
+
+/// An scp-style remote `[user@]host:path` as it is, but without a password; `None` for a
+/// local path.
+fn scp_without_password(url: &str) -> Option<String> {
+    // A colon before any slash. A single letter before the colon is a Windows drive, so a local
+    // path.
     let colon = url.find(':')?;
     let head = &url[..colon];
     if head.contains('/') || head.len() <= 1 {
@@ -550,6 +568,24 @@ mod tests {
                 Some("git@github.com:acme/p.git"),
             ),
             ("user:secret@host:acme/p.git", Some("host:acme/p.git")),
+            (
+                "https://x-access-token:SECRET@github.com/acme/app.git?access_token=SECRET",
+                Some("https://github.com/acme/app.git"),
+            ),
+            (
+                "https://gitlab.example.com/acme/p.git?private_token=SECRET#frag",
+                Some("https://gitlab.example.com/acme/p.git"),
+            ),
+            ("https://SECRET@host?token=SECRET", Some("https://host")),
+            // An unencoded `#` or `?` in a password does not end the user info early.
+            ("https://u:pa#SECRET@host/x", Some("https://host/x")),
+            ("https://u:pa?SECRET@host/x", Some("https://host/x")),
+            ("user:pa?SECRET@host:acme/p", Some("host:acme/p")),
+            (
+                "git@github.com:acme/p.git?token=SECRET",
+                Some("git@github.com:acme/p.git"),
+            ),
+            ("?token=SECRET", None),
             ("file:///srv/p.git", None),
             ("/srv/p.git", None),
             ("../p.git", None),
