@@ -7,6 +7,10 @@
 pub const KSAIL_CONFIG: &str = "KSAIL_CONFIG";
 /// Same as `workload push --registry`.
 pub const KSAIL_REGISTRY: &str = "KSAIL_REGISTRY";
+/// The registry password of a project whose `cluster init` was given a literal one. ksail never
+/// reads it by this name: init writes the reference `${KSAIL_REGISTRY_PASSWORD}` into ksail.yaml
+/// in place of the password, and the file's `${VAR}` expansion reads it.
+pub const KSAIL_REGISTRY_PASSWORD: &str = "KSAIL_REGISTRY_PASSWORD";
 /// A `tracing` filter directive that replaces the one chosen by `-v`.
 pub const KSAIL_LOG: &str = "KSAIL_LOG";
 /// Disables colour when set to a non-empty value (<https://no-color.org>).

@@ -19,7 +19,10 @@ use crate::error::Failure;
 use crate::yaml::Pos;
 
 pub use cluster_name::cluster_name;
-pub use registry::{OciRef, RegistrySpec, parse_oci_ref, parse_registry, redact_registry_string};
+pub use registry::{
+    OciRef, RegistrySpec, parse_oci_ref, parse_registry, redact_registry_string, registry_password,
+    replace_registry_password,
+};
 pub use repository::{lexical_normalise, sanitise, source_basename};
 
 /// Tag used when nothing else names one.

@@ -10,7 +10,9 @@ use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 use std::process::Output;
 
-use support::{TestEnv, assert_error_line, assert_success, stderr_lines, stdout_lines};
+use support::{
+    TestEnv, assert_error_line, assert_success, stderr_lines, stderr_text, stdout_lines,
+};
 
 /// The editor link `cluster init` writes (config.md#json-schema); the same source constant.
 const SCHEMA_URL: &str = concat!(
@@ -426,10 +428,76 @@ fn local_registry_placeholders_are_written_unexpanded() {
         "{text}"
     );
     assert!(!text.contains("s3cr3t"));
+    // The password is already a reference: nothing to replace, nothing to say.
+    support::assert_no_warning(&output);
     // An external registry gets no containerd entry of its own; the certs.d patch is there for
     // the pull-through mirrors.
     let kind = read(&env.work(), "kind.yaml");
     assert!(!kind.contains("ghcr.io/acme"), "{kind}");
+}
+
+/// A literal password on the command line is not written to ksail.yaml (which gets committed):
+/// the file reads it from `${KSAIL_REGISTRY_PASSWORD}`, and one line says to set that variable.
+#[test]
+fn a_literal_registry_password_becomes_a_variable_reference() {
+    for verbosity in [None, Some("-vvv")] {
+        let env = TestEnv::new();
+        let mut args: Vec<&str> = verbosity.into_iter().collect();
+        args.extend([
+            "cluster",
+            "init",
+            "--local-registry",
+            "ci:hunter2@127.0.0.1:9/acme/manifests",
+        ]);
+        let output = env.ksail(&args).output().expect("run ksail");
+        assert_success(&output);
+        let text = read(&env.work(), "ksail.yaml");
+        assert!(
+            text.ends_with(
+                "      registry: ci:${KSAIL_REGISTRY_PASSWORD}@127.0.0.1:9/acme/manifests\n"
+            ),
+            "{text}"
+        );
+        support::assert_no_secret(&output, "hunter2");
+        assert_eq!(
+            support::timestamped_warnings(&output),
+            [
+                "warning: the registry password is not written to ksail.yaml; it reads ${KSAIL_REGISTRY_PASSWORD} instead: set KSAIL_REGISTRY_PASSWORD to the password before ksail cluster create or ksail workload push"
+            ],
+            "{verbosity:?}"
+        );
+        // The file works: without the variable the push stops before sending anything (exit 2,
+        // naming it); with it, the credentials are complete and the push tries the registry
+        // (nothing listens on port 9: exit 1).
+        let push = |password: Option<&str>| {
+            let mut command = env.ksail(["workload", "push"]);
+            command.env("KSAIL_TEST_RETRY_ATTEMPTS", "1");
+            if let Some(password) = password {
+                command.env("KSAIL_REGISTRY_PASSWORD", password);
+            }
+            command.output().expect("run ksail workload push")
+        };
+        let unset = push(None);
+        assert_eq!(unset.status.code(), Some(2), "{}", stderr_text(&unset));
+        assert!(
+            stderr_text(&unset).contains("KSAIL_REGISTRY_PASSWORD"),
+            "{}",
+            stderr_text(&unset)
+        );
+        let set = push(Some("hunter2"));
+        assert_eq!(set.status.code(), Some(1), "{}", stderr_text(&set));
+        support::assert_no_secret(&set, "hunter2");
+    }
+
+    // Only when ksail.yaml is written: a skipped file gets no advice about its content.
+    let env = TestEnv::new();
+    env.write(
+        "ksail.yaml",
+        "apiVersion: ksail.io/v1alpha1\nkind: Cluster\n",
+    );
+    let output = init(&env, &["--local-registry", "ci:hunter2@ghcr.io/acme"]);
+    assert_success(&output);
+    support::assert_no_warning(&output);
 }
 
 #[test]

@@ -4,6 +4,9 @@
 //! `--force` must not throw away. It never reads an existing `ksail.yaml` or the environment: the
 //! output depends only on the flags and the defaults.
 //!
+//! A literal registry password is not written: ksail.yaml is committed, so it reads the password
+//! from `${KSAIL_REGISTRY_PASSWORD}` instead ([`InitPlan::password_variable`]).
+//!
 //! [`plan`] is pure (flags → files); only [`write`] touches the filesystem, and only after the
 //! plan exists and every path is confined to the project directory ([`confine`]), so a
 //! validation failure leaves the project directory, and everything outside it, exactly as it was.
@@ -16,8 +19,9 @@ use crate::config::{
     self, DEFAULT_SOURCE_DIRECTORY, Distribution, Effective, FlagOverrides, GitOpsEngine, Key,
     Source,
 };
+use crate::env_vars::KSAIL_REGISTRY_PASSWORD;
 use crate::error::Failure;
-use crate::resolve::parse_registry;
+use crate::resolve::{parse_registry, registry_password, replace_registry_password};
 
 #[derive(Debug, thiserror::Error)]
 pub enum InitError {
@@ -101,6 +105,28 @@ pub struct InitPlan {
     /// land outside the project directory because this directory does, the error names it.
     pub source_directory: PathBuf,
     pub source_flag: Option<&'static str>,
+    /// The variable ksail.yaml reads the registry password from, when `--local-registry` held a
+    /// literal one that [`plan`] replaced with a reference to it.
+    pub password_variable: Option<&'static str>,
+}
+
+impl InitPlan {
+    /// The line that tells the user to set [`InitPlan::password_variable`], once `outcomes` show
+    /// that ksail.yaml was written (a skipped one still holds what it held).
+    pub fn password_notice(&self, outcomes: &[FileOutcome]) -> Option<String> {
+        let variable = self.password_variable?;
+        outcomes
+            .iter()
+            .any(|file| {
+                file.kind == FileKind::KsailYaml
+                    && matches!(file.action, FileAction::Created | FileAction::Overwrote)
+            })
+            .then(|| {
+                format!(
+                    "the registry password is not written to ksail.yaml; it reads ${{{variable}}} instead: set {variable} to the password before ksail cluster create or ksail workload push"
+                )
+            })
+    }
 }
 
 /// One file of the plan.
@@ -125,6 +151,7 @@ pub enum FileKind {
 /// What happened to one file of the plan.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileOutcome {
+    pub kind: FileKind,
     /// As the output shows it: relative to the current directory (cluster.md#cluster-init).
     pub path: String,
     pub action: FileAction,
@@ -180,6 +207,7 @@ pub fn write(
         write_file(&project.join(&file.path), &file.content, action)
             .map_err(|error| error.named(&shown))?;
         written.push(FileOutcome {
+            kind: file.kind,
             path: shown,
             action,
         });
@@ -230,6 +258,13 @@ pub fn plan(
         .map(|file| file.value.clone());
     let source_flag = flag_of(&effective.source_directory.source);
 
+    let (registry, password_variable) = match &effective.registry {
+        Some(registry) => match without_literal_password(&registry.value) {
+            Some(replaced) => (Some(replaced), Some(KSAIL_REGISTRY_PASSWORD)),
+            None => (Some(registry.value.clone()), None),
+        },
+        None => (None, None),
+    };
     let values = KsailYaml {
         name: effective.name.as_ref().map(|name| name.value.clone()),
         distribution: (distribution != Distribution::Vanilla).then_some(distribution),
@@ -239,10 +274,7 @@ pub fn plan(
         context: non_empty(&connection.context),
         gitops_engine: Some(effective.gitops_engine.value)
             .filter(|engine| *engine != GitOpsEngine::None),
-        registry: effective
-            .registry
-            .as_ref()
-            .map(|registry| registry.value.clone()),
+        registry,
         source_directory: (normalised(source_written) != normalised(DEFAULT_SOURCE_DIRECTORY))
             .then(|| source_written.to_string()),
         kustomization_file: kustomization_file.clone(),
@@ -286,7 +318,25 @@ pub fn plan(
         files,
         source_directory: PathBuf::from(source_written),
         source_flag,
+        password_variable,
     })
+}
+
+/// The registry string with a literal password replaced by `${KSAIL_REGISTRY_PASSWORD}`; `None`
+/// when it has no password or one written only as `${…}` references (defaults included: how the
+/// user chose to write it). Any literal character makes the whole password go, so that no part
+/// of a secret lands in the file.
+fn without_literal_password(registry: &str) -> Option<String> {
+    // Every reference expands to a character no command-line argument can hold; literal text
+    // is whatever is left. The string was checked against the expansion syntax already.
+    const MARKER: &str = "\0";
+    let password = registry_password(registry)?;
+    let only_references = config::expand(password, &|_| Some(MARKER.to_string()))
+        .is_ok_and(|expansion| expansion.text.replace(MARKER, "").is_empty());
+    if only_references {
+        return None;
+    }
+    replace_registry_password(registry, &format!("${{{KSAIL_REGISTRY_PASSWORD}}}"))
 }
 
 /// The flag a value came from; init reads no file or environment, so anything else is a default.

@@ -252,19 +252,29 @@ pub fn is_local_host(host: &str) -> bool {
 /// must quote the raw input. Errs on the side of hiding: everything between the first `:` of
 /// the user info and the last `@` goes.
 pub fn redact_registry_string(input: &str) -> String {
-    let (scheme, rest) = match input.find("://") {
-        Some(index) => input.split_at(index + 3),
-        None => ("", input),
-    };
-    match rest.rsplit_once('@') {
-        Some((userinfo, host)) => match userinfo.split_once(':') {
-            Some((user, password)) if !password.is_empty() => {
-                format!("{scheme}{user}:{REDACTED}@{host}")
-            }
-            _ => input.to_string(),
-        },
-        None => input.to_string(),
-    }
+    replace_registry_password(input, REDACTED).unwrap_or_else(|| input.to_string())
+}
+
+/// The password of a registry string as written ([`redact_registry_string`]'s rule), or `None`
+/// when it has none.
+pub fn registry_password(input: &str) -> Option<&str> {
+    split_password(input).map(|(_, password, _)| password)
+}
+
+/// `input` with its password (as [`registry_password`] finds it) replaced by `password`, and
+/// everything else exactly as written; `None` when it has none.
+pub fn replace_registry_password(input: &str, password: &str) -> Option<String> {
+    split_password(input).map(|(before, _, after)| format!("{before}{password}{after}"))
+}
+
+/// `(up to the user's ':', password, from the last '@')`: the same split [`parse_registry`]
+/// makes, past a `scheme://` that a string which does not parse may have.
+fn split_password(input: &str) -> Option<(&str, &str, &str)> {
+    let start = input.find("://").map_or(0, |index| index + 3);
+    let at = input.rfind('@').filter(|at| *at >= start)?;
+    let colon = start + input[start..at].find(':')?;
+    let password = &input[colon + 1..at];
+    (!password.is_empty()).then(|| (&input[..=colon], password, &input[at..]))
 }
 
 /// `host[:port][/path][:tag]` after credentials (steps 4–8).
@@ -626,5 +636,38 @@ mod tests {
         );
         assert_eq!(redact_registry_string("ghcr.io/acme"), "ghcr.io/acme");
         assert_eq!(redact_registry_string("ci@ghcr.io"), "ci@ghcr.io");
+        assert_eq!(redact_registry_string("ci:@ghcr.io"), "ci:@ghcr.io");
+        assert_eq!(redact_registry_string("a@b://c"), "a@b://c");
+    }
+
+    #[test]
+    fn the_password_is_found_and_replaced_where_parsing_finds_it() {
+        for (input, password, replaced) in [
+            (
+                "ci:s3cr3t@ghcr.io/acme",
+                Some("s3cr3t"),
+                Some("ci:X@ghcr.io/acme"),
+            ),
+            // The first ':' of the user info and the last '@' bound it, as for parse_registry.
+            ("ci:a:b@c@ghcr.io", Some("a:b@c"), Some("ci:X@ghcr.io")),
+            (
+                "ci:${TOKEN}@localhost:5050/x:v1",
+                Some("${TOKEN}"),
+                Some("ci:X@localhost:5050/x:v1"),
+            ),
+            ("ci@ghcr.io", None, None),
+            ("ci:@ghcr.io", None, None),
+            ("localhost:5050", None, None),
+        ] {
+            assert_eq!(registry_password(input), password, "{input}");
+            assert_eq!(
+                replace_registry_password(input, "X").as_deref(),
+                replaced,
+                "{input}"
+            );
+            if let (Some(password), Ok(Some(spec))) = (password, parse_registry(input)) {
+                assert_eq!(spec.password.as_deref(), Some(password), "{input}");
+            }
+        }
     }
 }

@@ -99,6 +99,86 @@ fn an_external_registry_gets_no_mirror() {
     );
 }
 
+/// ksail.yaml is committed: a literal password becomes `${KSAIL_REGISTRY_PASSWORD}`; a password
+/// written only as references stays as written.
+#[test]
+fn a_literal_password_is_replaced_by_a_reference() {
+    let replaced = "${KSAIL_REGISTRY_PASSWORD}";
+    for (given, written, variable) in [
+        (
+            "ci:hunter2@ghcr.io/acme:v1",
+            format!("ci:{replaced}@ghcr.io/acme:v1"),
+            Some(KSAIL_REGISTRY_PASSWORD),
+        ),
+        // Any literal part goes with the whole password.
+        (
+            "ci:hunter${X}@ghcr.io",
+            format!("ci:{replaced}@ghcr.io"),
+            Some(KSAIL_REGISTRY_PASSWORD),
+        ),
+        (
+            "ci:$TOKEN@ghcr.io",
+            format!("ci:{replaced}@ghcr.io"),
+            Some(KSAIL_REGISTRY_PASSWORD),
+        ),
+        ("ci:${TOKEN}@ghcr.io", "ci:${TOKEN}@ghcr.io".into(), None),
+        (
+            "ci:${A}${B:-x}@ghcr.io",
+            "ci:${A}${B:-x}@ghcr.io".into(),
+            None,
+        ),
+        (
+            "${USER_NAME}:${TOKEN}@ghcr.io",
+            "${USER_NAME}:${TOKEN}@ghcr.io".into(),
+            None,
+        ),
+        ("ci@ghcr.io", "ci@ghcr.io".into(), None),
+        ("localhost:5050", "localhost:5050".into(), None),
+    ] {
+        let plan = valid_plan(&[("--local-registry", given)]);
+        let ksail_yaml = &plan.files[0].content;
+        assert!(
+            ksail_yaml.contains(&format!("      registry: {written}\n")),
+            "{given}: {ksail_yaml}"
+        );
+        assert!(!ksail_yaml.contains("hunter"), "{given}: {ksail_yaml}");
+        assert_eq!(plan.password_variable, variable, "{given}");
+    }
+}
+
+#[test]
+fn the_password_notice_needs_a_written_ksail_yaml() {
+    let plan = valid_plan(&[("--local-registry", "ci:hunter2@ghcr.io")]);
+    let outcome = |kind, action| FileOutcome {
+        kind,
+        path: String::new(),
+        action,
+    };
+    for (action, notice) in [
+        (FileAction::Created, true),
+        (FileAction::Overwrote, true),
+        (FileAction::Skipped, false),
+    ] {
+        let outcomes = [
+            outcome(FileKind::KsailYaml, action),
+            outcome(FileKind::DistributionConfig, FileAction::Created),
+        ];
+        let text = plan.password_notice(&outcomes);
+        assert_eq!(text.is_some(), notice, "{action:?}");
+        if let Some(text) = text {
+            assert!(text.contains("set KSAIL_REGISTRY_PASSWORD"), "{text}");
+            assert!(!text.contains("hunter2"), "{text}");
+        }
+    }
+    // Before any file was handled (a failed write), nothing is said.
+    assert_eq!(plan.password_notice(&[]), None);
+    let no_password = valid_plan(&[("--local-registry", "ci@ghcr.io")]);
+    assert_eq!(
+        no_password.password_notice(&[outcome(FileKind::KsailYaml, FileAction::Created)]),
+        None
+    );
+}
+
 #[test]
 fn k3s_mirror_uses_the_default_cluster_name_without_a_name() {
     let plan = valid_plan(&[("--distribution", "K3s"), ("--local-registry", "localhost")]);

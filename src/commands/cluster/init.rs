@@ -49,7 +49,11 @@ fn write_project(
         context: ctx.global.context.clone(),
     };
     let plan = init::plan(&flags, &connection, &ctx.env.cwd)?;
-    init::write(&plan, &args.directory, &ctx.env.cwd, args.force, written)
+    let result = init::write(&plan, &args.directory, &ctx.env.cwd, args.force, written);
+    if let Some(notice) = plan.password_notice(written) {
+        ctx.printer.warn(&notice);
+    }
+    result
 }
 
 /// The stdout line for one file (cluster.md#files-written).
