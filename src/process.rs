@@ -44,6 +44,12 @@ impl ProcessEnv {
         self.vars.get(name).filter(|v| !v.is_empty()).cloned()
     }
 
+    /// The variable is set to the empty string: [`ProcessEnv::var`] treats it as unset, and the
+    /// caller may want to say so rather than drop it without a word.
+    pub fn is_set_but_empty(&self, name: &str) -> bool {
+        self.vars.get(name).is_some_and(String::is_empty)
+    }
+
     /// A closure view of [`ProcessEnv::var`], for modules that take `&dyn Fn(&str) -> Option<String>`.
     pub fn lookup(&self) -> impl Fn(&str) -> Option<String> + '_ {
         move |name| self.var(name)

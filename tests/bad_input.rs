@@ -348,6 +348,27 @@ fn b08_x01_to_x09_bad_registry_strings() {
     assert_no_secret(&output, "tok@");
 }
 
+/// An empty `--registry` names no registry: it is refused rather than silently replaced by the
+/// ksail.yaml registry (which here names the proxy, so a fallback push would show up there).
+#[test]
+fn empty_registry_flag_is_refused_instead_of_falling_back() {
+    let Some(up) = upstream() else { return };
+    let host = up.host();
+    let config = config_with(&format!(
+        "spec:\n  cluster:\n    gitOpsEngine: Flux\n    localRegistry:\n      registry: \"{host}\"\n"
+    ));
+    let line = "error: --registry is empty: an empty registry string names no registry to push to; pass host[:port][/repository][:tag], or leave --registry out to push to spec.cluster.localRegistry.registry";
+    let cases = ["", " "]
+        .into_iter()
+        .map(|value| {
+            Case::new("empty --registry", exact(line))
+                .files(vec![("ksail.yaml", config.clone())])
+                .args(vec!["--registry".into(), value.into()])
+        })
+        .collect();
+    run_table(cases, &up);
+}
+
 /// X10: a bad tag, from ksail.yaml and from the environment.
 #[test]
 fn b08_x10_bad_tag() {

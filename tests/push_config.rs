@@ -570,3 +570,39 @@ fn p11_b22_unparsable_validate_on_push_variable_exits_2_naming_it() {
     assert!(proxy.requests().is_empty(), "{:?}", proxy.request_lines());
     assert_eq!(env.tree_hash(), before);
 }
+
+// ---- Nothing is dropped silently (issue 12, point 6) ----
+
+/// config.md#precedence: an empty variable counts as unset. That stays, but the ignored value is
+/// named, so that `KSAIL_REGISTRY=` in a CI file does not quietly push to ksail.yaml's registry.
+#[test]
+fn empty_variables_count_as_unset_and_say_so() {
+    let (_registry, host, env) = registry_and_manifests!();
+    env.write("ksail.yaml", flux_config(Some(&host), &["tag: v1"]));
+    let output = run(
+        &env,
+        &["workload", "push"],
+        &[("KSAIL_REGISTRY", ""), ("KSAIL_SPEC_WORKLOAD_TAG", "")],
+    );
+    let digest = assert_pushed_line(&output, &format!("oci://{host}/k8s:v1"));
+    assert_registry_has(&host, "k8s", &["v1"], "v1", &digest);
+    assert_eq!(
+        timestamped_warnings(&output),
+        [
+            "warning: KSAIL_SPEC_WORKLOAD_TAG is set but empty, so it is ignored (an empty variable counts as unset); unset it or give it a value",
+            "warning: KSAIL_REGISTRY is set but empty, so it is ignored (an empty variable counts as unset); unset it or give it a value",
+        ]
+    );
+
+    // A flag overrides its variable anyway: an empty one below it is not worth a word.
+    let output = run(
+        &env,
+        &["workload", "push", "--registry", &host, "--no-validate"],
+        &[
+            ("KSAIL_REGISTRY", ""),
+            ("KSAIL_SPEC_WORKLOAD_VALIDATEONPUSH", ""),
+        ],
+    );
+    assert_case_exit(&output, 0, "--registry over an empty KSAIL_REGISTRY");
+    assert_no_warning(&output);
+}

@@ -355,6 +355,16 @@ pub static KEYS: [KeySpec; 19] = [
     },
 ];
 
+/// Every `KSAIL_…` variable that overrides a key, canonical names and aliases, with its key, in
+/// table order.
+pub fn override_variables() -> impl Iterator<Item = (Key, &'static str)> {
+    KEYS.iter().flat_map(|spec| {
+        std::iter::once(spec.env)
+            .chain(spec.env_alias)
+            .map(|name| (spec.key, name))
+    })
+}
+
 impl Key {
     pub fn spec(self) -> &'static KeySpec {
         &KEYS[self as usize]

@@ -27,7 +27,7 @@ pub use effective::{Effective, FlagOverrides, Source, Sourced, effective};
 pub use expand::expand;
 pub use keys::{
     API_VERSION, DEFAULT_KUBECONFIG, DEFAULT_SOURCE_DIRECTORY, Distribution, GitOpsEngine, KIND,
-    Key,
+    Key, override_variables,
 };
 #[cfg(test)]
 pub use load::load;

@@ -29,6 +29,11 @@ impl Effective {
         lines
     }
 
+    /// Where a key's effective value came from; `None` when it has none.
+    pub fn source_of(&self, key: Key) -> Option<&Source> {
+        self.shown_value(key).map(|(_, source)| source)
+    }
+
     /// A key's value as `-v` shows it, with its source.
     fn shown_value(&self, key: Key) -> Option<(String, &Source)> {
         fn quoted<T>(sourced: &Sourced<T>, text: String) -> (String, &Source) {

@@ -60,6 +60,9 @@ fn load_with(
     flags: &FlagOverrides,
     check: impl Fn(&config::LoadedFile) -> Result<(), Failure>,
 ) -> Result<Effective, Failure> {
+    if ctx.global.config.is_none() {
+        warn_empty_variables(ctx, &[env_vars::KSAIL_CONFIG]);
+    }
     let env = ctx.env.lookup();
     let explicit = ctx
         .global
@@ -80,10 +83,26 @@ fn load_with(
         check(file)?;
     }
     let effective = config::effective(file.as_ref(), &env, flags, &ctx.env.cwd)?;
+    // A flag would have overridden the variable anyway: it is not the emptiness that drops it.
+    let without_flag: Vec<&str> = config::override_variables()
+        .filter(|(key, _)| !matches!(effective.source_of(*key), Some(config::Source::Flag(_))))
+        .map(|(_, name)| name)
+        .collect();
+    warn_empty_variables(ctx, &without_flag);
     for line in effective.provenance_lines() {
         tracing::debug!("{line}");
     }
     Ok(effective)
+}
+
+/// config.md#precedence: an empty variable counts as unset. It is still named, once, so that a
+/// `KSAIL_REGISTRY=` left in a CI file does not quietly hand the choice to ksail.yaml.
+fn warn_empty_variables(ctx: &Context, names: &[&str]) {
+    for name in names.iter().filter(|name| ctx.env.is_set_but_empty(name)) {
+        ctx.reporter().warn(&format!(
+            "{name} is set but empty, so it is ignored (an empty variable counts as unset); unset it or give it a value"
+        ));
+    }
 }
 
 /// Everything `workload push` needs, decided before any I/O beyond reading config files.
@@ -103,6 +122,10 @@ pub struct PushSettings {
     /// `--force`: replace the tag even when another push moved it since this one began.
     pub force: bool,
 }
+
+/// An empty flag value is a mistake (an unset shell variable, a bad template), not a wish for
+/// the ksail.yaml registry: leaving the flag out says that.
+const EMPTY_REGISTRY_FLAG: &str = "--registry is empty: an empty registry string names no registry to push to; pass host[:port][/repository][:tag], or leave --registry out to push to spec.cluster.localRegistry.registry";
 
 pub fn push_settings(ctx: &Context, args: &PushArgs) -> Result<PushSettings, Failure> {
     let (retry, retry_notes) = RetryPolicy::from_env(&ctx.env)?;
@@ -134,8 +157,12 @@ pub fn push_settings(ctx: &Context, args: &PushArgs) -> Result<PushSettings, Fai
         .map(parse_oci_ref)
         .transpose()
         .map_err(|error| error.into_failure("OCI_REF argument"))?;
+    if args.registry.is_none() {
+        warn_empty_variables(ctx, &[env_vars::KSAIL_REGISTRY]);
+    }
     let (push_registry, push_origin) = match (&args.registry, ctx.env.var(env_vars::KSAIL_REGISTRY))
     {
+        (Some(flag), _) if flag.trim().is_empty() => return Err(Failure::usage(EMPTY_REGISTRY_FLAG)),
         (Some(flag), _) => (parse_flag_registry(flag, "--registry")?, "--registry"),
         (None, Some(env)) => (
             parse_flag_registry(&env, env_vars::KSAIL_REGISTRY)?,
