@@ -606,3 +606,40 @@ fn empty_variables_count_as_unset_and_say_so() {
     assert_case_exit(&output, 0, "--registry over an empty KSAIL_REGISTRY");
     assert_no_warning(&output);
 }
+
+/// resolution.md: `spec.workload.tag` comes before the registry string's tag. That stays, but a
+/// tag named on the command line (or in KSAIL_REGISTRY) that loses gets one warning naming both.
+#[test]
+fn a_registry_tag_that_loses_to_the_workload_tag_warns_naming_both() {
+    let (_registry, host, env) = registry_and_manifests!();
+    env.write("ksail.yaml", flux_config(Some(&host), &["tag: v1"]));
+    let registry = format!("{host}/k8s:tag1");
+    let url = format!("oci://{host}/k8s:v1");
+    let warning = |origin: &str| {
+        format!(
+            "warning: {origin} names tag tag1, but spec.workload.tag is v1 (ksail.yaml:9:10), which takes precedence; pushing {url}; to push tag1, pass oci://{host}/k8s:tag1 as the OCI_REF argument"
+        )
+    };
+
+    let output = run(&env, &["workload", "push", "--registry", &registry], &[]);
+    let digest = assert_pushed_line(&output, &url);
+    assert_registry_has(&host, "k8s", &["v1"], "v1", &digest);
+    assert_eq!(timestamped_warnings(&output), [warning("--registry")]);
+
+    let output = run(
+        &env,
+        &["workload", "push"],
+        &[("KSAIL_REGISTRY", &registry)],
+    );
+    assert_case_exit(&output, 0, "KSAIL_REGISTRY");
+    assert_eq!(timestamped_warnings(&output), [warning("KSAIL_REGISTRY")]);
+
+    // The same tag, or an OCI_REF that names the tag itself: nothing lost, nothing said.
+    let output = run(
+        &env,
+        &["workload", "push", "--registry", &format!("{host}/k8s:v1")],
+        &[],
+    );
+    assert_case_exit(&output, 0, "same tag");
+    assert_no_warning(&output);
+}

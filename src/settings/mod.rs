@@ -157,12 +157,17 @@ pub fn push_settings(ctx: &Context, args: &PushArgs) -> Result<PushSettings, Fai
         .map(parse_oci_ref)
         .transpose()
         .map_err(|error| error.into_failure("OCI_REF argument"))?;
+    let oci_ref_tagged = oci_ref
+        .as_ref()
+        .is_some_and(|reference| reference.tag.is_some());
     if args.registry.is_none() {
         warn_empty_variables(ctx, &[env_vars::KSAIL_REGISTRY]);
     }
     let (push_registry, push_origin) = match (&args.registry, ctx.env.var(env_vars::KSAIL_REGISTRY))
     {
-        (Some(flag), _) if flag.trim().is_empty() => return Err(Failure::usage(EMPTY_REGISTRY_FLAG)),
+        (Some(flag), _) if flag.trim().is_empty() => {
+            return Err(Failure::usage(EMPTY_REGISTRY_FLAG));
+        }
         (Some(flag), _) => (parse_flag_registry(flag, "--registry")?, "--registry"),
         (None, Some(env)) => (
             parse_flag_registry(&env, env_vars::KSAIL_REGISTRY)?,
@@ -199,6 +204,12 @@ pub fn push_settings(ctx: &Context, args: &PushArgs) -> Result<PushSettings, Fai
     };
     let resolution = resolve::resolve(&inputs);
     let target = resolution.push()?.clone();
+    if !oci_ref_tagged
+        && let Some(warning) =
+            lost_registry_tag(&effective, push_registry.as_ref(), push_origin, &target)
+    {
+        ctx.reporter().warn(&warning);
+    }
 
     // The registry string that may carry credentials: the push override, else the config one.
     let registry_string = match &push_registry {
@@ -229,6 +240,48 @@ pub fn push_settings(ctx: &Context, args: &PushArgs) -> Result<PushSettings, Fai
         output: args.output.into(),
         force: args.force,
     })
+}
+
+/// resolution.md's tag chain puts `spec.workload.tag` before the registry string's tag. That
+/// stays, but a tag the user named for this push (`--registry`, `KSAIL_REGISTRY`) that loses is
+/// worth one warning naming both, with the way to push it. Call it only when no `OCI_REF` tag
+/// came first.
+fn lost_registry_tag(
+    effective: &Effective,
+    registry: Option<&RegistrySpec>,
+    origin: &str,
+    target: &PushTarget,
+) -> Option<String> {
+    let named = registry?.tag.as_deref()?;
+    let workload = effective.tag.as_ref()?;
+    if named == target.tag {
+        return None;
+    }
+    Some(format!(
+        "{origin} names tag {named}, but spec.workload.tag is {} ({}), which takes precedence; pushing {}; to push {named}, pass oci://{}/{}:{named} as the OCI_REF argument",
+        workload.value,
+        source_label(effective, &workload.source)?,
+        target.url,
+        target.host,
+        target.repository,
+    ))
+}
+
+/// Where a value came from, as messages name it: the flag, the variable or `ksail.yaml:line:col`;
+/// `None` for a default.
+fn source_label(effective: &Effective, source: &config::Source) -> Option<String> {
+    match source {
+        config::Source::Flag(flag) => Some((*flag).to_string()),
+        config::Source::Env(name) => Some(name.clone()),
+        config::Source::File(pos) => Some(format!(
+            "{}:{pos}",
+            effective
+                .file_display
+                .as_deref()
+                .unwrap_or(config::FILE_NAME)
+        )),
+        config::Source::Default => None,
+    }
 }
 
 /// The cluster name from `metadata.name` (or its env override) and the distribution config
@@ -397,18 +450,8 @@ pub fn kube_target(effective: &Effective, derived_context: Option<String>) -> Ku
             .iter()
             .map(|path| path.resolved.clone())
             .collect(),
-        kubeconfig_source: match &kubeconfig.source {
-            config::Source::Flag(flag) => (*flag).to_string(),
-            config::Source::Env(name) => name.clone(),
-            config::Source::File(pos) => format!(
-                "{}:{pos}",
-                effective
-                    .file_display
-                    .as_deref()
-                    .unwrap_or(config::FILE_NAME)
-            ),
-            config::Source::Default => config::DEFAULT_KUBECONFIG.to_string(),
-        },
+        kubeconfig_source: source_label(effective, &kubeconfig.source)
+            .unwrap_or_else(|| config::DEFAULT_KUBECONFIG.to_string()),
         context: effective.context.as_ref().map(|c| c.value.clone()),
         derived_context,
     }
