@@ -643,3 +643,59 @@ fn a_registry_tag_that_loses_to_the_workload_tag_warns_naming_both() {
     assert_case_exit(&output, 0, "same tag");
     assert_no_warning(&output);
 }
+
+/// Two source directories whose names sanitise to nothing (`___`, `日本`) used to share the
+/// fallback repository `ksail-workloads` and overwrite each other's artifact. Each now gets the
+/// fallback name plus a short hash of its own name: distinct, and the same on every run.
+#[test]
+fn source_directories_without_usable_characters_get_distinct_stable_repositories() {
+    let (_registry, host, env) = registry_and_manifests!();
+    let mut repositories = Vec::new();
+    for directory in ["___", "日本"] {
+        env.write(&format!("{directory}/app.yaml"), APP_MANIFEST);
+        let push = || {
+            run(
+                &env,
+                &[
+                    "workload",
+                    "push",
+                    "--registry",
+                    &host,
+                    "--path",
+                    directory,
+                    "--output",
+                    "json",
+                ],
+                &[],
+            )
+        };
+        let first = push();
+        assert_case_exit(&first, 0, directory);
+        let document = json_document(&first);
+        let repository = document["repository"]
+            .as_str()
+            .and_then(|repository| repository.strip_prefix(&format!("{host}/")))
+            .unwrap_or_else(|| panic!("{directory}: {document}"))
+            .to_string();
+        let hash = repository
+            .strip_prefix("ksail-workloads-")
+            .unwrap_or_else(|| panic!("{directory}: {repository}"));
+        assert!(
+            hash.len() == 8 && hash.bytes().all(|b| b.is_ascii_hexdigit()),
+            "{directory}: {repository}"
+        );
+        let again = push();
+        assert_case_exit(&again, 0, directory);
+        assert_eq!(json_document(&again)["status"], "unchanged", "{directory}");
+        assert_eq!(
+            json_document(&again)["repository"],
+            document["repository"],
+            "{directory}"
+        );
+        repositories.push(repository);
+    }
+    assert_ne!(repositories[0], repositories[1]);
+    for repository in &repositories {
+        assert_eq!(http::list_tags(&host, repository), ["dev"], "{repository}");
+    }
+}

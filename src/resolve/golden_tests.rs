@@ -190,7 +190,7 @@ fn golden_rows() -> Vec<Row> {
         Row { id: "R23", case: Case { source_directory: Some("."), project_dir: "demo-app", ..DEFAULTS },
             expect: e("localhost:5050", "demo-app", "dev", "oci://localhost:5050/demo-app:dev", Some("oci://kind-local-registry:5000/demo-app"), dev, NO_W) },
         Row { id: "R24", case: Case { source_directory: Some("___"), ..DEFAULTS },
-            expect: e("localhost:5050", "ksail-workloads", "dev", "oci://localhost:5050/ksail-workloads:dev", Some("oci://kind-local-registry:5000/ksail-workloads"), dev, NO_W) },
+            expect: e("localhost:5050", "ksail-workloads-bda25155", "dev", "oci://localhost:5050/ksail-workloads-bda25155:dev", Some("oci://kind-local-registry:5000/ksail-workloads-bda25155"), dev, NO_W) },
         Row { id: "R25", case: Case { source_directory: Some(A70), ..DEFAULTS },
             expect: e("localhost:5050", A63, "dev", leak(format!("oci://localhost:5050/{A63}:dev")), Some(leak(format!("oci://kind-local-registry:5000/{A63}"))), dev, NO_W) },
         Row { id: "R26", case: Case { metadata_name: Some("dev"), distribution: "K3s", ..DEFAULTS },

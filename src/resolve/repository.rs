@@ -4,13 +4,22 @@
 
 use std::path::{Component, Path, PathBuf};
 
-/// Repository used when sanitising leaves nothing.
+use sha2::{Digest, Sha256};
+
+/// Repository used when sanitising leaves nothing: with a short hash of the text appended
+/// ([`sanitise`]), bare only for the empty text.
 pub const FALLBACK_REPOSITORY: &str = "ksail-workloads";
+
+/// Bytes of the SHA-256 of the text that tell fallback repositories apart (8 hex digits).
+const FALLBACK_HASH_BYTES: usize = 4;
 
 /// Longest repository name `sanitise` produces, in bytes (a DNS label's limit).
 const MAX_REPOSITORY_LEN: usize = 63;
 
-/// Turn any text into a lower-case `[a-z0-9-]` name of at most 63 bytes.
+/// Turn any text into a lower-case `[a-z0-9-]` name of at most 63 bytes. Text with nothing
+/// usable (`___`, `日本`) gets [`FALLBACK_REPOSITORY`] and a short hash of itself
+/// (`ksail-workloads-bda25155`), so that two such source directories do not push to one
+/// repository; the name is the same on every run and machine.
 pub fn sanitise(text: &str) -> String {
     let mut name = String::with_capacity(text.len());
     for c in text.chars() {
@@ -25,10 +34,15 @@ pub fn sanitise(text: &str) -> String {
     // Only ASCII is left, so any byte index is a char boundary.
     name.truncate(MAX_REPOSITORY_LEN);
     let name = name.trim_end_matches('-');
-    if name.is_empty() {
+    if !name.is_empty() {
+        name.to_string()
+    } else if text.is_empty() {
+        // The root directory: there is only one, and no name to tell apart.
         FALLBACK_REPOSITORY.to_string()
     } else {
-        name.to_string()
+        let digest = Sha256::digest(text.as_bytes());
+        let hash = crate::artifact::pack::hex(&digest[..FALLBACK_HASH_BYTES]);
+        format!("{FALLBACK_REPOSITORY}-{hash}")
     }
 }
 
@@ -104,7 +118,7 @@ mod tests {
             ("/srv/gitops/My_Workloads", "my-workloads"),
             (".hidden", "hidden"),
             ("Ünïcode", "n-code"),
-            ("___", "ksail-workloads"),
+            ("___", "ksail-workloads-bda25155"),
             (".", "demo-app"),
             (&long_a, &expected_a),
             (&long_b, &expected_b),
@@ -138,6 +152,26 @@ mod tests {
         std::fs::create_dir_all(project.join("k8s")).expect("mkdir");
         assert_eq!(source_basename(".", &project), "Real Project");
         assert_eq!(source_basename("k8s/..", &project), "Real Project");
+    }
+
+    /// Names with nothing usable used to share `ksail-workloads`, so their pushes overwrote each
+    /// other's artifact.
+    #[test]
+    fn unusable_names_get_distinct_stable_fallbacks() {
+        assert_eq!(sanitise("___"), "ksail-workloads-bda25155");
+        assert_eq!(sanitise("日本"), "ksail-workloads-cf2abf0c");
+        assert_eq!(sanitise("-"), sanitise("-"));
+        assert_ne!(sanitise("-"), sanitise("--"));
+        assert_eq!(sanitise(""), FALLBACK_REPOSITORY);
+        for text in ["___", "日本", "Ünï", "---"] {
+            let name = sanitise(text);
+            assert!(name.len() <= MAX_REPOSITORY_LEN, "{name}");
+            assert!(
+                name.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'),
+                "{name}"
+            );
+        }
     }
 
     #[test]
