@@ -11,6 +11,18 @@ fn run(args: &[&str]) -> std::process::Output {
     TestEnv::new().ksail(args).output().expect("run ksail")
 }
 
+/// `ksail <args>` in an empty project, which must exit 2.
+fn run_usage_error(args: &[&str]) -> std::process::Output {
+    let output = run(args);
+    assert_eq!(
+        output.status.code(),
+        Some(2),
+        "{args:?}: {}",
+        describe(&output)
+    );
+    output
+}
+
 /// Each case exits 2 with exactly this error line (the last stderr line).
 #[test]
 fn usage_errors_name_the_problem_and_the_subcommands_help() {
@@ -46,13 +58,7 @@ fn usage_errors_name_the_problem_and_the_subcommands_help() {
         ),
     ];
     for (args, line) in cases {
-        let output = run(args);
-        assert_eq!(
-            output.status.code(),
-            Some(2),
-            "{args:?}: {}",
-            describe(&output)
-        );
+        let output = run_usage_error(args);
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(stderr.lines().last(), Some(line), "{args:?}");
     }
@@ -93,13 +99,7 @@ fn argument_errors_under_output_json_print_the_document() {
             "cluster list",
         ),
     ] {
-        let output = run(args);
-        assert_eq!(
-            output.status.code(),
-            Some(2),
-            "{args:?}: {}",
-            describe(&output)
-        );
+        let output = run_usage_error(args);
         let stdout = stdout_lines(&output);
         assert_eq!(stdout.len(), 1, "{args:?}: {}", describe(&output));
         let document: Value = serde_json::from_str(&stdout[0]).expect("one JSON document");
