@@ -5,8 +5,9 @@
 //!
 //! This module owns parsing only; it knows nothing about ksail.yaml or Kubernetes objects.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
+use std::hash::{BuildHasher, RandomState};
 
 use granit_parser::{Event, Parser, ScalarStyle, ScanError, Span};
 
@@ -33,13 +34,13 @@ impl fmt::Display for Pos {
 }
 
 /// A parsed YAML node with the position of its first token.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Node {
     pub value: Value,
     pub pos: Pos,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Value {
     /// An empty node, `~` or `null` (plain, any case form the core schema allows).
     Null,
@@ -49,7 +50,7 @@ pub enum Value {
     Mapping(Vec<(Node, Node)>),
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Scalar {
     pub text: String,
     /// Plain scalars are subject to the core schema's type resolution; quoted and block scalars
@@ -198,7 +199,10 @@ enum Frame {
         pos: Pos,
         anchor: usize,
         entries: Vec<(Node, Node)>,
-        pending_key: Option<Node>,
+        /// [`key_hash`] of every key in `entries`: duplicate detection stays linear.
+        key_hashes: HashSet<u64>,
+        /// A key waiting for its value, with its [`key_hash`].
+        pending_key: Option<(Node, u64)>,
     },
 }
 
@@ -206,6 +210,7 @@ enum Frame {
 struct TreeBuilder {
     stack: Vec<Frame>,
     anchors: HashMap<usize, Node>,
+    hasher: RandomState,
     documents: Vec<Document>,
     document_pos: Option<Pos>,
     document_root: Option<Node>,
@@ -257,6 +262,7 @@ impl TreeBuilder {
                 pos,
                 anchor,
                 entries: Vec::new(),
+                key_hashes: HashSet::new(),
                 pending_key: None,
             }),
             Event::SequenceEnd | Event::MappingEnd => {
@@ -298,23 +304,48 @@ impl TreeBuilder {
             Some(Frame::Sequence { items, .. }) => items.push(node),
             Some(Frame::Mapping {
                 entries,
+                key_hashes,
                 pending_key,
                 ..
             }) => match pending_key.take() {
                 None => {
-                    if entries.iter().any(|(key, _)| same_key(key, &node)) {
+                    let hash = key_hash(&self.hasher, &node);
+                    // Equal hashes are almost always equal keys; `same_key` decides.
+                    if key_hashes.contains(&hash)
+                        && entries.iter().any(|(key, _)| same_key(key, &node))
+                    {
                         return Err(YamlError {
                             pos: node.pos,
                             message: format!("duplicate key {}", key_label(&node)),
                         });
                     }
-                    *pending_key = Some(node);
+                    *pending_key = Some((node, hash));
                 }
-                Some(key) => entries.push((key, node)),
+                Some((key, hash)) => {
+                    key_hashes.insert(hash);
+                    entries.push((key, node));
+                }
             },
         }
         Ok(())
     }
+}
+
+/// What [`same_key`] compares, as a hashable value: equal keys have equal forms.
+#[derive(Hash)]
+enum KeyForm<'a> {
+    Null,
+    Text(&'a str),
+    Complex(&'a Value),
+}
+
+fn key_hash(hasher: &RandomState, key: &Node) -> u64 {
+    let form = match &key.value {
+        Value::Null => KeyForm::Null,
+        Value::Scalar(scalar) => KeyForm::Text(&scalar.text),
+        complex => KeyForm::Complex(complex),
+    };
+    hasher.hash_one(form)
 }
 
 fn same_key(a: &Node, b: &Node) -> bool {
@@ -403,6 +434,46 @@ mod tests {
     fn aliases_resolve_to_their_anchor() {
         let doc = parse_one("a: &x {k: v}\nb: *x\n");
         assert_eq!(doc.get("b").unwrap().get("k").unwrap().as_str(), Some("v"));
+    }
+
+    #[test]
+    fn duplicate_keys_compare_as_before() {
+        let duplicate = |source: &str| parse_documents(source).err().map(|e| (e.pos, e.message));
+        // Scalars compare by text, whatever their style.
+        assert_eq!(
+            duplicate("\"a\": 1\nb: 2\na: 3\n"),
+            Some((
+                Pos { line: 3, column: 1 },
+                "duplicate key \"a\"".to_string()
+            ))
+        );
+        assert_eq!(
+            duplicate("~: 1\nnull: 2\n"),
+            Some((Pos { line: 2, column: 1 }, "duplicate key null".to_string()))
+        );
+        // A quoted "null" is a string, not the null key.
+        assert_eq!(duplicate("\"null\": 1\n~: 2\n"), None);
+        // Complex keys are equal when they are the same node, as through an alias.
+        assert_eq!(
+            duplicate("? &k [a]\n: 1\n? *k\n: 2\n"),
+            Some((
+                Pos { line: 3, column: 3 },
+                "duplicate key (complex key)".to_string()
+            ))
+        );
+        assert_eq!(duplicate("? [a]\n: 1\n? [b]\n: 2\n"), None);
+        // Duplicates are per mapping.
+        assert_eq!(duplicate("a: {k: 1}\nb: {k: 2}\n"), None);
+    }
+
+    #[test]
+    fn many_keys_in_one_mapping_parse() {
+        let source: String = (0..20_000).map(|i| format!("key{i}: {i}\n")).collect();
+        let doc = parse_one(&source);
+        assert_eq!(doc.as_mapping().map(<[_]>::len), Some(20_000));
+        let err = parse_documents(&format!("{source}key7: again\n")).unwrap_err();
+        assert_eq!(err.pos.line, 20_001);
+        assert_eq!(err.message, "duplicate key \"key7\"");
     }
 
     #[test]
