@@ -61,8 +61,9 @@ pub fn validate(display_root: &str, selection: &Selection) -> Validation {
         .collect();
 
     // Pass 1: kustomization files (parse-only themselves) name the other parse-only inputs.
-    // Pass 2 then parses every other file and checks it at once, so that only one file's tree
-    // is in memory at a time, whatever the size of the source directory.
+    // Pass 2 then parses every other file and checks each document as soon as it is parsed, so
+    // that only one document's tree is in memory at a time, whatever the size of the source
+    // directory or of a file (yaml::limits bounds one document).
     let mut problems = Vec::new();
     let mut parse_only: BTreeSet<String> = BTreeSet::new();
     for entry in candidates
@@ -70,16 +71,13 @@ pub fn validate(display_root: &str, selection: &Selection) -> Validation {
         .filter(|entry| is_kustomization(&entry.name))
     {
         parse_only.insert(entry.name.clone());
-        match parse_entry(display_root, entry) {
-            Ok(documents) => {
+        let mut inputs = Vec::new();
+        match parse_entry(display_root, entry, |document| {
+            inputs.extend(referenced_inputs(&document));
+        }) {
+            Ok(()) => {
                 let dir = parent_dir(&entry.name);
-                for document in &documents {
-                    for path in referenced_inputs(document) {
-                        if let Some(name) = join_relative(dir, &path) {
-                            parse_only.insert(name);
-                        }
-                    }
-                }
+                parse_only.extend(inputs.iter().filter_map(|path| join_relative(dir, path)));
             }
             Err(problem) => problems.push(problem),
         }
@@ -88,13 +86,18 @@ pub fn validate(display_root: &str, selection: &Selection) -> Validation {
         .iter()
         .filter(|entry| !is_kustomization(&entry.name))
     {
-        match parse_entry(display_root, entry) {
-            Err(problem) => problems.push(problem),
-            Ok(documents) if !parse_only.contains(&entry.name) => {
-                let file = display_path(display_root, &entry.name);
-                problems.extend(check_objects(&file, &documents));
+        let file = display_path(display_root, &entry.name);
+        let check = !parse_only.contains(&entry.name);
+        let (mut found, mut number) = (Vec::new(), 0);
+        match parse_entry(display_root, entry, |document| {
+            number += 1;
+            if check {
+                found.extend(check_object(&file, number, &document));
             }
-            Ok(_) => {}
+        }) {
+            // A file that does not parse reports only that.
+            Err(problem) => problems.push(problem),
+            Ok(()) => problems.extend(found),
         }
     }
     problems.sort();
@@ -174,7 +177,8 @@ fn in_chart_directory(name: &str, chart_dirs: &[String]) -> bool {
     chart_dirs.iter().any(|dir| name.starts_with(dir.as_str()))
 }
 
-fn parse_entry(display_root: &str, entry: &Entry) -> Result<Vec<Node>, Problem> {
+/// Parse `entry`, handing each document to `each` as soon as it is parsed.
+fn parse_entry(display_root: &str, entry: &Entry, each: impl FnMut(Node)) -> Result<(), Problem> {
     let file = display_path(display_root, &entry.name);
     let problem_at = |pos: Pos, message: String| Problem {
         file: file.clone(),
@@ -190,13 +194,19 @@ fn parse_entry(display_root: &str, entry: &Entry) -> Result<Vec<Node>, Problem> 
             )
         })?,
         EntryKind::Inline(bytes) => bytes.clone(),
-        EntryKind::Dir => return Ok(Vec::new()),
+        EntryKind::Dir => return Ok(()),
     };
     let text = String::from_utf8(bytes).map_err(|error| {
         let valid = &error.as_bytes()[..error.utf8_error().valid_up_to()];
         problem_at(position_after(valid), "invalid UTF-8".to_string())
     })?;
-    yaml::parse_documents(&text).map_err(|error| problem_at(error.pos, error.message))
+    yaml::parse_each_document(&text, each).map_err(|error| {
+        let message = match error.limit {
+            Some(limit) => format!("{}; {}", error.message, limit.fix()),
+            None => error.message,
+        };
+        problem_at(error.pos, message)
+    })
 }
 
 /// The 1-based position just after `prefix`.
@@ -211,59 +221,54 @@ fn position_after(prefix: &[u8]) -> Pos {
     Pos { line, column }
 }
 
-/// The Kubernetes-object check for every document of a manifest file.
-fn check_objects(file: &str, documents: &[Node]) -> Vec<Problem> {
+/// The Kubernetes-object check for document `number` (1-based) of a manifest file.
+fn check_object(file: &str, number: usize, document: &Node) -> Vec<Problem> {
     let mut problems = Vec::new();
-    for (index, document) in documents.iter().enumerate() {
-        let number = index + 1;
-        let mut problem = |pos: Pos, message: String| {
-            problems.push(Problem {
-                file: file.to_string(),
-                line: pos.line,
-                column: pos.column,
-                message,
-            })
-        };
-        match &document.value {
-            Value::Null => {}
-            Value::Sequence(_) => problem(
-                document.pos,
-                format!("document {number} is a sequence, not a Kubernetes object"),
-            ),
-            Value::Scalar(_) => problem(
-                document.pos,
-                format!("document {number} is a scalar, not a Kubernetes object"),
-            ),
-            Value::Mapping(_) => {
-                for field in ["apiVersion", "kind"] {
-                    match document.get(field) {
-                        None => {
+    let mut problem = |pos: Pos, message: String| {
+        problems.push(Problem {
+            file: file.to_string(),
+            line: pos.line,
+            column: pos.column,
+            message,
+        })
+    };
+    match &document.value {
+        Value::Null => {}
+        Value::Sequence(_) => problem(
+            document.pos,
+            format!("document {number} is a sequence, not a Kubernetes object"),
+        ),
+        Value::Scalar(_) => problem(
+            document.pos,
+            format!("document {number} is a scalar, not a Kubernetes object"),
+        ),
+        Value::Mapping(_) => {
+            for field in ["apiVersion", "kind"] {
+                match document.get(field) {
+                    None => problem(document.pos, format!("document {number} has no {field:?}")),
+                    Some(value) => match &value.value {
+                        Value::Scalar(scalar) if !scalar.text.is_empty() => {
+                            if !matches!(scalar.core_value(), yaml::CoreValue::Str(_)) {
+                                problem(
+                                    value.pos,
+                                    format!(
+                                        "document {number} has {field:?} {}, not a string",
+                                        value.describe()
+                                    ),
+                                );
+                            }
+                        }
+                        Value::Null => {
                             problem(document.pos, format!("document {number} has no {field:?}"))
                         }
-                        Some(value) => match &value.value {
-                            Value::Scalar(scalar) if !scalar.text.is_empty() => {
-                                if !matches!(scalar.core_value(), yaml::CoreValue::Str(_)) {
-                                    problem(
-                                        value.pos,
-                                        format!(
-                                            "document {number} has {field:?} {}, not a string",
-                                            value.describe()
-                                        ),
-                                    );
-                                }
-                            }
-                            Value::Null => {
-                                problem(document.pos, format!("document {number} has no {field:?}"))
-                            }
-                            _ => problem(
-                                value.pos,
-                                format!(
-                                    "document {number} has {field:?} {}, not a non-empty string",
-                                    value.describe()
-                                ),
+                        _ => problem(
+                            value.pos,
+                            format!(
+                                "document {number} has {field:?} {}, not a non-empty string",
+                                value.describe()
                             ),
-                        },
-                    }
+                        ),
+                    },
                 }
             }
         }

@@ -10,7 +10,7 @@ use super::go_keys::is_go_key;
 use super::keys::{API_VERSION, KIND, Key, KeySpec, ValueKind, is_container};
 use super::value::{Problem, Val, interpret, or_list};
 use super::{ConfigError, display_path};
-use crate::yaml::{CoreValue, Node, Pos, Value, parse_documents};
+use crate::yaml::{CoreValue, Limit, Node, Pos, Value, parse_each_document};
 
 /// A validated value read from the file.
 #[derive(Debug, Clone, PartialEq)]
@@ -99,22 +99,25 @@ pub fn parse_source(
         problem,
         fix: fix.to_string(),
     };
-    let documents = parse_documents(source).map_err(|error| ConfigError::Syntax {
+    // Only the first document is kept; the others are only counted for the message.
+    let (mut first, mut count) = (None, 0);
+    parse_each_document(source, |document| {
+        count += 1;
+        first.get_or_insert(document);
+    })
+    .map_err(|error| ConfigError::Syntax {
         file: display.to_string(),
         pos: error.pos,
+        fix: error.limit.map_or("fix the YAML syntax", Limit::fix),
         message: syntax_message(error.message),
     })?;
-    let root = match documents.as_slice() {
-        [] => None,
-        [root] => Some(root),
-        several => {
-            return Err(file_error(
-                format!("found {} YAML documents, expected one", several.len()),
-                "keep a single document (remove the extra '---' separators)",
-            ));
-        }
-    };
-    let Some(root) = root.filter(|root| !root.is_null()) else {
+    if count > 1 {
+        return Err(file_error(
+            format!("found {count} YAML documents, expected one"),
+            "keep a single document (remove the extra '---' separators)",
+        ));
+    }
+    let Some(root) = first.as_ref().filter(|root| !root.is_null()) else {
         return Err(file_error(
             "file is empty".to_string(),
             "it needs at least apiVersion and kind",

@@ -51,12 +51,14 @@ pub enum ConfigError {
         problem: String,
         fix: String,
     },
-    /// A YAML syntax error or duplicate key.
-    #[error("{file}:{pos}: {message}; fix the YAML syntax")]
+    /// A YAML syntax error, a duplicate key or an exceeded YAML limit.
+    #[error("{file}:{pos}: {message}; {fix}")]
     Syntax {
         file: String,
         pos: Pos,
         message: String,
+        /// "fix the YAML syntax", or what to do about the limit.
+        fix: &'static str,
     },
     /// A bad value. `origin` names where it came from: `ksail.yaml:9:23: spec.workload.tag`,
     /// `environment variable KSAIL_SPEC_WORKLOAD_TAG` or `flag --timeout`. `note` is empty or

@@ -1,0 +1,237 @@
+//! A small position-aware YAML tree built from the event stream of `granit-parser` (the parser
+//! that `serde-saphyr` uses). Config loading and manifest validation both need what serde does not
+//! give them: 1-based line and column of every node, duplicate-key detection, and the YAML 1.2
+//! core schema (`yes`/`on` are strings). Parsing is linear in the input, and [`limits`] bound
+//! what one document may cost, so no input can make it slow or exhaust memory.
+//!
+//! This module owns parsing only; it knows nothing about ksail.yaml or Kubernetes objects.
+
+mod build;
+pub mod limits;
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+
+use granit_parser::{ErrorKind, Parser, ScanError, Span};
+
+use build::TreeBuilder;
+pub use limits::Limit;
+
+/// A 1-based line and column in the source text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Pos {
+    pub line: usize,
+    pub column: usize,
+}
+
+impl Pos {
+    fn from_span(span: &Span) -> Pos {
+        Pos {
+            line: span.start.line(),
+            column: span.start.col() + 1,
+        }
+    }
+}
+
+impl fmt::Display for Pos {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.line, self.column)
+    }
+}
+
+/// A parsed YAML node with the position of its first token.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Node {
+    pub value: Value,
+    pub pos: Pos,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Value {
+    /// An empty node, `~` or `null` (plain, any case form the core schema allows).
+    Null,
+    Scalar(Scalar),
+    Sequence(Vec<Node>),
+    /// Entries in source order. Keys are unique (checked while parsing).
+    Mapping(Vec<(Node, Node)>),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Scalar {
+    pub text: String,
+    /// Plain scalars are subject to the core schema's type resolution; quoted and block scalars
+    /// are always strings.
+    pub plain: bool,
+}
+
+/// What a scalar resolves to under the YAML 1.2 core schema.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CoreValue<'a> {
+    Bool(bool),
+    Int(i64),
+    Float,
+    Str(&'a str),
+}
+
+impl Scalar {
+    pub fn core_value(&self) -> CoreValue<'_> {
+        if !self.plain {
+            return CoreValue::Str(&self.text);
+        }
+        match self.text.as_str() {
+            "true" | "True" | "TRUE" => CoreValue::Bool(true),
+            "false" | "False" | "FALSE" => CoreValue::Bool(false),
+            text => {
+                if let Ok(int) = text.parse::<i64>() {
+                    CoreValue::Int(int)
+                } else if is_core_float(text) {
+                    CoreValue::Float
+                } else {
+                    CoreValue::Str(text)
+                }
+            }
+        }
+    }
+}
+
+fn is_core_float(text: &str) -> bool {
+    let lowered = text.to_ascii_lowercase();
+    if matches!(lowered.trim_start_matches(['+', '-']), ".inf" | ".nan") {
+        return true;
+    }
+    let bytes = text.trim_start_matches(['+', '-']);
+    !bytes.is_empty()
+        && bytes.chars().any(|c| c.is_ascii_digit())
+        && bytes
+            .chars()
+            .all(|c| c.is_ascii_digit() || matches!(c, '.' | 'e' | 'E' | '+' | '-'))
+        && bytes.parse::<f64>().is_ok()
+}
+
+impl Node {
+    /// A short description of the node's type for "expected X, found Y" messages.
+    pub fn describe(&self) -> String {
+        match &self.value {
+            Value::Null => "null".to_string(),
+            Value::Sequence(_) => "a sequence".to_string(),
+            Value::Mapping(_) => "a mapping".to_string(),
+            Value::Scalar(scalar) => match scalar.core_value() {
+                CoreValue::Bool(b) => format!("boolean {b}"),
+                CoreValue::Int(i) => format!("integer {i}"),
+                CoreValue::Float => format!("number {}", scalar.text),
+                CoreValue::Str(s) => format!("string {s:?}"),
+            },
+        }
+    }
+
+    /// The entries of a mapping node, or `None`.
+    pub fn as_mapping(&self) -> Option<&[(Node, Node)]> {
+        match &self.value {
+            Value::Mapping(entries) => Some(entries),
+            _ => None,
+        }
+    }
+
+    /// The value for `key` in a mapping node whose keys are scalars.
+    pub fn get(&self, key: &str) -> Option<&Node> {
+        self.as_mapping()?
+            .iter()
+            .find(|(k, _)| k.as_str() == Some(key))
+            .map(|(_, v)| v)
+    }
+
+    /// The text of a scalar node (any style), or `None`.
+    pub fn as_str(&self) -> Option<&str> {
+        match &self.value {
+            Value::Scalar(scalar) => Some(&scalar.text),
+            _ => None,
+        }
+    }
+
+    pub fn is_null(&self) -> bool {
+        matches!(self.value, Value::Null)
+    }
+}
+
+/// A syntax error, a duplicate key or an exceeded limit, with its position.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct YamlError {
+    pub pos: Pos,
+    pub message: String,
+    /// Set when a limit, not the syntax, stopped parsing: its fix is not "fix the syntax".
+    pub limit: Option<Limit>,
+}
+
+impl YamlError {
+    fn at(pos: Pos, message: String) -> Self {
+        YamlError {
+            pos,
+            message,
+            limit: None,
+        }
+    }
+
+    fn limit(pos: Pos, limit: Limit) -> Self {
+        YamlError {
+            pos,
+            message: limit.message(),
+            limit: Some(limit),
+        }
+    }
+}
+
+impl fmt::Display for YamlError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.pos, self.message)
+    }
+}
+
+impl std::error::Error for YamlError {}
+
+impl From<ScanError> for YamlError {
+    fn from(error: ScanError) -> Self {
+        let marker = error.marker();
+        let pos = Pos {
+            line: marker.line(),
+            column: marker.col() + 1,
+        };
+        // The parser's own nesting limit (set just above ours) means the same; it can notice
+        // first because it reads ahead of the tree.
+        if matches!(error.kind(), ErrorKind::RecursionLimitExceeded) {
+            return YamlError::limit(pos, Limit::Depth);
+        }
+        YamlError::at(
+            pos,
+            error.info().lines().next().unwrap_or_default().to_string(),
+        )
+    }
+}
+
+/// One document of a stream: its root node (a `Null` node for an empty document).
+pub type Document = Node;
+
+/// Parse every document of `source`. Fails on the first syntax error, duplicate key or exceeded
+/// limit.
+pub fn parse_documents(source: &str) -> Result<Vec<Document>, YamlError> {
+    let mut documents = Vec::new();
+    parse_each_document(source, |document| documents.push(document))?;
+    Ok(documents)
+}
+
+/// Parse `source` one document at a time, handing each to `each` as soon as it is complete, so
+/// that only one document's tree is in memory. Documents before an error have been handed over.
+pub fn parse_each_document(source: &str, each: impl FnMut(Document)) -> Result<(), YamlError> {
+    // The parser's own nesting limits count block and flow collections separately; ours counts
+    // both, so theirs only needs to stay out of its way.
+    let options = granit_parser::options! {
+        block_nesting_limit: limits::MAX_DEPTH + 1,
+        flow_nesting_limit: limits::MAX_DEPTH + 1,
+    };
+    let mut builder = TreeBuilder::new(each);
+    for event in Parser::new_from_str_with_options(source, options) {
+        let (event, span) = event?;
+        builder.push(event, &span)?;
+    }
+    Ok(())
+}
