@@ -11,6 +11,7 @@ mod support;
 use std::process::Output;
 
 use serde_json::json;
+use support::push::{alias_bomb, nested_sequences};
 use support::{
     Proxy, Registry, TestEnv, assert_case_exit, assert_error_line, assert_no_secret, stderr_lines,
     stderr_text,
@@ -237,12 +238,26 @@ fn b03_config_flag_naming_a_missing_file_or_a_directory() {
 fn b04_to_b07_a_ksail_yaml_that_does_not_load() {
     let Some(up) = upstream() else { return };
     let reference = up.reference();
-    let rows: [(&str, String, Expected); 6] = [
+    let rows: [(&str, String, Expected); 8] = [
         (
             "B04 YAML syntax error",
             config_with("spec:\n  workload:\n    tag: a: b\n"),
             exact(
                 "error: ksail.yaml:5:11: mapping values are not allowed here; fix the YAML syntax",
+            ),
+        ),
+        (
+            "B04 an alias bomb stops at the alias expansion limit",
+            config_with(&format!("x:\n{}", alias_bomb("  ", 9))),
+            exact(
+                "error: ksail.yaml:9:11: alias expansion limit exceeded: anchors and aliases copy more than 1000000 nodes in this document; use fewer or smaller aliases (aliases of aliases multiply: an alias bomb)",
+            ),
+        ),
+        (
+            "B04 nesting deeper than the limit",
+            config_with(&format!("x: {}\n", nested_sequences(257))),
+            exact(
+                "error: ksail.yaml:3:259: nesting depth limit exceeded: more than 256 nested mappings and sequences; flatten the structure",
             ),
         ),
         (

@@ -8,7 +8,7 @@ mod support;
 use std::fs;
 use std::process::Output;
 
-use support::push::{CM, json_of, push_registry, run_ok};
+use support::push::{CM, alias_bomb, json_of, nested_sequences, push_registry, run_ok};
 use support::{
     Proxy, Registry, TestEnv, has_timestamp_prefix, http, stderr_lines, stderr_text, stdout_text,
     timestamped_lines, timestamped_warnings,
@@ -161,6 +161,19 @@ const INVALID_TREE_ERROR: &str = "error: validation failed: 4 problems in 3 file
 const VALIDATE_ON_PUSH_FALSE: &str =
     "apiVersion: ksail.io/v1alpha1\nkind: Cluster\nspec:\n  workload:\n    validateOnPush: false\n";
 
+const ONE_PROBLEM: &str =
+    "error: validation failed: 1 problem in 1 file under k8s; fix them or push with --no-validate";
+const ALIAS_FIX: &str = "use fewer or smaller aliases (aliases of aliases multiply: an alias bomb)";
+
+/// A ConfigMap whose `data` mapping holds `keys` keys (`key0` …), one per line from line 6.
+fn big_config_map(keys: usize) -> String {
+    let mut text = String::from("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: big\ndata:\n");
+    for key in 0..keys {
+        text.push_str(&format!("  key{key}: \"value {key}\"\n"));
+    }
+    text
+}
+
 fn rejections() -> Vec<Rejection> {
     let many: Vec<String> = (0..20)
         .map(|i| format!("k8s/f{i:02}.yaml:1:1: document 1 is a sequence, not a Kubernetes object"))
@@ -275,6 +288,40 @@ fn rejections() -> Vec<Rejection> {
         .problems(vec![
             "k8s/scalar.yaml:1:1: document 1 is a scalar, not a Kubernetes object".into(),
             "k8s/svc.YML:5:3: duplicate key \"name\"".into(),
+        ]),
+        Rejection::new(
+            "an alias bomb stops at the alias expansion limit",
+            ONE_PROBLEM,
+            |env| {
+                env.write("k8s/cm.yaml", CM);
+                env.write("k8s/bomb.yaml", format!("{CM}data:\n{}", alias_bomb("  ", 9)));
+            },
+        )
+        .problems(vec![
+            // l5 (line 11) is the first anchor whose copies pass 1,000,000 nodes.
+            format!("k8s/bomb.yaml:11:11: alias expansion limit exceeded: anchors and aliases copy more than 1000000 nodes in this document; {ALIAS_FIX}"),
+        ]),
+        Rejection::new(
+            "nesting deeper than the limit",
+            ONE_PROBLEM,
+            |env| {
+                env.write("k8s/deep.yaml", format!("{CM}data:\n  x: {}\n", nested_sequences(300)));
+            },
+        )
+        .problems(vec![
+            // The parser reads ahead of the tree and notices at the 258th `[` (its own limit
+            // counts flow collections alone); the position is always inside the too-deep part.
+            "k8s/deep.yaml:6:263: nesting depth limit exceeded: more than 256 nested mappings and sequences; flatten the structure".into(),
+        ]),
+        Rejection::new(
+            "a duplicate key among 200,000 keys is reported at its position",
+            ONE_PROBLEM,
+            |env| {
+                env.write("k8s/big.yaml", &(big_config_map(200_000) + "  key100000: again\n"));
+            },
+        )
+        .problems(vec![
+            "k8s/big.yaml:200006:3: duplicate key \"key100000\"".into(),
         ]),
         Rejection::new(
             "B10 at most 20 problem lines, then … and N more",
@@ -661,6 +708,61 @@ fn validation_exemptions_pass() {
     assert!(
         texts.iter().any(|t| t == "push: validated 8 YAML files"),
         "8 = cm, 2 kustomizations, settings, raw, patch, values, creds; the chart is skipped: {texts:?}"
+    );
+}
+
+/// Anchors and aliases as manifests use them, each document with its own anchors.
+const ANCHORED_MANIFESTS: &str = "apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  labels: &labels
+    app: web
+spec:
+  selector:
+    matchLabels: *labels
+  template:
+    metadata:
+      labels: *labels
+    spec:
+      containers:
+        - name: web
+          image: nginx
+          env: &env
+            - {name: MODE, value: web}
+        - name: sidecar
+          image: busybox
+          env: *env
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: web
+  labels: &labels
+    app: web
+spec:
+  selector: *labels
+  ports: [{port: 80}]
+";
+
+#[test]
+fn large_mappings_and_anchors_within_the_limits_pass() {
+    let (_registry, host, env) = registry_and_env!();
+    // One mapping with 200,000 keys (about 6 MB): each key is checked against the others through
+    // a hash, so this takes a moment, not minutes (benches/yaml.rs measures it).
+    env.write("k8s/big.yaml", big_config_map(200_000));
+    env.write("k8s/web.yaml", ANCHORED_MANIFESTS);
+    // Aliases of aliases that copy about 150,000 nodes stay within the alias expansion limit.
+    env.write(
+        "k8s/laughs.yaml",
+        format!("{CM}data:\n{}", alias_bomb("  ", 5)),
+    );
+    let output = push_registry(&env, &host, &[]);
+    run_ok(&output);
+    let texts = timestamped_lines(&output);
+    assert!(
+        texts.iter().any(|t| t == "push: validated 3 YAML files"),
+        "{texts:?}"
     );
 }
 

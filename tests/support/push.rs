@@ -16,6 +16,24 @@ pub const APP_MANIFEST: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  na
 /// A valid manifest: one ConfigMap named `a`.
 pub const CM: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n";
 
+/// Mapping lines at `indent` whose values alias each other like a "billion laughs": the first
+/// is a list of nine scalars, each of the next `levels - 1` a list of nine aliases of the one
+/// before. Nine levels expand to about 430 million nodes; five stay well within ksail's alias
+/// expansion limit (docs/push.md#yaml-limits).
+pub fn alias_bomb(indent: &str, levels: usize) -> String {
+    let mut text = format!("{indent}l0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
+    for level in 1..levels {
+        let items = [format!("*l{}", level - 1).as_str(); 9].join(", ");
+        text.push_str(&format!("{indent}l{level}: &l{level} [{items}]\n"));
+    }
+    text
+}
+
+/// `depth` flow sequences nested inside each other, on one line.
+pub fn nested_sequences(depth: usize) -> String {
+    format!("{}x{}", "[".repeat(depth), "]".repeat(depth))
+}
+
 /// An environment whose `k8s/app.yaml` holds `content`.
 pub fn env_with_app(content: &str) -> TestEnv {
     let env = TestEnv::new();
