@@ -6,7 +6,7 @@ use std::hash::{BuildHasher, RandomState};
 
 use granit_parser::{Event, Marker, ScalarStyle, Span};
 
-use super::limits::{self, CopyBudget, Size};
+use super::limits::{Limit, Limits, Size};
 use super::{Document, Node, Pos, Scalar, Value, YamlError};
 
 /// Frames of the collection currently being built.
@@ -36,31 +36,35 @@ struct Anchored {
 }
 
 pub(super) struct TreeBuilder<F> {
+    limits: Limits,
     each: F,
     stack: Vec<Frame>,
     anchors: HashMap<usize, Anchored>,
     hasher: RandomState,
-    document_pos: Option<Pos>,
+    /// Where the current document starts (the parser starts every document with an event).
+    document_pos: Pos,
     /// Byte offset of the current document's first event.
     document_offset: usize,
     document_root: Option<Node>,
     /// Everything the current document has built, copies included.
     built: Size,
-    copied: CopyBudget,
+    /// What anchors and aliases have copied in the current document.
+    copied: Size,
 }
 
 impl<F: FnMut(Document)> TreeBuilder<F> {
-    pub fn new(each: F) -> Self {
+    pub fn new(limits: Limits, each: F) -> Self {
         TreeBuilder {
+            limits,
             each,
             stack: Vec::new(),
             anchors: HashMap::new(),
             hasher: RandomState::new(),
-            document_pos: None,
+            document_pos: Pos { line: 1, column: 1 },
             document_offset: 0,
             document_root: None,
             built: Size::default(),
-            copied: CopyBudget::default(),
+            copied: Size::default(),
         }
     }
 
@@ -68,21 +72,21 @@ impl<F: FnMut(Document)> TreeBuilder<F> {
         let pos = Pos::from_span(span);
         if let Event::DocumentStart(..) = event {
             self.anchors.clear();
-            self.document_pos = Some(pos);
+            self.document_pos = pos;
             self.document_offset = byte_offset(&span.start);
             self.document_root = None;
             self.built = Size::default();
-            self.copied = CopyBudget::default();
+            self.copied = Size::default();
             return Ok(());
         }
         let document_bytes = byte_offset(&span.end).saturating_sub(self.document_offset);
-        limits::check_document_bytes(document_bytes)
-            .map_err(|limit| YamlError::limit(self.document_pos.unwrap_or(pos), limit))?;
+        let checked = self.limits.check_document_bytes(document_bytes);
+        self.stop_at(self.document_pos, checked)?;
         match event {
             Event::DocumentEnd => {
                 let root = self.document_root.take().unwrap_or(Node {
                     value: Value::Null,
-                    pos: self.document_pos.unwrap_or(pos),
+                    pos: self.document_pos,
                 });
                 (self.each)(root);
             }
@@ -101,7 +105,7 @@ impl<F: FnMut(Document)> TreeBuilder<F> {
                         plain,
                     })
                 };
-                self.built.add(size);
+                self.grow(size)?;
                 self.finish_node(Node { value, pos }, anchor, size)?;
             }
             Event::Alias(id) => {
@@ -112,7 +116,7 @@ impl<F: FnMut(Document)> TreeBuilder<F> {
                     pos,
                     ..self.anchors[&id].node.clone()
                 };
-                self.built.add(size);
+                self.grow(size)?;
                 self.finish_node(node, 0, size)?;
             }
             Event::SequenceStart(_, anchor, _) => {
@@ -163,17 +167,28 @@ impl<F: FnMut(Document)> TreeBuilder<F> {
     /// Check the depth for a collection starting at `pos`, count it, and return the document's
     /// size before it (its own size is measured from there when it ends).
     fn enter_collection(&mut self, pos: Pos) -> Result<Size, YamlError> {
-        limits::check_depth(self.stack.len()).map_err(|limit| YamlError::limit(pos, limit))?;
+        self.stop_at(pos, self.limits.check_depth(self.stack.len()))?;
         let start = self.built;
-        self.built.nodes += 1;
+        self.grow(Size { nodes: 1, bytes: 0 })?;
         Ok(start)
+    }
+
+    /// Count `size` more in the current document, against its node limit.
+    fn grow(&mut self, size: Size) -> Result<(), YamlError> {
+        self.built.add(size);
+        let checked = self.limits.check_document_nodes(self.built.nodes);
+        self.stop_at(self.document_pos, checked)
     }
 
     /// Account for copying a subtree of `size` (for an anchor or an alias at `pos`).
     fn charge_copy(&mut self, size: Size, pos: Pos) -> Result<(), YamlError> {
-        self.copied
-            .charge(size)
-            .map_err(|limit| YamlError::limit(pos, limit))
+        self.copied.add(size);
+        self.stop_at(pos, self.limits.check_copies(self.copied))
+    }
+
+    /// The error for an exceeded limit, reported at `pos`.
+    fn stop_at(&self, pos: Pos, checked: Result<(), Limit>) -> Result<(), YamlError> {
+        checked.map_err(|limit| YamlError::limit(pos, limit, self.limits.message(limit)))
     }
 
     fn finish_node(&mut self, node: Node, anchor: usize, size: Size) -> Result<(), YamlError> {

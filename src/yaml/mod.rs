@@ -16,7 +16,7 @@ use std::fmt;
 use granit_parser::{ErrorKind, Parser, ScanError, Span};
 
 use build::TreeBuilder;
-pub use limits::Limit;
+pub use limits::{Limit, Limits};
 
 /// A 1-based line and column in the source text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -172,10 +172,10 @@ impl YamlError {
         }
     }
 
-    fn limit(pos: Pos, limit: Limit) -> Self {
+    fn limit(pos: Pos, limit: Limit, message: String) -> Self {
         YamlError {
             pos,
-            message: limit.message(),
+            message,
             limit: Some(limit),
         }
     }
@@ -196,11 +196,6 @@ impl From<ScanError> for YamlError {
             line: marker.line(),
             column: marker.col() + 1,
         };
-        // The parser's own nesting limit (set just above ours) means the same; it can notice
-        // first because it reads ahead of the tree.
-        if matches!(error.kind(), ErrorKind::RecursionLimitExceeded) {
-            return YamlError::limit(pos, Limit::Depth);
-        }
         YamlError::at(
             pos,
             error.info().lines().next().unwrap_or_default().to_string(),
@@ -222,15 +217,28 @@ pub fn parse_documents(source: &str) -> Result<Vec<Document>, YamlError> {
 /// Parse `source` one document at a time, handing each to `each` as soon as it is complete, so
 /// that only one document's tree is in memory. Documents before an error have been handed over.
 pub fn parse_each_document(source: &str, each: impl FnMut(Document)) -> Result<(), YamlError> {
+    parse_within(source, Limits::DEFAULT, each)
+}
+
+fn parse_within(source: &str, limits: Limits, each: impl FnMut(Document)) -> Result<(), YamlError> {
     // The parser's own nesting limits count block and flow collections separately; ours counts
     // both, so theirs only needs to stay out of its way.
     let options = granit_parser::options! {
-        block_nesting_limit: limits::MAX_DEPTH + 1,
-        flow_nesting_limit: limits::MAX_DEPTH + 1,
+        block_nesting_limit: limits.depth + 1,
+        flow_nesting_limit: limits.depth + 1,
     };
-    let mut builder = TreeBuilder::new(each);
+    let mut builder = TreeBuilder::new(limits, each);
     for event in Parser::new_from_str_with_options(source, options) {
-        let (event, span) = event?;
+        let (event, span) = event.map_err(|error| {
+            // The parser's own limit means the same as ours; it can notice first because it
+            // reads ahead of the tree.
+            let depth = matches!(error.kind(), ErrorKind::RecursionLimitExceeded);
+            let error = YamlError::from(error);
+            match depth {
+                true => YamlError::limit(error.pos, Limit::Depth, limits.message(Limit::Depth)),
+                false => error,
+            }
+        })?;
         builder.push(event, &span)?;
     }
     Ok(())

@@ -133,7 +133,7 @@ fn mixed(block: usize, flow: usize) -> String {
 
 #[test]
 fn nesting_up_to_the_depth_limit_parses() {
-    let max = limits::MAX_DEPTH;
+    let max = Limits::DEFAULT.depth;
     parse_one(&nested(max, "[", "]"));
     parse_one(&nested(max, "{a: ", "}"));
     parse_one(&block_nested(max));
@@ -143,7 +143,7 @@ fn nesting_up_to_the_depth_limit_parses() {
 
 #[test]
 fn nesting_deeper_than_the_limit_is_an_error_at_the_collection() {
-    let max = limits::MAX_DEPTH;
+    let max = Limits::DEFAULT.depth;
     for source in [
         nested(max + 1, "[", "]"),
         nested(max + 1, "{a: ", "}"),
@@ -158,13 +158,88 @@ fn nesting_deeper_than_the_limit_is_an_error_at_the_collection() {
         );
     }
     let err = parse_documents(&nested(max + 1, "[", "]")).unwrap_err();
+    let column = max + 1;
+    assert_eq!(err.pos, Pos { line: 1, column });
+}
+
+/// Every document of `source` parsed within `limits`.
+fn parse_within_limits(source: &str, limits: Limits) -> Result<Vec<Node>, YamlError> {
+    let mut documents = Vec::new();
+    parse_within(source, limits, |document| documents.push(document))?;
+    Ok(documents)
+}
+
+/// `count` aliases of a five-node anchored list (whose anchor copy counts five too).
+fn aliases_of_a_list(count: usize) -> String {
+    format!(
+        "a: &a [x, x, x, x]\nb: [{}]\n",
+        vec!["*a"; count].join(", ")
+    )
+}
+
+#[test]
+fn copies_up_to_the_alias_node_limit_parse() {
+    let limits = Limits {
+        alias_nodes: 100,
+        ..Limits::DEFAULT
+    };
+    // 5 + 19 × 5 = 100 nodes copied.
+    parse_within_limits(&aliases_of_a_list(19), limits).expect("within the limit");
+    let err = parse_within_limits(&aliases_of_a_list(20), limits).unwrap_err();
+    assert_eq!(err.limit, Some(Limit::AliasNodes));
+    // The twentieth alias.
+    let column = "b: [".len() + 19 * "*a, ".len() + 1;
+    assert_eq!(err.pos, Pos { line: 2, column });
     assert_eq!(
-        err.pos,
-        Pos {
-            line: 1,
-            column: max + 1
-        }
+        err.message,
+        "alias expansion limit exceeded: anchors and aliases copy more than 100 nodes in this document"
     );
+    // Each document has its own budget.
+    let three = vec![aliases_of_a_list(19); 3].join("---\n");
+    assert_eq!(parse_within_limits(&three, limits).map(|d| d.len()), Ok(3));
+}
+
+#[test]
+fn copies_up_to_the_alias_byte_limit_parse() {
+    let limits = Limits {
+        alias_bytes: 60,
+        ..Limits::DEFAULT
+    };
+    let source = |aliases: usize| format!("a: &t 0123456789\nb:\n{}", "- *t\n".repeat(aliases));
+    // 10 bytes for the anchor copy and 10 for each alias.
+    parse_within_limits(&source(5), limits).expect("within the limit");
+    let err = parse_within_limits(&source(6), limits).unwrap_err();
+    assert_eq!(err.limit, Some(Limit::AliasBytes));
+    assert_eq!(err.pos, Pos { line: 8, column: 3 });
+    assert_eq!(
+        err.message,
+        "alias expansion limit exceeded: anchors and aliases copy more than 60 bytes of text in this document"
+    );
+}
+
+#[test]
+fn anchors_count_as_copies() {
+    // Nested anchors copy their subtrees once each, without any alias.
+    let limits = Limits {
+        alias_nodes: 10,
+        ..Limits::DEFAULT
+    };
+    let err = parse_within_limits("a: &a\n  b: &b\n    c: &c [1, 2, 3]\n", limits).unwrap_err();
+    assert_eq!(err.limit, Some(Limit::AliasNodes));
+    // [1, 2, 3] is 4 nodes, `b`'s mapping 6 (copies: 10), `a`'s 8.
+    assert_eq!(err.pos, Pos { line: 2, column: 3 });
+}
+
+#[test]
+fn alias_bombs_stop_at_the_alias_expansion_limit() {
+    // Level 5 anchors 597,871 nodes (copied once to be remembered) and copies 9 × 66,430
+    // through its aliases.
+    let err = parse_documents(&alias_bomb(9)).unwrap_err();
+    assert_eq!(err.limit, Some(Limit::AliasNodes));
+    assert_eq!(err.pos, Pos { line: 6, column: 9 }, "{err}");
+    // Five levels copy about 150,000 nodes: well within the limit.
+    let doc = parse_one(&alias_bomb(5));
+    assert!(doc.get("a4").is_some());
 }
 
 /// A "billion laughs": every level aliases the one before nine times.
@@ -179,66 +254,71 @@ fn alias_bomb(levels: usize) -> String {
 }
 
 #[test]
-fn alias_bombs_stop_at_the_alias_expansion_limit() {
-    // Level 5 anchors 597,871 nodes (copied once to be remembered) and copies 9 × 66,430
-    // through its aliases.
-    let err = parse_documents(&alias_bomb(9)).unwrap_err();
-    assert_eq!(err.limit, Some(Limit::AliasNodes));
-    assert_eq!(err.pos, Pos { line: 6, column: 9 }, "{err}");
-    assert!(
-        err.message.starts_with(
-            "alias expansion limit exceeded: anchors and aliases copy more than 1000000 nodes"
-        ),
-        "{err}"
-    );
-    // A few levels stay well within the budget.
-    let doc = parse_one(&alias_bomb(5));
-    assert!(doc.get("a4").is_some());
-}
-
-#[test]
-fn aliases_of_long_text_stop_at_the_byte_budget() {
-    let text = "x".repeat(1024 * 1024);
-    let mut source = format!("a: &t {text}\nb:\n");
-    for _ in 0..20 {
-        source.push_str("- *t\n");
-    }
-    let err = parse_documents(&source).unwrap_err();
-    assert_eq!(err.limit, Some(Limit::AliasBytes));
-    // The anchor copy and fifteen aliases fit in 16 MiB; the sixteenth does not.
-    assert_eq!(
-        err.pos,
-        Pos {
-            line: 18,
-            column: 3
-        }
-    );
-}
-
-#[test]
-fn every_document_has_its_own_alias_budget() {
-    let bomb = alias_bomb(5);
-    parse_documents(&format!("{bomb}---\n{bomb}---\n{bomb}")).expect("each within budget");
-}
-
-#[test]
 fn documents_larger_than_the_size_limit_are_errors_at_their_start() {
-    let line = |i: usize| format!("k{i:07}: 0123456789012345678901234567890123456789\n");
-    // Just under the limit, with the `---` line.
-    let lines = limits::MAX_DOCUMENT_BYTES / line(0).len() - 1;
-    let big: String = (0..lines).map(line).collect();
-    let two = format!("{big}---\n{big}");
-    assert_eq!(
-        parse_documents(&two).expect("each within the limit").len(),
-        2
-    );
-    let over = format!("a: 1\n---\n{big}{}{}", line(lines), line(lines + 1));
-    let err = parse_documents(&over).unwrap_err();
+    let limits = Limits {
+        document_bytes: 100,
+        ..Limits::DEFAULT
+    };
+    let lines =
+        |count: usize| -> String { (0..count).map(|i| format!("k{i}: 0123456789\n")).collect() };
+    // 90 bytes a document.
+    let within = format!("{}---\n{}", lines(6), lines(6));
+    assert_eq!(parse_within_limits(&within, limits).map(|d| d.len()), Ok(2));
+    let err = parse_within_limits(&format!("a: 1\n---\n{}", lines(7)), limits).unwrap_err();
     assert_eq!(err.limit, Some(Limit::DocumentBytes));
     assert_eq!(err.pos, Pos { line: 2, column: 1 });
     assert_eq!(
         err.message,
-        "document size limit exceeded: the document starting here is larger than 16 MiB"
+        "document size limit exceeded: the document starting here is larger than 100 bytes"
+    );
+}
+
+#[test]
+fn documents_with_more_nodes_than_the_limit_are_errors_at_their_start() {
+    let limits = Limits {
+        document_nodes: 10,
+        ..Limits::DEFAULT
+    };
+    // The sequence is a node too.
+    parse_within_limits("[a, a, a, a, a, a, a, a, a]\n", limits).expect("10 nodes");
+    let err =
+        parse_within_limits("a: 1\n---\n[a, a, a, a, a, a, a, a, a, a]\n", limits).unwrap_err();
+    assert_eq!(err.limit, Some(Limit::DocumentNodes));
+    assert_eq!(err.pos, Pos { line: 2, column: 1 });
+    assert_eq!(
+        err.message,
+        "document size limit exceeded: the document starting here has more than 10 nodes (aliases expanded)"
+    );
+    // Aliases count with what they expand to: 9 nodes written, 24 in the tree.
+    let limits = Limits {
+        document_nodes: 20,
+        ..Limits::DEFAULT
+    };
+    let err = parse_within_limits(&aliases_of_a_list(3), limits).unwrap_err();
+    assert_eq!(err.limit, Some(Limit::DocumentNodes));
+}
+
+#[test]
+fn the_default_limits_and_what_to_do() {
+    let lines: Vec<String> = [
+        Limit::Depth,
+        Limit::AliasNodes,
+        Limit::AliasBytes,
+        Limit::DocumentBytes,
+        Limit::DocumentNodes,
+    ]
+    .into_iter()
+    .map(|limit| format!("{}; {}", Limits::DEFAULT.message(limit), limit.fix()))
+    .collect();
+    assert_eq!(
+        lines,
+        [
+            "nesting depth limit exceeded: more than 256 nested mappings and sequences; flatten the structure",
+            "alias expansion limit exceeded: anchors and aliases copy more than 1000000 nodes in this document; use fewer or smaller aliases (aliases of aliases multiply: an alias bomb)",
+            "alias expansion limit exceeded: anchors and aliases copy more than 16 MiB of text in this document; use fewer or smaller aliases (aliases of aliases multiply: an alias bomb)",
+            "document size limit exceeded: the document starting here is larger than 16 MiB; split it into smaller documents or files",
+            "document size limit exceeded: the document starting here has more than 2000000 nodes (aliases expanded); split it into smaller documents or files",
+        ]
     );
 }
 
