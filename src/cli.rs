@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use clap::builder::NonEmptyStringValueParser;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use clap_complete::Shell;
 
@@ -110,7 +111,7 @@ pub struct InitArgs {
     pub gitops_engine: Option<String>,
 
     /// Local registry: [user[:pass]@]host[:port][/path][:tag] (localhost:5050 when an engine is set)
-    #[arg(long, value_name = "REG")]
+    #[arg(long, value_name = "REG", value_parser = NonEmptyStringValueParser::new())]
     pub local_registry: Option<String>,
 
     /// Manifest directory, relative to the project directory [default: k8s]
@@ -195,7 +196,7 @@ pub struct CreateArgs {
     pub gitops_engine: Option<String>,
 
     /// Overrides spec.cluster.localRegistry.registry
-    #[arg(long, value_name = "REG")]
+    #[arg(long, value_name = "REG", value_parser = NonEmptyStringValueParser::new())]
     pub local_registry: Option<String>,
 
     /// Use plain HTTP for a non-loopback registry
@@ -270,7 +271,8 @@ pub struct PushArgs {
     pub oci_ref: Option<String>,
 
     /// Source directory, relative to the current directory (default: spec.workload.sourceDirectory, else k8s)
-    #[arg(long, value_name = "DIR")]
+    // `--path ''` (an unset shell variable) would push the current directory.
+    #[arg(long, value_name = "DIR", value_parser = NonEmptyStringValueParser::new())]
     pub path: Option<String>,
 
     /// Registry string for this push only: [user[:pass]@]host[:port][/path][:tag] [env: KSAIL_REGISTRY]

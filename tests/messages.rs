@@ -27,7 +27,7 @@ fn run_usage_error(args: &[&str]) -> std::process::Output {
 #[test]
 fn usage_errors_name_the_problem_and_the_subcommands_help() {
     let digest = format!("oci://localhost:5999/k8s@sha256:{}", "0".repeat(64));
-    let cases: [(&[&str], &str); 7] = [
+    let cases: [(&[&str], &str); 9] = [
         (
             &["workload", "push", &digest],
             "error: OCI_REF argument: a digest reference (…@sha256:…) names content, not a place to push to; write the tag to push: oci://host[:port]/repository[:tag]",
@@ -51,6 +51,15 @@ fn usage_errors_name_the_problem_and_the_subcommands_help() {
         (
             &["workload", "reconcile", "--bogus"],
             "error: unexpected argument '--bogus' found; run ksail workload reconcile --help for usage",
+        ),
+        // An empty value (an unset shell variable) is not "use the default".
+        (
+            &["workload", "push", "--path", ""],
+            "error: a value is required for '--path <DIR>' but none was supplied; run ksail workload push --help for usage",
+        ),
+        (
+            &["cluster", "create", "--local-registry", ""],
+            "error: a value is required for '--local-registry <REG>' but none was supplied; run ksail cluster create --help for usage",
         ),
         (
             &["cluster", "frobnicate"],
