@@ -422,8 +422,8 @@ mod tests {
 
 /// The values the cluster commands provision with (`spec.cluster.distribution` loads more, which
 /// the commands then refuse with their own message).
-const CLUSTER_DISTRIBUTIONS: &[&str] = &["Vanilla", "K3s"];
-const GITOPS_ENGINES: &[&str] = &["None", "Flux", "ArgoCD"];
+const CLUSTER_DISTRIBUTIONS: &[&str] = &crate::cluster::provider::Distribution::NAMES;
+const GITOPS_ENGINES: &[&str] = crate::config::GITOPS_ENGINES;
 
 /// A free-text flag whose known values shells complete and help lists. Any text is accepted here:
 /// the configuration layer validates it, case-insensitively, with the same message as for the

@@ -73,9 +73,9 @@ fn usage_errors_name_the_problem_and_the_subcommands_help() {
     }
 }
 
-/// A directory that cannot be created for lack of a parent is not blamed on permissions.
+/// A directory that cannot be created because a parent is a file is not blamed on permissions.
 #[test]
-fn a_missing_parent_is_not_called_a_permission_problem() {
+fn a_parent_that_is_a_file_is_not_called_a_permission_problem() {
     let env = TestEnv::new();
     let missing = env.root().join("no/such/parent");
     std::fs::write(env.root().join("no"), "a file, not a directory").unwrap();
@@ -85,10 +85,15 @@ fn a_missing_parent_is_not_called_a_permission_problem() {
         .output()
         .expect("run ksail");
 
-    assert_ne!(output.status.code(), Some(0), "{}", describe(&output));
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
     let stderr = String::from_utf8_lossy(&output.stderr);
     let last = stderr.lines().last().unwrap_or_default();
-    assert!(!last.contains("permissions"), "{last}");
+    assert!(
+        last.ends_with(
+            "; a component of the path is a file, not a directory; choose another --directory"
+        ),
+        "{last}"
+    );
 }
 
 /// `--output json` prints one JSON document on stdout also when the arguments do not parse.

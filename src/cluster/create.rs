@@ -12,7 +12,6 @@ use tokio::time::Instant;
 use super::distribution_config;
 use super::mirrors::{self, MIRROR_LABEL, Mirror};
 use super::provider::{Distribution, OWNER_MARK_PATH, Provider};
-use super::scaffold;
 use super::setup::{self as gitops_setup, GitopsSetup, InitialArtifact, done, failed, skipped};
 use super::wait::{self, Poll};
 use crate::config::GitOpsEngine;
@@ -316,19 +315,7 @@ fn registries_file(settings: &ClusterSettings) -> Result<Option<tempfile::TempPa
     {
         return Ok(None);
     }
-    let mut content = String::from("mirrors:\n");
-    if let Some(local) = local {
-        content.push_str(
-            scaffold::k3s_registries(&local.host_port, &local.container)
-                .trim_start_matches("mirrors:\n"),
-        );
-    }
-    for mirror in &settings.mirrors {
-        content.push_str(&scaffold::k3s_mirror_entry(
-            &mirror.host,
-            &mirror.endpoint(),
-        ));
-    }
+    let content = distribution_config::k3s_registries(local, &settings.mirrors);
     temp_file("ksail-registries-", &content).map(Some)
 }
 

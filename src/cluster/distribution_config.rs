@@ -29,8 +29,33 @@ pub fn in_cluster_endpoint(container: &str) -> String {
     format!("http://{container}:{IN_CLUSTER_REGISTRY_PORT}")
 }
 
-/// The first mirror a node's `registries.yaml` lacks, as `host to endpoint`: both names of the
-/// local registry (`localhost:<port>`, `<container>:5000`) and every pull-through mirror.
+/// What K3s nodes must mirror, `(host, endpoint)`: both names of the local registry
+/// (`localhost:<port>`, `<container>:5000`) and every pull-through mirror.
+fn k3s_mirror_entries(local: Option<&LocalRegistry>, mirrors: &[Mirror]) -> Vec<(String, String)> {
+    let mut entries = Vec::new();
+    if let Some(local) = local {
+        let endpoint = in_cluster_endpoint(&local.container);
+        entries.push((local.host_port.clone(), endpoint.clone()));
+        entries.push((
+            format!("{}:{IN_CLUSTER_REGISTRY_PORT}", local.container),
+            endpoint,
+        ));
+    }
+    entries.extend(mirrors.iter().map(|m| (m.host.clone(), m.endpoint())));
+    entries
+}
+
+/// K3s's `registries.yaml` for `create --registry-config`.
+pub fn k3s_registries(local: Option<&LocalRegistry>, mirrors: &[Mirror]) -> String {
+    let mut out = String::from("mirrors:\n");
+    for (host, endpoint) in k3s_mirror_entries(local, mirrors) {
+        out.push_str(&scaffold::k3s_mirror_entry(&host, &endpoint));
+    }
+    out
+}
+
+/// The first entry of [`k3s_registries`] a node's `registries.yaml` lacks, as `host to
+/// endpoint`.
 pub fn k3s_missing_mirror(
     registries: Option<&str>,
     local: Option<&LocalRegistry>,
@@ -46,18 +71,8 @@ pub fn k3s_missing_mirror(
         #[serde(default)]
         endpoint: Vec<String>,
     }
-    let mut wanted: Vec<(String, String)> = Vec::new();
-    if let Some(local) = local {
-        let endpoint = in_cluster_endpoint(&local.container);
-        wanted.push((local.host_port.clone(), endpoint.clone()));
-        wanted.push((
-            format!("{}:{IN_CLUSTER_REGISTRY_PORT}", local.container),
-            endpoint,
-        ));
-    }
-    wanted.extend(mirrors.iter().map(|m| (m.host.clone(), m.endpoint())));
     let parsed = registries.and_then(|text| serde_saphyr::from_str::<Registries>(text).ok());
-    wanted
+    k3s_mirror_entries(local, mirrors)
         .into_iter()
         .find(|(host, endpoint)| {
             !parsed.as_ref().is_some_and(|parsed| {
@@ -131,6 +146,29 @@ registries:
         endpoint:
           - http://dev-local-registry:5000
 "#
+        );
+    }
+
+    /// The file create hands k3d and the check of what the nodes got agree on every entry.
+    #[test]
+    fn k3s_registries_and_their_check() {
+        let mirrors = crate::cluster::mirrors::parse("docker.io").unwrap();
+        let written = k3s_registries(Some(&local("dev")), &mirrors);
+        assert_eq!(
+            written,
+            "mirrors:\n  \"localhost:5050\":\n    endpoint:\n      - http://dev-local-registry:5000\n  \"dev-local-registry:5000\":\n    endpoint:\n      - http://dev-local-registry:5000\n  \"docker.io\":\n    endpoint:\n      - http://ksail-mirror-docker-io:5000\n"
+        );
+        assert_eq!(
+            k3s_missing_mirror(Some(&written), Some(&local("dev")), &mirrors),
+            None
+        );
+        assert_eq!(
+            k3s_missing_mirror(Some(&written), Some(&local("other")), &[]).as_deref(),
+            Some("localhost:5050 to http://other-local-registry:5000")
+        );
+        assert_eq!(
+            k3s_missing_mirror(None, None, &mirrors).as_deref(),
+            Some("docker.io to http://ksail-mirror-docker-io:5000")
         );
     }
 

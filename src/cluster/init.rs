@@ -495,6 +495,9 @@ fn create_dir_fix(error: &std::io::Error) -> &'static str {
         std::io::ErrorKind::NotFound => {
             "its parent does not exist or cannot hold directories; create the parent first or choose another --directory"
         }
+        std::io::ErrorKind::NotADirectory => {
+            "a component of the path is a file, not a directory; choose another --directory"
+        }
         _ => "choose another --directory",
     }
 }

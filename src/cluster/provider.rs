@@ -71,6 +71,9 @@ pub enum Distribution {
 
 impl Distribution {
     /// The canonical spelling, as in `ksail.yaml` and `cluster list`.
+    /// What [`Distribution::as_str`] gives for each, in order.
+    pub const NAMES: [&'static str; 2] = ["Vanilla", "K3s"];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Distribution::Vanilla => "Vanilla",
@@ -120,7 +123,7 @@ impl Distribution {
                     "distribution {} is not supported by ksail cluster commands",
                     sourced.value
                 ),
-                "supported: Vanilla, K3s",
+                &format!("supported: {}", Distribution::NAMES.join(", ")),
             )
         })
     }

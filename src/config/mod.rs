@@ -26,8 +26,8 @@ use std::path::{Path, PathBuf};
 pub use effective::{Effective, FlagOverrides, Source, Sourced, effective};
 pub use expand::expand;
 pub use keys::{
-    API_VERSION, DEFAULT_KUBECONFIG, DEFAULT_SOURCE_DIRECTORY, Distribution, GitOpsEngine, KIND,
-    Key, override_variables,
+    API_VERSION, DEFAULT_KUBECONFIG, DEFAULT_SOURCE_DIRECTORY, Distribution, GITOPS_ENGINES,
+    GitOpsEngine, KIND, Key, override_variables,
 };
 #[cfg(test)]
 pub use load::load;

@@ -31,7 +31,7 @@ use crate::gitops::Engine;
 use crate::process::ProcessEnv;
 use crate::retry::test_knob;
 
-use content::{argocd_row, event_rows, flux_row, pod_rows, sort_rows};
+use content::{argocd_row, event_rows, failed_by_ksail, flux_row, pod_rows, sort_rows};
 // The reconcile command uses these; until it is wired up, nothing in the binary does.
 pub use render::{render, to_json};
 pub use summary::{Summary, summary_line};
@@ -150,26 +150,6 @@ pub struct Listed {
     pub resources: Vec<Option<Vec<Value>>>,
     pub pods: Option<Vec<Value>>,
     pub events: Option<Vec<Value>>,
-}
-
-/// The row of an object the cluster calls ready but ksail judged failed, with ksail's verdict.
-fn failed_by_ksail(
-    kind: &str,
-    obj: &serde_json::Value,
-    failed: &BTreeMap<(String, String), (String, Option<String>)>,
-) -> Option<ResourceRow> {
-    let namespace = obj.pointer("/metadata/namespace")?.as_str()?.to_string();
-    let name = obj.pointer("/metadata/name")?.as_str()?.to_string();
-    let (reason, message) = failed.get(&(kind.to_string(), format!("{namespace}/{name}")))?;
-    Some(ResourceRow {
-        kind: kind.to_string(),
-        namespace,
-        name,
-        state: RowState::Failed,
-        reason: Some(reason.clone()),
-        message: message.clone(),
-        blocked_by: None,
-    })
 }
 
 /// Judge listed objects into a report. Pure: `collect` is this plus IO.

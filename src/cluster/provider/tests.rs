@@ -180,3 +180,11 @@ async fn a_child_gets_stdin_kubeconfig_and_its_failure_is_reported() {
         "docker start r failed (exit code 3): Error response from daemon: no; fix what docker reports and run the ksail command again"
     );
 }
+
+#[test]
+fn distribution_names_are_the_display_names_in_order() {
+    assert_eq!(
+        Distribution::NAMES,
+        [Distribution::Vanilla.as_str(), Distribution::K3s.as_str()]
+    );
+}

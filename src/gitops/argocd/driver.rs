@@ -414,7 +414,7 @@ fn pin_of(attempt: &ArgoAttempt<'_>, application: &Application) -> Option<String
 
 /// What the controller made of the refresh of an Application left to its automated sync.
 #[derive(Debug, PartialEq, Eq)]
-pub enum AutoSync {
+enum AutoSync {
     /// The refresh is not handled yet, or the comparison failed and will be done again.
     Pending,
     /// An operation of this run is set or has run, or the Application was in sync already.
@@ -427,7 +427,7 @@ pub enum AutoSync {
 /// Judge the refresh of an automated Application: argo-cd `processAppRefreshQueueItem` runs
 /// `autoSync` (which sets `.operation`) before it writes the status and removes the refresh
 /// annotation, so a state without the annotation and without a new operation means none comes.
-pub fn auto_sync(
+fn auto_sync(
     application: &Application,
     recorded_operation: Option<&str>,
     pin: Option<&str>,
@@ -475,8 +475,6 @@ async fn start_missing_syncs(
     attempt: &ArgoAttempt<'_>,
     state: &mut State,
 ) -> Result<(), AttemptError> {
-    let api: Api<DynamicObject> =
-        Api::namespaced_with(attempt.client.clone(), NAMESPACE, attempt.application);
     let mut due = Vec::new();
     for (name, app) in state
         .apps
@@ -497,6 +495,11 @@ async fn start_missing_syncs(
             }
         }
     }
+    if due.is_empty() {
+        return Ok(());
+    }
+    let api: Api<DynamicObject> =
+        Api::namespaced_with(attempt.client.clone(), NAMESPACE, attempt.application);
     for (name, current, pin, why) in due {
         attempt.reporter.info(&format!(
             "{}: no automated sync started ({why}); starting one",

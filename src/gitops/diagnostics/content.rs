@@ -113,6 +113,26 @@ pub fn flux_row(
     })
 }
 
+/// The row of an object the cluster calls ready but ksail judged failed (`failed`, keyed
+/// `(kind, ns/name)`), with ksail's verdict: a source serving another digest is the root cause.
+pub fn failed_by_ksail(
+    kind: &str,
+    obj: &Value,
+    failed: &BTreeMap<(String, String), (String, Option<String>)>,
+) -> Option<ResourceRow> {
+    let (namespace, name) = namespace_name(obj);
+    let (reason, message) = failed.get(&(kind.to_string(), format!("{namespace}/{name}")))?;
+    Some(ResourceRow {
+        kind: kind.to_string(),
+        namespace,
+        name,
+        state: RowState::Failed,
+        reason: Some(reason.clone()),
+        message: message.clone(),
+        blocked_by: None,
+    })
+}
+
 /// An Argo CD Application's row, or `None` when it is Synced and Healthy. The reason is the first
 /// that applies: a `Failed`/`Error` operation (`OperationState/<phase>` with its message); the
 /// first `ComparisonError`, `SyncError` or `InvalidSpecError` condition; else
