@@ -69,6 +69,7 @@ pub enum Command {
     /// Package and push workloads, and reconcile them
     Workload(WorkloadCommand),
     /// Print a shell completion script
+    #[command(after_help = COMPLETION_SETUP)]
     Completion(CompletionArgs),
 }
 
@@ -348,6 +349,15 @@ impl OutputArg {
         self == OutputArg::Json
     }
 }
+
+/// How to load each script; PowerShell's and Elvish's call `ksail` back on each Tab.
+const COMPLETION_SETUP: &str = "\
+Load it in your shell's start-up file:
+  bash:        source <(ksail completion bash)
+  zsh:         source <(ksail completion zsh)
+  fish:        ksail completion fish | source
+  powershell:  ksail completion powershell | Out-String | Invoke-Expression
+  elvish:      eval (ksail completion elvish | slurp)";
 
 #[derive(Debug, Args)]
 pub struct CompletionArgs {

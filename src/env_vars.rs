@@ -13,6 +13,10 @@ pub const KSAIL_REGISTRY: &str = "KSAIL_REGISTRY";
 pub const KSAIL_REGISTRY_PASSWORD: &str = "KSAIL_REGISTRY_PASSWORD";
 /// A `tracing` filter directive that replaces the one chosen by `-v`.
 pub const KSAIL_LOG: &str = "KSAIL_LOG";
+/// Set by the PowerShell and Elvish completion scripts when they call ksail back for candidates
+/// (`ksail completion`); ksail then prints candidates instead of running a command. ksail's own
+/// name, so that a `COMPLETE` variable meant for another program never changes what ksail does.
+pub const KSAIL_COMPLETE: &str = "KSAIL_COMPLETE";
 /// Disables colour when set to a non-empty value (<https://no-color.org>).
 pub const NO_COLOR: &str = "NO_COLOR";
 /// Kubeconfig path list, as for kubectl.

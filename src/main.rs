@@ -42,6 +42,7 @@ fn run() -> i32 {
     // reqwest is built without a crypto provider (`rustls-no-provider`) and kube with ring: make
     // ring the process default before any client exists.
     let _ = rustls::crypto::ring::default_provider().install_default();
+    commands::completion::serve_dynamic();
 
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -81,9 +82,7 @@ fn run() -> i32 {
     };
     match command {
         Command::Completion(args) => {
-            let mut command = Cli::command();
-            let mut script = Vec::new();
-            clap_complete::generate(args.shell, &mut command, "ksail", &mut script);
+            let script = commands::completion::script(args.shell);
             ctx.printer.raw_stdout(&String::from_utf8_lossy(&script));
             0
         }

@@ -250,12 +250,76 @@ fn help_shows_connection_flags_only_where_they_apply_and_shells_complete_enum_va
     let refused = run(&["workload", "push", "--kubeconfig", "x"]);
     assert_eq!(refused.status.code(), Some(2), "{}", describe(&refused));
 
-    // clap_complete's PowerShell and Elvish scripts complete flags only, not values (issue 12
-    // point 4 is open for them).
     for shell in ["bash", "zsh", "fish"] {
         let script = help(&["completion", shell]);
         for value in ["Vanilla", "K3s", "ArgoCD", "json"] {
             assert!(script.contains(value), "{shell} does not complete {value}");
         }
     }
+    // PowerShell and Elvish register a callback: on Tab the shell runs `ksail -- <words>` with
+    // KSAIL_COMPLETE set (the scripts' own protocol, from clap_complete), and ksail answers.
+    for shell in ["powershell", "elvish"] {
+        let script = help(&["completion", shell]);
+        assert!(
+            script.contains(&format!("KSAIL_COMPLETE=\"{shell}\""))
+                || script.contains(&format!("$env:KSAIL_COMPLETE = \"{shell}\"")),
+            "{shell} script does not call ksail back:\n{script}"
+        );
+        assert!(script.contains("ksail -- "), "{script}");
+        for (words, values) in [
+            (
+                &["cluster", "init", "--gitops-engine", ""][..],
+                &["None", "Flux", "ArgoCD"][..],
+            ),
+            (&["cluster", "create", "-d", ""], &["Vanilla", "K3s"]),
+            (
+                &["workload", "reconcile", "--output", ""],
+                &["text", "json"],
+            ),
+            (&["workl"], &["workload"]),
+        ] {
+            let candidates = complete(shell, words);
+            for value in values {
+                assert!(
+                    candidates
+                        .iter()
+                        .any(|line| line == value || line.starts_with(&format!("{value}\t"))),
+                    "{shell} {words:?}: {value} not among {candidates:?}"
+                );
+            }
+        }
+    }
+}
+
+/// The candidates ksail prints when a PowerShell or Elvish completion script calls it back for
+/// `ksail <words>`, the last word being the one under the cursor.
+fn complete(shell: &str, words: &[&str]) -> Vec<String> {
+    let output = TestEnv::new()
+        .ksail(["--", "ksail"].iter().chain(words))
+        .env("KSAIL_COMPLETE", shell)
+        .env("_CLAP_COMPLETE_INDEX", words.len().to_string())
+        .output()
+        .expect("run ksail");
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Only ksail's own variable turns a run into a completion request: a `COMPLETE` meant for
+/// another program's completion changes nothing.
+#[test]
+fn a_completion_variable_of_another_program_is_ignored() {
+    let output = TestEnv::new()
+        .ksail(["--version"])
+        .env("COMPLETE", "powershell")
+        .output()
+        .expect("run ksail");
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    assert!(
+        String::from_utf8_lossy(&output.stdout).starts_with("ksail "),
+        "{}",
+        describe(&output)
+    );
 }

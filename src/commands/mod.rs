@@ -2,6 +2,7 @@
 //! [`Outcome`]. They never exit the process; `main` does.
 
 pub mod cluster;
+pub mod completion;
 pub mod push;
 pub mod reconcile;
 
