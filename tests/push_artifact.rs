@@ -28,7 +28,7 @@ const CONFIG_DIGEST: &str =
     "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a";
 /// The same constant as `ARTIFACT_BASIC_DIGEST` in src/artifact/pack.rs's golden test.
 const ARTIFACT_BASIC_DIGEST: &str =
-    "sha256:2c0135a9a212dea8e7db4ec0bae21829e4d057056847e63a846a2e4d2a1a7221";
+    "sha256:20f5933fe5f1d42cde4db0da06effb8d0fa5335a85d7afe18a9fd153c72be7ad";
 const CREATED: &str = "org.opencontainers.image.created";
 const REVISION: &str = "org.opencontainers.image.revision";
 const SOURCE: &str = "org.opencontainers.image.source";

@@ -132,6 +132,32 @@ fn reconcile_waits_until_the_application_serves_the_pushed_digest() {
     assert_eq!(lab.configmap_value("app").as_deref(), Some("two"));
 }
 
+/// The layer is deflated in independent 128 KiB blocks on every core (src/artifact/gzip.rs):
+/// Argo CD's repo-server extracts a layer of several blocks whole, and every byte is applied.
+#[test]
+fn a_layer_of_several_deflate_blocks_is_synced_whole() {
+    let lab = real::argocd().lab();
+    bootstrap(&lab);
+
+    let (manifests, expected) = real::large_configmaps(4, 100_000);
+    assert!(
+        manifests.len() > 3 * 128 * 1024,
+        "the tree spans several blocks"
+    );
+    lab.write("k8s/large.yaml", &manifests);
+    let digest = lab.push();
+    let output = lab.run(&["workload", "reconcile", "--timeout", "60s"]);
+
+    assert_exit(&output, 0);
+    assert_eq!(
+        application(&lab)["status"]["sync"]["revision"],
+        Value::String(digest)
+    );
+    for (name, value) in expected {
+        assert!(lab.configmap_value(&name) == Some(value), "{name} differs");
+    }
+}
+
 #[test]
 fn a_failing_sync_exits_1_with_the_diagnostics() {
     let lab = real::argocd().lab();

@@ -32,7 +32,7 @@ impl LayerCache {
             dir: root
                 .join("ksail")
                 .join(env!("CARGO_PKG_VERSION"))
-                .join("layers"),
+                .join(format!("layers-{}", super::pack::LAYER_FORMAT)),
         })
     }
 

@@ -9,6 +9,7 @@
 
 pub mod cache;
 pub mod git;
+pub mod gzip;
 pub mod manifest;
 pub mod pack;
 pub mod select;

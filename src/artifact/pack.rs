@@ -1,5 +1,6 @@
 //! The layer (artifact.md#tarball, #layer): a deterministic GNU tar stream of the selection,
-//! gzip-compressed as it is written, straight into a file. Both the tar stream and the compressed
+//! gzip-compressed as it is written (on every core, in independent blocks: [`super::gzip`]),
+//! straight into a file. Both the tar stream and the compressed
 //! bytes are hashed on the way through, so nothing larger than a copy buffer is held in memory.
 //!
 //! The tar headers are written here rather than by `tar::Builder`, so that every field (long-name
@@ -8,21 +9,17 @@
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
 
-use flate2::{Compression, GzBuilder};
 use sha2::{Digest, Sha256};
 use tar::{EntryType, Header};
 
+use super::gzip::ParallelGzWriter;
 use super::select::{EntryKind, Selection};
 use super::{ArtifactError, display_path, io_reason};
 
-/// The gzip level; changing it changes every layer digest (update the golden test).
-///
-/// The deflate implementation is zlib-rs (pure Rust, pinned by Cargo.lock through flate2's
-/// `zlib-rs` feature): about twice as fast as miniz_oxide at this level, which keeps a full push
-/// within 1.3× of `tar | gzip -6` (docs/performance.md). Changing it changes every digest too.
-pub const GZIP_LEVEL: u32 = 6;
-/// gzip header OS byte: "unknown", so the bytes do not depend on the packing machine.
-const GZIP_OS_UNKNOWN: u8 = 255;
+/// What the compressed bytes of a tar stream depend on besides the stream: the gzip block size,
+/// level and deflate implementation ([`super::gzip`]). Changing any of them changes every layer
+/// digest: change this too (it keys the layer cache) and the golden digests.
+pub const LAYER_FORMAT: &str = "gzip-l6-b128k-zlib-rs";
 const BLOCK: usize = 512;
 const NAME_FIELD: usize = 100;
 const LONG_NAME_ENTRY: &[u8] = b"././@LongLink";
@@ -46,10 +43,7 @@ pub struct Layer {
 /// Write the layer of `selection` into `out` and return its digests.
 pub fn pack(selection: &Selection, out: File) -> Result<Layer, ArtifactError> {
     let compressed = HashingWriter::new(BufWriter::with_capacity(256 * 1024, out));
-    let gzip = GzBuilder::new()
-        .mtime(0)
-        .operating_system(GZIP_OS_UNKNOWN)
-        .write(compressed, Compression::new(GZIP_LEVEL));
+    let gzip = ParallelGzWriter::on_all_cores(compressed).map_err(write_error)?;
     let mut tar = HashingWriter::new(gzip);
     write_tar(selection, &mut tar)?;
 
@@ -257,7 +251,7 @@ mod tests {
     /// The golden layer digest of `tests/fixtures/artifact-basic` (testing.md#artifact-tests).
     /// Changing the tar format, the compressor or its level changes it.
     const ARTIFACT_BASIC_DIGEST: &str =
-        "sha256:2c0135a9a212dea8e7db4ec0bae21829e4d057056847e63a846a2e4d2a1a7221";
+        "sha256:20f5933fe5f1d42cde4db0da06effb8d0fa5335a85d7afe18a9fd153c72be7ad";
 
     fn pack_dir(dir: &Path) -> Layer {
         let selection = select("k8s", dir).unwrap();

@@ -50,6 +50,32 @@ pub fn configmap(name: &str, value: &str) -> String {
     )
 }
 
+/// `count` ConfigMaps `large-<i>` in the apps namespace, each with a `value` of `bytes` varied
+/// text, as one multi-document file, and the value each must end up with. Four of 100 kB span
+/// several of the layer's 128 KiB deflate blocks (src/artifact/gzip.rs), so a cluster that serves
+/// them served every block. Each stays under the 256 kB that Argo CD's client-side apply can
+/// keep in its last-applied annotation.
+pub fn large_configmaps(count: usize, bytes: usize) -> (String, Vec<(String, String)>) {
+    let mut manifests = String::new();
+    let mut expected = Vec::new();
+    for index in 0..count {
+        let mut value = String::with_capacity(bytes + 32);
+        let mut n = index as u64;
+        while value.len() < bytes {
+            n = n
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            value.push_str(&format!("{:x} ", n >> 24));
+        }
+        let name = format!("large-{index}");
+        manifests.push_str(&format!(
+            "---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  namespace: {APPS}\ndata:\n  value: \"{value}\"\n"
+        ));
+        expected.push((name, value));
+    }
+    (manifests, expected)
+}
+
 /// The sync objects a Flux bootstrap makes without flux-operator: OCIRepository and Kustomization
 /// `flux-system/flux-system` following `k8s:dev` in the test's registry. The intervals are long,
 /// so that only ksail's request makes Flux look again within a test.
