@@ -764,6 +764,74 @@ fn large_mappings_and_anchors_within_the_limits_pass() {
     assert_validated(&push_registry(&env, &host, &[]), 3);
 }
 
+/// The debug line of a push whose validation took `reused` of `checked` files from the per-file
+/// cache; `None` when it parsed every file.
+fn files_from_cache(output: &Output) -> Option<String> {
+    stderr_text(output)
+        .lines()
+        .filter_map(|line| line.split_once("push: ").map(|(_, rest)| rest))
+        .find(|rest| rest.contains("passed validation before"))
+        .map(str::to_owned)
+}
+
+/// Validation remembers each file that passed, by content and role: a one-file change parses one
+/// file, and a remembered pass never hides a problem.
+#[test]
+fn a_one_file_change_parses_one_file() {
+    let (registry, host, env) = registry_and_env!();
+    env.write(
+        "k8s/kustomization.yaml",
+        "resources: [a.yaml, b.yaml, c.yaml]\npatches:\n  - path: patch.yaml\n",
+    );
+    for name in ["a", "b", "c"] {
+        env.write(
+            &format!("k8s/{name}.yaml"),
+            format!("{CM}data:\n  v: \"{name}\"\n"),
+        );
+    }
+    env.write(
+        "k8s/patch.yaml",
+        "- op: replace\n  path: /data/v\n  value: x\n",
+    );
+
+    let first = push_registry(&env, &host, &["-v"]);
+    assert_validated(&first, 5);
+    assert_eq!(files_from_cache(&first), None, "nothing was cached before");
+
+    env.write("k8s/b.yaml", format!("{CM}data:\n  v: \"changed\"\n"));
+    let second = push_registry(&env, &host, &["-v"]);
+    assert_validated(&second, 5);
+    assert_eq!(
+        files_from_cache(&second).as_deref(),
+        Some("3 of 5 YAML files passed validation before with the same content; parsed 2"),
+        "the kustomization is always parsed, the changed file is parsed, the rest is not"
+    );
+
+    // A remembered pass is tied to the content: a broken file is reported, not skipped.
+    env.write("k8s/c.yaml", "apiVersion: v1\nkind: [\n");
+    let output = rejected(&env, &registry, &[]);
+    assert_eq!(problem_lines(&output).len(), 1, "{}", stderr_text(&output));
+    assert!(
+        problem_lines(&output)[0].starts_with("k8s/c.yaml:"),
+        "{:?}",
+        problem_lines(&output)
+    );
+
+    // And to the role: the patch passed as a parse-only input; as a resource it is checked.
+    env.write("k8s/c.yaml", format!("{CM}data:\n  v: \"c\"\n"));
+    env.write(
+        "k8s/kustomization.yaml",
+        "resources: [a.yaml, b.yaml, c.yaml]\n",
+    );
+    let output = rejected(&env, &registry, &[]);
+    assert_eq!(
+        problem_lines(&output),
+        ["k8s/patch.yaml:1:1: document 1 is a sequence, not a Kubernetes object"],
+        "{}",
+        stderr_text(&output)
+    );
+}
+
 #[test]
 fn parse_only_files_are_still_parsed() {
     let registry = require_registry!();

@@ -3,6 +3,9 @@
 //! validation. A hit changes no output and no byte pushed; it only saves the compression and the
 //! YAML parsing. Every problem with the cache is ignored: it is an optimisation, never a source
 //! of failure.
+//!
+//! Beside it, [`ValidationCache`] remembers single files that passed validation, by content, so
+//! that a push after a one-file change parses one file (issue 11, point 3).
 
 use std::path::{Path, PathBuf};
 
@@ -36,6 +39,14 @@ impl LayerCache {
         })
     }
 
+    /// The per-file validation results of the same ksail version.
+    pub fn validation(&self) -> ValidationCache {
+        let version_dir = self.dir.parent().unwrap_or(&self.dir);
+        ValidationCache {
+            dir: version_dir.join(format!("validated-{}", super::validate::RULES)),
+        }
+    }
+
     fn entry(&self, tar_sha256: &str) -> Option<PathBuf> {
         // The key is a hex digest we computed; anything else never names a file.
         tar_sha256
@@ -62,6 +73,41 @@ impl LayerCache {
             return;
         };
         if let Err(error) = write_atomically(&self.dir, &path, entry) {
+            tracing::debug!("cache: cannot write {}: {error}", path.display());
+        }
+    }
+}
+
+/// Files that passed validation: one empty marker file per passed `<content sha256>-<role>`
+/// key. A marker is only ever created after a pass, and its name says everything, so a reader
+/// never sees half an entry.
+#[derive(Debug, Clone)]
+pub struct ValidationCache {
+    dir: PathBuf,
+}
+
+impl ValidationCache {
+    fn marker(&self, key: &str) -> Option<PathBuf> {
+        // Keys are a hex digest and a role we chose; anything else never names a file.
+        key.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-')
+            .then(|| self.dir.join(key))
+    }
+
+    pub fn passed(&self, key: &str) -> bool {
+        self.marker(key).is_some_and(|path| path.is_file())
+    }
+
+    /// Record a pass; failures are logged at debug level and otherwise ignored.
+    pub fn record(&self, key: &str) {
+        let Some(path) = self.marker(key) else {
+            return;
+        };
+        let written = std::fs::File::create(&path).or_else(|_| {
+            std::fs::create_dir_all(&self.dir)?;
+            std::fs::File::create(&path)
+        });
+        if let Err(error) = written {
             tracing::debug!("cache: cannot write {}: {error}", path.display());
         }
     }
@@ -126,5 +172,19 @@ mod tests {
     fn keys_that_are_not_hex_name_no_file() {
         let cache = LayerCache::locate(Some(PathBuf::from("/nonexistent")), None).unwrap();
         assert_eq!(cache.entry("../../etc/passwd"), None);
+        assert_eq!(cache.validation().marker("../../etc/passwd"), None);
+    }
+
+    #[test]
+    fn validation_passes_are_remembered_per_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = LayerCache::locate(Some(dir.path().to_path_buf()), None)
+            .unwrap()
+            .validation();
+        let key = format!("{}-manifest", "ab".repeat(32));
+        assert!(!cache.passed(&key));
+        cache.record(&key);
+        assert!(cache.passed(&key));
+        assert!(!cache.passed(&format!("{}-parse-only", "ab".repeat(32))));
     }
 }

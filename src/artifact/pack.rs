@@ -294,7 +294,7 @@ mod tests {
     #[test]
     fn fixture_passes_validation() {
         let selection = select("artifact-basic", &fixture()).unwrap();
-        let validation = crate::artifact::validate("artifact-basic", &selection);
+        let validation = crate::artifact::validate("artifact-basic", &selection, None);
         assert!(validation.passed(), "{:?}", validation.problems);
         assert_eq!(validation.files_checked, 5);
     }

@@ -6,9 +6,18 @@
 use std::collections::BTreeSet;
 use std::fs;
 
+use sha2::{Digest, Sha256};
+
+use super::cache::ValidationCache;
+use super::pack::hex;
 use super::select::{Entry, EntryKind, Selection};
 use super::{ArtifactError, display_path, io_reason};
 use crate::yaml::{self, Node, Pos, Value};
+
+/// The version of the validation rules, part of the per-file cache's location
+/// ([`ValidationCache`]): bump it whenever a rule or a limit changes what passes, so that no pass
+/// recorded under the old rules is trusted.
+pub const RULES: &str = "rules-1";
 
 /// At most this many problem lines are printed (artifact.md#reporting).
 pub const MAX_REPORTED_PROBLEMS: usize = 20;
@@ -31,8 +40,15 @@ pub struct Problem {
 pub struct Validation {
     /// Sorted by file, line, column.
     pub problems: Vec<Problem>,
-    /// Files that were parsed (manifests and parse-only files).
+    /// Files that were checked (manifests and parse-only files), from the cache or parsed.
     pub files_checked: usize,
+    /// Of those, files whose content had passed in the same role before, taken from the cache
+    /// without parsing.
+    pub files_from_cache: usize,
+    /// The cache keys of the files parsed now that passed: the caller records them
+    /// ([`ValidationCache::record`]) once the whole run succeeded, so that a failed run leaves
+    /// nothing behind.
+    pub newly_passed: Vec<String>,
     /// The source directory as given, for the summary line.
     pub source: String,
 }
@@ -51,7 +67,15 @@ impl Validation {
 }
 
 /// Validate the YAML files of `selection`. Never fails: unreadable files become problems.
-pub fn validate(display_root: &str, selection: &Selection) -> Validation {
+///
+/// With a `cache`, a file whose content passed before in the same role (manifest or parse-only)
+/// is not parsed again, and each file that passes now is listed in `newly_passed`: a one-file
+/// change parses one file. Kustomization files are always parsed, because they decide the roles.
+pub fn validate(
+    display_root: &str,
+    selection: &Selection,
+    cache: Option<&ValidationCache>,
+) -> Validation {
     let chart_dirs = chart_directories(selection);
     let candidates: Vec<&Entry> = selection
         .entries
@@ -71,10 +95,14 @@ pub fn validate(display_root: &str, selection: &Selection) -> Validation {
         .filter(|entry| is_kustomization(&entry.name))
     {
         parse_only.insert(entry.name.clone());
+        let file = display_path(display_root, &entry.name);
         let mut inputs = Vec::new();
-        match parse_entry(display_root, entry, |document| {
-            inputs.extend(referenced_inputs(&document));
-        }) {
+        let parsed = read_entry(&file, entry).and_then(|bytes| {
+            parse_bytes(&file, bytes, |document| {
+                inputs.extend(referenced_inputs(&document));
+            })
+        });
+        match parsed {
             Ok(()) => {
                 let dir = parent_dir(&entry.name);
                 parse_only.extend(inputs.iter().filter_map(|path| join_relative(dir, path)));
@@ -82,14 +110,32 @@ pub fn validate(display_root: &str, selection: &Selection) -> Validation {
             Err(problem) => problems.push(problem),
         }
     }
+    let (mut files_from_cache, mut newly_passed) = (0, Vec::new());
     for entry in candidates
         .iter()
         .filter(|entry| !is_kustomization(&entry.name))
     {
         let file = display_path(display_root, &entry.name);
         let check = !parse_only.contains(&entry.name);
+        let bytes = match read_entry(&file, entry) {
+            Ok(bytes) => bytes,
+            Err(problem) => {
+                problems.push(problem);
+                continue;
+            }
+        };
+        let key = cache.map(|_| {
+            let role = if check { "manifest" } else { "parse-only" };
+            format!("{}-{role}", hex(&Sha256::digest(&bytes)))
+        });
+        if let (Some(cache), Some(key)) = (cache, &key)
+            && cache.passed(key)
+        {
+            files_from_cache += 1;
+            continue;
+        }
         let (mut found, mut number) = (Vec::new(), 0);
-        match parse_entry(display_root, entry, |document| {
+        match parse_bytes(&file, bytes, |document| {
             number += 1;
             if check {
                 found.extend(check_object(&file, number, &document));
@@ -97,6 +143,7 @@ pub fn validate(display_root: &str, selection: &Selection) -> Validation {
         }) {
             // A file that does not parse reports only that.
             Err(problem) => problems.push(problem),
+            Ok(()) if found.is_empty() => newly_passed.extend(key),
             Ok(()) => problems.extend(found),
         }
     }
@@ -104,6 +151,8 @@ pub fn validate(display_root: &str, selection: &Selection) -> Validation {
     Validation {
         problems,
         files_checked: candidates.len(),
+        files_from_cache,
+        newly_passed,
         source: display_root.to_string(),
     }
 }
@@ -178,34 +227,42 @@ fn in_chart_directory(name: &str, chart_dirs: &[String]) -> bool {
 }
 
 /// Parse `entry`, handing each document to `each` as soon as it is parsed.
-fn parse_entry(display_root: &str, entry: &Entry, each: impl FnMut(Node)) -> Result<(), Problem> {
-    let file = display_path(display_root, &entry.name);
-    let problem_at = |pos: Pos, message: String| Problem {
-        file: file.clone(),
+fn problem_at(file: &str, pos: Pos, message: String) -> Problem {
+    Problem {
+        file: file.to_string(),
         line: pos.line,
         column: pos.column,
         message,
-    };
-    let bytes = match &entry.kind {
+    }
+}
+
+/// The bytes of a file entry (`file` is its display path, for the problem).
+fn read_entry(file: &str, entry: &Entry) -> Result<Vec<u8>, Problem> {
+    match &entry.kind {
         EntryKind::File { source, .. } => fs::read(source).map_err(|error| {
             problem_at(
+                file,
                 Pos { line: 1, column: 1 },
                 format!("cannot read: {}", io_reason(&error)),
             )
-        })?,
-        EntryKind::Inline(bytes) => bytes.clone(),
-        EntryKind::Dir => return Ok(()),
-    };
+        }),
+        EntryKind::Inline(bytes) => Ok(bytes.clone()),
+        EntryKind::Dir => Ok(Vec::new()),
+    }
+}
+
+/// Parse `bytes` as YAML, handing each document to `each`.
+fn parse_bytes(file: &str, bytes: Vec<u8>, each: impl FnMut(Node)) -> Result<(), Problem> {
     let text = String::from_utf8(bytes).map_err(|error| {
         let valid = &error.as_bytes()[..error.utf8_error().valid_up_to()];
-        problem_at(position_after(valid), "invalid UTF-8".to_string())
+        problem_at(file, position_after(valid), "invalid UTF-8".to_string())
     })?;
     yaml::parse_each_document(&text, each).map_err(|error| {
         let message = match error.limit {
             Some(limit) => format!("{}; {}", error.message, limit.fix()),
             None => error.message,
         };
-        problem_at(error.pos, message)
+        problem_at(file, error.pos, message)
     })
 }
 
@@ -356,7 +413,7 @@ mod tests {
             write(dir.path(), name, content);
         }
         let selection = select("k8s", dir.path()).unwrap();
-        validate("k8s", &selection)
+        validate("k8s", &selection, None)
     }
 
     fn lines(validation: &Validation) -> Vec<String> {

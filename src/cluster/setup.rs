@@ -71,7 +71,7 @@ pub fn preflight_source(
         reporter.warn(warning);
     }
     if settings.validate {
-        let validation = artifact::validate(&settings.source_display, &selection);
+        let validation = artifact::validate(&settings.source_display, &selection, None);
         if let Some(error) = validation.error() {
             for line in &artifact::report_lines(&validation).0 {
                 reporter.report(line);

@@ -36,6 +36,8 @@ pub struct Planned {
     pub manifest_digest: String,
     /// YAML files a passed validation checked (`None` when validation was off).
     pub validated_files: Option<usize>,
+    /// Per-file validation cache keys to record when the run succeeds.
+    passed_files: Vec<String>,
     tar_sha256: Option<String>,
     packed: OnceCell<PackedLayer>,
     inputs: AnnotationInputs,
@@ -112,13 +114,16 @@ pub async fn plan(
         .zip(tar_sha256.as_deref())
         .and_then(|(c, key)| c.get(key));
     let started = Instant::now();
-    let (layer_digest, layer_size, validated_files, packed) = match cached {
+    let (layer_digest, layer_size, validated, packed) = match cached {
         Some(hit) => {
             tracing::debug!("push: layer cache hit ({})", hit.layer_digest);
             let validated = match (settings.validate, hit.validated_files) {
                 (false, _) => None,
-                (true, Some(files)) => Some(files),
-                (true, None) => Some(validate(settings, &selection).await?),
+                (true, Some(files)) => Some(Passed {
+                    files,
+                    keys: Vec::new(),
+                }),
+                (true, None) => Some(validate(settings, &selection, cache).await?),
             };
             (hit.layer_digest, hit.layer_size, validated, None)
         }
@@ -126,7 +131,7 @@ pub async fn plan(
             let (validated, packed) = tokio::join!(
                 async {
                     match settings.validate {
-                        true => validate(settings, &selection).await.map(Some),
+                        true => validate(settings, &selection, cache).await.map(Some),
                         false => Ok(None),
                     }
                 },
@@ -139,6 +144,8 @@ pub async fn plan(
         }
     };
     tracing::debug!("push: planned the artifact in {:?}", started.elapsed());
+    let validated_files = validated.as_ref().map(|passed| passed.files);
+    let passed_files = validated.map(|passed| passed.keys).unwrap_or_default();
     if let Some(files) = validated_files {
         reporter.info(&format!("push: validated {files} YAML files"));
     }
@@ -157,6 +164,7 @@ pub async fn plan(
         manifest,
         manifest_digest,
         validated_files,
+        passed_files,
         tar_sha256,
         packed: cell,
         inputs,
@@ -215,6 +223,10 @@ impl Planned {
         let Some(cache) = cache else {
             return;
         };
+        let files = cache.validation();
+        for key in &self.passed_files {
+            files.record(key);
+        }
         let packed = self.packed.get();
         let key = self
             .tar_sha256
@@ -237,12 +249,36 @@ impl Planned {
     }
 }
 
-async fn validate(settings: &PushSettings, selection: &Arc<Selection>) -> Result<usize, PlanError> {
+/// A passed validation: the files it checked, and the per-file cache keys to record when the run
+/// succeeds.
+struct Passed {
+    files: usize,
+    keys: Vec<String>,
+}
+
+async fn validate(
+    settings: &PushSettings,
+    selection: &Arc<Selection>,
+    cache: Option<&LayerCache>,
+) -> Result<Passed, PlanError> {
     let display = settings.source_display.clone();
     let selection = Arc::clone(selection);
-    let validation = blocking(move || Ok(artifact::validate(&display, &selection))).await?;
+    let files = cache.map(LayerCache::validation);
+    let validation =
+        blocking(move || Ok(artifact::validate(&display, &selection, files.as_ref()))).await?;
+    if validation.files_from_cache > 0 {
+        tracing::debug!(
+            "push: {} of {} YAML files passed validation before with the same content; parsed {}",
+            validation.files_from_cache,
+            validation.files_checked,
+            validation.files_checked - validation.files_from_cache
+        );
+    }
     match validation.error() {
-        None => Ok(validation.files_checked),
+        None => Ok(Passed {
+            files: validation.files_checked,
+            keys: validation.newly_passed,
+        }),
         Some(error) => Err(PlanError::Invalid(Box::new(Invalid {
             error: error.into(),
             validation,
