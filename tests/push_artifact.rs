@@ -723,16 +723,33 @@ fn on_a_branch_revision_is_branch_at_sha1_and_created_is_the_committer_time() {
     );
 }
 
+/// A dirty tree never claims the commit it does not match (issue 11, point 5): with an
+/// uncommitted file in the source directory the revision is the layer digest, as outside git;
+/// once committed, the new commit's.
 #[test]
-fn uncommitted_changes_keep_the_revision_but_change_the_layer() {
+fn uncommitted_changes_make_the_revision_the_layer_digest() {
     let (_registry, host, env, head) = registry_and_git!("main");
     let first = push_json(&env, &host, &[]);
+    assert_eq!(first["revision"], format!("main@sha1:{head}"));
+
     env.write("k8s/extra.yaml", CM);
     let second = push_json(&env, &host, &[]);
     assert_eq!(second["status"], "pushed");
-    assert_eq!(first["revision"], format!("main@sha1:{head}"));
-    assert_eq!(second["revision"], first["revision"]);
     assert_ne!(second["layerDigest"], first["layerDigest"]);
+    assert_eq!(second["revision"], second["layerDigest"]);
+    assert_eq!(
+        dev_manifest(&host)["annotations"][REVISION],
+        second["layerDigest"]
+    );
+
+    let work = env.work();
+    git(&env, &work, &["add", "."]);
+    git(&env, &work, &["commit", "-q", "-m", "extra"]);
+    let committed = git(&env, &work, &["rev-parse", "HEAD"]);
+    let third = push_json(&env, &host, &[]);
+    assert_eq!(third["status"], "pushed", "same layer, new revision");
+    assert_eq!(third["layerDigest"], second["layerDigest"]);
+    assert_eq!(third["revision"], format!("main@sha1:{committed}"));
 }
 
 #[test]

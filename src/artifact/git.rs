@@ -5,14 +5,21 @@
 //! SHA-1 and SHA-256 object formats): `HEAD`, its commit's committer time, and
 //! `remote.origin.url`. Anything that cannot be read falls back to the non-git values with a
 //! debug log line; it is never an error.
+//!
+//! The revision names the `HEAD` commit only when the artifact holds exactly that commit's files
+//! under the source directory (issue 11, point 5): a tree with uncommitted changes, untracked
+//! files or deleted files gets the layer digest, as outside git, and never claims a commit it
+//! does not match.
 
-use std::path::Path;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use time::OffsetDateTime;
 use time::macros::format_description;
 
 use super::ArtifactError;
+use super::select::{EntryKind, Selection};
 
 /// The latest time `YYYY-MM-DDTHH:MM:SSZ` can show (9999-12-31T23:59:59Z).
 const MAX_EPOCH: u64 = 253_402_300_799;
@@ -26,18 +33,19 @@ pub struct Annotations {
     pub source: String,
 }
 
-/// Compute the annotations for an artifact of `source_root` whose layer digest is
-/// `layer_digest` (`sha256:<hex>`). `fallback_source` is `oci://<push.host>/<push.repository>`;
+/// Compute the annotations for the artifact of `selection` (selected from `source_root`) whose
+/// layer digest is `layer_digest` (`sha256:<hex>`). `fallback_source` is `oci://<push.host>/<push.repository>`;
 /// `source_date_epoch` is the value of `SOURCE_DATE_EPOCH` if set.
 pub fn annotations(
     source_root: &Path,
+    selection: &Selection,
     layer_digest: &str,
     fallback_source: &str,
     source_date_epoch: Option<&str>,
     now: SystemTime,
 ) -> Result<Annotations, ArtifactError> {
     let pinned = source_date_epoch.map(parse_source_date_epoch).transpose()?;
-    let facts = read_git_facts(source_root);
+    let facts = read_git_facts(source_root, selection);
 
     let created_secs = match (pinned, facts.committer_time) {
         (Some(epoch), _) => epoch as i64,
@@ -47,8 +55,8 @@ pub fn annotations(
             .map_or(0, |since| since.as_secs() as i64),
     };
     let revision = match &facts.head {
-        Some(head) => head.revision(),
-        None => layer_digest.to_string(),
+        Some(head) if facts.head_matches => head.revision(),
+        _ => layer_digest.to_string(),
     };
     let source = facts
         .origin_url
@@ -185,11 +193,13 @@ impl Head {
 #[derive(Debug, Default)]
 struct GitFacts {
     head: Option<Head>,
+    /// The selection holds exactly `HEAD`'s files under the source directory.
+    head_matches: bool,
     committer_time: Option<i64>,
     origin_url: Option<String>,
 }
 
-fn read_git_facts(source_root: &Path) -> GitFacts {
+fn read_git_facts(source_root: &Path, selection: &Selection) -> GitFacts {
     let start = std::fs::canonicalize(source_root).unwrap_or_else(|_| source_root.to_path_buf());
     let repository = match gix::discover(&start) {
         Ok(repository) => repository,
@@ -239,6 +249,15 @@ fn read_git_facts(source_root: &Path) -> GitFacts {
         algorithm,
         hex: id.to_hex().to_string(),
     });
+    match head_difference(&repository, id.detach(), &start, selection) {
+        Ok(None) => facts.head_matches = true,
+        Ok(Some(difference)) => tracing::debug!(
+            "git: {difference}, so the revision is the layer digest, not HEAD's commit"
+        ),
+        Err(error) => tracing::debug!(
+            "git: cannot compare the source directory with HEAD ({error}); the revision is the layer digest"
+        ),
+    }
     let committed = repository
         .find_commit(id)
         .map_err(|error| error.to_string())
@@ -254,6 +273,110 @@ fn read_git_facts(source_root: &Path) -> GitFacts {
         Err(error) => tracing::debug!("cannot read the HEAD commit: {error}"),
     }
     facts
+}
+
+/// How the selection differs from `HEAD`'s files under `source_dir` (canonical): the first
+/// packed file that is not `HEAD`'s blob at its path (changed or untracked), else the first file of
+/// `HEAD`'s that is missing from the work tree (deleted); `None` when they match. A file of
+/// `HEAD`'s that is on disk but not packed was left out on purpose (`.sourceignore`, the default
+/// ignores) and is no difference. A committed symlink counts as matching while it is still a
+/// symlink (the artifact holds its target's bytes).
+fn head_difference(
+    repository: &gix::Repository,
+    head: gix::ObjectId,
+    source_dir: &Path,
+    selection: &Selection,
+) -> Result<Option<String>, String> {
+    let workdir = repository
+        .workdir()
+        .ok_or("the repository has no work tree")?;
+    let workdir = std::fs::canonicalize(workdir).map_err(|error| error.to_string())?;
+    let inside = source_dir
+        .strip_prefix(&workdir)
+        .map_err(|_| "the source directory is outside the work tree".to_string())?;
+    let commit = repository
+        .find_commit(head)
+        .map_err(|error| error.to_string())?;
+    let root = commit.tree().map_err(|error| error.to_string())?;
+    let mut committed = BTreeMap::new();
+    if inside.as_os_str().is_empty() {
+        collect_files(repository, &root, "", &mut committed)?;
+    } else if let Some(entry) = root
+        .lookup_entry_by_path(inside)
+        .map_err(|error| error.to_string())?
+        && entry.mode().is_tree()
+    {
+        let tree = repository
+            .find_tree(entry.object_id())
+            .map_err(|error| error.to_string())?;
+        collect_files(repository, &tree, "", &mut committed)?;
+    }
+
+    let kind = repository.object_hash();
+    for entry in &selection.entries {
+        let EntryKind::File { source, .. } = &entry.kind else {
+            continue;
+        };
+        let Some(&(id, mode)) = committed.get(entry.name.as_str()) else {
+            return Ok(Some(format!("{} is not committed", entry.name)));
+        };
+        if mode == FileMode::Link {
+            if !is_symlink(&source_dir.join(&entry.name)) {
+                return Ok(Some(format!("{} is no longer a symlink", entry.name)));
+            }
+            continue;
+        }
+        let bytes = std::fs::read(source).map_err(|error| error.to_string())?;
+        let actual = gix::objs::compute_hash(kind, gix::objs::Kind::Blob, &bytes)
+            .map_err(|error| error.to_string())?;
+        if actual != id {
+            return Ok(Some(format!("{} has uncommitted changes", entry.name)));
+        }
+    }
+    let packed: std::collections::BTreeSet<&str> =
+        selection.entries.iter().map(|e| e.name.as_str()).collect();
+    for name in committed.keys() {
+        let path: PathBuf = source_dir.join(name);
+        if !packed.contains(name.as_str()) && std::fs::symlink_metadata(&path).is_err() {
+            return Ok(Some(format!("{name} is deleted but committed")));
+        }
+    }
+    Ok(None)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FileMode {
+    Blob,
+    Link,
+}
+
+fn is_symlink(path: &Path) -> bool {
+    std::fs::symlink_metadata(path).is_ok_and(|meta| meta.file_type().is_symlink())
+}
+
+/// Every blob and symlink below `tree`, by path relative to it (`a/b.yaml`).
+fn collect_files(
+    repository: &gix::Repository,
+    tree: &gix::Tree<'_>,
+    prefix: &str,
+    out: &mut BTreeMap<String, (gix::ObjectId, FileMode)>,
+) -> Result<(), String> {
+    let decoded = tree.decode().map_err(|error| error.to_string())?;
+    for entry in &decoded.entries {
+        let name = format!("{prefix}{}", entry.filename);
+        if entry.mode.is_tree() {
+            let subtree = repository
+                .find_tree(entry.oid)
+                .map_err(|error| error.to_string())?;
+            collect_files(repository, &subtree, &format!("{name}/"), out)?;
+        } else if entry.mode.is_link() {
+            out.insert(name, (entry.oid.to_owned(), FileMode::Link));
+        } else if entry.mode.is_blob() {
+            out.insert(name, (entry.oid.to_owned(), FileMode::Blob));
+        }
+        // Submodules (commit entries) are never packed.
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -308,7 +431,9 @@ mod tests {
     }
 
     fn annotate(root: &Path, epoch: Option<&str>) -> Annotations {
-        annotations(root, LAYER, FALLBACK, epoch, now()).unwrap()
+        let selection =
+            crate::artifact::select("k8s", root).unwrap_or_else(|_| Selection::empty_artifact());
+        annotations(root, &selection, LAYER, FALLBACK, epoch, now()).unwrap()
     }
 
     #[test]
@@ -337,7 +462,15 @@ mod tests {
             "2023-11-14T22:13:20Z"
         );
         for bad in ["-1", "1.5", "", " 1", "abc", "99999999999999999999"] {
-            let error = annotations(dir.path(), LAYER, FALLBACK, Some(bad), now()).unwrap_err();
+            let error = annotations(
+                dir.path(),
+                &Selection::empty_artifact(),
+                LAYER,
+                FALLBACK,
+                Some(bad),
+                now(),
+            )
+            .unwrap_err();
             assert!(
                 matches!(error, ArtifactError::BadSourceDateEpoch { .. }),
                 "{bad}"
@@ -382,6 +515,50 @@ mod tests {
             annotate(&repo.path().join("k8s"), None).revision,
             format!("feature/x@sha1:{hex}")
         );
+    }
+
+    /// The revision names HEAD's commit only while the source directory holds exactly its files.
+    #[test]
+    fn a_source_directory_that_differs_from_head_gets_the_layer_digest() {
+        let Some((repo, hex)) = repository(&[]) else {
+            return;
+        };
+        let root = repo.path();
+        let k8s = root.join("k8s");
+        let committed = format!("main@sha1:{hex}");
+        let revision = || annotate(&k8s, None).revision;
+        let commit_all = |message: &str| {
+            git(root, &["add", "-A"]).unwrap();
+            git(root, &["commit", "-q", "-m", message]).unwrap()
+        };
+
+        // A change outside the source directory is not in the artifact.
+        fs::write(root.join("README.md"), "notes\n").unwrap();
+        assert_eq!(revision(), committed, "clean source directory");
+
+        fs::write(k8s.join("a.yaml"), "a: 2\n").unwrap();
+        assert_eq!(revision(), LAYER, "modified file");
+        git(root, &["checkout", "-q", "--", "k8s/a.yaml"]).unwrap();
+        assert_eq!(revision(), committed, "modification undone");
+
+        fs::write(k8s.join("b.yaml"), "b: 1\n").unwrap();
+        assert_eq!(revision(), LAYER, "untracked file in the artifact");
+        fs::remove_file(k8s.join("b.yaml")).unwrap();
+
+        fs::remove_file(k8s.join("a.yaml")).unwrap();
+        assert_eq!(revision(), LAYER, "deleted file");
+        git(root, &["checkout", "-q", "--", "k8s/a.yaml"]).unwrap();
+
+        // A committed file left out on purpose, and an untracked file that is ignored, are no
+        // difference; neither is a committed symlink.
+        fs::write(k8s.join(".sourceignore"), "secret.yaml\nlocal.yaml\n").unwrap();
+        fs::write(k8s.join("secret.yaml"), "s: 1\n").unwrap();
+        std::os::unix::fs::symlink("a.yaml", k8s.join("link.yaml")).unwrap();
+        commit_all("ignore");
+        let hex = git(root, &["rev-parse", "HEAD"]).unwrap();
+        fs::write(k8s.join("local.yaml"), "l: 1\n").unwrap();
+        fs::write(k8s.join("secret.yaml"), "s: 2\n").unwrap();
+        assert_eq!(revision(), format!("main@sha1:{hex}"), "ignored files");
     }
 
     #[test]

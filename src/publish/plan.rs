@@ -46,6 +46,8 @@ pub struct Planned {
 #[derive(Clone)]
 struct AnnotationInputs {
     source_root: std::path::PathBuf,
+    /// What is packed, to compare with the `HEAD` commit.
+    selection: Arc<Selection>,
     fallback_source: String,
     source_date_epoch: Option<String>,
     /// False for the empty artifact, whose revision is its layer digest (artifact.md).
@@ -64,6 +66,7 @@ impl AnnotationInputs {
         }
         Ok(artifact::annotations(
             &self.source_root,
+            &self.selection,
             layer_digest,
             &self.fallback_source,
             self.source_date_epoch.as_deref(),
@@ -99,6 +102,7 @@ pub async fn plan(
     let selection = Arc::new(selection);
     let inputs = AnnotationInputs {
         source_root: settings.source_path.clone(),
+        selection: Arc::clone(&selection),
         fallback_source: format!(
             "oci://{}/{}",
             settings.target.host, settings.target.repository
