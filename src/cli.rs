@@ -296,6 +296,10 @@ pub struct PushArgs {
     #[arg(long)]
     pub force: bool,
 
+    /// Bound on the whole push, as a Go duration (default: spec.workload.pushTimeout, else none)
+    #[arg(long, value_name = "DUR", allow_hyphen_values = true)]
+    pub timeout: Option<String>,
+
     /// Result format
     #[arg(long, value_enum, default_value_t = OutputArg::Text, value_name = "FMT")]
     pub output: OutputArg,

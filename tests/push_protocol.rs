@@ -563,3 +563,107 @@ fn force_replaces_a_tag_that_moved() {
         describe(&slow)
     );
 }
+
+/// A registry that accepts connections and never answers: `--timeout` (or
+/// `spec.workload.pushTimeout`) bounds the push as a whole. It exits 3, says what the tag may hold
+/// and leaves no layer file behind.
+#[test]
+fn a_push_timeout_bounds_a_registry_that_never_answers() {
+    let (registry, proxy) = proxied_registry!();
+    let stall = |what: fn(&support::RequestInfo) -> bool| {
+        proxy.set_script(FaultScript::new().when(
+            what,
+            1..,
+            Action::Stall(Duration::from_secs(60)),
+        ));
+    };
+    let scratch_files = |env: &TestEnv| {
+        std::fs::read_dir(env.xdg_cache().join("ksail/tmp"))
+            .map(|entries| entries.count())
+            .unwrap_or(0)
+    };
+
+    // Stalled before anything is written: nothing was tagged.
+    stall(|request| request.method == "GET" && request.path.contains("/manifests/"));
+    let env = env_with_app(APP_V1);
+    let started = std::time::Instant::now();
+    let output = env
+        .ksail([
+            "workload",
+            "push",
+            &target(&proxy.host_port()),
+            "--timeout",
+            "1s",
+        ])
+        .output()
+        .unwrap();
+    assert_exit(&output, 3);
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "bounded by --timeout"
+    );
+    assert_error_line(
+        &output,
+        &format!(
+            "push to {} did not finish within 1s (--timeout or spec.workload.pushTimeout); nothing was tagged;",
+            target(&proxy.host_port())
+        ),
+    );
+    assert_eq!(scratch_files(&env), 0, "the layer file is removed");
+
+    // The same bound from ksail.yaml; stalled at the manifest write, which may have landed.
+    stall(|request| request.method == "PUT" && request.path.contains("/manifests/"));
+    env.write(
+        "ksail.yaml",
+        "apiVersion: ksail.io/v1alpha1\nkind: Cluster\nspec:\n  workload:\n    pushTimeout: 1s\n",
+    );
+    let output = env
+        .ksail([
+            "workload",
+            "push",
+            &target(&proxy.host_port()),
+            "--output",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    assert_exit(&output, 3);
+    assert_error_line(
+        &output,
+        &format!(
+            "the tag write was sent but not confirmed, so {TAG} may point at the new artifact or the previous one; push again to be sure"
+        ),
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(stdout_lines(&output).last().expect("a JSON document")).unwrap();
+    assert_eq!(json["status"], "timedOut");
+    assert_eq!(json["exitCode"], 3);
+    assert_eq!(scratch_files(&env), 0, "the layer file is removed");
+    let (status, _, _) = http::fetch_manifest(&registry.host_port(), REPO, TAG);
+    assert_eq!(status, 404, "the stalled write never reached the registry");
+}
+
+#[test]
+fn a_push_timeout_must_be_a_positive_duration() {
+    let env = env_with_app(APP_V1);
+    for (value, phrase) in [
+        ("-1s", "--timeout"),
+        ("0s", "--timeout"),
+        ("soon", "--timeout"),
+    ] {
+        let before = env.tree_hash();
+        let output = env
+            .ksail([
+                "workload",
+                "push",
+                "oci://127.0.0.1:1/k8s:dev",
+                "--timeout",
+                value,
+            ])
+            .output()
+            .unwrap();
+        assert_exit(&output, 2);
+        assert_error_line(&output, phrase);
+        assert_eq!(env.tree_hash(), before, "{value}: nothing changed");
+    }
+}

@@ -1,5 +1,6 @@
 //! Signals (cli.md#signals): the first SIGINT or SIGTERM stops the push, removes its temporary
-//! files and exits 130; the tag is never left pointing at missing blobs.
+//! files and exits 130; the tag is never left pointing at missing blobs. A push killed outright
+//! (SIGKILL) cannot clean up: the next push removes its layer file.
 #![allow(unsafe_code)] // signals and getrusage are libc calls; denied everywhere else
 
 mod support;
@@ -9,9 +10,30 @@ use std::time::{Duration, Instant};
 
 use support::{Action, FaultScript, Proxy, TestEnv, http};
 
-/// Push through a proxy that stalls the manifest PUT, signal the child once the PUT has arrived,
-/// and return (exit code, stderr, leftover temp files); `None` when registry tests are skipped.
-fn interrupt_during_manifest_put(signal: i32) -> Option<(Option<i32>, String, Vec<String>)> {
+/// How an interrupted push ended.
+struct Interrupted {
+    code: Option<i32>,
+    stderr: String,
+    /// Files left in `TMPDIR` and in the layer scratch directory (`<cache>/ksail/tmp`).
+    leftovers: Vec<String>,
+    env: TestEnv,
+    registry: support::Registry,
+}
+
+/// The files in `dir` (none when it does not exist).
+fn files_in(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(dir)
+        .map(|entries| entries.map(|entry| entry.unwrap().path()).collect())
+        .unwrap_or_default()
+}
+
+fn scratch_dir(env: &TestEnv) -> std::path::PathBuf {
+    env.xdg_cache().join("ksail/tmp")
+}
+
+/// Push through a proxy that stalls the manifest PUT and signal the child once the PUT has
+/// arrived; `None` when registry tests are skipped.
+fn interrupt_during_manifest_put(signal: i32) -> Option<Interrupted> {
     let registry = support::registry::start_or_skip(support::RegistryKind::Plain, "signals")?;
     let script = FaultScript::new().when(
         |request| request.method == "PUT" && request.path_only().contains("/manifests/"),
@@ -56,15 +78,18 @@ fn interrupt_during_manifest_put(signal: i32) -> Option<(Option<i32>, String, Ve
         status, 404,
         "the tag must not exist after an interrupted push: {manifest:?}"
     );
-    let leftovers = std::fs::read_dir(&tmp)
-        .unwrap()
-        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+    let leftovers = files_in(&tmp)
+        .into_iter()
+        .chain(files_in(&scratch_dir(&env)))
+        .map(|path| path.display().to_string())
         .collect();
-    Some((
-        output.status.code(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
+    Some(Interrupted {
+        code: output.status.code(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
         leftovers,
-    ))
+        env,
+        registry,
+    })
 }
 
 fn wait_bounded(child: &mut std::process::Child, limit: Duration) -> std::process::Output {
@@ -103,25 +128,74 @@ fn wait_bounded(child: &mut std::process::Child, limit: Duration) -> std::proces
 
 #[test]
 fn sigint_during_push_exits_130_and_leaves_no_temp_files() {
-    let Some((code, stderr, leftovers)) = interrupt_during_manifest_put(libc::SIGINT) else {
+    let Some(run) = interrupt_during_manifest_put(libc::SIGINT) else {
         return;
     };
-    assert_eq!(code, Some(130), "stderr:\n{stderr}");
-    assert_eq!(stderr.lines().last(), Some("error: interrupted"));
+    assert_eq!(run.code, Some(130), "stderr:\n{}", run.stderr);
+    assert_eq!(run.stderr.lines().last(), Some("error: interrupted"));
     assert!(
-        leftovers.is_empty(),
-        "temporary files left behind: {leftovers:?}"
+        run.leftovers.is_empty(),
+        "temporary files left behind: {:?}",
+        run.leftovers
     );
 }
 
 #[test]
 fn sigterm_during_push_exits_130() {
-    let Some((code, stderr, leftovers)) = interrupt_during_manifest_put(libc::SIGTERM) else {
+    let Some(run) = interrupt_during_manifest_put(libc::SIGTERM) else {
         return;
     };
-    assert_eq!(code, Some(130), "stderr:\n{stderr}");
+    assert_eq!(run.code, Some(130), "stderr:\n{}", run.stderr);
     assert!(
-        leftovers.is_empty(),
-        "temporary files left behind: {leftovers:?}"
+        run.leftovers.is_empty(),
+        "temporary files left behind: {:?}",
+        run.leftovers
+    );
+}
+
+/// `kill -9` leaves the layer file (nothing runs in a killed process); the next push finds it,
+/// sees that no live process holds its lock, and removes it.
+#[test]
+fn the_layer_file_of_a_killed_push_is_removed_by_the_next_push() {
+    let Some(run) = interrupt_during_manifest_put(libc::SIGKILL) else {
+        return;
+    };
+    assert_eq!(run.code, None, "killed by the signal");
+    let left = files_in(&scratch_dir(&run.env));
+    assert_eq!(
+        left.len(),
+        1,
+        "the killed push's layer file stays: {left:?}"
+    );
+    // A file younger than a second may be between its creation and its lock, and is spared.
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&left[0])
+        .unwrap();
+    file.set_modified(std::time::SystemTime::now() - Duration::from_secs(60))
+        .unwrap();
+
+    run.env.write(
+        "k8s/cm.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: b\n",
+    );
+    let next = run
+        .env
+        .ksail([
+            "workload",
+            "push",
+            &format!("oci://{}/k8s:v1", run.registry.host_port()),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        next.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&next.stderr)
+    );
+    assert_eq!(
+        files_in(&scratch_dir(&run.env)),
+        Vec::<std::path::PathBuf>::new()
     );
 }

@@ -24,6 +24,8 @@ pub struct CachedLayer {
 /// Entries for this ksail version under `$XDG_CACHE_HOME/ksail` (else `~/.cache/ksail`).
 #[derive(Debug, Clone)]
 pub struct LayerCache {
+    /// `<cache root>/ksail`.
+    base: PathBuf,
     dir: PathBuf,
 }
 
@@ -31,12 +33,19 @@ impl LayerCache {
     /// The cache directory from `XDG_CACHE_HOME` or `HOME`; `None` when neither is set.
     pub fn locate(xdg_cache_home: Option<PathBuf>, home: Option<PathBuf>) -> Option<LayerCache> {
         let root = xdg_cache_home.or_else(|| home.map(|home| home.join(".cache")))?;
+        let base = root.join("ksail");
         Some(LayerCache {
-            dir: root
-                .join("ksail")
+            dir: base
                 .join(env!("CARGO_PKG_VERSION"))
                 .join(format!("layers-{}", super::pack::LAYER_FORMAT)),
+            base,
         })
+    }
+
+    /// Where pushes of any ksail version keep their layer files while they upload
+    /// (`publish::scratch`).
+    pub fn scratch_dir(&self) -> PathBuf {
+        self.base.join("tmp")
     }
 
     /// The per-file validation results of the same ksail version.

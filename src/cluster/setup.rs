@@ -173,6 +173,8 @@ impl GitopsSetup<'_> {
             validate: false,
             // The first artifact never replaces a push that lands while create runs.
             force: false,
+            // Read only by `workload push`; create bounds its steps itself.
+            timeout: None,
             credentials: settings.credentials.clone().unwrap_or_else(|| {
                 crate::registry::CredentialRequest {
                     host: sync.host.clone(),

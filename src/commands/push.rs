@@ -2,15 +2,19 @@
 //! the progress lines, the result line and the JSON document. Steps before the upload exit 2 on
 //! bad input and send nothing to the registry.
 
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
 use serde_json::{Map, Value, json};
 
 use super::{Context, Outcome};
 use crate::artifact::{self, Annotations};
 use crate::cli::PushArgs;
-use crate::error::Failure;
+use crate::duration::format_go;
+use crate::error::{Failure, FailureClass};
 use crate::output::{OutputFormat, human_bytes, short_digest};
-use crate::publish::{self, PlanError};
-use crate::settings::push_settings;
+use crate::publish::{self, PlanError, UploadState};
+use crate::settings::{PushSettings, push_settings};
 
 pub const COMMAND: &str = "workload push";
 
@@ -82,7 +86,6 @@ impl PushReport {
 }
 
 async fn push(ctx: &Context, args: &PushArgs, report: &mut PushReport) -> Result<(), Failure> {
-    let printer = &ctx.printer;
     let settings = push_settings(ctx, args)?;
     let target = &settings.target;
     report.url = Some(target.url.clone());
@@ -93,6 +96,46 @@ async fn push(ctx: &Context, args: &PushArgs, report: &mut PushReport) -> Result
         .as_ref()
         .and_then(|sync| sync.url.as_ref().map(|url| (url.clone(), sync.tag.clone())));
 
+    let state = UploadState::default();
+    let Some(limit) = settings.timeout else {
+        return publish_artifact(ctx, &settings, &state, report).await;
+    };
+    // Dropping the push at the deadline removes the layer's temporary file, as on a signal.
+    let bounded =
+        tokio::time::timeout(limit, publish_artifact(ctx, &settings, &state, report)).await;
+    bounded.unwrap_or_else(|_| Err(timed_out(&settings, limit, &state)))
+}
+
+/// The failure of a push cut short by `--timeout`: what the tag may hold, and what to do.
+fn timed_out(settings: &PushSettings, limit: Duration, state: &UploadState) -> Failure {
+    let target = &settings.target;
+    let tag_state = if state.tag_write_sent.load(Ordering::SeqCst) {
+        format!(
+            "the tag write was sent but not confirmed, so {} may point at the new artifact or the previous one; push again to be sure",
+            target.tag
+        )
+    } else {
+        "nothing was tagged; check that the registry answers, or raise the limit".to_string()
+    };
+    Failure::new(
+        FailureClass::TimedOut,
+        format!(
+            "push to {} did not finish within {} (--timeout or spec.workload.pushTimeout); {tag_state}",
+            target.url,
+            format_go(limit)
+        ),
+    )
+}
+
+/// Everything after the settings: select, validate, pack, upload (artifact.md#pipeline).
+async fn publish_artifact(
+    ctx: &Context,
+    settings: &PushSettings,
+    state: &UploadState,
+    report: &mut PushReport,
+) -> Result<(), Failure> {
+    let printer = &ctx.printer;
+    let target = &settings.target;
     let credentials = publish::resolve_registry_credentials(ctx, &settings.credentials).await?;
 
     let selection = artifact::select(&settings.source_display, &settings.source_path)?;
@@ -113,7 +156,7 @@ async fn push(ctx: &Context, args: &PushArgs, report: &mut PushReport) -> Result
         "push: packing {} ({} files)",
         settings.source_display, selection.file_count
     ));
-    let planned = match publish::plan(&settings, selection, cache.as_ref(), printer, true).await {
+    let planned = match publish::plan(settings, selection, cache.as_ref(), printer, true).await {
         Ok(planned) => planned,
         Err(PlanError::Failed(failure)) => return Err(failure),
         Err(PlanError::Invalid(invalid)) => {
@@ -138,7 +181,7 @@ async fn push(ctx: &Context, args: &PushArgs, report: &mut PushReport) -> Result
         printer.warn(warning);
     }
 
-    let outcome = publish::upload(ctx, &settings, credentials, &planned).await?;
+    let outcome = publish::upload(ctx, settings, credentials, &planned, state).await?;
     planned.remember(cache.as_ref());
     report.digest = Some(outcome.digest.clone());
     if let (Some(created), Some(annotations)) = (&outcome.created, report.annotations.as_mut()) {

@@ -61,6 +61,8 @@ pub struct FlagOverrides {
     pub kubeconfig: Option<String>,
     pub context: Option<String>,
     pub timeout: Option<String>,
+    /// `workload push --timeout`.
+    pub push_timeout: Option<String>,
     pub source_directory: Option<String>,
     pub kustomization_file: Option<String>,
     /// `--validate` (Some(true)) or `--no-validate` (Some(false)).
@@ -90,6 +92,7 @@ pub struct Effective {
     pub context: Option<Sourced<String>>,
     /// Unset means "the command's own default" (reconcile 5m, create/update 10m).
     pub timeout: Option<Sourced<Duration>>,
+    pub push_timeout: Option<Sourced<Duration>>,
     pub source_directory: Sourced<ConfigPath>,
     pub tag: Option<Sourced<String>>,
     pub validate_on_push: Sourced<bool>,
@@ -170,12 +173,8 @@ pub fn effective(
         insecure: resolver.pick_bool(Key::Insecure, false)?,
         kubeconfig: resolver.path_list(kubeconfig),
         context: resolver.pick_text(Key::Context)?,
-        timeout: resolver.pick(Key::Timeout)?.map(|sourced| {
-            sourced.map(|value| match value {
-                Val::Duration(duration) => duration,
-                _ => Duration::ZERO, // unreachable: a Duration key only yields durations
-            })
-        }),
+        timeout: resolver.pick_duration(Key::Timeout)?,
+        push_timeout: resolver.pick_duration(Key::PushTimeout)?,
         source_directory: resolver.path(source_directory),
         tag: resolver.pick_text(Key::Tag)?,
         validate_on_push: resolver.pick_bool(Key::ValidateOnPush, true)?,
@@ -268,6 +267,7 @@ impl Resolver<'_> {
             Key::Kubeconfig => text("--kubeconfig", &flags.kubeconfig),
             Key::Context => text("--context", &flags.context),
             Key::Timeout => text("--timeout", &flags.timeout),
+            Key::PushTimeout => text("--timeout", &flags.push_timeout),
             Key::SourceDirectory => text("--source-directory", &flags.source_directory),
             Key::KustomizationFile => text("--kustomization-file", &flags.kustomization_file),
             Key::Insecure => flags.insecure.map(|b| ("--insecure", FlagValue::Bool(b))),
@@ -325,6 +325,15 @@ impl Resolver<'_> {
                 Val::Enum(name) => name.to_string(),
                 Val::Bool(b) => b.to_string(),
                 Val::Duration(duration) => format_go(duration),
+            })
+        }))
+    }
+
+    fn pick_duration(&self, key: Key) -> Result<Option<Sourced<Duration>>, ConfigError> {
+        Ok(self.pick(key)?.map(|sourced| {
+            sourced.map(|value| match value {
+                Val::Duration(duration) => duration,
+                _ => Duration::ZERO, // unreachable: a Duration key only yields durations
             })
         }))
     }

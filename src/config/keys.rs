@@ -47,6 +47,7 @@ pub enum Key {
     FluxOperatorVersion,
     FluxDistributionVersion,
     MirrorRegistries,
+    PushTimeout,
 }
 
 /// The YAML type a key's value must have in the file, and how text from env or flags is parsed.
@@ -145,7 +146,7 @@ const fn key(
 }
 
 /// Indexed by `Key as usize` (checked by a test).
-pub static KEYS: [KeySpec; 19] = [
+pub static KEYS: [KeySpec; 20] = [
     KeySpec {
         rule: Rule::MetadataName,
         empty: Empty::Invalid,
@@ -351,6 +352,17 @@ pub static KEYS: [KeySpec; 19] = [
             "spec.cluster.mirrorRegistries",
             "KSAIL_SPEC_CLUSTER_MIRRORREGISTRIES",
             "Pull-through mirror registries for the nodes, kept across cluster delete: comma-separated hosts (docker.io, ghcr.io, quay.io and registry.k8s.io are known) or host=https://upstream entries; none for no mirrors.",
+        )
+    },
+    KeySpec {
+        kind: ValueKind::Duration,
+        empty: Empty::Invalid,
+        pattern: Some(DURATION_PATTERN),
+        ..key(
+            Key::PushTimeout,
+            "spec.workload.pushTimeout",
+            "KSAIL_SPEC_WORKLOAD_PUSHTIMEOUT",
+            "Upper bound on a whole workload push (reading, validating, packing, uploading, retries), as a Go duration greater than zero (for example 2m). When unset, only each request's own limits apply.",
         )
     },
 ];

@@ -78,6 +78,10 @@ impl Effective {
                 let timeout = self.timeout.as_ref()?;
                 quoted(timeout, format_go(timeout.value))
             }
+            Key::PushTimeout => {
+                let timeout = self.push_timeout.as_ref()?;
+                quoted(timeout, format_go(timeout.value))
+            }
             Key::SourceDirectory => quoted(
                 &self.source_directory,
                 self.source_directory.value.written.clone(),

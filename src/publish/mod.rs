@@ -4,9 +4,11 @@
 //! artifact both publish through here.
 
 mod plan;
+mod scratch;
 
 use std::path::PathBuf;
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 pub use self::plan::{PlanError, Planned, plan};
@@ -54,7 +56,14 @@ pub async fn publish_selection(
             return Err(invalid.error);
         }
     };
-    let outcome = upload(ctx, settings, credentials, &planned).await?;
+    let outcome = upload(
+        ctx,
+        settings,
+        credentials,
+        &planned,
+        &UploadState::default(),
+    )
+    .await?;
     planned.remember(cache.as_ref());
     Ok(outcome.digest)
 }
@@ -130,11 +139,19 @@ impl Retryable for AttemptError {
     }
 }
 
+/// What an upload got to, readable after it was cut short (by `--timeout` or a signal).
+#[derive(Debug, Default)]
+pub struct UploadState {
+    /// The manifest write to the tag was sent (it may or may not have landed).
+    pub tag_write_sent: AtomicBool,
+}
+
 pub async fn upload(
     ctx: &Context,
     settings: &PushSettings,
     credentials: ResolvedCredentials,
     planned: &Planned,
+    state: &UploadState,
 ) -> Result<PushOutcome, Failure> {
     let target = &settings.target;
     let env = ctx.env.lookup();
@@ -159,6 +176,7 @@ pub async fn upload(
             reporter.info(&format!("push: uploading layer ({})", human_bytes(size)));
         }
         PushEvent::Uploaded(sent) => bar.sent(sent),
+        PushEvent::Tagging => state.tag_write_sent.store(true, Ordering::SeqCst),
         PushEvent::Tagged { digest } => {
             reporter.info(&format!(
                 "push: tag {} → {}",

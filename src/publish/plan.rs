@@ -5,11 +5,13 @@
 //! - cache hit: validation is skipped when the entry records a pass, and the layer is not packed
 //!   until an attempt finds that the registry does not already hold it.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use tokio::sync::OnceCell;
 
+use super::scratch::{self, ScratchFile};
 use crate::artifact::cache::{CachedLayer, LayerCache};
 use crate::artifact::{self, Annotations, Selection, Validation, manifest};
 use crate::error::Failure;
@@ -17,13 +19,14 @@ use crate::progress::Reporter;
 use crate::registry::{ArtifactUpload, ConfigBlob, LayerBlob};
 use crate::settings::PushSettings;
 
-/// The compressed layer in its temporary file. Dropping it (also on interrupt) deletes the file.
+/// The compressed layer in its temporary file, locked while this lives
+/// ([`super::scratch`]). Dropping it (also on interrupt) deletes the file.
 #[derive(Debug)]
 pub struct PackedLayer {
     pub digest: String,
     pub size: u64,
     pub tar_sha256: String,
-    pub path: tempfile::TempPath,
+    pub file: ScratchFile,
 }
 
 /// Everything an attempt needs, decided before the first request.
@@ -39,6 +42,8 @@ pub struct Planned {
     /// Per-file validation cache keys to record when the run succeeds.
     passed_files: Vec<String>,
     tar_sha256: Option<String>,
+    /// Where the layer file goes (`None`: the system temporary directory).
+    scratch: Option<PathBuf>,
     packed: OnceCell<PackedLayer>,
     inputs: AnnotationInputs,
 }
@@ -118,6 +123,7 @@ pub async fn plan(
         .zip(tar_sha256.as_deref())
         .and_then(|(c, key)| c.get(key));
     let started = Instant::now();
+    let scratch = cache.map(LayerCache::scratch_dir);
     let (layer_digest, layer_size, validated, packed) = match cached {
         Some(hit) => {
             tracing::debug!("push: layer cache hit ({})", hit.layer_digest);
@@ -139,7 +145,7 @@ pub async fn plan(
                         false => Ok(None),
                     }
                 },
-                blocking(pack(Arc::clone(&selection)))
+                blocking(pack(Arc::clone(&selection), scratch.clone()))
             );
             // Validation decides first: an invalid tree is never pushed, packed or not.
             let validated = validated?;
@@ -170,6 +176,7 @@ pub async fn plan(
         validated_files,
         passed_files,
         tar_sha256,
+        scratch,
         packed: cell,
         inputs,
     })
@@ -179,7 +186,7 @@ impl Planned {
     /// The packed layer, packing it now if the plan came from the cache.
     pub async fn layer(&self) -> Result<&PackedLayer, Failure> {
         self.packed
-            .get_or_try_init(|| blocking(pack(Arc::clone(&self.selection))))
+            .get_or_try_init(|| blocking(pack(Arc::clone(&self.selection), self.scratch.clone())))
             .await
     }
 
@@ -195,7 +202,7 @@ impl Planned {
             layer: LayerBlob {
                 digest: layer.digest.clone(),
                 size: layer.size,
-                path: layer.path.to_path_buf(),
+                path: layer.file.path.to_path_buf(),
             },
             manifest_bytes: bytes::Bytes::from(manifest),
             manifest_digest,
@@ -294,23 +301,30 @@ fn tar_sha256_of(selection: Arc<Selection>) -> impl FnOnce() -> Result<String, F
     move || Ok(artifact::tar_sha256(&selection)?)
 }
 
-fn pack(selection: Arc<Selection>) -> impl FnOnce() -> Result<PackedLayer, Failure> {
+fn pack(
+    selection: Arc<Selection>,
+    scratch: Option<PathBuf>,
+) -> impl FnOnce() -> Result<PackedLayer, Failure> {
     move || {
-        let temp = tempfile::Builder::new()
-            .prefix("ksail-layer-")
-            .tempfile()
-            .map_err(|error| {
+        let ScratchFile { file, path } =
+            scratch::layer_file(scratch.as_deref()).map_err(|error| {
+                let place = scratch
+                    .as_ref()
+                    .map_or("TMPDIR".to_string(), |dir| dir.display().to_string());
                 Failure::failed(format!(
-                    "cannot create a temporary file for the layer: {error}; check TMPDIR and free disk space"
+                    "cannot create a temporary file for the layer: {error}; check {place} and free disk space"
                 ))
             })?;
-        let (file, path) = temp.into_parts();
         let layer = artifact::pack(&selection, file)?;
         Ok(PackedLayer {
             digest: layer.digest,
             size: layer.size,
             tar_sha256: layer.tar_sha256,
-            path,
+            // The packed file handle keeps the lock.
+            file: ScratchFile {
+                file: layer.file,
+                path,
+            },
         })
     }
 }

@@ -48,6 +48,9 @@ pub enum PushEvent {
     },
     /// Cumulative bytes of the layer sent so far.
     Uploaded(u64),
+    /// The manifest is about to be written to the tag: from here on, a push cut short may or may
+    /// not have moved the tag.
+    Tagging,
     /// The tag now points at `digest`.
     Tagged {
         digest: String,
@@ -232,6 +235,7 @@ pub async fn upload_artifact(
             });
         }
     }
+    events(PushEvent::Tagging);
     let stored = client
         .put_manifest(
             repo,

@@ -121,6 +121,8 @@ pub struct PushSettings {
     pub output: OutputFormat,
     /// `--force`: replace the tag even when another push moved it since this one began.
     pub force: bool,
+    /// `--timeout` / `spec.workload.pushTimeout`: the bound on the whole push, if any.
+    pub timeout: Option<Duration>,
 }
 
 /// An empty flag value is a mistake (an unset shell variable, a bad template), not a wish for
@@ -139,6 +141,7 @@ pub fn push_settings(ctx: &Context, args: &PushArgs) -> Result<PushSettings, Fai
             (_, true) => Some(false),
             _ => None,
         },
+        push_timeout: args.timeout.clone(),
         kubeconfig: ctx.global.kubeconfig.clone(),
         context: ctx.global.context.clone(),
         ..FlagOverrides::default()
@@ -239,6 +242,7 @@ pub fn push_settings(ctx: &Context, args: &PushArgs) -> Result<PushSettings, Fai
         retry,
         output: args.output.into(),
         force: args.force,
+        timeout: effective.push_timeout.map(|timeout| timeout.value),
     })
 }
 
