@@ -97,8 +97,8 @@ pub fn validate(
         parse_only.insert(entry.name.clone());
         let file = display_path(display_root, &entry.name);
         let mut inputs = Vec::new();
-        let parsed = read_entry(&file, entry).and_then(|bytes| {
-            parse_bytes(&file, bytes, |document| {
+        let parsed = read_entry(&file, entry).and_then(|content| {
+            parse_content(&file, content, |document| {
                 inputs.extend(referenced_inputs(&document));
             })
         });
@@ -117,17 +117,26 @@ pub fn validate(
     {
         let file = display_path(display_root, &entry.name);
         let check = !parse_only.contains(&entry.name);
-        let bytes = match read_entry(&file, entry) {
-            Ok(bytes) => bytes,
+        let content = match read_entry(&file, entry) {
+            Ok(content) => content,
             Err(problem) => {
                 problems.push(problem);
                 continue;
             }
         };
-        let key = cache.map(|_| {
-            let role = if check { "manifest" } else { "parse-only" };
-            format!("{}-{role}", hex(&Sha256::digest(&bytes)))
-        });
+        let key = match cache {
+            Some(_) => match content_sha256(&file, &content) {
+                Ok(hash) => {
+                    let role = if check { "manifest" } else { "parse-only" };
+                    Some(format!("{hash}-{role}"))
+                }
+                Err(problem) => {
+                    problems.push(problem);
+                    continue;
+                }
+            },
+            None => None,
+        };
         if let (Some(cache), Some(key)) = (cache, &key)
             && cache.passed(key)
         {
@@ -135,7 +144,7 @@ pub fn validate(
             continue;
         }
         let (mut found, mut number) = (Vec::new(), 0);
-        match parse_bytes(&file, bytes, |document| {
+        match parse_content(&file, content, |document| {
             number += 1;
             if check {
                 found.extend(check_object(&file, number, &document));
@@ -236,18 +245,71 @@ fn problem_at(file: &str, pos: Pos, message: String) -> Problem {
     }
 }
 
-/// The bytes of a file entry (`file` is its display path, for the problem).
-fn read_entry(file: &str, entry: &Entry) -> Result<Vec<u8>, Problem> {
+/// Files up to this size are read whole, which parses fastest; larger ones are read and parsed
+/// a chunk at a time, so that memory stays bounded whatever the size of a file. The unit tests
+/// use a smaller bound, so that comparing the two paths stays quick in a debug build.
+#[cfg(not(test))]
+const READ_WHOLE_UP_TO: u64 = 4 * 1024 * 1024;
+#[cfg(test)]
+const READ_WHOLE_UP_TO: u64 = 64 * 1024;
+
+/// A file's content: in memory, or a large file to stream.
+enum Content {
+    Bytes(Vec<u8>),
+    Large(std::path::PathBuf),
+}
+
+fn cannot_read(file: &str, pos: Pos, error: &std::io::Error) -> Problem {
+    problem_at(file, pos, format!("cannot read: {}", io_reason(error)))
+}
+
+/// The content of a file entry (`file` is its display path, for the problem).
+fn read_entry(file: &str, entry: &Entry) -> Result<Content, Problem> {
+    let start = Pos { line: 1, column: 1 };
     match &entry.kind {
-        EntryKind::File { source, .. } => fs::read(source).map_err(|error| {
-            problem_at(
-                file,
-                Pos { line: 1, column: 1 },
-                format!("cannot read: {}", io_reason(&error)),
-            )
-        }),
-        EntryKind::Inline(bytes) => Ok(bytes.clone()),
-        EntryKind::Dir => Ok(Vec::new()),
+        EntryKind::File { source, size } if *size > READ_WHOLE_UP_TO => {
+            Ok(Content::Large(source.clone()))
+        }
+        EntryKind::File { source, .. } => fs::read(source)
+            .map(Content::Bytes)
+            .map_err(|error| cannot_read(file, start, &error)),
+        EntryKind::Inline(bytes) => Ok(Content::Bytes(bytes.clone())),
+        EntryKind::Dir => Ok(Content::Bytes(Vec::new())),
+    }
+}
+
+/// The hex SHA-256 of the content, streaming a large file.
+fn content_sha256(file: &str, content: &Content) -> Result<String, Problem> {
+    match content {
+        Content::Bytes(bytes) => Ok(hex(&Sha256::digest(bytes))),
+        Content::Large(path) => {
+            let mut hasher = Sha256::new();
+            fs::File::open(path)
+                .and_then(|mut reader| std::io::copy(&mut reader, &mut hasher))
+                .map_err(|error| cannot_read(file, Pos { line: 1, column: 1 }, &error))?;
+            Ok(hex(&hasher.finalize()))
+        }
+    }
+}
+
+/// Parse the content as YAML, handing each document to `each`.
+fn parse_content(file: &str, content: Content, each: impl FnMut(Node)) -> Result<(), Problem> {
+    match content {
+        Content::Bytes(bytes) => parse_bytes(file, bytes, each),
+        Content::Large(path) => {
+            let reader = fs::File::open(&path)
+                .map_err(|error| cannot_read(file, Pos { line: 1, column: 1 }, &error))?;
+            let reader = std::io::BufReader::with_capacity(64 * 1024, reader);
+            yaml::parse_each_document_from(reader, each).map_err(|error| match error {
+                yaml::StreamError::Yaml(error) => yaml_problem(file, error),
+                yaml::StreamError::InvalidUtf8(pos) => {
+                    problem_at(file, pos, "invalid UTF-8".to_string())
+                }
+                yaml::StreamError::Read(pos, reason) => {
+                    problem_at(file, pos, format!("cannot read: {reason}"))
+                }
+            })
+        }
     }
 }
 
@@ -257,13 +319,15 @@ fn parse_bytes(file: &str, bytes: Vec<u8>, each: impl FnMut(Node)) -> Result<(),
         let valid = &error.as_bytes()[..error.utf8_error().valid_up_to()];
         problem_at(file, position_after(valid), "invalid UTF-8".to_string())
     })?;
-    yaml::parse_each_document(&text, each).map_err(|error| {
-        let message = match error.limit {
-            Some(limit) => format!("{}; {}", error.message, limit.fix()),
-            None => error.message,
-        };
-        problem_at(file, error.pos, message)
-    })
+    yaml::parse_each_document(&text, each).map_err(|error| yaml_problem(file, error))
+}
+
+fn yaml_problem(file: &str, error: yaml::YamlError) -> Problem {
+    let message = match error.limit {
+        Some(limit) => format!("{}; {}", error.message, limit.fix()),
+        None => error.message,
+    };
+    problem_at(file, error.pos, message)
 }
 
 /// The 1-based position just after `prefix`.
@@ -421,6 +485,51 @@ mod tests {
     }
 
     const DEPLOY: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: x\n";
+
+    /// A file over [`READ_WHOLE_UP_TO`] is parsed as it is read; it must report exactly what the
+    /// same text read whole reports. Each case is padded to a large file by a leading comment
+    /// line, which moves every problem down one line.
+    #[test]
+    fn a_large_file_is_streamed_with_the_same_results() {
+        let padding = format!("# {}\n", "x".repeat(READ_WHOLE_UP_TO as usize + 10));
+        let cases: [&[u8]; 7] = [
+            DEPLOY.as_bytes(),
+            b"apiVersion: v1\nkind: A\nmetadata: {}\nkind: B\n",
+            b"apiVersion: v1\nkind: [A\n",
+            b"apiVersion: v1\nkind: A\n---\nkind: B\n",
+            b"apiVersion: v1\nkind: \"\xc3\xa9\xff\"\n",
+            b"a: &a [1, 2]\nb: [*a, *a]\napiVersion: v1\nkind: A\n",
+            b"---\napiVersion: v1\nkind: A\n...\n---\napiVersion: v1\n",
+        ];
+        for case in cases {
+            let whole = {
+                let dir = tempfile::tempdir().unwrap();
+                std::fs::write(dir.path().join("a.yaml"), case).unwrap();
+                validate("k8s", &select("k8s", dir.path()).unwrap(), None)
+            };
+            let streamed = {
+                let dir = tempfile::tempdir().unwrap();
+                let mut bytes = padding.clone().into_bytes();
+                bytes.extend_from_slice(case);
+                std::fs::write(dir.path().join("a.yaml"), bytes).unwrap();
+                validate("k8s", &select("k8s", dir.path()).unwrap(), None)
+            };
+            let moved: Vec<Problem> = whole
+                .problems
+                .iter()
+                .map(|problem| Problem {
+                    line: problem.line + 1,
+                    ..problem.clone()
+                })
+                .collect();
+            assert_eq!(
+                streamed.problems,
+                moved,
+                "{:?}",
+                String::from_utf8_lossy(case)
+            );
+        }
+    }
 
     #[test]
     fn valid_manifests_pass() {

@@ -8,12 +8,13 @@
 
 mod build;
 pub mod limits;
+mod stream;
 #[cfg(test)]
 mod tests;
 
 use std::fmt;
 
-use granit_parser::{ErrorKind, Parser, ScanError, Span};
+use granit_parser::{ErrorKind, Event, Parser, ScanError, Span};
 
 use build::TreeBuilder;
 pub use limits::{Limit, Limits};
@@ -220,15 +221,67 @@ pub fn parse_each_document(source: &str, each: impl FnMut(Document)) -> Result<(
     parse_within(source, Limits::DEFAULT, each)
 }
 
-fn parse_within(source: &str, limits: Limits, each: impl FnMut(Document)) -> Result<(), YamlError> {
-    // The parser's own nesting limits count block and flow collections separately; ours counts
-    // both, so theirs only needs to stay out of its way.
-    let options = granit_parser::options! {
+/// The parser's options for `limits`. Its own nesting limits count block and flow collections
+/// separately; ours counts both, so theirs only needs to stay out of its way.
+fn options(limits: Limits) -> granit_parser::Options {
+    granit_parser::options! {
         block_nesting_limit: limits.depth + 1,
         flow_nesting_limit: limits.depth + 1,
-    };
+    }
+}
+
+fn parse_within(source: &str, limits: Limits, each: impl FnMut(Document)) -> Result<(), YamlError> {
+    build_each(
+        Parser::new_from_str_with_options(source, options(limits)),
+        limits,
+        each,
+    )
+}
+
+/// Why text read by [`parse_each_document_from`] could not be parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StreamError {
+    /// Syntax, duplicate key or limit, as for [`parse_each_document`].
+    Yaml(YamlError),
+    /// The bytes stop being UTF-8 at this position.
+    InvalidUtf8(Pos),
+    /// Reading failed at this position.
+    Read(Pos, String),
+}
+
+/// [`parse_each_document`] over text read from `reader`, decoded as it is read: memory holds one
+/// read buffer and the current document's tree, never the whole text.
+pub fn parse_each_document_from(
+    reader: impl std::io::BufRead,
+    each: impl FnMut(Document),
+) -> Result<(), StreamError> {
+    let limits = Limits::DEFAULT;
+    let (chars, failure) = stream::Utf8Chars::new(reader);
+    let parsed = build_each(
+        Parser::new_from_fallible_iter_with_options(chars, options(limits)),
+        limits,
+        each,
+    );
+    match (parsed, failure.take()) {
+        (Ok(()), _) => Ok(()),
+        (Err(_), Some((pos, stream::SourceError::InvalidUtf8))) => {
+            Err(StreamError::InvalidUtf8(pos))
+        }
+        (Err(error), Some((pos, stream::SourceError::Read))) => {
+            Err(StreamError::Read(pos, error.message))
+        }
+        (Err(error), None) => Err(StreamError::Yaml(error)),
+    }
+}
+
+/// Build a tree per document from the parser's events.
+fn build_each<'input>(
+    events: impl Iterator<Item = Result<(Event<'input>, Span), ScanError>>,
+    limits: Limits,
+    each: impl FnMut(Document),
+) -> Result<(), YamlError> {
     let mut builder = TreeBuilder::new(limits, each);
-    for event in Parser::new_from_str_with_options(source, options) {
+    for event in events {
         let (event, span) = event.map_err(|error| {
             // The parser's own limit means the same as ours; it can notice first because it
             // reads ahead of the tree.
