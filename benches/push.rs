@@ -3,9 +3,14 @@
 //! Reports figures and asserts nothing. Each run prints one line per figure in a stable
 //! `name: value` form so that runs can be compared between commits:
 //!
-//! - `push_2000_files`: a deterministic 2,000-file / 20 MB tree pushed to a fresh repository of a
-//!   local `docker-registry`, against `tar --sort=name … | gzip -6 | sha256sum` of the same tree
-//!   (medians of 3); limit 1.3×.
+//! The first three are issue 11's table: each full push goes to a fresh repository of a local
+//! `docker-registry` with a fresh cache (so validation and compression really run), against the
+//! floor `tar --sort=name … | gzip -6 | sha256sum` of the same tree; medians of 5, interleaved.
+//!
+//! - `push_2000_files`: 2,000 files / 20 MB, half YAML objects, half opaque data; target ≤ 0.6×.
+//! - `push_2000_yaml_files`: 2,000 files / 20 MB, all YAML; target ≤ 0.8×.
+//! - `push_100mb_file`: one 100 MB YAML file of 100 ConfigMaps of 1 MB; target ≤ 1.5× and peak
+//!   RSS ≤ 64 MB (the child's own, from `wait4`).
 //! - `push_noop`: the same tree pushed again; registry requests counted through a recording
 //!   proxy (expected 1); limit 0.3× a full push.
 //! - `startup`: `ksail --version`, median of 50; target 5 ms.
@@ -13,7 +18,6 @@
 //! - `push_2000_files_vs_flux`: the reference peer, `flux push artifact` of the pinned Flux release
 //!   (built by `tests/real/build.sh --peers`), pushing the same tree to the same registry, against
 //!   a full ksail push (medians of 3, interleaved).
-#![allow(unsafe_code)] // signals and getrusage are libc calls; denied everywhere else
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -22,6 +26,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use support::measure::Measured;
 use support::{Proxy, Registry, RegistryKind};
 
 const KSAIL: &str = env!("CARGO_BIN_EXE_ksail");
@@ -34,21 +39,35 @@ fn main() {
     });
     println!("machine: {}", machine());
 
-    let small = work.path().join("tree-20mb");
-    let bytes = generate_tree(&small, 2_000, 20 * 1024 * 1024, 0x5eed);
-    let baseline = median(3, || time(|| baseline_pipeline(&small)));
     let mut repo = 0;
-    let full = median(3, || {
+    let mut next_target = || {
         repo += 1;
-        time(|| push(&small, &format!("{}/bench-{repo}:v1", registry.host_port())))
-    });
-    let ratio = full.as_secs_f64() / baseline.as_secs_f64();
-    let mb_per_s = bytes as f64 / 1e6 / full.as_secs_f64();
+        format!("{}/bench-{repo}:v1", registry.host_port())
+    };
+    let small = work.path().join("tree-20mb");
+    generate_tree(&small, 2_000, 20 * 1024 * 1024, 0x5eed, Yaml::Half);
+    let full = against_floor("push_2000_files", &small, 0.6, &mut next_target);
+
+    let yaml = work.path().join("tree-20mb-yaml");
+    generate_tree(&yaml, 2_000, 20 * 1024 * 1024, 0x5eed, Yaml::All);
+    against_floor("push_2000_yaml_files", &yaml, 0.8, &mut next_target);
+    drop(std::fs::remove_dir_all(&yaml));
+
+    let one_file = work.path().join("tree-100mb-file");
+    std::fs::create_dir_all(&one_file).expect("create bench directory");
+    let mut rng = XorShift(0xf11e);
+    let mut content = Vec::with_capacity(101 * 1024 * 1024);
+    for index in 0..100 {
+        content.extend_from_slice(b"---\n");
+        content.extend_from_slice(&config_map(index, 1024 * 1024, &mut rng));
+    }
+    std::fs::write(one_file.join("all.yaml"), content).expect("write bench file");
+    let peak = against_floor("push_100mb_file", &one_file, 1.5, &mut next_target);
     println!(
-        "push_2000_files: baseline {:.3}s, ksail {:.3}s, ratio {ratio:.2} (limit 1.30), {mb_per_s:.1} MB/s",
-        baseline.as_secs_f64(),
-        full.as_secs_f64()
+        "push_100mb_file_rss: peak resident memory {:.1} MB (limit 64 MB)",
+        peak.peak_rss as f64 / 1024.0 / 1024.0
     );
+    drop(std::fs::remove_dir_all(&one_file));
 
     let proxy = Proxy::start(&registry.host_port());
     let target = format!("{}/bench-noop:v1", proxy.host_port());
@@ -66,7 +85,7 @@ fn main() {
     println!(
         "push_noop: {:.3}s, ratio {:.2} of a full push (limit 0.30), {requests} registry requests, {uploads} uploads",
         noop.as_secs_f64(),
-        noop.as_secs_f64() / full.as_secs_f64()
+        noop.as_secs_f64() / full.time.as_secs_f64()
     );
 
     let startup = median(50, || {
@@ -85,7 +104,7 @@ fn main() {
     );
 
     let large = work.path().join("tree-200mb");
-    generate_tree(&large, 4_000, 200 * 1024 * 1024, 0xb16);
+    generate_tree(&large, 4_000, 200 * 1024 * 1024, 0xb16, Yaml::Half);
     drop(std::fs::remove_dir_all(&small));
     let rss = push_peak_rss(&large, &format!("{}/bench-large:v1", registry.host_port()));
     println!(
@@ -93,17 +112,14 @@ fn main() {
         rss as f64 / 1024.0 / 1024.0
     );
 
-    // Last: the peak RSS above is the maximum over every child so far, and the peer is larger.
     drop(std::fs::remove_dir_all(&large));
-    generate_tree(&small, 2_000, 20 * 1024 * 1024, 0x5eed);
+    generate_tree(&small, 2_000, 20 * 1024 * 1024, 0x5eed, Yaml::Half);
     let flux = support::real::components_dir_with_peers().join("bin/flux");
     let (mut flux_samples, mut ksail_samples) = (Vec::new(), Vec::new());
     for _ in 0..3 {
-        repo += 1;
-        let target = format!("{}/bench-{repo}:v1", registry.host_port());
+        let target = next_target();
         flux_samples.push(time(|| flux_push(&flux, &small, &target)));
-        repo += 1;
-        let target = format!("{}/bench-{repo}:v1", registry.host_port());
+        let target = next_target();
         ksail_samples.push(time(|| push(&small, &target)));
     }
     let (flux_median, ksail_median) = (median_of(flux_samples), median_of(ksail_samples));
@@ -115,9 +131,48 @@ fn main() {
     );
 }
 
+/// Which files of a generated tree are YAML objects; the others are opaque data.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Yaml {
+    Half,
+    All,
+}
+
+/// Full pushes of `dir` (fresh repository, fresh cache) against the floor, 5 of each,
+/// interleaved; prints the line and returns the median push (with the largest peak RSS).
+fn against_floor(
+    name: &str,
+    dir: &Path,
+    target_ratio: f64,
+    next_target: &mut impl FnMut() -> String,
+) -> Measured {
+    let (mut floors, mut pushes) = (Vec::new(), Vec::new());
+    for _ in 0..5 {
+        floors.push(time(|| baseline_pipeline(dir)));
+        let cache = tempfile::tempdir().expect("cache directory");
+        let run = support::measure::run(&mut ksail_push(dir, &next_target(), cache.path()));
+        assert_eq!(run.code, Some(0), "{name}: ksail workload push failed");
+        pushes.push(run);
+    }
+    let floor = median_of(floors);
+    let peak_rss = pushes.iter().map(|run| run.peak_rss).max().unwrap_or(0);
+    pushes.sort_by_key(|run| run.time);
+    let median = Measured {
+        peak_rss,
+        ..pushes.swap_remove(2)
+    };
+    let ratio = median.time.as_secs_f64() / floor.as_secs_f64();
+    println!(
+        "{name}: floor {:.3}s, ksail {:.3}s, ratio {ratio:.2} (target {target_ratio:.1})",
+        floor.as_secs_f64(),
+        median.time.as_secs_f64(),
+    );
+    median
+}
+
 /// A deterministic tree: `files` files totalling about `total` bytes, nested up to depth 4, half
-/// valid YAML objects and half opaque data files. Returns the bytes written.
-fn generate_tree(root: &Path, files: usize, total: usize, seed: u64) -> usize {
+/// or all of them valid YAML objects and the rest opaque data files. Returns the bytes written.
+fn generate_tree(root: &Path, files: usize, total: usize, seed: u64, yaml: Yaml) -> usize {
     let mut rng = XorShift(seed);
     let per_file = total / files;
     let mut written = 0;
@@ -129,7 +184,7 @@ fn generate_tree(root: &Path, files: usize, total: usize, seed: u64) -> usize {
         }
         std::fs::create_dir_all(&dir).expect("create bench directory");
         let size = per_file / 2 + (rng.next() as usize % per_file);
-        let (name, content) = if index % 2 == 0 {
+        let (name, content) = if yaml == Yaml::All || index % 2 == 0 {
             (
                 format!("cm-{index}.yaml"),
                 config_map(index, size, &mut rng),
@@ -184,12 +239,12 @@ fn baseline_pipeline(dir: &Path) {
     assert!(status.success(), "baseline pipeline failed");
 }
 
-fn ksail_push(dir: &Path, target: &str) -> Command {
+fn ksail_push(dir: &Path, target: &str, cache: &Path) -> Command {
     let mut command = Command::new(KSAIL);
     command
         .args(["workload", "push", &format!("oci://{target}"), "--path"])
         .arg(dir)
-        .env("XDG_CACHE_HOME", dir.parent().unwrap_or(dir).join("cache"))
+        .env("XDG_CACHE_HOME", cache)
         .stdout(Stdio::null())
         .stderr(Stdio::null());
     command
@@ -208,20 +263,19 @@ fn flux_push(flux: &Path, dir: &Path, target: &str) {
     assert!(status.success(), "flux push artifact {target} failed");
 }
 
+/// A push with the cache shared by every push of `dir` (the unchanged re-push reads it).
 fn push(dir: &Path, target: &str) {
-    let status = ksail_push(dir, target).status().expect("run ksail");
+    let cache = dir.parent().unwrap_or(dir).join("cache");
+    let status = ksail_push(dir, target, &cache).status().expect("run ksail");
     assert!(status.success(), "ksail workload push {target} failed");
 }
 
-/// Peak RSS of the push child, from `getrusage(RUSAGE_CHILDREN)` after it exits (the only child
-/// this process has waited for at that point besides earlier short-lived ones, which are smaller).
+/// Peak RSS of a full push of `dir` (fresh cache), the child's own.
 fn push_peak_rss(dir: &Path, target: &str) -> u64 {
-    push(dir, target);
-    // SAFETY: getrusage only writes into the struct we pass.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let rc = unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) };
-    assert_eq!(rc, 0, "getrusage failed");
-    usage.ru_maxrss as u64 * 1024
+    let cache = tempfile::tempdir().expect("cache directory");
+    let run = support::measure::run(&mut ksail_push(dir, target, cache.path()));
+    assert_eq!(run.code, Some(0), "ksail workload push {target} failed");
+    run.peak_rss
 }
 
 fn time(f: impl FnOnce()) -> Duration {

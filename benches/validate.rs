@@ -2,7 +2,7 @@
 //!
 //! Reports figures and asserts nothing. Every push goes to a fresh repository of a local
 //! `docker-registry` with a fresh layer cache, so validation really runs; each figure is the
-//! median of 3 wall times and the largest peak RSS of those runs (`wait4` of the child).
+//! median of 3 wall times and the largest peak RSS of those runs (`support::measure`).
 //!
 //! - `validate_single_mapping_<size>`: a ConfigMap whose `data` is one mapping of 0.5, 1, 2 and
 //!   4 MB (about 30 bytes a key). Duplicate keys used to be found by comparing each key with
@@ -12,7 +12,6 @@
 //! - `validate_100mb_documents`: 100 MB as 100 documents of 1 MB, which pass: only one
 //!   document's tree is held at a time.
 //! - `validate_alias_bomb`: a 486-byte "billion laughs", stopped by the alias expansion limit.
-#![allow(unsafe_code)] // wait4 is a libc call; denied everywhere else
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -21,8 +20,8 @@ use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
+use support::measure::Measured;
 use support::push::alias_bomb;
 use support::{Registry, RegistryKind};
 
@@ -76,13 +75,6 @@ struct Bench {
     pushes: usize,
 }
 
-/// One push's wall time, peak RSS and exit code.
-struct Run {
-    time: Duration,
-    peak_rss: u64,
-    code: Option<i32>,
-}
-
 impl Bench {
     /// Push a source directory whose only file `write` writes, 3 times, and print the line. The
     /// file is written as it is generated: a child starts with the RSS its parent had at the fork.
@@ -96,7 +88,7 @@ impl Bench {
             .expect("write bench file");
         drop(out);
         let file_bytes = std::fs::metadata(&path).expect("bench file").len() as usize;
-        let mut runs: Vec<Run> = (0..3).map(|_| self.push(&dir)).collect();
+        let mut runs: Vec<Measured> = (0..3).map(|_| self.push(&dir)).collect();
         runs.sort_by_key(|run| run.time);
         let peak = runs.iter().map(|run| run.peak_rss).max().unwrap_or(0);
         let median = &runs[1];
@@ -112,7 +104,7 @@ impl Bench {
         drop(std::fs::remove_dir_all(&dir));
     }
 
-    fn push(&mut self, dir: &Path) -> Run {
+    fn push(&mut self, dir: &Path) -> Measured {
         self.pushes += 1;
         let target = format!(
             "oci://{}/validate-{}:v1",
@@ -120,37 +112,15 @@ impl Bench {
             self.pushes
         );
         let cache = tempfile::tempdir().expect("cache directory");
-        let start = Instant::now();
-        #[expect(
-            clippy::zombie_processes,
-            reason = "wait_with_rusage reaps it with wait4, which also reports its own peak RSS"
-        )]
-        let child = Command::new(KSAIL)
-            .args(["workload", "push", &target, "--path"])
-            .arg(dir.join("k8s"))
-            .env("XDG_CACHE_HOME", cache.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("run ksail");
-        let (code, peak_rss) = wait_with_rusage(child.id());
-        Run {
-            time: start.elapsed(),
-            peak_rss,
-            code,
-        }
+        support::measure::run(
+            Command::new(KSAIL)
+                .args(["workload", "push", &target, "--path"])
+                .arg(dir.join("k8s"))
+                .env("XDG_CACHE_HOME", cache.path())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null()),
+        )
     }
-}
-
-/// Wait for `pid` and return its exit code and its own peak RSS in bytes.
-fn wait_with_rusage(pid: u32) -> (Option<i32>, u64) {
-    let mut status = 0;
-    // SAFETY: wait4 only writes into the status and the struct we pass.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let rc = unsafe { libc::wait4(pid as i32, &mut status, 0, &mut usage) };
-    assert_eq!(rc, pid as i32, "wait4 failed");
-    let code = libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status));
-    (code, usage.ru_maxrss as u64 * 1024)
 }
 
 /// A ConfigMap whose `data` is one mapping of about `bytes` bytes, one key a line.

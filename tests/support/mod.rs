@@ -31,6 +31,7 @@ pub mod fake_tools;
 pub mod fakes;
 pub mod faults;
 pub mod http;
+pub mod measure;
 pub mod output;
 pub mod proxy;
 pub mod push;
