@@ -13,6 +13,7 @@ mod duration;
 mod env_vars;
 mod error;
 mod gitops;
+mod interrupt;
 mod k8s;
 mod output;
 mod process;

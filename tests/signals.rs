@@ -199,3 +199,31 @@ fn the_layer_file_of_a_killed_push_is_removed_by_the_next_push() {
         Vec::<std::path::PathBuf>::new()
     );
 }
+
+/// A signal while ksail.yaml is being loaded: loading a large file runs in the command's own
+/// task, which the signal cannot drop, so the parse asks `interrupt::requested()` and stops. The
+/// file ends in a syntax error: a run that finished loading it would exit 2 instead of 130.
+#[test]
+fn sigint_while_loading_a_large_ksail_yaml_exits_130() {
+    let env = TestEnv::new();
+    let mut config = String::from("apiVersion: ksail.io/v1alpha1\nkind: Cluster\nx-padding:\n");
+    for key in 0..400_000 {
+        config.push_str(&format!("  key{key}: value{key}\n"));
+    }
+    config.push_str("spec: [\n");
+    env.write("ksail.yaml", &config);
+    let mut child = env
+        .ksail_process(["workload", "push", "oci://127.0.0.1:1/k8s:dev"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Long enough for the signal handlers to be in place, well within the load of this file.
+    std::thread::sleep(Duration::from_millis(300));
+    // SAFETY: kill only sends a signal to our own child process.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+    let output = wait_bounded(&mut child, Duration::from_secs(60));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(130), "stderr:\n{stderr}");
+    assert_eq!(stderr.lines().last(), Some("error: interrupted"));
+}

@@ -71,13 +71,29 @@ pub async fn with_signals(
     on_interrupt: Outcome,
     cancel: CancellationToken,
 ) -> Outcome {
-    // One set of listeners for both waits: a listener made after the first signal could be
-    // woken by that same signal and cut the cleanup short (a HelmRelease resumed twice).
-    let mut signals = Signals::new();
+    // The listeners run in their own task, so that a signal is seen even while the command's
+    // task is busy in synchronous code (loading a large ksail.yaml), which checks
+    // `interrupt::requested()`. One set of listeners for both signals: a listener made after the
+    // first signal could be woken by that same signal and cut the cleanup short (a HelmRelease
+    // resumed twice).
+    let (first, second) = (CancellationToken::new(), CancellationToken::new());
+    let listener = tokio::spawn({
+        let (first, second) = (first.clone(), second.clone());
+        async move {
+            let mut signals = Signals::new();
+            signals.next().await;
+            crate::interrupt::request();
+            cancel.cancel();
+            first.cancel();
+            signals.next().await;
+            second.cancel();
+        }
+    });
+    let _stop_listening = AbortOnDrop(listener);
     let mut command = std::pin::pin!(command);
     tokio::select! {
         outcome = &mut command => return outcome,
-        () = signals.next() => cancel.cancel(),
+        () = first.cancelled() => {}
     }
     tokio::select! {
         finished = tokio::time::timeout(CLEANUP_BUDGET, &mut command) => match finished {
@@ -87,7 +103,16 @@ pub async fn with_signals(
             }
             Err(_) => on_interrupt,
         },
-        () = signals.next() => on_interrupt,
+        () = second.cancelled() => on_interrupt,
+    }
+}
+
+/// Aborts the signal listener when the command is over.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

@@ -70,7 +70,14 @@ fn load_with(
         .clone()
         .or_else(|| ctx.env.var(env_vars::KSAIL_CONFIG).map(PathBuf::from));
     let file = match config::discover(explicit.as_deref(), &ctx.env.cwd)? {
-        Some(path) => Some(config::load_in(&path, &ctx.env.cwd, &env)?),
+        Some(path) => {
+            let loaded = config::load_in(&path, &ctx.env.cwd, &env);
+            // A signal during a long load stops the parse early; that is no config error.
+            if crate::interrupt::requested() {
+                return Err(Failure::interrupted());
+            }
+            Some(loaded?)
+        }
         None => {
             tracing::debug!("config: no ksail.yaml found; using defaults");
             None

@@ -281,7 +281,15 @@ fn build_each<'input>(
     each: impl FnMut(Document),
 ) -> Result<(), YamlError> {
     let mut builder = TreeBuilder::new(limits, each);
-    for event in events {
+    for (index, event) in events.enumerate() {
+        // A signal stops a long parse early (crate::interrupt); the caller reports it.
+        if index % 4096 == 4095 && crate::interrupt::requested() {
+            let pos = event.as_ref().map_or_else(
+                |error| YamlError::from(error.clone()).pos,
+                |(_, span)| Pos::from_span(span),
+            );
+            return Err(YamlError::at(pos, "interrupted".to_string()));
+        }
         let (event, span) = event.map_err(|error| {
             // The parser's own limit means the same as ours; it can notice first because it
             // reads ahead of the tree.
