@@ -482,9 +482,7 @@ mod tests {
         source
             .kinds
             .insert("v1beta2".to_string(), vec!["OCIRepository".to_string()]);
-        let chosen = choose_api_versions(&ApiGroups {
-            groups: vec![source],
-        });
+        let chosen = chosen(vec![source]);
         assert_eq!(
             version_of(&chosen.oci_repository),
             Some("source.toolkit.fluxcd.io/v1")
@@ -506,108 +504,55 @@ mod tests {
         Ok(Selection { engine, detected })
     }
 
-    // The Engine selection table, one test per row.
-
+    /// The Engine selection table of the spec: the configured engine, whether the Flux and the
+    /// Argo CD APIs are served, and the outcome, one entry per row and served combination.
     #[test]
-    fn configured_flux_and_flux_served_uses_flux() {
-        assert_eq!(
-            select_engine(GitOpsEngine::Flux, &apis(true, false)),
-            selected(Engine::Flux, false)
-        );
-        assert_eq!(
-            select_engine(GitOpsEngine::Flux, &apis(true, true)),
-            selected(Engine::Flux, false)
-        );
-    }
-
-    #[test]
-    fn configured_flux_and_flux_not_served_fails_not_installed() {
-        for argocd in [false, true] {
-            let failure =
-                select_engine(GitOpsEngine::Flux, &apis(false, argocd)).expect_err("not installed");
-            assert_eq!(failure.class, FailureClass::Failed);
+    fn the_engine_selection_table() {
+        const FLUX_NOT_INSTALLED: &str = "Flux is not installed in this cluster: the kustomize.toolkit.fluxcd.io API is not served; run ksail cluster create, or install Flux";
+        const ARGOCD_NOT_INSTALLED: &str = "Argo CD is not installed in this cluster: the argoproj.io Application API is not served; run ksail cluster create, or install Argo CD";
+        const BOTH_INSTALLED: &str =
+            "both Flux and Argo CD are installed; set spec.cluster.gitOpsEngine to choose one";
+        const NEITHER_INSTALLED: &str = "no GitOps engine is installed in this cluster; run ksail cluster create --gitops-engine Flux, or install Flux or Argo CD";
+        let uses = |engine| selected(engine, false);
+        let detects = |engine| selected(engine, true);
+        let fails = |class, message: &str| Err(Failure::new(class, message));
+        #[rustfmt::skip]
+        let rows = [
+            // (configured, Flux served, Argo CD served, outcome)
+            (GitOpsEngine::Flux, true, false, uses(Engine::Flux)),
+            (GitOpsEngine::Flux, true, true, uses(Engine::Flux)),
+            (GitOpsEngine::Flux, false, false, fails(FailureClass::Failed, FLUX_NOT_INSTALLED)),
+            (GitOpsEngine::Flux, false, true, fails(FailureClass::Failed, FLUX_NOT_INSTALLED)),
+            (GitOpsEngine::ArgoCD, false, true, uses(Engine::ArgoCd)),
+            (GitOpsEngine::ArgoCD, true, true, uses(Engine::ArgoCd)),
+            (GitOpsEngine::ArgoCD, false, false, fails(FailureClass::Failed, ARGOCD_NOT_INSTALLED)),
+            (GitOpsEngine::ArgoCD, true, false, fails(FailureClass::Failed, ARGOCD_NOT_INSTALLED)),
+            (GitOpsEngine::None, true, false, detects(Engine::Flux)),
+            (GitOpsEngine::None, false, true, detects(Engine::ArgoCd)),
+            (GitOpsEngine::None, true, true, fails(FailureClass::Usage, BOTH_INSTALLED)),
+            (GitOpsEngine::None, false, false, fails(FailureClass::Failed, NEITHER_INSTALLED)),
+        ];
+        for (configured, flux, argocd, expected) in rows {
             assert_eq!(
-                failure.message,
-                "Flux is not installed in this cluster: the kustomize.toolkit.fluxcd.io API is not served; run ksail cluster create, or install Flux"
+                select_engine(configured, &apis(flux, argocd)),
+                expected,
+                "configured {configured:?}, Flux served: {flux}, Argo CD served: {argocd}"
             );
         }
     }
 
     #[test]
-    fn configured_argocd_and_argocd_served_uses_argocd() {
-        assert_eq!(
-            select_engine(GitOpsEngine::ArgoCD, &apis(false, true)),
-            selected(Engine::ArgoCd, false)
-        );
-        assert_eq!(
-            select_engine(GitOpsEngine::ArgoCD, &apis(true, true)),
-            selected(Engine::ArgoCd, false)
-        );
-    }
-
-    #[test]
-    fn configured_argocd_and_argocd_not_served_fails_not_installed() {
-        for flux in [false, true] {
-            let failure =
-                select_engine(GitOpsEngine::ArgoCD, &apis(flux, false)).expect_err("not installed");
-            assert_eq!(failure.class, FailureClass::Failed);
-            assert_eq!(
-                failure.message,
-                "Argo CD is not installed in this cluster: the argoproj.io Application API is not served; run ksail cluster create, or install Argo CD"
-            );
+    fn a_detected_engine_prints_a_detected_line() {
+        for (engine, line) in [
+            (Engine::Flux, "reconcile: detected Flux"),
+            (Engine::ArgoCd, "reconcile: detected Argo CD"),
+        ] {
+            let selection = Selection {
+                engine,
+                detected: true,
+            };
+            assert_eq!(selection.detected_line().as_deref(), Some(line));
         }
-    }
-
-    #[test]
-    fn none_configured_and_only_flux_served_detects_flux() {
-        let selection = select_engine(GitOpsEngine::None, &apis(true, false)).expect("flux");
-        assert_eq!(
-            selection,
-            Selection {
-                engine: Engine::Flux,
-                detected: true
-            }
-        );
-        assert_eq!(
-            selection.detected_line().as_deref(),
-            Some("reconcile: detected Flux")
-        );
-    }
-
-    #[test]
-    fn none_configured_and_only_argocd_served_detects_argocd() {
-        let selection = select_engine(GitOpsEngine::None, &apis(false, true)).expect("argocd");
-        assert_eq!(
-            selection,
-            Selection {
-                engine: Engine::ArgoCd,
-                detected: true
-            }
-        );
-        assert_eq!(
-            selection.detected_line().as_deref(),
-            Some("reconcile: detected Argo CD")
-        );
-    }
-
-    #[test]
-    fn none_configured_and_both_served_is_a_usage_error() {
-        let failure = select_engine(GitOpsEngine::None, &apis(true, true)).expect_err("both");
-        assert_eq!(failure.class, FailureClass::Usage);
-        assert_eq!(
-            failure.message,
-            "both Flux and Argo CD are installed; set spec.cluster.gitOpsEngine to choose one"
-        );
-    }
-
-    #[test]
-    fn none_configured_and_neither_served_fails() {
-        let failure = select_engine(GitOpsEngine::None, &apis(false, false)).expect_err("neither");
-        assert_eq!(failure.class, FailureClass::Failed);
-        assert_eq!(
-            failure.message,
-            "no GitOps engine is installed in this cluster; run ksail cluster create --gitops-engine Flux, or install Flux or Argo CD"
-        );
     }
 
     #[test]
@@ -632,10 +577,23 @@ mod tests {
 
     // The "API versions are chosen from the same list" table, one test per row.
 
+    /// The versions chosen when the server serves exactly `groups`.
+    fn chosen(groups: Vec<ServedGroup>) -> ApiVersions {
+        choose_api_versions(&ApiGroups { groups })
+    }
+
     fn version_of(resource: &Option<ApiResource>) -> Option<&str> {
         resource
             .as_ref()
             .map(|resource| resource.api_version.as_str())
+    }
+
+    fn plural_of(resource: &Option<ApiResource>) -> Option<&str> {
+        resource.as_ref().map(|resource| resource.plural.as_str())
+    }
+
+    fn kind_of(resource: &Option<ApiResource>) -> Option<&str> {
+        resource.as_ref().map(|resource| resource.kind.as_str())
     }
 
     #[test]
@@ -672,9 +630,7 @@ mod tests {
 
     #[test]
     fn sources_use_source_v1_else_v1beta2() {
-        let v1 = choose_api_versions(&ApiGroups {
-            groups: vec![group(SOURCE_GROUP, &["v1", "v1beta2"])],
-        });
+        let v1 = chosen(vec![group(SOURCE_GROUP, &["v1", "v1beta2"])]);
         assert_eq!(
             version_of(&v1.oci_repository),
             Some("source.toolkit.fluxcd.io/v1")
@@ -684,30 +640,17 @@ mod tests {
             Some("source.toolkit.fluxcd.io/v1")
         );
         assert_eq!(version_of(&v1.bucket), Some("source.toolkit.fluxcd.io/v1"));
-        assert_eq!(
-            v1.oci_repository.as_ref().map(|r| r.plural.as_str()),
-            Some("ocirepositories")
-        );
-        assert_eq!(
-            v1.git_repository.as_ref().map(|r| r.kind.as_str()),
-            Some("GitRepository")
-        );
-        assert_eq!(
-            v1.bucket.as_ref().map(|r| r.plural.as_str()),
-            Some("buckets")
-        );
+        assert_eq!(plural_of(&v1.oci_repository), Some("ocirepositories"));
+        assert_eq!(kind_of(&v1.git_repository), Some("GitRepository"));
+        assert_eq!(plural_of(&v1.bucket), Some("buckets"));
 
-        let beta = choose_api_versions(&ApiGroups {
-            groups: vec![group(SOURCE_GROUP, &["v1beta2", "v1beta1"])],
-        });
+        let beta = chosen(vec![group(SOURCE_GROUP, &["v1beta2", "v1beta1"])]);
         assert_eq!(
             version_of(&beta.oci_repository),
             Some("source.toolkit.fluxcd.io/v1beta2")
         );
 
-        let neither = choose_api_versions(&ApiGroups {
-            groups: vec![group(SOURCE_GROUP, &["v1beta1"])],
-        });
+        let neither = chosen(vec![group(SOURCE_GROUP, &["v1beta1"])]);
         assert_eq!(neither.oci_repository, None);
     }
 
@@ -715,9 +658,7 @@ mod tests {
     fn the_servers_preferred_version_wins_among_the_allowed_ones() {
         let mut source = group(SOURCE_GROUP, &["v1", "v1beta2"]);
         source.preferred = Some("v1beta2".to_string());
-        let versions = choose_api_versions(&ApiGroups {
-            groups: vec![source],
-        });
+        let versions = chosen(vec![source]);
         assert_eq!(
             version_of(&versions.oci_repository),
             Some("source.toolkit.fluxcd.io/v1beta2")
@@ -726,9 +667,7 @@ mod tests {
         // A preferred version outside the allowed list falls back to the allowed order.
         let mut source = group(SOURCE_GROUP, &["v1beta1", "v1beta2", "v1"]);
         source.preferred = Some("v1beta1".to_string());
-        let versions = choose_api_versions(&ApiGroups {
-            groups: vec![source],
-        });
+        let versions = chosen(vec![source]);
         assert_eq!(
             version_of(&versions.oci_repository),
             Some("source.toolkit.fluxcd.io/v1")
@@ -737,33 +676,24 @@ mod tests {
 
     #[test]
     fn helm_release_uses_helm_v2_only() {
-        let v2 = choose_api_versions(&ApiGroups {
-            groups: vec![group(HELM_GROUP, &["v2", "v2beta2"])],
-        });
+        let v2 = chosen(vec![group(HELM_GROUP, &["v2", "v2beta2"])]);
         assert_eq!(
             version_of(&v2.helm_release),
             Some("helm.toolkit.fluxcd.io/v2")
         );
-        let old = choose_api_versions(&ApiGroups {
-            groups: vec![group(HELM_GROUP, &["v2beta2"])],
-        });
+        let old = chosen(vec![group(HELM_GROUP, &["v2beta2"])]);
         assert_eq!(old.helm_release, None);
     }
 
     #[test]
     fn flux_instance_uses_flux_operator_v1_only() {
-        let v1 = choose_api_versions(&ApiGroups {
-            groups: vec![group(FLUX_OPERATOR_GROUP, &["v1"])],
-        });
+        let v1 = chosen(vec![group(FLUX_OPERATOR_GROUP, &["v1"])]);
         assert_eq!(
             version_of(&v1.flux_instance),
             Some("fluxcd.controlplane.io/v1")
         );
-        assert_eq!(
-            v1.flux_instance.as_ref().map(|r| r.plural.as_str()),
-            Some("fluxinstances")
-        );
-        let none = choose_api_versions(&ApiGroups::default());
+        assert_eq!(plural_of(&v1.flux_instance), Some("fluxinstances"));
+        let none = chosen(vec![]);
         assert_eq!(none.flux_instance, None);
     }
 
@@ -774,34 +704,31 @@ mod tests {
             version_of(&served.application),
             Some("argoproj.io/v1alpha1")
         );
-        assert_eq!(
-            served.application.as_ref().map(|r| r.plural.as_str()),
-            Some("applications")
-        );
-        let other = choose_api_versions(&ApiGroups {
-            groups: vec![group(ARGOCD_GROUP, &["v1beta1"])],
-        });
+        assert_eq!(plural_of(&served.application), Some("applications"));
+        let other = chosen(vec![group(ARGOCD_GROUP, &["v1beta1"])]);
         assert_eq!(other.application, None);
     }
 
     // Discovery against the fake API server.
 
-    async fn cluster_for(
+    /// A cluster handle on `server`, through a kubeconfig in the returned directory.
+    async fn connected(
         server: &fake_apiserver::FakeApiServer,
-        dir: &std::path::Path,
-    ) -> crate::k8s::Cluster {
-        let path = dir.join("config");
+    ) -> (crate::k8s::Cluster, tempfile::TempDir) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("config");
         server
             .write_kubeconfig(&path, &["kind-kind"], None)
             .expect("kubeconfig");
-        crate::k8s::connect(&crate::k8s::KubeTarget {
+        let cluster = crate::k8s::connect(&crate::k8s::KubeTarget {
             kubeconfig: vec![path],
             kubeconfig_source: "--kubeconfig".to_string(),
             context: None,
             derived_context: None,
         })
         .await
-        .expect("connect")
+        .expect("connect");
+        (cluster, dir)
     }
 
     /// `METHOD /path` of every request the server received, in order.
@@ -816,8 +743,7 @@ mod tests {
     #[tokio::test]
     async fn discovery_is_exactly_one_get_apis() {
         let server = fake_apiserver::FakeApiServer::start(fake_apiserver::ServerOptions::flux());
-        let dir = tempfile::tempdir().expect("tempdir");
-        let cluster = cluster_for(&server, dir.path()).await;
+        let (cluster, _dir) = connected(&server).await;
         server.clear_requests();
 
         let apis = discover_apis(&cluster.client).await.expect("discovery");
@@ -861,8 +787,7 @@ mod tests {
         ] {
             server.register_type(ResourceType::new(group, version, kind, plural, true, true));
         }
-        let dir = tempfile::tempdir().expect("tempdir");
-        let cluster = cluster_for(&server, dir.path()).await;
+        let (cluster, _dir) = connected(&server).await;
         server.clear_requests();
 
         let apis = discover_apis(&cluster.client).await.expect("discovery");
@@ -892,8 +817,7 @@ mod tests {
     #[tokio::test]
     async fn argocd_is_detected_from_the_served_groups() {
         let server = fake_apiserver::FakeApiServer::start(fake_apiserver::ServerOptions::argocd());
-        let dir = tempfile::tempdir().expect("tempdir");
-        let cluster = cluster_for(&server, dir.path()).await;
+        let (cluster, _dir) = connected(&server).await;
 
         let apis = discover_apis(&cluster.client).await.expect("discovery");
 
@@ -906,8 +830,7 @@ mod tests {
     #[tokio::test]
     async fn a_discovery_transport_error_is_a_connection_failure_not_not_installed() {
         let server = fake_apiserver::FakeApiServer::start(fake_apiserver::ServerOptions::flux());
-        let dir = tempfile::tempdir().expect("tempdir");
-        let cluster = cluster_for(&server, dir.path()).await;
+        let (cluster, _dir) = connected(&server).await;
         server.drop_connection(
             fake_apiserver::Route::Any,
             fake_apiserver::Verb::Discovery,

@@ -59,6 +59,32 @@ async fn harness_handling_resets(observe_ms: u64) -> Harness {
     }
 }
 
+impl Harness {
+    /// One recovery run over the served HelmRelease API with the test token.
+    async fn recover(&self, out: &Captured, bounds: RecoveryBounds) -> RecoveryReport {
+        self.recover_until(out, bounds, &CancellationToken::new())
+            .await
+    }
+
+    /// [`Harness::recover`], cancelled by `cancel`.
+    async fn recover_until(
+        &self,
+        out: &Captured,
+        bounds: RecoveryBounds,
+        cancel: &CancellationToken,
+    ) -> RecoveryReport {
+        recover(
+            &self.client,
+            Some(&helm_resource()),
+            out,
+            bounds,
+            TOKEN,
+            cancel,
+        )
+        .await
+    }
+}
+
 fn helm_resource() -> ApiResource {
     ApiResource::from_gvk_with_plural(
         &GroupVersionKind::gvk("helm.toolkit.fluxcd.io", "v2", "HelmRelease"),
@@ -108,6 +134,14 @@ fn patches(server: &FakeApiServer, ns: &str, name: &str) -> Vec<(bool, LoggedReq
         .collect()
 }
 
+/// The `spec.suspend` values the suspend and resume PATCHes of `ns/name` sent, in order.
+fn suspend_order(server: &FakeApiServer, ns: &str, name: &str) -> Vec<bool> {
+    patches(server, ns, name)
+        .iter()
+        .map(|(suspend, _)| *suspend)
+        .collect()
+}
+
 fn suspended_now(server: &FakeApiServer, ns: &str, name: &str) -> bool {
     let object = server
         .get_object("helm.toolkit.fluxcd.io", "helmreleases", ns, name)
@@ -121,10 +155,7 @@ fn suspended_now(server: &FakeApiServer, ns: &str, name: &str) -> bool {
 /// Poll the request log (test side only) until the suspend PATCH of `ns/name` is recorded.
 async fn suspend_sent(server: &FakeApiServer, ns: &str, name: &str) {
     let started = Instant::now();
-    while !patches(server, ns, name)
-        .iter()
-        .any(|(suspend, _)| *suspend)
-    {
+    while !suspend_order(server, ns, name).contains(&true) {
         assert!(
             started.elapsed() < Duration::from_secs(5),
             "no suspend for {ns}/{name}"
@@ -160,15 +191,7 @@ async fn stuck_releases_are_suspended_observed_and_resumed_in_order() {
 
     let out = Captured::default();
     let started = Instant::now();
-    let report = recover(
-        &h.client,
-        Some(&helm_resource()),
-        &out,
-        bounds(5_000, 5_000),
-        TOKEN,
-        &CancellationToken::new(),
-    )
-    .await;
+    let report = h.recover(&out, bounds(5_000, 5_000)).await;
 
     // The controller observed after 150 ms; the 5 s bound was not waited out.
     assert!(
@@ -245,23 +268,11 @@ async fn a_controller_that_never_observes_is_waited_for_only_up_to_the_bound() {
     h.sim.never_observe("apps/a");
     let out = Captured::default();
     let started = Instant::now();
-    let report = recover(
-        &h.client,
-        Some(&helm_resource()),
-        &out,
-        bounds(200, 2_000),
-        TOKEN,
-        &CancellationToken::new(),
-    )
-    .await;
+    let report = h.recover(&out, bounds(200, 2_000)).await;
     let elapsed = started.elapsed();
     assert!(elapsed >= Duration::from_millis(200), "{elapsed:?}");
     assert!(elapsed < Duration::from_secs(2), "{elapsed:?}");
-    let order: Vec<bool> = patches(&h.server, "apps", "a")
-        .iter()
-        .map(|p| p.0)
-        .collect();
-    assert_eq!(order, vec![true, false]);
+    assert_eq!(suspend_order(&h.server, "apps", "a"), vec![true, false]);
     let sent = patches(&h.server, "apps", "a");
     assert!(sent[1].1.at.duration_since(sent[0].1.at) >= Duration::from_millis(200));
     assert_eq!(
@@ -276,16 +287,8 @@ async fn a_failing_resume_names_the_release_and_the_flux_command() {
     let h = harness(300).await;
     h.server.put_object(stalled("apps", "a"));
     let out = Captured::default();
-    let resource = helm_resource();
     let cancel = CancellationToken::new();
-    let recovery = recover(
-        &h.client,
-        Some(&resource),
-        &out,
-        bounds(2_000, 3_000),
-        TOKEN,
-        &cancel,
-    );
+    let recovery = h.recover_until(&out, bounds(2_000, 3_000), &cancel);
     // Break the resume only: the fault goes in after the suspend, while the controller observes.
     let inject = async {
         suspend_sent(&h.server, "apps", "a").await;
@@ -307,11 +310,11 @@ async fn a_failing_resume_names_the_release_and_the_flux_command() {
             ResetResult::ResumeFailed
         )]
     );
-    let order: Vec<bool> = patches(&h.server, "apps", "a")
-        .iter()
-        .map(|p| p.0)
-        .collect();
-    assert_eq!(order, vec![true, false, false, false], "three resume tries");
+    assert_eq!(
+        suspend_order(&h.server, "apps", "a"),
+        vec![true, false, false, false],
+        "three resume tries"
+    );
     assert_eq!(
         out.lines(),
         vec![
@@ -330,17 +333,9 @@ async fn cancelling_during_the_observe_wait_still_resumes() {
     h.server.put_object(stalled("apps", "a"));
     h.sim.never_observe("apps/a");
     let out = Captured::default();
-    let resource = helm_resource();
     let cancel = CancellationToken::new();
     let started = Instant::now();
-    let recovery = recover(
-        &h.client,
-        Some(&resource),
-        &out,
-        bounds(10_000, 2_000),
-        TOKEN,
-        &cancel,
-    );
+    let recovery = h.recover_until(&out, bounds(10_000, 2_000), &cancel);
     let interrupt = async {
         suspend_sent(&h.server, "apps", "a").await;
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -357,11 +352,7 @@ async fn cancelling_during_the_observe_wait_still_resumes() {
         report.resets,
         vec![reset("apps", "a", "RetriesExceeded", ResetResult::Resumed)]
     );
-    let order: Vec<bool> = patches(&h.server, "apps", "a")
-        .iter()
-        .map(|p| p.0)
-        .collect();
-    assert_eq!(order, vec![true, false]);
+    assert_eq!(suspend_order(&h.server, "apps", "a"), vec![true, false]);
     assert!(!suspended_now(&h.server, "apps", "a"));
 }
 
@@ -372,15 +363,7 @@ async fn a_cancelled_token_sends_no_suspend() {
     let cancel = CancellationToken::new();
     cancel.cancel();
     let out = Captured::default();
-    let report = recover(
-        &h.client,
-        Some(&helm_resource()),
-        &out,
-        bounds(200, 200),
-        TOKEN,
-        &cancel,
-    )
-    .await;
+    let report = h.recover_until(&out, bounds(200, 200), &cancel).await;
     assert!(report.resets.is_empty());
     assert!(h.server.requests().iter().all(|r| !r.is_write()));
 }
@@ -398,15 +381,7 @@ async fn a_rejected_suspend_is_skipped_and_never_resumed() {
         2,
     );
     let out = Captured::default();
-    let report = recover(
-        &h.client,
-        Some(&helm_resource()),
-        &out,
-        bounds(2_000, 2_000),
-        TOKEN,
-        &CancellationToken::new(),
-    )
-    .await;
+    let report = h.recover(&out, bounds(2_000, 2_000)).await;
 
     assert_eq!(
         report.resets,
@@ -415,11 +390,11 @@ async fn a_rejected_suspend_is_skipped_and_never_resumed() {
             reset("apps", "b", "UpgradeFailed", ResetResult::SuspendFailed),
         ]
     );
-    let b: Vec<bool> = patches(&h.server, "apps", "b")
-        .iter()
-        .map(|p| p.0)
-        .collect();
-    assert_eq!(b, vec![true], "only the rejected suspend, no resume");
+    assert_eq!(
+        suspend_order(&h.server, "apps", "b"),
+        vec![true],
+        "only the rejected suspend, no resume"
+    );
     assert_eq!(
         out.lines(),
         vec![
@@ -444,15 +419,7 @@ async fn a_suspend_with_unknown_outcome_is_still_resumed() {
         1,
     );
     let out = Captured::default();
-    let report = recover(
-        &h.client,
-        Some(&helm_resource()),
-        &out,
-        bounds(500, 2_000),
-        TOKEN,
-        &CancellationToken::new(),
-    )
-    .await;
+    let report = h.recover(&out, bounds(500, 2_000)).await;
     assert_eq!(
         report.resets,
         vec![reset("apps", "a", "RetriesExceeded", ResetResult::Resumed)]
@@ -469,15 +436,7 @@ async fn a_failed_list_warns_and_changes_nothing() {
     h.server
         .fail_next(Route::resource("helmreleases"), Verb::List, 500, 1);
     let out = Captured::default();
-    let report = recover(
-        &h.client,
-        Some(&helm_resource()),
-        &out,
-        bounds(200, 200),
-        TOKEN,
-        &CancellationToken::new(),
-    )
-    .await;
+    let report = h.recover(&out, bounds(200, 200)).await;
     assert!(report.resets.is_empty());
     assert_eq!(
         out.lines(),
@@ -496,15 +455,7 @@ async fn nothing_stuck_or_api_not_served_sends_nothing() {
     let report = recover(&h.client, None, &out, bounds(200, 200), TOKEN, &cancel).await;
     assert!(report.resets.is_empty());
     assert!(h.server.requests().is_empty());
-    let report = recover(
-        &h.client,
-        Some(&helm_resource()),
-        &out,
-        bounds(200, 200),
-        TOKEN,
-        &cancel,
-    )
-    .await;
+    let report = h.recover_until(&out, bounds(200, 200), &cancel).await;
     assert!(report.resets.is_empty());
     assert!(out.lines().is_empty());
     assert!(h.server.requests().iter().all(|r| !r.is_write()));
@@ -641,18 +592,11 @@ async fn a_controller_that_handles_reset_requests_is_never_suspended() {
     h.server.put_object(stalled("apps", "a"));
     let out = Captured::default();
 
-    let report = recover(
-        &h.client,
-        Some(&helm_resource()),
-        &out,
-        RecoveryBounds {
-            reset_wait: Duration::from_secs(5),
-            ..bounds(5_000, 5_000)
-        },
-        TOKEN,
-        &CancellationToken::new(),
-    )
-    .await;
+    let bounds = RecoveryBounds {
+        reset_wait: Duration::from_secs(5),
+        ..bounds(5_000, 5_000)
+    };
+    let report = h.recover(&out, bounds).await;
 
     assert_eq!(
         report.resets,
