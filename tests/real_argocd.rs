@@ -90,9 +90,7 @@ fn wait_synced(lab: &Lab, digest: &str) -> Value {
 
 /// Pushes the first artifact, applies the bootstrap objects and waits until Argo CD serves it.
 fn bootstrap(lab: &Lab) -> String {
-    lab.write_config("ArgoCD");
-    lab.write("k8s/app.yaml", &real::configmap("app", "one"));
-    let digest = lab.push();
+    let digest = lab.first_push("ArgoCD");
     lab.cluster.apply(&bootstrap_objects("dev"));
     wait_synced(lab, &digest);
     assert_eq!(lab.configmap_value("app").as_deref(), Some("one"));
@@ -191,22 +189,13 @@ fn a_failing_sync_exits_1_with_the_diagnostics() {
 #[test]
 fn cluster_update_repairs_tag_drift_on_an_application_then_finds_no_changes() {
     let lab = real::argocd().lab();
-    lab.write_config("ArgoCD");
-    lab.write("k8s/app.yaml", &real::configmap("app", "one"));
-    let digest = lab.push();
-    let old = lab.push_args(&[&format!("oci://{}/k8s:old", lab.registry.host_port())]);
+    let digest = lab.first_push("ArgoCD");
+    let old = lab.push_as_old();
     lab.cluster.apply(&bootstrap_objects("old"));
     wait_synced(&lab, &old);
     let _tools = lab.fake_tools();
 
-    let output = lab.run(&["cluster", "update"]);
-
-    assert_exit(&output, 0);
-    assert!(
-        stdout_text(&output).contains("workload tag: old → dev (repaired in place)"),
-        "{}",
-        stdout_text(&output)
-    );
+    lab.update_repairs_the_tag();
     let app = application(&lab);
     assert_eq!(app["spec"]["source"]["targetRevision"], "dev");
     assert_eq!(
@@ -220,15 +209,13 @@ fn cluster_update_repairs_tag_drift_on_an_application_then_finds_no_changes() {
         Value::String(digest)
     );
 
-    let again = lab.run(&["cluster", "update"]);
-    assert_exit(&again, 0);
-    assert_eq!(stdout_text(&again).trim(), "No changes detected");
+    real::assert_no_changes(&lab.run(&["cluster", "update"]));
 }
 
 #[test]
 fn init_create_push_reconcile_update_delete_run_against_real_kubernetes() {
     let lab = real::argocd().lab();
-    let _tools = support::fake_tools::FakeTools::install(&lab.env, lab.fake_state());
+    let _tools = lab.fake_tools_before_create();
     // The scaffold's kustomization.yaml stays: the repo-server builds it with kustomize.
     lab.init_project("ArgoCD");
     cluster_loop(&lab);
@@ -252,24 +239,12 @@ fn cluster_loop(lab: &real::Lab) {
     // repository Secret and the Application, which the real controller syncs.
     let create = lab.run_cluster_command(&["cluster", "create", "--timeout", "3m"]);
     assert_exit(&create, 0);
-    let app = application(lab);
-    assert_eq!(app["status"]["sync"]["status"], "Synced");
-    let server = lab
-        .cluster
-        .get("deployment", Some(ARGOCD), "argocd-server")
-        .expect("the install manifest's Deployment exists");
-    assert_eq!(server["status"]["availableReplicas"], 1);
-    assert_eq!(lab.configmap_value("app").as_deref(), Some("one"));
-
-    lab.write("k8s/app.yaml", &real::configmap("app", "two"));
-    let second = lab.push_args(&[]);
-    let reconcile = lab.run_cluster_command(&["workload", "reconcile", "--timeout", "50s"]);
-    assert_exit(&reconcile, 0);
+    assert_eq!(application(lab)["status"]["sync"]["status"], "Synced");
+    let second = lab.created_then_push_and_reconcile(ARGOCD, "argocd-server");
     assert_eq!(
         application(lab)["status"]["sync"]["revision"],
         Value::String(second)
     );
-    assert_eq!(lab.configmap_value("app").as_deref(), Some("two"));
 
     lab.update_then_delete();
 }
@@ -365,9 +340,7 @@ fn an_application_created_during_the_run_is_waited_for() {
 #[test]
 fn a_revision_whose_automated_sync_failed_is_synced_by_the_next_run() {
     let lab = real::argocd().lab();
-    lab.write_config("ArgoCD");
-    lab.write("k8s/app.yaml", &real::configmap("app", "one"));
-    let first = lab.push();
+    let first = lab.first_push("ArgoCD");
     // No retries, so the failed sync ends at once.
     lab.cluster.apply(&bootstrap_objects("dev").replace(
         "      selfHeal: true\n",

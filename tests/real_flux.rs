@@ -24,26 +24,42 @@ fn served_revision(lab: &Lab) -> String {
         .to_string()
 }
 
-/// Applies the plain sync objects and waits until Flux serves the first push on its own.
-fn bootstrap_plain(lab: &Lab) {
+/// The first push (see [`Lab::first_push`]), then the plain sync objects; waits until Flux
+/// serves it on its own. Returns the digest.
+fn bootstrap_plain(lab: &Lab) -> String {
+    let digest = lab.first_push("Flux");
     lab.cluster
         .apply(&real::plain_flux_sync(&lab.registry.host_port()));
-    lab.cluster.wait_condition(
-        KUSTOMIZATION,
-        FLUX_NAMESPACE,
-        "flux-system",
-        "Ready",
-        "True",
-    );
+    wait_kustomization(lab, "flux-system", "True");
+    digest
+}
+
+/// Pushes what the test wrote; `workload reconcile` exits 1 (not 3: the failure is reported when
+/// Flux reports it, not when the timeout runs out). Returns its stderr.
+fn push_and_reconcile_fails(lab: &Lab) -> String {
+    lab.push();
+    let output = lab.run(&["workload", "reconcile", "--timeout", "50s"]);
+    assert_exit(&output, 1);
+    stderr_text(&output)
+}
+
+/// Kustomization `flux-system/<name>`, which must exist.
+fn kustomization_object(lab: &Lab, name: &str) -> Value {
+    lab.cluster
+        .get(KUSTOMIZATION, Some(FLUX_NAMESPACE), name)
+        .expect("the Kustomization exists")
+}
+
+/// Waits until Kustomization `flux-system/<name>` has Ready = `status`.
+fn wait_kustomization(lab: &Lab, name: &str, status: &str) {
+    lab.cluster
+        .wait_condition(KUSTOMIZATION, FLUX_NAMESPACE, name, "Ready", status);
 }
 
 #[test]
 fn reconcile_serves_a_new_push_through_a_plain_oci_repository() {
     let lab = real::flux().lab();
-    lab.write_config("Flux");
-    lab.write("k8s/app.yaml", &real::configmap("app", "one"));
-    let first = lab.push();
-    bootstrap_plain(&lab);
+    let first = bootstrap_plain(&lab);
     assert_eq!(lab.configmap_value("app").as_deref(), Some("one"));
 
     lab.write("k8s/app.yaml", &real::configmap("app", "two"));
@@ -60,10 +76,7 @@ fn reconcile_serves_a_new_push_through_a_plain_oci_repository() {
     // Exit 0 means the cluster serves what was pushed: the source's artifact and the object.
     assert_eq!(served_revision(&lab), format!("dev@{second}"));
     assert_eq!(lab.configmap_value("app").as_deref(), Some("two"));
-    let ks = lab
-        .cluster
-        .get(KUSTOMIZATION, Some(FLUX_NAMESPACE), "flux-system")
-        .expect("the Kustomization exists");
+    let ks = kustomization_object(&lab, "flux-system");
     assert_eq!(
         ks["status"]["lastAppliedRevision"],
         Value::String(format!("dev@{second}"))
@@ -124,18 +137,10 @@ spec:
 #[test]
 fn a_failing_health_check_exits_1_with_the_diagnostics_of_the_real_objects() {
     let lab = real::flux().lab();
-    lab.write_config("Flux");
-    lab.write("k8s/app.yaml", &real::configmap("app", "one"));
-    lab.push();
     bootstrap_plain(&lab);
 
     lab.write("k8s/deployment.yaml", UNSCHEDULABLE_DEPLOYMENT);
-    lab.push();
-    let output = lab.run(&["workload", "reconcile", "--timeout", "50s"]);
-
-    // 1, not 3: the failure is reported when Flux reports it, not when the timeout runs out.
-    assert_exit(&output, 1);
-    let stderr = stderr_text(&output);
+    let stderr = push_and_reconcile_fails(&lab);
     assert!(
         stderr.contains("kustomization flux-system/flux-system")
             && stderr.contains("HealthCheckFailed"),
@@ -154,9 +159,6 @@ fn a_failing_health_check_exits_1_with_the_diagnostics_of_the_real_objects() {
 #[test]
 fn a_manifest_the_api_server_rejects_exits_1_with_the_diagnostics() {
     let lab = real::flux().lab();
-    lab.write_config("Flux");
-    lab.write("k8s/app.yaml", &real::configmap("app", "one"));
-    lab.push();
     bootstrap_plain(&lab);
 
     // Valid YAML (push accepts it), but not a valid ConfigMap: the API server's dry run refuses it.
@@ -164,11 +166,7 @@ fn a_manifest_the_api_server_rejects_exits_1_with_the_diagnostics() {
         "k8s/broken.yaml",
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: broken\n  namespace: real-apps\ndata:\n  - not-a-map\n",
     );
-    lab.push();
-    let output = lab.run(&["workload", "reconcile", "--timeout", "50s"]);
-
-    assert_exit(&output, 1);
-    let stderr = stderr_text(&output);
+    let stderr = push_and_reconcile_fails(&lab);
     assert!(
         stderr.contains("kustomization flux-system/flux-system")
             && stderr.contains("ConfigMap/real-apps/broken"),
@@ -184,10 +182,7 @@ fn a_manifest_the_api_server_rejects_exits_1_with_the_diagnostics() {
     assert_eq!(lab.configmap_value("app").as_deref(), Some("one"));
     // kustomize-controller retries apply failures itself, so ksail asked twice more (fresh
     // tokens `<run>.1`, `<run>.2`) and believed the failure only when the third request failed.
-    let ks = lab
-        .cluster
-        .get(KUSTOMIZATION, Some(FLUX_NAMESPACE), "flux-system")
-        .expect("the Kustomization exists");
+    let ks = kustomization_object(&lab, "flux-system");
     let handled = ks["status"]["lastHandledReconcileAt"]
         .as_str()
         .unwrap_or_default();
@@ -211,20 +206,8 @@ resources:
 #[test]
 fn a_new_or_changed_kustomization_that_fails_exits_1_without_waiting_out_the_timeout() {
     let lab = real::flux().lab();
-    lab.write_config("Flux");
-    lab.write("k8s/base/app.yaml", &real::configmap("app", "one"));
-    lab.write("k8s/apps/apps.yaml", &real::configmap("apps", "one"));
     lab.write("k8s/broken/kustomization.yaml", BROKEN_KUSTOMIZE);
-    lab.push();
-    lab.cluster.apply(&real::plain_flux_sync_at(
-        &lab.registry.host_port(),
-        "./base",
-    ));
-    lab.cluster.apply(&kustomization("apps", "./apps", ""));
-    for name in ["flux-system", "apps"] {
-        lab.cluster
-            .wait_condition(KUSTOMIZATION, FLUX_NAMESPACE, name, "Ready", "True");
-    }
+    bootstrap_base_and_apps(&lab);
 
     // `apps` changes its spec to the broken path; `fresh` is new and broken from the start.
     lab.cluster.apply(&kustomization("apps", "./broken", ""));
@@ -250,10 +233,7 @@ fn a_new_or_changed_kustomization_that_fails_exits_1_without_waiting_out_the_tim
         "a terminal failure is not retried as a timeout:\n{stderr}"
     );
     // The state the verdict had to read: the spec's generation never observed in status.
-    let apps = lab
-        .cluster
-        .get(KUSTOMIZATION, Some(FLUX_NAMESPACE), "apps")
-        .expect("apps exists");
+    let apps = kustomization_object(&lab, "apps");
     assert_ne!(
         apps["status"]["observedGeneration"], apps["metadata"]["generation"],
         "kustomize-controller leaves status.observedGeneration behind on failure"
@@ -286,6 +266,34 @@ spec:
     )
 }
 
+/// Pushes chart `name` 0.1.0 (the one [`chart_source`] points at) with one template,
+/// `configmap.yaml`.
+fn push_chart(registry: &str, name: &str, configmap: &str) {
+    real::charts::push(
+        registry,
+        &format!("charts/{name}"),
+        name,
+        "0.1.0",
+        &[("configmap.yaml", configmap)],
+    );
+}
+
+/// The chart source of chart `name` and a HelmRelease `name` installing it.
+fn chart_and_release(registry: &str, name: &str) -> String {
+    format!(
+        "{}---\n{}",
+        chart_source(registry, name),
+        helm_release(name, name, None)
+    )
+}
+
+/// HelmRelease `<APPS>/<name>`, which must exist.
+fn helm_release_object(lab: &Lab, name: &str) -> Value {
+    lab.cluster
+        .get(HELM_RELEASE, Some(APPS), name)
+        .expect("the HelmRelease exists")
+}
+
 fn helm_release(name: &str, chart: &str, depends_on: Option<&str>) -> String {
     let depends = depends_on
         .map(|d| format!("  dependsOn:\n    - name: {d}\n"))
@@ -312,27 +320,13 @@ fn a_stuck_helm_release_is_reset_and_a_dependency_wait_is_left_alone() {
     let registry = lab.registry.host_port();
     // The chart installs a ConfigMap into a namespace that does not exist yet: the install fails,
     // and with no remediation retries (the default) helm-controller stops trying.
-    real::charts::push(
+    push_chart(
         &registry,
-        "charts/stuck",
         "stuck",
-        "0.1.0",
-        &[(
-            "configmap.yaml",
-            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: from-chart\n  namespace: real-helm-target\ndata:\n  value: installed\n",
-        )],
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: from-chart\n  namespace: real-helm-target\ndata:\n  value: installed\n",
     );
-    lab.write_config("Flux");
-    lab.write("k8s/app.yaml", &real::configmap("app", "one"));
-    lab.write(
-        "k8s/helm.yaml",
-        &format!(
-            "{}---\n{}",
-            chart_source(&registry, "stuck"),
-            helm_release("stuck", "stuck", None)
-        ),
-    );
-    lab.push();
+    lab.write("k8s/helm.yaml", &chart_and_release(&registry, "stuck"));
+    lab.first_push("Flux");
     lab.cluster.apply(&real::plain_flux_sync(&registry));
     let stuck =
         lab.cluster
@@ -368,10 +362,7 @@ fn a_stuck_helm_release_is_reset_and_a_dependency_wait_is_left_alone() {
         .get("configmap", Some("real-helm-target"), "from-chart")
         .expect("the reset release installed its chart");
     assert_eq!(installed["data"]["value"], "installed");
-    let release = lab
-        .cluster
-        .get(HELM_RELEASE, Some(APPS), "stuck")
-        .expect("stuck exists");
+    let release = helm_release_object(&lab, "stuck");
     assert_eq!(
         condition(&release, "Ready").expect("Ready")["status"],
         "True"
@@ -395,10 +386,7 @@ fn a_stuck_helm_release_is_reset_and_a_dependency_wait_is_left_alone() {
         None,
         "the resume removed ksail's suspend mark"
     );
-    let after = lab
-        .cluster
-        .get(HELM_RELEASE, Some(APPS), "waits")
-        .expect("waits exists");
+    let after = helm_release_object(&lab, "waits");
     assert_eq!(
         after["metadata"]["generation"], waits["metadata"]["generation"],
         "the waiting release was never suspended or resumed"
@@ -417,23 +405,12 @@ fn a_stuck_helm_release_is_reset_and_a_dependency_wait_is_left_alone() {
 fn a_stuck_helm_release_is_retried_with_the_configuration_of_the_push() {
     let lab = real::flux().lab();
     let registry = lab.registry.host_port();
-    real::charts::push(
+    push_chart(
         &registry,
-        "charts/moves",
         "moves",
-        "0.1.0",
-        &[(
-            "configmap.yaml",
-            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: from-moves\n  namespace: {{ .Release.Namespace }}\ndata:\n  value: installed\n",
-        )],
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: from-moves\n  namespace: {{ .Release.Namespace }}\ndata:\n  value: installed\n",
     );
-    lab.write_config("Flux");
-    lab.write("k8s/app.yaml", &real::configmap("app", "one"));
-    let fixed = format!(
-        "{}---\n{}",
-        chart_source(&registry, "moves"),
-        helm_release("moves", "moves", None)
-    );
+    let fixed = chart_and_release(&registry, "moves");
     // The first configuration installs into a namespace that does not exist: it fails, and
     // without remediation retries helm-controller stops trying.
     let broken = fixed.replace(
@@ -441,7 +418,7 @@ fn a_stuck_helm_release_is_retried_with_the_configuration_of_the_push() {
         "  timeout: 10s\n  targetNamespace: real-helm-missing\n",
     );
     lab.write("k8s/helm.yaml", &broken);
-    lab.push();
+    lab.first_push("Flux");
     lab.cluster.apply(&real::plain_flux_sync(&registry));
     lab.cluster
         .wait_condition_field(HELM_RELEASE, APPS, "moves", "Stalled", "status", "True");
@@ -457,10 +434,7 @@ fn a_stuck_helm_release_is_retried_with_the_configuration_of_the_push() {
         .get("configmap", Some(APPS), "from-moves")
         .expect("the release was installed with the pushed configuration");
     assert_eq!(installed["data"]["value"], "installed");
-    let release = lab
-        .cluster
-        .get(HELM_RELEASE, Some(APPS), "moves")
-        .expect("moves exists");
+    let release = helm_release_object(&lab, "moves");
     assert_eq!(release["spec"].get("targetNamespace"), None);
     assert_eq!(
         condition(&release, "Ready").expect("Ready")["status"],
@@ -492,21 +466,10 @@ spec:
     )
 }
 
-const REQUESTED_AT: &str = "reconcile.fluxcd.io/requestedAt";
-
-fn requested_at(lab: &Lab, name: &str) -> Option<String> {
-    let ks = lab
-        .cluster
-        .get(KUSTOMIZATION, Some(FLUX_NAMESPACE), name)
-        .expect("the Kustomization exists");
-    ks["metadata"]["annotations"][REQUESTED_AT]
-        .as_str()
-        .map(str::to_string)
-}
-
-#[test]
-fn excluded_kustomizations_are_neither_requested_nor_waited_for() {
-    let lab = real::flux().lab();
+/// ConfigMap `app` in `./base`, which the sync Kustomization applies, and `apps` in `./apps`,
+/// which Kustomization `apps` applies, pushed with whatever the test wrote before; waits until
+/// both Kustomizations are ready.
+fn bootstrap_base_and_apps(lab: &Lab) {
     lab.write_config("Flux");
     lab.write("k8s/base/app.yaml", &real::configmap("app", "one"));
     lab.write("k8s/apps/apps.yaml", &real::configmap("apps", "one"));
@@ -516,6 +479,24 @@ fn excluded_kustomizations_are_neither_requested_nor_waited_for() {
         "./base",
     ));
     lab.cluster.apply(&kustomization("apps", "./apps", ""));
+    for name in ["flux-system", "apps"] {
+        wait_kustomization(lab, name, "True");
+    }
+}
+
+const REQUESTED_AT: &str = "reconcile.fluxcd.io/requestedAt";
+
+fn requested_at(lab: &Lab, name: &str) -> Option<String> {
+    let ks = kustomization_object(lab, name);
+    ks["metadata"]["annotations"][REQUESTED_AT]
+        .as_str()
+        .map(str::to_string)
+}
+
+#[test]
+fn excluded_kustomizations_are_neither_requested_nor_waited_for() {
+    let lab = real::flux().lab();
+    bootstrap_base_and_apps(&lab);
     // Both point at a path the artifact does not have: they fail for as long as they exist.
     lab.cluster.apply(&kustomization("slow", "./missing", ""));
     lab.cluster.apply(&kustomization(
@@ -523,12 +504,7 @@ fn excluded_kustomizations_are_neither_requested_nor_waited_for() {
         "./missing",
         "ksail.devantler.tech/reconcile-exclude: \"true\"",
     ));
-    for name in ["flux-system", "apps"] {
-        lab.cluster
-            .wait_condition(KUSTOMIZATION, FLUX_NAMESPACE, name, "Ready", "True");
-    }
-    lab.cluster
-        .wait_condition(KUSTOMIZATION, FLUX_NAMESPACE, "slow", "Ready", "False");
+    wait_kustomization(&lab, "slow", "False");
 
     lab.write("k8s/apps/apps.yaml", &real::configmap("apps", "two"));
     lab.push();
@@ -588,13 +564,7 @@ fn a_five_deep_dependency_chain_follows_at_the_speed_of_the_cluster() {
         &lab.registry.host_port(),
         "./base",
     ));
-    lab.cluster.wait_condition(
-        KUSTOMIZATION,
-        FLUX_NAMESPACE,
-        "flux-system",
-        "Ready",
-        "True",
-    );
+    wait_kustomization(&lab, "flux-system", "True");
     lab.cluster.apply(&real::dependency_chain(&CHAIN));
 
     for link in CHAIN {
@@ -660,21 +630,13 @@ fn bootstrap_instance(lab: &Lab, tag: &str) {
     lab.cluster.apply(&flux_instance(tag));
     lab.cluster
         .wait_condition(FLUX_INSTANCE, FLUX_NAMESPACE, "flux", "Ready", "True");
-    lab.cluster.wait_condition(
-        KUSTOMIZATION,
-        FLUX_NAMESPACE,
-        "flux-system",
-        "Ready",
-        "True",
-    );
+    wait_kustomization(lab, "flux-system", "True");
 }
 
 #[test]
 fn reconcile_serves_a_new_push_through_a_flux_instance() {
     let lab = real::flux().lab();
-    lab.write_config("Flux");
-    lab.write("k8s/app.yaml", &real::configmap("app", "one"));
-    lab.push();
+    lab.first_push("Flux");
     bootstrap_instance(&lab, "dev");
     assert_eq!(lab.configmap_value("app").as_deref(), Some("one"));
     let source = lab
@@ -704,23 +666,12 @@ fn reconcile_serves_a_new_push_through_a_flux_instance() {
 #[test]
 fn cluster_update_repairs_tag_drift_on_a_flux_instance_then_finds_no_changes() {
     let lab = real::flux().lab();
-    lab.write_config("Flux");
-    lab.write("k8s/app.yaml", &real::configmap("app", "one"));
-    let digest = lab.push();
-    // The cluster follows another tag than ksail.yaml's (`dev`): drift.
-    let old = format!("oci://{}/k8s:old", lab.registry.host_port());
-    assert_exit(&lab.run(&["workload", "push", &old]), 0);
+    let digest = lab.first_push("Flux");
+    lab.push_as_old();
     bootstrap_instance(&lab, "old");
     let _tools = lab.fake_tools();
 
-    let output = lab.run(&["cluster", "update"]);
-
-    assert_exit(&output, 0);
-    assert!(
-        stdout_text(&output).contains("workload tag: old → dev (repaired in place)"),
-        "{}",
-        stdout_text(&output)
-    );
+    lab.update_repairs_the_tag();
     let instance = lab
         .cluster
         .get(FLUX_INSTANCE, Some(FLUX_NAMESPACE), "flux")
@@ -741,15 +692,13 @@ fn cluster_update_repairs_tag_drift_on_a_flux_instance_then_finds_no_changes() {
             }
         });
 
-    let again = lab.run(&["cluster", "update"]);
-    assert_exit(&again, 0);
-    assert_eq!(stdout_text(&again).trim(), "No changes detected");
+    real::assert_no_changes(&lab.run(&["cluster", "update"]));
 }
 
 #[test]
 fn init_create_push_reconcile_update_delete_run_against_real_kubernetes() {
     let lab = real::flux().lab();
-    let _tools = support::fake_tools::FakeTools::install(&lab.env, lab.fake_state());
+    let _tools = lab.fake_tools_before_create();
     lab.init_project("Flux");
 
     // The flux-operator install manifest of the pinned release, applied to the real API server;
@@ -775,19 +724,8 @@ fn init_create_push_reconcile_update_delete_run_against_real_kubernetes() {
         "the operator pulled its manifests artifact: {}",
         instance["status"]
     );
-    let operator = lab
-        .cluster
-        .get("deployment", Some(FLUX_NAMESPACE), "flux-operator")
-        .expect("the install manifest's Deployment exists");
-    assert_eq!(operator["status"]["availableReplicas"], 1);
-    assert_eq!(lab.configmap_value("app").as_deref(), Some("one"));
-
-    lab.write("k8s/app.yaml", &real::configmap("app", "two"));
-    let second = lab.push_args(&[]);
-    let reconcile = lab.run_cluster_command(&["workload", "reconcile", "--timeout", "50s"]);
-    assert_exit(&reconcile, 0);
+    let second = lab.created_then_push_and_reconcile(FLUX_NAMESPACE, "flux-operator");
     assert_eq!(served_revision(&lab), format!("dev@{second}"));
-    assert_eq!(lab.configmap_value("app").as_deref(), Some("two"));
 
     lab.update_then_delete();
 }
@@ -798,7 +736,7 @@ fn init_create_push_reconcile_update_delete_run_against_real_kubernetes() {
 #[test]
 fn create_with_a_broken_first_artifact_exits_1_with_the_kustomizations_reason() {
     let lab = real::flux().lab();
-    let _tools = support::fake_tools::FakeTools::install(&lab.env, lab.fake_state());
+    let _tools = lab.fake_tools_before_create();
     lab.init_project("Flux");
     lab.write("k8s/kustomization.yaml", BROKEN_KUSTOMIZE);
 

@@ -489,6 +489,15 @@ pub fn condition<'a>(object: &'a Value, type_: &str) -> Option<&'a Value> {
         .find(|c| c["type"] == type_)
 }
 
+/// `cluster update` succeeded and found nothing to change.
+pub fn assert_no_changes(update: &Output) {
+    assert_exit(update, 0);
+    assert_eq!(
+        String::from_utf8_lossy(&update.stdout).trim(),
+        "No changes detected"
+    );
+}
+
 /// One test's hold on the cluster (see [`RealCluster::lab`]).
 pub struct Lab {
     pub cluster: &'static RealCluster,
@@ -558,6 +567,20 @@ impl Lab {
         );
     }
 
+    /// The first push of most tests: `ksail.yaml` for `engine` and ConfigMap `app` = `one`;
+    /// returns the pushed digest.
+    pub fn first_push(&self, engine: &str) -> String {
+        self.write_config(engine);
+        self.write("k8s/app.yaml", &configmap("app", "one"));
+        self.push()
+    }
+
+    /// Pushes the same tree as tag `old` for the cluster to follow instead of `ksail.yaml`'s
+    /// `dev`: tag drift. Returns the digest.
+    pub fn push_as_old(&self) -> String {
+        self.push_args(&[&format!("oci://{}/k8s:old", self.registry.host_port())])
+    }
+
     /// Writes a manifest file under `work/` (the source tree `workload push` packs).
     pub fn write(&self, rel: &str, text: &str) -> PathBuf {
         self.env.write(rel, text)
@@ -590,6 +613,12 @@ impl Lab {
             pki.admin_key.display().to_string(),
         ));
         state
+    }
+
+    /// Fake `kind` and `docker` (first on ksail's `PATH`) for `cluster create`: no cluster exists
+    /// yet.
+    pub fn fake_tools_before_create(&self) -> FakeTools {
+        FakeTools::install(&self.env, self.fake_state())
     }
 
     /// Fake `kind` and `docker` (first on ksail's `PATH`) for a cluster `kind` that exists.
@@ -651,15 +680,41 @@ impl Lab {
         );
     }
 
+    /// The middle of the cluster loop, after `cluster create`: the engine's install manifest
+    /// made `namespace/deployment` available and the first push (`app` = `one`) is served; then
+    /// `app` = `two` is pushed and `workload reconcile` succeeds. Returns the second digest.
+    pub fn created_then_push_and_reconcile(&self, namespace: &str, deployment: &str) -> String {
+        let installed = self
+            .cluster
+            .get("deployment", Some(namespace), deployment)
+            .expect("the install manifest's Deployment exists");
+        assert_eq!(installed["status"]["availableReplicas"], 1);
+        assert_eq!(self.configmap_value("app").as_deref(), Some("one"));
+
+        self.write("k8s/app.yaml", &configmap("app", "two"));
+        let second = self.push_args(&[]);
+        let reconcile = self.run_cluster_command(&["workload", "reconcile", "--timeout", "50s"]);
+        assert_exit(&reconcile, 0);
+        assert_eq!(self.configmap_value("app").as_deref(), Some("two"));
+        second
+    }
+
+    /// `cluster update` (against the lab's cluster, with fake tools installed) repairs a
+    /// workload tag `old` back to `dev` in place.
+    pub fn update_repairs_the_tag(&self) {
+        let output = self.run(&["cluster", "update"]);
+        assert_exit(&output, 0);
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            stdout.contains("workload tag: old → dev (repaired in place)"),
+            "{stdout}"
+        );
+    }
+
     /// The end of the cluster loop: `cluster update` finds nothing to change, `cluster delete`
     /// removes the cluster's kubeconfig context.
     pub fn update_then_delete(&self) {
-        let update = self.run_cluster_command(&["cluster", "update"]);
-        assert_exit(&update, 0);
-        assert_eq!(
-            String::from_utf8_lossy(&update.stdout).trim(),
-            "No changes detected"
-        );
+        assert_no_changes(&self.run_cluster_command(&["cluster", "update"]));
         let delete = self.run_cluster_command(&["cluster", "delete"]);
         assert_exit(&delete, 0);
         let kubeconfig = fs::read_to_string(self.own_kubeconfig()).unwrap_or_default();
