@@ -87,35 +87,19 @@ pub struct ClusterSettings {
     pub retry: RetryPolicy,
 }
 
-/// The flags of create/update that override keys.
-#[derive(Debug, Default)]
-pub struct ClusterFlags {
-    pub name: Option<String>,
-    pub distribution: Option<String>,
-    pub distribution_config: Option<String>,
-    pub gitops_engine: Option<String>,
-    pub local_registry: Option<String>,
-    pub insecure: bool,
-    pub timeout: Option<String>,
-}
-
-pub fn cluster_settings(ctx: &Context, flags: ClusterFlags) -> Result<ClusterSettings, Failure> {
+/// `flags`: the create/update flags that override keys; the global `--kubeconfig` and
+/// `--context` are added here.
+pub fn cluster_settings(ctx: &Context, flags: FlagOverrides) -> Result<ClusterSettings, Failure> {
     let (retry, notes) = RetryPolicy::from_env(&ctx.env)?;
     for note in notes {
         tracing::debug!("{note}");
     }
     let overrides = FlagOverrides {
-        name: flags.name,
-        distribution: flags.distribution,
-        distribution_config: flags.distribution_config,
-        gitops_engine: flags.gitops_engine,
-        local_registry: flags.local_registry,
-        insecure: flags.insecure.then_some(true),
-        timeout: flags.timeout,
         kubeconfig: ctx.global.kubeconfig.clone(),
         context: ctx.global.context.clone(),
-        ..FlagOverrides::default()
+        ..flags
     };
+    let insecure_flag = overrides.insecure == Some(true);
     let effective = crate::settings::load_effective_for_cluster(ctx, &overrides)?;
     let distribution = Distribution::from_effective(&effective)?;
     let source_date_epoch = ctx.env.var(env_vars::SOURCE_DATE_EPOCH);
@@ -141,7 +125,7 @@ pub fn cluster_settings(ctx: &Context, flags: ClusterFlags) -> Result<ClusterSet
         sync_source_base: ctx.env.cwd.clone(),
         cluster: Some(cluster.clone()),
         gitops_engine_enabled: engine != GitOpsEngine::None,
-        insecure_flag: flags.insecure,
+        insecure_flag,
         cfg_insecure: effective.insecure.value,
         ..ResolveInputs::default()
     });
@@ -162,7 +146,7 @@ pub fn cluster_settings(ctx: &Context, flags: ClusterFlags) -> Result<ClusterSet
         _ => None,
     };
     let in_cluster_http = match &cfg_registry {
-        Some(spec) => spec.local || flags.insecure || effective.insecure.value,
+        Some(spec) => spec.local || insecure_flag || effective.insecure.value,
         None => false,
     };
     let derived = distribution.derived_context(&cluster);

@@ -31,6 +31,24 @@ pub async fn run(ctx: &Context, command: ClusterSubcommand) -> Outcome {
     }
 }
 
+/// The outcome of a create or update: `work` runs until the first signal cancels `ctx.cancel`,
+/// which drops it and reports the command interrupted.
+async fn until_cancelled(
+    ctx: &Context,
+    command: &'static str,
+    work: impl Future<Output = Result<(), Failure>>,
+) -> Outcome {
+    let result = tokio::select! {
+        result = work => result,
+        () = ctx.cancel.cancelled() => Err(Failure::interrupted()),
+    };
+    Outcome {
+        command,
+        result,
+        json: None,
+    }
+}
+
 /// The outcome reported when a second signal (or the cleanup budget) cuts the command short.
 pub fn interrupted(command: &ClusterSubcommand) -> Outcome {
     let json = match command {

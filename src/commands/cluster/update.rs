@@ -4,31 +4,22 @@
 use crate::cli::UpdateArgs;
 use crate::cluster;
 use crate::commands::{Context, Outcome};
+use crate::config::FlagOverrides;
 use crate::error::Failure;
-use crate::settings::cluster::{ClusterFlags, cluster_settings};
-
-pub const COMMAND: &str = "cluster update";
+use crate::settings::cluster::cluster_settings;
 
 pub async fn run(ctx: &Context, args: UpdateArgs) -> Outcome {
-    let result = tokio::select! {
-        result = update(ctx, args) => result,
-        () = ctx.cancel.cancelled() => Err(Failure::interrupted()),
-    };
-    Outcome {
-        command: COMMAND,
-        result,
-        json: None,
-    }
+    super::until_cancelled(ctx, "cluster update", update(ctx, args)).await
 }
 
 async fn update(ctx: &Context, args: UpdateArgs) -> Result<(), Failure> {
     let settings = cluster_settings(
         ctx,
-        ClusterFlags {
+        FlagOverrides {
             name: args.name,
-            insecure: args.insecure,
+            insecure: args.insecure.then_some(true),
             timeout: args.timeout,
-            ..ClusterFlags::default()
+            ..FlagOverrides::default()
         },
     )?;
     cluster::update::update(ctx, &settings, args.dry_run).await
