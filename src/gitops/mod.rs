@@ -10,6 +10,8 @@ pub mod attempt;
 pub mod diagnostics;
 pub mod engine;
 pub mod expected;
+#[cfg(test)]
+mod fixture;
 pub mod flux;
 pub mod reconcile;
 pub mod report;

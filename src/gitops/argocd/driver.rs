@@ -1143,6 +1143,18 @@ mod tests {
     }
 
     /// Methods of the requests for one Application (not lists or watches).
+    /// The message, unfinished objects and total of a timed-out attempt.
+    fn timed_out(result: Result<(), AttemptError>) -> (String, Vec<String>, usize) {
+        match result {
+            Err(AttemptError::TimedOut {
+                message,
+                unfinished,
+                total,
+            }) => (message, unfinished, total),
+            other => panic!("expected a timeout, got {other:?}"),
+        }
+    }
+
     fn methods(server: &FakeApiServer, name: &str) -> Vec<String> {
         server
             .requests()
@@ -1417,21 +1429,13 @@ mod tests {
 
         let (summary, result) = attempt(&server, expected(&d), Duration::from_secs(2)).await;
 
-        match result {
-            Err(AttemptError::TimedOut {
-                message,
-                unfinished,
-                total,
-            }) => {
-                assert_eq!(
-                    message,
-                    "timed out after 2s waiting for 1 of 2 objects: application argocd/web (waiting for revision sha256:dddddddddddd to be synced)"
-                );
-                assert_eq!(unfinished, ["argocd/web"]);
-                assert_eq!(total, 2);
-            }
-            other => panic!("expected a timeout, got {other:?}"),
-        }
+        let (message, unfinished, total) = timed_out(result);
+        assert_eq!(
+            message,
+            "timed out after 2s waiting for 1 of 2 objects: application argocd/web (waiting for revision sha256:dddddddddddd to be synced)"
+        );
+        assert_eq!(unfinished, ["argocd/web"]);
+        assert_eq!(total, 2);
         let other = state_of(&summary, "other");
         assert_eq!(other.state, ObjectState::Ready);
         assert_eq!(other.revision.as_deref(), Some(old.as_str()));
@@ -1508,13 +1512,10 @@ mod tests {
 
         let (summary, result) = attempt(&server, expected(&d), Duration::from_secs(2)).await;
 
-        match result {
-            Err(AttemptError::TimedOut { message, .. }) => assert_eq!(
-                message,
-                "timed out after 2s waiting for 1 of 1 objects: application argocd/web (ComparisonError: rpc error: repository not accessible)"
-            ),
-            other => panic!("expected a timeout, got {other:?}"),
-        }
+        assert_eq!(
+            timed_out(result).0,
+            "timed out after 2s waiting for 1 of 1 objects: application argocd/web (ComparisonError: rpc error: repository not accessible)"
+        );
         let web = state_of(&summary, "web");
         assert_eq!(web.state, ObjectState::TimedOut);
         assert_eq!(
@@ -1532,21 +1533,13 @@ mod tests {
         let (summary, result) =
             attempt(&server, expected(&digest('d')), Duration::from_secs(1)).await;
 
-        match result {
-            Err(AttemptError::TimedOut {
-                message,
-                unfinished,
-                total,
-            }) => {
-                assert_eq!(
-                    message,
-                    "timed out after 1s waiting for 1 of 1 objects: application argocd/web (refresh not requested yet)"
-                );
-                assert_eq!(unfinished, ["argocd/web"]);
-                assert_eq!(total, 1);
-            }
-            other => panic!("expected a timeout, got {other:?}"),
-        }
+        let (message, unfinished, total) = timed_out(result);
+        assert_eq!(
+            message,
+            "timed out after 1s waiting for 1 of 1 objects: application argocd/web (refresh not requested yet)"
+        );
+        assert_eq!(unfinished, ["argocd/web"]);
+        assert_eq!(total, 1);
         assert_eq!(state_of(&summary, "web").state, ObjectState::TimedOut);
     }
 

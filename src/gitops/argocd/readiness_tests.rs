@@ -3,8 +3,8 @@
 use serde_json::{Value, json};
 
 use super::*;
+use crate::gitops::fixture::{HEX, digest, edit, remove};
 
-const HEX: &str = "1a2b3c4d5e6f00112233445566778899aabbccddeeff00112233445566778899";
 const OLD_DIGEST: &str = "sha256:9f8e7d6c5b4a00112233445566778899aabbccddeeff00112233445566778899";
 const SYNC_URL: &str = "oci://kind-local-registry:5000/k8s";
 const RECORDED: &str = "2026-05-01T09:00:00Z";
@@ -12,21 +12,6 @@ const RECORDED: &str = "2026-05-01T09:00:00Z";
 /// The fixture as the rules read it.
 fn typed(object: &Value) -> Application {
     Application::parse(object).expect("the fixture reads as an Application")
-}
-
-fn digest() -> String {
-    format!("sha256:{HEX}")
-}
-
-fn edit(mut object: Value, change: impl FnOnce(&mut Value)) -> Value {
-    change(&mut object);
-    object
-}
-
-fn remove(object: &mut Value, parent: &str, field: &str) {
-    if let Some(Value::Object(map)) = object.pointer_mut(parent) {
-        map.remove(field);
-    }
 }
 
 /// An Application that meets every completion condition for digest(), with an operation of

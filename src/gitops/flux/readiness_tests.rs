@@ -3,10 +3,10 @@
 use serde_json::{Value, json};
 
 use super::*;
+use crate::gitops::fixture::{HEX, digest, edit, remove};
 
 const TOKEN: &str = "2026-05-01T10:00:00.123456789Z";
 const OLD_TOKEN: &str = "2026-04-30T09:00:00.000000001Z";
-const HEX: &str = "1a2b3c4d5e6f00112233445566778899aabbccddeeff00112233445566778899";
 const OLD_HEX: &str = "9f8e7d6c5b4a00112233445566778899aabbccddeeff00112233445566778899";
 
 fn rev() -> String {
@@ -15,21 +15,6 @@ fn rev() -> String {
 
 fn old_rev() -> String {
     format!("dev@sha256:{OLD_HEX}")
-}
-
-fn digest() -> String {
-    format!("sha256:{HEX}")
-}
-
-fn edit(mut object: Value, change: impl FnOnce(&mut Value)) -> Value {
-    change(&mut object);
-    object
-}
-
-fn remove(object: &mut Value, parent: &str, field: &str) {
-    if let Some(Value::Object(map)) = object.pointer_mut(parent) {
-        map.remove(field);
-    }
 }
 
 fn condition(condition_type: &str, status: &str, reason: &str, message: &str) -> Value {
