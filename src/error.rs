@@ -71,6 +71,16 @@ impl Failure {
     }
 }
 
+/// An error type whose every variant is a usage or configuration problem (exit 2): it becomes a
+/// [`Failure`] of that class with its `Display` text as the message.
+pub trait UsageError: fmt::Display {}
+
+impl<E: UsageError> From<E> for Failure {
+    fn from(error: E) -> Self {
+        Failure::usage(error.to_string())
+    }
+}
+
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.message)

@@ -15,7 +15,7 @@ mod golden_tests;
 
 use std::path::{Path, PathBuf};
 
-use crate::error::Failure;
+use crate::error::UsageError;
 use crate::yaml::Pos;
 
 pub use cluster_name::cluster_name;
@@ -157,12 +157,7 @@ pub enum ResolveError {
     },
 }
 
-impl From<ResolveError> for Failure {
-    /// Every resolution error is a usage or configuration problem (exit 2).
-    fn from(error: ResolveError) -> Self {
-        Failure::usage(error.to_string())
-    }
-}
+impl UsageError for ResolveError {}
 
 /// Derive every registry name from `inputs` (resolution.md).
 pub fn resolve(inputs: &ResolveInputs) -> Resolution {

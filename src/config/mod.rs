@@ -33,7 +33,7 @@ pub use keys::{
 pub use load::load;
 pub use load::{LoadedFile, load_in};
 
-use crate::error::Failure;
+use crate::error::UsageError;
 use crate::yaml::Pos;
 
 /// The file name that discovery looks for.
@@ -72,11 +72,7 @@ pub enum ConfigError {
     },
 }
 
-impl From<ConfigError> for Failure {
-    fn from(error: ConfigError) -> Self {
-        Failure::usage(error.to_string())
-    }
-}
+impl UsageError for ConfigError {}
 
 /// Find the `ksail.yaml` to use (config.md#discovery). `explicit` is `--config`, else
 /// `KSAIL_CONFIG` (the caller picks; an empty `KSAIL_CONFIG` should be passed as `None`). Never

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use kube::config::{Kubeconfig, KubeconfigError};
 
-use crate::error::Failure;
+use crate::error::UsageError;
 
 /// Which cluster a command talks to, as the settings resolved it. The caller has already
 /// applied the kubeconfig precedence (flag > `KSAIL_SPEC_CLUSTER_CONNECTION_KUBECONFIG` >
@@ -122,11 +122,7 @@ pub enum TargetError {
     Unusable { context: String, detail: String },
 }
 
-impl From<TargetError> for Failure {
-    fn from(error: TargetError) -> Self {
-        Failure::usage(error.to_string())
-    }
-}
+impl UsageError for TargetError {}
 
 /// Read every listed file that exists and merge them like kubectl.
 pub fn read_merged(target: &KubeTarget) -> Result<MergedKubeconfig, TargetError> {
@@ -328,7 +324,7 @@ fn unknown_context_hint(origin: ContextOrigin) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::FailureClass;
+    use crate::error::{Failure, FailureClass};
 
     fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
         let path = dir.join(name);

@@ -11,7 +11,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use crate::error::Failure;
+use crate::error::UsageError;
 
 /// The credentials a client presents. `Debug` never shows a secret.
 #[derive(Clone, PartialEq, Eq)]
@@ -174,11 +174,7 @@ pub enum CredentialError {
     Expansion { origin: String, detail: String },
 }
 
-impl From<CredentialError> for Failure {
-    fn from(error: CredentialError) -> Self {
-        Failure::usage(error.to_string())
-    }
-}
+impl UsageError for CredentialError {}
 
 const CLI_TOKEN_SETTING: &str = "cliTokenEnvVar";
 const TOKEN_SETTING: &str = "tokenEnvVar";
@@ -304,6 +300,7 @@ fn from_registry_string(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::Failure;
     use std::collections::HashMap;
 
     pub(crate) fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use<> {

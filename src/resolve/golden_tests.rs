@@ -7,6 +7,7 @@ use std::path::Path;
 
 use super::registry::validate_tag;
 use super::*;
+use crate::error::Failure;
 
 const A70: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
 const A63: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
