@@ -279,6 +279,13 @@ impl Rig {
         (writes.remove(0), output)
     }
 
+    /// `cluster update` succeeds and prints only `No changes detected`.
+    fn update_finds_no_changes(&self) {
+        let output = self.ksail(&["cluster", "update"]);
+        assert_success(&output);
+        assert_stdout(&output, &["No changes detected"]);
+    }
+
     fn writes(&self) -> Vec<LoggedRequest> {
         self.server
             .requests()
@@ -742,9 +749,7 @@ fn update_after_create_and_twice_prints_no_changes_detected() {
     rig.create();
     rig.server.clear_requests();
     for _ in 0..2 {
-        let output = rig.ksail(&["cluster", "update"]);
-        assert_success(&output);
-        assert_stdout(&output, &["No changes detected"]);
+        rig.update_finds_no_changes();
     }
     assert!(rig.writes().is_empty(), "{:?}", rig.writes());
     let discovery = rig
@@ -1272,9 +1277,7 @@ fn update_installs_a_newly_configured_engine_then_reports_no_changes() {
     assert_success(&output);
     assert_stdout(&output, &["gitops engine: none → Flux (installed)"]);
     assert!(rig.flux_instance().is_some());
-    let again = rig.ksail(&["cluster", "update"]);
-    assert_success(&again);
-    assert_stdout(&again, &["No changes detected"]);
+    rig.update_finds_no_changes();
 }
 
 /// An interrupted create can leave the engine's API served while its controller was never
@@ -1298,9 +1301,7 @@ fn update_completes_a_half_applied_engine() {
             .is_some(),
         "the operator was applied again"
     );
-    let again = rig.ksail(&["cluster", "update"]);
-    assert_success(&again);
-    assert_stdout(&again, &["No changes detected"]);
+    rig.update_finds_no_changes();
 }
 
 #[test]
@@ -1434,14 +1435,10 @@ fn full_loop(rig: &Rig, engine: &str) {
         "reconciled at the pushed digest: {summary:?}"
     );
 
-    let update = rig.ksail(&["cluster", "update"]);
-    assert_success(&update);
-    assert_stdout(&update, &["No changes detected"]);
+    rig.update_finds_no_changes();
 
     rig.update_repairs_the_tag();
-    let again = rig.ksail(&["cluster", "update"]);
-    assert_success(&again);
-    assert_stdout(&again, &["No changes detected"]);
+    rig.update_finds_no_changes();
 
     let delete = rig.ksail(&["cluster", "delete"]);
     assert_success(&delete);

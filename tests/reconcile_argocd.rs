@@ -101,6 +101,14 @@ impl Fixture {
         self.put_app(name, SYNC_URL, Some(json!({"automated": {}})));
     }
 
+    /// Application `argocd/<name>` as stored now.
+    fn app(&self, name: &str) -> Value {
+        self.cluster
+            .server
+            .get_object("argoproj.io", "applications", "argocd", name)
+            .unwrap_or_else(|| panic!("Application argocd/{name} exists"))
+    }
+
     /// PATCH bodies sent to one Application, in order.
     fn patches_of(&self, namespace: &str, name: &str) -> Vec<Value> {
         let path = format!("{APPS_PREFIX}{namespace}/applications/{name}");
@@ -262,11 +270,7 @@ fn argocd_refreshes_every_application_and_syncs_those_the_controller_does_not() 
     // Automated: only refreshed; the controller's automated sync, which the refresh sets off,
     // synced it with its policy.
     assert_eq!(fx.patches_of("argocd", "web"), vec![refresh_body()]);
-    let web = fx
-        .cluster
-        .server
-        .get_object("argoproj.io", "applications", "argocd", "web")
-        .unwrap();
+    let web = fx.app("web");
     assert_eq!(
         web.pointer("/status/operationState/operation"),
         Some(&json!({
@@ -290,11 +294,7 @@ fn argocd_refreshes_every_application_and_syncs_those_the_controller_does_not() 
         .collect();
     assert!(outside.is_empty(), "{outside:?}");
     // The running operation was alice's, and it is what completed `busy`.
-    let busy = fx
-        .cluster
-        .server
-        .get_object("argoproj.io", "applications", "argocd", "busy")
-        .unwrap();
+    let busy = fx.app("busy");
     assert_eq!(
         busy.pointer("/status/operationState/operation/initiatedBy/username"),
         Some(&json!("alice"))

@@ -345,16 +345,7 @@ impl FakeApiServer {
 
     /// Serves the Argo CD Application type (argoproj.io v1alpha1).
     pub fn register_argocd(&self) {
-        for t in types::argocd_types() {
-            self.register_crd(
-                &t.group,
-                &t.version,
-                &t.kind,
-                &t.plural,
-                t.namespaced,
-                t.status_subresource,
-            );
-        }
+        self.register_types_as_crds(types::argocd_types());
     }
 
     /// Stores an object as given (status included; `metadata.generation` kept when set). The

@@ -126,30 +126,32 @@ pub fn write(dir: &Path) -> io::Result<Pki> {
         public_cert_der: public_cert.der().to_vec(),
         public_key_der: public_key.serialize_der(),
     };
-    fs::write(&pki.ca_cert, pem("CERTIFICATE", ca_cert.der()))?;
-    fs::write(&pki.serving_cert, pem("CERTIFICATE", serving_cert.der()))?;
-    fs::write(
-        &pki.serving_key,
-        pem("PRIVATE KEY", &serving_key.serialize_der()),
-    )?;
-    fs::write(&pki.admin_cert, pem("CERTIFICATE", admin_cert.der()))?;
-    fs::write(
-        &pki.admin_key,
-        pem("PRIVATE KEY", &admin_key.serialize_der()),
-    )?;
-    fs::write(
-        &pki.service_account_key,
-        pem("PRIVATE KEY", &service_account.serialize_der()),
-    )?;
-    fs::write(&pki.public_cert, pem("CERTIFICATE", public_cert.der()))?;
-    fs::write(
-        &pki.public_key,
-        pem("PRIVATE KEY", &public_key.serialize_der()),
-    )?;
-    fs::write(
-        &pki.service_account_pub,
-        pem("PUBLIC KEY", &service_account.subject_public_key_info()),
-    )?;
+    let files: [(&PathBuf, &str, &[u8]); 9] = [
+        (&pki.ca_cert, "CERTIFICATE", ca_cert.der()),
+        (&pki.serving_cert, "CERTIFICATE", serving_cert.der()),
+        (
+            &pki.serving_key,
+            "PRIVATE KEY",
+            &serving_key.serialize_der(),
+        ),
+        (&pki.admin_cert, "CERTIFICATE", admin_cert.der()),
+        (&pki.admin_key, "PRIVATE KEY", &admin_key.serialize_der()),
+        (
+            &pki.service_account_key,
+            "PRIVATE KEY",
+            &service_account.serialize_der(),
+        ),
+        (&pki.public_cert, "CERTIFICATE", public_cert.der()),
+        (&pki.public_key, "PRIVATE KEY", &public_key.serialize_der()),
+        (
+            &pki.service_account_pub,
+            "PUBLIC KEY",
+            &service_account.subject_public_key_info(),
+        ),
+    ];
+    for (path, label, der) in files {
+        fs::write(path, pem(label, der))?;
+    }
     Ok(pki)
 }
 

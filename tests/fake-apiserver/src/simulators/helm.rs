@@ -6,7 +6,9 @@ use std::time::Instant;
 
 use serde_json::json;
 
-use super::{HELM_GROUP, generation, key_of, remove_condition, set_condition, suspended};
+use super::{
+    HELM_GROUP, generation, key_of, remove_condition, set_condition, split_key, suspended,
+};
 use crate::cluster::{Cluster, Simulator};
 use crate::store::{EventKind, WriteEvent};
 
@@ -124,10 +126,7 @@ impl HelmReleaseSim {
         });
         let never_ready = inner.never_ready.contains(&key);
         drop(inner);
-        let (ns, name) = key
-            .split_once('/')
-            .map(|(a, b)| (a.to_string(), b.to_string()))
-            .unwrap_or_default();
+        let (ns, name) = split_key(&key);
         let ready_after = self.ready_delay_ms;
         cluster.after(self.observe_delay_ms, move |c| {
             c.update_status(HELM_GROUP, "helmreleases", &ns, &name, |s| {
@@ -167,10 +166,7 @@ impl HelmReleaseSim {
             return;
         }
         drop(inner);
-        let (ns, name) = key
-            .split_once('/')
-            .map(|(a, b)| (a.to_string(), b.to_string()))
-            .unwrap_or_default();
+        let (ns, name) = split_key(&key);
         cluster.after(self.ready_delay_ms, move |c| {
             upgrade_succeeded(c, &ns, &name)
         });
@@ -192,10 +188,7 @@ impl Simulator for Arc<HelmReleaseSim> {
             return;
         }
         let key = key_of(&ev.object);
-        let (ns, name) = key
-            .split_once('/')
-            .map(|(a, b)| (a.to_string(), b.to_string()))
-            .unwrap_or_default();
+        let (ns, name) = split_key(&key);
         let mut inner = self.inner();
         inner.order.push(HelmAction {
             action: if now { "suspend" } else { "resume" },

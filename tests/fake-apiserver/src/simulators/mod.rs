@@ -127,6 +127,13 @@ pub(crate) fn key_of(obj: &Value) -> String {
     )
 }
 
+/// The namespace and name of a [`key_of`] key, owned (for a closure that outlives the key).
+pub(crate) fn split_key(key: &str) -> (String, String) {
+    key.split_once('/')
+        .map(|(ns, name)| (ns.to_string(), name.to_string()))
+        .unwrap_or_default()
+}
+
 pub fn condition<'a>(obj: &'a Value, type_: &str) -> Option<&'a Value> {
     obj.pointer("/status/conditions")
         .and_then(Value::as_array)?

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use super::{
     KUSTOMIZE_GROUP, OPERATOR_GROUP, SOURCE_GROUP, flux_needs_reconcile, generation, key_of,
-    requested_at, set_condition,
+    requested_at, set_condition, split_key,
 };
 use crate::cluster::{Cluster, Simulator};
 use crate::patch::json_patch;
@@ -177,10 +177,7 @@ impl Simulator for Arc<FluxOperator> {
             return;
         }
         let key = key_of(&ev.object);
-        let (ns, name) = key
-            .split_once('/')
-            .map(|(a, b)| (a.to_string(), b.to_string()))
-            .unwrap_or_default();
+        let (ns, name) = split_key(&key);
         cluster.after(self.delay_ms, move |c| reconcile(c, &ns, &name));
     }
 }

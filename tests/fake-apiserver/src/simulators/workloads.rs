@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::{Value, json};
 
-use super::{condition_state, generation, key_of, observed_generation, set_condition};
+use super::{condition_state, generation, key_of, observed_generation, set_condition, split_key};
 use crate::cluster::{Cluster, Simulator};
 use crate::store::{EventKind, WriteEvent};
 
@@ -103,10 +103,7 @@ impl Simulator for Arc<Workloads> {
         if self.held(&key) {
             return;
         }
-        let (ns, name) = key
-            .split_once('/')
-            .map(|(a, b)| (a.to_string(), b.to_string()))
-            .unwrap_or_default();
+        let (ns, name) = split_key(&key);
         if ev.is(CRD_GROUP, "customresourcedefinitions") {
             if matches!(
                 condition_state(&ev.object, "Established"),
