@@ -137,13 +137,7 @@ fn a_layer_of_several_deflate_blocks_is_synced_whole() {
     let lab = real::argocd().lab();
     bootstrap(&lab);
 
-    let (manifests, expected) = real::large_configmaps(4, 100_000);
-    assert!(
-        manifests.len() > 3 * 128 * 1024,
-        "the tree spans several blocks"
-    );
-    lab.write("k8s/large.yaml", &manifests);
-    let digest = lab.push();
+    let (digest, expected) = lab.push_several_deflate_blocks();
     let output = lab.run(&["workload", "reconcile", "--timeout", "60s"]);
 
     assert_exit(&output, 0);
@@ -151,9 +145,7 @@ fn a_layer_of_several_deflate_blocks_is_synced_whole() {
         application(&lab)["status"]["sync"]["revision"],
         Value::String(digest)
     );
-    for (name, value) in expected {
-        assert!(lab.configmap_value(&name) == Some(value), "{name} differs");
-    }
+    lab.assert_configmaps(expected);
 }
 
 #[test]

@@ -89,25 +89,14 @@ fn reconcile_serves_a_new_push_through_a_plain_oci_repository() {
 #[test]
 fn a_layer_of_several_deflate_blocks_is_served_whole() {
     let lab = real::flux().lab();
-    lab.write_config("Flux");
-    lab.write("k8s/app.yaml", &real::configmap("app", "one"));
-    lab.push();
     bootstrap_plain(&lab);
 
-    let (manifests, expected) = real::large_configmaps(4, 100_000);
-    assert!(
-        manifests.len() > 3 * 128 * 1024,
-        "the tree spans several blocks"
-    );
-    lab.write("k8s/large.yaml", &manifests);
-    let digest = lab.push();
+    let (digest, expected) = lab.push_several_deflate_blocks();
     let output = lab.run(&["workload", "reconcile", "--timeout", "60s"]);
 
     assert_exit(&output, 0);
     assert_eq!(served_revision(&lab), format!("dev@{digest}"));
-    for (name, value) in expected {
-        assert!(lab.configmap_value(&name) == Some(value), "{name} differs");
-    }
+    lab.assert_configmaps(expected);
 }
 
 /// A Deployment in `real-apps` whose Pod can never be scheduled (no node has the label). After its

@@ -9,13 +9,13 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::cluster::provider::Distribution;
-use crate::config::{self, Effective, FlagOverrides, GitOpsEngine, Source};
+use crate::config::{self, Effective, FlagOverrides, GitOpsEngine};
 use crate::context::Context;
 use crate::env_vars;
 use crate::error::Failure;
 use crate::k8s::KubeTarget;
-use crate::registry::auth::{CredentialRequest, RegistryStringCredentials, TokenEnvVars};
-use crate::resolve::{self, RegistrySpec, ResolveInputs, SyncTarget};
+use crate::registry::auth::CredentialRequest;
+use crate::resolve::{self, RegistrySpec, SyncTarget};
 use crate::retry::RetryPolicy;
 use crate::settings::{config_registry, kube_target};
 
@@ -90,10 +90,7 @@ pub struct ClusterSettings {
 /// `flags`: the create/update flags that override keys; the global `--kubeconfig` and
 /// `--context` are added here.
 pub fn cluster_settings(ctx: &Context, flags: FlagOverrides) -> Result<ClusterSettings, Failure> {
-    let (retry, notes) = RetryPolicy::from_env(&ctx.env)?;
-    for note in notes {
-        tracing::debug!("{note}");
-    }
+    let retry = super::retry_policy(ctx)?;
     let overrides = FlagOverrides {
         kubeconfig: ctx.global.kubeconfig.clone(),
         context: ctx.global.context.clone(),
@@ -116,27 +113,13 @@ pub fn cluster_settings(ctx: &Context, flags: FlagOverrides) -> Result<ClusterSe
     let cfg_registry = config_registry(&effective)?;
     let sync_source = &effective.source_directory.value;
     let engine = effective.gitops_engine.value;
-    let resolution = resolve::resolve(&ResolveInputs {
-        cfg_registry: cfg_registry.clone(),
-        workload_tag: effective.tag.as_ref().map(|tag| tag.value.clone()),
-        push_source: sync_source.resolved.to_string_lossy().into_owned(),
-        push_source_base: ctx.env.cwd.clone(),
-        sync_source: sync_source.resolved.to_string_lossy().into_owned(),
-        sync_source_base: ctx.env.cwd.clone(),
-        cluster: Some(cluster.clone()),
-        gitops_engine_enabled: engine != GitOpsEngine::None,
+    let (sync, credentials) = super::sync_target(
+        ctx,
+        &effective,
+        &cfg_registry,
+        Some(cluster.clone()),
         insecure_flag,
-        cfg_insecure: effective.insecure.value,
-        ..ResolveInputs::default()
-    });
-    let sync = resolution.sync;
-    let credentials = match (&sync, &cfg_registry) {
-        (Some(sync), Some(spec)) => Some(CredentialRequest {
-            host: sync.host.clone(),
-            registry_string: Some(registry_string_credentials(&effective, spec)),
-        }),
-        _ => None,
-    };
+    );
     let local_registry = cfg_registry
         .as_ref()
         .filter(|spec| spec.local)
@@ -205,32 +188,6 @@ fn local_registry(cluster: &str, spec: &RegistrySpec) -> LocalRegistry {
     }
 }
 
-/// The credential-relevant parts of the configured registry string, as push reads them.
-fn registry_string_credentials(
-    effective: &Effective,
-    spec: &RegistrySpec,
-) -> RegistryStringCredentials {
-    let name = |var: &Option<config::Sourced<String>>| var.as_ref().map(|v| v.value.clone());
-    RegistryStringCredentials {
-        host: spec.host_port(),
-        user: spec.user.clone(),
-        password: spec.password.clone(),
-        token_env_vars: TokenEnvVars {
-            cli_token_env_var: name(&effective.credentials.cli_token_env_var),
-            token_env_var: name(&effective.credentials.token_env_var),
-        },
-        expand: !from_file(effective),
-        origin: "spec.cluster.localRegistry.registry".to_string(),
-    }
-}
-
-fn from_file(effective: &Effective) -> bool {
-    matches!(
-        effective.registry.as_ref().map(|r| &r.source),
-        Some(Source::File(_))
-    )
-}
-
 /// The pull credentials (cluster.md "Pull Secret"): the registry string's user with
 /// `clusterTokenEnvVar`, else `tokenEnvVar`, else the embedded password. A named variable that
 /// is unset is a configuration error (exit 2), as for push.
@@ -241,7 +198,7 @@ fn pull_credentials(
 ) -> Result<Option<PullCredentials>, Failure> {
     let env = ctx.env.lookup();
     let expand = |value: &str| -> Result<String, Failure> {
-        if from_file(effective) {
+        if super::registry_from_file(effective) {
             return Ok(value.to_string());
         }
         config::expand(value, &env)

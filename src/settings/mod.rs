@@ -137,10 +137,7 @@ pub struct PushSettings {
 const EMPTY_REGISTRY_FLAG: &str = "--registry is empty: an empty registry string names no registry to push to; pass host[:port][/repository][:tag], or leave --registry out to push to spec.cluster.localRegistry.registry";
 
 pub fn push_settings(ctx: &Context, args: &PushArgs) -> Result<PushSettings, Failure> {
-    let (retry, retry_notes) = RetryPolicy::from_env(&ctx.env)?;
-    for note in retry_notes {
-        tracing::debug!("{note}");
-    }
+    let retry = retry_policy(ctx)?;
     let flags = FlagOverrides {
         insecure: args.insecure.then_some(true),
         validate_on_push: match (args.validate, args.no_validate) {
@@ -339,11 +336,16 @@ fn config_string_credentials(
             token_env_var: name(&effective.credentials.token_env_var),
         },
         // File values were expanded at load; an env override is expanded now.
-        !matches!(
-            effective.registry.as_ref().map(|r| &r.source),
-            Some(config::Source::File(_))
-        ),
+        !registry_from_file(effective),
         "spec.cluster.localRegistry.registry",
+    )
+}
+
+/// The registry string came from `ksail.yaml` (not from its `KSAIL_SPEC_…` override).
+fn registry_from_file(effective: &Effective) -> bool {
+    matches!(
+        effective.registry.as_ref().map(|r| &r.source),
+        Some(config::Source::File(_))
     )
 }
 
@@ -394,10 +396,7 @@ pub fn reconcile_settings(
     ctx: &Context,
     args: &ReconcileArgs,
 ) -> Result<ReconcileSettings, Failure> {
-    let (retry, notes) = RetryPolicy::from_env(&ctx.env)?;
-    for note in notes {
-        tracing::debug!("{note}");
-    }
+    let retry = retry_policy(ctx)?;
     let recovery = RecoveryBounds::from_env(&ctx.env)?;
     let diagnostics_budget = diagnostics::budget_from_env(&ctx.env)?;
     let excludes = Excludes::parse(&args.exclude)?;
@@ -411,27 +410,7 @@ pub fn reconcile_settings(
     let effective = load_effective(ctx, &flags)?;
     let cfg_registry = config_registry(&effective)?;
     let cluster = config_cluster_name(&effective)?;
-    let sync_source = &effective.source_directory.value;
-    let resolution = resolve::resolve(&ResolveInputs {
-        cfg_registry: cfg_registry.clone(),
-        workload_tag: effective.tag.as_ref().map(|tag| tag.value.clone()),
-        push_source: sync_source.resolved.to_string_lossy().into_owned(),
-        push_source_base: ctx.env.cwd.clone(),
-        sync_source: sync_source.resolved.to_string_lossy().into_owned(),
-        sync_source_base: ctx.env.cwd.clone(),
-        cluster,
-        gitops_engine_enabled: effective.gitops_engine.value != GitOpsEngine::None,
-        insecure_flag: args.insecure,
-        cfg_insecure: effective.insecure.value,
-        ..ResolveInputs::default()
-    });
-    let credentials = match (&resolution.sync, &cfg_registry) {
-        (Some(sync), Some(spec)) => Some(CredentialRequest {
-            host: sync.host.clone(),
-            registry_string: Some(config_string_credentials(&effective, spec)),
-        }),
-        _ => None,
-    };
+    let (sync, credentials) = sync_target(ctx, &effective, &cfg_registry, cluster, args.insecure);
     Ok(ReconcileSettings {
         configured_engine: effective.gitops_engine.value,
         kwok: effective.distribution.value == config::Distribution::KWOK,
@@ -443,13 +422,57 @@ pub fn reconcile_settings(
         exclude_given: !args.exclude.is_empty(),
         excludes,
         sync_manual: args.sync_manual,
-        sync: resolution.sync,
+        sync,
         credentials,
         retry,
         recovery,
         diagnostics_budget,
         output: args.output.into(),
     })
+}
+
+/// The retry policy with the test-only overrides of the environment; the notes on which
+/// override is in effect go to `-v`.
+fn retry_policy(ctx: &Context) -> Result<RetryPolicy, Failure> {
+    let (retry, notes) = RetryPolicy::from_env(&ctx.env)?;
+    for note in notes {
+        tracing::debug!("{note}");
+    }
+    Ok(retry)
+}
+
+/// What the engine follows, and the credentials for this machine's requests to it, for the
+/// commands that read the sync source without pushing (cluster create/update, reconcile): the
+/// configured registry and source directory, in cluster `cluster`.
+fn sync_target(
+    ctx: &Context,
+    effective: &Effective,
+    cfg_registry: &Option<RegistrySpec>,
+    cluster: Option<String>,
+    insecure_flag: bool,
+) -> (Option<SyncTarget>, Option<CredentialRequest>) {
+    let sync_source = &effective.source_directory.value;
+    let resolution = resolve::resolve(&ResolveInputs {
+        cfg_registry: cfg_registry.clone(),
+        workload_tag: effective.tag.as_ref().map(|tag| tag.value.clone()),
+        push_source: sync_source.resolved.to_string_lossy().into_owned(),
+        push_source_base: ctx.env.cwd.clone(),
+        sync_source: sync_source.resolved.to_string_lossy().into_owned(),
+        sync_source_base: ctx.env.cwd.clone(),
+        cluster,
+        gitops_engine_enabled: effective.gitops_engine.value != GitOpsEngine::None,
+        insecure_flag,
+        cfg_insecure: effective.insecure.value,
+        ..ResolveInputs::default()
+    });
+    let credentials = match (&resolution.sync, cfg_registry) {
+        (Some(sync), Some(spec)) => Some(CredentialRequest {
+            host: sync.host.clone(),
+            registry_string: Some(config_string_credentials(effective, spec)),
+        }),
+        _ => None,
+    };
+    (resolution.sync, credentials)
 }
 
 /// The kubeconfig files and context, as kubectl would pick them (cli.md#global-flags).

@@ -575,6 +575,25 @@ impl Lab {
         self.push()
     }
 
+    /// Adds [`large_configmaps`] (four of 100 kB, several deflate blocks) to the tree and pushes
+    /// it; returns the digest and the value each ConfigMap must end up with.
+    pub fn push_several_deflate_blocks(&self) -> (String, Vec<(String, String)>) {
+        let (manifests, expected) = large_configmaps(4, 100_000);
+        assert!(
+            manifests.len() > 3 * 128 * 1024,
+            "the tree spans several blocks"
+        );
+        self.write("k8s/large.yaml", &manifests);
+        (self.push(), expected)
+    }
+
+    /// Every ConfigMap `<APPS>/<name>` has its `value`.
+    pub fn assert_configmaps(&self, expected: Vec<(String, String)>) {
+        for (name, value) in expected {
+            assert!(self.configmap_value(&name) == Some(value), "{name} differs");
+        }
+    }
+
     /// Pushes the same tree as tag `old` for the cluster to follow instead of `ksail.yaml`'s
     /// `dev`: tag drift. Returns the digest.
     pub fn push_as_old(&self) -> String {
