@@ -110,17 +110,7 @@ fn failure_verdict() {
         lab.write(&format!("k8s/{name}/kustomization.yaml"), BROKEN);
     }
     lab.push();
-    lab.cluster.apply(&real::plain_flux_sync_at(
-        &lab.registry.host_port(),
-        "./base",
-    ));
-    lab.cluster.wait_condition(
-        "kustomizations.kustomize.toolkit.fluxcd.io",
-        "flux-system",
-        "flux-system",
-        "Ready",
-        "True",
-    );
+    lab.bootstrap_plain_flux_at("./base");
     let mut times = Vec::new();
     for name in &names {
         lab.cluster.apply(&real::dependency_chain(&[name.as_str()]));
@@ -150,15 +140,7 @@ fn reconcile_vs_flux() {
     lab.write_config("Flux");
     lab.write("k8s/app.yaml", &real::configmap("app", "start"));
     lab.push();
-    lab.cluster
-        .apply(&real::plain_flux_sync(&lab.registry.host_port()));
-    lab.cluster.wait_condition(
-        "kustomizations.kustomize.toolkit.fluxcd.io",
-        "flux-system",
-        "flux-system",
-        "Ready",
-        "True",
-    );
+    lab.bootstrap_plain_flux_at("./");
     let (mut flux_times, mut ksail_times) = interleaved(
         &lab,
         &flux,

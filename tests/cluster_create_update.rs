@@ -1380,14 +1380,7 @@ fn full_loop(rig: &Rig, engine: &str) {
         let _ = std::fs::remove_file(rig.env.work().join(file));
     }
     let registry = format!("127.0.0.1:{}", rig.registry.port());
-    let init = rig.ksail(&[
-        "cluster",
-        "init",
-        "--gitops-engine",
-        engine,
-        "--local-registry",
-        &registry,
-    ]);
+    let init = rig.ksail(&support::cluster_init_args(engine, &registry));
     assert_success(&init);
     assert_stdout(
         &init,

@@ -58,6 +58,11 @@ struct Golden {
     distribution_config: (&'static str, &'static str),
 }
 
+/// The kind.yaml init writes (the same with or without a local registry).
+const KIND_YAML: &str = include_str!("fixtures/init/kind.yaml");
+/// The k3d.yaml init writes for cluster `dev` with local registry `localhost:5050`.
+const K3D_DEV_YAML: &str = include_str!("fixtures/init/k3d-dev-local-registry.yaml");
+
 const GOLDENS: &[Golden] = &[
     Golden {
         name: "the documented workflow example",
@@ -68,18 +73,7 @@ const GOLDENS: &[Golden] = &[
             "localhost:5050",
         ],
         ksail_yaml: "spec:\n  cluster:\n    gitOpsEngine: Flux\n    localRegistry:\n      registry: localhost:5050\n",
-        distribution_config: (
-            "kind.yaml",
-            concat!(
-                "apiVersion: kind.x-k8s.io/v1alpha4\n",
-                "kind: Cluster\n",
-                "name: kind\n",
-                "containerdConfigPatches:\n",
-                "  - |-\n",
-                "    [plugins.\"io.containerd.grpc.v1.cri\".registry]\n",
-                "      config_path = \"/etc/containerd/certs.d\"\n",
-            ),
-        ),
+        distribution_config: ("kind.yaml", KIND_YAML),
     },
     Golden {
         name: "default init",
@@ -88,7 +82,7 @@ const GOLDENS: &[Golden] = &[
         distribution_config: (
             "kind.yaml",
             // containerd reads certs.d: the default pull-through mirrors are wired there.
-            "apiVersion: kind.x-k8s.io/v1alpha4\nkind: Cluster\nname: kind\ncontainerdConfigPatches:\n  - |-\n    [plugins.\"io.containerd.grpc.v1.cri\".registry]\n      config_path = \"/etc/containerd/certs.d\"\n",
+            KIND_YAML,
         ),
     },
     Golden {
@@ -104,24 +98,7 @@ const GOLDENS: &[Golden] = &[
             "localhost:5050",
         ],
         ksail_yaml: "metadata:\n  name: dev\nspec:\n  cluster:\n    distribution: K3s\n    gitOpsEngine: ArgoCD\n    localRegistry:\n      registry: localhost:5050\n",
-        distribution_config: (
-            "k3d.yaml",
-            concat!(
-                "apiVersion: k3d.io/v1alpha5\n",
-                "kind: Simple\n",
-                "metadata:\n",
-                "  name: dev\n",
-                "registries:\n",
-                "  config: |\n",
-                "    mirrors:\n",
-                "      \"localhost:5050\":\n",
-                "        endpoint:\n",
-                "          - http://dev-local-registry:5000\n",
-                "      \"dev-local-registry:5000\":\n",
-                "        endpoint:\n",
-                "          - http://dev-local-registry:5000\n",
-            ),
-        ),
+        distribution_config: ("k3d.yaml", K3D_DEV_YAML),
     },
 ];
 

@@ -28,9 +28,7 @@ fn served_revision(lab: &Lab) -> String {
 /// serves it on its own. Returns the digest.
 fn bootstrap_plain(lab: &Lab) -> String {
     let digest = lab.first_push("Flux");
-    lab.cluster
-        .apply(&real::plain_flux_sync(&lab.registry.host_port()));
-    wait_kustomization(lab, "flux-system", "True");
+    lab.bootstrap_plain_flux_at("./");
     digest
 }
 
@@ -463,14 +461,9 @@ fn bootstrap_base_and_apps(lab: &Lab) {
     lab.write("k8s/base/app.yaml", &real::configmap("app", "one"));
     lab.write("k8s/apps/apps.yaml", &real::configmap("apps", "one"));
     lab.push();
-    lab.cluster.apply(&real::plain_flux_sync_at(
-        &lab.registry.host_port(),
-        "./base",
-    ));
+    lab.bootstrap_plain_flux_at("./base");
     lab.cluster.apply(&kustomization("apps", "./apps", ""));
-    for name in ["flux-system", "apps"] {
-        wait_kustomization(lab, name, "True");
-    }
+    wait_kustomization(lab, "apps", "True");
 }
 
 const REQUESTED_AT: &str = "reconcile.fluxcd.io/requestedAt";
@@ -549,11 +542,7 @@ fn a_five_deep_dependency_chain_follows_at_the_speed_of_the_cluster() {
         );
     }
     lab.push();
-    lab.cluster.apply(&real::plain_flux_sync_at(
-        &lab.registry.host_port(),
-        "./base",
-    ));
-    wait_kustomization(&lab, "flux-system", "True");
+    lab.bootstrap_plain_flux_at("./base");
     lab.cluster.apply(&real::dependency_chain(&CHAIN));
 
     for link in CHAIN {

@@ -13,6 +13,7 @@ use kube::discovery::Scope;
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
+use super::setup::read_failure;
 use super::wait::{self, Poll};
 use crate::config::GitOpsEngine;
 use crate::error::Failure;
@@ -250,12 +251,8 @@ impl Applier {
             false => Api::all_with(self.client.clone(), &resource),
         };
         let live = with_timeout(api.get_opt(name)).await.map_err(|error| {
-            Failure::failed(format!(
-                "cannot read {} {}: {}; check that the cluster is reachable",
-                resource.kind,
-                qualified(namespaced.then_some(namespace), name),
-                error.reason()
-            ))
+            let what = qualified(namespaced.then_some(namespace), name);
+            read_failure(&format!("{} {what}", resource.kind), error)
         })?;
         Ok(live.and_then(|live| serde_json::to_value(live).ok()))
     }

@@ -394,15 +394,7 @@ mod tests {
         );
         assert_eq!(
             distribution_config(Distribution::Vanilla, "kind", Some("localhost:5050")).as_deref(),
-            Some(concat!(
-                "apiVersion: kind.x-k8s.io/v1alpha4\n",
-                "kind: Cluster\n",
-                "name: kind\n",
-                "containerdConfigPatches:\n",
-                "  - |-\n",
-                "    [plugins.\"io.containerd.grpc.v1.cri\".registry]\n",
-                "      config_path = \"/etc/containerd/certs.d\"\n",
-            ))
+            Some(include_str!("../../tests/fixtures/init/kind.yaml"))
         );
     }
 
@@ -414,20 +406,8 @@ mod tests {
         );
         assert_eq!(
             distribution_config(Distribution::K3s, "dev", Some("localhost:5050")).as_deref(),
-            Some(concat!(
-                "apiVersion: k3d.io/v1alpha5\n",
-                "kind: Simple\n",
-                "metadata:\n",
-                "  name: dev\n",
-                "registries:\n",
-                "  config: |\n",
-                "    mirrors:\n",
-                "      \"localhost:5050\":\n",
-                "        endpoint:\n",
-                "          - http://dev-local-registry:5000\n",
-                "      \"dev-local-registry:5000\":\n",
-                "        endpoint:\n",
-                "          - http://dev-local-registry:5000\n",
+            Some(include_str!(
+                "../../tests/fixtures/init/k3d-dev-local-registry.yaml"
             ))
         );
         assert_eq!(distribution_config(Distribution::Talos, "x", None), None);

@@ -405,7 +405,8 @@ pub async fn get_object(
     Ok(object.and_then(|object| serde_json::to_value(object).ok()))
 }
 
-fn read_failure(what: &str, error: K8sError) -> Failure {
+/// Reading `what` from the cluster failed (exit 1).
+pub(super) fn read_failure(what: &str, error: K8sError) -> Failure {
     Failure::failed(format!(
         "cannot read {what}: {}; check that the cluster is reachable",
         error.reason()

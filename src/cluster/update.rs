@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use super::create::{Preflight, engine_name, preflight};
 use super::provider::Provider;
-use super::setup::{GitopsSetup, get_object};
+use super::setup::{GitopsSetup, get_object, read_failure};
 use crate::config::GitOpsEngine;
 use crate::context::Context;
 use crate::error::Failure;
@@ -238,12 +238,7 @@ async fn decide(
         };
         let live = get_object(client, &resource, namespace, name)
             .await
-            .map_err(|error| {
-                Failure::failed(format!(
-                    "cannot read {namespace}/{name}: {}; check that the cluster is reachable",
-                    error.reason()
-                ))
-            })?;
+            .map_err(|error| read_failure(&format!("{namespace}/{name}"), error))?;
         let Some(live) = live else {
             continue;
         };

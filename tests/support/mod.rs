@@ -134,6 +134,19 @@ macro_rules! registry_and_manifests {
     }};
 }
 
+/// `cluster init` for `engine` with `registry` as the local registry: how the tests' projects
+/// start, as a user's would.
+pub fn cluster_init_args<'a>(engine: &'a str, registry: &'a str) -> [&'a str; 6] {
+    [
+        "cluster",
+        "init",
+        "--gitops-engine",
+        engine,
+        "--local-registry",
+        registry,
+    ]
+}
+
 /// Turns `crate::module::test_fn::here` (as `type_name` spells it) into `module::test_fn`.
 pub fn clean_test_name(type_name: &str) -> String {
     let segments: Vec<&str> = type_name

@@ -594,6 +594,21 @@ impl Lab {
         }
     }
 
+    /// Applies [`plain_flux_sync_at`] (this test's registry, `path` of the artifact) and waits
+    /// until the sync Kustomization `flux-system/flux-system` is Ready: Flux serves the pushed
+    /// tree on its own.
+    pub fn bootstrap_plain_flux_at(&self, path: &str) {
+        self.cluster
+            .apply(&plain_flux_sync_at(&self.registry.host_port(), path));
+        self.cluster.wait_condition(
+            "kustomizations.kustomize.toolkit.fluxcd.io",
+            "flux-system",
+            "flux-system",
+            "Ready",
+            "True",
+        );
+    }
+
     /// Pushes the same tree as tag `old` for the cluster to follow instead of `ksail.yaml`'s
     /// `dev`: tag drift. Returns the digest.
     pub fn push_as_old(&self) -> String {
@@ -678,18 +693,7 @@ impl Lab {
     pub fn init_project_with(&self, engine: &str, flags: &[&str]) {
         let registry = self.registry.host_port();
         let init = self.run_cluster_command(
-            &[
-                &[
-                    "cluster",
-                    "init",
-                    "--gitops-engine",
-                    engine,
-                    "--local-registry",
-                    &registry,
-                ][..],
-                flags,
-            ]
-            .concat(),
+            &[&super::cluster_init_args(engine, &registry)[..], flags].concat(),
         );
         assert_exit(&init, 0);
         self.write("k8s/app.yaml", &configmap("app", "one"));
