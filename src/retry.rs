@@ -395,28 +395,19 @@ mod tests {
         );
     }
 
+    /// A permanent error stops after one attempt; a retryable one runs out of the three.
     #[tokio::test]
-    async fn permanent_errors_stop_after_one_attempt() {
-        let reporter = Recorder::default();
-        let result: Result<(), _> = retry(&fast(), &reporter, None, |_| async {
-            Err(Flaky { retryable: false })
-        })
-        .await;
-        let exhausted = result.unwrap_err();
-        assert_eq!(exhausted.attempts, 1);
-        assert!(!exhausted.ran_out());
-    }
-
-    #[tokio::test]
-    async fn attempts_are_bounded() {
-        let reporter = Recorder::default();
-        let result: Result<(), _> = retry(&fast(), &reporter, None, |_| async {
-            Err(Flaky { retryable: true })
-        })
-        .await;
-        let exhausted = result.unwrap_err();
-        assert_eq!(exhausted.attempts, 3);
-        assert!(exhausted.ran_out());
+    async fn permanent_errors_stop_after_one_attempt_and_attempts_are_bounded() {
+        for (retryable, attempts) in [(false, 1), (true, 3)] {
+            let reporter = Recorder::default();
+            let result: Result<(), _> = retry(&fast(), &reporter, None, |_| async move {
+                Err(Flaky { retryable })
+            })
+            .await;
+            let exhausted = result.unwrap_err();
+            assert_eq!(exhausted.attempts, attempts, "retryable: {retryable}");
+            assert_eq!(exhausted.ran_out(), retryable, "retryable: {retryable}");
+        }
     }
 
     #[test]

@@ -234,13 +234,9 @@ pub fn kustomization_verdict(
         }
         // The failure may belong to an older revision, or to an artifact the sync source is
         // about to replace: then it says nothing about this run yet.
-        if let Some(gate) = gate
-            && kustomization.last_attempted_revision.as_deref() != Some(gate)
-        {
-            return waiting(&revision_wait(gate));
-        }
-        if source_pending {
-            return waiting(WAITING_FOR_SYNC_SOURCE);
+        let attempted = kustomization.last_attempted_revision.as_deref();
+        if let Some(pending) = revision_pending(gate, attempted, source_pending) {
+            return pending;
         }
         return Verdict::Failed {
             reason: ready.reason.clone(),
@@ -253,13 +249,9 @@ pub fn kustomization_verdict(
     if let Some(reconciling) = true_condition(kustomization, "Reconciling") {
         return waiting(&condition_status(reconciling));
     }
-    if let Some(gate) = gate
-        && kustomization.last_applied_revision.as_deref() != Some(gate)
-    {
-        return waiting(&revision_wait(gate));
-    }
-    if source_pending {
-        return waiting(WAITING_FOR_SYNC_SOURCE);
+    let applied = kustomization.last_applied_revision.as_deref();
+    if let Some(pending) = revision_pending(gate, applied, source_pending) {
+        return pending;
     }
     Verdict::Complete {
         revision: kustomization.last_applied_revision.clone(),
@@ -290,6 +282,21 @@ fn true_condition<'a>(object: &'a FluxObject, condition_type: &str) -> Option<&'
 
 fn is_terminal(ready: &Condition, reasons: &[&str]) -> bool {
     ready.status == "False" && reasons.contains(&ready.reason.as_str())
+}
+
+/// Waiting while `revision` (the one the Kustomization applied or attempted) is not the sync
+/// source's `gate`, or while the sync source is about to serve another artifact.
+fn revision_pending(
+    gate: Option<&str>,
+    revision: Option<&str>,
+    source_pending: bool,
+) -> Option<Verdict> {
+    if let Some(gate) = gate
+        && revision != Some(gate)
+    {
+        return Some(waiting(&revision_wait(gate)));
+    }
+    source_pending.then(|| waiting(WAITING_FOR_SYNC_SOURCE))
 }
 
 fn revision_wait(revision: &str) -> String {
