@@ -1101,10 +1101,8 @@ mod tests {
     /// synced nor waited for, and is reported `excluded`.
     #[tokio::test]
     async fn an_application_with_a_manual_policy_is_left_alone_by_default() {
-        let server = FakeApiServer::start(ServerOptions::argocd());
         let d = digest('d');
-        let sim = ArgoCd::new(500, 50, &d);
-        server.add_simulator(sim.clone());
+        let (server, _sim) = argocd_server(500, 50, &d);
         server.put_object(application("web", SYNC_URL, true, &[]));
         server.put_object(application("by-hand", SYNC_URL, false, &[]));
 
@@ -1143,6 +1141,19 @@ mod tests {
     }
 
     /// Methods of the requests for one Application (not lists or watches).
+    /// An Argo CD fake server with the simulator (refreshes handled after `refresh_ms`, operations
+    /// taking `operation_ms`) serving `digest`.
+    fn argocd_server(
+        refresh_ms: u64,
+        operation_ms: u64,
+        digest: &str,
+    ) -> (FakeApiServer, std::sync::Arc<ArgoCd>) {
+        let server = FakeApiServer::start(ServerOptions::argocd());
+        let sim = ArgoCd::new(refresh_ms, operation_ms, digest);
+        server.add_simulator(sim.clone());
+        (server, sim)
+    }
+
     /// The message, unfinished objects and total of a timed-out attempt.
     fn timed_out(result: Result<(), AttemptError>) -> (String, Vec<String>, usize) {
         match result {
@@ -1185,10 +1196,8 @@ mod tests {
     /// at once, one with an operation running gets nothing but the refresh.
     #[tokio::test]
     async fn automated_applications_are_left_to_their_own_sync_others_are_synced() {
-        let server = FakeApiServer::start(ServerOptions::argocd());
         let d = digest('d');
-        let sim = ArgoCd::new(500, 50, &d);
-        server.add_simulator(sim.clone());
+        let (server, sim) = argocd_server(500, 50, &d);
         server.put_object(application(
             "web",
             SYNC_URL,
@@ -1256,10 +1265,8 @@ mod tests {
     /// policy's settings, and says why.
     #[tokio::test]
     async fn when_no_automated_sync_comes_ksail_starts_one() {
-        let server = FakeApiServer::start(ServerOptions::argocd());
         let d = digest('d');
-        let sim = ArgoCd::new(20, 30, &d);
-        server.add_simulator(sim.clone());
+        let (server, _sim) = argocd_server(20, 30, &d);
         let mut web = application("web", SYNC_URL, true, &["CreateNamespace=true"]);
         web["status"] = json!({"operationState": {
             "phase": "Failed", "message": "namespace late not found",
@@ -1296,10 +1303,8 @@ mod tests {
     /// neither the controller nor ksail syncs it.
     #[tokio::test]
     async fn an_application_in_sync_is_not_synced_again() {
-        let server = FakeApiServer::start(ServerOptions::argocd());
         let d = digest('d');
-        let sim = ArgoCd::new(20, 30, &d);
-        server.add_simulator(sim.clone());
+        let (server, sim) = argocd_server(20, 30, &d);
         let mut web = application("web", SYNC_URL, true, &[]);
         web["status"] = json!({"operationState": {
             "phase": "Succeeded", "message": "successfully synced",
@@ -1414,10 +1419,8 @@ mod tests {
 
     #[tokio::test]
     async fn the_revision_gate_applies_to_the_matching_application_only() {
-        let server = FakeApiServer::start(ServerOptions::argocd());
         let (old, d) = (digest('a'), digest('d'));
-        let sim = ArgoCd::new(20, 30, &old);
-        server.add_simulator(sim.clone());
+        let (server, sim) = argocd_server(20, 30, &old);
         // Host case and a trailing `/` do not matter for the gate.
         server.put_object(application(
             "web",
@@ -1455,16 +1458,14 @@ mod tests {
 
     #[tokio::test]
     async fn a_stale_failed_operation_is_ignored_and_this_runs_failure_fails_fast() {
-        let server = FakeApiServer::start(ServerOptions::argocd());
         let d = digest('d');
-        let sim = ArgoCd::new(20, 50, &d);
+        let (server, sim) = argocd_server(20, 50, &d);
         sim.script_operation(
             "argocd/new",
             vec![OperationOutcome::Failed(
                 "one or more objects failed to apply".into(),
             )],
         );
-        server.add_simulator(sim.clone());
         let mut old = application("old", SYNC_URL, false, &[]);
         old["status"] = json!({
             "operationState": {"phase": "Failed", "message": "stale failure", "startedAt": "2020-01-01T00:00:00Z", "finishedAt": "2020-01-01T00:00:05Z"},
@@ -1498,16 +1499,14 @@ mod tests {
 
     #[tokio::test]
     async fn a_comparison_error_is_not_terminal() {
-        let server = FakeApiServer::start(ServerOptions::argocd());
         let d = digest('d');
-        let sim = ArgoCd::new(20, 30, &d);
+        let (server, sim) = argocd_server(20, 30, &d);
         sim.script_app(
             "argocd/web",
             vec![AppOutcome::ComparisonError(
                 "rpc error: repository not accessible".into(),
             )],
         );
-        server.add_simulator(sim.clone());
         server.put_object(application("web", SYNC_URL, false, &[]));
 
         let (summary, result) = attempt(&server, expected(&d), Duration::from_secs(2)).await;
@@ -1545,11 +1544,9 @@ mod tests {
 
     #[tokio::test]
     async fn a_deleted_application_is_no_longer_tracked() {
-        let server = FakeApiServer::start(ServerOptions::argocd());
         let d = digest('d');
-        let sim = ArgoCd::new(20, 30, &d);
+        let (server, sim) = argocd_server(20, 30, &d);
         sim.script_operation("argocd/gone", vec![OperationOutcome::Never]);
-        server.add_simulator(sim.clone());
         server.put_object(application("web", SYNC_URL, false, &[]));
         server.put_object(application("gone", SYNC_URL, false, &[]));
         let cluster = server.cluster().clone();
