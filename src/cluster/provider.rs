@@ -350,8 +350,7 @@ impl Provider {
 
     /// `docker network create --label io.ksail.network=<cluster> <name>`.
     pub async fn create_network(&self, name: &str, cluster: &str) -> Result<(), ProviderError> {
-        let call = parse::create_network_call(name, cluster);
-        self.run(&call, RunOptions::default()).await.map(drop)
+        self.exec(&parse::create_network_call(name, cluster)).await
     }
 
     /// `docker network disconnect <network> <container>`.
@@ -360,14 +359,13 @@ impl Provider {
         network: &str,
         container: &str,
     ) -> Result<(), ProviderError> {
-        let call = parse::disconnect_network_call(network, container);
-        self.run(&call, RunOptions::default()).await.map(drop)
+        self.exec(&parse::disconnect_network_call(network, container))
+            .await
     }
 
     /// `docker network rm <name>`.
     pub async fn remove_network(&self, name: &str) -> Result<(), ProviderError> {
-        let call = parse::remove_network_call(name);
-        self.run(&call, RunOptions::default()).await.map(drop)
+        self.exec(&parse::remove_network_call(name)).await
     }
 
     /// `kind delete cluster --name <n>` / `k3d cluster delete <n>`.
@@ -423,22 +421,18 @@ impl Provider {
         host_ip: IpAddr,
         port: u16,
     ) -> Result<(), ProviderError> {
-        let call = parse::run_registry_call(name, cluster, host_ip, port);
-        self.run(&call, RunOptions::default()).await.map(drop)
+        self.exec(&parse::run_registry_call(name, cluster, host_ip, port))
+            .await
     }
 
     /// Start the pull-through cache `mirror` (see [`parse::run_mirror_call`]).
     pub async fn run_mirror(&self, mirror: &Mirror) -> Result<(), ProviderError> {
-        self.run(&parse::run_mirror_call(mirror), RunOptions::default())
-            .await
-            .map(drop)
+        self.exec(&parse::run_mirror_call(mirror)).await
     }
 
     /// `docker start <name>`.
     pub async fn start_container(&self, name: &str) -> Result<(), ProviderError> {
-        self.run(&parse::start_call(name), RunOptions::default())
-            .await
-            .map(drop)
+        self.exec(&parse::start_call(name)).await
     }
 
     /// `docker network connect <network> <container>`.
@@ -447,15 +441,13 @@ impl Provider {
         network: &str,
         container: &str,
     ) -> Result<(), ProviderError> {
-        let call = parse::connect_network_call(network, container);
-        self.run(&call, RunOptions::default()).await.map(drop)
+        self.exec(&parse::connect_network_call(network, container))
+            .await
     }
 
     /// `docker rm --force --volumes <name>`.
     pub async fn remove_container(&self, name: &str) -> Result<(), ProviderError> {
-        self.run(&parse::remove_call(name), RunOptions::default())
-            .await
-            .map(drop)
+        self.exec(&parse::remove_call(name)).await
     }
 
     /// `docker exec -i <node> sh -c 'mkdir -p <dir> && cat > <path>'` with `content` on stdin.
@@ -500,6 +492,11 @@ impl Provider {
     }
 
     /// Run a call that must succeed; its stdout.
+    /// Run a call for its effect only: its output is not needed.
+    async fn exec(&self, call: &Call) -> Result<(), ProviderError> {
+        self.run(call, RunOptions::default()).await.map(drop)
+    }
+
     async fn run(&self, call: &Call, options: RunOptions<'_>) -> Result<String, ProviderError> {
         let captured = self.capture(call, options).await?;
         if captured.success {
