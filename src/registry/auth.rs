@@ -298,7 +298,7 @@ fn from_registry_string(
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::error::Failure;
     use std::collections::HashMap;
@@ -327,6 +327,23 @@ mod tests {
             },
             expand: false,
             origin: "ksail.yaml".into(),
+        }
+    }
+
+    /// A `--registry`/`KSAIL_REGISTRY` string for ghcr.io (`origin`): no token variables, its
+    /// `${VAR}` references expanded at resolution.
+    pub(in crate::registry) fn flag_string(
+        user: &str,
+        password: &str,
+        origin: &str,
+    ) -> RegistryStringCredentials {
+        RegistryStringCredentials {
+            host: "ghcr.io".into(),
+            user: Some(user.into()),
+            password: Some(password.into()),
+            token_env_vars: TokenEnvVars::default(),
+            expand: true,
+            origin: origin.into(),
         }
     }
 
@@ -426,14 +443,7 @@ mod tests {
 
     #[test]
     fn flag_strings_ignore_token_env_vars_and_expand_user_and_password() {
-        let string = RegistryStringCredentials {
-            host: "ghcr.io".into(),
-            user: Some("${USER_NAME}".into()),
-            password: Some("${PUSH_TOKEN:-fallback}".into()),
-            token_env_vars: TokenEnvVars::default(),
-            expand: true,
-            origin: "--registry".into(),
-        };
+        let string = flag_string("${USER_NAME}", "${PUSH_TOKEN:-fallback}", "--registry");
         let req = request(string.clone());
         let resolved = resolve(&req, &[("USER_NAME", "ci"), ("PUSH_TOKEN", "s3cret")]).unwrap();
         assert_eq!(resolved.credentials, basic("ci", "s3cret"));
@@ -452,14 +462,7 @@ mod tests {
 
     #[test]
     fn unset_variables_warn_by_name() {
-        let string = RegistryStringCredentials {
-            host: "ghcr.io".into(),
-            user: Some("ci".into()),
-            password: Some("a${MISSING}b".into()),
-            token_env_vars: TokenEnvVars::default(),
-            expand: true,
-            origin: "KSAIL_REGISTRY".into(),
-        };
+        let string = flag_string("ci", "a${MISSING}b", "KSAIL_REGISTRY");
         let resolved = resolve(&request(string), &[]).unwrap();
         assert_eq!(resolved.credentials, basic("ci", "ab"));
         assert_eq!(

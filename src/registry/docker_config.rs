@@ -475,12 +475,8 @@ mod tests {
         let req = CredentialRequest {
             host: "ghcr.io".into(),
             registry_string: Some(super::super::auth::RegistryStringCredentials {
-                host: "ghcr.io".into(),
-                user: Some("ci".into()),
-                password: Some("inline".into()),
-                token_env_vars: Default::default(),
                 expand: false,
-                origin: "--registry".into(),
+                ..super::super::auth::tests::flag_string("ci", "inline", "--registry")
             }),
         };
         let resolved =
