@@ -13,9 +13,12 @@ const APPLICATION: &str = "applications.argoproj.io";
 const ARGOCD: &str = "argocd";
 
 /// The repository Secret and Application `argocd/ksail` of `cluster create` (bootstrap.rs) for a
-/// plain-HTTP local registry, following tag `tag`.
+/// plain-HTTP local registry, following tag `tag`. The Application is the golden that
+/// bootstrap.rs's unit test pins `cluster create` to.
 fn bootstrap_objects(tag: &str) -> String {
     let url = format!("oci://{}/k8s", real::IN_CLUSTER_REGISTRY);
+    let application = include_str!("fixtures/bootstrap/argocd-application.yaml");
+    assert!(application.contains(&format!("repoURL: {url}\n")));
     format!(
         "apiVersion: v1
 kind: Secret
@@ -30,28 +33,10 @@ stringData:
   url: {url}
   insecureOCIForceHttp: \"true\"
 ---
-apiVersion: argoproj.io/v1alpha1
-kind: Application
-metadata:
-  name: ksail
-  namespace: argocd
-spec:
-  project: default
-  source:
-    repoURL: {url}
-    targetRevision: {tag}
-    path: .
-  destination:
-    server: https://kubernetes.default.svc
-    namespace: default
-  syncPolicy:
-    automated:
-      prune: true
-      selfHeal: true
-    syncOptions:
-      - CreateNamespace=true
-",
-        label = real::TEST_LABEL
+{application}",
+        label = real::TEST_LABEL,
+        application =
+            application.replace("targetRevision: dev\n", &format!("targetRevision: {tag}\n")),
     )
 }
 

@@ -224,30 +224,10 @@ spec:
 
     #[test]
     fn argocd_goldens() {
-        let expected: Value = serde_saphyr::from_str(
-            r#"
-apiVersion: argoproj.io/v1alpha1
-kind: Application
-metadata:
-  name: ksail
-  namespace: argocd
-spec:
-  project: default
-  source:
-    repoURL: oci://kind-local-registry:5000/k8s
-    targetRevision: dev
-    path: "."
-  destination:
-    server: https://kubernetes.default.svc
-    namespace: default
-  syncPolicy:
-    automated:
-      prune: true
-      selfHeal: true
-    syncOptions:
-      - CreateNamespace=true
-"#,
-        )
+        // The real tier applies the same file (tests/real_argocd.rs).
+        let expected: Value = serde_saphyr::from_str(include_str!(
+            "../../tests/fixtures/bootstrap/argocd-application.yaml"
+        ))
         .unwrap();
         assert_eq!(argocd_application(&local_sync()), expected);
         let secret = argocd_repository_secret(&local_sync());
