@@ -436,6 +436,19 @@ mod tests {
         annotations(root, &selection, LAYER, FALLBACK, epoch, now()).unwrap()
     }
 
+    /// `root` is annotated with `revision` and the commit time of the test commits.
+    fn assert_committed(root: &Path, revision: &str) {
+        let result = annotate(root, None);
+        assert_eq!(result.revision, revision);
+        assert_eq!(result.created, "2023-11-14T22:15:00Z");
+    }
+
+    /// Packs every object aggressively (deltas included) and removes the loose copies.
+    fn repack(repo: &Path) {
+        git(repo, &["gc", "-q", "--aggressive"]);
+        git(repo, &["prune-packed"]);
+    }
+
     #[test]
     fn outside_git_everything_falls_back() {
         let dir = tempfile::tempdir().unwrap();
@@ -580,12 +593,9 @@ mod tests {
         git(repo.path(), &["commit", "-q", "-am", "second"]);
         let second = git(repo.path(), &["rev-parse", "HEAD"]).unwrap();
         assert_ne!(hex, second);
-        git(repo.path(), &["gc", "-q", "--aggressive"]);
-        git(repo.path(), &["prune-packed"]);
+        repack(repo.path());
         assert!(!repo.path().join(".git/refs/heads/main").exists());
-        let result = annotate(repo.path(), None);
-        assert_eq!(result.revision, format!("main@sha1:{second}"));
-        assert_eq!(result.created, "2023-11-14T22:15:00Z");
+        assert_committed(repo.path(), &format!("main@sha1:{second}"));
     }
 
     #[test]
@@ -608,8 +618,7 @@ mod tests {
                 &["commit", "-q", "-m", &format!("round {round}")],
             );
         }
-        git(repo.path(), &["gc", "-q", "--aggressive"]);
-        git(repo.path(), &["prune-packed"]);
+        repack(repo.path());
         let pack = fs::read_dir(repo.path().join(".git/objects/pack"))
             .unwrap()
             .map(|e| e.unwrap().path())
@@ -622,9 +631,7 @@ mod tests {
             .count();
         assert!(deltas > 0, "expected deltified objects:\n{verify}");
         let head = git(repo.path(), &["rev-parse", "HEAD"]).unwrap();
-        let result = annotate(repo.path(), None);
-        assert_eq!(result.revision, format!("main@sha1:{head}"));
-        assert_eq!(result.created, "2023-11-14T22:15:00Z");
+        assert_committed(repo.path(), &format!("main@sha1:{head}"));
     }
 
     #[test]
@@ -699,9 +706,7 @@ mod tests {
             return;
         };
         assert_eq!(hex.len(), 64);
-        let result = annotate(repo.path(), None);
-        assert_eq!(result.revision, format!("main@sha256:{hex}"));
-        assert_eq!(result.created, "2023-11-14T22:15:00Z");
+        assert_committed(repo.path(), &format!("main@sha256:{hex}"));
     }
 
     #[test]
