@@ -45,7 +45,7 @@ impl LayerCache {
     /// Where pushes of any ksail version keep their layer files while they upload
     /// (`publish::scratch`).
     pub fn scratch_dir(&self) -> PathBuf {
-        self.base.join("tmp")
+        self.base.join(crate::publish::scratch::SCRATCH)
     }
 
     /// The per-file validation results of the same ksail version.

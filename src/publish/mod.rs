@@ -4,7 +4,7 @@
 //! artifact both publish through here.
 
 mod plan;
-mod scratch;
+pub mod scratch;
 
 use std::path::PathBuf;
 use std::sync::OnceLock;

@@ -306,25 +306,24 @@ fn pack(
     scratch: Option<PathBuf>,
 ) -> impl FnOnce() -> Result<PackedLayer, Failure> {
     move || {
-        let ScratchFile { file, path } =
-            scratch::layer_file(scratch.as_deref()).map_err(|error| {
-                let place = scratch
-                    .as_ref()
-                    .map_or("TMPDIR".to_string(), |dir| dir.display().to_string());
-                Failure::failed(format!(
-                    "cannot create a temporary file for the layer: {error}; check {place} and free disk space"
-                ))
-            })?;
-        let layer = artifact::pack(&selection, file)?;
+        let file = scratch::layer_file(scratch.as_deref()).map_err(|error| {
+            let place = scratch
+                .as_ref()
+                .map_or("TMPDIR".to_string(), |dir| dir.display().to_string());
+            Failure::failed(format!(
+                "cannot create a temporary file for the layer: {error}; check {place} and free disk space"
+            ))
+        })?;
+        // A second handle of the same open file: writing through it keeps `file`'s lock.
+        let writer = file.file.try_clone().map_err(|error| {
+            Failure::failed(format!("cannot write the layer's temporary file: {error}"))
+        })?;
+        let layer = artifact::pack(&selection, writer)?;
         Ok(PackedLayer {
             digest: layer.digest,
             size: layer.size,
             tar_sha256: layer.tar_sha256,
-            // The packed file handle keeps the lock.
-            file: ScratchFile {
-                file: layer.file,
-                path,
-            },
+            file,
         })
     }
 }

@@ -14,17 +14,37 @@ use std::time::{Duration, SystemTime};
 
 use tempfile::TempPath;
 
+/// The scratch directory's own name (`<cache root>/ksail/tmp`).
+pub const SCRATCH: &str = "tmp";
 /// Names of layer files in the scratch directory.
 const PREFIX: &str = "layer-";
 /// A file is created, then locked: one younger than this may be between the two, and is left
 /// alone even if it can be locked.
 const MIN_AGE: Duration = Duration::from_secs(1);
 
-/// A layer file, locked until dropped; dropping it also deletes it.
+/// A layer file, locked until dropped; dropping it deletes it, and the scratch directory (and
+/// `<cache root>/ksail`) too when nothing else is in them, so that a rejected push leaves no
+/// trace behind.
 #[derive(Debug)]
 pub struct ScratchFile {
     pub file: File,
     pub path: TempPath,
+}
+
+impl Drop for ScratchFile {
+    fn drop(&mut self) {
+        let dir = self.path.parent().map(Path::to_path_buf);
+        // Deleting the file now, not when the field is dropped after this, lets the directory go.
+        let _ = std::fs::remove_file(&self.path);
+        if let Some(dir) = dir.filter(|dir| dir.file_name().is_some_and(|name| name == SCRATCH)) {
+            // Each fails, as it should, while anything else is in it: another push's file, the
+            // cache entries.
+            let _ = std::fs::remove_dir(&dir);
+            if let Some(ksail) = dir.parent() {
+                let _ = std::fs::remove_dir(ksail);
+            }
+        }
+    }
 }
 
 /// A new locked layer file in `dir` (after removing the files of dead pushes there), else in the
@@ -39,10 +59,16 @@ pub fn layer_file(dir: Option<&Path>) -> io::Result<ScratchFile> {
     };
     std::fs::create_dir_all(dir)?;
     sweep(dir);
-    let (file, path) = tempfile::Builder::new()
-        .prefix(PREFIX)
-        .tempfile_in(dir)?
-        .into_parts();
+    let created = tempfile::Builder::new().prefix(PREFIX).tempfile_in(dir);
+    let created = match created {
+        // Another push removed the directory as its last file went: make it again.
+        Err(error) if error.kind() == io::ErrorKind::NotFound => {
+            std::fs::create_dir_all(dir)?;
+            tempfile::Builder::new().prefix(PREFIX).tempfile_in(dir)
+        }
+        other => other,
+    };
+    let (file, path) = created?.into_parts();
     file.lock()?;
     Ok(ScratchFile { file, path })
 }
@@ -117,6 +143,27 @@ mod tests {
         assert!(
             !live_path.exists() && !next_path.exists(),
             "dropping deletes"
+        );
+    }
+
+    #[test]
+    fn the_last_layer_file_takes_the_directory_with_it() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::write(root.path().join("other"), b"keeps the root").unwrap();
+        let dir = root.path().join("ksail").join(SCRATCH);
+        let first = layer_file(Some(&dir)).unwrap();
+        let second = layer_file(Some(&dir)).unwrap();
+        drop(first);
+        assert!(dir.is_dir(), "kept while another push uses it");
+        drop(second);
+        assert!(!dir.exists(), "removed with its last file");
+        assert!(
+            !root.path().join("ksail").exists(),
+            "and the empty ksail directory"
+        );
+        assert!(
+            root.path().exists(),
+            "a directory with other contents stays"
         );
     }
 }
