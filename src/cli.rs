@@ -263,6 +263,8 @@ pub enum WorkloadSubcommand {
     Push(PushArgs),
     /// Trigger GitOps reconciliation and wait until it completes
     Reconcile(ReconcileArgs),
+    /// Push and reconcile on every saved change of the source directory, until Ctrl-C
+    Watch(WatchArgs),
 }
 
 #[derive(Debug, Args)]
@@ -303,6 +305,44 @@ pub struct PushArgs {
     /// Result format
     #[arg(long, value_enum, default_value_t = OutputArg::Text, value_name = "FMT")]
     pub output: OutputArg,
+}
+
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// Source directory to watch and push, relative to the current directory (default: spec.workload.sourceDirectory, else k8s)
+    #[arg(long, value_name = "DIR", value_parser = NonEmptyStringValueParser::new())]
+    pub path: Option<String>,
+
+    /// Registry string for the pushes: [user[:pass]@]host[:port][/path][:tag] [env: KSAIL_REGISTRY]
+    #[arg(long, value_name = "REG")]
+    pub registry: Option<String>,
+
+    /// Force validation on, even if validateOnPush is false
+    #[arg(long, conflicts_with = "no_validate")]
+    pub validate: bool,
+
+    /// Skip manifest validation
+    #[arg(long)]
+    pub no_validate: bool,
+
+    /// Use plain HTTP for a non-loopback registry
+    #[arg(long)]
+    pub insecure: bool,
+
+    /// Bound on each round's reconcile, as a Go duration (default: spec.cluster.connection.timeout, else 5m)
+    #[arg(long, value_name = "DUR", allow_hyphen_values = true)]
+    pub timeout: Option<String>,
+
+    /// Flux Kustomizations not to trigger or wait for: name or namespace/name (repeatable, comma-separated)
+    #[arg(long, value_name = "NAMES")]
+    pub exclude: Vec<String>,
+
+    /// Round lines as text, or one JSON document per round
+    #[arg(long, value_enum, default_value_t = OutputArg::Text, value_name = "FMT")]
+    pub output: OutputArg,
+
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
 }
 
 #[derive(Debug, Args)]

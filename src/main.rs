@@ -104,6 +104,10 @@ fn run() -> i32 {
                 let on_interrupt = commands::reconcile::interrupted(&args);
                 run_async(&ctx, commands::reconcile::run(&ctx, args), on_interrupt)
             }
+            Some(WorkloadSubcommand::Watch(args)) => {
+                let on_interrupt = commands::watch::interrupted(&args);
+                run_async(&ctx, commands::watch::run(&ctx, args), on_interrupt)
+            }
         },
     }
 }
@@ -120,6 +124,7 @@ fn connection_of(command: &Command) -> Option<&ConnectionArgs> {
         },
         Command::Workload(workload) => match workload.command.as_ref()? {
             WorkloadSubcommand::Reconcile(args) => Some(&args.connection),
+            WorkloadSubcommand::Watch(args) => Some(&args.connection),
             WorkloadSubcommand::Push(_) => None,
         },
         Command::Completion(_) => None,
@@ -167,7 +172,7 @@ fn finish(printer: &Printer, outcome: Outcome) -> i32 {
         .map_or(0, |failure| failure.class.exit_code());
     if let Some(document) = outcome.json_document() {
         printer.result(&document);
-        log_document(&document);
+        output::log_json_document(&document);
     }
     if let Err(failure) = &outcome.result {
         printer.error(&failure.message);
@@ -219,26 +224,10 @@ fn report_parse_error(error: clap::Error) -> i32 {
             "error": line,
         });
         println!("{document}");
-        log_document(&document.to_string());
+        output::log_json_document(&document.to_string());
     }
     eprintln!("error: {line}");
     2
-}
-
-/// Append the document to the test suite's log (`KSAIL_TEST_JSON_LOG`), if it asks for one.
-fn log_document(document: &str) {
-    use std::io::Write as _;
-    let Some(path) = std::env::var_os(env_vars::test_only::JSON_LOG) else {
-        return;
-    };
-    let appended = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .and_then(|mut file| writeln!(file, "{document}"));
-    if let Err(error) = appended {
-        tracing::debug!("cannot log the JSON document: {error}");
-    }
 }
 
 /// The subcommands named in `args` (`["workload", "push"]`) and the command they lead to.

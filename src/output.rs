@@ -380,6 +380,22 @@ impl tracing_subscriber::fmt::time::FormatTime for LogTimer {
     }
 }
 
+/// Append a printed JSON document to the test suite's log (`KSAIL_TEST_JSON_LOG`), if it asks
+/// for one, so that every document can be checked against its schema.
+pub fn log_json_document(document: &str) {
+    let Some(path) = std::env::var_os(crate::env_vars::test_only::JSON_LOG) else {
+        return;
+    };
+    let appended = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .and_then(|mut file| writeln!(file, "{document}"));
+    if let Err(error) = appended {
+        tracing::debug!("cannot log the JSON document: {error}");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

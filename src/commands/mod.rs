@@ -5,6 +5,7 @@ pub mod cluster;
 pub mod completion;
 pub mod push;
 pub mod reconcile;
+pub mod watch;
 
 use serde_json::{Map, Value};
 
@@ -97,6 +98,8 @@ pub async fn with_signals(
     }
     tokio::select! {
         finished = tokio::time::timeout(CLEANUP_BUDGET, &mut command) => match finished {
+            // `workload watch` runs until a signal: stopping cleanly on one is its success.
+            Ok(outcome) if outcome.command == watch::COMMAND && outcome.result.is_ok() => outcome,
             Ok(mut outcome) => {
                 outcome.result = Err(Failure::interrupted());
                 outcome

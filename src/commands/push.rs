@@ -45,17 +45,17 @@ pub fn interrupted(args: &PushArgs) -> Outcome {
 /// The members of the JSON document (artifact.md#result); unknown ones stay null.
 #[derive(Debug, Default)]
 pub struct PushReport {
-    status: Option<&'static str>,
+    pub status: Option<&'static str>,
     url: Option<String>,
     repository: Option<String>,
     tag: Option<String>,
-    digest: Option<String>,
+    pub digest: Option<String>,
     layer_digest: Option<String>,
     layer_size: Option<u64>,
     files: Option<usize>,
     annotations: Option<Annotations>,
     sync: Option<(String, String)>,
-    validation: Vec<artifact::Problem>,
+    pub validation: Vec<artifact::Problem>,
 }
 
 impl PushReport {
@@ -85,7 +85,9 @@ impl PushReport {
     }
 }
 
-async fn push(ctx: &Context, args: &PushArgs, report: &mut PushReport) -> Result<(), Failure> {
+/// One push as `workload push` runs it, filling `report`; the result line is printed only for
+/// `--output text` (`workload watch` asks for JSON and prints its own line).
+pub async fn push(ctx: &Context, args: &PushArgs, report: &mut PushReport) -> Result<(), Failure> {
     let settings = push_settings(ctx, args)?;
     let target = &settings.target;
     report.url = Some(target.url.clone());
