@@ -133,6 +133,14 @@ fn a_layer_of_several_deflate_blocks_is_synced_whole() {
     lab.assert_configmaps(expected);
 }
 
+/// `workload watch` follows an edit through real Argo CD (docs/watch.md).
+#[test]
+fn watch_follows_an_edit_through_argo_cd() {
+    let lab = real::argocd().lab();
+    bootstrap(&lab);
+    lab.assert_watch_follows_an_edit();
+}
+
 #[test]
 fn a_failing_sync_exits_1_with_the_diagnostics() {
     let lab = real::argocd().lab();

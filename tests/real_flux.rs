@@ -32,6 +32,14 @@ fn bootstrap_plain(lab: &Lab) -> String {
     digest
 }
 
+/// `workload watch` follows an edit through real Flux (docs/watch.md).
+#[test]
+fn watch_follows_an_edit_through_flux() {
+    let lab = real::flux().lab();
+    bootstrap_plain(&lab);
+    lab.assert_watch_follows_an_edit();
+}
+
 /// Pushes what the test wrote; `workload reconcile` exits 1 (not 3: the failure is reported when
 /// Flux reports it, not when the timeout runs out). Returns its stderr.
 fn push_and_reconcile_fails(lab: &Lab) -> String {

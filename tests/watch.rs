@@ -1,13 +1,9 @@
 //! `ksail workload watch` through the real binary (docs/watch.md): a real registry and the fake
 //! API server with Flux controllers that serve whatever the registry's `k8s:dev` holds. The
 //! watch runs as a child; its round lines are read as they come.
-#![allow(unsafe_code)] // kill is a libc call; denied everywhere else
 
 mod support;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Stdio};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
 use std::time::Duration;
 
 use fake_apiserver::ServerOptions;
@@ -15,6 +11,7 @@ use fake_apiserver::fixtures;
 use fake_apiserver::simulators::{DigestResolver, FluxKustomization, FluxSource};
 use serde_json::Value;
 use support::fake_cluster::FakeCluster;
+use support::watch::Running;
 use support::{Registry, http};
 
 /// Long enough for a round on a loaded CI machine; the rounds themselves take milliseconds.
@@ -30,8 +27,7 @@ fn app(value: &str) -> String {
 struct Watch {
     cluster: FakeCluster,
     registry: Registry,
-    child: Child,
-    lines: Receiver<String>,
+    running: Running,
 }
 
 /// Flux sources resolve `k8s:<tag>` in the real registry, as source-controller does.
@@ -80,45 +76,22 @@ impl Watch {
 
         let mut args = vec!["workload", "watch"];
         args.extend_from_slice(extra);
-        let mut child = cluster
-            .env
-            .ksail_process(&args)
-            .env("KUBECONFIG", &cluster.kubeconfig)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start ksail workload watch");
-        let (sender, lines) = channel();
-        let stdout = child.stdout.take().expect("stdout");
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if sender.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+        let mut command = cluster.env.ksail_process(&args);
+        command.env("KUBECONFIG", &cluster.kubeconfig);
         Some(Watch {
+            running: Running::start(command),
             cluster,
             registry,
-            child,
-            lines,
         })
     }
 
     /// The next stdout line; fails the test after [`ROUND`].
     fn next_line(&self) -> String {
-        self.lines
-            .recv_timeout(ROUND)
-            .unwrap_or_else(|_| panic!("no round line within {ROUND:?}"))
+        self.running.next_line(ROUND)
     }
 
-    /// No stdout line for `quiet`.
     fn assert_no_line_for(&self, quiet: Duration) {
-        match self.lines.recv_timeout(quiet) {
-            Err(RecvTimeoutError::Timeout) => {}
-            Ok(line) => panic!("unexpected round: {line}"),
-            Err(RecvTimeoutError::Disconnected) => panic!("the watch ended"),
-        }
+        self.running.assert_no_line_for(quiet);
     }
 
     fn write(&self, path: &str, content: &str) {
@@ -131,44 +104,9 @@ impl Watch {
         (status == 200).then_some(digest).flatten()
     }
 
-    /// SIGINT, then the exit code, stderr and the stdout lines not read yet.
-    fn interrupt(mut self) -> (Option<i32>, String, Vec<String>) {
-        // SAFETY: kill only sends a signal to our own child process.
-        assert_eq!(
-            unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) },
-            0
-        );
-        let (code, stderr) = wait_bounded(&mut self.child, Duration::from_secs(30));
-        let rest = self.lines.iter().collect();
-        (code, stderr, rest)
+    fn interrupt(self) -> (Option<i32>, String, Vec<String>) {
+        self.running.interrupt()
     }
-}
-
-impl Drop for Watch {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn wait_bounded(child: &mut Child, limit: Duration) -> (Option<i32>, String) {
-    let deadline = std::time::Instant::now() + limit;
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the watch did not stop"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let mut stderr = String::new();
-    if let Some(mut pipe) = child.stderr.take() {
-        use std::io::Read;
-        let _ = pipe.read_to_string(&mut stderr);
-    }
-    (status.code(), stderr)
 }
 
 /// `watch: round N: <changed> → pushed sha256:<12>, …`: the short digest of a pushed round.

@@ -39,6 +39,7 @@ pub mod real;
 pub mod registry;
 pub mod schemas;
 pub mod tls;
+pub mod watch;
 pub mod wire;
 
 pub use env::TestEnv;

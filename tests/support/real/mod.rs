@@ -569,6 +569,37 @@ impl Lab {
 
     /// The first push of most tests: `ksail.yaml` for `engine` and ConfigMap `app` = `one`;
     /// returns the pushed digest.
+    /// `ksail workload watch <args>` against this cluster, running.
+    pub fn watch(&self, args: &[&str]) -> super::watch::Running {
+        let mut full = vec!["workload", "watch"];
+        full.extend_from_slice(args);
+        let mut command = self.env.ksail_process(full);
+        command.env("KUBECONFIG", &self.cluster.kubeconfig);
+        super::watch::Running::start(command)
+    }
+
+    /// With the engine serving the first push: `workload watch` brings the cluster to the tree,
+    /// then an edit of ConfigMap `app` is pushed, reconciled and served; Ctrl-C exits 0.
+    pub fn assert_watch_follows_an_edit(&self) {
+        let round = std::time::Duration::from_secs(120);
+        let watch = self.watch(&[]);
+        let first = watch.next_line(round);
+        assert!(
+            first.starts_with("watch: round 1: start → ") && first.contains(" ready ("),
+            "{first}"
+        );
+        self.write("k8s/app.yaml", &configmap("app", "watched"));
+        let second = watch.next_line(round);
+        assert!(
+            second.starts_with("watch: round 2: k8s/app.yaml → pushed sha256:")
+                && second.contains(" ready ("),
+            "{second}"
+        );
+        assert_eq!(self.configmap_value("app").as_deref(), Some("watched"));
+        let (code, stderr, _) = watch.interrupt();
+        assert_eq!(code, Some(0), "{stderr}");
+    }
+
     pub fn first_push(&self, engine: &str) -> String {
         self.write_config(engine);
         self.write("k8s/app.yaml", &configmap("app", "one"));
