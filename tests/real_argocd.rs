@@ -296,7 +296,15 @@ fn an_application_created_during_the_run_is_waited_for() {
     bootstrap(&lab);
 
     lab.write("k8s/child-app.yaml", &child_application());
-    lab.write("k8s/child/cm.yaml", &real::configmap("child", "one"));
+    // The ConfigMap alone: with `real::configmap`'s Namespace document too, parent and child
+    // would both manage Namespace `real-apps`, and Argo CD reports whichever synced first as
+    // OutOfSync (the resource's tracking label names the other Application).
+    lab.write(
+        "k8s/child/cm.yaml",
+        &format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: child\n  namespace: {APPS}\ndata:\n  value: \"one\"\n"
+        ),
+    );
     let pushed = lab.push();
     let output = lab.run(&["workload", "reconcile", "--timeout", "50s"]);
 
