@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 /// the command adapters and the display. Everything else under `src/` is domain code.
 const EDGE: &[&str] = &[
     "main.rs",
+    "app.rs",
     "cli.rs",
     "process.rs",
     "context.rs",

@@ -1,0 +1,30 @@
+//! ksail: a GitOps loop on local Kubernetes clusters.
+//!
+//! The crate is a library with a thin binary (`src/main.rs`) so that the fuzz targets in `fuzz/`
+//! link against the same parsers the binary runs. The public surface is [`run`]; every module
+//! stays private.
+
+mod app;
+mod artifact;
+mod cli;
+mod cluster;
+mod commands;
+mod config;
+mod context;
+mod duration;
+mod env_vars;
+mod error;
+mod gitops;
+mod interrupt;
+mod k8s;
+mod output;
+mod process;
+mod progress;
+mod publish;
+mod registry;
+mod resolve;
+mod retry;
+mod settings;
+mod yaml;
+
+pub use app::run;
