@@ -9,18 +9,21 @@ use granit_parser::{Event, Marker, ScalarStyle, Span};
 use super::limits::{Limit, Limits, Size};
 use super::{Document, Node, Pos, Scalar, Value, YamlError};
 
-/// Frames of the collection currently being built.
+/// Frames of the collection currently being built. `height` is the largest [`Anchored::height`]
+/// of its children so far.
 enum Frame {
     Sequence {
         pos: Pos,
         anchor: usize,
         start: Size,
+        height: usize,
         items: Vec<Node>,
     },
     Mapping {
         pos: Pos,
         anchor: usize,
         start: Size,
+        height: usize,
         entries: Vec<(Node, Node)>,
         /// [`key_hash`] of every key in `entries`: duplicate detection stays linear.
         key_hashes: HashSet<u64>,
@@ -29,10 +32,12 @@ enum Frame {
     },
 }
 
-/// An anchored node with its size, which an alias to it adds to the document.
+/// An anchored node with its size, which an alias to it adds to the document, and its height:
+/// the collections nested in it (0 for a scalar), which an alias adds to the depth where it stands.
 struct Anchored {
     node: Node,
     size: Size,
+    height: usize,
 }
 
 pub(super) struct TreeBuilder<F> {
@@ -106,18 +111,25 @@ impl<F: FnMut(Document)> TreeBuilder<F> {
                     })
                 };
                 self.grow(size)?;
-                self.finish_node(Node { value, pos }, anchor, size)?;
+                self.finish_node(Node { value, pos }, anchor, size, 0)?;
             }
             Event::Alias(id) => {
                 let unknown = || YamlError::at(pos, "unknown alias".to_string());
-                let size = self.anchors.get(&id).ok_or_else(unknown)?.size;
+                let Anchored { size, height, .. } = *self.anchors.get(&id).ok_or_else(unknown)?;
+                // A copy nests as deep as its anchor: without this check, aliases of aliases
+                // would build trees deeper than the limit, and cloning or dropping them would
+                // overflow the stack.
+                if height > 0 {
+                    let deepest = self.stack.len() + height - 1;
+                    self.stop_at(pos, self.limits.check_depth(deepest))?;
+                }
                 self.charge_copy(size, pos)?;
                 let node = Node {
                     pos,
                     ..self.anchors[&id].node.clone()
                 };
                 self.grow(size)?;
-                self.finish_node(node, 0, size)?;
+                self.finish_node(node, 0, size, height)?;
             }
             Event::SequenceStart(_, anchor, _) => {
                 let start = self.enter_collection(pos)?;
@@ -125,6 +137,7 @@ impl<F: FnMut(Document)> TreeBuilder<F> {
                     pos,
                     anchor,
                     start,
+                    height: 0,
                     items: Vec::new(),
                 });
             }
@@ -134,30 +147,33 @@ impl<F: FnMut(Document)> TreeBuilder<F> {
                     pos,
                     anchor,
                     start,
+                    height: 0,
                     entries: Vec::new(),
                     key_hashes: HashSet::new(),
                     pending_key: None,
                 });
             }
             Event::SequenceEnd | Event::MappingEnd => {
-                let (value, pos, anchor, start) = match self.stack.pop() {
+                let (value, pos, anchor, start, height) = match self.stack.pop() {
                     Some(Frame::Sequence {
                         pos,
                         anchor,
                         start,
+                        height,
                         items,
-                    }) => (Value::Sequence(items), pos, anchor, start),
+                    }) => (Value::Sequence(items), pos, anchor, start, height),
                     Some(Frame::Mapping {
                         pos,
                         anchor,
                         start,
+                        height,
                         entries,
                         ..
-                    }) => (Value::Mapping(entries), pos, anchor, start),
+                    }) => (Value::Mapping(entries), pos, anchor, start, height),
                     None => return Ok(()),
                 };
                 let size = self.built.since(start);
-                self.finish_node(Node { value, pos }, anchor, size)?;
+                self.finish_node(Node { value, pos }, anchor, size, height + 1)?;
             }
             _ => {}
         }
@@ -191,7 +207,15 @@ impl<F: FnMut(Document)> TreeBuilder<F> {
         checked.map_err(|limit| YamlError::limit(pos, limit, self.limits.message(limit)))
     }
 
-    fn finish_node(&mut self, node: Node, anchor: usize, size: Size) -> Result<(), YamlError> {
+    /// Hand a complete node of `size` and `height` to its parent (or make it the root), and
+    /// remember it under `anchor` (0: none).
+    fn finish_node(
+        &mut self,
+        node: Node,
+        anchor: usize,
+        size: Size,
+        height: usize,
+    ) -> Result<(), YamlError> {
         if anchor != 0 {
             self.charge_copy(size, node.pos)?;
             self.anchors.insert(
@@ -199,36 +223,48 @@ impl<F: FnMut(Document)> TreeBuilder<F> {
                 Anchored {
                     node: node.clone(),
                     size,
+                    height,
                 },
             );
         }
         match self.stack.last_mut() {
             None => self.document_root = Some(node),
-            Some(Frame::Sequence { items, .. }) => items.push(node),
+            Some(Frame::Sequence {
+                items,
+                height: parent,
+                ..
+            }) => {
+                *parent = (*parent).max(height);
+                items.push(node);
+            }
             Some(Frame::Mapping {
                 entries,
                 key_hashes,
                 pending_key,
+                height: parent,
                 ..
-            }) => match pending_key.take() {
-                None => {
-                    let hash = key_hash(&self.hasher, &node);
-                    // Equal hashes are almost always equal keys; `same_key` decides.
-                    if key_hashes.contains(&hash)
-                        && entries.iter().any(|(key, _)| same_key(key, &node))
-                    {
-                        return Err(YamlError::at(
-                            node.pos,
-                            format!("duplicate key {}", key_label(&node)),
-                        ));
+            }) => {
+                *parent = (*parent).max(height);
+                match pending_key.take() {
+                    None => {
+                        let hash = key_hash(&self.hasher, &node);
+                        // Equal hashes are almost always equal keys; `same_key` decides.
+                        if key_hashes.contains(&hash)
+                            && entries.iter().any(|(key, _)| same_key(key, &node))
+                        {
+                            return Err(YamlError::at(
+                                node.pos,
+                                format!("duplicate key {}", key_label(&node)),
+                            ));
+                        }
+                        *pending_key = Some((node, hash));
                     }
-                    *pending_key = Some((node, hash));
+                    Some((key, hash)) => {
+                        key_hashes.insert(hash);
+                        entries.push((key, node));
+                    }
                 }
-                Some((key, hash)) => {
-                    key_hashes.insert(hash);
-                    entries.push((key, node));
-                }
-            },
+            }
         }
         Ok(())
     }

@@ -162,6 +162,54 @@ fn nesting_deeper_than_the_limit_is_an_error_at_the_collection() {
     assert_eq!(err.pos, Pos { line: 1, column });
 }
 
+#[test]
+fn aliases_nest_no_deeper_than_the_depth_limit() {
+    let limits = Limits {
+        depth: 4,
+        ..Limits::DEFAULT
+    };
+    // `*a` holds two collections: under two more (and the root) it stays within 4.
+    let within = "a: &a [[x]]\nb: [*a]\n";
+    assert_eq!(parse_within_limits(within, limits).map(|d| d.len()), Ok(1));
+    let err = parse_within_limits("a: &a [[x]]\nb: [[*a]]\n", limits).unwrap_err();
+    assert_eq!(err.limit, Some(Limit::Depth), "{err}");
+    assert_eq!(err.pos, Pos { line: 2, column: 6 });
+    // A scalar alias adds no depth.
+    let scalar = "a: &a x\nb: [[[*a]]]\n";
+    assert_eq!(parse_within_limits(scalar, limits).map(|d| d.len()), Ok(1));
+}
+
+/// Found by the property tests: each anchor wraps the alias of the one before in 250 sequences,
+/// so 400 lines (200 KB) nested 100,000 deep and overflowed the stack of a 2 MiB thread (cloning
+/// and dropping the tree recurse). Now the first alias past depth 256 is an error.
+#[test]
+fn aliases_of_aliases_cannot_nest_past_the_limit() {
+    let wrap = 250;
+    let mut source = String::from("a0: &a0 x\n");
+    for level in 1..400 {
+        let (open, close) = ("[".repeat(wrap), "]".repeat(wrap));
+        source.push_str(&format!(
+            "a{level}: &a{level} {open}*a{}{close}\n",
+            level - 1
+        ));
+    }
+    let parsed = std::thread::Builder::new()
+        .stack_size(2 * 1024 * 1024)
+        .spawn(move || parse_documents(&source).map(|d| d.len()))
+        .expect("thread starts")
+        .join()
+        .expect("no stack overflow");
+    let err = parsed.unwrap_err();
+    assert_eq!(err.limit, Some(Limit::Depth), "{err}");
+    assert_eq!(
+        err.pos,
+        Pos {
+            line: 3,
+            column: wrap + 9
+        }
+    );
+}
+
 /// Every document of `source` parsed within `limits`.
 fn parse_within_limits(source: &str, limits: Limits) -> Result<Vec<Node>, YamlError> {
     let mut documents = Vec::new();
