@@ -1,8 +1,8 @@
 //! ksail: a GitOps loop on local Kubernetes clusters.
 //!
 //! The crate is a library with a thin binary (`src/main.rs`) so that the fuzz targets in `fuzz/`
-//! link against the same parsers the binary runs. The public surface is [`run`]; every module
-//! stays private.
+//! link against the same parsers the binary runs. The public surface is [`run`] and the hidden
+//! [`fuzzing`] entry points; every module stays private.
 
 mod app;
 mod artifact;
@@ -26,5 +26,8 @@ mod resolve;
 mod retry;
 mod settings;
 mod yaml;
+
+#[doc(hidden)]
+pub mod fuzzing;
 
 pub use app::run;

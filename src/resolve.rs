@@ -21,7 +21,7 @@ use crate::yaml::Pos;
 pub use cluster_name::cluster_name;
 pub use registry::{
     OciRef, RegistrySpec, parse_oci_ref, parse_registry, redact_registry_string, registry_password,
-    replace_registry_password,
+    replace_registry_password, validate_tag,
 };
 pub use repository::{lexical_normalise, sanitise, source_basename};
 

@@ -31,7 +31,7 @@ pub use keys::{
 };
 #[cfg(test)]
 pub use load::load;
-pub use load::{LoadedFile, load_in};
+pub use load::{LoadedFile, load_in, parse_source};
 
 use crate::error::UsageError;
 use crate::yaml::Pos;

@@ -81,7 +81,14 @@ pub fn lookup(config_path: &Path, host: &str, search_path: &str) -> Lookup {
             return result;
         }
     };
-    let config: DockerConfig = match serde_json::from_slice(&text) {
+    lookup_in(&text, config_path, host, search_path)
+}
+
+/// [`lookup`] on the contents `text` of the `config.json` at `config_path` (named in warnings).
+/// With an empty `search_path` no helper can be found, so nothing is run.
+pub fn lookup_in(text: &[u8], config_path: &Path, host: &str, search_path: &str) -> Lookup {
+    let mut result = Lookup::default();
+    let config: DockerConfig = match serde_json::from_slice(text) {
         Ok(config) => config,
         Err(error) => {
             // Only the position: serde's message can quote a value from the file.

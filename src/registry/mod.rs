@@ -7,7 +7,7 @@
 //! whether a failure is worth retrying.
 
 pub mod auth;
-mod challenge;
+pub mod challenge;
 pub mod client;
 pub mod docker_config;
 pub mod error;

@@ -2,8 +2,8 @@
 //! (decisions.md "YAML limits"). The tree builder measures; this module decides and words the
 //! error.
 
-/// Per-document limits. Every parse uses [`Limits::DEFAULT`]; the unit tests use smaller ones to
-/// reach each edge cheaply.
+/// Per-document limits. Every parse of the product uses [`Limits::DEFAULT`]; the unit and
+/// property tests use smaller ones to reach each edge cheaply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// Mappings and sequences nested inside each other, counted from the document root.

@@ -10,6 +10,8 @@ mod build;
 pub mod limits;
 mod stream;
 #[cfg(test)]
+mod proptests;
+#[cfg(test)]
 mod tests;
 
 use std::fmt;
@@ -230,7 +232,13 @@ fn options(limits: Limits) -> granit_parser::Options {
     }
 }
 
-fn parse_within(source: &str, limits: Limits, each: impl FnMut(Document)) -> Result<(), YamlError> {
+/// [`parse_each_document`] under `limits`: the unit tests, the property tests and the fuzz
+/// entry points use smaller ones to reach each edge cheaply.
+pub fn parse_within(
+    source: &str,
+    limits: Limits,
+    each: impl FnMut(Document),
+) -> Result<(), YamlError> {
     build_each(
         Parser::new_from_str_with_options(source, options(limits)),
         limits,
