@@ -12,6 +12,8 @@ mod repository;
 
 #[cfg(test)]
 mod golden_tests;
+#[cfg(test)]
+mod proptests;
 
 use std::path::{Path, PathBuf};
 

@@ -17,6 +17,8 @@ pub mod schema;
 mod value;
 
 #[cfg(test)]
+mod proptests;
+#[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod tests_effective;

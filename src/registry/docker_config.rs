@@ -3,7 +3,7 @@
 //!
 //! Problems here never stop a run: a missing helper, a failing helper or an unparsable
 //! `config.json` become warnings and the lookup continues. No warning contains helper output or
-//! any part of the file's values.
+//! any part of the file's values but a helper's name.
 
 use std::collections::HashMap;
 use std::ffi::OsStr;

@@ -12,6 +12,8 @@ pub mod client;
 pub mod docker_config;
 pub mod error;
 pub mod http;
+#[cfg(test)]
+mod proptests;
 pub mod protocol;
 
 pub use auth::{
