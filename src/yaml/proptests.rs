@@ -178,7 +178,7 @@ fn edit(text: &str, edits: &[(usize, Option<char>)]) -> String {
     for (at, replacement) in edits {
         let at = at % (chars.len() + 1);
         match replacement {
-            Some(c) if at < chars.len() && at % 2 == 0 => chars[at] = *c,
+            Some(c) if at < chars.len() && at.is_multiple_of(2) => chars[at] = *c,
             Some(c) => chars.insert(at, *c),
             None if at < chars.len() => {
                 chars.remove(at);
