@@ -1,0 +1,4 @@
+//! The WWW-Authenticate challenge parser.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| ksail::fuzzing::www_authenticate(data));
