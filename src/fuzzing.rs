@@ -15,13 +15,41 @@ use crate::resolve::{
     self, OciRef, RegistrySpec, ResolveInputs, parse_oci_ref, parse_registry,
     redact_registry_string, sanitise, source_basename,
 };
-use crate::yaml::{self, Limits, Node, Value, YamlError};
+use crate::yaml::{self, Limits, Node, StreamError, Value, YamlError};
 
-/// The YAML validator under its real limits ([`Limits::DEFAULT`]).
+/// The YAML validator under its real limits ([`Limits::DEFAULT`]): on text, and on bytes read
+/// the way it reads files.
 pub fn yaml(data: &[u8]) {
+    let streamed = yaml_stream_within(data, Limits::DEFAULT);
     if let Ok(source) = std::str::from_utf8(data) {
-        let _ = yaml_within(source, Limits::DEFAULT);
+        let parsed = yaml_within(source, Limits::DEFAULT);
+        // For text both ways are one parser: the same documents, or the same error.
+        let streamed = streamed.map_err(|error| match error {
+            StreamError::Yaml(error) => Some(error),
+            StreamError::InvalidUtf8(_) | StreamError::Read(..) => None,
+        });
+        assert_eq!(parsed.map_err(Some), streamed, "text and stream disagree");
     }
+}
+
+/// Parse `data` as the validator parses a file, decoded as it is read a few bytes at a time (so
+/// characters straddle reads), under `limits`, with the checks of [`yaml_within`].
+pub fn yaml_stream_within(data: &[u8], limits: Limits) -> Result<usize, StreamError> {
+    let source = String::from_utf8_lossy(data);
+    let reader = std::io::BufReader::with_capacity(7, data);
+    let mut documents = 0;
+    let parsed = yaml::parse_from_within(reader, limits, |document| {
+        documents += 1;
+        check_document(&document, &source, limits);
+    });
+    match &parsed {
+        Err(StreamError::Yaml(error)) => check_position(error.pos, &source),
+        Err(StreamError::InvalidUtf8(pos) | StreamError::Read(pos, _)) => {
+            check_position(*pos, &source);
+        }
+        Ok(()) => {}
+    }
+    parsed.map(|()| documents)
 }
 
 /// Parse `source` under `limits` and check every document handed over, and the error, against

@@ -8,9 +8,9 @@
 
 mod build;
 pub mod limits;
-mod stream;
 #[cfg(test)]
 mod proptests;
+mod stream;
 #[cfg(test)]
 mod tests;
 
@@ -263,7 +263,15 @@ pub fn parse_each_document_from(
     reader: impl std::io::BufRead,
     each: impl FnMut(Document),
 ) -> Result<(), StreamError> {
-    let limits = Limits::DEFAULT;
+    parse_from_within(reader, Limits::DEFAULT, each)
+}
+
+/// [`parse_each_document_from`] under `limits` (see [`parse_within`]).
+pub fn parse_from_within(
+    reader: impl std::io::BufRead,
+    limits: Limits,
+    each: impl FnMut(Document),
+) -> Result<(), StreamError> {
     let (chars, failure) = stream::Utf8Chars::new(reader);
     let parsed = build_each(
         Parser::new_from_fallible_iter_with_options(chars, options(limits)),

@@ -1,5 +1,6 @@
-//! Property tests: whatever the input, parsing returns, and every document it hands over stays
-//! within the limits (`crate::fuzzing::yaml_within` checks them). Generated YAML (nested flow and
+//! Property tests: whatever the input, parsing returns, every document it hands over stays within
+//! the limits (`crate::fuzzing::yaml_within` checks them), and text parses the same whether it
+//! is read as a string or streamed from bytes. Generated YAML (nested flow and
 //! block collections, anchors, aliases, repeated keys, alias bombs) reaches the tree builder;
 //! arbitrary text and edits of generated YAML reach the error paths.
 
@@ -238,7 +239,16 @@ proptest! {
     ) {
         let source: String = source.into_iter().collect();
         let _ = yaml_within(&source, SMALL);
-        let _ = yaml_within(&source, Limits::DEFAULT);
+        // The real limits, on text and streamed: both agree.
+        crate::fuzzing::yaml(source.as_bytes());
+    }
+
+    #[test]
+    fn any_bytes_stream_or_fail_within_the_limits(
+        data in prop::collection::vec(any::<u8>(), 0..600)
+    ) {
+        let _ = crate::fuzzing::yaml_stream_within(&data, SMALL);
+        crate::fuzzing::yaml(&data);
     }
 
     #[test]
@@ -280,6 +290,7 @@ proptest! {
         let source = edit(&documents.join("---\n"), &edits);
         let small = yaml_within(&source, SMALL);
         let default = yaml_within(&source, Limits::DEFAULT);
+        crate::fuzzing::yaml(source.as_bytes());
         // Larger limits never turn an accepted input into an error.
         if let Ok(count) = small {
             prop_assert_eq!(default, Ok(count));
