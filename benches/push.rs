@@ -22,6 +22,7 @@
 #[path = "../tests/support/mod.rs"]
 mod support;
 
+use std::io::Write as _;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -55,13 +56,20 @@ fn main() {
 
     let one_file = work.path().join("tree-100mb-file");
     std::fs::create_dir_all(&one_file).expect("create bench directory");
+    // Written a document at a time: a child's peak RSS from wait4 includes this process's own
+    // peak (a spawned child starts on the parent's memory before exec), so the bench never holds
+    // the file.
     let mut rng = XorShift(0xf11e);
-    let mut content = Vec::with_capacity(101 * 1024 * 1024);
+    let mut file = std::io::BufWriter::new(
+        std::fs::File::create(one_file.join("all.yaml")).expect("create bench file"),
+    );
     for index in 0..100 {
-        content.extend_from_slice(b"---\n");
-        content.extend_from_slice(&config_map(index, 1024 * 1024, &mut rng));
+        file.write_all(b"---\n").expect("write bench file");
+        file.write_all(&config_map(index, 1024 * 1024, &mut rng))
+            .expect("write bench file");
     }
-    std::fs::write(one_file.join("all.yaml"), content).expect("write bench file");
+    file.flush().expect("write bench file");
+    drop(file);
     let peak = against_floor("push_100mb_file", &one_file, 1.5, &mut next_target);
     println!(
         "push_100mb_file_rss: peak resident memory {:.1} MB (limit 64 MB)",

@@ -273,26 +273,8 @@ pub struct PushArgs {
     #[arg(value_name = "OCI_REF")]
     pub oci_ref: Option<String>,
 
-    /// Source directory, relative to the current directory (default: spec.workload.sourceDirectory, else k8s)
-    // `--path ''` (an unset shell variable) would push the current directory.
-    #[arg(long, value_name = "DIR", value_parser = NonEmptyStringValueParser::new())]
-    pub path: Option<String>,
-
-    /// Registry string for this push only: [user[:pass]@]host[:port][/path][:tag] [env: KSAIL_REGISTRY]
-    #[arg(long, value_name = "REG")]
-    pub registry: Option<String>,
-
-    /// Force validation on, even if validateOnPush is false
-    #[arg(long, conflicts_with = "no_validate")]
-    pub validate: bool,
-
-    /// Skip manifest validation
-    #[arg(long)]
-    pub no_validate: bool,
-
-    /// Use plain HTTP for a non-loopback registry
-    #[arg(long)]
-    pub insecure: bool,
+    #[command(flatten)]
+    pub source: PushSourceArgs,
 
     /// Replace the tag even if another push moved it while this one ran
     #[arg(long)]
@@ -307,13 +289,15 @@ pub struct PushArgs {
     pub output: OutputArg,
 }
 
-#[derive(Debug, Args)]
-pub struct WatchArgs {
-    /// Source directory to watch and push, relative to the current directory (default: spec.workload.sourceDirectory, else k8s)
+/// What to push and how, shared by `workload push` and `workload watch`.
+#[derive(Debug, Clone, Args)]
+pub struct PushSourceArgs {
+    /// Source directory, relative to the current directory (default: spec.workload.sourceDirectory, else k8s)
+    // `--path ''` (an unset shell variable) would push the current directory.
     #[arg(long, value_name = "DIR", value_parser = NonEmptyStringValueParser::new())]
     pub path: Option<String>,
 
-    /// Registry string for the pushes: [user[:pass]@]host[:port][/path][:tag] [env: KSAIL_REGISTRY]
+    /// Registry string for the push: [user[:pass]@]host[:port][/path][:tag] [env: KSAIL_REGISTRY]
     #[arg(long, value_name = "REG")]
     pub registry: Option<String>,
 
@@ -328,6 +312,12 @@ pub struct WatchArgs {
     /// Use plain HTTP for a non-loopback registry
     #[arg(long)]
     pub insecure: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    #[command(flatten)]
+    pub source: PushSourceArgs,
 
     /// Bound on each round's reconcile, as a Go duration (default: spec.cluster.connection.timeout, else 5m)
     #[arg(long, value_name = "DUR", allow_hyphen_values = true)]

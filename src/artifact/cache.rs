@@ -52,7 +52,8 @@ impl LayerCache {
     pub fn validation(&self) -> ValidationCache {
         let version_dir = self.dir.parent().unwrap_or(&self.dir);
         ValidationCache {
-            dir: version_dir.join(format!("validated-{}", super::validate::RULES)),
+            path: version_dir.join(format!("validated-{}.keys", super::validate::RULES)),
+            known: std::sync::OnceLock::new(),
         }
     }
 
@@ -87,38 +88,71 @@ impl LayerCache {
     }
 }
 
-/// Files that passed validation: one empty marker file per passed `<content sha256>-<role>`
-/// key. A marker is only ever created after a pass, and its name says everything, so a reader
-/// never sees half an entry.
-#[derive(Debug, Clone)]
+/// Files that passed validation: one line per passed `<content sha256>-<role>` key in one
+/// append-only file, read once per run. One file rather than a marker per key: creating 2,000
+/// files cost more system time than validating them. Each run appends its new keys with one
+/// write (`O_APPEND`), so concurrent runs never interleave within a line; a line that is not a
+/// key (a torn tail after a crash) is ignored. Past [`MAX_KEYS_BYTES`] the file is replaced by the
+/// current run's keys, which bounds it.
+#[derive(Debug)]
 pub struct ValidationCache {
-    dir: PathBuf,
+    path: PathBuf,
+    known: std::sync::OnceLock<std::collections::HashSet<String>>,
 }
 
+/// The size at which the key file starts over (about 200,000 keys).
+const MAX_KEYS_BYTES: u64 = 16 * 1024 * 1024;
+
 impl ValidationCache {
-    fn marker(&self, key: &str) -> Option<PathBuf> {
-        // Keys are a hex digest and a role we chose; anything else never names a file.
-        key.chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-')
-            .then(|| self.dir.join(key))
+    fn is_key(key: &str) -> bool {
+        !key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+    }
+
+    fn known(&self) -> &std::collections::HashSet<String> {
+        self.known.get_or_init(|| {
+            std::fs::read_to_string(&self.path)
+                .unwrap_or_default()
+                .lines()
+                .filter(|line| Self::is_key(line))
+                .map(str::to_owned)
+                .collect()
+        })
     }
 
     pub fn passed(&self, key: &str) -> bool {
-        self.marker(key).is_some_and(|path| path.is_file())
+        self.known().contains(key)
     }
 
-    /// Record a pass; failures are logged at debug level and otherwise ignored.
-    pub fn record(&self, key: &str) {
-        let Some(path) = self.marker(key) else {
-            return;
-        };
-        let written = std::fs::File::create(&path).or_else(|_| {
-            std::fs::create_dir_all(&self.dir)?;
-            std::fs::File::create(&path)
-        });
-        if let Err(error) = written {
-            tracing::debug!("cache: cannot write {}: {error}", path.display());
+    /// Record passes; failures are logged at debug level and otherwise ignored.
+    pub fn record_all(&self, keys: &[String]) {
+        let mut lines = String::new();
+        for key in keys.iter().filter(|key| Self::is_key(key)) {
+            lines.push_str(key);
+            lines.push('\n');
         }
+        if lines.is_empty() {
+            return;
+        }
+        if let Err(error) = self.append(&lines) {
+            tracing::debug!("cache: cannot write {}: {error}", self.path.display());
+        }
+    }
+
+    fn append(&self, lines: &str) -> std::io::Result<()> {
+        use std::io::Write as _;
+        if let Some(dir) = self.path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let full = std::fs::metadata(&self.path).is_ok_and(|meta| meta.len() > MAX_KEYS_BYTES);
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .truncate(false)
+            .open(&self.path)?;
+        if full {
+            file.set_len(0)?;
+        }
+        file.write_all(lines.as_bytes())
     }
 }
 
@@ -181,7 +215,9 @@ mod tests {
     fn keys_that_are_not_hex_name_no_file() {
         let cache = LayerCache::locate(Some(PathBuf::from("/nonexistent")), None).unwrap();
         assert_eq!(cache.entry("../../etc/passwd"), None);
-        assert_eq!(cache.validation().marker("../../etc/passwd"), None);
+        let validation = cache.validation();
+        validation.record_all(&["../../etc/passwd".to_string()]);
+        assert!(!validation.passed("../../etc/passwd"));
     }
 
     #[test]
@@ -192,8 +228,11 @@ mod tests {
             .validation();
         let key = format!("{}-manifest", "ab".repeat(32));
         assert!(!cache.passed(&key));
-        cache.record(&key);
-        assert!(cache.passed(&key));
-        assert!(!cache.passed(&format!("{}-parse-only", "ab".repeat(32))));
+        cache.record_all(std::slice::from_ref(&key));
+        let again = LayerCache::locate(Some(dir.path().to_path_buf()), None)
+            .unwrap()
+            .validation();
+        assert!(again.passed(&key), "the next run reads it");
+        assert!(!again.passed(&format!("{}-parse-only", "ab".repeat(32))));
     }
 }

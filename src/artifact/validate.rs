@@ -46,7 +46,7 @@ pub struct Validation {
     /// without parsing.
     pub files_from_cache: usize,
     /// The cache keys of the files parsed now that passed: the caller records them
-    /// ([`ValidationCache::record`]) once the whole run succeeded, so that a failed run leaves
+    /// ([`ValidationCache::record_all`]) once the whole run succeeded, so that a failed run leaves
     /// nothing behind.
     pub newly_passed: Vec<String>,
     /// The source directory as given, for the summary line.

@@ -325,11 +325,7 @@ fn count(n: usize, word: &str) -> String {
 fn push_args(args: &WatchArgs) -> PushArgs {
     PushArgs {
         oci_ref: None,
-        path: args.path.clone(),
-        registry: args.registry.clone(),
-        validate: args.validate,
-        no_validate: args.no_validate,
-        insecure: args.insecure,
+        source: args.source.clone(),
         force: false,
         timeout: None,
         output: OutputArg::Json,
@@ -341,7 +337,7 @@ fn reconcile_args(args: &WatchArgs) -> ReconcileArgs {
     ReconcileArgs {
         timeout: args.timeout.clone(),
         exclude: args.exclude.clone(),
-        insecure: args.insecure,
+        insecure: args.source.insecure,
         sync_manual: false,
         output: OutputArg::Json,
         connection: args.connection.clone(),

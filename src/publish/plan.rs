@@ -234,10 +234,7 @@ impl Planned {
         let Some(cache) = cache else {
             return;
         };
-        let files = cache.validation();
-        for key in &self.passed_files {
-            files.record(key);
-        }
+        cache.validation().record_all(&self.passed_files);
         let packed = self.packed.get();
         let key = self
             .tar_sha256

@@ -139,8 +139,8 @@ const EMPTY_REGISTRY_FLAG: &str = "--registry is empty: an empty registry string
 pub fn push_settings(ctx: &Context, args: &PushArgs) -> Result<PushSettings, Failure> {
     let retry = retry_policy(ctx)?;
     let flags = FlagOverrides {
-        insecure: args.insecure.then_some(true),
-        validate_on_push: match (args.validate, args.no_validate) {
+        insecure: args.source.insecure.then_some(true),
+        validate_on_push: match (args.source.validate, args.source.no_validate) {
             (true, _) => Some(true),
             (_, true) => Some(false),
             _ => None,
@@ -167,25 +167,25 @@ pub fn push_settings(ctx: &Context, args: &PushArgs) -> Result<PushSettings, Fai
     let oci_ref_tagged = oci_ref
         .as_ref()
         .is_some_and(|reference| reference.tag.is_some());
-    if args.registry.is_none() {
+    if args.source.registry.is_none() {
         warn_empty_variables(ctx, &[env_vars::KSAIL_REGISTRY]);
     }
-    let (push_registry, push_origin) = match (&args.registry, ctx.env.var(env_vars::KSAIL_REGISTRY))
-    {
-        (Some(flag), _) if flag.trim().is_empty() => {
-            return Err(Failure::usage(EMPTY_REGISTRY_FLAG));
-        }
-        (Some(flag), _) => (parse_flag_registry(flag, "--registry")?, "--registry"),
-        (None, Some(env)) => (
-            parse_flag_registry(&env, env_vars::KSAIL_REGISTRY)?,
-            env_vars::KSAIL_REGISTRY,
-        ),
-        (None, None) => (None, ""),
-    };
+    let (push_registry, push_origin) =
+        match (&args.source.registry, ctx.env.var(env_vars::KSAIL_REGISTRY)) {
+            (Some(flag), _) if flag.trim().is_empty() => {
+                return Err(Failure::usage(EMPTY_REGISTRY_FLAG));
+            }
+            (Some(flag), _) => (parse_flag_registry(flag, "--registry")?, "--registry"),
+            (None, Some(env)) => (
+                parse_flag_registry(&env, env_vars::KSAIL_REGISTRY)?,
+                env_vars::KSAIL_REGISTRY,
+            ),
+            (None, None) => (None, ""),
+        };
     let cfg_registry = config_registry(&effective)?;
 
     let cluster = config_cluster_name(&effective)?;
-    let (push_source, push_source_path) = match &args.path {
+    let (push_source, push_source_path) = match &args.source.path {
         Some(path) => (path.clone(), ctx.env.cwd.join(path)),
         None => (
             effective.source_directory.value.written.clone(),
@@ -206,7 +206,7 @@ pub fn push_settings(ctx: &Context, args: &PushArgs) -> Result<PushSettings, Fai
         sync_source_base: ctx.env.cwd.clone(),
         cluster,
         gitops_engine_enabled: effective.gitops_engine.value != config::GitOpsEngine::None,
-        insecure_flag: args.insecure,
+        insecure_flag: args.source.insecure,
         cfg_insecure: effective.insecure.value,
     };
     let resolution = resolve::resolve(&inputs);

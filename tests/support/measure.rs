@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 /// How one run of a child went.
 pub struct Measured {
     pub time: Duration,
-    /// The child's own peak resident memory in bytes (`ru_maxrss` from `wait4`).
+    /// The child's peak resident memory in bytes (`ru_maxrss` from `wait4`). Linux counts the
+    /// parent's memory the child started on before its exec, so this is at least the calling
+    /// process's own peak: keep that small (write large inputs to files as a stream).
     pub peak_rss: u64,
     /// `None` when a signal ended it.
     pub code: Option<i32>,
