@@ -110,52 +110,43 @@ pub fn validate(
             Err(problem) => problems.push(problem),
         }
     }
-    let (mut files_from_cache, mut newly_passed) = (0, Vec::new());
-    for entry in candidates
+    // The other files are independent of each other: check them on every core, each thread
+    // taking the next file as it finishes one (files differ widely in size).
+    let others: Vec<&Entry> = candidates
         .iter()
+        .copied()
         .filter(|entry| !is_kustomization(&entry.name))
-    {
-        let file = display_path(display_root, &entry.name);
-        let check = !parse_only.contains(&entry.name);
-        let content = match read_entry(&file, entry) {
-            Ok(content) => content,
-            Err(problem) => {
-                problems.push(problem);
-                continue;
-            }
-        };
-        let key = match cache {
-            Some(_) => match content_sha256(&file, &content) {
-                Ok(hash) => {
-                    let role = if check { "manifest" } else { "parse-only" };
-                    Some(format!("{hash}-{role}"))
-                }
-                Err(problem) => {
-                    problems.push(problem);
-                    continue;
-                }
-            },
-            None => None,
-        };
-        if let (Some(cache), Some(key)) = (cache, &key)
-            && cache.passed(key)
-        {
-            files_from_cache += 1;
-            continue;
-        }
-        let (mut found, mut number) = (Vec::new(), 0);
-        match parse_content(&file, content, |document| {
-            number += 1;
-            if check {
-                found.extend(check_object(&file, number, &document));
-            }
-        }) {
-            // A file that does not parse reports only that.
-            Err(problem) => problems.push(problem),
-            Ok(()) if found.is_empty() => newly_passed.extend(key),
-            Ok(()) => problems.extend(found),
-        }
+        .collect();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    let outcomes: Vec<FileOutcomes> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads.min(others.len()).max(1))
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut outcomes = FileOutcomes::default();
+                    loop {
+                        let index = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(entry) = others.get(index) else {
+                            return outcomes;
+                        };
+                        let check = !parse_only.contains(&entry.name);
+                        check_file(display_root, entry, check, cache, &mut outcomes);
+                    }
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|worker| worker.join().unwrap_or_default())
+            .collect()
+    });
+    let (mut files_from_cache, mut newly_passed) = (0, Vec::new());
+    for outcome in outcomes {
+        problems.extend(outcome.problems);
+        files_from_cache += outcome.from_cache;
+        newly_passed.extend(outcome.newly_passed);
     }
+    newly_passed.sort();
     problems.sort();
     Validation {
         problems,
@@ -163,6 +154,58 @@ pub fn validate(
         files_from_cache,
         newly_passed,
         source: display_root.to_string(),
+    }
+}
+
+/// What checking some of the files found.
+#[derive(Default)]
+struct FileOutcomes {
+    problems: Vec<Problem>,
+    from_cache: usize,
+    newly_passed: Vec<String>,
+}
+
+/// Check one non-kustomization file: parse it and, when `check`, check every document as an
+/// object; a file whose content passed before in the same role is taken from `cache`.
+fn check_file(
+    display_root: &str,
+    entry: &Entry,
+    check: bool,
+    cache: Option<&ValidationCache>,
+    outcomes: &mut FileOutcomes,
+) {
+    let file = display_path(display_root, &entry.name);
+    let content = match read_entry(&file, entry) {
+        Ok(content) => content,
+        Err(problem) => return outcomes.problems.push(problem),
+    };
+    let key = match cache {
+        Some(_) => match content_sha256(&file, &content) {
+            Ok(hash) => {
+                let role = if check { "manifest" } else { "parse-only" };
+                Some(format!("{hash}-{role}"))
+            }
+            Err(problem) => return outcomes.problems.push(problem),
+        },
+        None => None,
+    };
+    if let (Some(cache), Some(key)) = (cache, &key)
+        && cache.passed(key)
+    {
+        outcomes.from_cache += 1;
+        return;
+    }
+    let (mut found, mut number) = (Vec::new(), 0);
+    match parse_content(&file, content, |document| {
+        number += 1;
+        if check {
+            found.extend(check_object(&file, number, &document));
+        }
+    }) {
+        // A file that does not parse reports only that.
+        Err(problem) => outcomes.problems.push(problem),
+        Ok(()) if found.is_empty() => outcomes.newly_passed.extend(key),
+        Ok(()) => outcomes.problems.extend(found),
     }
 }
 
