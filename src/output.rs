@@ -289,6 +289,11 @@ pub fn human_bytes(bytes: u64) -> String {
     format!("{value:.1} {}", UNITS[unit])
 }
 
+/// `1 object`, `3 objects`: a count with the noun that fits it.
+pub fn counted(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 /// The first 12 hex characters of a digest, keeping its algorithm prefix (`sha256:1a2b3c4d5e6f`).
 pub fn short_digest(digest: &str) -> String {
     match digest.split_once(':') {

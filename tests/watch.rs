@@ -253,3 +253,32 @@ fn ctrl_c_mid_round_stops_cleanly() {
     assert_eq!(end["exitCode"], 0, "{end}");
     assert_eq!(end["status"], "succeeded", "{end}");
 }
+
+/// A source directory that does not exist is bad input: exit 2 before anything is watched or
+/// pushed, with what to do.
+#[test]
+fn a_missing_source_directory_exits_2_before_watching() {
+    let env = support::TestEnv::new();
+    let output = env
+        .ksail([
+            "workload",
+            "watch",
+            "--path",
+            "manifests",
+            "--registry",
+            "127.0.0.1:1/k8s:dev",
+        ])
+        .output()
+        .expect("run ksail workload watch");
+    assert_eq!(
+        output.status.code(),
+        Some(2),
+        "{}",
+        support::describe(&output)
+    );
+    support::assert_error_line(
+        &output,
+        "source directory manifests does not exist; create it or pass --path",
+    );
+    assert!(output.stdout.is_empty(), "no round ran");
+}

@@ -22,7 +22,7 @@ use crate::artifact;
 use crate::cli::{OutputArg, PushArgs, ReconcileArgs, WatchArgs};
 use crate::error::{Failure, FailureClass};
 use crate::gitops::reconcile::{RunState, reconcile};
-use crate::output::{log_json_document, short_digest};
+use crate::output::{counted, log_json_document, short_digest};
 use crate::settings::{push_settings, reconcile_settings};
 
 pub const COMMAND: &str = "workload watch";
@@ -132,8 +132,8 @@ fn start_watcher(
     };
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
         let Ok(event) = event else { return };
-        // Reads and metadata-only events change nothing a push sends; git's own files never
-        // are in the artifact.
+        // Reads change nothing a push sends, and git's own files are never in the artifact.
+        // Anything else may: the round's snapshot decides whether it did.
         let relevant = !matches!(event.kind, notify::EventKind::Access(_))
             && event.paths.iter().any(|path| {
                 !path
@@ -302,7 +302,7 @@ fn print_round(ctx: &Context, output: OutputArg, round: &Round) {
         _ => "nothing pushed".to_string(),
     };
     let outcome = match (round.status, &round.error) {
-        ("succeeded", _) => format!("{} ready", count(round.ready.len(), "object")),
+        ("succeeded", _) => format!("{} ready", counted(round.ready.len(), "object", "objects")),
         (status, Some(error)) => format!("{status}: {error}"),
         (status, None) => status.to_string(),
     };
@@ -311,13 +311,6 @@ fn print_round(ctx: &Context, output: OutputArg, round: &Round) {
         round.number,
         round.took.as_secs_f64()
     ));
-}
-
-fn count(n: usize, word: &str) -> String {
-    match n {
-        1 => format!("1 {word}"),
-        _ => format!("{n} {word}s"),
-    }
 }
 
 /// The push each round runs: `workload push` with the watch's flags, its result line left to

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use crate::duration::format_go;
+use crate::output::counted;
 
 /// How many object names a summary line lists before `…`; the counts say how many there are.
 pub const NAMES_LISTED: usize = 5;
@@ -31,10 +32,6 @@ pub enum Summary<'a> {
     },
 }
 
-fn plural(n: usize, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
-}
-
 fn name_list(names: &[String]) -> String {
     let mut listed = names[..names.len().min(NAMES_LISTED)].join(", ");
     if names.len() > NAMES_LISTED {
@@ -56,14 +53,14 @@ pub fn summary_line(summary: &Summary<'_>, report_shown: bool, hint: &str) -> St
             if *blocked > 0 {
                 text.push_str(&format!(
                     "; {} blocked",
-                    plural(*blocked, "dependent", "dependents")
+                    counted(*blocked, "dependent", "dependents")
                 ));
             }
             text
         }
         Summary::Several { objects } => format!(
             "reconcile failed: {} not ready ({})",
-            plural(objects.len(), "resource", "resources"),
+            counted(objects.len(), "resource", "resources"),
             name_list(objects)
         ),
         Summary::Timeout {
@@ -74,9 +71,9 @@ pub fn summary_line(summary: &Summary<'_>, report_shown: bool, hint: &str) -> St
         } => format!(
             "reconcile timed out after {} ({}): {} of {} not ready ({})",
             format_go(*after),
-            plural(*attempts as usize, "attempt", "attempts"),
+            counted(*attempts as usize, "attempt", "attempts"),
             not_ready.len(),
-            plural(*total, "object", "objects"),
+            counted(*total, "object", "objects"),
             name_list(not_ready)
         ),
     };
