@@ -6,6 +6,7 @@
 #
 #   <dir>/bin/     etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok
 #                  source-controller kustomize-controller helm-controller flux-operator argocd kustomize
+#                  cosign (a test-only peer: the tests verify the signatures ksail writes with it)
 #   <dir>/crds/    flux/ flux-operator/ argocd/   (CRDs of exactly these module versions)
 #   <dir>/share/   kwok-stages.yaml, flux-operator-data/, install/{flux-operator,argocd}.yaml
 #
@@ -74,6 +75,7 @@ main() {
   build_flux_operator
   build_kustomize
   build_argocd
+  build_cosign
   [ "${1:-}" != --peers ] || build_flux_cli
   # The flux-operator install manifest of its release is `kustomize build config/default` of the module.
   "$out/bin/kustomize" build "$(module_dir github.com/controlplaneio-fluxcd/flux-operator "$FLUX_OPERATOR")/config/default" \
@@ -264,6 +266,17 @@ build_argocd() {
   mkdir -p "$out/crds/argocd" "$out/share/install"
   cp "$dir"/manifests/crds/*-crd.yaml "$out/crds/argocd/"
   cp "$dir/manifests/install.yaml" "$out/share/install/argocd.yaml"
+}
+
+# The test-only peer the tests verify ksail's signatures with. `cosign version` prints the gitVersion its
+# Makefile sets; its other fields there (gitCommit, gitTreeState, buildDate) come from git, which a module
+# zip does not carry.
+build_cosign() {
+  have cosign && return
+  say "cosign $COSIGN"
+  source_copy cosign github.com/sigstore/cosign/v3 "$COSIGN"
+  build cosign go build -trimpath \
+    -ldflags "-s -w -X sigs.k8s.io/release-utils/version.gitVersion=$COSIGN" -o "$out/bin/cosign" ./cmd/cosign
 }
 
 main "$@"
