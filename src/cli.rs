@@ -312,6 +312,10 @@ pub struct PushSourceArgs {
     /// Use plain HTTP for a non-loopback registry
     #[arg(long)]
     pub insecure: bool,
+
+    /// cosign private key to sign the artifact with (default: spec.workload.signing.key; its password from $COSIGN_PASSWORD)
+    #[arg(long, value_name = "FILE")]
+    pub signing_key: Option<String>,
 }
 
 #[derive(Debug, Args)]

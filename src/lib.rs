@@ -25,6 +25,7 @@ mod registry;
 mod resolve;
 mod retry;
 mod settings;
+mod signing;
 mod yaml;
 
 #[doc(hidden)]

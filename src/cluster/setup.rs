@@ -184,6 +184,7 @@ impl GitopsSetup<'_> {
             source_date_epoch: settings.source_date_epoch.clone(),
             retry: settings.retry,
             output: OutputFormat::Text,
+            signer: settings.signer.clone(),
         }
     }
 

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use super::ConfigError;
 use super::keys::{
+    DEFAULT_SIGNING_PASSWORD_ENV_VAR,
     DEFAULT_KUBECONFIG, DEFAULT_SOURCE_DIRECTORY, Distribution, FLUX_DISTRIBUTION_VERSION,
     FLUX_OPERATOR_VERSION, GITOPS_DEFAULT_REGISTRY, GitOpsEngine, Key,
 };
@@ -63,10 +64,21 @@ pub struct FlagOverrides {
     pub timeout: Option<String>,
     /// `workload push --timeout`.
     pub push_timeout: Option<String>,
+    /// `--signing-key` (push, watch, keygen).
+    pub signing_key: Option<String>,
     pub source_directory: Option<String>,
     pub kustomization_file: Option<String>,
     /// `--validate` (Some(true)) or `--no-validate` (Some(false)).
     pub validate_on_push: Option<bool>,
+}
+
+/// The signing keys (docs/signing.md). The public key is the private key's path with `.key`
+/// replaced by `.pub` unless `publicKey` says otherwise.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Signing {
+    pub key: Sourced<ConfigPath>,
+    pub public_key: Sourced<ConfigPath>,
+    pub password_env_var: Sourced<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -93,6 +105,8 @@ pub struct Effective {
     /// Unset means "the command's own default" (reconcile 5m, create/update 10m).
     pub timeout: Option<Sourced<Duration>>,
     pub push_timeout: Option<Sourced<Duration>>,
+    /// `spec.workload.signing.*`; `None` when no signing key is configured.
+    pub signing: Option<Signing>,
     pub source_directory: Sourced<ConfigPath>,
     pub tag: Option<Sourced<String>>,
     pub validate_on_push: Sourced<bool>,
@@ -175,6 +189,7 @@ pub fn effective(
         context: resolver.pick_text(Key::Context)?,
         timeout: resolver.pick_duration(Key::Timeout)?,
         push_timeout: resolver.pick_duration(Key::PushTimeout)?,
+        signing: resolver.signing()?,
         source_directory: resolver.path(source_directory),
         tag: resolver.pick_text(Key::Tag)?,
         validate_on_push: resolver.pick_bool(Key::ValidateOnPush, true)?,
@@ -250,6 +265,30 @@ enum FlagValue<'a> {
 }
 
 impl Resolver<'_> {
+    /// `spec.workload.signing`: only a signing key turns signing on; the public key and the
+    /// password variable are read with it.
+    fn signing(&self) -> Result<Option<Signing>, ConfigError> {
+        let Some(key) = self
+            .pick_text(Key::SigningKey)?
+            .filter(|key| !key.value.trim().is_empty())
+        else {
+            return Ok(None);
+        };
+        let public_key = self.pick_text(Key::SigningPublicKey)?.unwrap_or_else(|| {
+            let written = &key.value;
+            let stem = written.strip_suffix(".key").unwrap_or(written);
+            key.clone().map(|_| format!("{stem}.pub"))
+        });
+        let password_env_var = self
+            .pick_text(Key::SigningPasswordEnvVar)?
+            .unwrap_or_else(|| defaulted(DEFAULT_SIGNING_PASSWORD_ENV_VAR.to_string()));
+        Ok(Some(Signing {
+            key: self.path(key),
+            public_key: self.path(public_key),
+            password_env_var,
+        }))
+    }
+
     fn flag(&self, key: Key) -> Option<(&'static str, FlagValue<'_>)> {
         let flags = self.flags;
         fn text<'a>(
@@ -268,6 +307,7 @@ impl Resolver<'_> {
             Key::Context => text("--context", &flags.context),
             Key::Timeout => text("--timeout", &flags.timeout),
             Key::PushTimeout => text("--timeout", &flags.push_timeout),
+            Key::SigningKey => text("--signing-key", &flags.signing_key),
             Key::SourceDirectory => text("--source-directory", &flags.source_directory),
             Key::KustomizationFile => text("--kustomization-file", &flags.kustomization_file),
             Key::Insecure => flags.insecure.map(|b| ("--insecure", FlagValue::Bool(b))),

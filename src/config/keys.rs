@@ -23,6 +23,9 @@ pub const VERSION_PATTERN: &str = r"^v?[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?$
 /// Relative, no `..` component, no drive letter, no leading `/` or `\`.
 pub const KUSTOMIZATION_FILE_PATTERN: &str =
     r"^(?![/\\])(?![A-Za-z]:)(?!(.*[/\\])?\.\.([/\\]|$)).*$";
+/// The variable `workload push` and `workload keygen` read a signing key's password from when
+/// `spec.workload.signing.passwordEnvVar` is unset: cosign's own.
+pub const DEFAULT_SIGNING_PASSWORD_ENV_VAR: &str = "COSIGN_PASSWORD";
 pub const DURATION_PATTERN: &str = r"^\+?(([0-9]+(\.[0-9]*)?|\.[0-9]+)(ns|us|µs|ms|s|m|h))+$";
 
 /// Every key ksail acts on. The discriminant indexes [`KEYS`].
@@ -48,6 +51,9 @@ pub enum Key {
     FluxDistributionVersion,
     MirrorRegistries,
     PushTimeout,
+    SigningKey,
+    SigningPublicKey,
+    SigningPasswordEnvVar,
 }
 
 /// The YAML type a key's value must have in the file, and how text from env or flags is parsed.
@@ -146,7 +152,7 @@ const fn key(
 }
 
 /// Indexed by `Key as usize` (checked by a test).
-pub static KEYS: [KeySpec; 20] = [
+pub static KEYS: [KeySpec; 23] = [
     KeySpec {
         rule: Rule::MetadataName,
         empty: Empty::Invalid,
@@ -363,6 +369,35 @@ pub static KEYS: [KeySpec; 20] = [
             "spec.workload.pushTimeout",
             "KSAIL_SPEC_WORKLOAD_PUSHTIMEOUT",
             "Upper bound on a whole workload push (reading, validating, packing, uploading, retries), as a Go duration greater than zero (for example 2m). When unset, only each request's own limits apply.",
+        )
+    },
+    KeySpec {
+        expanded: true,
+        ..key(
+            Key::SigningKey,
+            "spec.workload.signing.key",
+            "KSAIL_SPEC_WORKLOAD_SIGNING_KEY",
+            "cosign private key file (ENCRYPTED SIGSTORE PRIVATE KEY, as ksail workload keygen or cosign generate-key-pair write it), relative to this file. When set, workload push signs what it pushes and cluster create/update make Flux verify it.",
+        )
+    },
+    KeySpec {
+        expanded: true,
+        ..key(
+            Key::SigningPublicKey,
+            "spec.workload.signing.publicKey",
+            "KSAIL_SPEC_WORKLOAD_SIGNING_PUBLICKEY",
+            "cosign public key file the cluster verifies the artifact with, relative to this file. When unset: the signing key's path with .key replaced by .pub (cosign.key → cosign.pub).",
+        )
+    },
+    KeySpec {
+        rule: Rule::EnvVarName,
+        pattern: Some(ENV_VAR_NAME_PATTERN),
+        default: Some(DefaultValue::Str(DEFAULT_SIGNING_PASSWORD_ENV_VAR)),
+        ..key(
+            Key::SigningPasswordEnvVar,
+            "spec.workload.signing.passwordEnvVar",
+            "KSAIL_SPEC_WORKLOAD_SIGNING_PASSWORDENVVAR",
+            "Name of the environment variable that holds the signing key's password (it may be empty, but must be set).",
         )
     },
 ];

@@ -25,7 +25,7 @@ mod tests_effective;
 
 use std::path::{Path, PathBuf};
 
-pub use effective::{Effective, FlagOverrides, Source, Sourced, effective};
+pub use effective::{Effective, FlagOverrides, Signing, Source, Sourced, effective};
 pub use expand::expand;
 pub use keys::{
     API_VERSION, DEFAULT_KUBECONFIG, DEFAULT_SOURCE_DIRECTORY, Distribution, GITOPS_ENGINES,

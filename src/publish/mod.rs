@@ -20,8 +20,10 @@ use crate::error::Failure;
 use crate::output::{human_bytes, register_secret, short_digest};
 use crate::registry::{
     CredentialRequest, PushError, PushEvent, PushOutcome, RegistryClient, RegistryErrorKind,
-    ResolvedCredentials, TagGuard, check_unchanged, resolve_credentials, upload_artifact,
+    ResolvedCredentials, TagGuard, check_unchanged, resolve_credentials, upload_blobs,
+    write_manifest,
 };
+use crate::signing::cosign;
 use crate::retry::{self, Exhausted, Retryable};
 use crate::settings::PushSettings;
 
@@ -184,6 +186,16 @@ pub async fn upload(
                 short_digest(&digest)
             ));
         }
+        PushEvent::Signed { tag, reused: true } => {
+            reporter.info(&format!("push: signature {tag} exists (skipped)"));
+        }
+        PushEvent::Signed { tag, reused: false } => {
+            let key = settings.signer.as_ref().map(|s| s.display.as_str());
+            reporter.info(&format!(
+                "push: signed with {} → {tag}",
+                key.unwrap_or_default()
+            ));
+        }
     };
     // What the tag held when the push began, kept across retries: a push that lands between two
     // attempts must not become this push's starting point.
@@ -199,7 +211,8 @@ pub async fn upload(
             &planned.annotations.revision,
         )
         .await?;
-        if let Some(unchanged) = read.unchanged {
+        if let Some(mut unchanged) = read.unchanged {
+            unchanged.signature = sign(&client, settings, &unchanged.digest, &events).await?;
             return Ok(unchanged);
         }
         let guard = match settings.force {
@@ -208,12 +221,39 @@ pub async fn upload(
         };
         let upload = planned.upload().await.map_err(AttemptError::Build)?;
         let (repo, tag) = (&target.repository, &target.tag);
-        Ok(upload_artifact(&client, repo, tag, &upload, &guard, &events).await?)
+        upload_blobs(&client, repo, &upload, &events).await?;
+        // The signature goes in before the tag moves, so that a verifying cluster never sees
+        // the new artifact unsigned (docs/signing.md).
+        let signature = sign(&client, settings, &upload.manifest_digest, &events).await?;
+        let mut outcome = write_manifest(&client, repo, tag, &upload, &guard, &events).await?;
+        outcome.signature = signature;
+        Ok(outcome)
     };
     let result = retry::retry(&settings.retry, reporter, None, attempt).await;
     drop(bar);
     tracing::debug!("push: registry exchange took {:?}", started.elapsed());
     result.map_err(|exhausted| push_failure(&settings.target.url, &settings.target, exhausted))
+}
+
+/// Make the signature tag of `digest` hold the configured key's signature (nothing to do
+/// without a key).
+async fn sign(
+    client: &RegistryClient,
+    settings: &PushSettings,
+    digest: &str,
+    events: &(dyn Fn(PushEvent) + Send + Sync),
+) -> Result<Option<cosign::Attached>, PushError> {
+    let Some(signer) = &settings.signer else {
+        return Ok(None);
+    };
+    let target = &settings.target;
+    let reference = format!("{}/{}", target.host, target.repository);
+    let attached = cosign::attach(client, &target.repository, &reference, digest, signer).await?;
+    events(PushEvent::Signed {
+        tag: attached.tag.clone(),
+        reused: attached.reused,
+    });
+    Ok(Some(attached))
 }
 
 /// The `error:` line for a failed push (artifact.md#push-failures).

@@ -23,5 +23,5 @@ pub use client::RegistryClient;
 pub use error::{RegistryError, RegistryErrorKind};
 pub use protocol::{
     ArtifactUpload, ConfigBlob, LayerBlob, PushError, PushEvent, PushOutcome, TagGuard,
-    check_unchanged, upload_artifact,
+    check_unchanged, upload_blobs, write_manifest,
 };

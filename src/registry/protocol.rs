@@ -55,6 +55,11 @@ pub enum PushEvent {
     Tagged {
         digest: String,
     },
+    /// The signature tag holds this key's signature of the artifact (`reused`: it already did).
+    Signed {
+        tag: String,
+        reused: bool,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,6 +70,8 @@ pub struct PushOutcome {
     pub digest: String,
     /// An unchanged artifact's own `created` annotation (when it was pushed), not this run's.
     pub created: Option<String>,
+    /// The cosign signature made or found for it, when the push signs.
+    pub signature: Option<crate::signing::cosign::Attached>,
 }
 
 /// Where the tag pointed when the push began, so that a push does not silently replace one that
@@ -179,6 +186,7 @@ pub async fn check_unchanged(
             unchanged: true,
             digest: digest.clone(),
             created: parse_manifest_summary(&existing.bytes).and_then(|summary| summary.created),
+            signature: None,
         });
     Ok(TagRead {
         digest: Some(digest),
@@ -186,9 +194,9 @@ pub async fn check_unchanged(
     })
 }
 
-/// Steps 2 and 3: blobs config first with `HEAD` before each upload, then the manifest, last —
-/// only when the tag still holds what `guard` expects (or this very manifest, written by an
-/// earlier attempt whose answer was lost), and checked to hold ours after the write.
+/// Steps 2 and 3: [`upload_blobs`], then [`write_manifest`] (the push itself runs them apart,
+/// to sign in between).
+#[cfg(test)]
 pub async fn upload_artifact(
     client: &RegistryClient,
     repo: &str,
@@ -197,7 +205,17 @@ pub async fn upload_artifact(
     guard: &TagGuard,
     events: &(dyn Fn(PushEvent) + Send + Sync),
 ) -> Result<PushOutcome, PushError> {
-    // 2. Blobs, config first.
+    upload_blobs(client, repo, artifact, events).await?;
+    write_manifest(client, repo, tag, artifact, guard, events).await
+}
+
+/// Step 2: blobs, config first, with `HEAD` before each upload.
+pub async fn upload_blobs(
+    client: &RegistryClient,
+    repo: &str,
+    artifact: &ArtifactUpload,
+    events: &(dyn Fn(PushEvent) + Send + Sync),
+) -> Result<(), PushError> {
     if client.blob_exists(repo, &artifact.config.digest).await? {
         events(PushEvent::ConfigExists);
     } else {
@@ -222,8 +240,20 @@ pub async fn upload_artifact(
             .upload_blob(repo, &artifact.layer.digest, body, Some(&progress))
             .await?;
     }
+    Ok(())
+}
 
-    // 3. Manifest, last.
+/// Step 3: the manifest, last — only when the tag still holds what `guard` expects (or this
+/// very manifest, written by an earlier attempt whose answer was lost), and checked to hold
+/// ours after the write.
+pub async fn write_manifest(
+    client: &RegistryClient,
+    repo: &str,
+    tag: &str,
+    artifact: &ArtifactUpload,
+    guard: &TagGuard,
+    events: &(dyn Fn(PushEvent) + Send + Sync),
+) -> Result<PushOutcome, PushError> {
     let ours = &artifact.manifest_digest;
     if let TagGuard::Expect(began) = guard {
         let now = client.head_manifest(repo, tag).await?;
@@ -267,6 +297,7 @@ pub async fn upload_artifact(
         unchanged: false,
         digest: artifact.manifest_digest.clone(),
         created: None,
+        signature: None,
     })
 }
 

@@ -6,10 +6,11 @@
 use crate::cluster::mirrors::{self, Mirror};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::cluster::provider::Distribution;
-use crate::config::{self, Effective, FlagOverrides, GitOpsEngine};
+use crate::config::{self, Effective, FlagOverrides, GitOpsEngine, Key};
 use crate::context::Context;
 use crate::env_vars;
 use crate::error::Failure;
@@ -17,6 +18,7 @@ use crate::k8s::KubeTarget;
 use crate::registry::auth::CredentialRequest;
 use crate::resolve::{self, RegistrySpec, SyncTarget};
 use crate::retry::RetryPolicy;
+use crate::signing::Signer;
 use crate::settings::{config_registry, kube_target};
 
 /// The default bound on each wait step of `cluster create` and `cluster update`.
@@ -85,6 +87,19 @@ pub struct ClusterSettings {
     pub mirrors: Vec<Mirror>,
     pub source_date_epoch: Option<String>,
     pub retry: RetryPolicy,
+    /// `spec.workload.signing`: the key that signs the sync artifact (create, update) and the
+    /// public key the cluster verifies it with (docs/signing.md).
+    pub signer: Option<Arc<Signer>>,
+    pub verify_key: Option<VerifyKey>,
+}
+
+/// The public key the sync source verifies with, checked to be the signing key's public half.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifyKey {
+    /// As the user wrote it, for messages.
+    pub display: String,
+    /// The `PUBLIC KEY` PEM text, as it goes into the Secret.
+    pub pem: String,
 }
 
 /// `flags`: the create/update flags that override keys; the global `--kubeconfig` and
@@ -132,6 +147,14 @@ pub fn cluster_settings(ctx: &Context, flags: FlagOverrides) -> Result<ClusterSe
         Some(spec) => spec.local || insecure_flag || effective.insecure.value,
         None => false,
     };
+    let (signer, verify_key) = match &effective.signing {
+        Some(signing) => {
+            let signer = super::load_signer(ctx, signing)?;
+            let verify = verify_key(signing, &signer)?;
+            (Some(Arc::new(signer)), Some(verify))
+        }
+        None => (None, None),
+    };
     let derived = distribution.derived_context(&cluster);
     let kube = kube_target(&effective, Some(derived));
     let (config_display, config_path) = match distribution_config {
@@ -169,6 +192,42 @@ pub fn cluster_settings(ctx: &Context, flags: FlagOverrides) -> Result<ClusterSe
         mirrors: mirrors::parse(&effective.mirror_registries.value).unwrap_or_default(),
         source_date_epoch,
         retry,
+        signer,
+        verify_key,
+    })
+}
+
+/// Read `spec.workload.signing.publicKey` and check that it is the public half of the signing
+/// key: a mismatch would make the cluster refuse every push (exit 2 instead).
+fn verify_key(signing: &config::Signing, signer: &Signer) -> Result<VerifyKey, Failure> {
+    let path = &signing.public_key.value;
+    let text = std::fs::read_to_string(&path.resolved).map_err(|error| {
+        Failure::usage(format!(
+            "cannot read public key {} ({}): {}; write it with ksail workload keygen, or set {} to the key's .pub file",
+            path.written,
+            Key::SigningPublicKey.path(),
+            crate::artifact::io_reason(&error),
+            Key::SigningPublicKey.path()
+        ))
+    })?;
+    let key = crate::signing::key::parse_public_key(&text).map_err(|error| {
+        Failure::usage(format!(
+            "cannot use public key {} ({}): {error}; name the cosign.pub written with the signing key",
+            path.written,
+            Key::SigningPublicKey.path()
+        ))
+    })?;
+    if key != *signer.verifying_key() {
+        return Err(Failure::usage(format!(
+            "public key {} is not the public half of signing key {}: the cluster would refuse every push; set {} to the key's own .pub file",
+            path.written,
+            signer.display,
+            Key::SigningPublicKey.path()
+        )));
+    }
+    Ok(VerifyKey {
+        display: path.written.clone(),
+        pem: crate::signing::key::public_key_pem(&key),
     })
 }
 

@@ -5,6 +5,7 @@
 pub mod cluster;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::cli::{PushArgs, ReconcileArgs};
@@ -16,12 +17,13 @@ use crate::gitops::diagnostics;
 use crate::gitops::flux::Excludes;
 use crate::gitops::flux::helm_recovery::RecoveryBounds;
 use crate::k8s::KubeTarget;
-use crate::output::OutputFormat;
+use crate::output::{OutputFormat, register_secret};
 use crate::registry::auth::{CredentialRequest, RegistryStringCredentials, TokenEnvVars};
 use crate::resolve::{
     self, PushTarget, RegistrySpec, ResolveInputs, SyncTarget, parse_oci_ref, parse_registry,
 };
 use crate::retry::RetryPolicy;
+use crate::signing::{KeyError, Signer};
 
 /// Find, load and combine the configuration. Load warnings are printed here, once per command.
 pub fn load_effective(ctx: &Context, flags: &FlagOverrides) -> Result<Effective, Failure> {
@@ -130,6 +132,8 @@ pub struct PushSettings {
     pub force: bool,
     /// `--timeout` / `spec.workload.pushTimeout`: the bound on the whole push, if any.
     pub timeout: Option<Duration>,
+    /// `--signing-key` / `spec.workload.signing.key`, decrypted before anything is sent.
+    pub signer: Option<Arc<Signer>>,
 }
 
 /// An empty flag value is a mistake (an unset shell variable, a bad template), not a wish for
@@ -146,6 +150,7 @@ pub fn push_settings(ctx: &Context, args: &PushArgs) -> Result<PushSettings, Fai
             _ => None,
         },
         push_timeout: args.timeout.clone(),
+        signing_key: args.source.signing_key.clone(),
         kubeconfig: ctx.global.kubeconfig.clone(),
         context: ctx.global.context.clone(),
         ..FlagOverrides::default()
@@ -247,6 +252,53 @@ pub fn push_settings(ctx: &Context, args: &PushArgs) -> Result<PushSettings, Fai
         output: args.output.into(),
         force: args.force,
         timeout: effective.push_timeout.map(|timeout| timeout.value),
+        signer: effective
+            .signing
+            .as_ref()
+            .map(|signing| load_signer(ctx, signing).map(Arc::new))
+            .transpose()?,
+    })
+}
+
+/// Read and decrypt the signing key (docs/signing.md). Every way this fails is bad input (exit
+/// 2), found before a byte goes to the registry; the password is registered as a secret first.
+pub(crate) fn load_signer(ctx: &Context, signing: &config::Signing) -> Result<Signer, Failure> {
+    let key = &signing.key.value;
+    let origin = match &signing.key.source {
+        config::Source::Flag(flag) => (*flag).to_string(),
+        _ => Key::SigningKey.path().to_string(),
+    };
+    let variable = &signing.password_env_var.value;
+    let Some(password) = ctx.env.var(variable) else {
+        return Err(Failure::usage(format!(
+            "signing key {} ({origin}) is encrypted and {variable} is not set; set {variable} to its password (empty if it has none), or name another variable in {}",
+            key.written,
+            Key::SigningPasswordEnvVar.path()
+        )));
+    };
+    register_secret(&password);
+    let text = std::fs::read_to_string(&key.resolved).map_err(|error| {
+        let fix = match error.kind() {
+            std::io::ErrorKind::NotFound => {
+                "create a key pair with ksail workload keygen, or fix the path"
+            }
+            _ => "check the file and its permissions",
+        };
+        Failure::usage(format!(
+            "cannot read signing key {} ({origin}): {}; {fix}",
+            key.written,
+            crate::artifact::io_reason(&error)
+        ))
+    })?;
+    Signer::from_encrypted(&text, password.as_bytes(), key.written.clone()).map_err(|error| {
+        let fix = match error {
+            KeyError::WrongPassword => format!("set {variable} to the password the key was written with"),
+            _ => "name a key written by ksail workload keygen or cosign generate-key-pair".to_string(),
+        };
+        Failure::usage(format!(
+            "cannot use signing key {} ({origin}): {error}; {fix}",
+            key.written
+        ))
     })
 }
 
