@@ -83,6 +83,9 @@ pub fn run() -> i32 {
                 let on_interrupt = commands::watch::interrupted(&args);
                 run_async(&ctx, commands::watch::run(&ctx, args), on_interrupt)
             }
+            Some(WorkloadSubcommand::Keygen(args)) => {
+                finish(&ctx.printer, commands::keygen::run(&ctx, &args))
+            }
         },
     }
 }
@@ -100,7 +103,7 @@ fn connection_of(command: &Command) -> Option<&ConnectionArgs> {
         Command::Workload(workload) => match workload.command.as_ref()? {
             WorkloadSubcommand::Reconcile(args) => Some(&args.connection),
             WorkloadSubcommand::Watch(args) => Some(&args.connection),
-            WorkloadSubcommand::Push(_) => None,
+            WorkloadSubcommand::Push(_) | WorkloadSubcommand::Keygen(_) => None,
         },
         Command::Completion(_) => None,
     }

@@ -265,6 +265,15 @@ pub enum WorkloadSubcommand {
     Reconcile(ReconcileArgs),
     /// Push and reconcile on every saved change of the source directory, until Ctrl-C
     Watch(WatchArgs),
+    /// Write a cosign key pair for signing pushed artifacts (password from $COSIGN_PASSWORD)
+    Keygen(KeygenArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct KeygenArgs {
+    /// Private key file to write; the public key goes next to it as .pub (default: spec.workload.signing.key, else cosign.key)
+    #[arg(long, value_name = "FILE", value_parser = NonEmptyStringValueParser::new())]
+    pub key: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -736,3 +736,203 @@ fn create_with_a_broken_first_artifact_exits_1_with_the_kustomizations_reason() 
         "the error carries kustomize-controller's reason and message:\n{stderr}"
     );
 }
+
+/// The password of the key pairs the signing test writes; it must never be printed.
+const SIGNING_PASSWORD: &str = "correct-horse-battery-staple";
+
+/// `ksail <args>` for the signing test: the lab's own kubeconfig (cluster commands) and the key
+/// password; `signing` adds `spec.workload.signing.key: cosign.key` through its variable.
+fn run_signing(lab: &Lab, args: &[&str], signing: bool) -> std::process::Output {
+    let mut command = lab.env.ksail(args);
+    command
+        .env("KUBECONFIG", lab.own_kubeconfig())
+        .env(
+            "KSAIL_FLUX_OPERATOR_MANIFEST",
+            lab.cluster.share("install/flux-operator.yaml"),
+        )
+        .env("COSIGN_PASSWORD", SIGNING_PASSWORD);
+    if signing {
+        command.env("KSAIL_SPEC_WORKLOAD_SIGNING_KEY", "cosign.key");
+    }
+    let output = command.output().expect("run ksail");
+    for stream in [&output.stdout, &output.stderr] {
+        let text = String::from_utf8_lossy(stream);
+        assert!(
+            !text.contains(SIGNING_PASSWORD) && !text.contains("-----BEGIN"),
+            "ksail {args:?} printed the password or the private key:\n{text}"
+        );
+    }
+    eprintln!(
+        "$ ksail {}\n{}{}",
+        args.join(" "),
+        stdout_text(&output),
+        stderr_text(&output)
+    );
+    output
+}
+
+/// The digest on a push's `pushed`/`unchanged` line.
+fn pushed_digest(output: &std::process::Output) -> String {
+    assert_exit(output, 0);
+    let stdout = stdout_text(output);
+    let at = stdout
+        .find("@sha256:")
+        .expect("a digest on the result line");
+    stdout[at + 1..at + 72].to_string()
+}
+
+/// `cosign verify --key <public>` of `k8s@digest` in the lab's registry, by the cosign Flux
+/// links (offline: no transparency log, no TUF). Returns its exit code.
+fn cosign_verify(lab: &Lab, public: &str, digest: &str) -> Option<i32> {
+    let home = lab.env.root().join("cosign-home");
+    std::process::Command::new(lab.cluster.bin("cosign"))
+        .args([
+            "verify",
+            "--key",
+            public,
+            "--insecure-ignore-tlog=true",
+            "--new-bundle-format=false",
+            "--allow-http-registry",
+        ])
+        .arg(format!("{}/k8s@{digest}", lab.registry.host_port()))
+        .current_dir(lab.env.work())
+        .env_clear()
+        .env("HOME", &home)
+        .env("TUF_ROOT", home.join("tuf"))
+        .output()
+        .expect("run cosign")
+        .status
+        .code()
+}
+
+/// Issue 14: keygen, then `cluster create` with a signing key wires verification into the
+/// FluxInstance; real source-controller marks the signed artifact verified and refuses an
+/// unsigned push and one signed with another key (reconcile exits 1 with the reason and the
+/// fix); signing the refused digest with the right key makes it serve. The signatures verify
+/// with real cosign too. `cluster update` repairs verification drift both ways.
+#[test]
+fn flux_verifies_signed_pushes_and_refuses_unsigned_or_foreign_ones() {
+    let lab = real::flux().lab();
+    let _tools = lab.fake_tools_before_create();
+    lab.init_project("Flux");
+    assert_exit(&run_signing(&lab, &["workload", "keygen"], false), 0);
+
+    let create = run_signing(&lab, &["cluster", "create", "--timeout", "3m"], true);
+    assert_exit(&create, 0);
+    let source = lab
+        .cluster
+        .get(OCI_REPOSITORY, Some(FLUX_NAMESPACE), "flux-system")
+        .expect("the operator made the sync source");
+    assert_eq!(
+        source["spec"]["verify"],
+        serde_json::json!({"provider": "cosign", "secretRef": {"name": "ksail-cosign-public-key"}})
+    );
+    let verified = lab.cluster.wait_condition(
+        OCI_REPOSITORY,
+        FLUX_NAMESPACE,
+        "flux-system",
+        "SourceVerified",
+        "True",
+    );
+    let first = served_revision(&lab);
+    assert!(
+        condition(&verified, "SourceVerified").unwrap()["message"]
+            .as_str()
+            .is_some_and(|message| message.contains(first.trim_start_matches("dev@"))),
+        "{verified}"
+    );
+    assert_eq!(
+        cosign_verify(&lab, "cosign.pub", first.trim_start_matches("dev@")),
+        Some(0)
+    );
+
+    // Unsigned: Flux keeps serving the first artifact and reports why.
+    lab.write("k8s/app.yaml", &real::configmap("app", "two"));
+    let unsigned = pushed_digest(&run_signing(&lab, &["workload", "push"], false));
+    let refused = run_signing(&lab, &["workload", "reconcile", "--timeout", "50s"], false);
+    assert_exit(&refused, 1);
+    let stderr = stderr_text(&refused);
+    assert!(
+        stderr.contains("VerificationError")
+            && stderr.contains("no signature the cluster trusts")
+            && stderr.contains("ksail-cosign-public-key"),
+        "the error names the verification failure and the fix:\n{stderr}"
+    );
+    assert_eq!(lab.configmap_value("app").as_deref(), Some("one"));
+    assert_eq!(
+        cosign_verify(&lab, "cosign.pub", &unsigned),
+        Some(10),
+        "no signatures"
+    );
+
+    // Signed with another key: refused the same way, and cosign agrees.
+    assert_exit(
+        &run_signing(&lab, &["workload", "keygen", "--key", "other.key"], false),
+        0,
+    );
+    let foreign = run_signing(
+        &lab,
+        &["workload", "push", "--signing-key", "other.key"],
+        false,
+    );
+    assert_eq!(pushed_digest(&foreign), unsigned);
+    assert_exit(
+        &run_signing(&lab, &["workload", "reconcile", "--timeout", "50s"], false),
+        1,
+    );
+    assert_eq!(
+        cosign_verify(&lab, "cosign.pub", &unsigned),
+        Some(12),
+        "no matching signatures"
+    );
+    assert_eq!(cosign_verify(&lab, "other.pub", &unsigned), Some(0));
+
+    // The right key signs the digest already in the registry (nothing else to upload); Flux
+    // then serves it. -vvv: not even trace logs show the password or the key.
+    let signed = run_signing(
+        &lab,
+        &["-vvv", "workload", "push", "--output", "json"],
+        true,
+    );
+    assert_eq!(pushed_digest_json(&signed), unsigned);
+    let reconcile = run_signing(&lab, &["workload", "reconcile", "--timeout", "50s"], true);
+    assert_exit(&reconcile, 0);
+    assert_eq!(lab.configmap_value("app").as_deref(), Some("two"));
+    assert_eq!(served_revision(&lab), format!("dev@{unsigned}"));
+
+    // Verification drift: without a signing key, update turns it off; with it, back on.
+    let off = run_signing(&lab, &["cluster", "update"], false);
+    assert_exit(&off, 0);
+    assert!(
+        stdout_text(&off).contains("signature verification: cosign → off (repaired in place)"),
+        "{}",
+        stdout_text(&off)
+    );
+    lab.cluster
+        .wait_for("the operator to drop spec.verify", real::SETTLE, || {
+            let source = lab
+                .cluster
+                .get(OCI_REPOSITORY, Some(FLUX_NAMESPACE), "flux-system");
+            match source.as_ref().map(|s| s["spec"]["verify"].clone()) {
+                Some(Value::Null) => Ok(()),
+                other => Err(format!("{other:?}")),
+            }
+        });
+    let on = run_signing(&lab, &["cluster", "update"], true);
+    assert_exit(&on, 0);
+    assert!(
+        stdout_text(&on)
+            .contains("signature verification: off → cosign cosign.pub (repaired in place)"),
+        "{}",
+        stdout_text(&on)
+    );
+    real::assert_no_changes(&run_signing(&lab, &["cluster", "update"], true));
+}
+
+/// The digest of a `workload push --output json` document (whose signature was written now).
+fn pushed_digest_json(output: &std::process::Output) -> String {
+    assert_exit(output, 0);
+    let document: Value = serde_json::from_str(stdout_text(output).trim()).expect("one document");
+    assert_eq!(document["signature"]["reused"], false, "{document}");
+    document["digest"].as_str().expect("a digest").to_string()
+}

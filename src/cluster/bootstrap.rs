@@ -14,6 +14,11 @@ use crate::gitops::flux::resources as flux;
 pub const PULL_SECRET_NAME: &str = "ksail-registry-credentials";
 pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
 
+/// The Secret holding the public key the sync OCIRepository verifies with (docs/signing.md).
+pub const VERIFY_SECRET_NAME: &str = "ksail-cosign-public-key";
+/// Its key: source-controller tries every key ending in `.pub`.
+pub const VERIFY_SECRET_KEY: &str = "cosign.pub";
+
 /// The JSON patch the operator renders into its OCIRepository for a plain-HTTP registry.
 const INSECURE_PATCH: &str = "- op: add\n  path: /spec/insecure\n  value: true\n";
 
@@ -29,6 +34,8 @@ pub struct SyncSpec<'a> {
     /// The in-cluster registry is plain HTTP.
     pub http: bool,
     pub pull: Option<&'a PullCredentials>,
+    /// The public key PEM the sync source verifies signatures with, when signing is configured.
+    pub verify: Option<&'a str>,
 }
 
 /// `flux-system/ksail-registry-credentials` (`kubernetes.io/dockerconfigjson`).
@@ -51,6 +58,29 @@ pub fn flux_pull_secret(host: &str, pull: &PullCredentials) -> Value {
         "type": "kubernetes.io/dockerconfigjson",
         "stringData": {".dockerconfigjson": config.to_string()},
     })
+}
+
+/// `flux-system/ksail-cosign-public-key`: the public key under `cosign.pub`.
+pub fn flux_verify_secret(public_key_pem: &str) -> Value {
+    json!({
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {
+            "name": VERIFY_SECRET_NAME,
+            "namespace": flux::NAMESPACE,
+            "labels": {MANAGED_BY_LABEL: "ksail"},
+        },
+        "type": "Opaque",
+        "stringData": {VERIFY_SECRET_KEY: public_key_pem},
+    })
+}
+
+/// The JSON patch that makes the operator's OCIRepository verify with that Secret
+/// (source-controller `spec.verify`, provider cosign, key-based).
+fn verify_patch() -> String {
+    format!(
+        "- op: add\n  path: /spec/verify\n  value:\n    provider: cosign\n    secretRef:\n      name: {VERIFY_SECRET_NAME}\n"
+    )
 }
 
 /// FluxInstance `flux-system/flux`.
@@ -80,13 +110,16 @@ pub fn flux_instance(sync: &SyncSpec, operator_version: &str, distribution_versi
         },
         "sync": sync_spec,
     });
+    let target = json!({"kind": "OCIRepository", "name": flux::SYNC_NAME});
+    let mut patches = Vec::new();
     if sync.http {
-        spec["kustomize"] = json!({
-            "patches": [{
-                "target": {"kind": "OCIRepository", "name": flux::SYNC_NAME},
-                "patch": INSECURE_PATCH,
-            }]
-        });
+        patches.push(json!({"target": target, "patch": INSECURE_PATCH}));
+    }
+    if sync.verify.is_some() {
+        patches.push(json!({"target": target, "patch": verify_patch()}));
+    }
+    if !patches.is_empty() {
+        spec["kustomize"] = json!({ "patches": patches });
     }
     json!({
         "apiVersion": flux::FLUX_INSTANCE.api_version(),
@@ -155,7 +188,32 @@ mod tests {
             kustomization_file: None,
             http: true,
             pull: None,
+            verify: None,
         }
+    }
+
+    #[test]
+    fn a_signing_key_adds_the_verify_patch_and_its_secret() {
+        let sync = SyncSpec {
+            verify: Some("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n"),
+            ..local_sync()
+        };
+        let instance = flux_instance(&sync, "0.58.1", "2.x");
+        let patches = &instance["spec"]["kustomize"]["patches"];
+        assert_eq!(
+            patches[0]["patch"], INSECURE_PATCH,
+            "the insecure patch stays first"
+        );
+        assert_eq!(patches[1]["target"]["kind"], "OCIRepository");
+        let patch: Value = serde_saphyr::from_str(patches[1]["patch"].as_str().unwrap()).unwrap();
+        assert_eq!(
+            patch,
+            json!([{"op": "add", "path": "/spec/verify",
+                    "value": {"provider": "cosign", "secretRef": {"name": VERIFY_SECRET_NAME}}}])
+        );
+        let secret = flux_verify_secret(sync.verify.unwrap());
+        assert_eq!(secret["metadata"]["namespace"], "flux-system");
+        assert_eq!(secret["stringData"]["cosign.pub"], sync.verify.unwrap());
     }
 
     #[test]

@@ -176,6 +176,15 @@ pub async fn preflight(
         GitOpsEngine::None => None,
         _ => Some(gitops_setup::preflight_source(ctx.reporter(), settings)?),
     };
+    if let Some(key) = &settings.verify_key
+        && settings.engine == GitOpsEngine::ArgoCD
+    {
+        // Argo CD reads OCI sources without checking signatures (docs/signing.md).
+        ctx.reporter().warn(&format!(
+            "spec.workload.signing is set but Argo CD does not verify OCI signatures: pushes are signed with the key of {}, and nothing in the cluster checks them",
+            key.display
+        ));
+    }
     let credentials = match &settings.credentials {
         Some(request) => resolve_registry_credentials(ctx, request).await?,
         None => ResolvedCredentials {

@@ -30,6 +30,7 @@ use crate::registry::{RegistryClient, ResolvedCredentials};
 use crate::resolve::{PushTarget, SyncTarget};
 use crate::settings::PushSettings;
 use crate::settings::cluster::ClusterSettings;
+use crate::signing::cosign;
 
 /// `✓ <text>`: the step did its work.
 pub fn done(reporter: &dyn Reporter, text: &str) {
@@ -126,6 +127,30 @@ impl GitopsSetup<'_> {
                 reporter,
                 &format!("artifact {}: exists (kept)", sync.host_ref),
             );
+            // A verifying cluster refuses the kept artifact unless it carries our signature.
+            if let Some(signer) = &self.settings.signer {
+                let reference = format!("{}/{}", sync.host, sync.repository);
+                let attached = cosign::attach(
+                    &client,
+                    &sync.repository,
+                    &reference,
+                    &digest,
+                    signer,
+                )
+                .await
+                .map_err(|error| {
+                    Failure::failed(format!(
+                        "cannot sign {}: {}; check that the registry is running and writable",
+                        sync.host_ref,
+                        error.reason()
+                    ))
+                })?;
+                let line = format!("artifact {}: signature {}", sync.host_ref, attached.tag);
+                match attached.reused {
+                    true => skipped(reporter, &format!("{line} exists (kept)")),
+                    false => done(reporter, &format!("{line} written")),
+                }
+            }
             return Ok((digest, false));
         }
         let settings = self.push_settings();
@@ -247,6 +272,11 @@ impl GitopsSetup<'_> {
             kustomization_file: self.settings.kustomization_file.as_deref(),
             http: self.settings.in_cluster_http,
             pull: self.settings.pull_credentials.as_ref(),
+            verify: self
+                .settings
+                .verify_key
+                .as_ref()
+                .map(|key| key.pem.as_str()),
         })
     }
 
@@ -260,6 +290,9 @@ impl GitopsSetup<'_> {
                 let mut objects = Vec::new();
                 if let Some(pull) = spec.pull {
                     objects.push(bootstrap::flux_pull_secret(spec.host, pull));
+                }
+                if let Some(public_key) = spec.verify {
+                    objects.push(bootstrap::flux_verify_secret(public_key));
                 }
                 objects.push(bootstrap::flux_instance(
                     &spec,

@@ -3,12 +3,15 @@
 //! object, or repair a drifted sync tag with one merge patch of that field. Nothing else about
 //! the cluster is touched. With `--dry-run` no write is sent anywhere.
 
-use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams};
 use serde_json::{Value, json};
 
+use super::bootstrap;
 use super::create::{Preflight, engine_name, preflight};
+use super::install::Applier;
 use super::provider::Provider;
-use super::setup::{GitopsSetup, get_object, read_failure};
+use super::setup::{GitopsSetup, get_object, matches_live, read_failure};
 use crate::config::GitOpsEngine;
 use crate::context::Context;
 use crate::error::Failure;
@@ -80,6 +83,12 @@ pub enum Action {
         live: String,
         desired: String,
     },
+    /// The FluxInstance's signature verification (its verify patch and public-key Secret)
+    /// differs from `spec.workload.signing` (docs/signing.md).
+    RepairVerification {
+        live: String,
+        desired: String,
+    },
 }
 
 impl Action {
@@ -97,6 +106,10 @@ impl Action {
             Action::CreateSync => (format!("gitops sync: missing → {sync_ref}"), "(created)"),
             Action::RepairTag { live, desired, .. } => (
                 format!("workload tag: {live} → {desired}"),
+                "(repaired in place)",
+            ),
+            Action::RepairVerification { live, desired } => (
+                format!("signature verification: {live} → {desired}"),
                 "(repaired in place)",
             ),
         };
@@ -143,7 +156,8 @@ pub async fn update(
         client: &cluster.client,
         credentials,
     };
-    let mut action = decide(&cluster.client, settings, sync, &apis).await?;
+    let desired = setup.bootstrap_objects()?;
+    let mut action = decide(&cluster.client, settings, sync, &apis, &desired).await?;
     if action != Some(Action::InstallEngine) {
         // Without the manifest (offline, no override) the sync objects are still checked.
         let complete = setup.engine_installed().await.unwrap_or_else(|error| {
@@ -180,6 +194,9 @@ pub async fn update(
             Action::RepairTag {
                 object, desired, ..
             } => repair_tag(&cluster.client, &apis, *object, desired).await?,
+            Action::RepairVerification { .. } => {
+                repair_verification(&cluster.client, &desired).await?;
+            }
         }
     }
     reporter.result(&line);
@@ -215,6 +232,7 @@ async fn decide(
     settings: &ClusterSettings,
     sync: &SyncTarget,
     apis: &ApiGroups,
+    desired: &[Value],
 ) -> Result<Option<Action>, Failure> {
     let served = match settings.engine {
         GitOpsEngine::Flux => apis.flux_served(),
@@ -244,6 +262,9 @@ async fn decide(
         };
         let live_tag = object.live_tag(&live).unwrap_or_default();
         if live_tag == sync.tag {
+            if object == SyncObject::FluxInstance {
+                return verification_drift(client, settings, &live, desired).await;
+            }
             return Ok(None);
         }
         return Ok(Some(Action::RepairTag {
@@ -253,6 +274,78 @@ async fn decide(
         }));
     }
     Ok(Some(Action::CreateSync))
+}
+
+/// Whether the live FluxInstance verifies as `spec.workload.signing` says: its kustomize
+/// patches are the ones ksail writes, and the public-key Secret holds the configured key.
+async fn verification_drift(
+    client: &kube::Client,
+    settings: &ClusterSettings,
+    live: &Value,
+    desired: &[Value],
+) -> Result<Option<Action>, Failure> {
+    let wanted = desired
+        .iter()
+        .find(|object| object["kind"] == "FluxInstance")
+        .and_then(|instance| instance.pointer("/spec/kustomize"));
+    let live_patches = live.pointer("/spec/kustomize");
+    let live_verifies = live_patches
+        .and_then(|kustomize| kustomize["patches"].as_array())
+        .is_some_and(|patches| {
+            patches.iter().any(|patch| {
+                patch["patch"]
+                    .as_str()
+                    .is_some_and(|text| text.contains("/spec/verify"))
+            })
+        });
+    let desired_secret = desired
+        .iter()
+        .find(|object| object["metadata"]["name"] == bootstrap::VERIFY_SECRET_NAME);
+    let key_matches = match desired_secret {
+        None => true,
+        Some(secret) => {
+            let resource = ApiResource::erase::<Secret>(&());
+            let name = bootstrap::VERIFY_SECRET_NAME;
+            get_object(client, &resource, flux::NAMESPACE, name)
+                .await
+                .map_err(|error| read_failure(&format!("{}/{name}", flux::NAMESPACE), error))?
+                .is_some_and(|live_secret| matches_live(&live_secret, secret))
+        }
+    };
+    if live_patches == wanted && key_matches {
+        return Ok(None);
+    }
+    let live = match (live_verifies, key_matches, desired_secret.is_some()) {
+        (false, _, _) => "off",
+        (true, false, _) => "cosign with another public key",
+        (true, true, false) => "cosign",
+        (true, true, true) => "cosign with other patches",
+    };
+    let desired = match &settings.verify_key {
+        Some(key) => format!("cosign {}", key.display),
+        None => "off".to_string(),
+    };
+    Ok(Some(Action::RepairVerification {
+        live: live.to_string(),
+        desired,
+    }))
+}
+
+/// Server-side apply of the public-key Secret (when signing is configured) and the FluxInstance:
+/// ksail owns its `spec.kustomize`, so patches it no longer writes are removed.
+async fn repair_verification(client: &kube::Client, desired: &[Value]) -> Result<(), Failure> {
+    let mut applier = Applier::new(client.clone());
+    for object in desired.iter().filter(|object| {
+        object["kind"] == "FluxInstance"
+            || object["metadata"]["name"] == bootstrap::VERIFY_SECRET_NAME
+    }) {
+        let namespace = object["metadata"]["namespace"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        applier.apply(object.clone(), &namespace).await?;
+    }
+    Ok(())
 }
 
 /// One JSON merge patch of the tag field; labels, annotations and every other field stay.

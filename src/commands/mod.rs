@@ -3,6 +3,7 @@
 
 pub mod cluster;
 pub mod completion;
+pub mod keygen;
 pub mod push;
 pub mod reconcile;
 pub mod watch;

@@ -15,6 +15,7 @@ use crate::error::{Failure, FailureClass};
 use crate::output::{OutputFormat, human_bytes, short_digest};
 use crate::publish::{self, PlanError, UploadState};
 use crate::settings::{PushSettings, push_settings};
+use crate::signing::cosign::Attached;
 
 pub const COMMAND: &str = "workload push";
 
@@ -55,6 +56,7 @@ pub struct PushReport {
     files: Option<usize>,
     annotations: Option<Annotations>,
     sync: Option<(String, String)>,
+    signature: Option<Attached>,
     pub validation: Vec<artifact::Problem>,
 }
 
@@ -74,6 +76,9 @@ impl PushReport {
             "created": annotations.map(|a| a.created.clone()),
             "source": annotations.map(|a| a.source.clone()),
             "sync": self.sync.as_ref().map(|(url, tag)| json!({"url": url, "tag": tag})),
+            "signature": self.signature.as_ref().map(|signature| json!({
+                "tag": signature.tag, "digest": signature.digest, "reused": signature.reused,
+            })),
             "validation": self.validation.iter().map(|p| json!({
                 "file": p.file, "line": p.line, "column": p.column, "message": p.message,
             })).collect::<Vec<_>>(),
@@ -186,6 +191,7 @@ async fn publish_artifact(
     let outcome = publish::upload(ctx, settings, credentials, &planned, state).await?;
     planned.remember(cache.as_ref());
     report.digest = Some(outcome.digest.clone());
+    report.signature = outcome.signature.clone();
     if let (Some(created), Some(annotations)) = (&outcome.created, report.annotations.as_mut()) {
         // What the registry holds was created when it was first pushed.
         annotations.created = created.clone();
@@ -227,7 +233,14 @@ mod tests {
     #[test]
     fn json_members_are_null_until_known() {
         let json = PushReport::default().to_json();
-        for member in ["url", "digest", "layerDigest", "revision", "sync"] {
+        for member in [
+            "url",
+            "digest",
+            "layerDigest",
+            "revision",
+            "sync",
+            "signature",
+        ] {
             assert_eq!(json[member], Value::Null, "{member}");
         }
         assert_eq!(json["validation"], json!([]));

@@ -11,9 +11,8 @@ use std::time::Duration;
 
 use super::ConfigError;
 use super::keys::{
-    DEFAULT_SIGNING_PASSWORD_ENV_VAR,
-    DEFAULT_KUBECONFIG, DEFAULT_SOURCE_DIRECTORY, Distribution, FLUX_DISTRIBUTION_VERSION,
-    FLUX_OPERATOR_VERSION, GITOPS_DEFAULT_REGISTRY, GitOpsEngine, Key,
+    DEFAULT_KUBECONFIG, DEFAULT_SIGNING_PASSWORD_ENV_VAR, DEFAULT_SOURCE_DIRECTORY, Distribution,
+    FLUX_DISTRIBUTION_VERSION, FLUX_OPERATOR_VERSION, GITOPS_DEFAULT_REGISTRY, GitOpsEngine, Key,
 };
 use super::load::{LoadedFile, expansion_note};
 use super::value::{Problem, Val, interpret};
@@ -269,12 +268,12 @@ impl Resolver<'_> {
     /// password variable are read with it.
     fn signing(&self) -> Result<Option<Signing>, ConfigError> {
         let Some(key) = self
-            .pick_text(Key::SigningKey)?
+            .pick_text(Key::Signing)?
             .filter(|key| !key.value.trim().is_empty())
         else {
             return Ok(None);
         };
-        let public_key = self.pick_text(Key::SigningPublicKey)?.unwrap_or_else(|| {
+        let public_key = self.pick_text(Key::SigningPublic)?.unwrap_or_else(|| {
             let written = &key.value;
             let stem = written.strip_suffix(".key").unwrap_or(written);
             key.clone().map(|_| format!("{stem}.pub"))
@@ -307,7 +306,7 @@ impl Resolver<'_> {
             Key::Context => text("--context", &flags.context),
             Key::Timeout => text("--timeout", &flags.timeout),
             Key::PushTimeout => text("--timeout", &flags.push_timeout),
-            Key::SigningKey => text("--signing-key", &flags.signing_key),
+            Key::Signing => text("--signing-key", &flags.signing_key),
             Key::SourceDirectory => text("--source-directory", &flags.source_directory),
             Key::KustomizationFile => text("--kustomization-file", &flags.kustomization_file),
             Key::Insecure => flags.insecure.map(|b| ("--insecure", FlagValue::Bool(b))),

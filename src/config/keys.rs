@@ -51,8 +51,8 @@ pub enum Key {
     FluxDistributionVersion,
     MirrorRegistries,
     PushTimeout,
-    SigningKey,
-    SigningPublicKey,
+    Signing,
+    SigningPublic,
     SigningPasswordEnvVar,
 }
 
@@ -374,7 +374,7 @@ pub static KEYS: [KeySpec; 23] = [
     KeySpec {
         expanded: true,
         ..key(
-            Key::SigningKey,
+            Key::Signing,
             "spec.workload.signing.key",
             "KSAIL_SPEC_WORKLOAD_SIGNING_KEY",
             "cosign private key file (ENCRYPTED SIGSTORE PRIVATE KEY, as ksail workload keygen or cosign generate-key-pair write it), relative to this file. When set, workload push signs what it pushes and cluster create/update make Flux verify it.",
@@ -383,7 +383,7 @@ pub static KEYS: [KeySpec; 23] = [
     KeySpec {
         expanded: true,
         ..key(
-            Key::SigningPublicKey,
+            Key::SigningPublic,
             "spec.workload.signing.publicKey",
             "KSAIL_SPEC_WORKLOAD_SIGNING_PUBLICKEY",
             "cosign public key file the cluster verifies the artifact with, relative to this file. When unset: the signing key's path with .key replaced by .pub (cosign.key → cosign.pub).",

@@ -25,11 +25,11 @@ mod tests_effective;
 
 use std::path::{Path, PathBuf};
 
-pub use effective::{Effective, FlagOverrides, Signing, Source, Sourced, effective};
+pub use effective::{ConfigPath, Effective, FlagOverrides, Signing, Source, Sourced, effective};
 pub use expand::expand;
 pub use keys::{
-    API_VERSION, DEFAULT_KUBECONFIG, DEFAULT_SOURCE_DIRECTORY, Distribution, GITOPS_ENGINES,
-    GitOpsEngine, KIND, Key, override_variables,
+    API_VERSION, DEFAULT_KUBECONFIG, DEFAULT_SIGNING_PASSWORD_ENV_VAR, DEFAULT_SOURCE_DIRECTORY,
+    Distribution, GITOPS_ENGINES, GitOpsEngine, KIND, Key, override_variables,
 };
 #[cfg(test)]
 pub use load::load;

@@ -82,17 +82,23 @@ impl Effective {
                 let timeout = self.push_timeout.as_ref()?;
                 quoted(timeout, format_go(timeout.value))
             }
-            Key::SigningKey => {
+            Key::Signing => {
                 let signing = self.signing.as_ref()?;
                 quoted(&signing.key, signing.key.value.written.clone())
             }
-            Key::SigningPublicKey => {
+            Key::SigningPublic => {
                 let signing = self.signing.as_ref()?;
-                quoted(&signing.public_key, signing.public_key.value.written.clone())
+                quoted(
+                    &signing.public_key,
+                    signing.public_key.value.written.clone(),
+                )
             }
             Key::SigningPasswordEnvVar => {
                 let signing = self.signing.as_ref()?;
-                quoted(&signing.password_env_var, signing.password_env_var.value.clone())
+                quoted(
+                    &signing.password_env_var,
+                    signing.password_env_var.value.clone(),
+                )
             }
             Key::SourceDirectory => quoted(
                 &self.source_directory,

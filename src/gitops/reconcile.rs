@@ -393,6 +393,12 @@ fn plural<'a>(count: usize, one: &'a str, many: &'a str) -> &'a str {
     if count == 1 { one } else { many }
 }
 
+/// source-controller's `Ready`/`SourceVerified` reason when no signature on the artifact
+/// verifies with the keys of `spec.verify` (`api/v1` `VerificationError`).
+const VERIFICATION_ERROR: &str = "VerificationError";
+/// What to do about it (docs/signing.md "When Flux refuses an artifact").
+const VERIFICATION_HINT: &str = "the artifact carries no signature the cluster trusts: push it with the signing key whose public half is in Secret flux-system/ksail-cosign-public-key (spec.workload.signing.key), or run ksail cluster update if that key changed";
+
 /// The final error: diagnostics first (exit 1 or 3 with a known engine), then one line.
 async fn failure(inputs: &AttemptInputs<'_>, exhausted: Exhausted<AttemptError>) -> Failure {
     let ran_out = exhausted.ran_out();
@@ -414,7 +420,14 @@ async fn failure(inputs: &AttemptInputs<'_>, exhausted: Exhausted<AttemptError>)
     let message = match &error {
         AttemptError::Engine(failure) => return failure.clone(),
         AttemptError::Failed { roots, blocked, .. } => {
-            let hint = "inspect them with kubectl describe, fix the cause and push again";
+            // A refused signature has one fix whatever the diagnostics say: the line ends in it.
+            let (hint, report_shown) = match roots.as_slice() {
+                [root] if root.reason == VERIFICATION_ERROR => (VERIFICATION_HINT, false),
+                _ => (
+                    "inspect them with kubectl describe, fix the cause and push again",
+                    report_shown,
+                ),
+            };
             if roots.len() == 1 {
                 let root = &roots[0];
                 diagnostics::summary_line(

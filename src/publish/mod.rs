@@ -23,9 +23,9 @@ use crate::registry::{
     ResolvedCredentials, TagGuard, check_unchanged, resolve_credentials, upload_blobs,
     write_manifest,
 };
-use crate::signing::cosign;
 use crate::retry::{self, Exhausted, Retryable};
 use crate::settings::PushSettings;
+use crate::signing::cosign;
 
 /// The layer cache in `$XDG_CACHE_HOME` (or `~/.cache`), if one can be used.
 pub fn layer_cache(ctx: &Context) -> Option<LayerCache> {

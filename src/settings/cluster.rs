@@ -18,8 +18,8 @@ use crate::k8s::KubeTarget;
 use crate::registry::auth::CredentialRequest;
 use crate::resolve::{self, RegistrySpec, SyncTarget};
 use crate::retry::RetryPolicy;
-use crate::signing::Signer;
 use crate::settings::{config_registry, kube_target};
+use crate::signing::Signer;
 
 /// The default bound on each wait step of `cluster create` and `cluster update`.
 pub const CLUSTER_TIMEOUT: Duration = Duration::from_secs(10 * 60);
@@ -205,16 +205,16 @@ fn verify_key(signing: &config::Signing, signer: &Signer) -> Result<VerifyKey, F
         Failure::usage(format!(
             "cannot read public key {} ({}): {}; write it with ksail workload keygen, or set {} to the key's .pub file",
             path.written,
-            Key::SigningPublicKey.path(),
+            Key::SigningPublic.path(),
             crate::artifact::io_reason(&error),
-            Key::SigningPublicKey.path()
+            Key::SigningPublic.path()
         ))
     })?;
     let key = crate::signing::key::parse_public_key(&text).map_err(|error| {
         Failure::usage(format!(
             "cannot use public key {} ({}): {error}; name the cosign.pub written with the signing key",
             path.written,
-            Key::SigningPublicKey.path()
+            Key::SigningPublic.path()
         ))
     })?;
     if key != *signer.verifying_key() {
@@ -222,7 +222,7 @@ fn verify_key(signing: &config::Signing, signer: &Signer) -> Result<VerifyKey, F
             "public key {} is not the public half of signing key {}: the cluster would refuse every push; set {} to the key's own .pub file",
             path.written,
             signer.display,
-            Key::SigningPublicKey.path()
+            Key::SigningPublic.path()
         )));
     }
     Ok(VerifyKey {

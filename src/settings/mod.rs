@@ -266,7 +266,7 @@ pub(crate) fn load_signer(ctx: &Context, signing: &config::Signing) -> Result<Si
     let key = &signing.key.value;
     let origin = match &signing.key.source {
         config::Source::Flag(flag) => (*flag).to_string(),
-        _ => Key::SigningKey.path().to_string(),
+        _ => Key::Signing.path().to_string(),
     };
     let variable = &signing.password_env_var.value;
     let Some(password) = ctx.env.var(variable) else {
@@ -292,8 +292,11 @@ pub(crate) fn load_signer(ctx: &Context, signing: &config::Signing) -> Result<Si
     })?;
     Signer::from_encrypted(&text, password.as_bytes(), key.written.clone()).map_err(|error| {
         let fix = match error {
-            KeyError::WrongPassword => format!("set {variable} to the password the key was written with"),
-            _ => "name a key written by ksail workload keygen or cosign generate-key-pair".to_string(),
+            KeyError::WrongPassword => {
+                format!("set {variable} to the password the key was written with")
+            }
+            _ => "name a key written by ksail workload keygen or cosign generate-key-pair"
+                .to_string(),
         };
         Failure::usage(format!(
             "cannot use signing key {} ({origin}): {error}; {fix}",

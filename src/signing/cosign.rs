@@ -100,7 +100,9 @@ pub struct Layer {
 
 impl Layer {
     fn signature(&self) -> Option<&str> {
-        self.annotations.get(SIGNATURE_ANNOTATION).map(String::as_str)
+        self.annotations
+            .get(SIGNATURE_ANNOTATION)
+            .map(String::as_str)
     }
 }
 

@@ -12,7 +12,9 @@
 use crypto_secretbox::aead::{Aead, KeyInit};
 use crypto_secretbox::{Nonce, XSalsa20Poly1305};
 use p256::ecdsa::{SigningKey, VerifyingKey};
-use p256::pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey, LineEnding};
+use p256::pkcs8::{
+    DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey, LineEnding,
+};
 use rand_core::{OsRng, RngCore};
 use serde::{Deserialize, Serialize};
 
@@ -298,10 +300,7 @@ mod tests {
                 expected: PRIVATE_KEY_PEM_TYPE.into()
             })
         );
-        assert_eq!(
-            decrypt_private_key("just text", b""),
-            Err(KeyError::NotPem)
-        );
+        assert_eq!(decrypt_private_key("just text", b""), Err(KeyError::NotPem));
         let odd = pem_encode(PRIVATE_KEY_PEM_TYPE, br#"{"kdf":{"name":"scrypt","params":{"N":1024,"r":8,"p":1},"salt":""},"cipher":{"name":"nacl/secretbox","nonce":""},"ciphertext":""}"#);
         assert!(matches!(
             decrypt_private_key(&odd, b""),
