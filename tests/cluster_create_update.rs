@@ -20,8 +20,8 @@ use fake_apiserver::{FakeApiServer, LoggedRequest, ServerOptions};
 use serde_json::{Value, json};
 use support::fake_tools::{FakeCluster, FakeContainer, FakeState, FakeTools};
 use support::{
-    Action, FaultScript, Proxy, Registry, TestEnv, assert_error_line, assert_success, describe,
-    http, progress_lines, stderr_lines, stdout_lines,
+    Action, FaultScript, Proxy, Registry, TestEnv, assert_error_line, assert_exit, assert_success,
+    describe, http, progress_lines, stderr_lines, stderr_text, stdout_lines,
 };
 
 const REGISTRY: &str = "kind-local-registry";
@@ -1615,4 +1615,107 @@ fn a_manifest_url_that_answers_503_is_retried_until_it_serves() {
         .count();
     assert_eq!(retries, 2, "{}", String::from_utf8_lossy(&output.stderr));
     assert_eq!(proxy.requests().len(), 3, "{:?}", proxy.request_lines());
+}
+
+/// The password of the signing tests' keys.
+const KEY_PASSWORD: &str = "signing-test-password";
+
+impl Rig {
+    /// `ksail.yaml` plus `spec.workload.signing` (`key`, and `publicKey` when given), after
+    /// `workload keygen` wrote `cosign.key`/`cosign.pub` and `other.key`/`other.pub`.
+    fn with_signing(self, public_key: Option<&str>) -> Rig {
+        for key in ["cosign.key", "other.key"] {
+            assert_success(&self.ksail_signing(&["workload", "keygen", "--key", key]));
+        }
+        let config = std::fs::read_to_string(self.env.work().join("ksail.yaml")).unwrap();
+        let public = public_key.map_or(String::new(), |p| format!("      publicKey: {p}\n"));
+        self.env.write(
+            "ksail.yaml",
+            format!("{config}  workload:\n    signing:\n      key: cosign.key\n{public}"),
+        );
+        self
+    }
+
+    /// [`Rig::ksail`] with the key password set.
+    fn ksail_signing(&self, args: &[&str]) -> Output {
+        self.env
+            .ksail(args)
+            .env(
+                "KSAIL_FLUX_OPERATOR_MANIFEST",
+                self.env.work().join("flux-operator.yaml"),
+            )
+            .env("KSAIL_ARGOCD_MANIFEST", self.env.work().join("argocd.yaml"))
+            .env("COSIGN_PASSWORD", KEY_PASSWORD)
+            .output()
+            .expect("run ksail")
+    }
+}
+
+#[test]
+fn create_with_a_signing_key_wires_flux_verification_and_signs_the_first_artifact() {
+    let rig = rig!(flux).with_signing(None);
+    let output = rig.ksail_signing(&["cluster", "create", "--timeout", "20s"]);
+    assert_success(&output);
+    let secret = rig.object("", "secrets", "flux-system", "ksail-cosign-public-key");
+    let public = std::fs::read_to_string(rig.env.work().join("cosign.pub")).unwrap();
+    let stored = secret["stringData"]["cosign.pub"]
+        .as_str()
+        .map(str::to_string)
+        .or_else(|| {
+            use base64::Engine as _;
+            let data = secret["data"]["cosign.pub"].as_str()?;
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(data)
+                .ok()?;
+            String::from_utf8(bytes).ok()
+        });
+    assert_eq!(stored.as_deref(), Some(public.as_str()));
+    let instance = rig.object(FLUX_GROUP, "fluxinstances", "flux-system", "flux");
+    let patches = instance["spec"]["kustomize"]["patches"].as_array().unwrap();
+    assert!(
+        patches
+            .iter()
+            .any(|patch| patch["patch"]
+                .as_str()
+                .is_some_and(|text| text.contains("/spec/verify")
+                    && text.contains("ksail-cosign-public-key"))),
+        "{instance}"
+    );
+    // The first artifact carries its signature.
+    let (_, _, digest) = http::fetch_manifest(&rig.registry.host_port(), "k8s", "dev");
+    let tag = format!("{}.sig", digest.unwrap().replace(':', "-"));
+    let (status, _, _) = http::fetch_manifest(&rig.registry.host_port(), "k8s", &tag);
+    assert_eq!(status, 200, "no signature {tag}");
+}
+
+#[test]
+fn create_with_a_public_key_that_does_not_match_changes_nothing() {
+    let rig = rig!(flux).with_signing(Some("other.pub"));
+    let output = rig.ksail_signing(&["cluster", "create", "--timeout", "20s"]);
+    assert_exit(&output, 2);
+    assert_error_line(
+        &output,
+        "public key other.pub is not the public half of signing key cosign.key: the cluster would refuse every push; set spec.workload.signing.publicKey to the key's own .pub file",
+    );
+    assert!(rig.tools.call_lines().is_empty(), "no tool was run");
+    assert!(
+        http::list_tags(&rig.registry.host_port(), "k8s").is_empty(),
+        "nothing pushed"
+    );
+}
+
+#[test]
+fn create_with_a_signing_key_under_argo_cd_signs_and_warns_that_nothing_verifies() {
+    let rig = rig!(argocd).with_signing(None);
+    let output = rig.ksail_signing(&["cluster", "create", "--timeout", "20s"]);
+    assert_success(&output);
+    assert!(
+        stderr_text(&output).contains(
+            "warning: spec.workload.signing is set but Argo CD does not verify OCI signatures"
+        ),
+        "{}",
+        stderr_text(&output)
+    );
+    let tags = http::list_tags(&rig.registry.host_port(), "k8s");
+    assert!(tags.iter().any(|tag| tag.ends_with(".sig")), "{tags:?}");
 }

@@ -935,7 +935,7 @@ fn text_output_is_one_pushed_line_then_one_unchanged_line() {
     assert_eq!(header_digest.as_deref(), Some(digest.as_str()));
 }
 
-const JSON_MEMBERS: [&str; 16] = [
+const JSON_MEMBERS: [&str; 17] = [
     "command",
     "created",
     "digest",
@@ -946,6 +946,7 @@ const JSON_MEMBERS: [&str; 16] = [
     "layerSize",
     "repository",
     "revision",
+    "signature",
     "source",
     "status",
     "sync",
