@@ -225,6 +225,11 @@ impl Rig {
     }
 
     fn ksail(&self, args: &[&str]) -> Output {
+        self.ksail_with(args, &[])
+    }
+
+    /// [`Rig::ksail`] with more environment variables.
+    fn ksail_with(&self, args: &[&str], vars: &[(&str, &str)]) -> Output {
         self.env
             .ksail(args)
             .env(
@@ -232,6 +237,7 @@ impl Rig {
                 self.env.work().join("flux-operator.yaml"),
             )
             .env("KSAIL_ARGOCD_MANIFEST", self.env.work().join("argocd.yaml"))
+            .envs(vars.iter().copied())
             .output()
             .expect("run ksail")
     }
@@ -1638,16 +1644,7 @@ impl Rig {
 
     /// [`Rig::ksail`] with the key password set.
     fn ksail_signing(&self, args: &[&str]) -> Output {
-        self.env
-            .ksail(args)
-            .env(
-                "KSAIL_FLUX_OPERATOR_MANIFEST",
-                self.env.work().join("flux-operator.yaml"),
-            )
-            .env("KSAIL_ARGOCD_MANIFEST", self.env.work().join("argocd.yaml"))
-            .env("COSIGN_PASSWORD", KEY_PASSWORD)
-            .output()
-            .expect("run ksail")
+        self.ksail_with(args, &[("COSIGN_PASSWORD", KEY_PASSWORD)])
     }
 }
 

@@ -194,22 +194,8 @@ pub async fn check_unchanged(
     })
 }
 
-/// Steps 2 and 3: [`upload_blobs`], then [`write_manifest`] (the push itself runs them apart,
-/// to sign in between).
-#[cfg(test)]
-pub async fn upload_artifact(
-    client: &RegistryClient,
-    repo: &str,
-    tag: &str,
-    artifact: &ArtifactUpload,
-    guard: &TagGuard,
-    events: &(dyn Fn(PushEvent) + Send + Sync),
-) -> Result<PushOutcome, PushError> {
-    upload_blobs(client, repo, artifact, events).await?;
-    write_manifest(client, repo, tag, artifact, guard, events).await
-}
-
-/// Step 2: blobs, config first, with `HEAD` before each upload.
+/// Step 2: blobs, config first, with `HEAD` before each upload. Step 3 is [`write_manifest`];
+/// the push runs them apart, to sign in between.
 pub async fn upload_blobs(
     client: &RegistryClient,
     repo: &str,

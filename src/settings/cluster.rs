@@ -151,7 +151,7 @@ pub fn cluster_settings(ctx: &Context, flags: FlagOverrides) -> Result<ClusterSe
         Some(signing) => {
             let signer = super::load_signer(ctx, signing)?;
             let verify = verify_key(signing, &signer)?;
-            (Some(Arc::new(signer)), Some(verify))
+            (Some(signer), Some(verify))
         }
         None => (None, None),
     };

@@ -5,7 +5,7 @@
 pub mod cluster;
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::cli::{PushArgs, ReconcileArgs};
@@ -255,14 +255,17 @@ pub fn push_settings(ctx: &Context, args: &PushArgs) -> Result<PushSettings, Fai
         signer: effective
             .signing
             .as_ref()
-            .map(|signing| load_signer(ctx, signing).map(Arc::new))
+            .map(|signing| load_signer(ctx, signing))
             .transpose()?,
     })
 }
 
 /// Read and decrypt the signing key (docs/signing.md). Every way this fails is bad input (exit
 /// 2), found before a byte goes to the registry; the password is registered as a secret first.
-pub(crate) fn load_signer(ctx: &Context, signing: &config::Signing) -> Result<Signer, Failure> {
+pub(crate) fn load_signer(
+    ctx: &Context,
+    signing: &config::Signing,
+) -> Result<Arc<Signer>, Failure> {
     let key = &signing.key.value;
     let origin = match &signing.key.source {
         config::Source::Flag(flag) => (*flag).to_string(),
@@ -290,19 +293,37 @@ pub(crate) fn load_signer(ctx: &Context, signing: &config::Signing) -> Result<Si
             crate::artifact::io_reason(&error)
         ))
     })?;
-    Signer::from_encrypted(&text, password.as_bytes(), key.written.clone()).map_err(|error| {
-        let fix = match error {
-            KeyError::WrongPassword => {
-                format!("set {variable} to the password the key was written with")
-            }
-            _ => "name a key written by ksail workload keygen or cosign generate-key-pair"
-                .to_string(),
-        };
-        Failure::usage(format!(
-            "cannot use signing key {} ({origin}): {error}; {fix}",
-            key.written
-        ))
-    })
+    // `workload watch` loads the key every round; the scrypt derivation (~0.15 s, 64 MiB) runs
+    // again only when the file or the password changed.
+    static LAST: Mutex<Option<(String, String, Arc<Signer>)>> = Mutex::new(None);
+    let mut last = LAST
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some((cached_text, cached_password, signer)) = last.as_ref()
+        && *cached_text == text
+        && *cached_password == password
+        && signer.display == key.written
+    {
+        return Ok(Arc::clone(signer));
+    }
+    let signer = Signer::from_encrypted(&text, password.as_bytes(), key.written.clone()).map_err(
+        |error| {
+            let fix = match error {
+                KeyError::WrongPassword => {
+                    format!("set {variable} to the password the key was written with")
+                }
+                _ => "name a key written by ksail workload keygen or cosign generate-key-pair"
+                    .to_string(),
+            };
+            Failure::usage(format!(
+                "cannot use signing key {} ({origin}): {error}; {fix}",
+                key.written
+            ))
+        },
+    )?;
+    let signer = Arc::new(signer);
+    *last = Some((text, password, Arc::clone(&signer)));
+    Ok(signer)
 }
 
 /// resolution.md's tag chain puts `spec.workload.tag` before the registry string's tag. That

@@ -12,7 +12,7 @@ use crate::registry::error::MAX_REDIRECTS;
 use crate::registry::http::{LOOPBACK_NO_PROXY, USER_AGENT, no_proxy_list, proxies_from_env};
 use crate::registry::protocol::{
     ArtifactUpload, ConfigBlob, LayerBlob, PushError, PushEvent, TagGuard, check_unchanged,
-    upload_artifact,
+    upload_blobs, write_manifest,
 };
 
 #[derive(Debug, Clone)]
@@ -764,7 +764,8 @@ async fn push_artifact(
         return Ok(unchanged);
     }
     let guard = TagGuard::Expect(read.digest);
-    upload_artifact(client, repo, tag, artifact, &guard, events).await
+    upload_blobs(client, repo, artifact, events).await?;
+    write_manifest(client, repo, tag, artifact, &guard, events).await
 }
 
 /// A [`FakeRegistry`] with `state`, an anonymous client for it, and a directory for the layer.
