@@ -26,6 +26,8 @@ use flate2::{Compress, Compression, Crc, FlushCompress, Status};
 pub const BLOCK_SIZE: usize = 128 * 1024;
 /// The deflate level.
 pub const LEVEL: u32 = 6;
+/// Blocks shorter than this are always deflated: too few bytes to judge a histogram by.
+const MIN_STORE_CHECK: usize = 16 * 1024;
 /// gzip header: magic, deflate, no flags, mtime 0, no extra flags, OS "unknown" — so the bytes
 /// do not depend on the packing machine or the time.
 const HEADER: [u8; 10] = [0x1f, 0x8b, 0x08, 0x00, 0, 0, 0, 0, 0x00, 0xff];
@@ -86,10 +88,36 @@ fn work(queue: &Mutex<Receiver<Job>>) {
     }
 }
 
+/// Whether a block looks like bytes deflate cannot shrink (compressed, encrypted or random data):
+/// every byte value occurs between half and one and a half times as often as in uniform data.
+/// Such a block is stored, not searched for matches it does not have — that search is most of
+/// the cost of packing a tree with binary files (performance.md). Integer arithmetic only, so
+/// the choice, and with it the layer digest, is the same on every machine. (Data with a uniform
+/// histogram that still repeats itself, such as one random kilobyte many times, is stored too:
+/// a loss of ratio, never of bytes.)
+fn looks_incompressible(input: &[u8]) -> bool {
+    if input.len() < MIN_STORE_CHECK {
+        return false;
+    }
+    let mut counts = [0u32; 256];
+    for &byte in input {
+        counts[usize::from(byte)] += 1;
+    }
+    let total = input.len() as u64;
+    counts.iter().all(|&count| {
+        let scaled = u64::from(count) * 512;
+        scaled >= total && scaled <= 3 * total
+    })
+}
+
 /// Deflate one block with a fresh compressor: ending in a sync flush, or in the final block
-/// when `last`.
+/// when `last`. A block that [looks incompressible](looks_incompressible) is stored.
 pub fn deflate_block(input: &[u8], last: bool) -> io::Result<Vec<u8>> {
-    let mut compressor = Compress::new(Compression::new(LEVEL), false);
+    let level = match looks_incompressible(input) {
+        true => Compression::none(),
+        false => Compression::new(LEVEL),
+    };
+    let mut compressor = Compress::new(level, false);
     let flush = if last {
         FlushCompress::Finish
     } else {
@@ -299,9 +327,44 @@ mod tests {
         assert_eq!(bytes[10 + one.len()..10 + 2 * one.len()], one[..]);
     }
 
+    /// xorshift bytes: what deflate cannot shrink.
+    fn noise(len: usize, mut state: u64) -> Vec<u8> {
+        let mut data = Vec::with_capacity(len + 8);
+        while data.len() < len {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            data.extend_from_slice(&state.to_le_bytes());
+        }
+        data.truncate(len);
+        data
+    }
+
+    #[test]
+    fn incompressible_blocks_are_stored_and_text_is_deflated() {
+        let random = noise(BLOCK_SIZE, 0x9e37_79b9_7f4a_7c15);
+        assert!(looks_incompressible(&random));
+        let stored = deflate_block(&random, false).unwrap();
+        // Stored blocks of at most 65,535 bytes, 5 bytes of header each, plus the sync flush.
+        assert!(stored.len() <= random.len() + 3 * 5 + 5, "{}", stored.len());
+        let text = sample(BLOCK_SIZE);
+        assert!(!looks_incompressible(&text));
+        assert!(deflate_block(&text, false).unwrap().len() < text.len() / 2);
+        assert!(
+            !looks_incompressible(&random[..MIN_STORE_CHECK - 1]),
+            "too short to judge"
+        );
+        let mut mixed = text.clone();
+        mixed.extend_from_slice(&random);
+        mixed.extend_from_slice(&text[..777]);
+        assert_eq!(gunzip(&gzip(&mixed, 2, 5000)), mixed);
+        assert_eq!(gzip(&mixed, 1, mixed.len()), gzip(&mixed, 3, 4096));
+    }
+
     #[test]
     fn the_system_gzip_reads_it() {
-        let data = sample(3 * BLOCK_SIZE + 11);
+        let mut data = sample(3 * BLOCK_SIZE + 11);
+        data.extend_from_slice(&noise(BLOCK_SIZE, 7));
         let mut child = std::process::Command::new("gzip")
             .args(["-d", "-c"])
             .stdin(std::process::Stdio::piped())

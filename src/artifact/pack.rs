@@ -19,7 +19,7 @@ use super::{ArtifactError, display_path, io_reason};
 /// What the compressed bytes of a tar stream depend on besides the stream: the gzip block size,
 /// level and deflate implementation ([`super::gzip`]). Changing any of them changes every layer
 /// digest: change this too (it keys the layer cache) and the golden digests.
-pub const LAYER_FORMAT: &str = "gzip-l6-b128k-zlib-rs";
+pub const LAYER_FORMAT: &str = "gzip-l6-b128k-store-uniform-zlib-rs";
 const BLOCK: usize = 512;
 const NAME_FIELD: usize = 100;
 const LONG_NAME_ENTRY: &[u8] = b"././@LongLink";
