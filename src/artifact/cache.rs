@@ -37,7 +37,8 @@ impl LayerCache {
         Some(LayerCache {
             dir: base
                 .join(env!("CARGO_PKG_VERSION"))
-                .join(format!("layers-{}", super::pack::LAYER_FORMAT)),
+                // `k2`: keyed by `tree_key` (entries and content digests), not the tar stream.
+                .join(format!("layers-{}-k2", super::pack::LAYER_FORMAT)),
             base,
         })
     }

@@ -1,7 +1,7 @@
 //! The layer (artifact.md#tarball, #layer): a deterministic GNU tar stream of the selection,
 //! gzip-compressed as it is written (on every core, in independent blocks: [`super::gzip`]),
-//! straight into a file. Both the tar stream and the compressed
-//! bytes are hashed on the way through, so nothing larger than a copy buffer is held in memory.
+//! straight into a file. The compressed bytes are hashed on the way through, so nothing larger
+//! than a copy buffer is held in memory.
 //!
 //! The tar headers are written here rather than by `tar::Builder`, so that every field (long-name
 //! entries included) is pinned by this file and not by a dependency's defaults.
@@ -33,8 +33,6 @@ pub struct Layer {
     pub digest: String,
     /// Length of the compressed bytes.
     pub size: u64,
-    /// Hex SHA-256 of the uncompressed tar stream (the cache key).
-    pub tar_sha256: String,
     /// The layer's bytes, rewound. The push uploads from the file's path; tests read them back.
     #[cfg_attr(not(test), allow(dead_code))]
     pub file: File,
@@ -43,11 +41,8 @@ pub struct Layer {
 /// Write the layer of `selection` into `out` and return its digests.
 pub fn pack(selection: &Selection, out: File) -> Result<Layer, ArtifactError> {
     let compressed = HashingWriter::new(BufWriter::with_capacity(256 * 1024, out));
-    let gzip = ParallelGzWriter::on_all_cores(compressed).map_err(write_error)?;
-    let mut tar = HashingWriter::new(gzip);
-    write_tar(selection, &mut tar)?;
-
-    let (gzip, tar_hash, _) = tar.finish();
+    let mut gzip = ParallelGzWriter::on_all_cores(compressed).map_err(write_error)?;
+    write_tar(selection, &mut gzip)?;
     let compressed = gzip.finish().map_err(write_error)?;
     let (buffered, layer_hash, size) = compressed.finish();
     let mut file = buffered
@@ -58,18 +53,102 @@ pub fn pack(selection: &Selection, out: File) -> Result<Layer, ArtifactError> {
     Ok(Layer {
         digest: format!("sha256:{}", hex(&layer_hash)),
         size,
-        tar_sha256: hex(&tar_hash),
         file,
     })
 }
 
-/// The hex SHA-256 of the uncompressed tar stream that [`pack`] would compress, without
-/// compressing it: the key of the layer cache (artifact.md#performance).
-pub fn tar_sha256(selection: &Selection) -> Result<String, ArtifactError> {
-    let mut sink = HashingWriter::new(io::sink());
-    write_tar(selection, &mut sink)?;
-    let (_, hash, _) = sink.finish();
-    Ok(hex(&hash))
+/// The key of the layer cache (artifact.md#performance): the hex SHA-256 of every entry's name,
+/// kind and content digest, in tar order. The tar stream is a function of exactly these (every
+/// other header field is fixed), so equal keys mean equal streams. The files are hashed on every
+/// core, which is most of an unchanged re-push.
+pub fn tree_key(selection: &Selection) -> Result<String, ArtifactError> {
+    let digests = content_digests(selection)?;
+    let mut key = Sha256::new();
+    key.update(b"ksail layer cache key 2\n");
+    for (entry, digest) in selection.entries.iter().zip(&digests) {
+        let kind: &[u8] = match entry.kind {
+            EntryKind::Dir => b"d",
+            _ => b"f",
+        };
+        key.update(kind);
+        key.update(entry.name.as_bytes());
+        // Names never hold NUL: it ends the name unambiguously.
+        key.update([0]);
+        key.update(digest.unwrap_or_default());
+    }
+    Ok(hex(&key.finalize()))
+}
+
+/// The SHA-256 of each entry's content (`None` for directories), files read on every core.
+fn content_digests(selection: &Selection) -> Result<Vec<Option<[u8; 32]>>, ArtifactError> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let entries = &selection.entries;
+    let next = AtomicUsize::new(0);
+    let threads = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .min(entries.len().max(1));
+    let digest_of = |entry: &super::select::Entry, buffer: &mut Vec<u8>| match &entry.kind {
+        EntryKind::Dir => Ok(None),
+        EntryKind::Inline(content) => Ok(Some(Sha256::digest(content).into())),
+        EntryKind::File { source, .. } => {
+            let unreadable = |error: io::Error| ArtifactError::Unreadable {
+                path: display_path(&selection.source, &entry.name),
+                reason: io_reason(&error),
+            };
+            let mut file = File::open(source).map_err(unreadable)?;
+            let mut hasher = Sha256::new();
+            loop {
+                let read = file.read(buffer).map_err(unreadable)?;
+                if read == 0 {
+                    return Ok(Some(hasher.finalize().into()));
+                }
+                hasher.update(&buffer[..read]);
+            }
+        }
+    };
+    let results: Vec<Vec<(usize, Result<Option<[u8; 32]>, ArtifactError>)>> =
+        std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..threads)
+                .map(|_| {
+                    scope.spawn(|| {
+                        let mut buffer = vec![0u8; 256 * 1024];
+                        let mut done = Vec::new();
+                        loop {
+                            let index = next.fetch_add(1, Ordering::Relaxed);
+                            let Some(entry) = entries.get(index) else {
+                                return done;
+                            };
+                            done.push((index, digest_of(entry, &mut buffer)));
+                        }
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .map(|worker| worker.join().unwrap_or_default())
+                .collect()
+        });
+    let mut digests = vec![None; entries.len()];
+    let mut seen = 0;
+    // The first failing entry in tar order, as the sequential pack would report it.
+    let mut failures = Vec::new();
+    for (index, result) in results.into_iter().flatten() {
+        seen += 1;
+        match result {
+            Ok(digest) => digests[index] = digest,
+            Err(error) => failures.push((index, error)),
+        }
+    }
+    failures.sort_by_key(|(index, _)| *index);
+    if let Some((_, error)) = failures.into_iter().next() {
+        return Err(error);
+    }
+    if seen != entries.len() {
+        return Err(ArtifactError::WriteLayer {
+            reason: "a hashing thread stopped".to_string(),
+        });
+    }
+    Ok(digests)
 }
 
 fn write_error(error: io::Error) -> ArtifactError {
@@ -357,9 +436,42 @@ mod tests {
     }
 
     #[test]
+    fn the_cache_key_follows_names_and_contents_only() {
+        let dir = tempfile::tempdir().unwrap();
+        for index in 0..40 {
+            write(
+                dir.path(),
+                &format!("d{}/f{index}.yaml", index % 3),
+                &"x".repeat(index * 100),
+            );
+        }
+        let key = || tree_key(&select("k8s", dir.path()).unwrap()).unwrap();
+        let first = key();
+        assert_eq!(
+            first,
+            key(),
+            "the same tree, hashed on several threads, gives one key"
+        );
+        write(dir.path(), "d1/f7.yaml", &"y".repeat(700));
+        let changed = key();
+        assert_ne!(changed, first, "same size, other bytes");
+        std::fs::rename(
+            dir.path().join("d1/f7.yaml"),
+            dir.path().join("d1/f7b.yaml"),
+        )
+        .unwrap();
+        assert_ne!(key(), changed, "a rename");
+        std::fs::create_dir(dir.path().join("empty")).unwrap();
+        let with_dir = key();
+        std::fs::remove_dir(dir.path().join("empty")).unwrap();
+        write(dir.path(), "empty", "");
+        assert_ne!(key(), with_dir, "a directory is not an empty file");
+    }
+
+    #[test]
     fn digests_and_size_describe_the_bytes() {
         let layer = pack(&Selection::empty_artifact(), tempfile::tempfile().unwrap()).unwrap();
-        let (digest, size, tar_sha) = (layer.digest.clone(), layer.size, layer.tar_sha256.clone());
+        let (digest, size) = (layer.digest.clone(), layer.size);
         let bytes = read_all(layer);
         assert_eq!(size, bytes.len() as u64);
         assert_eq!(digest, format!("sha256:{}", hex(&Sha256::digest(&bytes))));
@@ -367,7 +479,6 @@ mod tests {
         flate2::read::GzDecoder::new(&bytes[..])
             .read_to_end(&mut tar_bytes)
             .unwrap();
-        assert_eq!(tar_sha, hex(&Sha256::digest(&tar_bytes)));
         // One header, one data block, two zero blocks: no record padding.
         assert_eq!(tar_bytes.len(), 4 * BLOCK);
         assert!(tar_bytes[2 * BLOCK..].iter().all(|b| *b == 0));

@@ -25,7 +25,6 @@ use crate::settings::PushSettings;
 pub struct PackedLayer {
     pub digest: String,
     pub size: u64,
-    pub tar_sha256: String,
     pub file: ScratchFile,
 }
 
@@ -41,7 +40,8 @@ pub struct Planned {
     pub validated_files: Option<usize>,
     /// Per-file validation cache keys to record when the run succeeds.
     passed_files: Vec<String>,
-    tar_sha256: Option<String>,
+    /// The layer cache key ([`artifact::tree_key`]), when there is a cache.
+    cache_key: Option<String>,
     /// Where the layer file goes (`None`: the system temporary directory).
     scratch: Option<PathBuf>,
     packed: OnceCell<PackedLayer>,
@@ -115,12 +115,12 @@ pub async fn plan(
         source_date_epoch: settings.source_date_epoch.clone(),
         from_git,
     };
-    let tar_sha256 = match cache {
-        Some(_) => Some(blocking(tar_sha256_of(Arc::clone(&selection))).await?),
+    let cache_key = match cache {
+        Some(_) => Some(blocking(tree_key_of(Arc::clone(&selection))).await?),
         None => None,
     };
     let cached = cache
-        .zip(tar_sha256.as_deref())
+        .zip(cache_key.as_deref())
         .and_then(|(c, key)| c.get(key));
     let started = Instant::now();
     let scratch = cache.map(LayerCache::scratch_dir);
@@ -175,7 +175,7 @@ pub async fn plan(
         manifest_digest,
         validated_files,
         passed_files,
-        tar_sha256,
+        cache_key,
         scratch,
         packed: cell,
         inputs,
@@ -236,11 +236,7 @@ impl Planned {
         };
         cache.validation().record_all(&self.passed_files);
         let packed = self.packed.get();
-        let key = self
-            .tar_sha256
-            .clone()
-            .or_else(|| packed.map(|layer| layer.tar_sha256.clone()));
-        let Some(key) = key else {
+        let Some(key) = self.cache_key.clone() else {
             return;
         };
         let (digest, size) = packed.map_or((self.layer_digest.clone(), self.layer_size), |p| {
@@ -294,8 +290,8 @@ async fn validate(
     }
 }
 
-fn tar_sha256_of(selection: Arc<Selection>) -> impl FnOnce() -> Result<String, Failure> {
-    move || Ok(artifact::tar_sha256(&selection)?)
+fn tree_key_of(selection: Arc<Selection>) -> impl FnOnce() -> Result<String, Failure> {
+    move || Ok(artifact::tree_key(&selection)?)
 }
 
 fn pack(
@@ -319,7 +315,6 @@ fn pack(
         Ok(PackedLayer {
             digest: layer.digest,
             size: layer.size,
-            tar_sha256: layer.tar_sha256,
             file,
         })
     }
