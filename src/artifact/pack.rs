@@ -79,8 +79,11 @@ pub fn tree_key(selection: &Selection) -> Result<String, ArtifactError> {
     Ok(hex(&key.finalize()))
 }
 
+/// An entry's content digest (`None` for a directory).
+type ContentDigest = Option<[u8; 32]>;
+
 /// The SHA-256 of each entry's content (`None` for directories), files read on every core.
-fn content_digests(selection: &Selection) -> Result<Vec<Option<[u8; 32]>>, ArtifactError> {
+fn content_digests(selection: &Selection) -> Result<Vec<ContentDigest>, ArtifactError> {
     use std::sync::atomic::{AtomicUsize, Ordering};
     let entries = &selection.entries;
     let next = AtomicUsize::new(0);
@@ -106,7 +109,7 @@ fn content_digests(selection: &Selection) -> Result<Vec<Option<[u8; 32]>>, Artif
             }
         }
     };
-    let results: Vec<Vec<(usize, Result<Option<[u8; 32]>, ArtifactError>)>> =
+    let results: Vec<Vec<(usize, Result<ContentDigest, ArtifactError>)>> =
         std::thread::scope(|scope| {
             let workers: Vec<_> = (0..threads)
                 .map(|_| {
