@@ -1716,3 +1716,43 @@ fn create_with_a_signing_key_under_argo_cd_signs_and_warns_that_nothing_verifies
     let tags = http::list_tags(&rig.registry.host_port(), "k8s");
     assert!(tags.iter().any(|tag| tag.ends_with(".sig")), "{tags:?}");
 }
+
+/// A new key pair in `ksail.yaml` is verification drift: `cluster update` applies the new public
+/// key and the FluxInstance, then finds nothing to change.
+#[test]
+fn update_repairs_a_rotated_signing_key_then_finds_no_changes() {
+    let rig = rig!(flux).with_signing(None);
+    assert_success(&rig.ksail_signing(&["cluster", "create", "--timeout", "20s"]));
+    let config = std::fs::read_to_string(rig.env.work().join("ksail.yaml")).unwrap();
+    rig.env.write(
+        "ksail.yaml",
+        config.replace("key: cosign.key", "key: other.key"),
+    );
+
+    let update = rig.ksail_signing(&["cluster", "update"]);
+    assert_success(&update);
+    assert_stdout(
+        &update,
+        &[
+            "signature verification: cosign with another public key → cosign other.pub (repaired in place)",
+        ],
+    );
+    let secret = rig.object("", "secrets", "flux-system", "ksail-cosign-public-key");
+    let other = std::fs::read_to_string(rig.env.work().join("other.pub")).unwrap();
+    let stored = secret["stringData"]["cosign.pub"]
+        .as_str()
+        .map(str::to_string)
+        .or_else(|| {
+            use base64::Engine as _;
+            let data = secret["data"]["cosign.pub"].as_str()?;
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(data)
+                .ok()?;
+            String::from_utf8(bytes).ok()
+        });
+    assert_eq!(stored.as_deref(), Some(other.as_str()));
+
+    let again = rig.ksail_signing(&["cluster", "update"]);
+    assert_success(&again);
+    assert_stdout(&again, &["No changes detected"]);
+}
