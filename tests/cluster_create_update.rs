@@ -1623,6 +1623,19 @@ fn a_manifest_url_that_answers_503_is_retried_until_it_serves() {
     assert_eq!(proxy.requests().len(), 3, "{:?}", proxy.request_lines());
 }
 
+/// The public key the verification Secret holds, from `stringData` or `data`.
+fn public_key_in(secret: &Value) -> Option<String> {
+    if let Some(text) = secret["stringData"]["cosign.pub"].as_str() {
+        return Some(text.to_string());
+    }
+    use base64::Engine as _;
+    let data = secret["data"]["cosign.pub"].as_str()?;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(data)
+        .ok()?;
+    String::from_utf8(bytes).ok()
+}
+
 /// The password of the signing tests' keys.
 const KEY_PASSWORD: &str = "signing-test-password";
 
@@ -1655,17 +1668,7 @@ fn create_with_a_signing_key_wires_flux_verification_and_signs_the_first_artifac
     assert_success(&output);
     let secret = rig.object("", "secrets", "flux-system", "ksail-cosign-public-key");
     let public = std::fs::read_to_string(rig.env.work().join("cosign.pub")).unwrap();
-    let stored = secret["stringData"]["cosign.pub"]
-        .as_str()
-        .map(str::to_string)
-        .or_else(|| {
-            use base64::Engine as _;
-            let data = secret["data"]["cosign.pub"].as_str()?;
-            let bytes = base64::engine::general_purpose::STANDARD
-                .decode(data)
-                .ok()?;
-            String::from_utf8(bytes).ok()
-        });
+    let stored = public_key_in(&secret);
     assert_eq!(stored.as_deref(), Some(public.as_str()));
     let instance = rig.object(FLUX_GROUP, "fluxinstances", "flux-system", "flux");
     let patches = instance["spec"]["kustomize"]["patches"].as_array().unwrap();
@@ -1739,17 +1742,7 @@ fn update_repairs_a_rotated_signing_key_then_finds_no_changes() {
     );
     let secret = rig.object("", "secrets", "flux-system", "ksail-cosign-public-key");
     let other = std::fs::read_to_string(rig.env.work().join("other.pub")).unwrap();
-    let stored = secret["stringData"]["cosign.pub"]
-        .as_str()
-        .map(str::to_string)
-        .or_else(|| {
-            use base64::Engine as _;
-            let data = secret["data"]["cosign.pub"].as_str()?;
-            let bytes = base64::engine::general_purpose::STANDARD
-                .decode(data)
-                .ok()?;
-            String::from_utf8(bytes).ok()
-        });
+    let stored = public_key_in(&secret);
     assert_eq!(stored.as_deref(), Some(other.as_str()));
 
     let again = rig.ksail_signing(&["cluster", "update"]);
