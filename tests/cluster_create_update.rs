@@ -1697,11 +1697,48 @@ fn create_with_a_public_key_that_does_not_match_changes_nothing() {
         &output,
         "public key other.pub is not the public half of signing key cosign.key: the cluster would refuse every push; set spec.workload.signing.publicKey to the key's own .pub file",
     );
+    let config = std::fs::read_to_string(rig.env.work().join("ksail.yaml")).unwrap();
+    rig.env.write(
+        "ksail.yaml",
+        config.replace("publicKey: other.pub", "publicKey: gone.pub"),
+    );
+    let missing = rig.ksail_signing(&["cluster", "create", "--timeout", "20s"]);
+    assert_exit(&missing, 2);
+    assert_error_line(
+        &missing,
+        "cannot read public key gone.pub (spec.workload.signing.publicKey): no such file or directory; write it with ksail workload keygen, or set spec.workload.signing.publicKey to the key's .pub file",
+    );
     assert!(rig.tools.call_lines().is_empty(), "no tool was run");
     assert!(
         http::list_tags(&rig.registry.host_port(), "k8s").is_empty(),
         "nothing pushed"
     );
+}
+
+/// An artifact pushed unsigned before signing was configured is kept, and signed: otherwise the
+/// verifying cluster would refuse the first artifact it sees.
+#[test]
+fn create_signs_a_kept_artifact_that_was_pushed_unsigned() {
+    let rig = rig!(flux);
+    rig.env.write(
+        "k8s/app.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n",
+    );
+    assert_success(&rig.ksail(&["workload", "push"]));
+    let (_, _, digest) = http::fetch_manifest(&rig.registry.host_port(), "k8s", "dev");
+    let tag = format!("{}.sig", digest.expect("pushed").replace(':', "-"));
+    assert!(!http::list_tags(&rig.registry.host_port(), "k8s").contains(&tag));
+    let rig = rig.with_signing(None);
+
+    let output = rig.ksail_signing(&["cluster", "create", "--timeout", "20s"]);
+
+    assert_success(&output);
+    assert!(
+        stderr_text(&output).contains(&format!("signature {tag} written")),
+        "{}",
+        stderr_text(&output)
+    );
+    assert!(http::list_tags(&rig.registry.host_port(), "k8s").contains(&tag));
 }
 
 #[test]

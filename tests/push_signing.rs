@@ -80,11 +80,33 @@ fn keygen_writes_a_cosign_pair_once_and_needs_a_password() {
         0o600
     );
 
+    assert!(
+        stderr_text(&written).contains(
+            "sign every push with it: set spec.workload.signing.key: cosign.key in ksail.yaml (or pass --signing-key cosign.key to workload push)"
+        ),
+        "{}",
+        stderr_text(&written)
+    );
+
     let before = env.tree_hash();
     let again = keygen(&env, &[]);
     assert_exit(&again, 2);
     assert_error_line(&again, "cosign.key exists; keygen never replaces a key");
     assert_eq!(env.tree_hash(), before, "nothing was replaced");
+
+    // With a key in ksail.yaml, keygen writes that one (directories made) and needs no hint.
+    env.write(
+        "ksail.yaml",
+        "apiVersion: ksail.io/v1alpha1\nkind: Cluster\nspec:\n  workload:\n    signing:\n      key: keys/ci.key\n",
+    );
+    let configured = keygen(&env, &[]);
+    assert_exit(&configured, 0);
+    assert_eq!(
+        stdout_text(&configured).trim(),
+        "wrote keys/ci.key (private, encrypted with the password in COSIGN_PASSWORD) and keys/ci.pub (public)"
+    );
+    assert!(!stderr_text(&configured).contains("sign every push"));
+    assert!(env.work().join("keys/ci.pub").exists());
 }
 
 #[test]

@@ -14,11 +14,6 @@ use crate::gitops::flux::resources as flux;
 pub const PULL_SECRET_NAME: &str = "ksail-registry-credentials";
 pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
 
-/// The Secret holding the public key the sync OCIRepository verifies with (docs/signing.md).
-pub const VERIFY_SECRET_NAME: &str = "ksail-cosign-public-key";
-/// Its key: source-controller tries every key ending in `.pub`.
-pub const VERIFY_SECRET_KEY: &str = "cosign.pub";
-
 /// The JSON patch the operator renders into its OCIRepository for a plain-HTTP registry.
 const INSECURE_PATCH: &str = "- op: add\n  path: /spec/insecure\n  value: true\n";
 
@@ -66,12 +61,12 @@ pub fn flux_verify_secret(public_key_pem: &str) -> Value {
         "apiVersion": "v1",
         "kind": "Secret",
         "metadata": {
-            "name": VERIFY_SECRET_NAME,
+            "name": flux::VERIFY_SECRET_NAME,
             "namespace": flux::NAMESPACE,
             "labels": {MANAGED_BY_LABEL: "ksail"},
         },
         "type": "Opaque",
-        "stringData": {VERIFY_SECRET_KEY: public_key_pem},
+        "stringData": {flux::VERIFY_SECRET_KEY: public_key_pem},
     })
 }
 
@@ -79,7 +74,8 @@ pub fn flux_verify_secret(public_key_pem: &str) -> Value {
 /// (source-controller `spec.verify`, provider cosign, key-based).
 fn verify_patch() -> String {
     format!(
-        "- op: add\n  path: /spec/verify\n  value:\n    provider: cosign\n    secretRef:\n      name: {VERIFY_SECRET_NAME}\n"
+        "- op: add\n  path: /spec/verify\n  value:\n    provider: cosign\n    secretRef:\n      name: {}\n",
+        flux::VERIFY_SECRET_NAME
     )
 }
 
@@ -209,7 +205,7 @@ mod tests {
         assert_eq!(
             patch,
             json!([{"op": "add", "path": "/spec/verify",
-                    "value": {"provider": "cosign", "secretRef": {"name": VERIFY_SECRET_NAME}}}])
+                    "value": {"provider": "cosign", "secretRef": {"name": flux::VERIFY_SECRET_NAME}}}])
         );
         let secret = flux_verify_secret(sync.verify.unwrap());
         assert_eq!(secret["metadata"]["namespace"], "flux-system");

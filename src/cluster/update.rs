@@ -7,7 +7,6 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams};
 use serde_json::{Value, json};
 
-use super::bootstrap;
 use super::create::{Preflight, engine_name, preflight};
 use super::install::Applier;
 use super::provider::Provider;
@@ -300,12 +299,12 @@ async fn verification_drift(
         });
     let desired_secret = desired
         .iter()
-        .find(|object| object["metadata"]["name"] == bootstrap::VERIFY_SECRET_NAME);
+        .find(|object| object["metadata"]["name"] == flux::VERIFY_SECRET_NAME);
     let key_matches = match desired_secret {
         None => true,
         Some(secret) => {
             let resource = ApiResource::erase::<Secret>(&());
-            let name = bootstrap::VERIFY_SECRET_NAME;
+            let name = flux::VERIFY_SECRET_NAME;
             get_object(client, &resource, flux::NAMESPACE, name)
                 .await
                 .map_err(|error| read_failure(&format!("{}/{name}", flux::NAMESPACE), error))?
@@ -336,8 +335,7 @@ async fn verification_drift(
 async fn repair_verification(client: &kube::Client, desired: &[Value]) -> Result<(), Failure> {
     let mut applier = Applier::new(client.clone());
     for object in desired.iter().filter(|object| {
-        object["kind"] == "FluxInstance"
-            || object["metadata"]["name"] == bootstrap::VERIFY_SECRET_NAME
+        object["kind"] == "FluxInstance" || object["metadata"]["name"] == flux::VERIFY_SECRET_NAME
     }) {
         let namespace = object["metadata"]["namespace"]
             .as_str()

@@ -128,3 +128,23 @@ fn relative_to_config(path: &Path, config: Option<&Path>) -> Option<String> {
     let relative = parent.strip_prefix(&dir).ok()?.join(path.file_name()?);
     Some(relative.to_string_lossy().into_owned())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_hint_names_the_key_relative_to_ksail_yaml() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("project/keys")).unwrap();
+        let config = dir.path().join("project/ksail.yaml");
+        let key = dir.path().join("project/keys/ci.key");
+        assert_eq!(
+            relative_to_config(&key, Some(&config)).as_deref(),
+            Some("keys/ci.key")
+        );
+        let outside = dir.path().join("ci.key");
+        assert_eq!(relative_to_config(&outside, Some(&config)), None);
+        assert_eq!(relative_to_config(&key, None), None);
+    }
+}

@@ -25,6 +25,7 @@ use super::engine::{
 use super::expected::{Expected, Lookup};
 use super::flux::driver::{self as flux, FluxApis, FluxAttempt, skipped_note};
 use super::flux::helm_recovery::{self, HelmReleaseReset};
+use super::flux::resources as flux_resources;
 use super::report::{AttemptError, ObjectReport, ObjectState};
 use super::verdict::short_revision;
 use crate::context::Context;
@@ -393,11 +394,14 @@ fn plural<'a>(count: usize, one: &'a str, many: &'a str) -> &'a str {
     if count == 1 { one } else { many }
 }
 
-/// source-controller's `Ready`/`SourceVerified` reason when no signature on the artifact
-/// verifies with the keys of `spec.verify` (`api/v1` `VerificationError`).
-const VERIFICATION_ERROR: &str = "VerificationError";
-/// What to do about it (docs/signing.md "When Flux refuses an artifact").
-const VERIFICATION_HINT: &str = "the artifact carries no signature the cluster trusts: push it with the signing key whose public half is in Secret flux-system/ksail-cosign-public-key (spec.workload.signing.key), or run ksail cluster update if that key changed";
+/// What to do when source-controller refuses the artifact's signature (docs/signing.md).
+fn verification_hint() -> String {
+    format!(
+        "the artifact carries no signature the cluster trusts: push it with the signing key whose public half is in Secret {}/{} (spec.workload.signing.key), or run ksail cluster update if that key changed",
+        flux_resources::NAMESPACE,
+        flux_resources::VERIFY_SECRET_NAME
+    )
+}
 
 /// The final error: diagnostics first (exit 1 or 3 with a known engine), then one line.
 async fn failure(inputs: &AttemptInputs<'_>, exhausted: Exhausted<AttemptError>) -> Failure {
@@ -422,9 +426,11 @@ async fn failure(inputs: &AttemptInputs<'_>, exhausted: Exhausted<AttemptError>)
         AttemptError::Failed { roots, blocked, .. } => {
             // A refused signature has one fix whatever the diagnostics say: the line ends in it.
             let (hint, report_shown) = match roots.as_slice() {
-                [root] if root.reason == VERIFICATION_ERROR => (VERIFICATION_HINT, false),
+                [root] if root.reason == flux_resources::VERIFICATION_ERROR_REASON => {
+                    (verification_hint(), false)
+                }
                 _ => (
-                    "inspect them with kubectl describe, fix the cause and push again",
+                    "inspect them with kubectl describe, fix the cause and push again".to_string(),
                     report_shown,
                 ),
             };
@@ -437,11 +443,15 @@ async fn failure(inputs: &AttemptInputs<'_>, exhausted: Exhausted<AttemptError>)
                         blocked: *blocked,
                     },
                     report_shown,
-                    hint,
+                    &hint,
                 )
             } else {
                 let names: Vec<String> = roots.iter().map(|root| root.name.clone()).collect();
-                diagnostics::summary_line(&Summary::Several { objects: &names }, report_shown, hint)
+                diagnostics::summary_line(
+                    &Summary::Several { objects: &names },
+                    report_shown,
+                    &hint,
+                )
             }
         }
         AttemptError::TimedOut {

@@ -5,7 +5,7 @@
 pub mod cluster;
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::cli::{PushArgs, ReconcileArgs};
@@ -293,37 +293,19 @@ pub(crate) fn load_signer(
             crate::artifact::io_reason(&error)
         ))
     })?;
-    // `workload watch` loads the key every round; the scrypt derivation (~0.15 s, 64 MiB) runs
-    // again only when the file or the password changed.
-    static LAST: Mutex<Option<(String, String, Arc<Signer>)>> = Mutex::new(None);
-    let mut last = LAST
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    if let Some((cached_text, cached_password, signer)) = last.as_ref()
-        && *cached_text == text
-        && *cached_password == password
-        && signer.display == key.written
-    {
-        return Ok(Arc::clone(signer));
-    }
-    let signer = Signer::from_encrypted(&text, password.as_bytes(), key.written.clone()).map_err(
-        |error| {
-            let fix = match error {
-                KeyError::WrongPassword => {
-                    format!("set {variable} to the password the key was written with")
-                }
-                _ => "name a key written by ksail workload keygen or cosign generate-key-pair"
-                    .to_string(),
-            };
-            Failure::usage(format!(
-                "cannot use signing key {} ({origin}): {error}; {fix}",
-                key.written
-            ))
-        },
-    )?;
-    let signer = Arc::new(signer);
-    *last = Some((text, password, Arc::clone(&signer)));
-    Ok(signer)
+    crate::signing::decrypt_cached(&text, &password, &key.written).map_err(|error| {
+        let fix = match error {
+            KeyError::WrongPassword => {
+                format!("set {variable} to the password the key was written with")
+            }
+            _ => "name a key written by ksail workload keygen or cosign generate-key-pair"
+                .to_string(),
+        };
+        Failure::usage(format!(
+            "cannot use signing key {} ({origin}): {error}; {fix}",
+            key.written
+        ))
+    })
 }
 
 /// resolution.md's tag chain puts `spec.workload.tag` before the registry string's tag. That

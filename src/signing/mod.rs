@@ -4,6 +4,8 @@
 pub mod cosign;
 pub mod key;
 
+use std::sync::{Arc, Mutex, PoisonError};
+
 use base64::Engine as _;
 use p256::ecdsa::signature::{Signer as _, Verifier as _};
 use p256::ecdsa::{Signature, SigningKey, VerifyingKey};
@@ -46,6 +48,28 @@ impl Signer {
     }
 }
 
+/// [`Signer::from_encrypted`], remembering the last key decrypted: `workload watch` loads the
+/// key every round, and the scrypt derivation (~0.15 s, 64 MiB) runs again only when the file's
+/// text, the password or the name changed.
+pub fn decrypt_cached(pem: &str, password: &str, display: &str) -> Result<Arc<Signer>, KeyError> {
+    static LAST: Mutex<Option<(String, String, Arc<Signer>)>> = Mutex::new(None);
+    let mut last = LAST.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some((cached_pem, cached_password, signer)) = last.as_ref()
+        && cached_pem == pem
+        && cached_password == password
+        && signer.display == display
+    {
+        return Ok(Arc::clone(signer));
+    }
+    let signer = Arc::new(Signer::from_encrypted(
+        pem,
+        password.as_bytes(),
+        display.to_string(),
+    )?);
+    *last = Some((pem.to_string(), password.to_string(), Arc::clone(&signer)));
+    Ok(signer)
+}
+
 /// Whether `signature` (base64 of ASN.1 DER, as in cosign's annotation) is `key`'s signature
 /// of `payload`.
 pub fn verifies(key: &VerifyingKey, payload: &[u8], signature: &str) -> bool {
@@ -73,6 +97,26 @@ mod tests {
         assert!(!verifies(ours.verifying_key(), b"payload!", &signature));
         assert!(!verifies(other.verifying_key(), b"payload", &signature));
         assert!(!verifies(ours.verifying_key(), b"payload", "not base64"));
+    }
+
+    /// The only test of this binary that calls `decrypt_cached`, so nothing else evicts the entry.
+    #[test]
+    fn the_last_key_is_decrypted_once_and_a_change_decrypts_again() {
+        let (private, _) = key::generate(b"pw").unwrap();
+        let first = decrypt_cached(&private, "pw", "cosign.key").unwrap();
+        let again = decrypt_cached(&private, "pw", "cosign.key").unwrap();
+        assert!(
+            Arc::ptr_eq(&first, &again),
+            "the same inputs re-use the key"
+        );
+        assert_eq!(
+            decrypt_cached(&private, "other", "cosign.key").unwrap_err(),
+            KeyError::WrongPassword,
+            "another password is checked, not served from the cache"
+        );
+        let renamed = decrypt_cached(&private, "pw", "ci.key").unwrap();
+        assert!(!Arc::ptr_eq(&first, &renamed));
+        assert_eq!(renamed.display, "ci.key");
     }
 
     #[test]

@@ -18,7 +18,7 @@ pub const SOURCE_TERMINAL_REASONS: &[&str] = &[
     "OCIArtifactPullFailed",
     "AuthenticationFailed",
     "OCIArtifactLayerOperationFailed",
-    "VerificationError",
+    super::resources::VERIFICATION_ERROR_REASON,
     "URLInvalid",
     "InsecureConnectionsDisallowed",
 ];

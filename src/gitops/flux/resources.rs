@@ -56,6 +56,13 @@ pub const INSTANCE_NAME: &str = "flux";
 /// The sync OCIRepository and Kustomization: flux-operator names them after the namespace, and a
 /// bootstrap without the operator uses the same name.
 pub const SYNC_NAME: &str = "flux-system";
+/// The Secret (in [`NAMESPACE`]) holding the public key the sync OCIRepository verifies with
+/// (docs/signing.md), and its key: source-controller tries every key ending in `.pub`.
+pub const VERIFY_SECRET_NAME: &str = "ksail-cosign-public-key";
+pub const VERIFY_SECRET_KEY: &str = "cosign.pub";
+/// source-controller's `Ready`/`SourceVerified` reason when no signature on the artifact
+/// verifies with the keys of `spec.verify` (`api/v1` `VerificationError`).
+pub const VERIFICATION_ERROR_REASON: &str = "VerificationError";
 
 /// Asks a Flux controller to reconcile now; the value is the run's token.
 pub const REQUESTED_AT_ANNOTATION: &str = "reconcile.fluxcd.io/requestedAt";

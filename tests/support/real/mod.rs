@@ -606,14 +606,27 @@ impl Lab {
         self.push()
     }
 
-    /// Adds [`large_configmaps`] (four of 100 kB, several deflate blocks) to the tree and pushes
-    /// it; returns the digest and the value each ConfigMap must end up with.
+    /// Adds [`large_configmaps`] (four of 100 kB, several deflate blocks) to the tree, and before
+    /// them in tar order 300 kB of noise, whose blocks the layer stores instead of deflating
+    /// (src/artifact/gzip.rs), then pushes it; returns the digest and the value each ConfigMap
+    /// must end up with. The engines read only the YAML, but they extract the whole layer: the
+    /// ConfigMaps arrive only if every stored and deflated block decodes.
     pub fn push_several_deflate_blocks(&self) -> (String, Vec<(String, String)>) {
         let (manifests, expected) = large_configmaps(4, 100_000);
         assert!(
             manifests.len() > 3 * 128 * 1024,
             "the tree spans several blocks"
         );
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let noise: Vec<u8> = (0..300_000 / 8)
+            .flat_map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state.to_le_bytes()
+            })
+            .collect();
+        self.env.write("k8s/large-data.bin", &noise);
         self.write("k8s/large.yaml", &manifests);
         (self.push(), expected)
     }
