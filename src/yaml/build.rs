@@ -2,7 +2,11 @@
 //! keys found through a hash of each key, and the limits of [`super::limits`] applied as it goes.
 
 use std::collections::{HashMap, HashSet};
-use std::hash::{BuildHasher, RandomState};
+use std::hash::BuildHasher;
+
+// foldhash (hashbrown's own default), seeded per process: keys are hashed twice per entry, and
+// SipHash was 2% of a push of YAML.
+use foldhash::fast::RandomState;
 
 use granit_parser::{Event, Marker, ScalarStyle, Span};
 
@@ -26,7 +30,7 @@ enum Frame {
         height: usize,
         entries: Vec<(Node, Node)>,
         /// [`key_hash`] of every key in `entries`: duplicate detection stays linear.
-        key_hashes: HashSet<u64>,
+        key_hashes: HashSet<u64, RandomState>,
         /// A key waiting for its value, with its [`key_hash`].
         pending_key: Option<(Node, u64)>,
     },
@@ -64,7 +68,7 @@ impl<F: FnMut(Document)> TreeBuilder<F> {
             each,
             stack: Vec::new(),
             anchors: HashMap::new(),
-            hasher: RandomState::new(),
+            hasher: RandomState::default(),
             document_pos: Pos { line: 1, column: 1 },
             document_offset: 0,
             document_root: None,
@@ -149,7 +153,7 @@ impl<F: FnMut(Document)> TreeBuilder<F> {
                     start,
                     height: 0,
                     entries: Vec::new(),
-                    key_hashes: HashSet::new(),
+                    key_hashes: HashSet::default(),
                     pending_key: None,
                 });
             }
