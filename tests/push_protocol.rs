@@ -667,3 +667,172 @@ fn a_push_timeout_must_be_a_positive_duration() {
         assert_eq!(env.tree_hash(), before, "{value}: nothing changed");
     }
 }
+
+/// A project whose tree is above the streaming threshold (4 MiB): the app's ConfigMap and
+/// 5 MiB of noise, which deflate stores, so the layer is about as large.
+fn env_with_large_tree() -> TestEnv {
+    let env = env_with_app(APP_V1);
+    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+    let noise: Vec<u8> = (0..5 * 1024 * 1024 / 8)
+        .flat_map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state.to_le_bytes()
+        })
+        .collect();
+    env.write("k8s/data/noise.bin", noise);
+    env
+}
+
+/// The raw log lines of `proxy` with `method` whose path starts with `prefix`.
+fn raw(proxy: &Proxy, method: &str, prefix: &str) -> Vec<Recorded> {
+    proxy
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == method && r.path.starts_with(prefix))
+        .collect()
+}
+
+#[test]
+fn a_large_layer_is_streamed_while_it_is_packed_and_committed_after_its_head() {
+    let (registry, proxy) = proxied_registry!();
+    let env = env_with_large_tree();
+
+    let Pushed { config, layer, .. } = push_pushed(&env, &proxy, &registry.host_port());
+    let lines = log(&proxy);
+    let m = format!("/v2/{REPO}/manifests/{TAG}");
+    let u = format!("/v2/{REPO}/blobs/uploads/");
+    // The stream starts while packing, so where its POST and PATCH fall among the other
+    // requests depends on timing; without the POSTs and the PATCH the order is fixed.
+    let fixed: Vec<&String> = lines
+        .iter()
+        .filter(|l| !l.starts_with("POST ") && !l.starts_with("PATCH "))
+        .collect();
+    assert_eq!(
+        fixed,
+        [
+            &format!("GET {m} 404"),
+            &format!("HEAD /v2/{REPO}/blobs/{config} 404"),
+            &format!("PUT {u}<session>?digest={config} 201"),
+            &format!("HEAD /v2/{REPO}/blobs/{layer} 404"),
+            &format!("PUT {u}<session>?digest={layer} 201"),
+            &format!("HEAD {m} 404"),
+            &format!("PUT {m} 201"),
+            &format!("HEAD {m} 200"),
+        ],
+        "raw: {lines:#?}"
+    );
+    let count = |line: String| lines.iter().filter(|l| **l == line).count();
+    assert_eq!(count(format!("POST {u} 202")), 2, "{lines:#?}");
+    assert_eq!(count(format!("PATCH {u}<session> 202")), 1, "{lines:#?}");
+    let patch_at = lines.iter().position(|l| l.starts_with("PATCH ")).unwrap();
+    let commit_at = lines
+        .iter()
+        .position(|l| *l == format!("PUT {u}<session>?digest={layer} 201"))
+        .unwrap();
+    assert!(patch_at < commit_at, "{lines:#?}");
+    // The commit names the session the PATCH filled (its state token aside), and the layer's
+    // bytes went up once.
+    let patch = &raw(&proxy, "PATCH", &u)[0];
+    let commit = raw(&proxy, "PUT", &u)
+        .into_iter()
+        .find(|r| r.path.contains(&layer.replace(':', "%3A")))
+        .expect("the layer's commit");
+    let session = |path: &str| {
+        path[u.len()..]
+            .split('?')
+            .next()
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert_eq!(session(&commit.path), session(&patch.path));
+    let (status, blob) = http::fetch_blob(&registry.host_port(), REPO, &layer);
+    assert_eq!(status, 200);
+    assert_eq!(http::sha256_digest(&blob), layer);
+    let entries = http::read_tar_gz(&blob);
+    let noise = entries
+        .iter()
+        .find(|entry| entry.name == "data/noise.bin")
+        .expect("the layer holds the noise file");
+    assert_eq!(noise.data.len(), 5 * 1024 * 1024);
+}
+
+#[test]
+fn a_stream_the_registry_cuts_off_falls_back_to_uploading_the_file_in_the_same_attempt() {
+    let (registry, proxy) = proxied_registry!();
+    let env = env_with_large_tree();
+    proxy.fail_when(|request| request.method == "PATCH");
+
+    let Pushed { layer, .. } = push_pushed(&env, &proxy, &registry.host_port());
+    let lines = log(&proxy);
+    let u = format!("/v2/{REPO}/blobs/uploads/");
+    assert!(
+        lines.contains(&format!("PATCH {u}<session> 0")),
+        "{lines:#?}"
+    );
+    assert_eq!(
+        lines
+            .iter()
+            .filter(|l| l.starts_with(&format!("GET /v2/{REPO}/manifests/")))
+            .count(),
+        1,
+        "one attempt: {lines:#?}"
+    );
+    let layer_put = format!("PUT {u}<session>?digest={layer} 201");
+    let at = lines
+        .iter()
+        .position(|l| *l == layer_put)
+        .expect("the layer's upload");
+    assert_eq!(
+        lines[at - 1],
+        format!("POST {u} 202"),
+        "a new session: {lines:#?}"
+    );
+    assert_eq!(lines[at - 2], format!("HEAD /v2/{REPO}/blobs/{layer} 404"));
+    let (status, blob) = http::fetch_blob(&registry.host_port(), REPO, &layer);
+    assert_eq!((status, http::sha256_digest(&blob)), (200, layer));
+}
+
+#[test]
+fn a_large_tree_that_fails_validation_sends_nothing() {
+    let (_registry, proxy) = proxied_registry!();
+    let env = env_with_large_tree();
+    env.write(
+        "k8s/broken.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: [\n",
+    );
+
+    let output = push_target(&env, &proxy.host_port(), &[]);
+    assert_exit(&output, 2);
+    assert!(proxy.requests().is_empty(), "{:?}", proxy.request_lines());
+}
+
+#[test]
+fn an_unchanged_large_tree_without_a_cache_commits_no_stream_and_moves_no_tag() {
+    let (_registry, proxy) = proxied_registry!();
+    let env = env_with_large_tree();
+    let first = push_target(&env, &proxy.host_port(), &[]);
+    assert_exit(&first, 0);
+    let digest = result_digest(&first, "pushed", &proxy.host_port());
+
+    std::fs::remove_dir_all(env.xdg_cache()).expect("remove the layer cache");
+    proxy.clear();
+    let again = push_target(&env, &proxy.host_port(), &[]);
+    assert_exit(&again, 0);
+    assert_eq!(
+        result_digest(&again, "unchanged", &proxy.host_port()),
+        digest
+    );
+    let lines = log(&proxy);
+    assert!(
+        !lines
+            .iter()
+            .any(|l| l.starts_with("PUT ") || l.starts_with("HEAD ")),
+        "nothing committed, nothing tagged: {lines:#?}"
+    );
+    assert!(
+        lines.contains(&format!("GET /v2/{REPO}/manifests/{TAG} 200")),
+        "{lines:#?}"
+    );
+}

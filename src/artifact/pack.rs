@@ -38,16 +38,28 @@ pub struct Layer {
     pub file: File,
 }
 
-/// Write the layer of `selection` into `out` and return its digests.
-pub fn pack(selection: &Selection, out: File) -> Result<Layer, ArtifactError> {
-    let compressed = HashingWriter::new(BufWriter::with_capacity(256 * 1024, out));
+/// Write the layer of `selection` into `out` and return its digests, calling `written` with the
+/// number of bytes that have reached `out` each time more do (a streamed upload reads the file
+/// behind it).
+pub fn pack(
+    selection: &Selection,
+    out: File,
+    written: impl FnMut(u64),
+) -> Result<Layer, ArtifactError> {
+    let reporting = Reporting {
+        file: out,
+        total: 0,
+        written,
+    };
+    let compressed = HashingWriter::new(BufWriter::with_capacity(256 * 1024, reporting));
     let mut gzip = ParallelGzWriter::on_all_cores(compressed).map_err(write_error)?;
     write_tar(selection, &mut gzip)?;
     let compressed = gzip.finish().map_err(write_error)?;
     let (buffered, layer_hash, size) = compressed.finish();
     let mut file = buffered
         .into_inner()
-        .map_err(|error| write_error(error.into_error()))?;
+        .map_err(|error| write_error(error.into_error()))?
+        .file;
     file.flush().map_err(write_error)?;
     file.seek(SeekFrom::Start(0)).map_err(write_error)?;
     Ok(Layer {
@@ -55,6 +67,26 @@ pub fn pack(selection: &Selection, out: File) -> Result<Layer, ArtifactError> {
         size,
         file,
     })
+}
+
+/// The layer's file, telling `written` how far the bytes that reached it go.
+struct Reporting<F> {
+    file: File,
+    total: u64,
+    written: F,
+}
+
+impl<F: FnMut(u64)> Write for Reporting<F> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let count = self.file.write(buf)?;
+        self.total += count as u64;
+        (self.written)(self.total);
+        Ok(count)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()
+    }
 }
 
 /// The key of the layer cache (artifact.md#performance): the hex SHA-256 of every entry's name,
@@ -337,7 +369,7 @@ mod tests {
 
     fn pack_dir(dir: &Path) -> Layer {
         let selection = select("k8s", dir).unwrap();
-        pack(&selection, tempfile::tempfile().unwrap()).unwrap()
+        pack(&selection, tempfile::tempfile().unwrap(), |_| {}).unwrap()
     }
 
     fn read_all(mut layer: Layer) -> Vec<u8> {
@@ -369,7 +401,7 @@ mod tests {
                 "service-link.yaml",
             ]
         );
-        let layer = pack(&selection, tempfile::tempfile().unwrap()).unwrap();
+        let layer = pack(&selection, tempfile::tempfile().unwrap(), |_| {}).unwrap();
         assert_eq!(layer.digest, ARTIFACT_BASIC_DIGEST);
     }
 
@@ -419,7 +451,7 @@ mod tests {
             .output()
             .unwrap();
         assert!(output.status.success());
-        let bytes = read_all(pack(&selection, tempfile::tempfile().unwrap()).unwrap());
+        let bytes = read_all(pack(&selection, tempfile::tempfile().unwrap(), |_| {}).unwrap());
         let mut ours = Vec::new();
         flate2::read::GzDecoder::new(&bytes[..])
             .read_to_end(&mut ours)
@@ -430,8 +462,14 @@ mod tests {
 
     #[test]
     fn gzip_header_is_fixed() {
-        let bytes =
-            read_all(pack(&Selection::empty_artifact(), tempfile::tempfile().unwrap()).unwrap());
+        let bytes = read_all(
+            pack(
+                &Selection::empty_artifact(),
+                tempfile::tempfile().unwrap(),
+                |_| {},
+            )
+            .unwrap(),
+        );
         assert_eq!(
             bytes[..10],
             [0x1f, 0x8b, 0x08, 0x00, 0, 0, 0, 0, 0x00, 0xff]
@@ -473,7 +511,12 @@ mod tests {
 
     #[test]
     fn digests_and_size_describe_the_bytes() {
-        let layer = pack(&Selection::empty_artifact(), tempfile::tempfile().unwrap()).unwrap();
+        let layer = pack(
+            &Selection::empty_artifact(),
+            tempfile::tempfile().unwrap(),
+            |_| {},
+        )
+        .unwrap();
         let (digest, size) = (layer.digest.clone(), layer.size);
         let bytes = read_all(layer);
         assert_eq!(size, bytes.len() as u64);

@@ -163,7 +163,17 @@ async fn publish_artifact(
         "push: packing {} ({} files)",
         settings.source_display, selection.file_count
     ));
-    let planned = match publish::plan(settings, selection, cache.as_ref(), printer, true).await {
+    let client = publish::registry_client(ctx, settings, credentials)?;
+    let stream_to = publish::stream_to(settings, &client);
+    let planned = publish::plan(
+        settings,
+        selection,
+        cache.as_ref(),
+        printer,
+        true,
+        Some(stream_to),
+    );
+    let planned = match planned.await {
         Ok(planned) => planned,
         Err(PlanError::Failed(failure)) => return Err(failure),
         Err(PlanError::Invalid(invalid)) => {
@@ -188,7 +198,7 @@ async fn publish_artifact(
         printer.warn(warning);
     }
 
-    let outcome = publish::upload(ctx, settings, credentials, &planned, state).await?;
+    let outcome = publish::upload(ctx, settings, &client, &planned, state).await?;
     planned.remember(cache.as_ref());
     report.digest = Some(outcome.digest.clone());
     report.signature = outcome.signature.clone();

@@ -7,11 +7,11 @@ mod plan;
 pub mod scratch;
 
 use std::path::PathBuf;
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
-pub use self::plan::{PlanError, Planned, plan};
+pub use self::plan::{PlanError, Planned, StreamTo, plan};
 use crate::artifact;
 use crate::artifact::cache::LayerCache;
 use crate::context::Context;
@@ -48,7 +48,17 @@ pub async fn publish_selection(
 ) -> Result<String, Failure> {
     let reporter = ctx.reporter();
     let cache = layer_cache(ctx);
-    let planned = match plan::plan(settings, selection, cache.as_ref(), reporter, from_git).await {
+    let client = registry_client(ctx, settings, credentials)?;
+    let stream_to = stream_to(settings, &client);
+    let planned = plan::plan(
+        settings,
+        selection,
+        cache.as_ref(),
+        reporter,
+        from_git,
+        Some(stream_to),
+    );
+    let planned = match planned.await {
         Ok(planned) => planned,
         Err(PlanError::Failed(failure)) => return Err(failure),
         Err(PlanError::Invalid(invalid)) => {
@@ -58,14 +68,7 @@ pub async fn publish_selection(
             return Err(invalid.error);
         }
     };
-    let outcome = upload(
-        ctx,
-        settings,
-        credentials,
-        &planned,
-        &UploadState::default(),
-    )
-    .await?;
+    let outcome = upload(ctx, settings, &client, &planned, &UploadState::default()).await?;
     planned.remember(cache.as_ref());
     Ok(outcome.digest)
 }
@@ -148,13 +151,12 @@ pub struct UploadState {
     pub tag_write_sent: AtomicBool,
 }
 
-pub async fn upload(
+/// The client for pushes to `settings.target` with `credentials`.
+pub fn registry_client(
     ctx: &Context,
     settings: &PushSettings,
     credentials: ResolvedCredentials,
-    planned: &Planned,
-    state: &UploadState,
-) -> Result<PushOutcome, Failure> {
+) -> Result<Arc<RegistryClient>, Failure> {
     let target = &settings.target;
     let env = ctx.env.lookup();
     let client = RegistryClient::with_env(
@@ -167,6 +169,25 @@ pub async fn upload(
     .map_err(|error| {
         Failure::failed(format!("push to {} failed: {}", target.url, error.reason()))
     })?;
+    Ok(Arc::new(client))
+}
+
+/// Where [`plan`] streams the layer while it packs it.
+pub fn stream_to(settings: &PushSettings, client: &Arc<RegistryClient>) -> StreamTo {
+    StreamTo {
+        client: Arc::clone(client),
+        repository: settings.target.repository.clone(),
+    }
+}
+
+pub async fn upload(
+    ctx: &Context,
+    settings: &PushSettings,
+    client: &RegistryClient,
+    planned: &Planned,
+    state: &UploadState,
+) -> Result<PushOutcome, Failure> {
+    let target = &settings.target;
     let reporter = ctx.reporter();
     let bar = reporter.transfer("push: uploading layer", planned.layer_size);
     let started = Instant::now();
@@ -204,7 +225,7 @@ pub async fn upload(
         // The unchanged check needs only the layer's digest, so an unchanged re-push from the
         // cache never compresses anything.
         let read = check_unchanged(
-            &client,
+            client,
             &target.repository,
             &target.tag,
             &planned.layer_digest,
@@ -212,7 +233,8 @@ pub async fn upload(
         )
         .await?;
         if let Some(mut unchanged) = read.unchanged {
-            unchanged.signature = sign(&client, settings, &unchanged.digest, &events).await?;
+            drop(planned.take_streamed());
+            unchanged.signature = sign(client, settings, &unchanged.digest, &events).await?;
             return Ok(unchanged);
         }
         let guard = match settings.force {
@@ -221,11 +243,11 @@ pub async fn upload(
         };
         let upload = planned.upload().await.map_err(AttemptError::Build)?;
         let (repo, tag) = (&target.repository, &target.tag);
-        upload_blobs(&client, repo, &upload, &events).await?;
+        upload_blobs(client, repo, &upload, planned.take_streamed(), &events).await?;
         // The signature goes in before the tag moves, so that a verifying cluster never sees
         // the new artifact unsigned (docs/signing.md).
-        let signature = sign(&client, settings, &upload.manifest_digest, &events).await?;
-        let mut outcome = write_manifest(&client, repo, tag, &upload, &guard, &events).await?;
+        let signature = sign(client, settings, &upload.manifest_digest, &events).await?;
+        let mut outcome = write_manifest(client, repo, tag, &upload, &guard, &events).await?;
         outcome.signature = signature;
         Ok(outcome)
     };

@@ -9,14 +9,15 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
-use tokio::sync::OnceCell;
+use tokio::sync::{OnceCell, oneshot};
 
 use super::scratch::{self, ScratchFile};
 use crate::artifact::cache::{CachedLayer, LayerCache};
 use crate::artifact::{self, Annotations, Selection, Validation, manifest};
 use crate::error::Failure;
 use crate::progress::Reporter;
-use crate::registry::{ArtifactUpload, ConfigBlob, LayerBlob};
+use crate::registry::growing::{self, GrowingFile};
+use crate::registry::{ArtifactUpload, ConfigBlob, LayerBlob, RegistryClient, StreamedLayer};
 use crate::settings::PushSettings;
 
 /// The compressed layer in its temporary file, locked while this lives
@@ -45,7 +46,20 @@ pub struct Planned {
     /// Where the layer file goes (`None`: the system temporary directory).
     scratch: Option<PathBuf>,
     packed: OnceCell<PackedLayer>,
+    /// The layer's upload, started while it was packed (taken by the first attempt).
+    streamed: std::sync::Mutex<Option<StreamedLayer>>,
     inputs: AnnotationInputs,
+}
+
+/// Trees at least this large have their layer streamed to the registry while it is packed
+/// (artifact.md#streamed-layer-upload). Below it, the overlap saves less than the extra
+/// request costs, and a small push keeps the plain request sequence.
+pub const STREAM_FROM_BYTES: u64 = 4 * 1024 * 1024;
+
+/// Where to stream the layer while it is packed.
+pub struct StreamTo {
+    pub client: Arc<RegistryClient>,
+    pub repository: String,
 }
 
 #[derive(Clone)]
@@ -103,6 +117,7 @@ pub async fn plan(
     cache: Option<&LayerCache>,
     reporter: &dyn Reporter,
     from_git: bool,
+    stream_to: Option<StreamTo>,
 ) -> Result<Planned, PlanError> {
     let selection = Arc::new(selection);
     let inputs = AnnotationInputs {
@@ -124,6 +139,7 @@ pub async fn plan(
         .and_then(|(c, key)| c.get(key));
     let started = Instant::now();
     let scratch = cache.map(LayerCache::scratch_dir);
+    let mut streamed = None;
     let (layer_digest, layer_size, validated, packed) = match cached {
         Some(hit) => {
             tracing::debug!("push: layer cache hit ({})", hit.layer_digest);
@@ -138,18 +154,34 @@ pub async fn plan(
             (hit.layer_digest, hit.layer_size, validated, None)
         }
         None => {
+            let file = scratch_file(scratch.as_deref())?;
+            let stream_to = stream_to.filter(|_| selection.total_bytes >= STREAM_FROM_BYTES);
+            let (feed, go, stream) = match stream_to {
+                Some(to) => {
+                    let (feed, growing) = growing::growing(file.path.to_path_buf());
+                    let (go, stream) = start_stream(to, growing);
+                    (Some(feed), Some(go), Some(stream))
+                }
+                None => (None, None, None),
+            };
             let (validated, packed) = tokio::join!(
                 async {
-                    match settings.validate {
+                    let validated = match settings.validate {
                         true => validate(settings, &selection, cache).await.map(Some),
                         false => Ok(None),
+                    };
+                    // Nothing is sent for a tree that failed validation.
+                    if let (Ok(_), Some(go)) = (&validated, go) {
+                        let _ = go.send(());
                     }
+                    validated
                 },
-                blocking(pack(Arc::clone(&selection), scratch.clone()))
+                blocking(pack(Arc::clone(&selection), file, feed))
             );
             // Validation decides first: an invalid tree is never pushed, packed or not.
             let validated = validated?;
             let packed = packed?;
+            streamed = stream;
             (packed.digest.clone(), packed.size, validated, Some(packed))
         }
     };
@@ -178,6 +210,7 @@ pub async fn plan(
         cache_key,
         scratch,
         packed: cell,
+        streamed: std::sync::Mutex::new(streamed),
         inputs,
     })
 }
@@ -186,8 +219,16 @@ impl Planned {
     /// The packed layer, packing it now if the plan came from the cache.
     pub async fn layer(&self) -> Result<&PackedLayer, Failure> {
         self.packed
-            .get_or_try_init(|| blocking(pack(Arc::clone(&self.selection), self.scratch.clone())))
+            .get_or_try_init(|| async {
+                let file = scratch_file(self.scratch.as_deref())?;
+                blocking(pack(Arc::clone(&self.selection), file, None)).await
+            })
             .await
+    }
+
+    /// The layer upload started while planning, once: the first attempt commits it.
+    pub fn take_streamed(&self) -> Option<StreamedLayer> {
+        self.streamed.lock().ok()?.take()
     }
 
     /// What the registry protocol uploads; packs the layer first if needed.
@@ -294,24 +335,43 @@ fn tree_key_of(selection: Arc<Selection>) -> impl FnOnce() -> Result<String, Fai
     move || Ok(artifact::tree_key(&selection)?)
 }
 
+/// A new temporary file for the layer in `scratch` (or `$TMPDIR`).
+fn scratch_file(scratch: Option<&std::path::Path>) -> Result<ScratchFile, Failure> {
+    scratch::layer_file(scratch).map_err(|error| {
+        let place = scratch.map_or("TMPDIR".to_string(), |dir| dir.display().to_string());
+        Failure::failed(format!(
+            "cannot create a temporary file for the layer: {error}; check {place} and free disk space"
+        ))
+    })
+}
+
+/// Start streaming `growing` to `to` once the returned sender fires.
+fn start_stream(to: StreamTo, growing: GrowingFile) -> (oneshot::Sender<()>, StreamedLayer) {
+    let (go, validated) = oneshot::channel();
+    let stream = StreamedLayer::start(to.client, to.repository, growing, async {
+        validated.await.is_ok()
+    });
+    (go, stream)
+}
+
 fn pack(
     selection: Arc<Selection>,
-    scratch: Option<PathBuf>,
+    file: ScratchFile,
+    feed: Option<growing::Writer>,
 ) -> impl FnOnce() -> Result<PackedLayer, Failure> {
     move || {
-        let file = scratch::layer_file(scratch.as_deref()).map_err(|error| {
-            let place = scratch
-                .as_ref()
-                .map_or("TMPDIR".to_string(), |dir| dir.display().to_string());
-            Failure::failed(format!(
-                "cannot create a temporary file for the layer: {error}; check {place} and free disk space"
-            ))
-        })?;
         // A second handle of the same open file: writing through it keeps `file`'s lock.
         let writer = file.file.try_clone().map_err(|error| {
             Failure::failed(format!("cannot write the layer's temporary file: {error}"))
         })?;
-        let layer = artifact::pack(&selection, writer)?;
+        let layer = artifact::pack(&selection, writer, |total| {
+            if let Some(feed) = &feed {
+                feed.wrote(total);
+            }
+        })?;
+        if let Some(feed) = feed {
+            feed.finish(layer.size);
+        }
         Ok(PackedLayer {
             digest: layer.digest,
             size: layer.size,

@@ -26,6 +26,7 @@ use tokio::io::AsyncReadExt as _;
 use super::auth::{CredentialSource, Credentials};
 use super::challenge::{Challenge, parse_challenges};
 use super::error::{RegistryError, RegistryErrorKind, parse_retry_after, status_kind};
+use super::growing::GrowingFile;
 
 // The media types are owned by the artifact format; the client only lists them in `Accept`.
 pub use crate::artifact::manifest::{
@@ -91,6 +92,11 @@ enum RequestBody {
     File {
         path: PathBuf,
         size: u64,
+        sent: Arc<AtomicU64>,
+    },
+    /// Streamed as the file grows, without `Content-Length` (chunked).
+    Growing {
+        file: GrowingFile,
         sent: Arc<AtomicU64>,
     },
 }
@@ -267,44 +273,8 @@ impl RegistryClient {
         progress: Option<&(dyn Fn(u64) + Send + Sync)>,
     ) -> Result<(), RegistryError> {
         let push = scope(repo, Action::Push);
-        let start = self.url(&format!("/v2/{repo}/blobs/uploads/"))?;
-        let start_name = describe(&Method::POST, &start);
-        let mut headers = HeaderMap::new();
-        headers.insert(CONTENT_LENGTH, HeaderValue::from_static("0"));
-        let sent = self
-            .send(
-                Method::POST,
-                start.clone(),
-                &push,
-                headers,
-                &RequestBody::Empty,
-            )
-            .await?;
-        if !sent.response.status().is_success() {
-            return Err(self.status_error(&start_name, sent).await);
-        }
-        let protocol_error = |detail: &str| {
-            RegistryError::new(
-                RegistryErrorKind::Other {
-                    detail: detail.to_string(),
-                },
-                start_name.clone(),
-            )
-        };
-        let location = sent
-            .response
-            .headers()
-            .get(LOCATION)
-            .and_then(|value| value.to_str().ok())
-            .ok_or_else(|| protocol_error("the registry started an upload but sent no Location"))?;
-        // The response URL, not `start`: a redirect may have moved us.
-        let mut put_url = sent
-            .response
-            .url()
-            .join(location)
-            .map_err(|_| protocol_error("the registry sent an invalid upload Location"))?;
+        let mut put_url = self.start_upload(repo).await?;
         put_url.query_pairs_mut().append_pair("digest", digest);
-        drop(sent);
 
         let size = body.size();
         let mut headers = HeaderMap::new();
@@ -335,6 +305,80 @@ impl RegistryClient {
         }
         if let (Some(report), RequestBody::Bytes(_)) = (progress, &request_body) {
             report(size);
+        }
+        Ok(())
+    }
+
+    /// `POST /v2/<repo>/blobs/uploads/` (`202`): the session's URL from its `Location`.
+    async fn start_upload(&self, repo: &str) -> Result<Url, RegistryError> {
+        let start = self.url(&format!("/v2/{repo}/blobs/uploads/"))?;
+        let start_name = describe(&Method::POST, &start);
+        let mut headers = HeaderMap::new();
+        headers.insert(CONTENT_LENGTH, HeaderValue::from_static("0"));
+        let sent = self
+            .send(
+                Method::POST,
+                start,
+                &scope(repo, Action::Push),
+                headers,
+                &RequestBody::Empty,
+            )
+            .await?;
+        if !sent.response.status().is_success() {
+            return Err(self.status_error(&start_name, sent).await);
+        }
+        session_location(&sent.response, &start_name)
+    }
+
+    /// Start a blob upload and send `file` into it as it is written: `POST`, then one `PATCH`
+    /// with a chunked body and no `Content-Range` (a streamed upload, as `docker push` sends
+    /// one). Returns the session's URL, which [`Self::commit_blob`] completes. Fails after the
+    /// client's idle timeout without a byte sent or an answer.
+    pub async fn stream_blob(&self, repo: &str, file: GrowingFile) -> Result<Url, RegistryError> {
+        let session = self.start_upload(repo).await?;
+        let name = describe(&Method::PATCH, &session);
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("application/octet-stream"),
+        );
+        let sent_bytes = Arc::new(AtomicU64::new(0));
+        let body = RequestBody::Growing {
+            file,
+            sent: sent_bytes.clone(),
+        };
+        let push = scope(repo, Action::Push);
+        let request = self.send(Method::PATCH, session, &push, headers, &body);
+        let sent = watch_upload(request, &sent_bytes, None, self.idle_timeout, &name).await?;
+        if !sent.response.status().is_success() {
+            return Err(self.status_error(&name, sent).await);
+        }
+        session_location(&sent.response, &name)
+    }
+
+    /// Complete an upload session whose bytes are all sent: `PUT <session>&digest=<digest>`
+    /// with an empty body (`201`). The registry checks the digest against what it received.
+    pub async fn commit_blob(
+        &self,
+        repo: &str,
+        mut session: Url,
+        digest: &str,
+    ) -> Result<(), RegistryError> {
+        session.query_pairs_mut().append_pair("digest", digest);
+        let name = describe(&Method::PUT, &session);
+        let mut headers = HeaderMap::new();
+        headers.insert(CONTENT_LENGTH, HeaderValue::from_static("0"));
+        let sent = self
+            .send(
+                Method::PUT,
+                session,
+                &scope(repo, Action::Push),
+                headers,
+                &RequestBody::Empty,
+            )
+            .await?;
+        if !sent.response.status().is_success() {
+            return Err(self.status_error(&name, sent).await);
         }
         Ok(())
     }
@@ -416,7 +460,7 @@ impl RegistryClient {
         let mut challenged = false;
         loop {
             let http = match body {
-                RequestBody::File { .. } => &self.upload_http,
+                RequestBody::File { .. } | RequestBody::Growing { .. } => &self.upload_http,
                 _ => &self.http,
             };
             let mut builder = http
@@ -715,6 +759,18 @@ async fn attach_body(
                     });
             builder.body(reqwest::Body::wrap_stream(stream))
         }
+        RequestBody::Growing { file, sent } => {
+            sent.store(0, Ordering::Relaxed);
+            let stream = file.bytes(sent.clone()).await.map_err(|error| {
+                RegistryError::new(
+                    RegistryErrorKind::LocalFile {
+                        detail: format!("cannot read {}: {}", file.path.display(), error.kind()),
+                    },
+                    name,
+                )
+            })?;
+            builder.body(reqwest::Body::wrap_stream(stream))
+        }
     })
 }
 
@@ -745,6 +801,28 @@ fn challenges_of(headers: &HeaderMap) -> Vec<Challenge> {
         .filter_map(|value| value.to_str().ok())
         .flat_map(parse_challenges)
         .collect()
+}
+
+/// The upload session a `202` names in `Location`, resolved against the response's URL (a
+/// redirect may have moved us).
+fn session_location(response: &reqwest::Response, name: &str) -> Result<Url, RegistryError> {
+    let protocol_error = |detail: &str| {
+        RegistryError::new(
+            RegistryErrorKind::Other {
+                detail: detail.to_string(),
+            },
+            name,
+        )
+    };
+    let location = response
+        .headers()
+        .get(LOCATION)
+        .and_then(|value| value.to_str().ok())
+        .ok_or_else(|| protocol_error("the registry started an upload but sent no Location"))?;
+    response
+        .url()
+        .join(location)
+        .map_err(|_| protocol_error("the registry sent an invalid upload Location"))
 }
 
 fn digest_header(headers: &HeaderMap) -> Option<String> {

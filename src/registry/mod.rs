@@ -11,6 +11,7 @@ pub mod challenge;
 pub mod client;
 pub mod docker_config;
 pub mod error;
+pub mod growing;
 pub mod http;
 #[cfg(test)]
 mod proptests;
@@ -22,6 +23,6 @@ pub use auth::{
 pub use client::RegistryClient;
 pub use error::{RegistryError, RegistryErrorKind};
 pub use protocol::{
-    ArtifactUpload, ConfigBlob, LayerBlob, PushError, PushEvent, PushOutcome, TagGuard,
-    check_unchanged, upload_blobs, write_manifest,
+    ArtifactUpload, ConfigBlob, LayerBlob, PushError, PushEvent, PushOutcome, StreamedLayer,
+    TagGuard, check_unchanged, upload_blobs, write_manifest,
 };

@@ -3,12 +3,16 @@
 //!
 //! Retrying is the caller's job (`crate::retry`); an attempt always starts again at step 1.
 
+use std::future::Future;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use bytes::Bytes;
+use reqwest::Url;
 
 use super::client::{BlobBody, OCI_MANIFEST_MEDIA_TYPE, RegistryClient, sha256_digest};
 use super::error::RegistryError;
+use super::growing::GrowingFile;
 use crate::artifact::manifest::parse_manifest_summary;
 
 /// The config blob, held in memory (it is tiny).
@@ -24,6 +28,60 @@ pub struct LayerBlob {
     pub digest: String,
     pub size: u64,
     pub path: PathBuf,
+}
+
+/// The layer's upload, started while the layer is still being packed (artifact.md#streamed-layer-upload):
+/// a task that sends the growing file into an upload session. It is an optimisation only:
+/// [`upload_blobs`] commits the session if it got the whole layer and otherwise uploads the
+/// file as usual, so its failures are never the push's. Dropping it stops the task; the
+/// registry discards an uncommitted session, as it does when `docker push` is interrupted.
+#[derive(Debug)]
+pub struct StreamedLayer(tokio::task::JoinHandle<Result<Url, RegistryError>>);
+
+impl StreamedLayer {
+    /// Once `go` resolves to true (validation passed), stream `file` into a new upload session
+    /// of `repo`; nothing is sent if it resolves to false.
+    pub fn start(
+        client: Arc<RegistryClient>,
+        repo: String,
+        file: GrowingFile,
+        go: impl Future<Output = bool> + Send + 'static,
+    ) -> Self {
+        StreamedLayer(tokio::spawn(async move {
+            if !go.await {
+                return Err(RegistryError::new(
+                    super::RegistryErrorKind::Other {
+                        detail: "not started".to_string(),
+                    },
+                    "streamed layer upload",
+                ));
+            }
+            client.stream_blob(&repo, file).await
+        }))
+    }
+
+    /// The session holding the whole layer, or `None` (logged) if streaming failed.
+    async fn session(mut self) -> Option<Url> {
+        match (&mut self.0).await {
+            Ok(Ok(session)) => Some(session),
+            Ok(Err(error)) => {
+                tracing::debug!("push: streamed layer upload failed ({error}); uploading the file");
+                None
+            }
+            Err(error) => {
+                tracing::debug!(
+                    "push: streamed layer upload stopped ({error}); uploading the file"
+                );
+                None
+            }
+        }
+    }
+}
+
+impl Drop for StreamedLayer {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// Everything one push uploads.
@@ -194,12 +252,14 @@ pub async fn check_unchanged(
     })
 }
 
-/// Step 2: blobs, config first, with `HEAD` before each upload. Step 3 is [`write_manifest`];
-/// the push runs them apart, to sign in between.
+/// Step 2: blobs, config first, with `HEAD` before each upload. A layer that `streamed` already
+/// sent is committed instead of uploaded again. Step 3 is [`write_manifest`]; the push runs
+/// them apart, to sign in between.
 pub async fn upload_blobs(
     client: &RegistryClient,
     repo: &str,
     artifact: &ArtifactUpload,
+    streamed: Option<StreamedLayer>,
     events: &(dyn Fn(PushEvent) + Send + Sync),
 ) -> Result<(), PushError> {
     if client.blob_exists(repo, &artifact.config.digest).await? {
@@ -211,22 +271,49 @@ pub async fn upload_blobs(
             .upload_blob(repo, &artifact.config.digest, body, None)
             .await?;
     }
-    if client.blob_exists(repo, &artifact.layer.digest).await? {
+    let layer = &artifact.layer;
+    if client.blob_exists(repo, &layer.digest).await? {
         events(PushEvent::LayerExists);
-    } else {
-        events(PushEvent::UploadingLayer {
-            size: artifact.layer.size,
-        });
-        let body = BlobBody::File {
-            path: artifact.layer.path.clone(),
-            size: artifact.layer.size,
-        };
-        let progress = |sent: u64| events(PushEvent::Uploaded(sent));
-        client
-            .upload_blob(repo, &artifact.layer.digest, body, Some(&progress))
-            .await?;
+        return Ok(());
     }
+    events(PushEvent::UploadingLayer { size: layer.size });
+    if let Some(streamed) = streamed
+        && commit_streamed(client, repo, streamed, &layer.digest).await
+    {
+        events(PushEvent::Uploaded(layer.size));
+        return Ok(());
+    }
+    let body = BlobBody::File {
+        path: layer.path.clone(),
+        size: layer.size,
+    };
+    let progress = |sent: u64| events(PushEvent::Uploaded(sent));
+    client
+        .upload_blob(repo, &layer.digest, body, Some(&progress))
+        .await?;
     Ok(())
+}
+
+/// Commit the streamed session under `digest`; false (logged) if there is nothing to commit or
+/// the registry refuses it, and the caller uploads the file.
+async fn commit_streamed(
+    client: &RegistryClient,
+    repo: &str,
+    streamed: StreamedLayer,
+    digest: &str,
+) -> bool {
+    let Some(session) = streamed.session().await else {
+        return false;
+    };
+    match client.commit_blob(repo, session, digest).await {
+        Ok(()) => true,
+        Err(error) => {
+            tracing::debug!(
+                "push: committing the streamed layer failed ({error}); uploading the file"
+            );
+            false
+        }
+    }
 }
 
 /// Step 3: the manifest, last — only when the tag still holds what `guard` expects (or this

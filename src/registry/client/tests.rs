@@ -764,7 +764,7 @@ async fn push_artifact(
         return Ok(unchanged);
     }
     let guard = TagGuard::Expect(read.digest);
-    upload_blobs(client, repo, artifact, events).await?;
+    upload_blobs(client, repo, artifact, None, events).await?;
     write_manifest(client, repo, tag, artifact, &guard, events).await
 }
 
