@@ -5,11 +5,15 @@
 //! of failure.
 //!
 //! Beside it, [`ValidationCache`] remembers single files that passed validation, by content, so
-//! that a push after a one-file change parses one file (issue 11, point 3).
+//! that a push after a one-file change parses one file (issue 11, point 3), and [`FileDigests`]
+//! remembers the files' content digests by stamp, so that computing the key reads only the files
+//! that changed.
 
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+
+use super::stamps::{FileDigests, SETTLED};
 
 /// What one cache entry records.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -56,6 +60,16 @@ impl LayerCache {
             path: version_dir.join(format!("validated-{}.keys", super::validate::RULES)),
             known: std::sync::OnceLock::new(),
         }
+    }
+
+    /// The file digests remembered for the source directory `root` ([`FileDigests`]), one file
+    /// per directory, shared by every ksail version (the stamp rules do not change with it).
+    pub fn file_digests(&self, root: &Path) -> FileDigests {
+        use sha2::{Digest as _, Sha256};
+        let root = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
+        let name = Sha256::digest(root.as_os_str().as_encoded_bytes());
+        let name = super::pack::hex(&name[..16]);
+        FileDigests::load(self.base.join("file-digests").join(name), SETTLED)
     }
 
     fn entry(&self, tar_sha256: &str) -> Option<PathBuf> {

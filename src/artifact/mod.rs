@@ -13,6 +13,7 @@ pub mod gzip;
 pub mod manifest;
 pub mod pack;
 pub mod select;
+pub mod stamps;
 pub mod validate;
 
 use std::io;

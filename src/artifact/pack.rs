@@ -14,6 +14,7 @@ use tar::{EntryType, Header};
 
 use super::gzip::ParallelGzWriter;
 use super::select::{EntryKind, Selection};
+use super::stamps::{FileDigests, Stamp};
 use super::{ArtifactError, display_path, io_reason};
 
 /// What the compressed bytes of a tar stream depend on besides the stream: the gzip block size,
@@ -92,9 +93,31 @@ impl<F: FnMut(u64)> Write for Reporting<F> {
 /// The key of the layer cache (artifact.md#performance): the hex SHA-256 of every entry's name,
 /// kind and content digest, in tar order. The tar stream is a function of exactly these (every
 /// other header field is fixed), so equal keys mean equal streams. The files are hashed on every
-/// core, which is most of an unchanged re-push.
-pub fn tree_key(selection: &Selection) -> Result<String, ArtifactError> {
-    let digests = content_digests(selection)?;
+/// core, which is most of an unchanged re-push — unless `remembered` knows a file's digest by its
+/// stamp; what had to be hashed is then remembered for the next run.
+pub fn tree_key(
+    selection: &Selection,
+    remembered: Option<&FileDigests>,
+) -> Result<String, ArtifactError> {
+    let digests = content_digests(selection, remembered)?;
+    if let Some(remembered) = remembered
+        && digests.iter().any(|digest| digest.hashed)
+    {
+        let files = selection.entries.iter().zip(&digests);
+        remembered.save(
+            files.filter_map(|(entry, digest)| match (&entry.kind, digest) {
+                (
+                    EntryKind::File { source, .. },
+                    ContentDigest {
+                        sha256: Some(sha256),
+                        stamp: Some(stamp),
+                        ..
+                    },
+                ) => Some((source.as_path(), *stamp, *sha256)),
+                _ => None,
+            }),
+        );
+    }
     let mut key = Sha256::new();
     key.update(b"ksail layer cache key 2\n");
     for (entry, digest) in selection.entries.iter().zip(&digests) {
@@ -106,16 +129,25 @@ pub fn tree_key(selection: &Selection) -> Result<String, ArtifactError> {
         key.update(entry.name.as_bytes());
         // Names never hold NUL: it ends the name unambiguously.
         key.update([0]);
-        key.update(digest.unwrap_or_default());
+        key.update(digest.sha256.unwrap_or_default());
     }
     Ok(hex(&key.finalize()))
 }
 
-/// An entry's content digest (`None` for a directory).
-type ContentDigest = Option<[u8; 32]>;
+/// An entry's content digest (`None` for a directory), with the file's stamp from before it was
+/// read, and whether it was hashed (not remembered).
+#[derive(Debug, Clone, Copy, Default)]
+struct ContentDigest {
+    sha256: Option<[u8; 32]>,
+    stamp: Option<Stamp>,
+    hashed: bool,
+}
 
 /// The SHA-256 of each entry's content (`None` for directories), files read on every core.
-fn content_digests(selection: &Selection) -> Result<Vec<ContentDigest>, ArtifactError> {
+fn content_digests(
+    selection: &Selection,
+    remembered: Option<&FileDigests>,
+) -> Result<Vec<ContentDigest>, ArtifactError> {
     use std::sync::atomic::{AtomicUsize, Ordering};
     let entries = &selection.entries;
     let next = AtomicUsize::new(0);
@@ -123,9 +155,23 @@ fn content_digests(selection: &Selection) -> Result<Vec<ContentDigest>, Artifact
         .map_or(1, usize::from)
         .min(entries.len().max(1));
     let digest_of = |entry: &super::select::Entry, buffer: &mut Vec<u8>| match &entry.kind {
-        EntryKind::Dir => Ok(None),
-        EntryKind::Inline(content) => Ok(Some(Sha256::digest(content).into())),
-        EntryKind::File { source, .. } => {
+        EntryKind::Dir => Ok(ContentDigest::default()),
+        EntryKind::Inline(content) => Ok(ContentDigest {
+            sha256: Some(Sha256::digest(content).into()),
+            stamp: None,
+            hashed: true,
+        }),
+        EntryKind::File { source, stamp, .. } => {
+            // Taken when the file was selected, so before it is read here.
+            let stamp = *stamp;
+            let known = remembered.zip(stamp.as_ref());
+            if let Some(sha256) = known.and_then(|(known, stamp)| known.get(source, stamp)) {
+                return Ok(ContentDigest {
+                    sha256: Some(sha256),
+                    stamp,
+                    hashed: false,
+                });
+            }
             let unreadable = |error: io::Error| ArtifactError::Unreadable {
                 path: display_path(&selection.source, &entry.name),
                 reason: io_reason(&error),
@@ -135,7 +181,11 @@ fn content_digests(selection: &Selection) -> Result<Vec<ContentDigest>, Artifact
             loop {
                 let read = file.read(buffer).map_err(unreadable)?;
                 if read == 0 {
-                    return Ok(Some(hasher.finalize().into()));
+                    return Ok(ContentDigest {
+                        sha256: Some(hasher.finalize().into()),
+                        stamp,
+                        hashed: true,
+                    });
                 }
                 hasher.update(&buffer[..read]);
             }
@@ -163,7 +213,7 @@ fn content_digests(selection: &Selection) -> Result<Vec<ContentDigest>, Artifact
                 .map(|worker| worker.join().unwrap_or_default())
                 .collect()
         });
-    let mut digests = vec![None; entries.len()];
+    let mut digests = vec![ContentDigest::default(); entries.len()];
     let mut seen = 0;
     // The first failing entry in tar order, as the sequential pack would report it.
     let mut failures = Vec::new();
@@ -361,6 +411,7 @@ mod tests {
     use crate::artifact::select::{Selection, select, tests::write};
     use std::fs;
     use std::path::{Path, PathBuf};
+    use std::time::Duration;
 
     /// The golden layer digest of `tests/fixtures/artifact-basic` (testing.md#artifact-tests).
     /// Changing the tar format, the compressor or its level changes it.
@@ -486,7 +537,7 @@ mod tests {
                 &"x".repeat(index * 100),
             );
         }
-        let key = || tree_key(&select("k8s", dir.path()).unwrap()).unwrap();
+        let key = || tree_key(&select("k8s", dir.path()).unwrap(), None).unwrap();
         let first = key();
         assert_eq!(
             first,
@@ -507,6 +558,43 @@ mod tests {
         std::fs::remove_dir(dir.path().join("empty")).unwrap();
         write(dir.path(), "empty", "");
         assert_ne!(key(), with_dir, "a directory is not an empty file");
+    }
+
+    #[test]
+    fn remembered_digests_stand_in_for_files_whose_stamp_is_unchanged() {
+        use super::super::stamps::FileDigests;
+        let dir = tempfile::tempdir().unwrap();
+        for index in 0..10 {
+            write(
+                dir.path(),
+                &format!("f{index}.yaml"),
+                &format!("v: {index}"),
+            );
+        }
+        let cache = tempfile::tempdir().unwrap();
+        let store = cache.path().join("store");
+        let selection = || select("k8s", dir.path()).unwrap();
+        let remembered = || FileDigests::load(store.clone(), Duration::ZERO);
+        let hashed = tree_key(&selection(), None).unwrap();
+        assert_eq!(tree_key(&selection(), Some(&remembered())).unwrap(), hashed);
+        assert_eq!(tree_key(&selection(), Some(&remembered())).unwrap(), hashed);
+
+        // A remembered digest is used without reading the file: a false one changes the key.
+        let text = std::fs::read_to_string(&store).unwrap();
+        let line = text.lines().find(|l| l.ends_with("/f3.yaml")).unwrap();
+        let forged = text.replace(line, &format!("{}{}", "0".repeat(64), &line[64..]));
+        std::fs::write(&store, forged).unwrap();
+        assert_ne!(tree_key(&selection(), Some(&remembered())).unwrap(), hashed);
+
+        // A rewrite of that file (same size) changes its stamp, so it is read again.
+        std::thread::sleep(Duration::from_millis(20));
+        write(dir.path(), "f3.yaml", "v: 9");
+        let rewritten = tree_key(&selection(), None).unwrap();
+        assert_ne!(rewritten, hashed);
+        assert_eq!(
+            tree_key(&selection(), Some(&remembered())).unwrap(),
+            rewritten
+        );
     }
 
     #[test]

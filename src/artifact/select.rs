@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use ignore::Match;
 use ignore::gitignore::{Gitignore, GitignoreBuilder};
 
+use super::stamps::Stamp;
 use super::{ArtifactError, display_path, io_reason};
 
 /// Flux's default exclusions, in Flux's order; `.sourceignore` lines come after them.
@@ -52,6 +53,8 @@ pub enum EntryKind {
     File {
         source: PathBuf,
         size: u64,
+        /// What identifies its content when it was selected ([`Stamp`]; `None` off Unix).
+        stamp: Option<Stamp>,
     },
     /// A file that exists only in memory (the empty artifact's kustomization).
     // for cluster create's empty artifact (cluster.md step 6)
@@ -225,8 +228,14 @@ struct Walker<'a> {
 
 /// What a directory entry turned out to be, after following a symlink.
 enum Resolved {
-    Dir { canonical: PathBuf },
-    File { source: PathBuf, size: u64 },
+    Dir {
+        canonical: PathBuf,
+    },
+    File {
+        source: PathBuf,
+        size: u64,
+        stamp: Option<Stamp>,
+    },
     Special,
 }
 
@@ -281,6 +290,7 @@ impl Walker<'_> {
             Resolved::File {
                 source: path.to_path_buf(),
                 size: metadata.len(),
+                stamp: Stamp::of(&metadata),
             }
         } else {
             Resolved::Special
@@ -301,9 +311,17 @@ impl Walker<'_> {
                     "skipping {display}: not a regular file or directory"
                 ));
             }
-            Resolved::File { source, size } => self.entries.push(Entry {
+            Resolved::File {
+                source,
+                size,
+                stamp,
+            } => self.entries.push(Entry {
                 name,
-                kind: EntryKind::File { source, size },
+                kind: EntryKind::File {
+                    source,
+                    size,
+                    stamp,
+                },
             }),
             Resolved::Dir { canonical } => {
                 let dir_name = format!("{name}/");
@@ -379,6 +397,7 @@ impl Walker<'_> {
             Ok(Some(Resolved::File {
                 source: canonical,
                 size: target_metadata.len(),
+                stamp: Stamp::of(&target_metadata),
             }))
         } else {
             Ok(Some(Resolved::Special))
@@ -577,7 +596,7 @@ pub(crate) mod tests {
         symlink("base/cm.yaml", dir.path().join("cm-link.yaml")).unwrap();
         let selection = select("k8s", dir.path()).unwrap();
         assert_eq!(names(&selection), ["base/", "base/cm.yaml", "cm-link.yaml"]);
-        let EntryKind::File { source, size } = &selection.entries[2].kind else {
+        let EntryKind::File { source, size, .. } = &selection.entries[2].kind else {
             panic!("expected a file entry");
         };
         assert_eq!(*size, 7);

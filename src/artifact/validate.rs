@@ -310,7 +310,7 @@ fn cannot_read(file: &str, pos: Pos, error: &std::io::Error) -> Problem {
 fn read_entry(file: &str, entry: &Entry) -> Result<Content, Problem> {
     let start = Pos { line: 1, column: 1 };
     match &entry.kind {
-        EntryKind::File { source, size } if *size > READ_WHOLE_UP_TO => {
+        EntryKind::File { source, size, .. } if *size > READ_WHOLE_UP_TO => {
             Ok(Content::Large(source.clone()))
         }
         EntryKind::File { source, .. } => fs::read(source)

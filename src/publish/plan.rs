@@ -13,6 +13,7 @@ use tokio::sync::{OnceCell, oneshot};
 
 use super::scratch::{self, ScratchFile};
 use crate::artifact::cache::{CachedLayer, LayerCache};
+use crate::artifact::stamps::FileDigests;
 use crate::artifact::{self, Annotations, Selection, Validation, manifest};
 use crate::error::Failure;
 use crate::progress::Reporter;
@@ -131,7 +132,10 @@ pub async fn plan(
         from_git,
     };
     let cache_key = match cache {
-        Some(_) => Some(blocking(tree_key_of(Arc::clone(&selection))).await?),
+        Some(cache) => {
+            let remembered = cache.file_digests(&settings.source_path);
+            Some(blocking(tree_key_of(Arc::clone(&selection), remembered)).await?)
+        }
         None => None,
     };
     let cached = cache
@@ -331,8 +335,11 @@ async fn validate(
     }
 }
 
-fn tree_key_of(selection: Arc<Selection>) -> impl FnOnce() -> Result<String, Failure> {
-    move || Ok(artifact::tree_key(&selection)?)
+fn tree_key_of(
+    selection: Arc<Selection>,
+    remembered: FileDigests,
+) -> impl FnOnce() -> Result<String, Failure> {
+    move || Ok(artifact::tree_key(&selection, Some(&remembered))?)
 }
 
 /// A new temporary file for the layer in `scratch` (or `$TMPDIR`).
