@@ -131,6 +131,7 @@ pub async fn plan(
         source_date_epoch: settings.source_date_epoch.clone(),
         from_git,
     };
+    let keyed = Instant::now();
     let cache_key = match cache {
         Some(cache) => {
             let remembered = cache.file_digests(&settings.source_path);
@@ -138,6 +139,7 @@ pub async fn plan(
         }
         None => None,
     };
+    tracing::debug!("push: layer cache key in {:?}", keyed.elapsed());
     let cached = cache
         .zip(cache_key.as_deref())
         .and_then(|(c, key)| c.get(key));
