@@ -25,7 +25,7 @@ use crate::error::Failure;
 // The module's public surface; callers (push, cluster create) import from here.
 pub use git::{Annotations, annotations, annotations_without_git};
 pub use manifest::manifest_bytes;
-pub use pack::{pack, tree_key};
+pub use pack::{check_unchanged_since_selection, pack, tree_key};
 pub use select::{Selection, select};
 pub use validate::{Problem, Validation, report_lines, validate};
 

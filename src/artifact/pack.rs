@@ -236,6 +236,33 @@ fn content_digests(
     Ok(digests)
 }
 
+/// Fail if a file of `selection` changed since it was selected: its stamp is not the one
+/// selection took. Called once everything that reads the files (the cache key, validation, the
+/// pack) has read them, so that the layer, the cache key and the validation result describe the
+/// same bytes; a change always moves the change time, so every rewrite is caught (off Unix there
+/// is no stamp and only the pack's size check remains).
+pub fn check_unchanged_since_selection(selection: &Selection) -> Result<(), ArtifactError> {
+    for entry in &selection.entries {
+        let EntryKind::File {
+            source,
+            stamp: Some(stamp),
+            ..
+        } = &entry.kind
+        else {
+            continue;
+        };
+        let now = std::fs::metadata(source)
+            .ok()
+            .and_then(|metadata| Stamp::of(&metadata));
+        if now.as_ref() != Some(stamp) {
+            return Err(ArtifactError::ChangedWhilePacking {
+                path: display_path(&selection.source, &entry.name),
+            });
+        }
+    }
+    Ok(())
+}
+
 fn write_error(error: io::Error) -> ArtifactError {
     ArtifactError::WriteLayer {
         reason: io_reason(&error),
@@ -594,6 +621,29 @@ mod tests {
         assert_eq!(
             tree_key(&selection(), Some(&remembered())).unwrap(),
             rewritten
+        );
+    }
+
+    #[test]
+    fn a_file_rewritten_after_selection_is_caught() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "a.yaml", "v: 1");
+        write(dir.path(), "sub/b.yaml", "v: 1");
+        let selection = select("k8s", dir.path()).unwrap();
+        check_unchanged_since_selection(&selection).unwrap();
+        // Past the kernel's timestamp tick, same size.
+        std::thread::sleep(Duration::from_millis(20));
+        write(dir.path(), "sub/b.yaml", "v: 2");
+        assert_eq!(
+            check_unchanged_since_selection(&selection)
+                .unwrap_err()
+                .to_string(),
+            "k8s/sub/b.yaml changed while it was being packed; run the push again"
+        );
+        std::fs::remove_file(dir.path().join("sub/b.yaml")).unwrap();
+        assert!(
+            check_unchanged_since_selection(&selection).is_err(),
+            "removed"
         );
     }
 

@@ -187,6 +187,7 @@ pub async fn plan(
             // Validation decides first: an invalid tree is never pushed, packed or not.
             let validated = validated?;
             let packed = packed?;
+            artifact::check_unchanged_since_selection(&selection).map_err(Failure::from)?;
             streamed = stream;
             (packed.digest.clone(), packed.size, validated, Some(packed))
         }
@@ -227,7 +228,9 @@ impl Planned {
         self.packed
             .get_or_try_init(|| async {
                 let file = scratch_file(self.scratch.as_deref())?;
-                blocking(pack(Arc::clone(&self.selection), file, None)).await
+                let packed = blocking(pack(Arc::clone(&self.selection), file, None)).await?;
+                artifact::check_unchanged_since_selection(&self.selection)?;
+                Ok(packed)
             })
             .await
     }
