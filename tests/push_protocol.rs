@@ -7,7 +7,7 @@ mod support;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use support::push::{REPO, TAG, env_with_app, manifest, push_target, skip, target};
+use support::push::{REPO, TAG, env_with_app, manifest, noise, push_target, skip, target};
 use support::{
     Action, FaultScript, Proxy, Recorded, TestEnv, assert_error_line, assert_exit, describe, http,
     progress_lines, stdout_lines,
@@ -672,16 +672,7 @@ fn a_push_timeout_must_be_a_positive_duration() {
 /// 5 MiB of noise, which deflate stores, so the layer is about as large.
 fn env_with_large_tree() -> TestEnv {
     let env = env_with_app(APP_V1);
-    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
-    let noise: Vec<u8> = (0..5 * 1024 * 1024 / 8)
-        .flat_map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state.to_le_bytes()
-        })
-        .collect();
-    env.write("k8s/data/noise.bin", noise);
+    env.write("k8s/data/noise.bin", noise(5 * 1024 * 1024));
     env
 }
 

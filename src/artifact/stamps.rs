@@ -62,6 +62,8 @@ pub struct FileDigests {
     /// When this run began, in nanoseconds since the epoch.
     start: i128,
     known: HashMap<PathBuf, (Stamp, [u8; 32])>,
+    /// What [`FileDigests::stage`] prepared for [`FileDigests::commit`].
+    staged: std::sync::Mutex<Option<String>>,
 }
 
 impl FileDigests {
@@ -81,6 +83,7 @@ impl FileDigests {
             settle,
             start,
             known,
+            staged: std::sync::Mutex::new(None),
         }
     }
 
@@ -92,10 +95,11 @@ impl FileDigests {
         }
     }
 
-    /// Replace the file with `files` (source, stamp before it was read, digest), keeping only
-    /// those settled before this run began. Failures are logged and otherwise ignored.
-    pub fn save<'a>(&self, files: impl Iterator<Item = (&'a Path, Stamp, [u8; 32])>) {
+    /// Prepare to replace the file with `files` (source, stamp before it was read, digest),
+    /// keeping only those settled before this run began; [`FileDigests::commit`] writes it.
+    pub fn stage<'a>(&self, files: impl Iterator<Item = (&'a Path, Stamp, [u8; 32])>) {
         let mut text = format!("{HEADER}\n");
+        let mut remembered = 0;
         for (source, stamp, digest) in files {
             let Some(name) = source.to_str().filter(|name| !name.contains('\n')) else {
                 continue;
@@ -103,6 +107,7 @@ impl FileDigests {
             if !stamp.settled_before(self.start, self.settle) {
                 continue;
             }
+            remembered += 1;
             let _ = writeln!(
                 text,
                 "{} {} {} {} {} {} {name}",
@@ -114,6 +119,20 @@ impl FileDigests {
                 stamp.ctime,
             );
         }
+        if remembered == 0 && self.known.is_empty() {
+            return;
+        }
+        if let Ok(mut staged) = self.staged.lock() {
+            *staged = Some(text);
+        }
+    }
+
+    /// Write what was staged (only after a run that exits 0, like the layer cache). Failures
+    /// are logged and otherwise ignored.
+    pub fn commit(&self) {
+        let Some(text) = self.staged.lock().ok().and_then(|mut staged| staged.take()) else {
+            return;
+        };
         if let Err(error) = write_atomically(&self.path, text.as_bytes()) {
             tracing::debug!("cache: cannot write {}: {error}", self.path.display());
         }
@@ -166,7 +185,12 @@ mod tests {
         let store = dir.path().join("cache/digests");
         let digests = FileDigests::load(store.clone(), Duration::ZERO);
         let digest = [7u8; 32];
-        digests.save([(file.as_path(), stamp(&file), digest)].into_iter());
+        digests.stage([(file.as_path(), stamp(&file), digest)].into_iter());
+        assert!(
+            !store.exists(),
+            "nothing is written before the run succeeds"
+        );
+        digests.commit();
 
         let again = FileDigests::load(store, Duration::ZERO);
         assert_eq!(again.get(&file, &stamp(&file)), Some(digest));
@@ -187,8 +211,10 @@ mod tests {
         let file = dir.path().join("fresh.yaml");
         std::fs::write(&file, "x").unwrap();
         let store = dir.path().join("digests");
-        FileDigests::load(store.clone(), SETTLED)
-            .save([(file.as_path(), stamp(&file), [1; 32])].into_iter());
+        let digests = FileDigests::load(store.clone(), SETTLED);
+        digests.stage([(file.as_path(), stamp(&file), [1; 32])].into_iter());
+        digests.commit();
+        assert!(!store.exists(), "nothing to remember, no file");
         let again = FileDigests::load(store, SETTLED);
         assert_eq!(again.get(&file, &stamp(&file)), None);
     }

@@ -44,6 +44,8 @@ pub struct Planned {
     passed_files: Vec<String>,
     /// The layer cache key ([`artifact::tree_key`]), when there is a cache.
     cache_key: Option<String>,
+    /// The file digests the key staged for the next run, when there is a cache.
+    file_digests: Option<FileDigests>,
     /// Where the layer file goes (`None`: the system temporary directory).
     scratch: Option<PathBuf>,
     packed: OnceCell<PackedLayer>,
@@ -132,12 +134,14 @@ pub async fn plan(
         from_git,
     };
     let keyed = Instant::now();
-    let cache_key = match cache {
+    let (cache_key, file_digests) = match cache {
         Some(cache) => {
             let remembered = cache.file_digests(&settings.source_path);
-            Some(blocking(tree_key_of(Arc::clone(&selection), remembered)).await?)
+            let (key, remembered) =
+                blocking(tree_key_of(Arc::clone(&selection), remembered)).await?;
+            (Some(key), Some(remembered))
         }
-        None => None,
+        None => (None, None),
     };
     tracing::debug!("push: layer cache key in {:?}", keyed.elapsed());
     let cached = cache
@@ -215,6 +219,7 @@ pub async fn plan(
         validated_files,
         passed_files,
         cache_key,
+        file_digests,
         scratch,
         packed: cell,
         streamed: std::sync::Mutex::new(streamed),
@@ -285,6 +290,9 @@ impl Planned {
             return;
         };
         cache.validation().record_all(&self.passed_files);
+        if let Some(file_digests) = &self.file_digests {
+            file_digests.commit();
+        }
         let packed = self.packed.get();
         let Some(key) = self.cache_key.clone() else {
             return;
@@ -343,8 +351,13 @@ async fn validate(
 fn tree_key_of(
     selection: Arc<Selection>,
     remembered: FileDigests,
-) -> impl FnOnce() -> Result<String, Failure> {
-    move || Ok(artifact::tree_key(&selection, Some(&remembered))?)
+) -> impl FnOnce() -> Result<(String, FileDigests), Failure> {
+    move || {
+        Ok((
+            artifact::tree_key(&selection, Some(&remembered))?,
+            remembered,
+        ))
+    }
 }
 
 /// A new temporary file for the layer in `scratch` (or `$TMPDIR`).

@@ -312,22 +312,30 @@ impl RegistryClient {
     /// `POST /v2/<repo>/blobs/uploads/` (`202`): the session's URL from its `Location`.
     async fn start_upload(&self, repo: &str) -> Result<Url, RegistryError> {
         let start = self.url(&format!("/v2/{repo}/blobs/uploads/"))?;
-        let start_name = describe(&Method::POST, &start);
+        let name = describe(&Method::POST, &start);
+        let response = self.push_without_body(Method::POST, start, repo).await?;
+        session_location(&response, &name)
+    }
+
+    /// A request with an empty body (`Content-Length: 0`) under `repo`'s push scope that must
+    /// succeed.
+    async fn push_without_body(
+        &self,
+        method: Method,
+        url: Url,
+        repo: &str,
+    ) -> Result<reqwest::Response, RegistryError> {
+        let name = describe(&method, &url);
         let mut headers = HeaderMap::new();
         headers.insert(CONTENT_LENGTH, HeaderValue::from_static("0"));
+        let push = scope(repo, Action::Push);
         let sent = self
-            .send(
-                Method::POST,
-                start,
-                &scope(repo, Action::Push),
-                headers,
-                &RequestBody::Empty,
-            )
+            .send(method, url, &push, headers, &RequestBody::Empty)
             .await?;
         if !sent.response.status().is_success() {
-            return Err(self.status_error(&start_name, sent).await);
+            return Err(self.status_error(&name, sent).await);
         }
-        session_location(&sent.response, &start_name)
+        Ok(sent.response)
     }
 
     /// Start a blob upload and send `file` into it as it is written: `POST`, then one `PATCH`
@@ -365,21 +373,7 @@ impl RegistryClient {
         digest: &str,
     ) -> Result<(), RegistryError> {
         session.query_pairs_mut().append_pair("digest", digest);
-        let name = describe(&Method::PUT, &session);
-        let mut headers = HeaderMap::new();
-        headers.insert(CONTENT_LENGTH, HeaderValue::from_static("0"));
-        let sent = self
-            .send(
-                Method::PUT,
-                session,
-                &scope(repo, Action::Push),
-                headers,
-                &RequestBody::Empty,
-            )
-            .await?;
-        if !sent.response.status().is_success() {
-            return Err(self.status_error(&name, sent).await);
-        }
+        self.push_without_body(Method::PUT, session, repo).await?;
         Ok(())
     }
 

@@ -157,3 +157,19 @@ pub fn skip(test: &str, why: &str) {
     use std::io::Write as _;
     let _ = writeln!(std::io::stderr().lock(), "skipped: {test}: {why}");
 }
+
+/// `len` bytes that deflate cannot shrink (an xorshift stream, the same on every run): the layer
+/// stores them as they are, so a tree holding them packs to about their size.
+pub fn noise(len: usize) -> Vec<u8> {
+    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut bytes: Vec<u8> = (0..len.div_ceil(8))
+        .flat_map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state.to_le_bytes()
+        })
+        .collect();
+    bytes.truncate(len);
+    bytes
+}

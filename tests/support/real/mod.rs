@@ -617,16 +617,8 @@ impl Lab {
             manifests.len() > 3 * 128 * 1024,
             "the tree spans several blocks"
         );
-        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
-        let noise: Vec<u8> = (0..300_000 / 8)
-            .flat_map(|_| {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                state.to_le_bytes()
-            })
-            .collect();
-        self.env.write("k8s/large-data.bin", &noise);
+        self.env
+            .write("k8s/large-data.bin", super::push::noise(300_000));
         self.write("k8s/large.yaml", &manifests);
         (self.push(), expected)
     }
