@@ -55,7 +55,7 @@ pub struct Planned {
 }
 
 /// Trees at least this large have their layer streamed to the registry while it is packed
-/// (artifact.md#streamed-layer-upload). Below it, the overlap saves less than the extra
+/// (docs/push.md#streamed-layer-upload). Below it, the overlap saves less than the extra
 /// request costs, and a small push keeps the plain request sequence.
 pub const STREAM_FROM_BYTES: u64 = 4 * 1024 * 1024;
 

@@ -1,5 +1,5 @@
 //! A file that another thread is still writing, read as an upload body that waits for the next
-//! bytes (artifact.md#streamed-layer-upload). The packer writes the compressed layer into its
+//! bytes (docs/push.md#streamed-layer-upload). The packer writes the compressed layer into its
 //! temporary file and announces how far it got; the upload sends what is there and waits for
 //! more, so the bytes leave while the rest is still being compressed.
 

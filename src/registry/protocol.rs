@@ -30,8 +30,9 @@ pub struct LayerBlob {
     pub path: PathBuf,
 }
 
-/// The layer's upload, started while the layer is still being packed (artifact.md#streamed-layer-upload):
-/// a task that sends the growing file into an upload session. It is an optimisation only:
+/// The layer's upload, started while the layer is still being packed
+/// (docs/push.md#streamed-layer-upload): a task that sends the growing file into an upload
+/// session. It is an optimisation only:
 /// [`upload_blobs`] commits the session if it got the whole layer and otherwise uploads the
 /// file as usual, so its failures are never the push's. Dropping it stops the task; the
 /// registry discards an uncommitted session, as it does when `docker push` is interrupted.
