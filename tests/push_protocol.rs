@@ -10,7 +10,7 @@ use std::time::Duration;
 use support::push::{REPO, TAG, env_with_app, manifest, noise, push_target, skip, target};
 use support::{
     Action, FaultScript, Proxy, Recorded, TestEnv, assert_error_line, assert_exit, describe, http,
-    progress_lines, stdout_lines,
+    progress_lines, stderr_text, stdout_lines,
 };
 
 const APP_V1: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app\ndata:\n  v: \"1\"\n";
@@ -826,4 +826,72 @@ fn an_unchanged_large_tree_without_a_cache_commits_no_stream_and_moves_no_tag() 
         lines.contains(&format!("GET /v2/{REPO}/manifests/{TAG} 200")),
         "{lines:#?}"
     );
+}
+
+#[test]
+fn a_streamed_layer_the_registry_already_holds_is_left_uncommitted() {
+    let (registry, proxy) = proxied_registry!();
+    let env = env_with_large_tree();
+    let first = push_target(&env, &proxy.host_port(), &[]);
+    assert_exit(&first, 0);
+
+    // The same tree to another tag of the repository, without the layer cache: the layer is
+    // packed and streamed again, and the layer's HEAD finds it.
+    std::fs::remove_dir_all(env.xdg_cache()).expect("remove the layer cache");
+    proxy.clear();
+    let other = format!("{}/{REPO}:other", proxy.host_port());
+    let output = env
+        .ksail(["workload", "push", &format!("oci://{other}")])
+        .output()
+        .unwrap();
+    assert_exit(&output, 0);
+    assert!(
+        stderr_text(&output).contains("push: layer blob exists (skipped)"),
+        "{}",
+        describe(&output)
+    );
+    let lines = log(&proxy);
+    let uploads = format!("/v2/{REPO}/blobs/uploads/");
+    assert!(
+        !lines
+            .iter()
+            .any(|l| l.starts_with(&format!("PUT {uploads}"))),
+        "no session committed, no blob uploaded: {lines:#?}"
+    );
+    let (status, _, _) = http::fetch_manifest(&registry.host_port(), REPO, "other");
+    assert_eq!(status, 200, "the other tag was written");
+}
+
+#[test]
+fn a_file_rewritten_while_the_push_runs_fails_the_push_and_tags_nothing() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let (registry, proxy) = proxied_registry!();
+    let env = env_with_large_tree();
+    // 16 MiB more, so that packing outlasts validation by far more than a request's round trip.
+    env.write("k8s/data/more.bin", noise(16 * 1024 * 1024));
+    // The layer's stream opens its session once validation has passed, while the data is
+    // still being packed: that request rewrites the app's manifest (same size, so only its
+    // stamp tells), and is then forwarded as usual.
+    let app = env.work().join("k8s/app.yaml");
+    let rewritten = AtomicBool::new(false);
+    proxy.fail_when(move |request| {
+        if request.method == "POST" && !rewritten.swap(true, Ordering::SeqCst) {
+            std::fs::write(&app, APP_V2).expect("rewrite the manifest");
+        }
+        false
+    });
+
+    let output = push_target(&env, &proxy.host_port(), &[]);
+    assert_exit(&output, 1);
+    assert_error_line(
+        &output,
+        "k8s/app.yaml changed while it was being packed; run the push again",
+    );
+    let lines = log(&proxy);
+    assert!(
+        !lines.iter().any(|l| l.starts_with("PUT ")),
+        "nothing committed or tagged: {lines:#?}"
+    );
+    let (status, _, _) = http::fetch_manifest(&registry.host_port(), REPO, TAG);
+    assert_eq!(status, 404);
 }

@@ -774,6 +774,56 @@ fn files_from_cache(output: &Output) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// An unchanged re-push takes the files' digests from their stamps instead of reading them
+/// (docs/push.md "Bounds and leftovers"): with a forged remembered digest, the same tree misses
+/// the layer cache it hits otherwise.
+#[test]
+fn settled_files_are_known_by_their_stamp() {
+    let (_registry, host, env) = registry_and_env!();
+    env.write("k8s/a.yaml", format!("{CM}data:\n  v: \"a\"\n"));
+    env.write("k8s/b.yaml", format!("{CM}data:\n  v: \"b\"\n"));
+    // Only files whose times lie more than 3 s before a push are remembered.
+    std::thread::sleep(std::time::Duration::from_millis(3_200));
+    run_ok(&push_registry(&env, &host, &[]));
+
+    let stores: Vec<_> = fs::read_dir(env.xdg_cache().join("ksail/file-digests"))
+        .expect("the push remembered file digests")
+        .map(|entry| entry.unwrap().path())
+        .collect();
+    assert_eq!(
+        stores.len(),
+        1,
+        "one file for the source directory: {stores:?}"
+    );
+    let text = fs::read_to_string(&stores[0]).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "a header and both files: {text}");
+    let hit = |output: &Output| stderr_text(output).contains("push: layer cache hit");
+
+    let again = push_registry(&env, &host, &["-v"]);
+    run_ok(&again);
+    assert!(hit(&again), "{}", stderr_text(&again));
+
+    let a = lines
+        .iter()
+        .find(|line| line.ends_with("/k8s/a.yaml"))
+        .expect("a.yaml is remembered");
+    let forged = text.replace(a, &format!("{}{}", "0".repeat(64), &a[64..]));
+    fs::write(&stores[0], forged).unwrap();
+    let output = push_registry(&env, &host, &["-v"]);
+    run_ok(&output);
+    assert!(
+        !hit(&output),
+        "the forged digest was used: {}",
+        stderr_text(&output)
+    );
+    assert!(
+        stdout_text(&output).starts_with("unchanged "),
+        "the bytes are the same: {}",
+        stdout_text(&output)
+    );
+}
+
 /// Validation remembers each file that passed, by content and role: a one-file change parses one
 /// file, and a remembered pass never hides a problem.
 #[test]

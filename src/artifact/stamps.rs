@@ -63,7 +63,7 @@ pub struct FileDigests {
     start: i128,
     known: HashMap<PathBuf, (Stamp, [u8; 32])>,
     /// What [`FileDigests::stage`] prepared for [`FileDigests::commit`].
-    staged: std::sync::Mutex<Option<String>>,
+    staged: Option<String>,
 }
 
 impl FileDigests {
@@ -83,7 +83,7 @@ impl FileDigests {
             settle,
             start,
             known,
-            staged: std::sync::Mutex::new(None),
+            staged: None,
         }
     }
 
@@ -97,7 +97,7 @@ impl FileDigests {
 
     /// Prepare to replace the file with `files` (source, stamp before it was read, digest),
     /// keeping only those settled before this run began; [`FileDigests::commit`] writes it.
-    pub fn stage<'a>(&self, files: impl Iterator<Item = (&'a Path, Stamp, [u8; 32])>) {
+    pub fn stage<'a>(&mut self, files: impl Iterator<Item = (&'a Path, Stamp, [u8; 32])>) {
         let mut text = format!("{HEADER}\n");
         let mut remembered = 0;
         for (source, stamp, digest) in files {
@@ -122,15 +122,13 @@ impl FileDigests {
         if remembered == 0 && self.known.is_empty() {
             return;
         }
-        if let Ok(mut staged) = self.staged.lock() {
-            *staged = Some(text);
-        }
+        self.staged = Some(text);
     }
 
     /// Write what was staged (only after a run that exits 0, like the layer cache). Failures
     /// are logged and otherwise ignored.
     pub fn commit(&self) {
-        let Some(text) = self.staged.lock().ok().and_then(|mut staged| staged.take()) else {
+        let Some(text) = &self.staged else {
             return;
         };
         if let Err(error) = write_atomically(&self.path, text.as_bytes()) {
@@ -183,7 +181,7 @@ mod tests {
         let file = dir.path().join("a b.yaml");
         std::fs::write(&file, "x").unwrap();
         let store = dir.path().join("cache/digests");
-        let digests = FileDigests::load(store.clone(), Duration::ZERO);
+        let mut digests = FileDigests::load(store.clone(), Duration::ZERO);
         let digest = [7u8; 32];
         digests.stage([(file.as_path(), stamp(&file), digest)].into_iter());
         assert!(
@@ -211,7 +209,7 @@ mod tests {
         let file = dir.path().join("fresh.yaml");
         std::fs::write(&file, "x").unwrap();
         let store = dir.path().join("digests");
-        let digests = FileDigests::load(store.clone(), SETTLED);
+        let mut digests = FileDigests::load(store.clone(), SETTLED);
         digests.stage([(file.as_path(), stamp(&file), [1; 32])].into_iter());
         digests.commit();
         assert!(!store.exists(), "nothing to remember, no file");

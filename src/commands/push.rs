@@ -164,15 +164,7 @@ async fn publish_artifact(
         settings.source_display, selection.file_count
     ));
     let client = publish::registry_client(ctx, settings, credentials)?;
-    let stream_to = publish::stream_to(settings, &client);
-    let planned = publish::plan(
-        settings,
-        selection,
-        cache.as_ref(),
-        printer,
-        true,
-        Some(stream_to),
-    );
+    let planned = publish::plan(settings, selection, cache.as_ref(), printer, true, &client);
     let planned = match planned.await {
         Ok(planned) => planned,
         Err(PlanError::Failed(failure)) => return Err(failure),

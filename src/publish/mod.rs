@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
-pub use self::plan::{PlanError, Planned, StreamTo, plan};
+pub use self::plan::{PlanError, Planned, plan};
 use crate::artifact;
 use crate::artifact::cache::LayerCache;
 use crate::context::Context;
@@ -49,14 +49,13 @@ pub async fn publish_selection(
     let reporter = ctx.reporter();
     let cache = layer_cache(ctx);
     let client = registry_client(ctx, settings, credentials)?;
-    let stream_to = stream_to(settings, &client);
     let planned = plan::plan(
         settings,
         selection,
         cache.as_ref(),
         reporter,
         from_git,
-        Some(stream_to),
+        &client,
     );
     let planned = match planned.await {
         Ok(planned) => planned,
@@ -170,14 +169,6 @@ pub fn registry_client(
         Failure::failed(format!("push to {} failed: {}", target.url, error.reason()))
     })?;
     Ok(Arc::new(client))
-}
-
-/// Where [`plan`] streams the layer while it packs it.
-pub fn stream_to(settings: &PushSettings, client: &Arc<RegistryClient>) -> StreamTo {
-    StreamTo {
-        client: Arc::clone(client),
-        repository: settings.target.repository.clone(),
-    }
 }
 
 pub async fn upload(

@@ -17,7 +17,7 @@ use crate::artifact::stamps::FileDigests;
 use crate::artifact::{self, Annotations, Selection, Validation, manifest};
 use crate::error::Failure;
 use crate::progress::Reporter;
-use crate::registry::growing::{self, GrowingFile};
+use crate::registry::growing;
 use crate::registry::{ArtifactUpload, ConfigBlob, LayerBlob, RegistryClient, StreamedLayer};
 use crate::settings::PushSettings;
 
@@ -57,13 +57,7 @@ pub struct Planned {
 /// Trees at least this large have their layer streamed to the registry while it is packed
 /// (docs/push.md#streamed-layer-upload). Below it, the overlap saves less than the extra
 /// request costs, and a small push keeps the plain request sequence.
-pub const STREAM_FROM_BYTES: u64 = 4 * 1024 * 1024;
-
-/// Where to stream the layer while it is packed.
-pub struct StreamTo {
-    pub client: Arc<RegistryClient>,
-    pub repository: String,
-}
+const STREAM_FROM_BYTES: u64 = 4 * 1024 * 1024;
 
 #[derive(Clone)]
 struct AnnotationInputs {
@@ -120,7 +114,7 @@ pub async fn plan(
     cache: Option<&LayerCache>,
     reporter: &dyn Reporter,
     from_git: bool,
-    stream_to: Option<StreamTo>,
+    client: &Arc<RegistryClient>,
 ) -> Result<Planned, PlanError> {
     let selection = Arc::new(selection);
     let inputs = AnnotationInputs {
@@ -165,14 +159,18 @@ pub async fn plan(
         }
         None => {
             let file = scratch_file(scratch.as_deref())?;
-            let stream_to = stream_to.filter(|_| selection.total_bytes >= STREAM_FROM_BYTES);
-            let (feed, go, stream) = match stream_to {
-                Some(to) => {
+            let (feed, go, stream) = match selection.total_bytes >= STREAM_FROM_BYTES {
+                true => {
                     let (feed, growing) = growing::growing(file.path.to_path_buf());
-                    let (go, stream) = start_stream(to, growing);
+                    let (go, validated) = oneshot::channel();
+                    let repository = settings.target.repository.clone();
+                    let stream =
+                        StreamedLayer::start(Arc::clone(client), repository, growing, async {
+                            validated.await.is_ok()
+                        });
                     (Some(feed), Some(go), Some(stream))
                 }
-                None => (None, None, None),
+                false => (None, None, None),
             };
             let (validated, packed) = tokio::join!(
                 async {
@@ -350,13 +348,11 @@ async fn validate(
 
 fn tree_key_of(
     selection: Arc<Selection>,
-    remembered: FileDigests,
+    mut remembered: FileDigests,
 ) -> impl FnOnce() -> Result<(String, FileDigests), Failure> {
     move || {
-        Ok((
-            artifact::tree_key(&selection, Some(&remembered))?,
-            remembered,
-        ))
+        let key = artifact::tree_key(&selection, Some(&mut remembered))?;
+        Ok((key, remembered))
     }
 }
 
@@ -368,15 +364,6 @@ fn scratch_file(scratch: Option<&std::path::Path>) -> Result<ScratchFile, Failur
             "cannot create a temporary file for the layer: {error}; check {place} and free disk space"
         ))
     })
-}
-
-/// Start streaming `growing` to `to` once the returned sender fires.
-fn start_stream(to: StreamTo, growing: GrowingFile) -> (oneshot::Sender<()>, StreamedLayer) {
-    let (go, validated) = oneshot::channel();
-    let stream = StreamedLayer::start(to.client, to.repository, growing, async {
-        validated.await.is_ok()
-    });
-    (go, stream)
 }
 
 fn pack(

@@ -37,7 +37,7 @@ pub struct LayerBlob {
 /// file as usual, so its failures are never the push's. Dropping it stops the task; the
 /// registry discards an uncommitted session, as it does when `docker push` is interrupted.
 #[derive(Debug)]
-pub struct StreamedLayer(tokio::task::JoinHandle<Result<Url, RegistryError>>);
+pub struct StreamedLayer(tokio::task::JoinHandle<Option<Url>>);
 
 impl StreamedLayer {
     /// Once `go` resolves to true (validation passed), stream `file` into a new upload session
@@ -50,32 +50,23 @@ impl StreamedLayer {
     ) -> Self {
         StreamedLayer(tokio::spawn(async move {
             if !go.await {
-                return Err(RegistryError::new(
-                    super::RegistryErrorKind::Other {
-                        detail: "not started".to_string(),
-                    },
-                    "streamed layer upload",
-                ));
+                return None;
             }
-            client.stream_blob(&repo, file).await
+            match client.stream_blob(&repo, file).await {
+                Ok(session) => Some(session),
+                Err(error) => {
+                    tracing::debug!(
+                        "push: streamed layer upload failed ({error}); uploading the file"
+                    );
+                    None
+                }
+            }
         }))
     }
 
-    /// The session holding the whole layer, or `None` (logged) if streaming failed.
+    /// The session holding the whole layer, or `None` if streaming failed.
     async fn session(mut self) -> Option<Url> {
-        match (&mut self.0).await {
-            Ok(Ok(session)) => Some(session),
-            Ok(Err(error)) => {
-                tracing::debug!("push: streamed layer upload failed ({error}); uploading the file");
-                None
-            }
-            Err(error) => {
-                tracing::debug!(
-                    "push: streamed layer upload stopped ({error}); uploading the file"
-                );
-                None
-            }
-        }
+        (&mut self.0).await.ok().flatten()
     }
 }
 
