@@ -799,16 +799,22 @@ fn a_large_tree_that_fails_validation_sends_nothing() {
     assert!(proxy.requests().is_empty(), "{:?}", proxy.request_lines());
 }
 
-#[test]
-fn an_unchanged_large_tree_without_a_cache_commits_no_stream_and_moves_no_tag() {
-    let (_registry, proxy) = proxied_registry!();
+/// The large tree pushed through `proxy` (exit 0), then its layer cache removed and the proxy's
+/// log cleared; returns the project and the pushed digest.
+fn large_tree_pushed_then_cache_removed(proxy: &Proxy) -> (TestEnv, String) {
     let env = env_with_large_tree();
     let first = push_target(&env, &proxy.host_port(), &[]);
     assert_exit(&first, 0);
     let digest = result_digest(&first, "pushed", &proxy.host_port());
-
     std::fs::remove_dir_all(env.xdg_cache()).expect("remove the layer cache");
     proxy.clear();
+    (env, digest)
+}
+
+#[test]
+fn an_unchanged_large_tree_without_a_cache_commits_no_stream_and_moves_no_tag() {
+    let (_registry, proxy) = proxied_registry!();
+    let (env, digest) = large_tree_pushed_then_cache_removed(&proxy);
     let again = push_target(&env, &proxy.host_port(), &[]);
     assert_exit(&again, 0);
     assert_eq!(
@@ -831,14 +837,9 @@ fn an_unchanged_large_tree_without_a_cache_commits_no_stream_and_moves_no_tag() 
 #[test]
 fn a_streamed_layer_the_registry_already_holds_is_left_uncommitted() {
     let (registry, proxy) = proxied_registry!();
-    let env = env_with_large_tree();
-    let first = push_target(&env, &proxy.host_port(), &[]);
-    assert_exit(&first, 0);
-
     // The same tree to another tag of the repository, without the layer cache: the layer is
     // packed and streamed again, and the layer's HEAD finds it.
-    std::fs::remove_dir_all(env.xdg_cache()).expect("remove the layer cache");
-    proxy.clear();
+    let (env, _) = large_tree_pushed_then_cache_removed(&proxy);
     let other = format!("{}/{REPO}:other", proxy.host_port());
     let output = env
         .ksail(["workload", "push", &format!("oci://{other}")])
