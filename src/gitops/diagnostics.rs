@@ -28,6 +28,7 @@ use tokio::time::{Instant, timeout_at};
 use crate::env_vars::test_only;
 use crate::error::Failure;
 use crate::gitops::Engine;
+use crate::gitops::report::ObjectName;
 use crate::process::ProcessEnv;
 use crate::retry::test_knob;
 
@@ -73,10 +74,7 @@ pub enum RowState {
 /// A GitOps resource that is not ready.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResourceRow {
-    /// `Kustomization`, `HelmRelease`, `OCIRepository`, `Application`.
-    pub kind: String,
-    pub namespace: String,
-    pub name: String,
+    pub object: ObjectName,
     pub state: RowState,
     /// The condition reason; `None` only for a blocked object without a failing condition.
     pub reason: Option<String>,
@@ -84,13 +82,6 @@ pub struct ResourceRow {
     pub message: Option<String>,
     /// Set when ksail marked the object blocked: the row reads `blocked by <this>`.
     pub blocked_by: Option<String>,
-}
-
-impl ResourceRow {
-    /// `<ns>/<name>`.
-    pub fn display_name(&self) -> String {
-        format!("{}/{}", self.namespace, self.name)
-    }
 }
 
 /// The rows of one resource kind, in display order.

@@ -522,10 +522,7 @@ async fn diagnose(inputs: &AttemptInputs<'_>) -> bool {
             .filter(|object| object.state == ObjectState::Failed)
             .filter_map(|object| {
                 let reason = object.reason.clone()?;
-                let key = (
-                    object.kind.clone(),
-                    format!("{}/{}", object.namespace, object.name),
-                );
+                let key = (object.object.kind.clone(), object.object.to_string());
                 Some((key, (reason, object.message.clone())))
             })
             .collect::<BTreeMap<_, _>>();

@@ -47,13 +47,36 @@ pub struct Finished {
     pub after: Duration,
 }
 
-/// One entry of the JSON `objects` member.
+/// A GitOps object as the reports name it, whichever engine it belongs to.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ObjectReport {
-    /// `Kustomization`, `OCIRepository`, `Application`, …
+pub struct ObjectName {
+    /// `Kustomization`, `HelmRelease`, `OCIRepository`, `Application`, …
     pub kind: String,
     pub namespace: String,
     pub name: String,
+}
+
+impl ObjectName {
+    pub fn new(kind: &str, namespace: &str, name: &str) -> Self {
+        ObjectName {
+            kind: kind.to_string(),
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+        }
+    }
+}
+
+/// `<namespace>/<name>`, as every progress line and report row shows it.
+impl std::fmt::Display for ObjectName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.namespace, self.name)
+    }
+}
+
+/// One entry of the JSON `objects` member.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectReport {
+    pub object: ObjectName,
     pub state: ObjectState,
     pub reason: Option<String>,
     pub message: Option<String>,
@@ -64,16 +87,12 @@ pub struct ObjectReport {
 impl ObjectReport {
     /// The entry of a tracked object: its final state, or `timedOut` with its last waiting status.
     pub fn tracked(
-        kind: &str,
-        namespace: &str,
-        name: &str,
+        object: ObjectName,
         finished: Option<&Finished>,
         last_status: Option<&String>,
     ) -> ObjectReport {
         ObjectReport {
-            kind: kind.to_string(),
-            namespace: namespace.to_string(),
-            name: name.to_string(),
+            object,
             state: finished.map_or(ObjectState::TimedOut, |f| f.state),
             reason: finished.and_then(|f| f.reason.clone()),
             // A finished object says what it finished with; only one still waiting (timed out)
@@ -87,11 +106,23 @@ impl ObjectReport {
         }
     }
 
+    /// The entry of an object ksail left alone (excluded, suspended, manual), with why if it says.
+    pub fn untracked(object: ObjectName, state: ObjectState, message: Option<&str>) -> ObjectReport {
+        ObjectReport {
+            object,
+            state,
+            reason: None,
+            message: message.map(str::to_string),
+            revision: None,
+            duration: None,
+        }
+    }
+
     pub fn to_json(&self) -> Value {
         json!({
-            "kind": self.kind,
-            "namespace": self.namespace,
-            "name": self.name,
+            "kind": self.object.kind,
+            "namespace": self.object.namespace,
+            "name": self.object.name,
             "state": self.state.as_str(),
             "reason": self.reason,
             "message": self.message,

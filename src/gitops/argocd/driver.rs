@@ -26,7 +26,9 @@ use crate::gitops::attempt::{
 #[cfg(test)]
 use crate::gitops::attempt::{failed_line, ready_line};
 use crate::gitops::expected::Expected;
-use crate::gitops::report::{AttemptError, ObjectReport, ObjectSpinners, ObjectState};
+use crate::gitops::report::{
+    AttemptError, ObjectName, ObjectReport, ObjectSpinners, ObjectState,
+};
 use crate::gitops::verdict::{collapse_whitespace, short_revision, timeout_message};
 use crate::gitops::watch::{self, Update};
 use crate::k8s::{K8sError, with_timeout};
@@ -713,15 +715,12 @@ fn summary(state: &State, expected_digest: Option<&str>) -> ArgoSummary {
             .apps
             .iter()
             .map(|(name, app)| report(name, app))
-            .chain(state.manual.iter().map(|name| ObjectReport {
-                kind: KIND.to_string(),
-                namespace: NAMESPACE.to_string(),
-                name: name.clone(),
-                state: ObjectState::Excluded,
-                reason: None,
-                message: Some("manual sync policy".to_string()),
-                revision: None,
-                duration: None,
+            .chain(state.manual.iter().map(|name| {
+                ObjectReport::untracked(
+                    ObjectName::new(KIND, NAMESPACE, name),
+                    ObjectState::Excluded,
+                    Some("manual sync policy"),
+                )
             }))
             .collect(),
     }
@@ -729,9 +728,7 @@ fn summary(state: &State, expected_digest: Option<&str>) -> ArgoSummary {
 
 fn report(name: &str, app: &Tracked) -> ObjectReport {
     ObjectReport::tracked(
-        KIND,
-        NAMESPACE,
-        name,
+        ObjectName::new(KIND, NAMESPACE, name),
         app.progress.done.as_ref(),
         app.progress.last_status.as_ref(),
     )
@@ -1187,7 +1184,7 @@ mod tests {
         summary
             .objects
             .iter()
-            .find(|o| o.name == name)
+            .find(|o| o.object.name == name)
             .unwrap_or_else(|| panic!("no report for {name}: {:?}", summary.objects))
     }
 
@@ -1221,8 +1218,8 @@ mod tests {
         for name in ["api", "busy", "web"] {
             let report = state_of(&summary, name);
             assert_eq!(report.state, ObjectState::Ready, "{report:?}");
-            assert_eq!(report.kind, "Application");
-            assert_eq!(report.namespace, "argocd");
+            assert_eq!(report.object.kind, "Application");
+            assert_eq!(report.object.namespace, "argocd");
         }
         assert_eq!(
             state_of(&summary, "web").revision.as_deref(),
@@ -1560,6 +1557,6 @@ mod tests {
         result.unwrap();
         assert_eq!(summary.applications, 1);
         assert_eq!(summary.objects.len(), 1);
-        assert_eq!(summary.objects[0].name, "web");
+        assert_eq!(summary.objects[0].object.name, "web");
     }
 }

@@ -9,7 +9,7 @@ use serde_json::Value;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use super::{EventRow, PodRow, ResourceRow, RowState};
+use super::{EventRow, ObjectName, PodRow, ResourceRow, RowState};
 
 /// How far back Warning events are shown.
 pub const EVENT_WINDOW: Duration = Duration::from_secs(5 * 60);
@@ -38,14 +38,11 @@ fn str_at<'a>(value: &'a Value, pointer: &str) -> Option<&'a str> {
     value.pointer(pointer).and_then(Value::as_str)
 }
 
-fn namespace_name(obj: &Value) -> (String, String) {
-    (
-        str_at(obj, "/metadata/namespace")
-            .unwrap_or_default()
-            .to_string(),
-        str_at(obj, "/metadata/name")
-            .unwrap_or_default()
-            .to_string(),
+fn object_name(kind: &str, obj: &Value) -> ObjectName {
+    ObjectName::new(
+        kind,
+        str_at(obj, "/metadata/namespace").unwrap_or_default(),
+        str_at(obj, "/metadata/name").unwrap_or_default(),
     )
 }
 
@@ -89,8 +86,8 @@ pub fn flux_row(
     obj: &Value,
     blocked: &BTreeMap<String, String>,
 ) -> Option<ResourceRow> {
-    let (namespace, name) = namespace_name(obj);
-    let blocked_by = blocked.get(&format!("{namespace}/{name}")).cloned();
+    let object = object_name(kind, obj);
+    let blocked_by = blocked.get(&object.to_string()).cloned();
     let not_ready = condition(obj, "Ready").filter(|c| condition_status(c) != "True");
     let stalled = condition(obj, "Stalled").filter(|c| condition_status(c) == "True");
     let (reason, message) = match not_ready.or(stalled) {
@@ -103,9 +100,7 @@ pub fn flux_row(
     };
     let state = classify(reason.as_deref().unwrap_or_default(), blocked_by.is_some());
     Some(ResourceRow {
-        kind: kind.to_string(),
-        namespace,
-        name,
+        object,
         state,
         reason,
         message,
@@ -120,12 +115,10 @@ pub fn failed_by_ksail(
     obj: &Value,
     failed: &BTreeMap<(String, String), (String, Option<String>)>,
 ) -> Option<ResourceRow> {
-    let (namespace, name) = namespace_name(obj);
-    let (reason, message) = failed.get(&(kind.to_string(), format!("{namespace}/{name}")))?;
+    let object = object_name(kind, obj);
+    let (reason, message) = failed.get(&(kind.to_string(), object.to_string()))?;
     Some(ResourceRow {
-        kind: kind.to_string(),
-        namespace,
-        name,
+        object,
         state: RowState::Failed,
         reason: Some(reason.clone()),
         message: message.clone(),
@@ -143,7 +136,7 @@ pub fn argocd_row(kind: &str, obj: &Value) -> Option<ResourceRow> {
     if sync == "Synced" && health == "Healthy" {
         return None;
     }
-    let (namespace, name) = namespace_name(obj);
+    let object = object_name(kind, obj);
     let phase = str_at(obj, "/status/operationState/phase").unwrap_or_default();
     let error_condition = obj
         .pointer("/status/conditions")
@@ -188,9 +181,7 @@ pub fn argocd_row(kind: &str, obj: &Value) -> Option<ResourceRow> {
         )
     };
     Some(ResourceRow {
-        kind: kind.to_string(),
-        namespace,
-        name,
+        object,
         state: classify(&reason, false),
         reason: Some(reason),
         message: non_empty(message.to_string()),
@@ -229,7 +220,13 @@ fn failed_sync_resources(obj: &Value) -> Option<String> {
 
 /// Rows in display order: failed, progressing, blocked; by `ns/name` within each group.
 pub fn sort_rows(rows: &mut [ResourceRow]) {
-    rows.sort_by(|a, b| (a.state, &a.namespace, &a.name).cmp(&(b.state, &b.namespace, &b.name)));
+    rows.sort_by(|a, b| {
+        (a.state, &a.object.namespace, &a.object.name).cmp(&(
+            b.state,
+            &b.object.namespace,
+            &b.object.name,
+        ))
+    });
 }
 
 /// Why a pod is unhealthy, or `None` when it is healthy (`Running` with every container ready, or

@@ -83,7 +83,7 @@ pub fn render(report: &Report) -> Vec<String> {
         .resources
         .iter()
         .flat_map(|s| &s.rows)
-        .map(|r| r.display_name().chars().count())
+        .map(|r| r.object.to_string().chars().count())
         .max()
         .unwrap_or(0)
         + GAP;
@@ -93,7 +93,7 @@ pub fn render(report: &Report) -> Vec<String> {
             lines.push(format!(
                 "{ROW_INDENT}{} {}{}",
                 row.state.symbol(),
-                padded(&row.display_name(), name_width),
+                padded(&row.object.to_string(), name_width),
                 row_detail(row)
             ));
         }
@@ -169,9 +169,9 @@ pub fn to_json(report: &Report) -> Value {
                 None => row.message.clone(),
             };
             json!({
-                "kind": row.kind,
-                "namespace": row.namespace,
-                "name": row.name,
+                "kind": row.object.kind,
+                "namespace": row.object.namespace,
+                "name": row.object.name,
                 "state": row.state.json_name(),
                 "reason": row.reason,
                 "message": message,

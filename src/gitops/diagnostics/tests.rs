@@ -521,7 +521,7 @@ fn rows_are_ordered_failed_progressing_blocked_then_by_name() {
     let names: Vec<String> = report.resources[0]
         .rows
         .iter()
-        .map(|r| format!("{} {}", r.state.symbol(), r.display_name()))
+        .map(|r| format!("{} {}", r.state.symbol(), r.object))
         .collect();
     assert_eq!(
         names,

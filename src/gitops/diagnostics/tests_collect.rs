@@ -129,7 +129,7 @@ async fn collect_returns_the_flux_rows() {
         .map(|s| {
             s.rows
                 .iter()
-                .map(|r| format!("{} {} {}", r.state.symbol(), r.kind, r.display_name()))
+                .map(|r| format!("{} {} {}", r.state.symbol(), r.object.kind, r.object))
                 .collect()
         })
         .collect();

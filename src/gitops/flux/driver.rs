@@ -953,25 +953,14 @@ fn fill_summary(state: &State, summary: &mut FluxSummary) {
         }
     }
     for (key, skipped) in &state.skipped {
-        objects.push(ObjectReport {
-            kind: key.kind.api_kind().to_string(),
-            namespace: key.namespace.clone(),
-            name: key.name.clone(),
-            state: *skipped,
-            reason: None,
-            message: None,
-            revision: None,
-            duration: None,
-        });
+        objects.push(ObjectReport::untracked(key.object_name(), *skipped, None));
     }
     summary.objects = objects;
 }
 
 fn report(key: &ObjectKey, progress: &Progress) -> ObjectReport {
     ObjectReport::tracked(
-        key.kind.api_kind(),
-        &key.namespace,
-        &key.name,
+        key.object_name(),
         progress.done.as_ref(),
         progress.last_status.as_ref(),
     )

@@ -12,6 +12,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::ReadinessError;
+use crate::gitops::report::ObjectName;
 
 /// The Flux kinds that the reconcile rules know. Sources of other kinds (for example
 /// `HelmChart` or `ExternalArtifact`) skip the revision gate.
@@ -89,6 +90,11 @@ impl ObjectKey {
     /// `namespace/name`, as in diagnostics rows and the summary line.
     pub fn namespaced_name(&self) -> String {
         format!("{}/{}", self.namespace, self.name)
+    }
+
+    /// The name the reports give it.
+    pub fn object_name(&self) -> ObjectName {
+        ObjectName::new(self.kind.api_kind(), &self.namespace, &self.name)
     }
 
     /// How a blocker is named after `blocked by `: a Kustomization as `infra/cert-manager`, a
