@@ -406,12 +406,12 @@ fn distribution_config_path(
     reporter: &dyn Reporter,
     settings: &ClusterSettings,
 ) -> Result<(PathBuf, Option<tempfile::TempPath>), Failure> {
-    if settings.distribution_config.exists() {
-        return Ok((settings.distribution_config.clone(), None));
+    if settings.distribution_config.resolved.exists() {
+        return Ok((settings.distribution_config.resolved.clone(), None));
     }
     reporter.info(&format!(
         "{} not found; using generated defaults",
-        settings.distribution_config_display
+        settings.distribution_config.written
     ));
     let content = distribution_config::generated(
         settings.distribution,
@@ -561,7 +561,7 @@ async fn mirror_step(
         if !settings.mirrors.is_empty() && !reads_certs_d(provider, node).await? {
             reporter.warn(&format!(
                 "node {node}: containerd does not read /etc/containerd/certs.d (the kind config has no config_path patch), so it ignores the registry mirrors; add the containerdConfigPatches block ksail cluster init writes to {} and recreate the cluster",
-                settings.distribution_config_display
+                settings.distribution_config.written
             ));
         }
         for (path, content) in &files {

@@ -61,7 +61,7 @@ pub fn preflight_source(
     reporter: &dyn Reporter,
     settings: &ClusterSettings,
 ) -> Result<InitialArtifact, Failure> {
-    let selection = match artifact::select(&settings.source_display, &settings.source_path) {
+    let selection = match artifact::select(&settings.source.written, &settings.source.resolved) {
         Ok(selection) => selection,
         Err(ArtifactError::SourceMissing { .. } | ArtifactError::NoFiles { .. }) => {
             return Ok(InitialArtifact::Empty);
@@ -72,7 +72,7 @@ pub fn preflight_source(
         reporter.warn(warning);
     }
     if settings.validate {
-        let validation = artifact::validate(&settings.source_display, &selection, None);
+        let validation = artifact::validate(&settings.source.written, &selection, None);
         if let Some(error) = validation.error() {
             for line in &artifact::report_lines(&validation).0 {
                 reporter.report(line);
@@ -192,8 +192,7 @@ impl GitopsSetup<'_> {
             },
             sync: Some(sync.clone()),
             mismatch_warning: None,
-            source_display: settings.source_display.clone(),
-            source_path: settings.source_path.clone(),
+            source: settings.source.clone(),
             // Preflight validated the tree already.
             validate: false,
             // The first artifact never replaces a push that lands while create runs.

@@ -145,14 +145,14 @@ async fn publish_artifact(
     let target = &settings.target;
     let credentials = publish::resolve_registry_credentials(ctx, &settings.credentials).await?;
 
-    let selection = artifact::select(&settings.source_display, &settings.source_path)?;
+    let selection = artifact::select(&settings.source.written, &settings.source.resolved)?;
     for warning in &selection.warnings {
         printer.warn(warning);
     }
     report.files = Some(selection.file_count);
     printer.info(&format!(
         "push: source {}: {} files, {} → {}",
-        settings.source_display,
+        settings.source.written,
         selection.file_count,
         human_bytes(selection.total_bytes),
         target.url
@@ -161,7 +161,7 @@ async fn publish_artifact(
     let cache = publish::layer_cache(ctx);
     let step = printer.step(&format!(
         "push: packing {} ({} files)",
-        settings.source_display, selection.file_count
+        settings.source.written, selection.file_count
     ));
     let client = publish::registry_client(ctx, settings, credentials)?;
     let planned = publish::plan(settings, selection, cache.as_ref(), printer, true, &client);

@@ -63,30 +63,30 @@ async fn watch(ctx: &Context, args: &WatchArgs, rounds: &mut usize) -> Result<()
     // Bad flags or ksail.yaml stop the command before it watches anything (exit 2).
     let settings = push_settings(ctx, &push_args)?;
     reconcile_settings(ctx, &reconcile_args(args))?;
-    let source = settings.source_path.clone();
+    let source = settings.source.resolved.clone();
     if !source.is_dir() {
         return Err(Failure::usage(format!(
             "source directory {} does not exist; create it or pass --path",
-            settings.source_display
+            settings.source.written
         )));
     }
     let (sender, mut changes) = mpsc::unbounded_channel();
     let _watcher = start_watcher(&source, sender)?;
     ctx.printer.info(&format!(
         "watch: watching {} (Ctrl-C to stop)",
-        settings.source_display
+        settings.source.written
     ));
 
     let mut previous: Option<Option<Snapshot>> = None;
     let mut saved_at = Instant::now();
     loop {
-        let current = snapshot(&settings.source_display, &source);
+        let current = snapshot(&settings.source.written, &source);
         let changed = match &previous {
             // The first round brings the cluster to the tree as it is.
             None => vec!["start".to_string()],
             Some(previous) => describe_changes(previous.as_ref(), current.as_ref())
                 .iter()
-                .map(|name| artifact::display_path(&settings.source_display, name))
+                .map(|name| artifact::display_path(&settings.source.written, name))
                 .collect(),
         };
         if !changed.is_empty() {

@@ -107,7 +107,11 @@ impl ObjectReport {
     }
 
     /// The entry of an object ksail left alone (excluded, suspended, manual), with why if it says.
-    pub fn untracked(object: ObjectName, state: ObjectState, message: Option<&str>) -> ObjectReport {
+    pub fn untracked(
+        object: ObjectName,
+        state: ObjectState,
+        message: Option<&str>,
+    ) -> ObjectReport {
         ObjectReport {
             object,
             state,

@@ -118,7 +118,7 @@ pub async fn plan(
 ) -> Result<Planned, PlanError> {
     let selection = Arc::new(selection);
     let inputs = AnnotationInputs {
-        source_root: settings.source_path.clone(),
+        source_root: settings.source.resolved.clone(),
         selection: Arc::clone(&selection),
         fallback_source: format!(
             "oci://{}/{}",
@@ -130,7 +130,7 @@ pub async fn plan(
     let keyed = Instant::now();
     let (cache_key, file_digests) = match cache {
         Some(cache) => {
-            let remembered = cache.file_digests(&settings.source_path);
+            let remembered = cache.file_digests(&settings.source.resolved);
             let (key, remembered) =
                 blocking(tree_key_of(Arc::clone(&selection), remembered)).await?;
             (Some(key), Some(remembered))
@@ -321,7 +321,7 @@ async fn validate(
     selection: &Arc<Selection>,
     cache: Option<&LayerCache>,
 ) -> Result<Passed, PlanError> {
-    let display = settings.source_display.clone();
+    let display = settings.source.written.clone();
     let selection = Arc::clone(selection);
     let files = cache.map(LayerCache::validation);
     let validation =

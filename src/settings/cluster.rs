@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::cluster::provider::Distribution;
-use crate::config::{self, Effective, FlagOverrides, GitOpsEngine, Key};
+use crate::config::{self, ConfigPath, Effective, FlagOverrides, GitOpsEngine, Key};
 use crate::context::Context;
 use crate::env_vars;
 use crate::error::Failure;
@@ -60,8 +60,7 @@ pub struct ClusterSettings {
     pub cluster: String,
     pub distribution: Distribution,
     /// The distribution config as written (for messages) and resolved.
-    pub distribution_config_display: String,
-    pub distribution_config: PathBuf,
+    pub distribution_config: ConfigPath,
     pub engine: GitOpsEngine,
     pub local_registry: Option<LocalRegistry>,
     /// What the engine follows; set whenever a registry is configured.
@@ -76,8 +75,8 @@ pub struct ClusterSettings {
     /// The first resolved kubeconfig path: `KUBECONFIG` for the kind/k3d child.
     pub kubeconfig: Option<PathBuf>,
     pub timeout: Duration,
-    pub source_display: String,
-    pub source_path: PathBuf,
+    /// The source directory the first artifact is packed from.
+    pub source: ConfigPath,
     pub validate: bool,
     /// Normalised `spec.workload.kustomizationFile`.
     pub kustomization_file: Option<String>,
@@ -157,16 +156,15 @@ pub fn cluster_settings(ctx: &Context, flags: FlagOverrides) -> Result<ClusterSe
     };
     let derived = distribution.derived_context(&cluster);
     let kube = kube_target(&effective, Some(derived));
-    let (config_display, config_path) = match distribution_config {
-        Some(path) => (path.written.clone(), path.resolved.clone()),
-        // Unreachable for Vanilla/K3s, which always have a default config file.
-        None => (String::new(), PathBuf::new()),
-    };
+    // `None` is unreachable for Vanilla/K3s, which always have a default config file.
+    let distribution_config = distribution_config.cloned().unwrap_or(ConfigPath {
+        written: String::new(),
+        resolved: PathBuf::new(),
+    });
     Ok(ClusterSettings {
         cluster,
         distribution,
-        distribution_config_display: config_display,
-        distribution_config: config_path,
+        distribution_config,
         engine,
         local_registry,
         sync,
@@ -179,8 +177,7 @@ pub fn cluster_settings(ctx: &Context, flags: FlagOverrides) -> Result<ClusterSe
             .timeout
             .as_ref()
             .map_or(CLUSTER_TIMEOUT, |timeout| timeout.value),
-        source_display: sync_source.written.clone(),
-        source_path: sync_source.resolved.clone(),
+        source: sync_source.clone(),
         validate: effective.validate_on_push.value,
         kustomization_file: effective
             .kustomization_file

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::cli::{PushArgs, ReconcileArgs};
-use crate::config::{self, Effective, FlagOverrides, GitOpsEngine, Key};
+use crate::config::{self, ConfigPath, Effective, FlagOverrides, GitOpsEngine, Key};
 use crate::context::Context;
 use crate::env_vars;
 use crate::error::Failure;
@@ -120,9 +120,9 @@ pub struct PushSettings {
     pub target: PushTarget,
     pub sync: Option<SyncTarget>,
     pub mismatch_warning: Option<String>,
-    /// The source directory as the user wrote it (`k8s`, `./clusters/dev/`), for messages.
-    pub source_display: String,
-    pub source_path: PathBuf,
+    /// The source directory as the user wrote it (`k8s`, `./clusters/dev/`), for messages, and
+    /// resolved.
+    pub source: ConfigPath,
     pub validate: bool,
     pub credentials: CredentialRequest,
     pub source_date_epoch: Option<String>,
@@ -190,12 +190,12 @@ pub fn push_settings(ctx: &Context, args: &PushArgs) -> Result<PushSettings, Fai
     let cfg_registry = config_registry(&effective)?;
 
     let cluster = config_cluster_name(&effective)?;
-    let (push_source, push_source_path) = match &args.source.path {
-        Some(path) => (path.clone(), ctx.env.cwd.join(path)),
-        None => (
-            effective.source_directory.value.written.clone(),
-            effective.source_directory.value.resolved.clone(),
-        ),
+    let source = match &args.source.path {
+        Some(path) => ConfigPath {
+            written: path.clone(),
+            resolved: ctx.env.cwd.join(path),
+        },
+        None => effective.source_directory.value.clone(),
     };
     let sync_source = &effective.source_directory.value;
     let inputs = ResolveInputs {
@@ -205,7 +205,7 @@ pub fn push_settings(ctx: &Context, args: &PushArgs) -> Result<PushSettings, Fai
         workload_tag: effective.tag.as_ref().map(|tag| tag.value.clone()),
         // The resolved path is `base.join(written)`, so its last component (or, for `.`-like
         // paths, its canonical form) is what the written path would give against its base.
-        push_source: push_source_path.to_string_lossy().into_owned(),
+        push_source: source.resolved.to_string_lossy().into_owned(),
         push_source_base: ctx.env.cwd.clone(),
         sync_source: sync_source.resolved.to_string_lossy().into_owned(),
         sync_source_base: ctx.env.cwd.clone(),
@@ -244,8 +244,7 @@ pub fn push_settings(ctx: &Context, args: &PushArgs) -> Result<PushSettings, Fai
         target,
         sync: resolution.sync.clone(),
         mismatch_warning: resolution.mismatch_warning.clone(),
-        source_display: push_source,
-        source_path: push_source_path,
+        source,
         validate: effective.validate_on_push.value,
         source_date_epoch,
         retry,

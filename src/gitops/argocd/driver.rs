@@ -26,9 +26,7 @@ use crate::gitops::attempt::{
 #[cfg(test)]
 use crate::gitops::attempt::{failed_line, ready_line};
 use crate::gitops::expected::Expected;
-use crate::gitops::report::{
-    AttemptError, ObjectName, ObjectReport, ObjectSpinners, ObjectState,
-};
+use crate::gitops::report::{AttemptError, ObjectName, ObjectReport, ObjectSpinners, ObjectState};
 use crate::gitops::verdict::{collapse_whitespace, short_revision, timeout_message};
 use crate::gitops::watch::{self, Update};
 use crate::k8s::{K8sError, with_timeout};
