@@ -326,10 +326,31 @@ mod tests {
     use super::*;
     use crate::error::{Failure, FailureClass};
 
-    fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
-        let path = dir.join(name);
-        std::fs::write(&path, text).expect("write kubeconfig");
-        path
+    /// The kubeconfig files of one test, in a temporary directory.
+    struct Dir(tempfile::TempDir);
+
+    impl Dir {
+        fn new() -> Self {
+            Dir(tempfile::tempdir().expect("tempdir"))
+        }
+
+        fn join(&self, name: &str) -> PathBuf {
+            self.0.path().join(name)
+        }
+
+        fn write(&self, name: &str, text: &str) -> PathBuf {
+            let path = self.join(name);
+            std::fs::write(&path, text).expect("write kubeconfig");
+            path
+        }
+
+        /// File `name` from [`kubeconfig`], its server `https://<name>:6443`.
+        fn kubeconfig(&self, name: &str, contexts: &[&str], current: Option<&str>) -> PathBuf {
+            self.write(
+                name,
+                &kubeconfig(contexts, &format!("https://{name}:6443"), current),
+            )
+        }
     }
 
     /// A kubeconfig with one cluster/user/context per name, all pointing at `server`.
@@ -367,17 +388,9 @@ mod tests {
 
     #[test]
     fn two_files_merge_with_the_first_file_winning_each_key() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let first = write(
-            dir.path(),
-            "a",
-            &kubeconfig(&["shared", "only-a"], "https://a:6443", None),
-        );
-        let second = write(
-            dir.path(),
-            "b",
-            &kubeconfig(&["shared", "only-b"], "https://b:6443", Some("only-b")),
-        );
+        let dir = Dir::new();
+        let first = dir.kubeconfig("a", &["shared", "only-a"], None);
+        let second = dir.kubeconfig("b", &["shared", "only-b"], Some("only-b"));
         let merged = read_merged(&target(vec![first.clone(), second.clone()])).expect("merged");
 
         assert_eq!(merged.files_read, vec![first, second]);
@@ -397,26 +410,17 @@ mod tests {
 
     #[test]
     fn current_context_comes_from_the_first_file_that_sets_it() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let unset = write(dir.path(), "a", &kubeconfig(&["x"], "https://a:6443", None));
-        let empty = write(
-            dir.path(),
+        let dir = Dir::new();
+        let unset = dir.kubeconfig("a", &["x"], None);
+        let empty = dir.write(
             "b",
             &format!(
                 "{}current-context: \"\"\n",
                 kubeconfig(&["y"], "https://b:6443", None)
             ),
         );
-        let sets_z = write(
-            dir.path(),
-            "c",
-            &kubeconfig(&["z"], "https://c:6443", Some("z")),
-        );
-        let sets_x = write(
-            dir.path(),
-            "d",
-            &kubeconfig(&[], "https://d:6443", Some("x")),
-        );
+        let sets_z = dir.kubeconfig("c", &["z"], Some("z"));
+        let sets_x = dir.kubeconfig("d", &[], Some("x"));
         let merged = read_merged(&target(vec![unset, empty, sets_z, sets_x])).expect("merged");
 
         assert_eq!(merged.config.current_context.as_deref(), Some("z"));
@@ -428,13 +432,9 @@ mod tests {
 
     #[test]
     fn missing_files_are_skipped() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let missing = dir.path().join("missing");
-        let present = write(
-            dir.path(),
-            "b",
-            &kubeconfig(&["kind-kind"], "https://b:6443", Some("kind-kind")),
-        );
+        let dir = Dir::new();
+        let missing = dir.join("missing");
+        let present = dir.kubeconfig("b", &["kind-kind"], Some("kind-kind"));
         let merged = read_merged(&target(vec![missing, present.clone()])).expect("merged");
 
         assert_eq!(merged.files_read, vec![present]);
@@ -443,9 +443,9 @@ mod tests {
 
     #[test]
     fn no_existing_file_is_a_usage_error_naming_every_path_tried() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let first = dir.path().join("one");
-        let second = dir.path().join("two");
+        let dir = Dir::new();
+        let first = dir.join("one");
+        let second = dir.join("two");
         let error =
             read_merged(&target(vec![first.clone(), second.clone()])).expect_err("none exists");
         let failure = Failure::from(error);
@@ -463,8 +463,8 @@ mod tests {
 
     #[test]
     fn a_single_missing_file_is_named() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let only = dir.path().join("config");
+        let dir = Dir::new();
+        let only = dir.join("config");
         let mut target = target(vec![only.clone()]);
         target.kubeconfig_source = "--kubeconfig".to_string();
         let message = read_merged(&target).expect_err("missing").to_string();
@@ -480,17 +480,9 @@ mod tests {
 
     #[test]
     fn b16_unknown_context_names_the_context_and_the_files_read() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let first = write(
-            dir.path(),
-            "a",
-            &kubeconfig(&["kind-kind"], "https://a:6443", Some("kind-kind")),
-        );
-        let second = write(
-            dir.path(),
-            "b",
-            &kubeconfig(&["k3d-dev"], "https://b:6443", None),
-        );
+        let dir = Dir::new();
+        let first = dir.kubeconfig("a", &["kind-kind"], Some("kind-kind"));
+        let second = dir.kubeconfig("b", &["k3d-dev"], None);
         let merged = read_merged(&target(vec![first.clone(), second.clone()])).expect("merged");
         let mut explicit = target(vec![]);
         explicit.context = Some("nope".to_string());
@@ -509,16 +501,8 @@ mod tests {
 
     #[test]
     fn explicit_context_wins_over_derived_and_current() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let file = write(
-            dir.path(),
-            "a",
-            &kubeconfig(
-                &["kind-dev", "explicit", "current"],
-                "https://a:6443",
-                Some("current"),
-            ),
-        );
+        let dir = Dir::new();
+        let file = dir.kubeconfig("a", &["kind-dev", "explicit", "current"], Some("current"));
         let merged = read_merged(&target(vec![file])).expect("merged");
         let mut both = target(vec![]);
         both.context = Some("explicit".to_string());
@@ -529,12 +513,8 @@ mod tests {
 
     #[test]
     fn derived_context_wins_over_current_context() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let file = write(
-            dir.path(),
-            "a",
-            &kubeconfig(&["kind-dev", "current"], "https://a:6443", Some("current")),
-        );
+        let dir = Dir::new();
+        let file = dir.kubeconfig("a", &["kind-dev", "current"], Some("current"));
         let merged = read_merged(&target(vec![file])).expect("merged");
         let mut derived = target(vec![]);
         derived.derived_context = Some("kind-dev".to_string());
@@ -547,12 +527,8 @@ mod tests {
 
     #[test]
     fn a_missing_derived_context_says_it_was_derived() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let file = write(
-            dir.path(),
-            "a",
-            &kubeconfig(&["current"], "https://a:6443", Some("current")),
-        );
+        let dir = Dir::new();
+        let file = dir.kubeconfig("a", &["current"], Some("current"));
         let merged = read_merged(&target(vec![file])).expect("merged");
         let mut derived = target(vec![]);
         derived.derived_context = Some("k3d-dev".to_string());
@@ -577,12 +553,8 @@ mod tests {
 
     #[test]
     fn no_context_at_all_is_a_clear_usage_error() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let file = write(
-            dir.path(),
-            "a",
-            &kubeconfig(&["kind-kind"], "https://a:6443", None),
-        );
+        let dir = Dir::new();
+        let file = dir.kubeconfig("a", &["kind-kind"], None);
         let merged = read_merged(&target(vec![file.clone()])).expect("merged");
         let failure =
             Failure::from(choose_context(&merged, &target(vec![])).expect_err("no context"));
@@ -599,9 +571,9 @@ mod tests {
 
     #[test]
     fn a_context_naming_an_undefined_cluster_is_a_usage_error() {
-        let dir = tempfile::tempdir().expect("tempdir");
+        let dir = Dir::new();
         let text = "contexts:\n- name: c\n  context:\n    cluster: gone\n    user: u\ncurrent-context: c\n";
-        let file = write(dir.path(), "a", text);
+        let file = dir.write("a", text);
         let merged = read_merged(&target(vec![file])).expect("merged");
         let context = choose_context(&merged, &target(vec![])).expect("context");
 
@@ -613,9 +585,8 @@ mod tests {
 
     #[test]
     fn invalid_yaml_names_the_file_but_never_quotes_its_content() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let file = write(
-            dir.path(),
+        let dir = Dir::new();
+        let file = dir.write(
             "a",
             "users:\n- name: u\n  user:\n    token: [s3cr3t-token\n",
         );
@@ -635,8 +606,8 @@ mod tests {
 
     #[test]
     fn a_directory_in_the_list_is_unreadable_not_skipped() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let error = read_merged(&target(vec![dir.path().to_path_buf()])).expect_err("directory");
+        let dir = Dir::new();
+        let error = read_merged(&target(vec![dir.0.path().to_path_buf()])).expect_err("directory");
 
         assert!(matches!(error, TargetError::Unreadable { .. }), "{error:?}");
     }
