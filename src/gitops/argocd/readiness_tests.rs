@@ -449,36 +449,37 @@ fn failed_operation_without_message_names_the_phase() {
 #[test]
 fn gating_compares_repo_urls_ignoring_host_case_and_trailing_slash() {
     let app = |source: Value| json!({"spec": source});
+    let source = |url: &str| app(json!({"source": {"repoURL": url}}));
     let cases: Vec<(&str, Value, bool)> = vec![
-        ("equal", app(json!({"source": {"repoURL": SYNC_URL}})), true),
+        ("equal", source(SYNC_URL), true),
         (
             "host case",
-            app(json!({"source": {"repoURL": "oci://Kind-Local-Registry:5000/k8s"}})),
+            source("oci://Kind-Local-Registry:5000/k8s"),
             true,
         ),
         (
             "scheme case",
-            app(json!({"source": {"repoURL": "OCI://kind-local-registry:5000/k8s"}})),
+            source("OCI://kind-local-registry:5000/k8s"),
             true,
         ),
         (
             "trailing slash",
-            app(json!({"source": {"repoURL": "oci://kind-local-registry:5000/k8s/"}})),
+            source("oci://kind-local-registry:5000/k8s/"),
             true,
         ),
         (
             "path case matters",
-            app(json!({"source": {"repoURL": "oci://kind-local-registry:5000/K8s"}})),
+            source("oci://kind-local-registry:5000/K8s"),
             false,
         ),
         (
             "other repository",
-            app(json!({"source": {"repoURL": "oci://kind-local-registry:5000/other"}})),
+            source("oci://kind-local-registry:5000/other"),
             false,
         ),
         (
             "other port",
-            app(json!({"source": {"repoURL": "oci://kind-local-registry:5001/k8s"}})),
+            source("oci://kind-local-registry:5001/k8s"),
             false,
         ),
         (
