@@ -102,7 +102,7 @@ spec:
     spec:
       containers:
         - name: server
-          image: quay.io/argoproj/argocd:v3.5.1
+          image: quay.io/argoproj/argocd:v3.6.2
 ---
 apiVersion: apps/v1
 kind: StatefulSet
@@ -121,7 +121,7 @@ spec:
     spec:
       containers:
         - name: controller
-          image: quay.io/argoproj/argocd:v3.5.1
+          image: quay.io/argoproj/argocd:v3.6.2
 "#;
 
 /// The manifest digest of `k8s:<tag>` in the real registry, as a source controller resolves it.

@@ -32,7 +32,7 @@ pub const FLUX_OPERATOR_MANIFEST_URL: &str = "https://github.com/controlplaneio-
 /// `{version}` is [`ARGOCD_VERSION`]; must be ≥ 3.1 for OCI sources.
 pub const ARGOCD_MANIFEST_URL: &str =
     "https://raw.githubusercontent.com/argoproj/argo-cd/v{version}/manifests/install.yaml";
-pub const ARGOCD_VERSION: &str = "3.5.1";
+pub const ARGOCD_VERSION: &str = "3.6.2";
 
 pub const FIELD_MANAGER: &str = "ksail";
 const CRD_KIND: &str = "CustomResourceDefinition";
@@ -56,7 +56,7 @@ impl std::fmt::Display for ManifestSource {
 /// One engine's installation: what the progress line names and where its objects go.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EngineInstall {
-    /// `flux-operator 0.58.1` or `argo-cd v3.5.1`.
+    /// `flux-operator 0.58.1` or `argo-cd v3.6.2`.
     pub label: String,
     pub source: ManifestSource,
     /// The namespace given to namespaced objects without one.
@@ -430,6 +430,20 @@ async fn workload_available(
 mod tests {
     use super::*;
 
+    /// What `cluster create` installs by default is what the real tier runs
+    /// (`tests/real/versions.env`), so the shipped defaults are the versions the tests pin.
+    #[test]
+    fn default_engine_versions_are_the_real_tiers() {
+        let pins = include_str!("../../tests/real/versions.env");
+        let pin = |name: &str| {
+            pins.lines()
+                .find_map(|line| line.strip_prefix(name)?.strip_prefix("=v"))
+                .unwrap_or_else(|| panic!("versions.env pins no {name}"))
+        };
+        assert_eq!(pin("ARGOCD"), ARGOCD_VERSION);
+        assert_eq!(pin("FLUX_OPERATOR"), crate::config::FLUX_OPERATOR_VERSION);
+    }
+
     #[test]
     fn sources_from_env_or_template() {
         let cwd = std::path::Path::new("/work");
@@ -446,7 +460,7 @@ mod tests {
         assert_eq!(
             argo.source,
             ManifestSource::Url(
-                "https://raw.githubusercontent.com/argoproj/argo-cd/v3.5.1/manifests/install.yaml"
+                "https://raw.githubusercontent.com/argoproj/argo-cd/v3.6.2/manifests/install.yaml"
                     .into()
             )
         );

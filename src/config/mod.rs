@@ -32,6 +32,8 @@ pub use keys::{
     Distribution, GITOPS_ENGINES, GitOpsEngine, KIND, Key, override_variables,
 };
 #[cfg(test)]
+pub use keys::FLUX_OPERATOR_VERSION;
+#[cfg(test)]
 pub use load::load;
 pub use load::{LoadedFile, load_in, parse_source};
 
