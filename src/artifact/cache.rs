@@ -250,4 +250,39 @@ mod tests {
         assert!(again.passed(&key), "the next run reads it");
         assert!(!again.passed(&format!("{}-parse-only", "ab".repeat(32))));
     }
+
+    /// Past [`MAX_KEYS_BYTES`] the next recording replaces the file with its own keys, so the
+    /// file stays bounded and the keys of this run survive.
+    #[test]
+    fn a_full_key_file_starts_over_with_the_new_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let locate = || {
+            LayerCache::locate(Some(dir.path().to_path_buf()), None)
+                .unwrap()
+                .validation()
+        };
+        let cache = locate();
+        let old = format!("{}-manifest", "0a".repeat(32));
+        cache.record_all(std::slice::from_ref(&old));
+        let line = format!("{old}\n");
+        let copies = MAX_KEYS_BYTES as usize / line.len() + 1;
+        std::fs::write(&cache.path, line.repeat(copies)).unwrap();
+        assert!(std::fs::metadata(&cache.path).unwrap().len() > MAX_KEYS_BYTES);
+
+        let new = format!("{}-manifest", "0b".repeat(32));
+        locate().record_all(std::slice::from_ref(&new));
+
+        assert_eq!(
+            std::fs::read_to_string(&cache.path).unwrap(),
+            format!("{new}\n")
+        );
+        let after = locate();
+        assert!(after.passed(&new));
+        assert!(!after.passed(&old), "the old keys went with the full file");
+
+        // Below the bound a recording only appends.
+        let more = format!("{}-parse-only", "0b".repeat(32));
+        after.record_all(std::slice::from_ref(&more));
+        assert!(locate().passed(&new) && locate().passed(&more));
+    }
 }

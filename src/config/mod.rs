@@ -27,12 +27,12 @@ use std::path::{Path, PathBuf};
 
 pub use effective::{ConfigPath, Effective, FlagOverrides, Signing, Source, Sourced, effective};
 pub use expand::expand;
+#[cfg(test)]
+pub use keys::FLUX_OPERATOR_VERSION;
 pub use keys::{
     API_VERSION, DEFAULT_KUBECONFIG, DEFAULT_SIGNING_PASSWORD_ENV_VAR, DEFAULT_SOURCE_DIRECTORY,
     Distribution, GITOPS_ENGINES, GitOpsEngine, KIND, Key, override_variables,
 };
-#[cfg(test)]
-pub use keys::FLUX_OPERATOR_VERSION;
 #[cfg(test)]
 pub use load::load;
 pub use load::{LoadedFile, load_in, parse_source};
