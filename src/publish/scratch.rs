@@ -57,11 +57,11 @@ pub fn layer_file(dir: Option<&Path>) -> io::Result<ScratchFile> {
             .into_parts();
         return Ok(ScratchFile { file, path });
     };
-    std::fs::create_dir_all(dir)?;
     sweep(dir);
     let created = tempfile::Builder::new().prefix(PREFIX).tempfile_in(dir);
     let created = match created {
-        // Another push removed the directory as its last file went: make it again.
+        // No directory: the first push, or another push removed it as its last file went (at
+        // any moment, so making it first would not settle this). Make it, then try again.
         Err(error) if error.kind() == io::ErrorKind::NotFound => {
             std::fs::create_dir_all(dir)?;
             tempfile::Builder::new().prefix(PREFIX).tempfile_in(dir)
@@ -165,5 +165,7 @@ mod tests {
             root.path().exists(),
             "a directory with other contents stays"
         );
+        let next = layer_file(Some(&dir)).unwrap();
+        assert!(next.path.starts_with(&dir), "the next push makes it again");
     }
 }
