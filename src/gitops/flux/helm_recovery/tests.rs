@@ -503,6 +503,65 @@ async fn a_panic_unwinding_through_the_guard_resumes() {
     assert_eq!(out.lines(), vec!["helmrelease apps/a: resumed"]);
 }
 
+/// Lines come out in key order, so a resume that ends while an earlier one still runs waits for
+/// its line. A guard dropped then prints that line instead of sending the resume again, and
+/// resumes what it still holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_guard_dropped_before_a_finished_resume_is_printed_prints_it_without_resending() {
+    let h = harness(20).await;
+    let key = |name: &str| ReleaseKey {
+        namespace: "apps".into(),
+        name: name.into(),
+    };
+    let out = Captured::default();
+    let guard = ResumeGuard::new(
+        h.client.clone(),
+        helm_resource(),
+        Duration::from_secs(5),
+        &out,
+    );
+    for name in ["a", "b"] {
+        let mut object = stalled("apps", name);
+        object["spec"]["suspend"] = json!(true);
+        h.server.put_object(object);
+        guard.hold(&key(name));
+    }
+    // apps/a, first in key order, answers its resumes late; apps/b at once.
+    h.server.delay(
+        Route::Object {
+            resource: "helmreleases".into(),
+            namespace: Some("apps".into()),
+            name: "a".into(),
+        },
+        Verb::Patch,
+        300,
+    );
+
+    // Both run in this one task, so the wait sees the guard between two of its steps.
+    tokio::select! {
+        _ = guard.resume_all() => panic!("apps/a's resume answered before apps/b's"),
+        _ = async {
+            while guard.held() != [key("a")] {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        } => {}
+    }
+    assert!(out.lines().is_empty(), "apps/b's line waits for apps/a's");
+    drop(guard);
+
+    assert_eq!(
+        out.lines(),
+        vec!["helmrelease apps/b: resumed", "helmrelease apps/a: resumed"]
+    );
+    assert_eq!(
+        suspend_order(&h.server, "apps", "b"),
+        [false],
+        "apps/b was resumed once"
+    );
+    assert!(!suspended_now(&h.server, "apps", "a"));
+    assert!(!suspended_now(&h.server, "apps", "b"));
+}
+
 #[test]
 fn a_guard_dropped_outside_a_runtime_resumes_on_a_helper_thread() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
