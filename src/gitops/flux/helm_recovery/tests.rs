@@ -445,6 +445,26 @@ async fn a_failed_list_warns_and_changes_nothing() {
     assert!(h.server.requests().iter().all(|r| !r.is_write()));
 }
 
+/// A LIST that never answers ends at the per-request timeout with the same warning, and
+/// recovery goes on without touching anything. The clock is paused after set-up, so the 30 s
+/// pass at once once the runtime has nothing else to do.
+#[tokio::test]
+async fn an_unanswered_list_times_out_warns_and_changes_nothing() {
+    let h = harness(20).await;
+    h.server.put_object(stalled("apps", "a"));
+    h.server
+        .delay(Route::resource("helmreleases"), Verb::List, 60_000);
+    tokio::time::pause();
+    let out = Captured::default();
+    let report = h.recover(&out, bounds(200, 200)).await;
+    assert!(report.resets.is_empty());
+    assert_eq!(
+        out.lines(),
+        vec!["warning: could not check for stuck HelmReleases: no answer within 30s"]
+    );
+    assert!(h.server.requests().iter().all(|r| !r.is_write()));
+}
+
 #[tokio::test]
 async fn nothing_stuck_or_api_not_served_sends_nothing() {
     let h = harness(20).await;
