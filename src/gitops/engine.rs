@@ -443,27 +443,27 @@ mod tests {
             (KUSTOMIZE_GROUP, &[("v1", &["Kustomization"])]);
         let flux_2_5 =
             ApiGroups::from_aggregated(&aggregated(&[kustomize, (SOURCE_GROUP, FLUX_2_5_SOURCE)]));
-        let chosen = choose_api_versions(&flux_2_5);
+        // Flux 2.5: OCIRepository is not served at the group's preferred v1.
         assert_eq!(
-            version_of(&chosen.oci_repository),
-            Some("source.toolkit.fluxcd.io/v1beta2"),
-            "Flux 2.5: OCIRepository is not served at the group's preferred v1"
-        );
-        assert_eq!(
-            version_of(&chosen.git_repository),
-            Some("source.toolkit.fluxcd.io/v1")
-        );
-        assert_eq!(
-            version_of(&chosen.kustomization),
-            Some("kustomize.toolkit.fluxcd.io/v1")
+            lines(&choose_api_versions(&flux_2_5)),
+            [
+                "Kustomization kustomizations kustomize.toolkit.fluxcd.io/v1",
+                "OCIRepository ocirepositories source.toolkit.fluxcd.io/v1beta2",
+                "GitRepository gitrepositories source.toolkit.fluxcd.io/v1",
+                "Bucket buckets source.toolkit.fluxcd.io/v1",
+            ]
         );
 
         let flux_2_9 =
             ApiGroups::from_aggregated(&aggregated(&[kustomize, (SOURCE_GROUP, FLUX_2_9_SOURCE)]));
-        let chosen = choose_api_versions(&flux_2_9);
         assert_eq!(
-            version_of(&chosen.oci_repository),
-            Some("source.toolkit.fluxcd.io/v1")
+            lines(&choose_api_versions(&flux_2_9)),
+            [
+                "Kustomization kustomizations kustomize.toolkit.fluxcd.io/v1",
+                "OCIRepository ocirepositories source.toolkit.fluxcd.io/v1",
+                "GitRepository gitrepositories source.toolkit.fluxcd.io/v1",
+                "Bucket buckets source.toolkit.fluxcd.io/v1",
+            ]
         );
         assert!(flux_2_9.flux_served() && flux_2_5.flux_served());
 
@@ -472,7 +472,10 @@ mod tests {
             SOURCE_GROUP,
             &[("v1", &["GitRepository"])],
         )]));
-        assert_eq!(choose_api_versions(&no_oci).oci_repository, None);
+        assert_eq!(
+            lines(&choose_api_versions(&no_oci)),
+            ["GitRepository gitrepositories source.toolkit.fluxcd.io/v1"]
+        );
     }
 
     #[test]
@@ -482,10 +485,9 @@ mod tests {
         source
             .kinds
             .insert("v1beta2".to_string(), vec!["OCIRepository".to_string()]);
-        let chosen = chosen(vec![source]);
         assert_eq!(
-            version_of(&chosen.oci_repository),
-            Some("source.toolkit.fluxcd.io/v1")
+            lines(&chosen(vec![source]))[0],
+            "OCIRepository ocirepositories source.toolkit.fluxcd.io/v1"
         );
     }
 
@@ -582,18 +584,31 @@ mod tests {
         choose_api_versions(&ApiGroups { groups })
     }
 
-    fn version_of(resource: &Option<ApiResource>) -> Option<&str> {
-        resource
-            .as_ref()
-            .map(|resource| resource.api_version.as_str())
-    }
-
-    fn plural_of(resource: &Option<ApiResource>) -> Option<&str> {
-        resource.as_ref().map(|resource| resource.plural.as_str())
-    }
-
-    fn kind_of(resource: &Option<ApiResource>) -> Option<&str> {
-        resource.as_ref().map(|resource| resource.kind.as_str())
+    /// Every chosen resource as `Kind plural apiVersion`, in the struct's order: a test states
+    /// the whole choice, so a kind chosen by mistake fails it too.
+    fn lines(versions: &ApiVersions) -> Vec<String> {
+        let ApiVersions {
+            kustomization,
+            oci_repository,
+            git_repository,
+            bucket,
+            helm_release,
+            flux_instance,
+            application,
+        } = versions;
+        [
+            kustomization,
+            oci_repository,
+            git_repository,
+            bucket,
+            helm_release,
+            flux_instance,
+            application,
+        ]
+        .into_iter()
+        .flatten()
+        .map(|r| format!("{} {} {}", r.kind, r.plural, r.api_version))
+        .collect()
     }
 
     #[test]
@@ -603,8 +618,8 @@ mod tests {
         };
         let versions = choose_api_versions(&served);
         assert_eq!(
-            version_of(&versions.kustomization),
-            Some("kustomize.toolkit.fluxcd.io/v1")
+            lines(&versions),
+            ["Kustomization kustomizations kustomize.toolkit.fluxcd.io/v1"]
         );
         let kustomization = versions.kustomization.expect("served");
         assert_eq!(
@@ -632,26 +647,26 @@ mod tests {
     fn sources_use_source_v1_else_v1beta2() {
         let v1 = chosen(vec![group(SOURCE_GROUP, &["v1", "v1beta2"])]);
         assert_eq!(
-            version_of(&v1.oci_repository),
-            Some("source.toolkit.fluxcd.io/v1")
+            lines(&v1),
+            [
+                "OCIRepository ocirepositories source.toolkit.fluxcd.io/v1",
+                "GitRepository gitrepositories source.toolkit.fluxcd.io/v1",
+                "Bucket buckets source.toolkit.fluxcd.io/v1",
+            ]
         );
-        assert_eq!(
-            version_of(&v1.git_repository),
-            Some("source.toolkit.fluxcd.io/v1")
-        );
-        assert_eq!(version_of(&v1.bucket), Some("source.toolkit.fluxcd.io/v1"));
-        assert_eq!(plural_of(&v1.oci_repository), Some("ocirepositories"));
-        assert_eq!(kind_of(&v1.git_repository), Some("GitRepository"));
-        assert_eq!(plural_of(&v1.bucket), Some("buckets"));
 
         let beta = chosen(vec![group(SOURCE_GROUP, &["v1beta2", "v1beta1"])]);
         assert_eq!(
-            version_of(&beta.oci_repository),
-            Some("source.toolkit.fluxcd.io/v1beta2")
+            lines(&beta),
+            [
+                "OCIRepository ocirepositories source.toolkit.fluxcd.io/v1beta2",
+                "GitRepository gitrepositories source.toolkit.fluxcd.io/v1beta2",
+                "Bucket buckets source.toolkit.fluxcd.io/v1beta2",
+            ]
         );
 
         let neither = chosen(vec![group(SOURCE_GROUP, &["v1beta1"])]);
-        assert_eq!(neither.oci_repository, None);
+        assert!(lines(&neither).is_empty());
     }
 
     #[test]
@@ -660,8 +675,8 @@ mod tests {
         source.preferred = Some("v1beta2".to_string());
         let versions = chosen(vec![source]);
         assert_eq!(
-            version_of(&versions.oci_repository),
-            Some("source.toolkit.fluxcd.io/v1beta2")
+            lines(&versions)[0],
+            "OCIRepository ocirepositories source.toolkit.fluxcd.io/v1beta2"
         );
 
         // A preferred version outside the allowed list falls back to the allowed order.
@@ -669,8 +684,8 @@ mod tests {
         source.preferred = Some("v1beta1".to_string());
         let versions = chosen(vec![source]);
         assert_eq!(
-            version_of(&versions.oci_repository),
-            Some("source.toolkit.fluxcd.io/v1")
+            lines(&versions)[0],
+            "OCIRepository ocirepositories source.toolkit.fluxcd.io/v1"
         );
     }
 
@@ -678,35 +693,32 @@ mod tests {
     fn helm_release_uses_helm_v2_only() {
         let v2 = chosen(vec![group(HELM_GROUP, &["v2", "v2beta2"])]);
         assert_eq!(
-            version_of(&v2.helm_release),
-            Some("helm.toolkit.fluxcd.io/v2")
+            lines(&v2),
+            ["HelmRelease helmreleases helm.toolkit.fluxcd.io/v2"]
         );
         let old = chosen(vec![group(HELM_GROUP, &["v2beta2"])]);
-        assert_eq!(old.helm_release, None);
+        assert!(lines(&old).is_empty());
     }
 
     #[test]
     fn flux_instance_uses_flux_operator_v1_only() {
         let v1 = chosen(vec![group(FLUX_OPERATOR_GROUP, &["v1"])]);
         assert_eq!(
-            version_of(&v1.flux_instance),
-            Some("fluxcd.controlplane.io/v1")
+            lines(&v1),
+            ["FluxInstance fluxinstances fluxcd.controlplane.io/v1"]
         );
-        assert_eq!(plural_of(&v1.flux_instance), Some("fluxinstances"));
-        let none = chosen(vec![]);
-        assert_eq!(none.flux_instance, None);
+        assert!(lines(&chosen(vec![])).is_empty());
     }
 
     #[test]
     fn application_uses_argoproj_v1alpha1_only() {
         let served = choose_api_versions(&apis(false, true));
         assert_eq!(
-            version_of(&served.application),
-            Some("argoproj.io/v1alpha1")
+            lines(&served),
+            ["Application applications argoproj.io/v1alpha1"]
         );
-        assert_eq!(plural_of(&served.application), Some("applications"));
         let other = chosen(vec![group(ARGOCD_GROUP, &["v1beta1"])]);
-        assert_eq!(other.application, None);
+        assert!(lines(&other).is_empty());
     }
 
     // Discovery against the fake API server.
@@ -755,18 +767,15 @@ mod tests {
             select_engine(GitOpsEngine::None, &apis),
             selected(Engine::Flux, true)
         );
-        let versions = choose_api_versions(&apis);
         assert_eq!(
-            version_of(&versions.oci_repository),
-            Some("source.toolkit.fluxcd.io/v1")
-        );
-        assert_eq!(
-            version_of(&versions.helm_release),
-            Some("helm.toolkit.fluxcd.io/v2")
-        );
-        assert_eq!(
-            version_of(&versions.flux_instance),
-            Some("fluxcd.controlplane.io/v1")
+            lines(&choose_api_versions(&apis)),
+            [
+                "Kustomization kustomizations kustomize.toolkit.fluxcd.io/v1",
+                "OCIRepository ocirepositories source.toolkit.fluxcd.io/v1",
+                "GitRepository gitrepositories source.toolkit.fluxcd.io/v1",
+                "HelmRelease helmreleases helm.toolkit.fluxcd.io/v2",
+                "FluxInstance fluxinstances fluxcd.controlplane.io/v1",
+            ]
         );
     }
 
@@ -803,14 +812,13 @@ mod tests {
                 "GET /apis/source.toolkit.fluxcd.io/v1beta2",
             ]
         );
-        let versions = choose_api_versions(&apis);
         assert_eq!(
-            version_of(&versions.oci_repository),
-            Some("source.toolkit.fluxcd.io/v1beta2")
-        );
-        assert_eq!(
-            version_of(&versions.git_repository),
-            Some("source.toolkit.fluxcd.io/v1")
+            lines(&choose_api_versions(&apis)),
+            [
+                "Kustomization kustomizations kustomize.toolkit.fluxcd.io/v1",
+                "OCIRepository ocirepositories source.toolkit.fluxcd.io/v1beta2",
+                "GitRepository gitrepositories source.toolkit.fluxcd.io/v1",
+            ]
         );
     }
 
