@@ -1123,13 +1123,13 @@ fn non_tty_progress_lines_carry_the_timestamp_prefix() {
     assert!(
         lines
             .iter()
-            .any(|l| l[21..].starts_with("push: source k8s: 1 files")),
+            .any(|l| l[21..].starts_with("push: source k8s: 1 file, ")),
         "{lines:?}"
     );
     assert!(
         lines
             .iter()
-            .any(|l| l[21..] == *"push: validated 1 YAML files"),
+            .any(|l| l[21..] == *"push: validated 1 YAML file"),
         "{lines:?}"
     );
 }

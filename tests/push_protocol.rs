@@ -452,8 +452,8 @@ fn push_progress_lines_of_a_first_push_appear_in_order() {
 
     let lines = progress_lines(&output);
     let expected_prefixes = [
-        "push: source k8s: 1 files, ".to_string(),
-        "push: validated 1 YAML files".to_string(),
+        "push: source k8s: 1 file, ".to_string(),
+        "push: validated 1 YAML file".to_string(),
         format!("push: layer {} (", &layer[..19]),
         "push: uploading config blob".to_string(),
         "push: uploading layer (".to_string(),

@@ -81,7 +81,7 @@ fn finished_lines_end_with_a_newline_on_a_terminal() {
 
     // The terminal turns "\n" into "\r\n"; a line padded to the width instead would be followed
     // by spaces.
-    for finished in ["push: validated 1 YAML files", "push: layer sha256:"] {
+    for finished in ["push: validated 1 YAML file", "push: layer sha256:"] {
         let at = received
             .find(finished)
             .unwrap_or_else(|| panic!("no {finished:?} in {received:?}"));

@@ -12,7 +12,7 @@ use crate::artifact::{self, Annotations};
 use crate::cli::PushArgs;
 use crate::duration::format_go;
 use crate::error::{Failure, FailureClass};
-use crate::output::{OutputFormat, human_bytes, short_digest};
+use crate::output::{OutputFormat, counted, human_bytes, short_digest};
 use crate::publish::{self, PlanError, UploadState};
 use crate::settings::{PushSettings, push_settings};
 use crate::signing::cosign::Attached;
@@ -151,17 +151,18 @@ async fn publish_artifact(
     }
     report.files = Some(selection.file_count);
     printer.info(&format!(
-        "push: source {}: {} files, {} → {}",
+        "push: source {}: {}, {} → {}",
         settings.source.written,
-        selection.file_count,
+        counted(selection.file_count, "file", "files"),
         human_bytes(selection.total_bytes),
         target.url
     ));
 
     let cache = publish::layer_cache(ctx);
     let step = printer.step(&format!(
-        "push: packing {} ({} files)",
-        settings.source.written, selection.file_count
+        "push: packing {} ({})",
+        settings.source.written,
+        counted(selection.file_count, "file", "files")
     ));
     let client = publish::registry_client(ctx, settings, credentials)?;
     let planned = publish::plan(settings, selection, cache.as_ref(), printer, true, &client);

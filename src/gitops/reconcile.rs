@@ -31,7 +31,7 @@ use super::verdict::short_revision;
 use crate::context::Context;
 use crate::error::{Failure, FailureClass};
 use crate::k8s::{self, Cluster};
-use crate::output::OutputFormat;
+use crate::output::{OutputFormat, counted};
 use crate::retry::{self, Exhausted, Retryable as _};
 use crate::settings::ReconcileSettings;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -375,23 +375,17 @@ fn success_line(success: &Success, settings: &ReconcileSettings, elapsed: Durati
     };
     match success.engine {
         Engine::Flux => format!(
-            "reconciled Flux: {} {} ready {at}{} in {}",
-            success.count,
-            plural(success.count, "Kustomization", "Kustomizations"),
+            "reconciled Flux: {} ready {at}{} in {}",
+            counted(success.count, "Kustomization", "Kustomizations"),
             success.skipped_note,
             seconds(elapsed)
         ),
         Engine::ArgoCd => format!(
-            "reconciled Argo CD: {} {} synced and healthy {at} in {}",
-            success.count,
-            plural(success.count, "Application", "Applications"),
+            "reconciled Argo CD: {} synced and healthy {at} in {}",
+            counted(success.count, "Application", "Applications"),
             seconds(elapsed)
         ),
     }
-}
-
-fn plural<'a>(count: usize, one: &'a str, many: &'a str) -> &'a str {
-    if count == 1 { one } else { many }
 }
 
 /// What to do when source-controller refuses the artifact's signature (docs/signing.md).
@@ -507,7 +501,10 @@ async fn failure(inputs: &AttemptInputs<'_>, exhausted: Exhausted<AttemptError>)
 
 fn after_attempts(ran_out: bool, attempts: u32) -> String {
     if ran_out {
-        format!(" after {attempts} attempts")
+        format!(
+            " after {}",
+            counted(attempts as usize, "attempt", "attempts")
+        )
     } else {
         String::new()
     }

@@ -16,6 +16,7 @@ use crate::artifact::cache::{CachedLayer, LayerCache};
 use crate::artifact::stamps::FileDigests;
 use crate::artifact::{self, Annotations, Selection, Validation, manifest};
 use crate::error::Failure;
+use crate::output::counted;
 use crate::progress::Reporter;
 use crate::registry::growing;
 use crate::registry::{ArtifactUpload, ConfigBlob, LayerBlob, RegistryClient, StreamedLayer};
@@ -198,7 +199,10 @@ pub async fn plan(
     let validated_files = validated.as_ref().map(|passed| passed.files);
     let passed_files = validated.map(|passed| passed.keys).unwrap_or_default();
     if let Some(files) = validated_files {
-        reporter.info(&format!("push: validated {files} YAML files"));
+        reporter.info(&format!(
+            "push: validated {}",
+            counted(files, "YAML file", "YAML files")
+        ));
     }
     let annotations = inputs.annotations(&layer_digest)?;
     let (manifest, manifest_digest) =

@@ -30,6 +30,7 @@ use crate::gitops::report::{AttemptError, ObjectName, ObjectReport, ObjectSpinne
 use crate::gitops::verdict::{collapse_whitespace, short_revision, timeout_message};
 use crate::gitops::watch::{self, Update};
 use crate::k8s::{K8sError, with_timeout};
+use crate::output::counted;
 use crate::progress::Reporter;
 
 use super::resources::{APPLICATION, NAMESPACE};
@@ -222,7 +223,10 @@ fn watch_ended() -> AttemptError {
 
 /// `reconcile: Argo CD; tracking 3 Applications`.
 pub fn header_line(applications: usize) -> String {
-    format!("reconcile: Argo CD; tracking {applications} Applications")
+    format!(
+        "reconcile: Argo CD; tracking {}",
+        counted(applications, "Application", "Applications")
+    )
 }
 
 /// The merge patch that asks the controller for a normal refresh.
@@ -991,6 +995,7 @@ mod tests {
             header_line(3),
             "reconcile: Argo CD; tracking 3 Applications"
         );
+        assert_eq!(header_line(1), "reconcile: Argo CD; tracking 1 Application");
         let digest = format!("sha256:1a2b3c4d5e6f{}", "0".repeat(52));
         assert_eq!(
             ready_line(
@@ -1508,7 +1513,7 @@ mod tests {
 
         assert_eq!(
             timed_out(result).0,
-            "timed out after 2s waiting for 1 of 1 objects: application argocd/web (ComparisonError: rpc error: repository not accessible)"
+            "timed out after 2s waiting for 1 of 1 object: application argocd/web (ComparisonError: rpc error: repository not accessible)"
         );
         let web = state_of(&summary, "web");
         assert_eq!(web.state, ObjectState::TimedOut);
@@ -1530,7 +1535,7 @@ mod tests {
         let (message, unfinished, total) = timed_out(result);
         assert_eq!(
             message,
-            "timed out after 1s waiting for 1 of 1 objects: application argocd/web (refresh not requested yet)"
+            "timed out after 1s waiting for 1 of 1 object: application argocd/web (refresh not requested yet)"
         );
         assert_eq!(unfinished, ["argocd/web"]);
         assert_eq!(total, 1);

@@ -28,6 +28,7 @@ use crate::gitops::report::{AttemptError, Finished, ObjectReport, ObjectSpinners
 use crate::gitops::verdict::{Verdict, collapse_whitespace, reason_and_message};
 use crate::gitops::watch::{self, Update};
 use crate::k8s::{K8sError, with_timeout};
+use crate::output::counted;
 use crate::progress::Reporter;
 
 /// The word of a complete object's progress line (`kustomization apps/web: ready, …`).
@@ -904,8 +905,8 @@ fn header_line(state: &State, summary: &FluxSummary) -> String {
         None => "no sync source".to_string(),
     };
     format!(
-        "reconcile: Flux; {source}; tracking {} Kustomizations{}",
-        summary.tracked,
+        "reconcile: Flux; {source}; tracking {}{}",
+        counted(summary.tracked, "Kustomization", "Kustomizations"),
         skipped_note(summary)
     )
 }

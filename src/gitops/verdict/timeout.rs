@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use super::text::{collapse_whitespace, truncate};
 use crate::duration::format_go;
+use crate::output::counted;
 
 /// How many unfinished objects the message names.
 pub const MAX_NAMED_UNFINISHED: usize = 5;
@@ -38,9 +39,9 @@ pub fn timeout_message(timeout: Duration, unfinished: &[(String, String)], total
         })
         .collect();
     let mut message = format!(
-        "{head} waiting for {} of {} objects: {}",
+        "{head} waiting for {} of {}: {}",
         unfinished.len(),
-        total.max(unfinished.len()),
+        counted(total.max(unfinished.len()), "object", "objects"),
         named.join(", ")
     );
     let rest = unfinished.len().saturating_sub(MAX_NAMED_UNFINISHED);
@@ -99,7 +100,7 @@ mod tests {
             1,
         );
         assert!(!message.contains('\n'));
-        assert!(message.starts_with("timed out after 1.5s waiting for 1 of 1 objects: kustomization a/b (HealthCheckFailed: line one line two x"));
+        assert!(message.starts_with("timed out after 1.5s waiting for 1 of 1 object: kustomization a/b (HealthCheckFailed: line one line two x"));
         assert!(message.ends_with("…)"));
         let status_len = message
             .split_once(" (")
