@@ -587,23 +587,14 @@ mod tests {
     /// Every chosen resource as `Kind plural apiVersion`, in the struct's order: a test states
     /// the whole choice, so a kind chosen by mistake fails it too.
     fn lines(versions: &ApiVersions) -> Vec<String> {
-        let ApiVersions {
-            kustomization,
-            oci_repository,
-            git_repository,
-            bucket,
-            helm_release,
-            flux_instance,
-            application,
-        } = versions;
         [
-            kustomization,
-            oci_repository,
-            git_repository,
-            bucket,
-            helm_release,
-            flux_instance,
-            application,
+            &versions.kustomization,
+            &versions.oci_repository,
+            &versions.git_repository,
+            &versions.bucket,
+            &versions.helm_release,
+            &versions.flux_instance,
+            &versions.application,
         ]
         .into_iter()
         .flatten()
