@@ -799,6 +799,23 @@ fn a_tracked_kustomization_deleted_during_the_attempt_is_dropped() {
 }
 
 #[test]
+fn one_kustomization_is_counted_in_the_singular() {
+    let (_registry, _, digest, rig) = synced!();
+    rig.controllers(&digest);
+
+    let output = rig.run(&["--timeout", "20s"]);
+    assert_exit(&output, 0);
+    assert_progress_line(
+        &output,
+        "reconcile: Flux; source OCIRepository flux-system/flux-system; tracking 1 Kustomization",
+    );
+    assert_eq!(
+        success_middle(&output),
+        format!("1 Kustomization ready at dev@{digest}")
+    );
+}
+
+#[test]
 fn suspended_kustomizations_are_not_patched_and_reported_suspended() {
     let (_registry, _, digest, rig) = synced!();
     rig.put_ks("apps", "web", &[]);

@@ -501,10 +501,8 @@ async fn failure(inputs: &AttemptInputs<'_>, exhausted: Exhausted<AttemptError>)
 
 fn after_attempts(ran_out: bool, attempts: u32) -> String {
     if ran_out {
-        format!(
-            " after {}",
-            counted(attempts as usize, "attempt", "attempts")
-        )
+        // `ran_out` means at least two attempts (`Exhausted::ran_out`).
+        format!(" after {attempts} attempts")
     } else {
         String::new()
     }

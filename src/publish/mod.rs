@@ -17,7 +17,7 @@ use crate::artifact::cache::LayerCache;
 use crate::context::Context;
 use crate::env_vars;
 use crate::error::Failure;
-use crate::output::{counted, human_bytes, register_secret, short_digest};
+use crate::output::{human_bytes, register_secret, short_digest};
 use crate::registry::{
     CredentialRequest, PushError, PushEvent, PushOutcome, RegistryClient, RegistryErrorKind,
     ResolvedCredentials, TagGuard, check_unchanged, resolve_credentials, upload_blobs,
@@ -312,9 +312,9 @@ fn push_failure(
         kind => {
             let hint = failure_hint(target, kind);
             match ran_out {
+                // `ran_out` means at least two attempts (`Exhausted::ran_out`).
                 true => Failure::failed(format!(
-                    "push to {url} failed after {}: {reason}; {hint}",
-                    counted(attempts as usize, "attempt", "attempts")
+                    "push to {url} failed after {attempts} attempts: {reason}; {hint}"
                 )),
                 false => Failure::failed(format!("push to {url} failed: {reason}; {hint}")),
             }
