@@ -108,7 +108,10 @@ impl Boot<'_> {
         command
             .env_clear()
             .env("PATH", "/usr/bin:/bin")
-            .env("HOME", self.root);
+            .env("HOME", self.root)
+            // Argo CD's repo-server leaves its OCI extractions (`_argocd-repo/`) and git wrappers
+            // in the temp directory; under the run's root they go with it.
+            .env("TMPDIR", self.root.join("tmp"));
         command
     }
 
@@ -211,6 +214,7 @@ pub fn start(
 ) -> Result<Started, StartFailure> {
     let setup = |what: &str, e: std::io::Error| failure(format!("{what}: {e}"));
     fs::create_dir_all(root.join("logs")).map_err(|e| setup("create the log directory", e))?;
+    fs::create_dir_all(root.join("tmp")).map_err(|e| setup("create the temp directory", e))?;
     let mut ports = Ports {
         etcd: free_port(),
         apiserver: free_port(),
@@ -667,6 +671,11 @@ spec:
             .env("ARGOCD_GNUPGHOME", &dirs[2])
             .env("ARGOCD_PLUGINSOCKFILEPATH", &dirs[3])
             .env("ARGOCD_EXEC_TIMEOUT", "60s")
+            // Else a fixed /tmp/reposerver-ask-pass.sock (util/askpass), outside the run's root.
+            .env(
+                "ARGOCD_ASK_PASS_SOCK",
+                boot.root.join("tmp").join("ask-pass.sock"),
+            )
             // The repo-server runs `kustomize` for a kustomization.yaml: ours, first on PATH.
             .env("PATH", format!("{}:/usr/bin:/bin", boot.bin.display()))
             .current_dir(&dirs[4]);
