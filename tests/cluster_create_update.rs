@@ -1786,3 +1786,55 @@ fn update_repairs_a_rotated_signing_key_then_finds_no_changes() {
     assert_success(&again);
     assert_stdout(&again, &["No changes detected"]);
 }
+
+/// Tag, Flux version and signing key all drifted: one `cluster update` repairs each (one line
+/// apiece, in that order), and the next run finds nothing. Before, a run repaired only the tag
+/// and left the rest for a second run.
+#[test]
+fn update_repairs_every_drift_in_one_run_then_finds_no_changes() {
+    let rig = rig!(flux).with_signing(None);
+    assert_success(&rig.ksail_signing(&["cluster", "create", "--timeout", "20s"]));
+    let config = std::fs::read_to_string(rig.env.work().join("ksail.yaml")).unwrap();
+    rig.env.write(
+        "ksail.yaml",
+        config.replace(
+            "      key: cosign.key\n",
+            "      key: other.key\n    tag: v2\n    flux:\n      distributionVersion: 2.9.x\n",
+        ),
+    );
+    rig.server.clear_requests();
+
+    let update = rig.ksail_signing(&["cluster", "update"]);
+    assert_success(&update);
+    assert_stdout(
+        &update,
+        &[
+            "workload tag: dev → v2 (repaired in place)",
+            "flux distribution version: 2.x → 2.9.x (repaired in place)",
+            "signature verification: cosign with another public key → cosign other.pub (repaired in place)",
+        ],
+    );
+    let patches: Vec<String> = rig
+        .writes()
+        .into_iter()
+        .filter(|w| w.content_type.as_deref() == Some(MERGE_PATCH))
+        .map(|w| w.body)
+        .collect();
+    assert_eq!(
+        patches,
+        [
+            r#"{"spec":{"sync":{"ref":"v2"}}}"#,
+            r#"{"spec":{"distribution":{"version":"2.9.x"}}}"#,
+        ]
+    );
+    let instance = rig.flux_instance().unwrap();
+    assert_eq!(instance["spec"]["sync"]["ref"], "v2");
+    assert_eq!(instance["spec"]["distribution"]["version"], "2.9.x");
+    let secret = rig.object("", "secrets", "flux-system", "ksail-cosign-public-key");
+    let other = std::fs::read_to_string(rig.env.work().join("other.pub")).unwrap();
+    assert_eq!(public_key_in(&secret).as_deref(), Some(other.as_str()));
+
+    let again = rig.ksail_signing(&["cluster", "update"]);
+    assert_success(&again);
+    assert_stdout(&again, &["No changes detected"]);
+}

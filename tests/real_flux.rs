@@ -713,6 +713,43 @@ fn init_create_push_reconcile_update_delete_run_against_real_kubernetes() {
     let second = lab.created_then_push_and_reconcile(FLUX_NAMESPACE, "flux-operator");
     assert_eq!(served_revision(&lab), format!("dev@{second}"));
 
+    // A new Flux version in ksail.yaml: `cluster update` patches the FluxInstance in place and
+    // the real operator rolls the distribution out.
+    let config = std::fs::read_to_string(lab.env.work().join("ksail.yaml")).unwrap();
+    assert!(!config.contains("workload:"), "{config}");
+    lab.write(
+        "ksail.yaml",
+        &format!("{config}  workload:\n    flux:\n      distributionVersion: \"2.9.x\"\n"),
+    );
+    let update = lab.run_cluster_command(&["cluster", "update"]);
+    assert_exit(&update, 0);
+    assert_eq!(
+        stdout_text(&update).trim(),
+        "flux distribution version: 2.x → 2.9.x (repaired in place)"
+    );
+    lab.cluster
+        .wait_for("the operator to apply Flux 2.9.x", real::SETTLE, || {
+            let instance = lab
+                .cluster
+                .get(FLUX_INSTANCE, Some(FLUX_NAMESPACE), "flux")
+                .ok_or("no FluxInstance")?;
+            let status = &instance["status"];
+            let applied = status["lastAppliedRevision"].as_str().unwrap_or_default();
+            // Ready for the patched generation (the operator keeps it on the condition).
+            let ready = real::condition(&instance, "Ready").is_some_and(|c| {
+                c["status"] == "True"
+                    && c["observedGeneration"] == instance["metadata"]["generation"]
+            });
+            if instance["spec"]["distribution"]["version"] == "2.9.x"
+                && applied.starts_with("v2.9.")
+                && ready
+            {
+                Ok(())
+            } else {
+                Err(status.to_string())
+            }
+        });
+
     lab.update_then_delete();
 }
 

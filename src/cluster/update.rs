@@ -1,7 +1,9 @@
 //! Updating a cluster (cluster.md "cluster update"): bring an existing cluster's GitOps
 //! set-up in line with `ksail.yaml` — install a newly configured engine, recreate a missing sync
-//! object, or repair a drifted sync tag with one merge patch of that field. Nothing else about
-//! the cluster is touched. With `--dry-run` no write is sent anywhere.
+//! object, or repair what drifted on the sync object: its tag and, on a FluxInstance, the Flux
+//! version and manifests artifact (each with one merge patch of that field) and its signature
+//! verification. Every drift found is repaired in the same run, so a second run finds none.
+//! Nothing else about the cluster is touched. With `--dry-run` no write is sent anywhere.
 
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams};
@@ -72,47 +74,93 @@ impl SyncObject {
 
 /// What the comparison of cluster and configuration found.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Action {
+pub enum Plan {
+    /// One set-up step, which applies every bootstrap object (drifted ones included).
+    Setup(Setup),
+    /// Every drift found on the sync object, in the order they are repaired (none: no changes).
+    Repair(Vec<Repair>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Setup {
     InstallEngine,
     /// The engine's API is served but its install is incomplete (an interrupted create).
     CompleteEngine,
     CreateSync,
-    RepairTag {
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Repair {
+    Tag {
         object: SyncObject,
+        live: String,
+        desired: String,
+    },
+    /// A field of the FluxInstance's `spec.distribution` that `ksail.yaml` decides differs
+    /// (`version`, or the `artifact` of the operator version).
+    Distribution {
+        field: &'static str,
         live: String,
         desired: String,
     },
     /// The FluxInstance's signature verification (its verify patch and public-key Secret)
     /// differs from `spec.workload.signing` (docs/signing.md).
-    RepairVerification {
-        live: String,
-        desired: String,
-    },
+    Verification { live: String, desired: String },
 }
 
-impl Action {
-    /// The report line, with the normal or the dry-run suffix.
-    pub fn report_line(&self, engine: GitOpsEngine, sync_ref: &str, dry_run: bool) -> String {
+/// A report line: the change, then the normal or the dry-run suffix.
+fn report_line(text: &str, suffix: &str, dry_run: bool) -> String {
+    format!("{text} {}", if dry_run { DRY_RUN_SUFFIX } else { suffix })
+}
+
+impl Setup {
+    pub fn report_line(self, engine: GitOpsEngine, sync_ref: &str, dry_run: bool) -> String {
+        let engine = engine_name(engine);
         let (text, suffix) = match self {
-            Action::InstallEngine => (
-                format!("gitops engine: none → {}", engine_name(engine)),
-                "(installed)",
-            ),
-            Action::CompleteEngine => (
-                format!("gitops engine: incomplete → {}", engine_name(engine)),
+            Setup::InstallEngine => (format!("gitops engine: none → {engine}"), "(installed)"),
+            Setup::CompleteEngine => (
+                format!("gitops engine: incomplete → {engine}"),
                 "(completed)",
             ),
-            Action::CreateSync => (format!("gitops sync: missing → {sync_ref}"), "(created)"),
-            Action::RepairTag { live, desired, .. } => (
-                format!("workload tag: {live} → {desired}"),
-                "(repaired in place)",
-            ),
-            Action::RepairVerification { live, desired } => (
-                format!("signature verification: {live} → {desired}"),
-                "(repaired in place)",
-            ),
+            Setup::CreateSync => (format!("gitops sync: missing → {sync_ref}"), "(created)"),
         };
-        format!("{text} {}", if dry_run { DRY_RUN_SUFFIX } else { suffix })
+        report_line(&text, suffix, dry_run)
+    }
+}
+
+impl Repair {
+    pub fn report_line(&self, dry_run: bool) -> String {
+        let text = match self {
+            Repair::Tag { live, desired, .. } => format!("workload tag: {live} → {desired}"),
+            Repair::Distribution {
+                field,
+                live,
+                desired,
+            } => format!("flux distribution {field}: {live} → {desired}"),
+            Repair::Verification { live, desired } => {
+                format!("signature verification: {live} → {desired}")
+            }
+        };
+        report_line(&text, "(repaired in place)", dry_run)
+    }
+
+    async fn apply(
+        &self,
+        client: &kube::Client,
+        apis: &ApiGroups,
+        desired: &[Value],
+    ) -> Result<(), Failure> {
+        match self {
+            Repair::Tag {
+                object, desired, ..
+            } => merge_patch(client, apis, *object, object.tag_patch(desired), "sync tag").await,
+            Repair::Distribution { field, desired, .. } => {
+                let patch = json!({"spec": {"distribution": {*field: desired}}});
+                let what = format!("distribution {field}");
+                merge_patch(client, apis, SyncObject::FluxInstance, patch, &what).await
+            }
+            Repair::Verification { .. } => repair_verification(client, desired).await,
+        }
     }
 }
 
@@ -156,8 +204,8 @@ pub async fn update(
         credentials,
     };
     let desired = setup.bootstrap_objects()?;
-    let mut action = decide(&cluster.client, settings, sync, &apis, &desired).await?;
-    if action != Some(Action::InstallEngine) {
+    let mut plan = decide(&cluster.client, settings, sync, &apis, &desired).await?;
+    if plan != Plan::Setup(Setup::InstallEngine) {
         // Without the manifest (offline, no override) the sync objects are still checked.
         let complete = setup.engine_installed().await.unwrap_or_else(|error| {
             reporter.warn(&format!(
@@ -167,38 +215,37 @@ pub async fn update(
             true
         });
         if !complete {
-            action = Some(Action::CompleteEngine);
+            plan = Plan::Setup(Setup::CompleteEngine);
         }
     }
-    let Some(action) = action else {
-        reporter.result("No changes detected");
-        return Ok(());
-    };
-    let sync_ref = format!("{}:{}", sync.require_url()?, sync.tag);
-    let line = action.report_line(settings.engine, &sync_ref, dry_run);
-    if !dry_run {
-        let artifact = artifact.unwrap_or(super::setup::InitialArtifact::Empty);
-        match &action {
-            Action::InstallEngine | Action::CompleteEngine => {
+    match plan {
+        Plan::Repair(repairs) if repairs.is_empty() => {
+            reporter.result("No changes detected");
+            return Ok(());
+        }
+        Plan::Setup(step) => {
+            if !dry_run {
+                let artifact = artifact.unwrap_or(super::setup::InitialArtifact::Empty);
                 let (digest, _) = setup.initial_artifact(artifact).await?;
-                setup.install_engine().await?;
+                if step != Setup::CreateSync {
+                    setup.install_engine().await?;
+                }
                 setup.apply_bootstrap().await?;
                 setup.wait_ready(&digest, true).await?;
             }
-            Action::CreateSync => {
-                let (digest, _) = setup.initial_artifact(artifact).await?;
-                setup.apply_bootstrap().await?;
-                setup.wait_ready(&digest, true).await?;
-            }
-            Action::RepairTag {
-                object, desired, ..
-            } => repair_tag(&cluster.client, &apis, *object, desired).await?,
-            Action::RepairVerification { .. } => {
-                repair_verification(&cluster.client, &desired).await?;
+            let sync_ref = format!("{}:{}", sync.require_url()?, sync.tag);
+            reporter.result(&step.report_line(settings.engine, &sync_ref, dry_run));
+        }
+        Plan::Repair(repairs) => {
+            for repair in &repairs {
+                if !dry_run {
+                    repair.apply(&cluster.client, &apis, &desired).await?;
+                }
+                // Each line once its change is made: a later failure prints none for it.
+                reporter.result(&repair.report_line(dry_run));
             }
         }
     }
-    reporter.result(&line);
     if !dry_run {
         reporter.info(HINT);
     }
@@ -225,20 +272,21 @@ fn other_engine_warning(ctx: &Context, configured: GitOpsEngine, apis: &ApiGroup
     ));
 }
 
-/// Compare the cluster with the configuration (reads only).
+/// Compare the cluster with the configuration (reads only): every drift found, in the order
+/// they are repaired; none when the cluster matches.
 async fn decide(
     client: &kube::Client,
     settings: &ClusterSettings,
     sync: &SyncTarget,
     apis: &ApiGroups,
     desired: &[Value],
-) -> Result<Option<Action>, Failure> {
+) -> Result<Plan, Failure> {
     let served = match settings.engine {
         GitOpsEngine::Flux => apis.flux_served(),
         _ => apis.argocd_served(),
     };
     if !served {
-        return Ok(Some(Action::InstallEngine));
+        return Ok(Plan::Setup(Setup::InstallEngine));
     }
     let candidates: &[SyncObject] = match settings.engine {
         GitOpsEngine::Flux if apis.group(FLUX_OPERATOR_GROUP).is_some() => {
@@ -259,20 +307,54 @@ async fn decide(
         let Some(live) = live else {
             continue;
         };
+        let mut repairs = Vec::new();
         let live_tag = object.live_tag(&live).unwrap_or_default();
-        if live_tag == sync.tag {
-            if object == SyncObject::FluxInstance {
-                return verification_drift(client, settings, &live, desired).await;
-            }
-            return Ok(None);
+        if live_tag != sync.tag {
+            repairs.push(Repair::Tag {
+                object,
+                live: live_tag.to_string(),
+                desired: sync.tag.clone(),
+            });
         }
-        return Ok(Some(Action::RepairTag {
-            object,
-            live: live_tag.to_string(),
-            desired: sync.tag.clone(),
-        }));
+        if object == SyncObject::FluxInstance {
+            repairs.extend(distribution_drift(&live, desired));
+            repairs.extend(verification_drift(client, settings, &live, desired).await?);
+        }
+        return Ok(Plan::Repair(repairs));
     }
-    Ok(Some(Action::CreateSync))
+    Ok(Plan::Setup(Setup::CreateSync))
+}
+
+/// The fields of `spec.distribution` that `ksail.yaml` decides and whose live value differs from
+/// the FluxInstance ksail would apply: `version` (`spec.workload.flux.distributionVersion`) and,
+/// when the live object names one, `artifact` (the manifests of `operatorVersion`; without it the
+/// operator uses the manifests bundled with it, a choice left alone). Other fields (`registry`,
+/// a `variant`) are not ksail.yaml's to decide and are not compared.
+fn distribution_drift(live: &Value, desired: &[Value]) -> Vec<Repair> {
+    let Some(wanted) = desired
+        .iter()
+        .find(|object| object["kind"] == "FluxInstance")
+        .and_then(|instance| instance.pointer("/spec/distribution"))
+    else {
+        return Vec::new();
+    };
+    let live = &live["spec"]["distribution"];
+    [("version", true), ("artifact", false)]
+        .into_iter()
+        .filter_map(|(field, required)| {
+            let desired = wanted[field].as_str()?;
+            let live = match live[field].as_str() {
+                Some(value) => value,
+                None if required => "none",
+                None => return None,
+            };
+            (live != desired).then(|| Repair::Distribution {
+                field,
+                live: live.to_string(),
+                desired: desired.to_string(),
+            })
+        })
+        .collect()
 }
 
 /// Whether the live FluxInstance verifies as `spec.workload.signing` says: its kustomize
@@ -282,7 +364,7 @@ async fn verification_drift(
     settings: &ClusterSettings,
     live: &Value,
     desired: &[Value],
-) -> Result<Option<Action>, Failure> {
+) -> Result<Option<Repair>, Failure> {
     let wanted = desired
         .iter()
         .find(|object| object["kind"] == "FluxInstance")
@@ -324,7 +406,7 @@ async fn verification_drift(
         Some(key) => format!("cosign {}", key.display),
         None => "off".to_string(),
     };
-    Ok(Some(Action::RepairVerification {
+    Ok(Some(Repair::Verification {
         live: live.to_string(),
         desired,
     }))
@@ -346,30 +428,28 @@ async fn repair_verification(client: &kube::Client, desired: &[Value]) -> Result
     Ok(())
 }
 
-/// One JSON merge patch of the tag field; labels, annotations and every other field stay.
-async fn repair_tag(
+/// One JSON merge patch of the drifted field (`what` names it in the error); labels, annotations
+/// and every other field stay.
+async fn merge_patch(
     client: &kube::Client,
     apis: &ApiGroups,
     object: SyncObject,
-    desired: &str,
+    patch: Value,
+    what: &str,
 ) -> Result<(), Failure> {
     let (namespace, name) = object.namespace_and_name();
     let resource = apis
         .choose(object.resource())
         .unwrap_or_else(|| object.resource().preferred());
     let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), namespace, &resource);
-    with_timeout(api.patch(
-        name,
-        &PatchParams::default(),
-        &Patch::Merge(object.tag_patch(desired)),
-    ))
-    .await
-    .map_err(|error| {
-        Failure::failed(format!(
-            "cannot repair the sync tag of {namespace}/{name}: {}; check the cluster and run ksail cluster update again",
-            error.reason()
-        ))
-    })?;
+    with_timeout(api.patch(name, &PatchParams::default(), &Patch::Merge(patch)))
+        .await
+        .map_err(|error| {
+            Failure::failed(format!(
+                "cannot repair the {what} of {namespace}/{name}: {}; check the cluster and run ksail cluster update again",
+                error.reason()
+            ))
+        })?;
     Ok(())
 }
 
@@ -406,30 +486,81 @@ mod tests {
     #[test]
     fn report_lines() {
         let sync = "oci://kind-local-registry:5000/k8s:dev";
-        let repair = Action::RepairTag {
+        let repair = Repair::Tag {
             object: SyncObject::FluxInstance,
             live: "v1".into(),
             desired: "v2".into(),
         };
         assert_eq!(
-            repair.report_line(GitOpsEngine::Flux, sync, false),
+            repair.report_line(false),
             "workload tag: v1 → v2 (repaired in place)"
         );
         assert_eq!(
-            repair.report_line(GitOpsEngine::Flux, sync, true),
+            repair.report_line(true),
             "workload tag: v1 → v2 (dry run: not changed)"
         );
+        let distribution = Repair::Distribution {
+            field: "version",
+            live: "2.x".into(),
+            desired: "2.9.x".into(),
+        };
         assert_eq!(
-            Action::InstallEngine.report_line(GitOpsEngine::Flux, sync, false),
+            distribution.report_line(false),
+            "flux distribution version: 2.x → 2.9.x (repaired in place)"
+        );
+        assert_eq!(
+            Setup::InstallEngine.report_line(GitOpsEngine::Flux, sync, false),
             "gitops engine: none → Flux (installed)"
         );
         assert_eq!(
-            Action::CompleteEngine.report_line(GitOpsEngine::ArgoCD, sync, true),
+            Setup::CompleteEngine.report_line(GitOpsEngine::ArgoCD, sync, true),
             "gitops engine: incomplete → ArgoCD (dry run: not changed)"
         );
         assert_eq!(
-            Action::CreateSync.report_line(GitOpsEngine::ArgoCD, sync, false),
+            Setup::CreateSync.report_line(GitOpsEngine::ArgoCD, sync, false),
             "gitops sync: missing → oci://kind-local-registry:5000/k8s:dev (created)"
         );
+    }
+
+    fn instance(distribution: Value) -> Value {
+        json!({"kind": "FluxInstance", "spec": {"distribution": distribution}})
+    }
+
+    #[test]
+    fn distribution_drift_names_the_version_and_a_named_artifact_that_differ() {
+        let manifests = "oci://ghcr.io/controlplaneio-fluxcd/flux-operator-manifests";
+        let desired = [instance(json!({
+            "version": "2.9.x",
+            "registry": "ghcr.io/fluxcd",
+            "artifact": format!("{manifests}:v0.60.0"),
+        }))];
+        let same = instance(desired[0]["spec"]["distribution"].clone());
+        assert_eq!(distribution_drift(&same, &desired), []);
+
+        let live = instance(json!({
+            "version": "2.x",
+            "registry": "registry.example.com/fluxcd",
+            "variant": "upstream-alpine",
+            "artifact": format!("{manifests}:v0.58.1"),
+        }));
+        assert_eq!(
+            distribution_drift(&live, &desired),
+            [
+                Repair::Distribution {
+                    field: "version",
+                    live: "2.x".into(),
+                    desired: "2.9.x".into(),
+                },
+                Repair::Distribution {
+                    field: "artifact",
+                    live: format!("{manifests}:v0.58.1"),
+                    desired: format!("{manifests}:v0.60.0"),
+                },
+            ]
+        );
+
+        // No artifact: the operator's bundled manifests, left alone.
+        let bundled = instance(json!({"version": "2.9.x", "registry": "ghcr.io/fluxcd"}));
+        assert_eq!(distribution_drift(&bundled, &desired), []);
     }
 }
