@@ -85,7 +85,7 @@ pub enum ClusterSubcommand {
     Init(InitArgs),
     /// Create the cluster, local registry and GitOps engine; push the first artifact
     Create(CreateArgs),
-    /// Install a newly configured engine; repair a drifted sync tag, Flux version or verification
+    /// Install a newly configured engine; repair what drifted in the GitOps sync
     Update(UpdateArgs),
     /// Delete the cluster and its local registry container
     Delete(DeleteArgs),

@@ -1237,6 +1237,65 @@ fn create_then_drift_repairs_an_application_tag() {
     assert_eq!(write.body, r#"{"spec":{"source":{"targetRevision":"v2"}}}"#);
 }
 
+/// A renamed source directory points pushes at another repository; the cluster still follows the
+/// old one, which `workload reconcile` reports with "run ksail cluster update". `cluster update`
+/// turns the sync object to the new URL with one merge patch (and re-applies the credentials
+/// that name it first), then finds nothing to change.
+#[test]
+fn update_turns_the_sync_object_to_a_renamed_source_directory() {
+    for (rig, patch_path, patch) in [
+        (
+            rig!(flux),
+            "/apis/fluxcd.controlplane.io/v1/namespaces/flux-system/fluxinstances/flux",
+            r#"{"spec":{"sync":{"url":"oci://kind-local-registry:5000/apps"}}}"#,
+        ),
+        (
+            rig!(argocd),
+            "/apis/argoproj.io/v1alpha1/namespaces/argocd/applications/ksail",
+            r#"{"spec":{"source":{"repoURL":"oci://kind-local-registry:5000/apps"}}}"#,
+        ),
+    ] {
+        rig.create();
+        let config = std::fs::read_to_string(rig.env.work().join("ksail.yaml")).unwrap();
+        rig.env.write(
+            "ksail.yaml",
+            format!("{config}  workload:\n    sourceDirectory: apps\n"),
+        );
+        rig.env.write(
+            "apps/app.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n",
+        );
+        rig.server.clear_requests();
+
+        let update = rig.ksail(&["cluster", "update"]);
+        assert_success(&update);
+        assert_stdout(
+            &update,
+            &[
+                "workload url: oci://kind-local-registry:5000/k8s → oci://kind-local-registry:5000/apps (repaired in place)",
+            ],
+        );
+        let patches: Vec<_> = rig
+            .writes()
+            .into_iter()
+            .filter(|w| w.content_type.as_deref() == Some(MERGE_PATCH))
+            .map(|w| (w.path, w.body))
+            .collect();
+        assert_eq!(patches, [(patch_path.to_string(), patch.to_string())]);
+        if let Some(secret) =
+            rig.server
+                .get_object("", "secrets", "argocd", "ksail-local-registry-repo")
+        {
+            assert_eq!(
+                secret["stringData"]["url"], "oci://kind-local-registry:5000/apps",
+                "Argo CD's repository Secret names the new URL: {secret}"
+            );
+        }
+
+        rig.update_finds_no_changes();
+    }
+}
+
 /// The Flux CRDs a flux-operator install brings (the operator's own and the toolkit's), for a
 /// cluster that has no Flux yet.
 fn flux_crds() -> String {

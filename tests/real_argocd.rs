@@ -203,7 +203,45 @@ fn init_create_push_reconcile_update_delete_run_against_real_kubernetes() {
     let _tools = lab.fake_tools_before_create();
     // The scaffold's kustomization.yaml stays: the repo-server builds it with kustomize.
     lab.init_project("ArgoCD");
-    cluster_loop(&lab);
+    create_push_reconcile(&lab);
+
+    // A renamed source directory sends pushes to another repository: `cluster update` turns the
+    // Application and its repository Secret to it, and the next reconcile serves the push.
+    lab.write("apps/app.yaml", &real::configmap("app", "three"));
+    let config = std::fs::read_to_string(lab.env.work().join("ksail.yaml")).unwrap();
+    lab.write(
+        "ksail.yaml",
+        &format!("{config}  workload:\n    sourceDirectory: apps\n"),
+    );
+    let third = lab.push();
+    let stale = lab.run_cluster_command(&["workload", "reconcile", "--timeout", "20s"]);
+    assert_exit(&stale, 1);
+    assert!(
+        stderr_text(&stale).contains(&format!(
+            "application argocd/ksail: failed: RepositoryMismatch: follows oci://{registry}/k8s, and no Application follows the sync URL oci://{registry}/apps: the cluster follows a different artifact; run ksail cluster update",
+            registry = real::IN_CLUSTER_REGISTRY
+        )),
+        "{}",
+        stderr_text(&stale)
+    );
+    let update = lab.run_cluster_command(&["cluster", "update"]);
+    assert_exit(&update, 0);
+    assert_eq!(
+        stdout_text(&update).trim(),
+        format!(
+            "workload url: oci://{registry}/k8s → oci://{registry}/apps (repaired in place)",
+            registry = real::IN_CLUSTER_REGISTRY
+        )
+    );
+    let reconcile = lab.run_cluster_command(&["workload", "reconcile", "--timeout", "50s"]);
+    assert_exit(&reconcile, 0);
+    assert_eq!(
+        application(&lab)["status"]["sync"]["revision"],
+        Value::String(third)
+    );
+    assert_eq!(lab.configmap_value("app").as_deref(), Some("three"));
+
+    lab.update_then_delete();
 }
 
 /// The same loop on K3s (fake k3d, cluster `k3d-default`): the network and registries.yaml
@@ -214,12 +252,12 @@ fn init_create_push_reconcile_update_delete_run_on_k3s() {
     let _tools =
         support::fake_tools::FakeTools::install(&lab.env, lab.fake_state_of("k3d-default"));
     lab.init_project_with("ArgoCD", &["--distribution", "K3s"]);
-    cluster_loop(&lab);
+    create_push_reconcile(&lab);
+    lab.update_then_delete();
 }
 
-/// create → the first revision served; push and reconcile → the second; update finds nothing;
-/// delete removes the context.
-fn cluster_loop(lab: &real::Lab) {
+/// create → the first revision served; push and reconcile → the second.
+fn create_push_reconcile(lab: &real::Lab) {
     // Argo CD's install manifest of the pinned release, applied to the real API server, then the
     // repository Secret and the Application, which the real controller syncs.
     let create = lab.run_cluster_command(&["cluster", "create", "--timeout", "3m"]);
@@ -230,8 +268,6 @@ fn cluster_loop(lab: &real::Lab) {
         application(lab)["status"]["sync"]["revision"],
         Value::String(second)
     );
-
-    lab.update_then_delete();
 }
 
 /// An Application with `automated.prune` but without `selfHeal`, as many are: the sync ksail

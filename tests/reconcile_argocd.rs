@@ -395,6 +395,43 @@ fn argocd_revision_gate_holds_back_the_matching_application_at_another_digest() 
     );
 }
 
+/// ksail's own Application follows another repository (the source directory was renamed) and no
+/// Application follows the sync URL: nothing will serve `D`, so the run fails at once with what
+/// to do instead of reporting the old artifact as the push. A gated Application elsewhere keeps
+/// the old rule (see `argocd_revision_gate_applies_to_the_matching_application_only`).
+#[test]
+fn argocd_ksail_application_on_another_repository_fails_and_names_cluster_update() {
+    let fx = fixture!(50);
+    fx.put_app(
+        "ksail",
+        "oci://kind-local-registry:5000/old",
+        Some(json!({"automated": {}})),
+    );
+    fx.put_app("other", OTHER_URL, Some(json!({"automated": {}})));
+
+    let output = fx.run(&["--timeout", "10s"], &[]);
+
+    assert_exit(&output, 1);
+    assert!(stdout_lines(&output).is_empty());
+    let failed = format!(
+        "application argocd/ksail: failed: RepositoryMismatch: follows oci://kind-local-registry:5000/old, and no Application follows the sync URL {SYNC_URL}: the cluster follows a different artifact; run ksail cluster update"
+    );
+    assert!(
+        progress_lines(&output)
+            .iter()
+            .any(|l| l.starts_with(&failed)),
+        "{}",
+        describe(&output)
+    );
+    assert_error_line(
+        &output,
+        "reconcile failed: argocd/ksail (RepositoryMismatch); see diagnostics above",
+    );
+    // Nothing was refreshed or synced: the run ended before its trigger.
+    assert!(fx.patches_of("argocd", "ksail").is_empty());
+    assert!(fx.patches_of("argocd", "other").is_empty());
+}
+
 #[test]
 fn argocd_stale_failed_operation_is_ignored() {
     let fx = fixture!(50);

@@ -13,6 +13,7 @@ use super::create::{Preflight, engine_name, preflight};
 use super::install::Applier;
 use super::provider::Provider;
 use super::setup::{GitopsSetup, get_object, matches_live, read_failure};
+use super::wait::{self, Poll};
 use crate::config::GitOpsEngine;
 use crate::context::Context;
 use crate::error::Failure;
@@ -62,6 +63,25 @@ impl SyncObject {
         object.pointer(pointer).and_then(Value::as_str)
     }
 
+    /// The live sync URL (`oci://<in-cluster registry>/<repository>`).
+    pub fn live_url(self, object: &Value) -> Option<&str> {
+        let pointer = match self {
+            SyncObject::FluxInstance => "/spec/sync/url",
+            SyncObject::OciRepository => "/spec/url",
+            SyncObject::Application => "/spec/source/repoURL",
+        };
+        object.pointer(pointer).and_then(Value::as_str)
+    }
+
+    /// The one merge patch that sets the URL and nothing else.
+    pub fn url_patch(self, desired: &str) -> Value {
+        match self {
+            SyncObject::FluxInstance => json!({"spec": {"sync": {"url": desired}}}),
+            SyncObject::OciRepository => json!({"spec": {"url": desired}}),
+            SyncObject::Application => json!({"spec": {"source": {"repoURL": desired}}}),
+        }
+    }
+
     /// The one merge patch that sets the tag and nothing else.
     pub fn tag_patch(self, desired: &str) -> Value {
         match self {
@@ -91,6 +111,13 @@ pub enum Setup {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Repair {
+    /// The sync object follows another repository (a renamed source directory, another local
+    /// registry): what `workload reconcile` reports as "the cluster follows a different artifact".
+    Url {
+        object: SyncObject,
+        live: String,
+        desired: String,
+    },
     Tag {
         object: SyncObject,
         live: String,
@@ -131,6 +158,7 @@ impl Setup {
 impl Repair {
     pub fn report_line(&self, dry_run: bool) -> String {
         let text = match self {
+            Repair::Url { live, desired, .. } => format!("workload url: {live} → {desired}"),
             Repair::Tag { live, desired, .. } => format!("workload tag: {live} → {desired}"),
             Repair::Distribution {
                 field,
@@ -151,6 +179,16 @@ impl Repair {
         desired: &[Value],
     ) -> Result<(), Failure> {
         match self {
+            Repair::Url {
+                object,
+                desired: url,
+                ..
+            } => {
+                // The credentials name the registry (Argo CD's repository Secret its URL): they
+                // are in place before the sync object turns to it.
+                apply_desired(client, desired, |object| object["kind"] == "Secret").await?;
+                merge_patch(client, apis, *object, object.url_patch(url), "sync URL").await
+            }
             Repair::Tag {
                 object, desired, ..
             } => merge_patch(client, apis, *object, object.tag_patch(desired), "sync tag").await,
@@ -244,6 +282,16 @@ pub async fn update(
                 // Each line once its change is made: a later failure prints none for it.
                 reporter.result(&repair.report_line(dry_run));
             }
+            let operator_carries_it = repairs.iter().any(|repair| match repair {
+                Repair::Url { object, .. } | Repair::Tag { object, .. } => {
+                    *object == SyncObject::FluxInstance
+                }
+                Repair::Verification { .. } => true,
+                Repair::Distribution { .. } => false,
+            });
+            if !dry_run && operator_carries_it {
+                wait_for_flux_source(&cluster.client, &apis, sync, settings).await?;
+            }
         }
     }
     if !dry_run {
@@ -308,6 +356,15 @@ async fn decide(
             continue;
         };
         let mut repairs = Vec::new();
+        let url = sync.require_url()?;
+        let live_url = object.live_url(&live).unwrap_or_default();
+        if live_url != url {
+            repairs.push(Repair::Url {
+                object,
+                live: live_url.to_string(),
+                desired: url.to_string(),
+            });
+        }
         let live_tag = object.live_tag(&live).unwrap_or_default();
         if live_tag != sync.tag {
             repairs.push(Repair::Tag {
@@ -355,6 +412,57 @@ fn distribution_drift(live: &Value, desired: &[Value]) -> Vec<Repair> {
             })
         })
         .collect()
+}
+
+/// flux-operator carries a FluxInstance's sync into OCIRepository `flux-system/flux-system` on its
+/// next reconcile, a moment after the patch; a `workload reconcile` started before that would
+/// find the old source serving the old artifact and fail ("the cluster follows a different
+/// artifact"). So update returns once the source follows the configured URL and tag, and
+/// verifies when signing is configured.
+async fn wait_for_flux_source(
+    client: &kube::Client,
+    apis: &ApiGroups,
+    sync: &SyncTarget,
+    settings: &ClusterSettings,
+) -> Result<(), Failure> {
+    let resource = apis
+        .choose(&flux::OCI_REPOSITORY)
+        .unwrap_or_else(|| flux::OCI_REPOSITORY.preferred());
+    let url = sync.require_url()?;
+    let verifies = settings.verify_key.is_some();
+    let name = format!("OCIRepository {}/{}", flux::NAMESPACE, flux::SYNC_NAME);
+    let deadline = tokio::time::Instant::now() + settings.timeout;
+    wait::until_watched(
+        deadline,
+        client,
+        &[(resource, flux::NAMESPACE)],
+        |kind, error| read_failure(&format!("{kind}s in {}", flux::NAMESPACE), error),
+        |seen| {
+            let Some(source) = seen.get(flux::OCI_REPOSITORY.kind, flux::SYNC_NAME) else {
+                return Ok(Poll::Pending(format!("{name} does not exist")));
+            };
+            let live_url = SyncObject::OciRepository
+                .live_url(source)
+                .unwrap_or_default();
+            let live_tag = SyncObject::OciRepository
+                .live_tag(source)
+                .unwrap_or_default();
+            let live_verifies = source.pointer("/spec/verify").is_some();
+            Ok(
+                if live_url == url && live_tag == sync.tag && live_verifies == verifies {
+                    Poll::Ready(())
+                } else {
+                    Poll::Pending(format!(
+                        "{name} still follows {live_url}:{live_tag}{}",
+                        if live_verifies { " (verified)" } else { "" }
+                    ))
+                },
+            )
+        },
+    )
+    .await
+    .map_err(|error| wait::timed_out("the FluxInstance's sync source", settings.timeout, &error))?;
+    Ok(())
 }
 
 /// Whether the live FluxInstance verifies as `spec.workload.signing` says: its kustomize
@@ -415,10 +523,20 @@ async fn verification_drift(
 /// Server-side apply of the public-key Secret (when signing is configured) and the FluxInstance:
 /// ksail owns its `spec.kustomize`, so patches it no longer writes are removed.
 async fn repair_verification(client: &kube::Client, desired: &[Value]) -> Result<(), Failure> {
-    let mut applier = Applier::new(client.clone());
-    for object in desired.iter().filter(|object| {
+    apply_desired(client, desired, |object| {
         object["kind"] == "FluxInstance" || object["metadata"]["name"] == flux::VERIFY_SECRET_NAME
-    }) {
+    })
+    .await
+}
+
+/// Server-side apply of the bootstrap objects `pick` chooses, in their order.
+async fn apply_desired(
+    client: &kube::Client,
+    desired: &[Value],
+    pick: impl Fn(&Value) -> bool,
+) -> Result<(), Failure> {
+    let mut applier = Applier::new(client.clone());
+    for object in desired.iter().filter(|object| pick(object)) {
         let namespace = object["metadata"]["namespace"]
             .as_str()
             .unwrap_or_default()
@@ -471,6 +589,31 @@ mod tests {
             SyncObject::Application.tag_patch("v2").to_string(),
             r#"{"spec":{"source":{"targetRevision":"v2"}}}"#
         );
+    }
+
+    #[test]
+    fn url_patches_touch_only_the_url() {
+        let url = "oci://kind-local-registry:5000/apps";
+        for (object, patch, live) in [
+            (
+                SyncObject::FluxInstance,
+                r#"{"spec":{"sync":{"url":"oci://kind-local-registry:5000/apps"}}}"#,
+                json!({"spec": {"sync": {"url": url}}}),
+            ),
+            (
+                SyncObject::OciRepository,
+                r#"{"spec":{"url":"oci://kind-local-registry:5000/apps"}}"#,
+                json!({"spec": {"url": url}}),
+            ),
+            (
+                SyncObject::Application,
+                r#"{"spec":{"source":{"repoURL":"oci://kind-local-registry:5000/apps"}}}"#,
+                json!({"spec": {"source": {"repoURL": url}}}),
+            ),
+        ] {
+            assert_eq!(object.url_patch(url).to_string(), patch);
+            assert_eq!(object.live_url(&live), Some(url));
+        }
     }
 
     #[test]

@@ -27,13 +27,13 @@ use crate::gitops::attempt::{
 use crate::gitops::attempt::{failed_line, ready_line};
 use crate::gitops::expected::Expected;
 use crate::gitops::report::{AttemptError, ObjectName, ObjectReport, ObjectSpinners, ObjectState};
-use crate::gitops::verdict::{collapse_whitespace, short_revision, timeout_message};
+use crate::gitops::verdict::{Verdict, collapse_whitespace, short_revision, timeout_message};
 use crate::gitops::watch::{self, Update};
 use crate::k8s::{K8sError, with_timeout};
 use crate::output::counted;
 use crate::progress::Reporter;
 
-use super::resources::{APPLICATION, NAMESPACE};
+use super::resources::{APPLICATION, APPLICATION_NAME, NAMESPACE};
 /// The kind in object reports.
 const KIND: &str = APPLICATION.kind;
 /// What a normal refresh asks for: re-resolve the source (an OCI tag) and compare again.
@@ -48,6 +48,8 @@ const PATCH_CONCURRENCY: usize = 16;
 /// controller handling the refresh) changed it meanwhile; re-reading settles that quickly, so a
 /// longer streak means something keeps rewriting it and the attempt reports the conflict.
 const MAX_SYNC_CONFLICTS: usize = 5;
+/// The reason of an `argocd/ksail` that follows another repository than the sync URL.
+pub const REPOSITORY_MISMATCH_REASON: &str = "RepositoryMismatch";
 /// Status shown for an Application whose trigger has not been answered yet.
 const NOT_REQUESTED: &str = "refresh not requested yet";
 
@@ -178,6 +180,16 @@ async fn run(attempt: &ArgoAttempt<'_>, state: &mut State) -> Result<(), Attempt
     if state.apps.is_empty() {
         return Ok(());
     }
+    if let Some(verdict) = follows_another_repository(attempt, state)
+        && let Some(ksail) = state.apps.get_mut(APPLICATION_NAME)
+    {
+        let after = state.started.elapsed();
+        let label = label(APPLICATION_NAME);
+        ksail
+            .progress
+            .settle(reporter, &label, READY, verdict, after);
+        return outcome(state);
+    }
 
     trigger(attempt, state).await?;
 
@@ -209,6 +221,36 @@ async fn run(attempt: &ArgoAttempt<'_>, state: &mut State) -> Result<(), Attempt
         }
     }
     outcome(state)
+}
+
+/// ksail's own Application (`argocd/ksail`) follows another repository than the sync URL and no
+/// tracked Application follows the sync URL: nothing in the cluster will ever serve `D`, and
+/// without a gate the run would report it served once the old artifact is synced. Flux's sync
+/// source reports the same situation as a digest mismatch; both say to run `cluster update`,
+/// which turns the sync object to the configured URL.
+fn follows_another_repository(attempt: &ArgoAttempt<'_>, state: &State) -> Option<Verdict> {
+    let sync_url = attempt.sync_url?;
+    attempt.expected.digest()?;
+    if state
+        .apps
+        .values()
+        .any(|app| is_gated(&app.object, sync_url))
+    {
+        return None;
+    }
+    let ksail = state.apps.get(APPLICATION_NAME)?;
+    let follows: Vec<&str> = ksail.object.repo_urls().collect();
+    Some(Verdict::Failed {
+        reason: REPOSITORY_MISMATCH_REASON.to_string(),
+        message: format!(
+            "follows {}, and no Application follows the sync URL {sync_url}: the cluster follows a different artifact; run ksail cluster update",
+            if follows.is_empty() {
+                "no repository".to_string()
+            } else {
+                follows.join(", ")
+            }
+        ),
+    })
 }
 
 /// The watch task only ends when it panicked; the next attempt starts a new one.
