@@ -166,20 +166,23 @@ impl Rig {
         source: Arc<FluxSource>,
         engine: &str,
     ) -> Rig {
-        Rig::flux_with_kustomize(registry, options, source, FluxKustomization::new(0), engine)
+        let kustomize = FluxKustomization::new(0);
+        Rig::flux_with_kustomize(registry, options, source, kustomize, engine, 0)
     }
 
-    /// [`Rig::flux_with`] with this kustomize controller (for scripted outcomes).
+    /// [`Rig::flux_with`] with this kustomize controller (for scripted outcomes) and an operator
+    /// that carries a FluxInstance into its objects after `operator_delay_ms`.
     fn flux_with_kustomize(
         registry: Registry,
         options: ServerOptions,
         source: Arc<FluxSource>,
         kustomize: Arc<FluxKustomization>,
         engine: &str,
+        operator_delay_ms: u64,
     ) -> Rig {
         let server = FakeApiServer::start(options);
         server.add_simulator(Workloads::new(0));
-        server.add_simulator(FluxOperator::new(0));
+        server.add_simulator(FluxOperator::new(operator_delay_ms));
         server.add_simulator(source);
         server.add_simulator(kustomize);
         Rig::with_server(registry, server, engine)
@@ -1296,6 +1299,57 @@ fn update_turns_the_sync_object_to_a_renamed_source_directory() {
     }
 }
 
+/// flux-operator carries a FluxInstance change into the sync source a moment later; `cluster
+/// update` returns only once the OCIRepository follows the new URL and tag, so a `workload
+/// reconcile` run right after it does not meet the old source (the real operator showed that
+/// race). Here the operator takes 800 ms.
+#[test]
+fn update_returns_once_the_operator_has_carried_the_change_to_the_sync_source() {
+    let registry = require_registry!();
+    let source = FluxSource::with_resolver(0, registry_resolver(&registry));
+    let kustomize = FluxKustomization::new(0);
+    let rig = Rig::flux_with_kustomize(
+        registry,
+        ServerOptions::flux(),
+        source,
+        kustomize,
+        "Flux",
+        800,
+    );
+    rig.create();
+    let config = std::fs::read_to_string(rig.env.work().join("ksail.yaml")).unwrap();
+    rig.env.write(
+        "ksail.yaml",
+        format!("{config}  workload:\n    tag: v2\n    sourceDirectory: apps\n"),
+    );
+    rig.env.write(
+        "apps/app.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n",
+    );
+
+    let update = rig.ksail(&["cluster", "update"]);
+
+    assert_success(&update);
+    assert_stdout(
+        &update,
+        &[
+            "workload url: oci://kind-local-registry:5000/k8s → oci://kind-local-registry:5000/apps (repaired in place)",
+            "workload tag: dev → v2 (repaired in place)",
+        ],
+    );
+    let source = rig.object(
+        "source.toolkit.fluxcd.io",
+        "ocirepositories",
+        "flux-system",
+        "flux-system",
+    );
+    assert_eq!(
+        (&source["spec"]["url"], &source["spec"]["ref"]["tag"]),
+        (&json!("oci://kind-local-registry:5000/apps"), &json!("v2")),
+        "the sync source followed the change before update returned"
+    );
+}
+
 /// The Flux CRDs a flux-operator install brings (the operator's own and the toolkit's), for a
 /// cluster that has no Flux yet.
 fn flux_crds() -> String {
@@ -1424,7 +1478,14 @@ fn create_with_a_broken_first_artifact_fails_with_the_kustomizations_reason() {
             message: "kustomize build failed: no-such-file.yaml".into(),
         },
     );
-    let rig = Rig::flux_with_kustomize(registry, ServerOptions::flux(), source, kustomize, "Flux");
+    let rig = Rig::flux_with_kustomize(
+        registry,
+        ServerOptions::flux(),
+        source,
+        kustomize,
+        "Flux",
+        0,
+    );
 
     let output = rig.ksail(&["cluster", "create", "--timeout", "5m"]);
 
