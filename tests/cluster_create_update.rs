@@ -295,6 +295,13 @@ impl Rig {
         assert_stdout(&output, &["No changes detected"]);
     }
 
+    /// The merge patches among [`Rig::writes`], in order.
+    fn merge_patches(&self) -> impl Iterator<Item = LoggedRequest> {
+        self.writes()
+            .into_iter()
+            .filter(|w| w.content_type.as_deref() == Some(MERGE_PATCH))
+    }
+
     fn writes(&self) -> Vec<LoggedRequest> {
         self.server
             .requests()
@@ -1240,6 +1247,20 @@ fn create_then_drift_repairs_an_application_tag() {
     assert_eq!(write.body, r#"{"spec":{"source":{"targetRevision":"v2"}}}"#);
 }
 
+/// Moves the source directory to `apps/` (one ConfigMap) in ksail.yaml, with `workload` keys
+/// `more` besides.
+fn move_sources_to_apps(rig: &Rig, more: &str) {
+    let config = std::fs::read_to_string(rig.env.work().join("ksail.yaml")).unwrap();
+    rig.env.write(
+        "ksail.yaml",
+        format!("{config}  workload:\n    sourceDirectory: apps\n{more}"),
+    );
+    rig.env.write(
+        "apps/app.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n",
+    );
+}
+
 /// A renamed source directory points pushes at another repository; the cluster still follows the
 /// old one, which `workload reconcile` reports with "run ksail cluster update". `cluster update`
 /// turns the sync object to the new URL with one merge patch (and re-applies the credentials
@@ -1259,15 +1280,7 @@ fn update_turns_the_sync_object_to_a_renamed_source_directory() {
         ),
     ] {
         rig.create();
-        let config = std::fs::read_to_string(rig.env.work().join("ksail.yaml")).unwrap();
-        rig.env.write(
-            "ksail.yaml",
-            format!("{config}  workload:\n    sourceDirectory: apps\n"),
-        );
-        rig.env.write(
-            "apps/app.yaml",
-            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n",
-        );
+        move_sources_to_apps(&rig, "");
         rig.server.clear_requests();
 
         let update = rig.ksail(&["cluster", "update"]);
@@ -1278,12 +1291,7 @@ fn update_turns_the_sync_object_to_a_renamed_source_directory() {
                 "workload url: oci://kind-local-registry:5000/k8s → oci://kind-local-registry:5000/apps (repaired in place)",
             ],
         );
-        let patches: Vec<_> = rig
-            .writes()
-            .into_iter()
-            .filter(|w| w.content_type.as_deref() == Some(MERGE_PATCH))
-            .map(|w| (w.path, w.body))
-            .collect();
+        let patches: Vec<_> = rig.merge_patches().map(|w| (w.path, w.body)).collect();
         assert_eq!(patches, [(patch_path.to_string(), patch.to_string())]);
         if let Some(secret) =
             rig.server
@@ -1317,15 +1325,7 @@ fn update_returns_once_the_operator_has_carried_the_change_to_the_sync_source() 
         800,
     );
     rig.create();
-    let config = std::fs::read_to_string(rig.env.work().join("ksail.yaml")).unwrap();
-    rig.env.write(
-        "ksail.yaml",
-        format!("{config}  workload:\n    tag: v2\n    sourceDirectory: apps\n"),
-    );
-    rig.env.write(
-        "apps/app.yaml",
-        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n",
-    );
+    move_sources_to_apps(&rig, "    tag: v2\n");
 
     let update = rig.ksail(&["cluster", "update"]);
 
@@ -1934,12 +1934,7 @@ fn update_repairs_every_drift_in_one_run_then_finds_no_changes() {
             "signature verification: cosign with another public key → cosign other.pub (repaired in place)",
         ],
     );
-    let patches: Vec<String> = rig
-        .writes()
-        .into_iter()
-        .filter(|w| w.content_type.as_deref() == Some(MERGE_PATCH))
-        .map(|w| w.body)
-        .collect();
+    let patches: Vec<String> = rig.merge_patches().map(|w| w.body).collect();
     assert_eq!(
         patches,
         [

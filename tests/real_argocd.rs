@@ -207,13 +207,7 @@ fn init_create_push_reconcile_update_delete_run_against_real_kubernetes() {
 
     // A renamed source directory sends pushes to another repository: `cluster update` turns the
     // Application and its repository Secret to it, and the next reconcile serves the push.
-    lab.write("apps/app.yaml", &real::configmap("app", "three"));
-    let config = std::fs::read_to_string(lab.env.work().join("ksail.yaml")).unwrap();
-    lab.write(
-        "ksail.yaml",
-        &format!("{config}  workload:\n    sourceDirectory: apps\n"),
-    );
-    let third = lab.push();
+    let third = lab.push_from_a_renamed_source_directory();
     let stale = lab.run_cluster_command(&["workload", "reconcile", "--timeout", "20s"]);
     assert_exit(&stale, 1);
     assert!(
@@ -224,15 +218,7 @@ fn init_create_push_reconcile_update_delete_run_against_real_kubernetes() {
         "{}",
         stderr_text(&stale)
     );
-    let update = lab.run_cluster_command(&["cluster", "update"]);
-    assert_exit(&update, 0);
-    assert_eq!(
-        stdout_text(&update).trim(),
-        format!(
-            "workload url: oci://{registry}/k8s → oci://{registry}/apps (repaired in place)",
-            registry = real::IN_CLUSTER_REGISTRY
-        )
-    );
+    lab.update_turns_the_sync_to_apps();
     let reconcile = lab.run_cluster_command(&["workload", "reconcile", "--timeout", "50s"]);
     assert_exit(&reconcile, 0);
     assert_eq!(

@@ -770,6 +770,34 @@ impl Lab {
         );
     }
 
+    /// Renames the source directory to `apps/` in ksail.yaml (ConfigMap `app` = `three` in it)
+    /// and pushes it: the push goes to repository `apps`, which the cluster does not follow yet.
+    /// Returns the pushed digest.
+    pub fn push_from_a_renamed_source_directory(&self) -> String {
+        self.write("apps/app.yaml", &configmap("app", "three"));
+        let config = fs::read_to_string(self.env.work().join("ksail.yaml")).expect("ksail.yaml");
+        let config = match config.split_once("  workload:\n") {
+            Some((before, after)) => {
+                format!("{before}  workload:\n    sourceDirectory: apps\n{after}")
+            }
+            None => format!("{config}  workload:\n    sourceDirectory: apps\n"),
+        };
+        self.write("ksail.yaml", &config);
+        self.push()
+    }
+
+    /// `cluster update` turns the sync object from repository `k8s` to `apps`, and says only that.
+    pub fn update_turns_the_sync_to_apps(&self) {
+        let update = self.run_cluster_command(&["cluster", "update"]);
+        assert_exit(&update, 0);
+        assert_eq!(
+            String::from_utf8_lossy(&update.stdout).trim(),
+            format!(
+                "workload url: oci://{IN_CLUSTER_REGISTRY}/k8s → oci://{IN_CLUSTER_REGISTRY}/apps (repaired in place)"
+            )
+        );
+    }
+
     /// The end of the cluster loop: `cluster update` finds nothing to change, `cluster delete`
     /// removes the cluster's kubeconfig context.
     pub fn update_then_delete(&self) {
