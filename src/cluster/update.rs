@@ -1,9 +1,10 @@
 //! Updating a cluster (cluster.md "cluster update"): bring an existing cluster's GitOps
 //! set-up in line with `ksail.yaml` — install a newly configured engine, recreate a missing sync
-//! object, or repair what drifted on the sync object: its tag and, on a FluxInstance, the Flux
-//! version and manifests artifact (each with one merge patch of that field) and its signature
-//! verification. Every drift found is repaired in the same run, so a second run finds none.
-//! Nothing else about the cluster is touched. With `--dry-run` no write is sent anywhere.
+//! object, or repair what drifted on the sync object: its URL and tag and, on a FluxInstance, the
+//! Flux version and manifests artifact (each with one merge patch of that field) and its signature
+//! verification. Every drift found is repaired in the same run, so a second run finds none; a
+//! FluxInstance repair returns once flux-operator has carried it into the sync source. Nothing
+//! else about the cluster is touched. With `--dry-run` no write is sent anywhere.
 
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams};
