@@ -167,22 +167,29 @@ impl Rig {
         engine: &str,
     ) -> Rig {
         let kustomize = FluxKustomization::new(0);
-        Rig::flux_with_kustomize(registry, options, source, kustomize, engine, 0)
+        Rig::flux_with_kustomize(
+            registry,
+            options,
+            source,
+            kustomize,
+            engine,
+            FluxOperator::new(0),
+        )
     }
 
-    /// [`Rig::flux_with`] with this kustomize controller (for scripted outcomes) and an operator
-    /// that carries a FluxInstance into its objects after `operator_delay_ms`.
+    /// [`Rig::flux_with`] with this kustomize controller (for scripted outcomes) and this
+    /// flux-operator (a slow or a stopped one).
     fn flux_with_kustomize(
         registry: Registry,
         options: ServerOptions,
         source: Arc<FluxSource>,
         kustomize: Arc<FluxKustomization>,
         engine: &str,
-        operator_delay_ms: u64,
+        operator: Arc<FluxOperator>,
     ) -> Rig {
         let server = FakeApiServer::start(options);
         server.add_simulator(Workloads::new(0));
-        server.add_simulator(FluxOperator::new(operator_delay_ms));
+        server.add_simulator(operator);
         server.add_simulator(source);
         server.add_simulator(kustomize);
         Rig::with_server(registry, server, engine)
@@ -1311,19 +1318,23 @@ fn update_turns_the_sync_object_to_a_renamed_source_directory() {
 /// update` returns only once the OCIRepository follows the new URL and tag, so a `workload
 /// reconcile` run right after it does not meet the old source (the real operator showed that
 /// race). Here the operator takes 800 ms.
-#[test]
-fn update_returns_once_the_operator_has_carried_the_change_to_the_sync_source() {
-    let registry = require_registry!();
+/// A Flux rig whose flux-operator is `operator`.
+fn flux_rig_with_operator(registry: Registry, operator: Arc<FluxOperator>) -> Rig {
     let source = FluxSource::with_resolver(0, registry_resolver(&registry));
     let kustomize = FluxKustomization::new(0);
-    let rig = Rig::flux_with_kustomize(
+    Rig::flux_with_kustomize(
         registry,
         ServerOptions::flux(),
         source,
         kustomize,
         "Flux",
-        800,
-    );
+        operator,
+    )
+}
+
+#[test]
+fn update_returns_once_the_operator_has_carried_the_change_to_the_sync_source() {
+    let rig = flux_rig_with_operator(require_registry!(), FluxOperator::new(800));
     rig.create();
     move_sources_to_apps(&rig, "    tag: v2\n");
 
@@ -1347,6 +1358,26 @@ fn update_returns_once_the_operator_has_carried_the_change_to_the_sync_source() 
         (&source["spec"]["url"], &source["spec"]["ref"]["tag"]),
         (&json!("oci://kind-local-registry:5000/apps"), &json!("v2")),
         "the sync source followed the change before update returned"
+    );
+}
+
+/// flux-operator stopped after create: update makes its change, then waits at most `--timeout`
+/// for the sync source and says what it still follows and what to look at (exit 3).
+#[test]
+fn update_with_a_stopped_operator_times_out_naming_what_the_source_still_follows() {
+    let operator = FluxOperator::new(0);
+    let rig = flux_rig_with_operator(require_registry!(), operator.clone());
+    rig.create();
+    operator.stop();
+    set_tag(&rig, "v2");
+
+    let update = rig.ksail(&["cluster", "update", "--timeout", "1s"]);
+
+    assert_exit(&update, 3);
+    assert_stdout(&update, &["workload tag: dev → v2 (repaired in place)"]);
+    assert_error_line(
+        &update,
+        "the FluxInstance's sync source did not become ready within 1s: OCIRepository flux-system/flux-system still follows oci://kind-local-registry:5000/k8s:dev, so flux-operator has not applied the FluxInstance yet (is it running in flux-system?); raise --timeout or check the cluster",
     );
 }
 
@@ -1484,7 +1515,7 @@ fn create_with_a_broken_first_artifact_fails_with_the_kustomizations_reason() {
         source,
         kustomize,
         "Flux",
-        0,
+        FluxOperator::new(0),
     );
 
     let output = rig.ksail(&["cluster", "create", "--timeout", "5m"]);
@@ -1907,9 +1938,12 @@ fn update_repairs_a_rotated_signing_key_then_finds_no_changes() {
     assert_stdout(&again, &["No changes detected"]);
 }
 
-/// Tag, Flux version and signing key all drifted: one `cluster update` repairs each (one line
-/// apiece, in that order), and the next run finds nothing. Before, a run repaired only the tag
-/// and left the rest for a second run.
+/// flux-operator's manifests artifact, without the tag.
+const MANIFESTS: &str = "oci://ghcr.io/controlplaneio-fluxcd/flux-operator-manifests";
+
+/// Tag, Flux version, operator version (the manifests artifact) and signing key all drifted: one
+/// `cluster update` repairs each (one line apiece, in that order), and the next run finds
+/// nothing. Before, a run repaired only the tag and left the rest for a second run.
 #[test]
 fn update_repairs_every_drift_in_one_run_then_finds_no_changes() {
     let rig = rig!(flux).with_signing(None);
@@ -1919,7 +1953,7 @@ fn update_repairs_every_drift_in_one_run_then_finds_no_changes() {
         "ksail.yaml",
         config.replace(
             "      key: cosign.key\n",
-            "      key: other.key\n    tag: v2\n    flux:\n      distributionVersion: 2.9.x\n",
+            "      key: other.key\n    tag: v2\n    flux:\n      distributionVersion: 2.9.x\n      operatorVersion: 0.60.0\n",
         ),
     );
     rig.server.clear_requests();
@@ -1931,6 +1965,9 @@ fn update_repairs_every_drift_in_one_run_then_finds_no_changes() {
         &[
             "workload tag: dev → v2 (repaired in place)",
             "flux distribution version: 2.x → 2.9.x (repaired in place)",
+            &format!(
+                "flux distribution artifact: {MANIFESTS}:v0.58.1 → {MANIFESTS}:v0.60.0 (repaired in place)"
+            ),
             "signature verification: cosign with another public key → cosign other.pub (repaired in place)",
         ],
     );
@@ -1938,13 +1975,18 @@ fn update_repairs_every_drift_in_one_run_then_finds_no_changes() {
     assert_eq!(
         patches,
         [
-            r#"{"spec":{"sync":{"ref":"v2"}}}"#,
-            r#"{"spec":{"distribution":{"version":"2.9.x"}}}"#,
+            r#"{"spec":{"sync":{"ref":"v2"}}}"#.to_string(),
+            r#"{"spec":{"distribution":{"version":"2.9.x"}}}"#.to_string(),
+            format!(r#"{{"spec":{{"distribution":{{"artifact":"{MANIFESTS}:v0.60.0"}}}}}}"#),
         ]
     );
     let instance = rig.flux_instance().unwrap();
     assert_eq!(instance["spec"]["sync"]["ref"], "v2");
     assert_eq!(instance["spec"]["distribution"]["version"], "2.9.x");
+    assert_eq!(
+        instance["spec"]["distribution"]["artifact"],
+        format!("{MANIFESTS}:v0.60.0")
+    );
     let secret = rig.object("", "secrets", "flux-system", "ksail-cosign-public-key");
     let other = std::fs::read_to_string(rig.env.work().join("other.pub")).unwrap();
     assert_eq!(public_key_in(&secret).as_deref(), Some(other.as_str()));

@@ -54,43 +54,53 @@ impl SyncObject {
         }
     }
 
-    /// The live sync tag.
-    pub fn live_tag(self, object: &Value) -> Option<&str> {
-        let pointer = match self {
-            SyncObject::FluxInstance => "/spec/sync/ref",
-            SyncObject::OciRepository => "/spec/ref/tag",
-            SyncObject::Application => "/spec/source/targetRevision",
-        };
-        object.pointer(pointer).and_then(Value::as_str)
-    }
-
-    /// The live sync URL (`oci://<in-cluster registry>/<repository>`).
-    pub fn live_url(self, object: &Value) -> Option<&str> {
-        let pointer = match self {
-            SyncObject::FluxInstance => "/spec/sync/url",
-            SyncObject::OciRepository => "/spec/url",
-            SyncObject::Application => "/spec/source/repoURL",
-        };
-        object.pointer(pointer).and_then(Value::as_str)
-    }
-
-    /// The one merge patch that sets the URL and nothing else.
-    pub fn url_patch(self, desired: &str) -> Value {
-        match self {
-            SyncObject::FluxInstance => json!({"spec": {"sync": {"url": desired}}}),
-            SyncObject::OciRepository => json!({"spec": {"url": desired}}),
-            SyncObject::Application => json!({"spec": {"source": {"repoURL": desired}}}),
+    /// Where `field` lives in this object (cluster.md "Tag drift repair").
+    fn pointer(self, field: SyncField) -> &'static str {
+        match (self, field) {
+            (SyncObject::FluxInstance, SyncField::Url) => "/spec/sync/url",
+            (SyncObject::FluxInstance, SyncField::Tag) => "/spec/sync/ref",
+            (SyncObject::OciRepository, SyncField::Url) => "/spec/url",
+            (SyncObject::OciRepository, SyncField::Tag) => "/spec/ref/tag",
+            (SyncObject::Application, SyncField::Url) => "/spec/source/repoURL",
+            (SyncObject::Application, SyncField::Tag) => "/spec/source/targetRevision",
         }
     }
 
-    /// The one merge patch that sets the tag and nothing else.
-    pub fn tag_patch(self, desired: &str) -> Value {
+    /// The live value of `field`.
+    pub fn live(self, field: SyncField, object: &Value) -> Option<&str> {
+        object.pointer(self.pointer(field)).and_then(Value::as_str)
+    }
+
+    /// The one merge patch that sets `field` and nothing else.
+    pub fn patch(self, field: SyncField, desired: &str) -> Value {
+        merge_patch_at(self.pointer(field), desired)
+    }
+}
+
+/// A field of the sync object that follows `ksail.yaml`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncField {
+    /// `oci://<in-cluster registry>/<repository>`: another one after a renamed source directory
+    /// or another local registry.
+    Url,
+    Tag,
+}
+
+impl SyncField {
+    fn name(self) -> &'static str {
         match self {
-            SyncObject::FluxInstance => json!({"spec": {"sync": {"ref": desired}}}),
-            SyncObject::OciRepository => json!({"spec": {"ref": {"tag": desired}}}),
-            SyncObject::Application => json!({"spec": {"source": {"targetRevision": desired}}}),
+            SyncField::Url => "url",
+            SyncField::Tag => "tag",
         }
     }
+}
+
+/// The merge patch that sets the field at JSON `pointer` (`/spec/sync/ref`) to `value`.
+fn merge_patch_at(pointer: &str, value: &str) -> Value {
+    pointer
+        .rsplit('/')
+        .filter(|segment| !segment.is_empty())
+        .fold(json!(value), |inner, segment| json!({ segment: inner }))
 }
 
 /// What the comparison of cluster and configuration found.
@@ -112,15 +122,11 @@ pub enum Setup {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Repair {
-    /// The sync object follows another repository (a renamed source directory, another local
-    /// registry): what `workload reconcile` reports as "the cluster follows a different artifact".
-    Url {
+    /// The sync object follows another repository or tag: what `workload reconcile` reports as
+    /// "the cluster follows a different artifact".
+    Sync {
         object: SyncObject,
-        live: String,
-        desired: String,
-    },
-    Tag {
-        object: SyncObject,
+        field: SyncField,
         live: String,
         desired: String,
     },
@@ -159,8 +165,12 @@ impl Setup {
 impl Repair {
     pub fn report_line(&self, dry_run: bool) -> String {
         let text = match self {
-            Repair::Url { live, desired, .. } => format!("workload url: {live} → {desired}"),
-            Repair::Tag { live, desired, .. } => format!("workload tag: {live} → {desired}"),
+            Repair::Sync {
+                field,
+                live,
+                desired,
+                ..
+            } => format!("workload {}: {live} → {desired}", field.name()),
             Repair::Distribution {
                 field,
                 live,
@@ -180,21 +190,22 @@ impl Repair {
         desired: &[Value],
     ) -> Result<(), Failure> {
         match self {
-            Repair::Url {
+            Repair::Sync {
                 object,
-                desired: url,
+                field,
+                desired: value,
                 ..
             } => {
-                // The credentials name the registry (Argo CD's repository Secret its URL): they
-                // are in place before the sync object turns to it.
-                apply_desired(client, desired, |object| object["kind"] == "Secret").await?;
-                merge_patch(client, apis, *object, object.url_patch(url), "sync URL").await
+                if *field == SyncField::Url {
+                    // The credentials name the registry (Argo CD's repository Secret its URL):
+                    // they are in place before the sync object turns to it.
+                    apply_desired(client, desired, |object| object["kind"] == "Secret").await?;
+                }
+                let what = format!("sync {}", field.name());
+                merge_patch(client, apis, *object, object.patch(*field, value), &what).await
             }
-            Repair::Tag {
-                object, desired, ..
-            } => merge_patch(client, apis, *object, object.tag_patch(desired), "sync tag").await,
             Repair::Distribution { field, desired, .. } => {
-                let patch = json!({"spec": {"distribution": {*field: desired}}});
+                let patch = merge_patch_at(&format!("/spec/distribution/{field}"), desired);
                 let what = format!("distribution {field}");
                 merge_patch(client, apis, SyncObject::FluxInstance, patch, &what).await
             }
@@ -284,9 +295,7 @@ pub async fn update(
                 reporter.result(&repair.report_line(dry_run));
             }
             let operator_carries_it = repairs.iter().any(|repair| match repair {
-                Repair::Url { object, .. } | Repair::Tag { object, .. } => {
-                    *object == SyncObject::FluxInstance
-                }
+                Repair::Sync { object, .. } => *object == SyncObject::FluxInstance,
                 Repair::Verification { .. } => true,
                 Repair::Distribution { .. } => false,
             });
@@ -357,22 +366,19 @@ async fn decide(
             continue;
         };
         let mut repairs = Vec::new();
-        let url = sync.require_url()?;
-        let live_url = object.live_url(&live).unwrap_or_default();
-        if live_url != url {
-            repairs.push(Repair::Url {
-                object,
-                live: live_url.to_string(),
-                desired: url.to_string(),
-            });
-        }
-        let live_tag = object.live_tag(&live).unwrap_or_default();
-        if live_tag != sync.tag {
-            repairs.push(Repair::Tag {
-                object,
-                live: live_tag.to_string(),
-                desired: sync.tag.clone(),
-            });
+        for (field, wanted) in [
+            (SyncField::Url, sync.require_url()?),
+            (SyncField::Tag, sync.tag.as_str()),
+        ] {
+            let value = object.live(field, &live).unwrap_or_default();
+            if value != wanted {
+                repairs.push(Repair::Sync {
+                    object,
+                    field,
+                    live: value.to_string(),
+                    desired: wanted.to_string(),
+                });
+            }
         }
         if object == SyncObject::FluxInstance {
             repairs.extend(distribution_drift(&live, desired));
@@ -442,20 +448,21 @@ async fn wait_for_flux_source(
             let Some(source) = seen.get(flux::OCI_REPOSITORY.kind, flux::SYNC_NAME) else {
                 return Ok(Poll::Pending(format!("{name} does not exist")));
             };
-            let live_url = SyncObject::OciRepository
-                .live_url(source)
-                .unwrap_or_default();
-            let live_tag = SyncObject::OciRepository
-                .live_tag(source)
-                .unwrap_or_default();
+            let live = |field| {
+                SyncObject::OciRepository
+                    .live(field, source)
+                    .unwrap_or_default()
+            };
+            let (live_url, live_tag) = (live(SyncField::Url), live(SyncField::Tag));
             let live_verifies = source.pointer("/spec/verify").is_some();
             Ok(
                 if live_url == url && live_tag == sync.tag && live_verifies == verifies {
                     Poll::Ready(())
                 } else {
                     Poll::Pending(format!(
-                        "{name} still follows {live_url}:{live_tag}{}",
-                        if live_verifies { " (verified)" } else { "" }
+                        "{name} still follows {live_url}:{live_tag}{}, so flux-operator has not applied the FluxInstance yet (is it running in {}?)",
+                        if live_verifies { " (verified)" } else { "" },
+                        flux::NAMESPACE
                     ))
                 },
             )
@@ -577,61 +584,63 @@ mod tests {
     use super::*;
 
     #[test]
-    fn tag_patches_touch_only_the_tag() {
-        assert_eq!(
-            SyncObject::FluxInstance.tag_patch("v2").to_string(),
-            r#"{"spec":{"sync":{"ref":"v2"}}}"#
-        );
-        assert_eq!(
-            SyncObject::OciRepository.tag_patch("v2").to_string(),
-            r#"{"spec":{"ref":{"tag":"v2"}}}"#
-        );
-        assert_eq!(
-            SyncObject::Application.tag_patch("v2").to_string(),
-            r#"{"spec":{"source":{"targetRevision":"v2"}}}"#
-        );
-    }
-
-    #[test]
-    fn url_patches_touch_only_the_url() {
-        let url = "oci://kind-local-registry:5000/apps";
-        for (object, patch, live) in [
+    fn sync_patches_touch_only_their_field() {
+        let (url, tag) = ("oci://kind-local-registry:5000/apps", "v2");
+        for (object, field, value, patch) in [
             (
                 SyncObject::FluxInstance,
+                SyncField::Url,
+                url,
                 r#"{"spec":{"sync":{"url":"oci://kind-local-registry:5000/apps"}}}"#,
-                json!({"spec": {"sync": {"url": url}}}),
+            ),
+            (
+                SyncObject::FluxInstance,
+                SyncField::Tag,
+                tag,
+                r#"{"spec":{"sync":{"ref":"v2"}}}"#,
             ),
             (
                 SyncObject::OciRepository,
+                SyncField::Url,
+                url,
                 r#"{"spec":{"url":"oci://kind-local-registry:5000/apps"}}"#,
-                json!({"spec": {"url": url}}),
+            ),
+            (
+                SyncObject::OciRepository,
+                SyncField::Tag,
+                tag,
+                r#"{"spec":{"ref":{"tag":"v2"}}}"#,
             ),
             (
                 SyncObject::Application,
+                SyncField::Url,
+                url,
                 r#"{"spec":{"source":{"repoURL":"oci://kind-local-registry:5000/apps"}}}"#,
-                json!({"spec": {"source": {"repoURL": url}}}),
+            ),
+            (
+                SyncObject::Application,
+                SyncField::Tag,
+                tag,
+                r#"{"spec":{"source":{"targetRevision":"v2"}}}"#,
             ),
         ] {
-            assert_eq!(object.url_patch(url).to_string(), patch);
-            assert_eq!(object.live_url(&live), Some(url));
+            let sent = object.patch(field, value);
+            assert_eq!(sent.to_string(), patch, "{object:?} {field:?}");
+            // What the patch sets is what is read back as the live value.
+            assert_eq!(
+                object.live(field, &sent),
+                Some(value),
+                "{object:?} {field:?}"
+            );
         }
-    }
-
-    #[test]
-    fn live_tags() {
-        let instance = json!({"spec": {"sync": {"ref": "v1"}}});
-        assert_eq!(SyncObject::FluxInstance.live_tag(&instance), Some("v1"));
-        let repository = json!({"spec": {"ref": {"tag": "v3"}}});
-        assert_eq!(SyncObject::OciRepository.live_tag(&repository), Some("v3"));
-        let app = json!({"spec": {"source": {"targetRevision": "dev"}}});
-        assert_eq!(SyncObject::Application.live_tag(&app), Some("dev"));
     }
 
     #[test]
     fn report_lines() {
         let sync = "oci://kind-local-registry:5000/k8s:dev";
-        let repair = Repair::Tag {
+        let repair = Repair::Sync {
             object: SyncObject::FluxInstance,
+            field: SyncField::Tag,
             live: "v1".into(),
             desired: "v2".into(),
         };

@@ -49,7 +49,7 @@ const PATCH_CONCURRENCY: usize = 16;
 /// longer streak means something keeps rewriting it and the attempt reports the conflict.
 const MAX_SYNC_CONFLICTS: usize = 5;
 /// The reason of an `argocd/ksail` that follows another repository than the sync URL.
-pub const REPOSITORY_MISMATCH_REASON: &str = "RepositoryMismatch";
+const REPOSITORY_MISMATCH_REASON: &str = "RepositoryMismatch";
 /// Status shown for an Application whose trigger has not been answered yet.
 const NOT_REQUESTED: &str = "refresh not requested yet";
 
@@ -230,6 +230,7 @@ async fn run(attempt: &ArgoAttempt<'_>, state: &mut State) -> Result<(), Attempt
 /// which turns the sync object to the configured URL.
 fn follows_another_repository(attempt: &ArgoAttempt<'_>, state: &State) -> Option<Verdict> {
     let sync_url = attempt.sync_url?;
+    // An unchecked revision has no digest to hold the Applications to.
     attempt.expected.digest()?;
     if state
         .apps

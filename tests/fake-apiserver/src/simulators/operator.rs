@@ -2,6 +2,7 @@
 //! Kustomization, applying `spec.kustomize.patches`.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde_json::{Value, json};
 
@@ -20,11 +21,21 @@ use crate::util::{namespace_of, str_at};
 /// to matching generated objects, then set the FluxInstance `Ready=True`.
 pub struct FluxOperator {
     delay_ms: u64,
+    stopped: AtomicBool,
 }
 
 impl FluxOperator {
     pub fn new(delay_ms: u64) -> Arc<Self> {
-        Arc::new(Self { delay_ms })
+        Arc::new(Self {
+            delay_ms,
+            stopped: AtomicBool::new(false),
+        })
+    }
+
+    /// From now on FluxInstance changes are not carried into their objects, as with an operator
+    /// that crashed or was scaled to zero.
+    pub fn stop(&self) {
+        self.stopped.store(true, Ordering::SeqCst);
     }
 }
 
@@ -170,7 +181,10 @@ fn reconcile(cluster: &Cluster, ns: &str, name: &str) {
 
 impl Simulator for Arc<FluxOperator> {
     fn on_write(&self, cluster: &Cluster, ev: &WriteEvent) {
-        if !ev.is(OPERATOR_GROUP, "fluxinstances") || ev.kind == EventKind::Deleted {
+        if !ev.is(OPERATOR_GROUP, "fluxinstances")
+            || ev.kind == EventKind::Deleted
+            || self.stopped.load(Ordering::SeqCst)
+        {
             return;
         }
         if !flux_needs_reconcile(&ev.object) {
