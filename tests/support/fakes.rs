@@ -8,6 +8,7 @@ use std::fs;
 use std::io;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 /// What `docker-credential-*` prints when it has nothing for a host; docker's client library
 /// recognises exactly this text.
@@ -75,14 +76,22 @@ pub fn write_credential_helper(
     Ok(path)
 }
 
-/// Writes a script and makes it executable. The file is written under a temporary name and
-/// renamed, so that a concurrently starting child never executes a half-written file
-/// (which would fail with ETXTBSY or run a truncated script).
+/// Writes a script and makes it executable, so that nothing can hold it open for writing when
+/// it is run. A file this process writes can stay open for writing in a child that another test
+/// thread forks at that moment (until the child execs), and running it then fails with ETXTBSY
+/// (rust-lang/rust#114554; seen in CI). So this process writes only a source copy; `cp`, a
+/// process no test thread forks, writes the file that is renamed into place, whole.
 pub fn write_executable(path: &Path, content: &str) -> io::Result<()> {
-    let tmp = path.with_extension("partial");
-    fs::write(&tmp, content)?;
-    fs::set_permissions(&tmp, fs::Permissions::from_mode(0o755))?;
-    fs::rename(&tmp, path)
+    let source = path.with_extension("source");
+    let copy = path.with_extension("partial");
+    fs::write(&source, content)?;
+    fs::set_permissions(&source, fs::Permissions::from_mode(0o755))?;
+    let copied = Command::new("cp").arg(&source).arg(&copy).status();
+    fs::remove_file(&source)?;
+    if !copied?.success() {
+        return Err(io::Error::other(format!("cp to {} failed", copy.display())));
+    }
+    fs::rename(&copy, path)
 }
 
 /// Single-quotes a string for `sh`.
